@@ -23,9 +23,10 @@ impl<'a> Bye<'a> {
             return Err(WireError::Truncated);
         }
         if let Some(&n) = body.get(4 * count)
-            && body.len() < 4 * count + 1 + n as usize {
-                return Err(WireError::Truncated);
-            }
+            && body.len() < 4 * count + 1 + n as usize
+        {
+            return Err(WireError::Truncated);
+        }
         Ok(Bye { body, count })
     }
     /// The sources leaving.

@@ -10,7 +10,7 @@ pub use extension_values::{
     AbsSendTime, AudioLevel, DependencyDescriptorHead, TransportSequence, sdes_token,
 };
 pub use header_writer::RtpHeader;
-pub use packet::RtpPacket;
+pub use packet::{RtpPacket, header_len};
 
 /// The only RTP version in use (RFC 3550 §5.1).
 pub const VERSION: u8 = 2;

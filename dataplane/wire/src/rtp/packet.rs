@@ -17,6 +17,29 @@ use super::{FIXED_HEADER_LEN, VERSION};
 use crate::{Result, WireError, be};
 use core::ops::Range;
 
+/// Checks version, CSRC list and extension block of the RTP header at the
+/// front of `b` and returns its length. Unlike [`RtpPacket::new_checked`] it
+/// does not look at padding, which SRTP encrypts.
+pub fn header_len(b: &[u8]) -> Result<usize> {
+    if b.len() < FIXED_HEADER_LEN {
+        return Err(WireError::Truncated);
+    }
+    if b[0] >> 6 != VERSION {
+        return Err(WireError::BadVersion);
+    }
+    let mut header = FIXED_HEADER_LEN + 4 * (b[0] & 0x0f) as usize;
+    if b[0] & 0x10 != 0 {
+        if b.len() < header + 4 {
+            return Err(WireError::Truncated);
+        }
+        header += 4 + 4 * be::u16_at(b, header + 2) as usize;
+    }
+    if b.len() < header {
+        return Err(WireError::Truncated);
+    }
+    Ok(header)
+}
+
 /// A view of an RTP packet in a buffer. See the module docs for the layout.
 #[derive(Debug, Clone, Copy)]
 pub struct RtpPacket<T> {
@@ -39,22 +62,7 @@ impl<T: AsRef<[u8]>> RtpPacket<T> {
 
     fn check(&self) -> Result<()> {
         let b = self.buf.as_ref();
-        if b.len() < FIXED_HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
-        if b[0] >> 6 != VERSION {
-            return Err(WireError::BadVersion);
-        }
-        let mut header = FIXED_HEADER_LEN + 4 * self.csrc_count() as usize;
-        if self.has_extension() {
-            if b.len() < header + 4 {
-                return Err(WireError::Truncated);
-            }
-            header += 4 + 4 * be::u16_at(b, header + 2) as usize;
-        }
-        if b.len() < header {
-            return Err(WireError::Truncated);
-        }
+        let header = header_len(b)?;
         if self.has_padding() {
             let pad = b[b.len() - 1] as usize;
             if pad == 0 || header + pad > b.len() {
