@@ -4,7 +4,10 @@
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(libsrtp_missing)");
     println!("cargo::rerun-if-changed=csrc/shim.c");
-    match pkg_config::Config::new().atleast_version("2.3").probe("libsrtp2") {
+    match pkg_config::Config::new()
+        .atleast_version("2.3")
+        .probe("libsrtp2")
+    {
         Ok(lib) => {
             let mut build = cc::Build::new();
             build.file("csrc/shim.c").warnings(true);
@@ -14,7 +17,9 @@ fn main() {
             build.compile("switchyard_srtp_shim");
         }
         Err(e) => {
-            println!("cargo::warning=libsrtp2 not found ({e}); interop tests will fail. Install libsrtp2-dev and pkg-config.");
+            println!(
+                "cargo::warning=libsrtp2 not found ({e}); interop tests will fail. Install libsrtp2-dev and pkg-config."
+            );
             println!("cargo::rustc-cfg=libsrtp_missing");
         }
     }

@@ -29,7 +29,12 @@ mod ffi {
     use core::ffi::{c_int, c_uchar, c_ulong, c_void};
     unsafe extern "C" {
         pub fn sy_init() -> c_int;
-        pub fn sy_create(profile: c_int, key_salt: *const c_uchar, inbound: c_int, window: c_ulong) -> *mut c_void;
+        pub fn sy_create(
+            profile: c_int,
+            key_salt: *const c_uchar,
+            inbound: c_int,
+            window: c_ulong,
+        ) -> *mut c_void;
         pub fn sy_destroy(session: *mut c_void);
         pub fn sy_protect(s: *mut c_void, buf: *mut c_uchar, len: *mut c_int) -> c_int;
         pub fn sy_unprotect(s: *mut c_void, buf: *mut c_uchar, len: *mut c_int) -> c_int;
@@ -48,7 +53,12 @@ pub struct Libsrtp {
 #[cfg(not(libsrtp_missing))]
 impl Libsrtp {
     /// Creates a session; `key_salt` is the master key then the master salt.
-    pub fn new(profile: i32, key_salt: &[u8], direction: Direction, window: u64) -> Result<Libsrtp, String> {
+    pub fn new(
+        profile: i32,
+        key_salt: &[u8],
+        direction: Direction,
+        window: u64,
+    ) -> Result<Libsrtp, String> {
         let need = match profile {
             CM_80 | CM_32 => 30,
             GCM_128 => 28,
@@ -56,7 +66,9 @@ impl Libsrtp {
             _ => return Err(format!("unknown profile {profile}")),
         };
         if key_salt.len() != need {
-            return Err(format!("profile {profile} needs {need} bytes of key and salt"));
+            return Err(format!(
+                "profile {profile} needs {need} bytes of key and salt"
+            ));
         }
         static INIT: std::sync::Once = std::sync::Once::new();
         // SAFETY: srtp_init has no preconditions; Once runs it a single time
@@ -80,8 +92,9 @@ impl Libsrtp {
         packet: &[u8],
         grow: bool,
     ) -> Result<Vec<u8>, Status> {
-        // SAFETY: sy_max_trailer returns a constant.
-        let trailer = if grow { (unsafe { ffi::sy_max_trailer() }) as usize } else { 0 };
+        // SAFETY: sy_max_trailer only returns a compile-time constant.
+        let max_trailer = unsafe { ffi::sy_max_trailer() } as usize;
+        let trailer = if grow { max_trailer } else { 0 };
         let mut buf = packet.to_vec();
         buf.resize(packet.len() + trailer, 0);
         let mut len = packet.len() as i32;

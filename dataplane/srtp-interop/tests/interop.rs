@@ -20,12 +20,23 @@ struct Setup {
 }
 
 fn setup(profile: Profile, backend: Backend, ours_sends: bool, seed: u8) -> Setup {
-    let key: Vec<u8> = (0..profile.key_len()).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect();
-    let salt: Vec<u8> = (0..profile.salt_len()).map(|i| (i as u8).wrapping_add(seed)).collect();
+    let key: Vec<u8> = (0..profile.key_len())
+        .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+        .collect();
+    let salt: Vec<u8> = (0..profile.salt_len())
+        .map(|i| (i as u8).wrapping_add(seed))
+        .collect();
     let master = MasterKey::new(profile, &key, &salt).unwrap();
-    let config = Config { backend: Some(backend), ..Config::default() };
+    let config = Config {
+        backend: Some(backend),
+        ..Config::default()
+    };
     let ours = Session::new(profile, &master, config).unwrap();
-    let dir = if ours_sends { Direction::Inbound } else { Direction::Outbound };
+    let dir = if ours_sends {
+        Direction::Inbound
+    } else {
+        Direction::Outbound
+    };
     let theirs = Libsrtp::new(shim_id(profile), &[key, salt].concat(), dir, 1024)
         .unwrap_or_else(|e| panic!("{e}"));
     Setup { ours, theirs }
@@ -47,7 +58,9 @@ fn rtp(seq: u16, ssrc: u32, len: usize, ext: bool) -> Vec<u8> {
 fn rtcp(ssrc: u32, n: u8) -> Vec<u8> {
     let mut p = vec![0x81, 201, 0, 7];
     p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend_from_slice(&[0, 0, 0, 9, n, 0, 0, 1, 0, 0, 0x10, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0]);
+    p.extend_from_slice(&[
+        0, 0, 0, 9, n, 0, 0, 1, 0, 0, 0x10, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
     p.extend_from_slice(&[0x81, 202, 0, 3]);
     p.extend_from_slice(&ssrc.to_be_bytes());
     p.extend_from_slice(&[1, 4, b'a', b'b', b'c', b'd', 0, 0]);
@@ -57,7 +70,12 @@ fn rtcp(ssrc: u32, n: u8) -> Vec<u8> {
 fn combos() -> Vec<(Profile, Backend)> {
     Profile::ALL
         .into_iter()
-        .flat_map(|p| Backend::ALL.into_iter().filter(move |b| b.supports(p)).map(move |b| (p, b)))
+        .flat_map(|p| {
+            Backend::ALL
+                .into_iter()
+                .filter(move |b| b.supports(p))
+                .map(move |b| (p, b))
+        })
         .collect()
 }
 
@@ -77,7 +95,10 @@ fn ours_protects_libsrtp_unprotects() {
                 let mut buf = plain.clone();
                 buf.resize(plain.len() + 16, 0);
                 let n = s.ours.protect_rtp(&mut buf, plain.len()).unwrap();
-                let back = s.theirs.unprotect(&buf[..n]).unwrap_or_else(|e| panic!("{what} seq {seq}: {e:?}"));
+                let back = s
+                    .theirs
+                    .unprotect(&buf[..n])
+                    .unwrap_or_else(|e| panic!("{what} seq {seq}: {e:?}"));
                 assert_eq!(back, plain, "{what} seq {seq}");
             }
         }
@@ -87,7 +108,10 @@ fn ours_protects_libsrtp_unprotects() {
             let mut buf = plain.clone();
             buf.resize(plain.len() + 20, 0);
             let len = s.ours.protect_rtcp(&mut buf, plain.len()).unwrap();
-            let back = s.theirs.unprotect_rtcp(&buf[..len]).unwrap_or_else(|e| panic!("{what} rtcp {n}: {e:?}"));
+            let back = s
+                .theirs
+                .unprotect_rtcp(&buf[..len])
+                .unwrap_or_else(|e| panic!("{what} rtcp {n}: {e:?}"));
             assert_eq!(back, plain, "{what} rtcp {n}");
         }
     }
@@ -101,14 +125,20 @@ fn libsrtp_protects_ours_unprotects() {
         for (i, seq) in wrapping_seqs().enumerate() {
             let plain = rtp(seq, 0xabcd_ef01, 1 + i * 8, i % 3 == 0);
             let mut buf = s.theirs.protect(&plain).unwrap();
-            let n = s.ours.unprotect_rtp(&mut buf).unwrap_or_else(|e| panic!("{what} seq {seq}: {e}"));
+            let n = s
+                .ours
+                .unprotect_rtp(&mut buf)
+                .unwrap_or_else(|e| panic!("{what} seq {seq}: {e}"));
             assert_eq!(&buf[..n], &plain[..], "{what} seq {seq}");
         }
         assert_eq!(s.ours.roc(0xabcd_ef01), Some(1), "{what}");
         for n in 0..40u8 {
             let plain = rtcp(0x4444_4444, n);
             let mut buf = s.theirs.protect_rtcp(&plain).unwrap();
-            let len = s.ours.unprotect_rtcp(&mut buf).unwrap_or_else(|e| panic!("{what} rtcp {n}: {e}"));
+            let len = s
+                .ours
+                .unprotect_rtcp(&mut buf)
+                .unwrap_or_else(|e| panic!("{what} rtcp {n}: {e}"));
             assert_eq!(&buf[..len], &plain[..], "{what} rtcp {n}");
         }
     }

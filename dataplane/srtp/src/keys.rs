@@ -6,6 +6,14 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// A master key and master salt for one direction of one session, as the
 /// DTLS-SRTP exporter hands them out (RFC 5764 §4.2).
+///
+/// It cannot be printed, so it cannot reach a log by accident:
+///
+/// ```compile_fail
+/// use switchyard_srtp::{MasterKey, Profile};
+/// let k = MasterKey::new(Profile::AeadAes128Gcm, &[7; 16], &[9; 12]).unwrap();
+/// println!("{:?}", k);
+/// ```
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct MasterKey {
     key: [u8; 32],
@@ -72,5 +80,28 @@ pub struct SessionKeys {
 impl SessionKeys {
     pub(crate) fn cipher_key(&self) -> &[u8] {
         &self.cipher[..self.cipher_len]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zeroize::Zeroize;
+
+    #[test]
+    fn dtls_material_split_and_zeroize() {
+        let p = Profile::Aes128CmHmacSha1_80;
+        let material: Vec<u8> = (0..60).collect();
+        let (client, mut server) = MasterKey::from_dtls_keying_material(p, &material).unwrap();
+        assert_eq!(client.key(), &material[..16]);
+        assert_eq!(server.key(), &material[16..32]);
+        assert_eq!(client.salt(), &material[32..46]);
+        assert_eq!(server.salt(), &material[46..60]);
+        server.zeroize();
+        assert!(server.key.iter().chain(&server.salt).all(|&b| b == 0));
+        assert_eq!(
+            MasterKey::from_dtls_keying_material(p, &material[..59]).err(),
+            Some(SrtpError::BadKeyLength)
+        );
     }
 }

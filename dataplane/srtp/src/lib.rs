@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backend;
+pub mod fuzz;
 pub mod index;
 pub mod kdf;
 pub mod replay;

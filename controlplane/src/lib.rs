@@ -1,0 +1,23 @@
+//! Switchyard's control plane: signalling, rooms, SDP, ICE-lite, DTLS-SRTP,
+//! layer and bandwidth policy, metrics and the focus role.
+//!
+//! Not built yet: the control-plane issue brings it. Until then the
+//! `switchyard` binary says so and exits.
+#![forbid(unsafe_code)]
+
+/// What `switchyard` prints until the control plane lands.
+pub fn status_line() -> String {
+    format!(
+        "switchyard {}: not yet — the server arrives with the control-plane issue. \
+         Available today: wire formats and SRTP (cargo test), benches (cargo bench -p switchyard-benches).",
+        switchyard_dataplane::VERSION
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn status_names_the_version() {
+        assert!(super::status_line().contains(env!("CARGO_PKG_VERSION")));
+    }
+}

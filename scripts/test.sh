@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs every Switchyard check and test, installing what they need first.
+# Works on a fresh Debian machine with only Rust installed; CI runs it via
+# .ci/run with CI=true and no stdin. Each step has a time bound.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
+
+# --- system packages the tests need -----------------------------------------
+# libsrtp2-dev: the independent SRTP implementation for interop tests.
+packages=(libsrtp2-dev pkg-config)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    step "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update -qq </dev/null
+    as_root apt-get install -y -qq "${missing[@]}" </dev/null
+fi
+
+# --- formatting and lints -----------------------------------------------------
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy -D warnings"
+timeout 1200 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# --- tests --------------------------------------------------------------------
+step "cargo test --workspace"
+timeout 1800 cargo test --workspace --all-targets --locked
+timeout 600 cargo test --workspace --doc --locked
+
+step "cargo doc (warnings denied)"
+RUSTDOCFLAGS="-D warnings" timeout 900 cargo doc --workspace --no-deps --locked --quiet
+
+# --- fuzz targets -------------------------------------------------------------
+# cargo fuzz needs a nightly toolchain. Where it is present, build every
+# target and run each briefly; otherwise run the same entry points over
+# random and mutated input for a bounded time.
+fuzz_seconds=${FUZZ_SECONDS:-10}
+if cargo +nightly --version >/dev/null 2>&1 \
+    && { command -v cargo-fuzz >/dev/null 2>&1 || timeout 600 cargo install cargo-fuzz --locked --quiet; }; then
+    step "cargo fuzz: build and run each target for ${fuzz_seconds}s"
+    (
+        cd fuzz
+        timeout 1200 cargo +nightly fuzz build
+        for target in $(cargo +nightly fuzz list); do
+            timeout $((fuzz_seconds + 60)) cargo +nightly fuzz run "$target" -- \
+                -max_total_time="$fuzz_seconds" -max_len=1500 >"/tmp/fuzz-$target.log" 2>&1 \
+                || { tail -50 "/tmp/fuzz-$target.log"; exit 1; }
+            echo "  $target: $(grep -Eo 'Done [0-9]+ runs' "/tmp/fuzz-$target.log" | head -1)"
+        done
+    )
+else
+    step "cargo fuzz unavailable: random-input fallback over the same entry points"
+    timeout 900 cargo run --profile fuzz --locked -p switchyard-benches --bin switchyard-fuzz-random -- \
+        $((fuzz_seconds * 8))
+fi
+
+step "all checks passed"
