@@ -79,7 +79,8 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5eed_cafe_u64);
-    let mut targets: Vec<(&str, fn(&[u8]))> = switchyard_wire::fuzz::TARGETS.to_vec();
+    let mut targets: Vec<(&str, switchyard_wire::fuzz::Target)> =
+        switchyard_wire::fuzz::TARGETS.to_vec();
     targets.push(("srtp_unprotect", switchyard_srtp::fuzz::unprotect));
     let seeds = seeds();
     let budget = Duration::from_secs(secs) / targets.len() as u32;

@@ -67,18 +67,6 @@ fn rtcp(ssrc: u32, n: u8) -> Vec<u8> {
     p
 }
 
-fn combos() -> Vec<(Profile, Backend)> {
-    Profile::ALL
-        .into_iter()
-        .flat_map(|p| {
-            Backend::ALL
-                .into_iter()
-                .filter(move |b| b.supports(p))
-                .map(move |b| (p, b))
-        })
-        .collect()
-}
-
 /// Sequence numbers 65500 → 65535 → 0 → 99: the ROC goes from 0 to 1.
 fn wrapping_seqs() -> impl Iterator<Item = u16> {
     (0..136u16).map(|i| 65500u16.wrapping_add(i))
@@ -86,7 +74,7 @@ fn wrapping_seqs() -> impl Iterator<Item = u16> {
 
 #[test]
 fn ours_protects_libsrtp_unprotects() {
-    for (profile, backend) in combos() {
+    for (profile, backend) in Backend::combinations() {
         let what = format!("{} {}", profile.name(), backend.name());
         let mut s = setup(profile, backend, true, 1);
         for (i, seq) in wrapping_seqs().enumerate() {
@@ -119,7 +107,7 @@ fn ours_protects_libsrtp_unprotects() {
 
 #[test]
 fn libsrtp_protects_ours_unprotects() {
-    for (profile, backend) in combos() {
+    for (profile, backend) in Backend::combinations() {
         let what = format!("{} {}", profile.name(), backend.name());
         let mut s = setup(profile, backend, false, 2);
         for (i, seq) in wrapping_seqs().enumerate() {
@@ -146,7 +134,7 @@ fn libsrtp_protects_ours_unprotects() {
 
 #[test]
 fn libsrtp_rejects_our_tampered_packets_and_we_reject_its() {
-    for (profile, backend) in combos() {
+    for (profile, backend) in Backend::combinations() {
         let mut s = setup(profile, backend, true, 3);
         let plain = rtp(7, 5, 50, false);
         let mut buf = plain.clone();

@@ -148,20 +148,9 @@ impl Session {
         if master.key().len() != profile.key_len() || master.salt().len() != profile.salt_len() {
             return Err(SrtpError::BadKeyLength);
         }
-        let backend = config.backend.unwrap_or_else(|| Backend::fastest(profile));
-        if !backend.supports(profile) {
-            return Err(SrtpError::UnsupportedBackend);
-        }
-        let rtp = Keyed::new(profile, backend, &kdf::session_keys(master, false))?;
-        let rtcp = Keyed::new(profile, backend, &kdf::session_keys(master, true))?;
-        Ok(Session {
-            profile,
-            backend,
-            rtp,
-            rtcp,
-            streams: Vec::new(),
-            config,
-        })
+        let rtp = kdf::session_keys(master, false);
+        let rtcp = kdf::session_keys(master, true);
+        Session::with_keys(profile, &rtp, &rtcp, config)
     }
 
     /// Sets up a session from already derived session keys, skipping the
@@ -174,12 +163,26 @@ impl Session {
         rtcp: SessionKeyRefs<'_>,
         config: Config,
     ) -> Result<Session, SrtpError> {
+        Session::with_keys(
+            profile,
+            &rtp.to_keys(profile)?,
+            &rtcp.to_keys(profile)?,
+            config,
+        )
+    }
+
+    fn with_keys(
+        profile: Profile,
+        rtp: &SessionKeys,
+        rtcp: &SessionKeys,
+        config: Config,
+    ) -> Result<Session, SrtpError> {
         let backend = config.backend.unwrap_or_else(|| Backend::fastest(profile));
         if !backend.supports(profile) {
             return Err(SrtpError::UnsupportedBackend);
         }
-        let rtp = Keyed::new(profile, backend, &rtp.to_keys(profile)?)?;
-        let rtcp = Keyed::new(profile, backend, &rtcp.to_keys(profile)?)?;
+        let rtp = Keyed::new(profile, backend, rtp)?;
+        let rtcp = Keyed::new(profile, backend, rtcp)?;
         Ok(Session {
             profile,
             backend,

@@ -1,7 +1,6 @@
 //! `aws-lc-rs` implementations.
 
-use super::{CmCipher, GcmCipher};
-use aws_lc_rs::aead::{AES_128_GCM, AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use super::CmCipher;
 use aws_lc_rs::cipher::{AES_128, AES_256, EncryptingKey, EncryptionContext, UnboundCipherKey};
 use aws_lc_rs::hmac;
 
@@ -45,36 +44,4 @@ impl CmCipher for Cm {
     }
 }
 
-pub(super) struct Gcm(LessSafeKey);
-
-impl Gcm {
-    pub(super) fn new(key: &[u8]) -> Option<Gcm> {
-        let alg = match key.len() {
-            16 => &AES_128_GCM,
-            32 => &AES_256_GCM,
-            _ => return None,
-        };
-        Some(Gcm(LessSafeKey::new(UnboundKey::new(alg, key).ok()?)))
-    }
-}
-
-impl GcmCipher for Gcm {
-    fn seal(&self, nonce: &[u8; 12], aad: &[u8], data: &mut [u8]) -> [u8; 16] {
-        let nonce = Nonce::assume_unique_for_key(*nonce);
-        let mut out = [0u8; 16];
-        if let Ok(tag) = self
-            .0
-            .seal_in_place_separate_tag(nonce, Aad::from(aad), data)
-        {
-            out.copy_from_slice(tag.as_ref());
-        }
-        out
-    }
-
-    fn open(&self, nonce: &[u8; 12], aad: &[u8], data_and_tag: &mut [u8]) -> bool {
-        let nonce = Nonce::assume_unique_for_key(*nonce);
-        self.0
-            .open_in_place(nonce, Aad::from(aad), data_and_tag)
-            .is_ok()
-    }
-}
+super::less_safe_key_gcm!(aws_lc_rs);

@@ -7,6 +7,51 @@ mod awslc;
 mod ring;
 mod rustcrypto;
 
+/// AES-GCM over a `LessSafeKey`, whose API ring and aws-lc-rs share: one
+/// definition for both, instantiated in `ring.rs` and `awslc.rs`.
+macro_rules! less_safe_key_gcm {
+    ($krate:ident) => {
+        pub(super) struct Gcm($krate::aead::LessSafeKey);
+
+        impl Gcm {
+            pub(super) fn new(key: &[u8]) -> Option<Gcm> {
+                use $krate::aead::{AES_128_GCM, AES_256_GCM, LessSafeKey, UnboundKey};
+                let alg = match key.len() {
+                    16 => &AES_128_GCM,
+                    32 => &AES_256_GCM,
+                    _ => return None,
+                };
+                Some(Gcm(LessSafeKey::new(UnboundKey::new(alg, key).ok()?)))
+            }
+        }
+
+        impl super::GcmCipher for Gcm {
+            fn seal(&self, nonce: &[u8; 12], aad: &[u8], data: &mut [u8]) -> [u8; 16] {
+                use $krate::aead::{Aad, Nonce};
+                let nonce = Nonce::assume_unique_for_key(*nonce);
+                let mut out = [0u8; 16];
+                // Fails only beyond GCM's input limit (64 GiB), never for a datagram.
+                if let Ok(tag) = self
+                    .0
+                    .seal_in_place_separate_tag(nonce, Aad::from(aad), data)
+                {
+                    out.copy_from_slice(tag.as_ref());
+                }
+                out
+            }
+
+            fn open(&self, nonce: &[u8; 12], aad: &[u8], data_and_tag: &mut [u8]) -> bool {
+                use $krate::aead::{Aad, Nonce};
+                let nonce = Nonce::assume_unique_for_key(*nonce);
+                self.0
+                    .open_in_place(nonce, Aad::from(aad), data_and_tag)
+                    .is_ok()
+            }
+        }
+    };
+}
+use less_safe_key_gcm;
+
 use crate::Profile;
 
 /// AES in counter mode and HMAC-SHA1: the primitives of the AES-CM profiles.
@@ -60,6 +105,17 @@ impl Backend {
         } else {
             Backend::RustCrypto
         }
+    }
+
+    /// Every (profile, backend) pair this library implements, for tests and
+    /// benchmarks that cover them all.
+    pub fn combinations() -> impl Iterator<Item = (Profile, Backend)> {
+        Profile::ALL.into_iter().flat_map(|p| {
+            Backend::ALL
+                .into_iter()
+                .filter(move |b| b.supports(p))
+                .map(move |b| (p, b))
+        })
     }
 
     /// Whether this backend implements the profile.

@@ -41,15 +41,7 @@ pub fn pair(profile: Profile, backend: Backend, config: Config) -> (Session, Ses
 
 /// Every (profile, backend) pair the library supports.
 pub fn combinations() -> Vec<(Profile, Backend)> {
-    Profile::ALL
-        .into_iter()
-        .flat_map(|p| {
-            Backend::ALL
-                .into_iter()
-                .filter(move |b| b.supports(p))
-                .map(move |b| (p, b))
-        })
-        .collect()
+    Backend::combinations().collect()
 }
 
 /// A plain RTP packet: V=2, PT 96, seq, ts, ssrc, `payload_len` bytes.
