@@ -1,0 +1,450 @@
+//! The client side of the ABI: what the control plane, the C ABI and tests
+//! use to drive a dataplane.
+
+use super::command::{Command, SourceSpec, SubscriptionSpec};
+use super::counters::CounterBlock;
+use super::event::{Event, PACKET_HEADER, PacketHeader};
+use super::layout::{self, Layout, Params, header};
+use super::region::{self, Region};
+use super::ring::{Consumer, PopError, Producer, Ring};
+use super::table::{Table, TableEntry};
+use super::{ABI_MAJOR, AbiError, MAGIC};
+use core::sync::atomic::Ordering;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::Arc;
+
+struct WorkerEnds {
+    commands: Producer,
+    packets_in: Consumer,
+    packets_out: Producer,
+    events: Consumer,
+    counters_at: usize,
+    port: u16,
+}
+
+/// An attached control client. Only one is current at a time: attaching a
+/// new one makes the previous one [`AbiError::Superseded`].
+pub struct Client {
+    region: Arc<Region>,
+    layout: Layout,
+    table: Table,
+    workers: Vec<WorkerEnds>,
+    generation: u64,
+    next_event_worker: usize,
+    next_packet_worker: usize,
+    _socket: UnixStream,
+}
+
+impl Client {
+    /// Connects to a dataplane's control socket and maps its region.
+    pub fn connect(path: &Path) -> Result<Client, AbiError> {
+        let socket =
+            UnixStream::connect(path).map_err(|e| AbiError::Io("connect to control socket", e))?;
+        let mut msg = [0u8; 8];
+        let (fd, n) = region::recv_fd(&socket, &mut msg)?;
+        if n != 8 {
+            return Err(AbiError::BadRegion("bad handover message"));
+        }
+        let generation = u64::from_le_bytes(msg);
+        let region = Arc::new(Region::map(fd)?);
+        Client::open(region, generation, socket)
+    }
+
+    fn open(region: Arc<Region>, generation: u64, socket: UnixStream) -> Result<Client, AbiError> {
+        if region.len() < layout::HEADER_LEN {
+            return Err(AbiError::BadRegion("shorter than a header"));
+        }
+        let mut magic = [0u8; 8];
+        region.read(header::MAGIC, &mut magic);
+        if magic != MAGIC {
+            return Err(AbiError::BadRegion("bad magic"));
+        }
+        let version = region.u32_at(header::VERSION).load(Ordering::Acquire);
+        let (major, minor) = ((version >> 16) as u16, version as u16);
+        if major != ABI_MAJOR {
+            return Err(AbiError::Version {
+                found_major: major,
+                found_minor: minor,
+            });
+        }
+        let get = |at| region.u32_at(at).load(Ordering::Acquire);
+        let params = Params {
+            workers: get(header::WORKERS),
+            endpoint_capacity: get(header::ENDPOINT_CAPACITY),
+            command_slots: get(header::COMMAND_SLOTS),
+            packet_slots: get(header::PACKET_SLOTS),
+            event_slots: get(header::EVENT_SLOTS),
+        };
+        let layout = Layout::new(params)?;
+        if layout.len > region.len() {
+            return Err(AbiError::BadRegion("layout larger than the region"));
+        }
+        let open = |at, slots, size| {
+            Ring::open(&region, at, slots, size).ok_or(AbiError::BadRegion("ring geometry"))
+        };
+        let mut workers = Vec::new();
+        for (i, w) in layout.workers.iter().enumerate() {
+            let mut port = [0u8; 2];
+            region.read(header::WORKER_PORTS + 2 * i, &mut port);
+            workers.push(WorkerEnds {
+                commands: Producer::new(open(
+                    w.commands,
+                    params.command_slots,
+                    layout::COMMAND_SLOT,
+                )?),
+                packets_in: Consumer::new(open(
+                    w.packets_in,
+                    params.packet_slots,
+                    layout::PACKET_SLOT,
+                )?),
+                packets_out: Producer::new(open(
+                    w.packets_out,
+                    params.packet_slots,
+                    layout::PACKET_SLOT,
+                )?),
+                events: Consumer::new(open(w.events, params.event_slots, layout::EVENT_SLOT)?),
+                counters_at: w.counters,
+                port: u16::from_le_bytes(port),
+            });
+        }
+        let table = Table::new(
+            layout.table,
+            params.endpoint_capacity as usize,
+            params.workers as usize,
+        );
+        Ok(Client {
+            region,
+            layout,
+            table,
+            workers,
+            generation,
+            next_event_worker: 0,
+            next_packet_worker: 0,
+            _socket: socket,
+        })
+    }
+
+    fn current(&self) -> Result<(), AbiError> {
+        let now = self
+            .region
+            .u64_at(header::CLIENT_GENERATION)
+            .load(Ordering::Acquire);
+        if now == self.generation {
+            Ok(())
+        } else {
+            Err(AbiError::Superseded)
+        }
+    }
+
+    fn worker(&mut self, w: usize) -> Result<&mut WorkerEnds, AbiError> {
+        self.workers.get_mut(w).ok_or(AbiError::NoWorker(w))
+    }
+
+    /// Number of workers.
+    pub fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// UDP port of a worker's media socket.
+    pub fn worker_port(&self, w: usize) -> Option<u16> {
+        self.workers.get(w).map(|e| e.port)
+    }
+
+    /// The worker whose socket has this port.
+    pub fn worker_for_port(&self, port: u16) -> Option<usize> {
+        self.workers.iter().position(|e| e.port == port)
+    }
+
+    /// The region's layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// This client's generation (one per attach).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The dataplane run's random id (changes when the dataplane restarts).
+    pub fn boot_id(&self) -> u64 {
+        self.region.u64_at(header::BOOT_ID).load(Ordering::Acquire)
+    }
+
+    /// The dataplane's last heartbeat, unix ms.
+    pub fn heartbeat_ms(&self) -> u64 {
+        self.region
+            .u64_at(header::HEARTBEAT_MS)
+            .load(Ordering::Acquire)
+    }
+
+    /// True once the dataplane is shutting down.
+    pub fn stopping(&self) -> bool {
+        self.region.u64_at(header::STOPPING).load(Ordering::Acquire) != 0
+    }
+
+    /// Sends one command to a worker.
+    pub fn send(&mut self, worker: usize, cmd: &Command) -> Result<(), AbiError> {
+        self.current()?;
+        let mut buf = [0u8; layout::COMMAND_SLOT];
+        let (kind, n) = cmd.encode(&mut buf).ok_or(AbiError::TooLarge)?;
+        let pushed = self.worker(worker)?.commands.push(kind, &[&buf[..n]]);
+        zeroize::Zeroize::zeroize(&mut buf);
+        if pushed { Ok(()) } else { Err(AbiError::Full) }
+    }
+
+    /// Adds a source on every worker (the publisher's receives its packets,
+    /// the others mirror it for their subscribers).
+    pub fn add_source(&mut self, spec: &SourceSpec) -> Result<(), AbiError> {
+        for w in 0..self.workers() {
+            self.send(w, &Command::AddSource(*spec))?;
+        }
+        Ok(())
+    }
+
+    /// Removes a source from every worker.
+    pub fn remove_source(&mut self, source: u64) -> Result<(), AbiError> {
+        for w in 0..self.workers() {
+            self.send(w, &Command::RemoveSource { source })?;
+        }
+        Ok(())
+    }
+
+    /// Subscribes an endpoint on `subscriber_worker` to a source published
+    /// on `source_worker`, wiring the cross-worker fan-out when they differ.
+    pub fn subscribe(
+        &mut self,
+        subscriber_worker: usize,
+        source_worker: usize,
+        spec: &SubscriptionSpec,
+    ) -> Result<(), AbiError> {
+        self.send(subscriber_worker, &Command::Subscribe(*spec))?;
+        if subscriber_worker != source_worker {
+            let worker = u16::try_from(subscriber_worker)
+                .map_err(|_| AbiError::NoWorker(subscriber_worker))?;
+            self.send(
+                source_worker,
+                &Command::AddFanOut {
+                    source: spec.source,
+                    worker,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Undoes [`Client::subscribe`]. The fan-out stays while other
+    /// subscribers on that worker may use it; pass `last_on_worker` when
+    /// this was the last one.
+    pub fn unsubscribe(
+        &mut self,
+        subscriber_worker: usize,
+        source_worker: usize,
+        endpoint: u64,
+        source: u64,
+        last_on_worker: bool,
+    ) -> Result<(), AbiError> {
+        self.send(
+            subscriber_worker,
+            &Command::Unsubscribe { endpoint, source },
+        )?;
+        if subscriber_worker != source_worker && last_on_worker {
+            let worker = u16::try_from(subscriber_worker)
+                .map_err(|_| AbiError::NoWorker(subscriber_worker))?;
+            self.send(source_worker, &Command::RemoveFanOut { source, worker })?;
+        }
+        Ok(())
+    }
+
+    /// The next event from any worker (round robin).
+    pub fn poll_event(&mut self) -> Option<(usize, Event)> {
+        let n = self.workers.len();
+        let mut buf = [0u8; layout::EVENT_SLOT];
+        for i in 0..n {
+            let w = (self.next_event_worker + i) % n;
+            loop {
+                match self.workers[w].events.pop(&mut buf, false) {
+                    Ok((kind, len)) => {
+                        if let Some(e) = Event::decode(kind, &buf[..len]) {
+                            self.next_event_worker = (w + 1) % n;
+                            return Some((w, e));
+                        }
+                        // unknown kind from a newer minor version: skip
+                    }
+                    Err(PopError::Corrupt) => continue,
+                    Err(PopError::Empty) => break,
+                }
+            }
+        }
+        None
+    }
+
+    /// The next exception packet (STUN, DTLS, unmatched) from any worker:
+    /// its worker, header and length of the datagram copied into `buf`.
+    pub fn recv_packet(&mut self, buf: &mut [u8]) -> Option<(usize, PacketHeader, usize)> {
+        let n = self.workers.len();
+        let mut slot = [0u8; layout::PACKET_SLOT];
+        for i in 0..n {
+            let w = (self.next_packet_worker + i) % n;
+            loop {
+                match self.workers[w].packets_in.pop(&mut slot, false) {
+                    Ok((_, len)) => {
+                        let Some((h, data)) = PacketHeader::decode(&slot[..len]) else {
+                            continue;
+                        };
+                        if data.len() > buf.len() {
+                            continue;
+                        }
+                        buf[..data.len()].copy_from_slice(data);
+                        self.next_packet_worker = (w + 1) % n;
+                        return Some((w, h, data.len()));
+                    }
+                    Err(PopError::Corrupt) => continue,
+                    Err(PopError::Empty) => break,
+                }
+            }
+        }
+        None
+    }
+
+    /// Asks a worker to send a datagram from its media socket.
+    pub fn send_packet(
+        &mut self,
+        worker: usize,
+        header: &PacketHeader,
+        data: &[u8],
+    ) -> Result<(), AbiError> {
+        self.current()?;
+        if PACKET_HEADER + data.len() > layout::PACKET_SLOT - super::ring::SLOT_HEADER {
+            return Err(AbiError::TooLarge);
+        }
+        let h = header.encode();
+        if self.worker(worker)?.packets_out.push(0, &[&h, data]) {
+            Ok(())
+        } else {
+            Err(AbiError::Full)
+        }
+    }
+
+    /// A snapshot of a worker's counters.
+    pub fn counters(&self, worker: usize) -> Option<CounterBlock> {
+        self.workers
+            .get(worker)
+            .map(|w| CounterBlock::load(&self.region, w.counters_at))
+    }
+
+    /// Every endpoint the dataplane holds (e.g. after a re-attach).
+    pub fn endpoints(&self) -> Vec<TableEntry> {
+        self.table.entries(&self.region)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::server::Server;
+    use super::*;
+    use std::net::SocketAddr;
+
+    #[test]
+    fn attach_send_receive_and_supersede() {
+        let params = Params {
+            workers: 2,
+            endpoint_capacity: 64,
+            command_slots: 16,
+            packet_slots: 8,
+            event_slots: 16,
+        };
+        let (server, mut rings) = Server::create(params, &[10000, 10001]).unwrap();
+        let dir = std::env::temp_dir().join(format!("swyd-abi-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ctl.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let accept = |server: &Server| {
+            let (s, _) = listener.accept().unwrap();
+            server.hand_over(&s).unwrap();
+            s
+        };
+        let p2 = path.clone();
+        let t = std::thread::spawn(move || Client::connect(&p2).unwrap());
+        let _s1 = accept(&server);
+        let mut client = t.join().unwrap();
+        assert_eq!(client.workers(), 2);
+        assert_eq!(client.worker_port(1), Some(10001));
+        assert_eq!(client.worker_for_port(10000), Some(0));
+
+        client
+            .send(
+                1,
+                &Command::RequestKeyframe {
+                    source: 5,
+                    layer: 2,
+                },
+            )
+            .unwrap();
+        let mut buf = [0u8; layout::COMMAND_SLOT];
+        let (kind, n) = rings[1].commands.pop(&mut buf, true).unwrap();
+        assert!(matches!(
+            Command::decode(kind, &buf[..n]),
+            Some(Command::RequestKeyframe {
+                source: 5,
+                layer: 2
+            })
+        ));
+
+        let (k, n) = Event::LayerSwitched {
+            endpoint: 1,
+            source: 5,
+            layer: 2,
+        }
+        .encode(&mut buf)
+        .unwrap();
+        assert!(rings[0].events.push(k, &[&buf[..n]]));
+        assert_eq!(
+            client.poll_event(),
+            Some((
+                0,
+                Event::LayerSwitched {
+                    endpoint: 1,
+                    source: 5,
+                    layer: 2
+                }
+            ))
+        );
+        assert_eq!(client.poll_event(), None);
+
+        let from: SocketAddr = "127.0.0.1:5555".parse().unwrap();
+        let h = PacketHeader {
+            endpoint: 0,
+            remote: from,
+            local_port: 10001,
+        };
+        assert!(rings[1].packets_in.push(0, &[&h.encode(), b"\x00\x01stun"]));
+        let mut data = [0u8; 1500];
+        let (w, got, len) = client.recv_packet(&mut data).unwrap();
+        assert_eq!((w, got, &data[..len]), (1, h, &b"\x00\x01stun"[..]));
+        client.send_packet(1, &h, b"reply").unwrap();
+        let mut slot = [0u8; layout::PACKET_SLOT];
+        let (_, n) = rings[1].packets_out.pop(&mut slot, false).unwrap();
+        assert_eq!(PacketHeader::decode(&slot[..n]), Some((h, &b"reply"[..])));
+
+        // a second client attaches: the first becomes stale, the second
+        // continues on the same rings
+        let p3 = path.clone();
+        let t = std::thread::spawn(move || Client::connect(&p3).unwrap());
+        let _s2 = accept(&server);
+        let mut second = t.join().unwrap();
+        assert_eq!(
+            client
+                .send(0, &Command::RemoveSource { source: 1 })
+                .unwrap_err()
+                .to_string(),
+            AbiError::Superseded.to_string()
+        );
+        second
+            .send(0, &Command::RemoveSource { source: 1 })
+            .unwrap();
+        assert!(rings[0].commands.pop(&mut buf, false).is_ok());
+        assert_eq!(second.boot_id(), client.boot_id());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,187 @@
+//! Per-worker counters. A worker counts in plain local integers and
+//! publishes them to its cache-line-aligned block in the region after each
+//! batch (one writer: no atomic read-modify-write on the packet path).
+
+use super::region::Region;
+use core::sync::atomic::Ordering;
+
+/// Number of 64-bit counters in a block.
+pub const COUNTERS: usize = 64;
+/// Index of the first drop-reason counter.
+pub const DROPS_BASE: usize = 16;
+
+/// General counters (indices into the block).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    /// Datagrams received.
+    RxPackets = 0,
+    /// Bytes received.
+    RxBytes = 1,
+    /// Datagrams sent.
+    TxPackets = 2,
+    /// Bytes sent.
+    TxBytes = 3,
+    /// Commands applied.
+    Commands = 4,
+    /// Exception packets handed to the control plane.
+    ExceptionsIn = 5,
+    /// Datagrams sent on behalf of the control plane.
+    ExceptionsOut = 6,
+    /// Events lost because the event ring was full.
+    EventsLost = 7,
+    /// Loop iterations.
+    Iterations = 8,
+    /// Iterations over their time budget.
+    Stalls = 9,
+    /// Packets handed to other workers.
+    CrossOut = 10,
+    /// Packets received from other workers.
+    CrossIn = 11,
+    /// Retransmissions sent for NACKs.
+    Retransmissions = 12,
+    /// Keyframe requests sent to publishers.
+    KeyframeRequests = 13,
+    /// Packets forwarded to subscribers (before encryption).
+    Forwarded = 14,
+}
+
+/// Why a datagram was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Media from an address that is no endpoint.
+    UnknownAddress = 0,
+    /// Not STUN, DTLS, RTP or RTCP by its first byte.
+    Unclassified = 1,
+    /// RTP header malformed.
+    MalformedRtp = 2,
+    /// RTCP malformed (after decryption).
+    MalformedRtcp = 3,
+    /// SRTP/SRTCP authentication failed.
+    AuthFailed = 4,
+    /// Replayed SRTP/SRTCP packet.
+    Replayed = 5,
+    /// Older than the replay window.
+    TooOld = 6,
+    /// Other SRTP errors (truncated, stream limit).
+    SrtpOther = 7,
+    /// RTP with an SSRC that belongs to no source.
+    UnknownSsrc = 8,
+    /// The exception ring to the control plane was full.
+    ExceptionRingFull = 9,
+    /// The queue to another worker was full.
+    CrossQueueFull = 10,
+    /// The kernel refused a send.
+    SendFailed = 11,
+    /// Datagram larger than a buffer.
+    Oversize = 12,
+    /// A subscriber's outgoing packet was not sent (waiting for a keyframe,
+    /// other layer, no keys).
+    Filtered = 13,
+    /// Not enough send buffers in this batch.
+    NoSendBuffer = 14,
+}
+
+impl DropReason {
+    /// Every reason, in index order.
+    pub const ALL: [DropReason; 15] = [
+        DropReason::UnknownAddress,
+        DropReason::Unclassified,
+        DropReason::MalformedRtp,
+        DropReason::MalformedRtcp,
+        DropReason::AuthFailed,
+        DropReason::Replayed,
+        DropReason::TooOld,
+        DropReason::SrtpOther,
+        DropReason::UnknownSsrc,
+        DropReason::ExceptionRingFull,
+        DropReason::CrossQueueFull,
+        DropReason::SendFailed,
+        DropReason::Oversize,
+        DropReason::Filtered,
+        DropReason::NoSendBuffer,
+    ];
+
+    /// Name for logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::UnknownAddress => "unknown_address",
+            DropReason::Unclassified => "unclassified",
+            DropReason::MalformedRtp => "malformed_rtp",
+            DropReason::MalformedRtcp => "malformed_rtcp",
+            DropReason::AuthFailed => "auth_failed",
+            DropReason::Replayed => "replayed",
+            DropReason::TooOld => "too_old",
+            DropReason::SrtpOther => "srtp_other",
+            DropReason::UnknownSsrc => "unknown_ssrc",
+            DropReason::ExceptionRingFull => "exception_ring_full",
+            DropReason::CrossQueueFull => "cross_queue_full",
+            DropReason::SendFailed => "send_failed",
+            DropReason::Oversize => "oversize",
+            DropReason::Filtered => "filtered",
+            DropReason::NoSendBuffer => "no_send_buffer",
+        }
+    }
+
+    /// The SRTP error as a drop reason.
+    pub fn from_srtp(e: switchyard_srtp::SrtpError) -> DropReason {
+        use switchyard_srtp::SrtpError;
+        match e {
+            SrtpError::AuthenticationFailed => DropReason::AuthFailed,
+            SrtpError::Replayed => DropReason::Replayed,
+            SrtpError::TooOld => DropReason::TooOld,
+            SrtpError::Malformed(_) => DropReason::MalformedRtp,
+            _ => DropReason::SrtpOther,
+        }
+    }
+}
+
+/// A worker's counters, counted locally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterBlock {
+    /// Values by index.
+    pub values: [u64; COUNTERS],
+}
+
+impl Default for CounterBlock {
+    fn default() -> Self {
+        CounterBlock {
+            values: [0; COUNTERS],
+        }
+    }
+}
+
+impl CounterBlock {
+    /// Adds to a counter.
+    #[inline]
+    pub fn add(&mut self, c: Counter, n: u64) {
+        self.values[c as usize] = self.values[c as usize].wrapping_add(n);
+    }
+    /// Counts one drop.
+    #[inline]
+    pub fn drop_packet(&mut self, reason: DropReason) {
+        let i = DROPS_BASE + reason as usize;
+        self.values[i] = self.values[i].wrapping_add(1);
+    }
+    /// A counter's value.
+    pub fn get(&self, c: Counter) -> u64 {
+        self.values[c as usize]
+    }
+    /// Drops for a reason.
+    pub fn drops(&self, reason: DropReason) -> u64 {
+        self.values[DROPS_BASE + reason as usize]
+    }
+    /// Writes the block to the region at `at` (the worker's counter block).
+    pub fn publish(&self, region: &Region, at: usize) {
+        for (i, v) in self.values.iter().enumerate() {
+            region.u64_at(at + 8 * i).store(*v, Ordering::Relaxed);
+        }
+    }
+    /// Reads a block from the region.
+    pub fn load(region: &Region, at: usize) -> CounterBlock {
+        let mut b = CounterBlock::default();
+        for (i, v) in b.values.iter_mut().enumerate() {
+            *v = region.u64_at(at + 8 * i).load(Ordering::Relaxed);
+        }
+        b
+    }
+}
