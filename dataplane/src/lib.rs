@@ -13,6 +13,7 @@ pub use switchyard_srtp as srtp;
 pub use switchyard_wire as wire;
 
 pub mod abi;
+pub mod engine;
 
 /// Version of this build, for logs and the `--version` flag.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

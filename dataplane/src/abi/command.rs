@@ -10,6 +10,8 @@ use switchyard_wire::rtp::ExtensionIds;
 
 /// Longest rid carried in a layer spec.
 pub const MAX_RID: usize = 15;
+/// Longest mid carried in a subscription.
+pub const MAX_MID: usize = 16;
 /// Most simulcast layers per source.
 pub const MAX_LAYERS: usize = 3;
 
@@ -138,6 +140,18 @@ pub struct SubscriptionSpec {
     pub rtx_payload_type: u8,
     /// Wanted layer index.
     pub target_layer: u8,
+    /// The subscriber's mid for this stream (`mid_len` bytes used); written
+    /// into the mid header extension when the subscriber negotiated it.
+    pub mid: [u8; MAX_MID],
+    /// Length of `mid`.
+    pub mid_len: u8,
+}
+
+impl SubscriptionSpec {
+    /// The mid, if any.
+    pub fn mid(&self) -> &[u8] {
+        &self.mid[..(self.mid_len as usize).min(MAX_MID)]
+    }
 }
 
 /// Everything the control plane can ask of a worker.
@@ -370,8 +384,8 @@ impl Command {
                 w.u64(s.endpoint).u64(s.source).u32(s.ssrc).u32(s.rtx_ssrc);
                 w.u8(s.payload_type)
                     .u8(s.rtx_payload_type)
-                    .u8(s.target_layer)
-                    .u8(0);
+                    .u8(s.target_layer);
+                w.u8(s.mid_len).bytes(&s.mid);
                 kind::SUBSCRIBE
             }
             Command::Unsubscribe { endpoint, source } => {
@@ -470,8 +484,13 @@ impl Command {
             kind::SUBSCRIBE => {
                 let (endpoint, source, ssrc, rtx_ssrc) = (r.u64(), r.u64(), r.u32(), r.u32());
                 let (payload_type, rtx_payload_type, target_layer) = (r.u8(), r.u8(), r.u8());
-                r.u8();
+                let (mid_len, mid) = (r.u8(), r.bytes());
+                if mid_len as usize > MAX_MID {
+                    return None;
+                }
                 Command::Subscribe(SubscriptionSpec {
+                    mid,
+                    mid_len,
                     endpoint,
                     source,
                     ssrc,
@@ -572,6 +591,8 @@ mod tests {
                 payload_type: 96,
                 rtx_payload_type: 97,
                 target_layer: 2,
+                mid: *b"v1\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+                mid_len: 2,
             }),
             Command::Unsubscribe {
                 endpoint: 2,
@@ -598,7 +619,7 @@ mod tests {
         for cmd in cmds {
             let mut buf = [0u8; 248];
             let (kind, n) = cmd.encode(&mut buf).unwrap();
-            let back = Command::decode(kind, &buf[..n]).unwrap();
+            let back = Command::decode(kind, &buf[..n]).unwrap_or_else(|| panic!("{cmd:?}"));
             let mut again = [0u8; 248];
             assert_eq!(back.encode(&mut again), Some((kind, n)));
             assert_eq!(&again[..n], &buf[..n], "{cmd:?}");

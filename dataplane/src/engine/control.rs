@@ -1,0 +1,391 @@
+//! The RTCP path: feedback from subscribers (NACK → retransmission, PLI /
+//! FIR → throttled keyframe request, REMB / transport-cc / RR → summaries),
+//! sender reports from publishers (translated per subscriber), and the
+//! RTCP the SFU originates (PLI, NACK, SR, RR).
+
+use super::{CrossKind, CrossMessage, Engine, Sink};
+use crate::abi::{Counter, DropReason, Event};
+use std::time::Instant;
+use switchyard_wire::rtcp::{
+    Compound, NackPair, NackRepr, Packet, PacketStatus, PliRepr, SenderReportRepr,
+};
+use switchyard_wire::rtp::RtpPacket;
+
+/// Most sequence numbers one upstream NACK asks for.
+const MAX_UPSTREAM_NACK: usize = 64;
+
+impl Engine {
+    pub(super) fn rtcp_in(&mut self, now: Instant, e: u32, data: &mut [u8], sink: &mut dyn Sink) {
+        let Some(ep) = self.endpoints.get_mut(e) else {
+            return;
+        };
+        let len = match ep.rx.unprotect_rtcp(data) {
+            Ok(n) => n,
+            Err(err) => {
+                let reason = match err {
+                    switchyard_srtp::SrtpError::Malformed(_) => DropReason::MalformedRtcp,
+                    other => DropReason::from_srtp(other),
+                };
+                return self.counters.drop_packet(reason);
+            }
+        };
+        ep.last_rx = now;
+        ep.idle_reported = false;
+        for packet in Compound::new(&data[..len]) {
+            match packet {
+                Ok(p) => self.rtcp_packet(now, e, p, sink),
+                Err(_) => {
+                    self.counters.drop_packet(DropReason::MalformedRtcp);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The outgoing stream of endpoint `e` with this SSRC (media or RTX).
+    fn stream_by_ssrc(&self, e: u32, ssrc: u32) -> Option<u32> {
+        let ep = self.endpoints.get(e)?;
+        ep.streams.iter().copied().find(|&o| {
+            self.streams.get(o).is_some_and(|s| {
+                s.spec.ssrc == ssrc || (s.spec.rtx_ssrc != 0 && s.spec.rtx_ssrc == ssrc)
+            })
+        })
+    }
+
+    fn rtcp_packet(&mut self, now: Instant, e: u32, packet: Packet<'_>, sink: &mut dyn Sink) {
+        match packet {
+            Packet::SenderReport(sr) => {
+                let (ssrc, ntp, rtp) = (sr.ssrc(), sr.ntp_time(), sr.rtp_timestamp());
+                let Some((s, layer)) = self.published_layer(e, ssrc) else {
+                    return;
+                };
+                if let Some(src) = self.sources.get_mut(s) {
+                    src.layers[layer as usize].last_sr = Some((ntp, rtp, now));
+                }
+                self.translate_sr(s, layer, ntp, rtp, sink);
+                let mut data = [0u8; 12];
+                data[..8].copy_from_slice(&ntp.to_be_bytes());
+                data[8..].copy_from_slice(&rtp.to_be_bytes());
+                let Some(src) = self.sources.get(s) else {
+                    return;
+                };
+                let (id, workers) = (src.spec.id, src.fan_out.len());
+                for k in 0..workers {
+                    let Some(w) = self
+                        .sources
+                        .get(s)
+                        .and_then(|src| src.fan_out.get(k).copied())
+                    else {
+                        break;
+                    };
+                    let msg = CrossMessage {
+                        source: id,
+                        from_worker: self.config.worker,
+                        kind: CrossKind::SenderReport { layer },
+                        arrival: now,
+                        ext: Default::default(),
+                    };
+                    if !sink.cross(w, msg, &data) {
+                        self.counters.drop_packet(DropReason::CrossQueueFull);
+                    }
+                }
+            }
+            Packet::ReceiverReport(rr) => {
+                for block in rr.report_blocks() {
+                    if self.stream_by_ssrc(e, block.ssrc).is_some()
+                        && let Some(ep) = self.endpoints.get_mut(e)
+                    {
+                        ep.feedback.fraction_lost =
+                            ep.feedback.fraction_lost.max(block.fraction_lost);
+                        ep.feedback.any = true;
+                    }
+                }
+            }
+            Packet::Nack(nack) => {
+                let Some(o) = self.stream_by_ssrc(e, nack.media_ssrc()) else {
+                    return;
+                };
+                let (mut asked, mut sent) = (0u32, 0u32);
+                for seq in nack.lost() {
+                    asked += 1;
+                    if self.retransmit(o, seq, sink) {
+                        sent += 1;
+                    }
+                }
+                if let Some(ep) = self.endpoints.get_mut(e) {
+                    ep.feedback.nacks += asked;
+                    ep.feedback.retransmitted += sent;
+                    ep.feedback.any = true;
+                }
+            }
+            Packet::Pli(pli) => self.keyframe_feedback(now, e, pli.media_ssrc, sink),
+            Packet::Fir(fir) => {
+                for entry in fir.entries() {
+                    self.keyframe_feedback(now, e, entry.ssrc, sink);
+                }
+            }
+            Packet::Remb(remb) => {
+                if let Some(ep) = self.endpoints.get_mut(e) {
+                    ep.feedback.remb_bps = remb.bitrate();
+                    ep.feedback.any = true;
+                }
+            }
+            Packet::TransportCc(fb) => {
+                let (mut reported, mut lost) = (0u32, 0u32);
+                for (_, status) in fb.packets() {
+                    reported += 1;
+                    if status == PacketStatus::NotReceived {
+                        lost += 1;
+                    }
+                }
+                if let Some(ep) = self.endpoints.get_mut(e) {
+                    ep.feedback.twcc_reported += reported;
+                    ep.feedback.twcc_lost += lost;
+                    ep.feedback.any = true;
+                }
+            }
+            Packet::Sdes(_)
+            | Packet::Bye(_)
+            | Packet::App(_)
+            | Packet::OtherFeedback(_)
+            | Packet::Unknown(_) => {}
+        }
+    }
+
+    /// The (source, layer) endpoint `e` publishes with this media SSRC.
+    fn published_layer(&self, e: u32, ssrc: u32) -> Option<(u32, u8)> {
+        let ep = self.endpoints.get(e)?;
+        ep.published.iter().find_map(|&s| {
+            let src = self.sources.get(s)?;
+            let layers = &src.layers[..src.spec.layer_count as usize];
+            layers
+                .iter()
+                .position(|l| l.ssrc == ssrc && ssrc != 0)
+                .map(|i| (s, i as u8))
+        })
+    }
+
+    fn keyframe_feedback(&mut self, now: Instant, e: u32, media_ssrc: u32, sink: &mut dyn Sink) {
+        let Some(o) = self.stream_by_ssrc(e, media_ssrc) else {
+            return;
+        };
+        let Some(out) = self.streams.get(o) else {
+            return;
+        };
+        let (s, layer) = (out.source, out.current.unwrap_or(out.target));
+        if let Some(ep) = self.endpoints.get_mut(e) {
+            ep.feedback.keyframe_requests += 1;
+            ep.feedback.any = true;
+        }
+        self.request_keyframe(now, s, layer, sink);
+    }
+
+    /// Asks a source's publisher for a keyframe of `layer`, at most once per
+    /// window (requests inside the window are sent when it ends).
+    pub(super) fn request_keyframe(
+        &mut self,
+        now: Instant,
+        s: u32,
+        layer: u8,
+        sink: &mut dyn Sink,
+    ) {
+        let window = self.config.keyframe_window;
+        let worker = self.config.worker;
+        let Some(src) = self.sources.get_mut(s) else {
+            return;
+        };
+        let layer = layer.min(src.spec.layer_count.saturating_sub(1));
+        let l = &mut src.layers[layer as usize];
+        match (src.publisher, src.home) {
+            (Some(p), _) => {
+                if l.throttle.request(now, window) {
+                    let (ssrc, id) = (l.ssrc, src.spec.id);
+                    self.send_pli(p, ssrc, sink);
+                    sink.event(Event::KeyframeRequested { source: id, layer });
+                }
+            }
+            (None, Some(home)) if home != worker => {
+                if l.throttle.request(now, window) {
+                    let msg = CrossMessage {
+                        source: src.spec.id,
+                        from_worker: worker,
+                        kind: CrossKind::KeyframeRequest { layer },
+                        arrival: now,
+                        ext: Default::default(),
+                    };
+                    if !sink.cross(home, msg, &[]) {
+                        self.counters.drop_packet(DropReason::CrossQueueFull);
+                    }
+                }
+            }
+            _ => l.pending_keyframe = true,
+        }
+    }
+
+    pub(super) fn send_pli(&mut self, publisher: u32, media_ssrc: u32, sink: &mut dyn Sink) {
+        let pli = PliRepr {
+            sender_ssrc: self.config.rtcp_ssrc,
+            media_ssrc,
+        };
+        if self.send_rtcp(publisher, sink, |buf| pli.emit(buf).ok()) {
+            self.counters.add(Counter::KeyframeRequests, 1);
+        }
+    }
+
+    /// Builds an RTCP packet in a send buffer, protects it for endpoint
+    /// `e` and sends it. False if it could not.
+    pub(super) fn send_rtcp(
+        &mut self,
+        e: u32,
+        sink: &mut dyn Sink,
+        build: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> bool {
+        let Some(ep) = self.endpoints.get_mut(e) else {
+            return false;
+        };
+        let Some(buf) = sink.buffer() else {
+            self.counters.drop_packet(DropReason::NoSendBuffer);
+            return false;
+        };
+        let Some(len) = build(&mut buf[..super::MAX_DATAGRAM - 32]) else {
+            return false;
+        };
+        match ep.tx.protect_rtcp(buf, len) {
+            Ok(n) => {
+                sink.commit(n, ep.remote);
+                true
+            }
+            Err(e) => {
+                self.counters.drop_packet(DropReason::from_srtp(e));
+                false
+            }
+        }
+    }
+
+    /// Asks a publisher again for packets the SFU did not receive.
+    pub(super) fn nack_upstream(
+        &mut self,
+        e: u32,
+        media_ssrc: u32,
+        first: u16,
+        missing: u16,
+        sink: &mut dyn Sink,
+    ) {
+        let n = (missing as usize).min(MAX_UPSTREAM_NACK);
+        let mut lost = [0u16; MAX_UPSTREAM_NACK];
+        for (i, l) in lost[..n].iter_mut().enumerate() {
+            *l = first.wrapping_add(i as u16);
+        }
+        let mut pairs = [NackPair::default(); MAX_UPSTREAM_NACK];
+        let (np, _) = NackPair::pack(&lost[..n], &mut pairs);
+        let nack = NackRepr {
+            sender_ssrc: self.config.rtcp_ssrc,
+            media_ssrc,
+            pairs: &pairs[..np],
+        };
+        self.send_rtcp(e, sink, |buf| nack.emit(buf).ok());
+    }
+
+    /// Resends packet `seq` of outgoing stream `o` from its history: as RTX
+    /// (RFC 4588) when negotiated, else the identical packet. Without RTX
+    /// the bytes must be exactly those sent before: the same SRTP index
+    /// with different plaintext would reuse the keystream.
+    pub(super) fn retransmit(&mut self, o: u32, seq: u16, sink: &mut dyn Sink) -> bool {
+        let Engine {
+            streams,
+            endpoints,
+            counters,
+            ..
+        } = self;
+        let Some(out) = streams.get_mut(o) else {
+            return false;
+        };
+        let Some(sub) = endpoints.get_mut(out.endpoint) else {
+            return false;
+        };
+        let Some(plain) = out.history.get(seq) else {
+            return false;
+        };
+        let Some(buf) = sink.buffer() else {
+            counters.drop_packet(DropReason::NoSendBuffer);
+            return false;
+        };
+        let len = if out.spec.rtx_ssrc != 0 && out.spec.rtx_payload_type != 0 {
+            let Ok(p) = RtpPacket::new_checked(plain) else {
+                return false;
+            };
+            let hl = p.header_len();
+            if plain.len() + 2 + 16 > buf.len().min(super::MAX_DATAGRAM) {
+                return false;
+            }
+            buf[..hl].copy_from_slice(&plain[..hl]);
+            buf[hl..hl + 2].copy_from_slice(&seq.to_be_bytes());
+            buf[hl + 2..plain.len() + 2].copy_from_slice(&plain[hl..]);
+            let mut r = RtpPacket::new_unchecked(&mut buf[..plain.len() + 2]);
+            r.set_ssrc(out.spec.rtx_ssrc);
+            r.set_payload_type(out.spec.rtx_payload_type);
+            r.set_sequence_number(out.rtx_seq);
+            out.rtx_seq = out.rtx_seq.wrapping_add(1);
+            if let Some(id) = sub.ext.transport_cc {
+                let _ = r.rewrite_extension(id, &sub.twcc_seq.to_be_bytes());
+                sub.twcc_seq = sub.twcc_seq.wrapping_add(1);
+            }
+            plain.len() + 2
+        } else {
+            buf[..plain.len()].copy_from_slice(plain);
+            plain.len()
+        };
+        match sub.tx.protect_rtp(buf, len) {
+            Ok(n) => {
+                sink.commit(n, sub.remote);
+                counters.add(Counter::Retransmissions, 1);
+                true
+            }
+            Err(e) => {
+                counters.drop_packet(DropReason::from_srtp(e));
+                false
+            }
+        }
+    }
+
+    /// Sends each local subscriber on `layer` a sender report in its own
+    /// terms: its SSRC, its timestamp offset, its packet and octet counts.
+    pub(super) fn translate_sr(
+        &mut self,
+        s: u32,
+        layer: u8,
+        ntp: u64,
+        rtp: u32,
+        sink: &mut dyn Sink,
+    ) {
+        let Some(src) = self.sources.get(s) else {
+            return;
+        };
+        let count = src.subscribers.len();
+        for k in 0..count {
+            let Some(o) = self
+                .sources
+                .get(s)
+                .and_then(|src| src.subscribers.get(k).copied())
+            else {
+                break;
+            };
+            let Some(out) = self.streams.get(o) else {
+                continue;
+            };
+            if out.current != Some(layer) {
+                continue;
+            }
+            let sr = SenderReportRepr {
+                ssrc: out.spec.ssrc,
+                ntp_time: ntp,
+                rtp_timestamp: rtp.wrapping_add(out.rewriter.timestamp_offset()),
+                packet_count: out.packets,
+                octet_count: out.octets,
+                report_blocks: &[],
+            };
+            let e = out.endpoint;
+            self.send_rtcp(e, sink, |buf| sr.emit(buf).ok());
+        }
+    }
+}

@@ -1,0 +1,556 @@
+//! Scenario tests of the engine with real SRTP on both sides: a publisher
+//! with three VP8 simulcast layers and subscribers, driven through the
+//! sans-IO interface with a recording sink and a virtual clock.
+
+use super::*;
+use crate::abi::{Codec, DropReason, LayerSpec, MediaKind, SrtpKeys};
+use std::time::Duration;
+use switchyard_srtp::{MasterKey, Profile, Session};
+use switchyard_wire::codec::Vp8Descriptor;
+use switchyard_wire::rtcp::{Compound, NackPair, NackRepr, Packet, PliRepr, SenderReportRepr};
+use switchyard_wire::rtp::{Extension, RtpHeader, RtpPacket};
+
+const PROFILE: Profile = Profile::AeadAes128Gcm;
+
+#[derive(Default)]
+struct VecSink {
+    scratch: Vec<u8>,
+    sent: Vec<(SocketAddr, Vec<u8>)>,
+    cross: Vec<(u16, CrossMessage, Vec<u8>)>,
+    exceptions: Vec<(u64, SocketAddr, Vec<u8>)>,
+    events: Vec<Event>,
+    table: Vec<(u64, bool)>,
+}
+
+impl Sink for VecSink {
+    fn buffer(&mut self) -> Option<&mut [u8]> {
+        self.scratch = vec![0u8; MAX_DATAGRAM];
+        Some(&mut self.scratch)
+    }
+    fn commit(&mut self, len: usize, to: SocketAddr) {
+        self.sent.push((to, self.scratch[..len].to_vec()));
+    }
+    fn cross(&mut self, worker: u16, msg: CrossMessage, data: &[u8]) -> bool {
+        self.cross.push((worker, msg, data.to_vec()));
+        true
+    }
+    fn exception(&mut self, endpoint: u64, from: SocketAddr, data: &[u8]) -> bool {
+        self.exceptions.push((endpoint, from, data.to_vec()));
+        true
+    }
+    fn event(&mut self, event: Event) {
+        self.events.push(event);
+    }
+    fn endpoint_changed(&mut self, id: u64, info: Option<EndpointInfo>) {
+        self.table.push((id, info.is_some()));
+    }
+}
+
+impl VecSink {
+    fn take_to(&mut self, to: SocketAddr) -> Vec<Vec<u8>> {
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.sent)
+            .into_iter()
+            .partition(|(a, _)| *a == to);
+        self.sent = rest;
+        mine.into_iter().map(|(_, p)| p).collect()
+    }
+}
+
+/// The far side of one endpoint: what a browser would hold.
+struct Peer {
+    id: u64,
+    addr: SocketAddr,
+    /// Protects what the peer sends (the engine's rx key).
+    send: Session,
+    /// Unprotects what the engine sends (the engine's tx key).
+    recv: Session,
+    keys: SrtpKeys,
+}
+
+fn peer(id: u64, port: u16) -> Peer {
+    let rx = MasterKey::new(PROFILE, &[id as u8; 16], &[1; 12]).unwrap();
+    let tx = MasterKey::new(PROFILE, &[id as u8 ^ 0x80; 16], &[2; 12]).unwrap();
+    let cfg = switchyard_srtp::Config::default();
+    Peer {
+        id,
+        addr: SocketAddr::from(([10, 0, 0, id as u8], port)),
+        send: Session::new(PROFILE, &rx, cfg).unwrap(),
+        recv: Session::new(PROFILE, &tx, cfg).unwrap(),
+        keys: SrtpKeys {
+            profile: PROFILE,
+            rx,
+            tx,
+        },
+    }
+}
+
+const EXT: ExtensionIds = ExtensionIds {
+    mid: Some(1),
+    rid: Some(2),
+    repaired_rid: Some(3),
+    abs_send_time: Some(4),
+    transport_cc: Some(5),
+    audio_level: None,
+    dependency_descriptor: None,
+};
+
+fn add(engine: &mut Engine, sink: &mut VecSink, p: &Peer, t: Instant) {
+    let spec = EndpointSpec {
+        id: p.id,
+        remote: p.addr,
+        keys: p.keys.clone(),
+        ext: EXT,
+        user_data: [0; 32],
+    };
+    engine.handle_command(t, Command::AddEndpoint(spec), sink);
+}
+
+const LAYER_SSRC: [u32; 3] = [100, 200, 300];
+
+fn video_source(publisher: u64) -> SourceSpec {
+    let layer = |i: usize| LayerSpec {
+        ssrc: LAYER_SSRC[i],
+        rtx_ssrc: 0,
+        rid: [0; 15],
+        rid_len: 0,
+    };
+    SourceSpec {
+        id: 77,
+        endpoint: publisher,
+        kind: MediaKind::Video,
+        codec: Codec::Vp8,
+        clock_rate: 90_000,
+        payload_type: 96,
+        rtx_payload_type: 0,
+        layer_count: 3,
+        layers: [layer(0), layer(1), layer(2)],
+    }
+}
+
+fn subscription(endpoint: u64, ssrc: u32, target: u8) -> SubscriptionSpec {
+    SubscriptionSpec {
+        endpoint,
+        source: 77,
+        ssrc,
+        rtx_ssrc: 0,
+        payload_type: 100,
+        rtx_payload_type: 0,
+        target_layer: target,
+        mid: *b"v0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+        mid_len: 2,
+    }
+}
+
+/// A protected VP8 packet of `layer`, frame `frame`, packet `k` of the frame.
+fn vp8(
+    p: &mut Peer,
+    layer: usize,
+    seq: u16,
+    frame: u16,
+    first_of_frame: bool,
+    key: bool,
+) -> Vec<u8> {
+    let twcc = seq.to_be_bytes();
+    let exts = [
+        Extension { id: 1, data: b"0" },
+        Extension { id: 5, data: &twcc },
+    ];
+    let h = RtpHeader {
+        marker: false,
+        payload_type: 96,
+        sequence_number: seq,
+        timestamp: 1000 * (layer as u32 + 1) + u32::from(frame) * 3000,
+        ssrc: LAYER_SSRC[layer],
+        csrcs: &[],
+        extensions: &exts,
+    };
+    let mut buf = vec![0u8; 1500];
+    let n = h.emit(&mut buf).unwrap();
+    // X S=first | I L | 15-bit picture id | TL0PICIDX | VP8 header byte (P bit)
+    let pid = frame.wrapping_add(1000 * layer as u16) & 0x7fff;
+    let desc = [
+        0x80 | if first_of_frame { 0x10 } else { 0 },
+        0xc0,
+        0x80 | (pid >> 8) as u8,
+        pid as u8,
+        frame as u8,
+        if key { 0x00 } else { 0x01 },
+    ];
+    buf[n..n + desc.len()].copy_from_slice(&desc);
+    let len = n + desc.len() + 100;
+    let out = p.send.protect_rtp(&mut buf, len).unwrap();
+    buf.truncate(out);
+    buf
+}
+
+struct Received {
+    ssrc: u32,
+    seq: u16,
+    pt: u8,
+    picture_id: Option<u16>,
+    mid: Vec<u8>,
+}
+
+fn open(p: &mut Peer, mut pkt: Vec<u8>) -> Received {
+    let n = p
+        .recv
+        .unprotect_rtp(&mut pkt)
+        .expect("subscriber can decrypt");
+    let r = RtpPacket::new_checked(&pkt[..n]).unwrap();
+    let d = Vp8Descriptor::new_checked(r.payload()).unwrap();
+    Received {
+        ssrc: r.ssrc(),
+        seq: r.sequence_number(),
+        pt: r.payload_type(),
+        picture_id: d.picture_id(),
+        mid: r.extension(1).unwrap_or_default().to_vec(),
+    }
+}
+
+struct World {
+    t: Instant,
+    engine: Engine,
+    sink: VecSink,
+    publisher: Peer,
+    a: Peer,
+    b: Peer,
+    seqs: [u16; 3],
+    frame: u16,
+}
+
+impl World {
+    fn new() -> World {
+        let t = Instant::now();
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut sink = VecSink::default();
+        let (publisher, a, b) = (peer(1, 5000), peer(2, 5000), peer(3, 5000));
+        for p in [&publisher, &a, &b] {
+            add(&mut engine, &mut sink, p, t);
+        }
+        engine.handle_command(t, Command::AddSource(video_source(1)), &mut sink);
+        engine.handle_command(t, Command::Subscribe(subscription(2, 0xaaaa, 2)), &mut sink);
+        engine.handle_command(t, Command::Subscribe(subscription(3, 0xbbbb, 0)), &mut sink);
+        World {
+            t,
+            engine,
+            sink,
+            publisher,
+            a,
+            b,
+            seqs: [10, 20_000, 65_530],
+            frame: 0,
+        }
+    }
+
+    /// One frame of two packets on every layer; `key` marks keyframes per layer.
+    fn frame(&mut self, key: [bool; 3]) {
+        self.t += Duration::from_millis(33);
+        for (layer, &key) in key.iter().enumerate() {
+            for k in 0..2 {
+                let seq = self.seqs[layer];
+                self.seqs[layer] = seq.wrapping_add(1);
+                let mut pkt = vp8(
+                    &mut self.publisher,
+                    layer,
+                    seq,
+                    self.frame,
+                    k == 0,
+                    key,
+                );
+                self.engine
+                    .handle_datagram(self.t, self.publisher.addr, &mut pkt, &mut self.sink);
+            }
+        }
+        self.frame += 1;
+    }
+
+    fn rtcp_from(&mut self, who: u8, build: impl FnOnce(&mut [u8]) -> usize) {
+        let mut buf = vec![0u8; 1500];
+        let n = build(&mut buf);
+        let peer = match who {
+            1 => &mut self.publisher,
+            2 => &mut self.a,
+            _ => &mut self.b,
+        };
+        let n = peer.send.protect_rtcp(&mut buf, n).unwrap();
+        let addr = peer.addr;
+        self.engine
+            .handle_datagram(self.t, addr, &mut buf[..n], &mut self.sink);
+    }
+
+    fn plis_to_publisher(&mut self) -> usize {
+        let pkts = self.sink.take_to(self.publisher.addr);
+        pkts.into_iter()
+            .filter(|p| {
+                let mut p = p.clone();
+                let n = self.publisher.recv.unprotect_rtcp(&mut p).unwrap();
+                Compound::new(&p[..n]).any(|x| matches!(x, Ok(Packet::Pli(_))))
+            })
+            .count()
+    }
+}
+
+#[test]
+fn each_subscriber_gets_its_layer_rewritten_and_continuous_across_a_switch() {
+    let mut w = World::new();
+    // no keyframe yet: nothing forwarded
+    w.frame([false; 3]);
+    assert!(w.sink.take_to(w.a.addr).is_empty());
+    w.frame([true; 3]);
+    w.frame([false; 3]);
+    let a: Vec<_> = w
+        .sink
+        .take_to(w.a.addr)
+        .into_iter()
+        .map(|p| open(&mut w.a, p))
+        .collect();
+    let b: Vec<_> = w
+        .sink
+        .take_to(w.b.addr)
+        .into_iter()
+        .map(|p| open(&mut w.b, p))
+        .collect();
+    assert_eq!((a.len(), b.len()), (4, 4));
+    assert!(
+        a.iter()
+            .all(|r| r.ssrc == 0xaaaa && r.pt == 100 && r.mid == b"v0")
+    );
+    assert!(b.iter().all(|r| r.ssrc == 0xbbbb));
+    for pair in a.windows(2).chain(b.windows(2)) {
+        assert_eq!(pair[1].seq, pair[0].seq.wrapping_add(1));
+    }
+    // A switches from layer 2 to 0: layer 2 continues until a layer-0 keyframe
+    w.engine.handle_command(
+        w.t,
+        Command::SetTargetLayer {
+            endpoint: 2,
+            source: 77,
+            layer: 0,
+        },
+        &mut w.sink,
+    );
+    w.frame([false; 3]);
+    let before: Vec<_> = w
+        .sink
+        .take_to(w.a.addr)
+        .into_iter()
+        .map(|p| open(&mut w.a, p))
+        .collect();
+    assert_eq!(before.len(), 2);
+    w.frame([true, false, false]);
+    w.frame([false; 3]);
+    let after: Vec<_> = w
+        .sink
+        .take_to(w.a.addr)
+        .into_iter()
+        .map(|p| open(&mut w.a, p))
+        .collect();
+    assert_eq!(after.len(), 4);
+    let all: Vec<_> = a.iter().chain(&before).chain(&after).collect();
+    for pair in all.windows(2) {
+        assert_eq!(
+            pair[1].seq,
+            pair[0].seq.wrapping_add(1),
+            "sequence continuous"
+        );
+        let (p0, p1) = (pair[0].picture_id.unwrap(), pair[1].picture_id.unwrap());
+        assert!(
+            p1 == p0 || p1 == (p0 + 1) & 0x7fff,
+            "picture id continuous: {p0} -> {p1}"
+        );
+    }
+    assert!(w.sink.events.contains(&Event::LayerSwitched {
+        endpoint: 2,
+        source: 77,
+        layer: 0
+    }));
+}
+
+#[test]
+fn nack_is_answered_from_history_with_the_identical_packet() {
+    let mut w = World::new();
+    w.frame([true; 3]);
+    let sent = w.sink.take_to(w.a.addr);
+    let first = RtpPacket::new_checked(&sent[0][..])
+        .unwrap()
+        .sequence_number();
+    w.rtcp_from(2, |buf| {
+        NackRepr {
+            sender_ssrc: 9,
+            media_ssrc: 0xaaaa,
+            pairs: &[NackPair { pid: first, blp: 0 }],
+        }
+        .emit(buf)
+        .unwrap()
+    });
+    let resent = w.sink.take_to(w.a.addr);
+    assert_eq!(resent, vec![sent[0].clone()]);
+    w.t += Duration::from_secs(2);
+    w.engine.handle_timeout(w.t, &mut w.sink);
+    assert!(w.sink.events.iter().any(|e| matches!(
+        e,
+        Event::Feedback {
+            endpoint: 2,
+            nacks: 1,
+            retransmitted: 1,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn plis_reach_the_publisher_once_per_window() {
+    let mut w = World::new();
+    w.frame([true; 3]);
+    w.t += Duration::from_secs(1);
+    w.plis_to_publisher();
+    for who in [2, 3, 2, 3] {
+        let media = if who == 2 { 0xaaaa } else { 0xbbbb };
+        w.rtcp_from(who, |buf| {
+            PliRepr {
+                sender_ssrc: 1,
+                media_ssrc: media,
+            }
+            .emit(buf)
+            .unwrap()
+        });
+    }
+    // one for layer 2 (A) and one for layer 0 (B); the repeats are deferred
+    assert_eq!(w.plis_to_publisher(), 2);
+    w.t += Duration::from_millis(100);
+    w.engine.handle_timeout(w.t, &mut w.sink);
+    assert_eq!(w.plis_to_publisher(), 0);
+    w.t += Duration::from_millis(500);
+    w.engine.handle_timeout(w.t, &mut w.sink);
+    assert_eq!(
+        w.plis_to_publisher(),
+        2,
+        "deferred requests go out when the window ends"
+    );
+}
+
+#[test]
+fn sender_reports_are_translated_per_subscriber() {
+    let mut w = World::new();
+    w.frame([true; 3]);
+    w.sink.sent.clear();
+    w.rtcp_from(1, |buf| {
+        SenderReportRepr {
+            ssrc: 300,
+            ntp_time: 0xabcd_0000_0000,
+            rtp_timestamp: 5000,
+            packet_count: 9,
+            octet_count: 9,
+            report_blocks: &[],
+        }
+        .emit(buf)
+        .unwrap()
+    });
+    let to_a = w.sink.take_to(w.a.addr);
+    assert_eq!(to_a.len(), 1);
+    let mut p = to_a[0].clone();
+    let n = w.a.recv.unprotect_rtcp(&mut p).unwrap();
+    let Some(Ok(Packet::SenderReport(sr))) = Compound::new(&p[..n]).next() else {
+        panic!("not an SR")
+    };
+    assert_eq!(
+        (sr.ssrc(), sr.ntp_time(), sr.packet_count()),
+        (0xaaaa, 0xabcd_0000_0000, 2)
+    );
+    assert!(
+        w.sink.take_to(w.b.addr).is_empty(),
+        "B is on layer 0, the SR was for layer 2"
+    );
+}
+
+#[test]
+fn garbage_is_counted_and_the_stream_goes_on() {
+    let mut w = World::new();
+    let stranger: SocketAddr = "10.9.9.9:1".parse().unwrap();
+    let mut junk = vec![0x80u8, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 100];
+    junk.extend([7u8; 40]);
+    w.engine
+        .handle_datagram(w.t, stranger, &mut junk.clone(), &mut w.sink);
+    w.engine
+        .handle_datagram(w.t, w.publisher.addr, &mut junk, &mut w.sink);
+    let mut replay = vp8(&mut w.publisher, 0, 5, 0, true, true);
+    w.engine
+        .handle_datagram(w.t, w.publisher.addr, &mut replay.clone(), &mut w.sink);
+    w.engine
+        .handle_datagram(w.t, w.publisher.addr, &mut replay, &mut w.sink);
+    let mut stun = vec![
+        0u8, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    w.engine
+        .handle_datagram(w.t, stranger, &mut stun, &mut w.sink);
+    let c = w.engine.counters();
+    assert_eq!(c.drops(DropReason::UnknownAddress), 1);
+    assert_eq!(c.drops(DropReason::AuthFailed), 1);
+    assert_eq!(c.drops(DropReason::Replayed), 1);
+    assert_eq!(w.sink.exceptions.len(), 1);
+    w.frame([true; 3]);
+    assert_eq!(w.sink.take_to(w.a.addr).len(), 2);
+}
+
+#[test]
+fn fan_out_crosses_and_a_mirror_forwards() {
+    let mut home = World::new();
+    home.engine.handle_command(
+        home.t,
+        Command::AddFanOut {
+            source: 77,
+            worker: 1,
+        },
+        &mut home.sink,
+    );
+    home.frame([true; 3]);
+    assert_eq!(
+        home.sink.cross.len(),
+        6,
+        "every packet of every layer crosses once"
+    );
+    // worker 1 holds subscriber C and a mirror of the source
+    let mut other = Engine::new(EngineConfig {
+        worker: 1,
+        ..EngineConfig::default()
+    });
+    let mut sink = VecSink::default();
+    let mut c = peer(4, 6000);
+    add(&mut other, &mut sink, &c, home.t);
+    other.handle_command(home.t, Command::AddSource(video_source(1)), &mut sink);
+    other.handle_command(
+        home.t,
+        Command::Subscribe(subscription(4, 0xcccc, 1)),
+        &mut sink,
+    );
+    for (_, msg, data) in std::mem::take(&mut home.sink.cross) {
+        other.handle_cross(home.t, msg, &data, &mut sink);
+    }
+    let got: Vec<_> = sink
+        .take_to(c.addr)
+        .into_iter()
+        .map(|p| open(&mut c, p))
+        .collect();
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|r| r.ssrc == 0xcccc));
+    // a PLI from C travels back to the home worker as a keyframe request
+    let mut buf = vec![0u8; 100];
+    let n = PliRepr {
+        sender_ssrc: 1,
+        media_ssrc: 0xcccc,
+    }
+    .emit(&mut buf)
+    .unwrap();
+    let n = c.send.protect_rtcp(&mut buf, n).unwrap();
+    other.handle_datagram(
+        home.t + Duration::from_secs(1),
+        c.addr,
+        &mut buf[..n],
+        &mut sink,
+    );
+    assert!(
+        sink.cross
+            .iter()
+            .any(|(w, m, _)| *w == 0 && m.kind == CrossKind::KeyframeRequest { layer: 1 })
+    );
+}
