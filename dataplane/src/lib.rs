@@ -14,6 +14,7 @@ pub use switchyard_wire as wire;
 
 pub mod abi;
 pub mod engine;
+pub mod io;
 
 /// Version of this build, for logs and the `--version` flag.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

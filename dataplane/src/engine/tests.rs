@@ -249,14 +249,7 @@ impl World {
             for k in 0..2 {
                 let seq = self.seqs[layer];
                 self.seqs[layer] = seq.wrapping_add(1);
-                let mut pkt = vp8(
-                    &mut self.publisher,
-                    layer,
-                    seq,
-                    self.frame,
-                    k == 0,
-                    key,
-                );
+                let mut pkt = vp8(&mut self.publisher, layer, seq, self.frame, k == 0, key);
                 self.engine
                     .handle_datagram(self.t, self.publisher.addr, &mut pkt, &mut self.sink);
             }

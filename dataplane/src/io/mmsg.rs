@@ -1,0 +1,345 @@
+//! The portable backend: `recvmmsg` / `sendmmsg` batches, readiness from
+//! `mio` (epoll). Buffers and message headers are allocated once; headers
+//! are re-pointed at the buffers before each call (nothing self-referential
+//! is stored).
+
+use super::wake::Wake;
+use super::{BUFFER_SIZE, Handler, IoStats, PacketIo, Tx};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use socket2::SockAddr;
+use std::io;
+use std::mem::{MaybeUninit, size_of};
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+
+const SOCKET: Token = Token(0);
+const WAKE: Token = Token(1);
+
+/// Receive side: `batch` buffers and their kernel headers.
+struct Rx {
+    bufs: Box<[u8]>,
+    iovs: Vec<libc::iovec>,
+    names: Vec<libc::sockaddr_storage>,
+    hdrs: Vec<libc::mmsghdr>,
+}
+
+/// Send side: queued datagrams awaiting one `sendmmsg`.
+pub struct MmsgTx {
+    fd: RawFd,
+    bufs: Box<[u8]>,
+    lens: Vec<usize>,
+    dests: Vec<SockAddr>,
+    iovs: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
+    queued: usize,
+    stats: IoStats,
+}
+
+/// recvmmsg/sendmmsg on one UDP socket.
+pub struct MmsgIo {
+    socket: UdpSocket,
+    poll: Poll,
+    events: Events,
+    wake_fd: RawFd,
+    rx: Rx,
+    tx: MmsgTx,
+}
+
+fn zeroed<T>() -> T {
+    // SAFETY: only used for libc C structs (iovec, mmsghdr,
+    // sockaddr_storage) for which all-zero bytes are a valid value.
+    unsafe { MaybeUninit::<T>::zeroed().assume_init() }
+}
+
+impl MmsgIo {
+    /// Wraps a bound non-blocking socket.
+    pub fn new(socket: UdpSocket, wake: &Wake, batch: usize) -> io::Result<MmsgIo> {
+        let batch = batch.clamp(1, 1024);
+        let poll = Poll::new()?;
+        let fd = socket.as_raw_fd();
+        poll.registry()
+            .register(&mut SourceFd(&fd), SOCKET, Interest::READABLE)?;
+        let wake_fd = wake.fd().as_raw_fd();
+        poll.registry()
+            .register(&mut SourceFd(&wake_fd), WAKE, Interest::READABLE)?;
+        let placeholder = SockAddr::from(SocketAddr::from(([0, 0, 0, 0], 0)));
+        Ok(MmsgIo {
+            socket,
+            poll,
+            events: Events::with_capacity(4),
+            wake_fd,
+            rx: Rx {
+                bufs: vec![0u8; batch * BUFFER_SIZE].into_boxed_slice(),
+                iovs: (0..batch).map(|_| zeroed()).collect(),
+                names: (0..batch).map(|_| zeroed()).collect(),
+                hdrs: (0..batch).map(|_| zeroed()).collect(),
+            },
+            tx: MmsgTx {
+                fd,
+                bufs: vec![0u8; batch * BUFFER_SIZE].into_boxed_slice(),
+                lens: vec![0; batch],
+                dests: vec![placeholder; batch],
+                iovs: (0..batch).map(|_| zeroed()).collect(),
+                hdrs: (0..batch).map(|_| zeroed()).collect(),
+                queued: 0,
+                stats: IoStats::default(),
+            },
+        })
+    }
+
+    fn recv_batch(&mut self) -> io::Result<usize> {
+        let rx = &mut self.rx;
+        let n = rx.hdrs.len();
+        for i in 0..n {
+            rx.iovs[i] = libc::iovec {
+                iov_base: rx.bufs[i * BUFFER_SIZE..].as_mut_ptr().cast(),
+                iov_len: BUFFER_SIZE,
+            };
+            let h = &mut rx.hdrs[i].msg_hdr;
+            h.msg_name = (&mut rx.names[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_iov = &mut rx.iovs[i];
+            h.msg_iovlen = 1;
+            h.msg_control = core::ptr::null_mut();
+            h.msg_controllen = 0;
+            h.msg_flags = 0;
+            rx.hdrs[i].msg_len = 0;
+        }
+        // SAFETY: `hdrs` holds `n` initialised headers whose name, iovec and
+        // buffer pointers point into `rx`'s own allocations, valid and not
+        // otherwise borrowed for the duration of the call (recvmmsg(2)).
+        let got = unsafe {
+            libc::recvmmsg(
+                self.socket.as_raw_fd(),
+                rx.hdrs.as_mut_ptr(),
+                n as u32,
+                libc::MSG_DONTWAIT,
+                core::ptr::null_mut(),
+            )
+        };
+        if got < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::WouldBlock {
+                Ok(0)
+            } else {
+                Err(e)
+            };
+        }
+        Ok(got as usize)
+    }
+}
+
+/// Converts a kernel-filled sockaddr_storage holding `len` bytes.
+pub(super) fn to_socket_addr(
+    storage: &libc::sockaddr_storage,
+    len: libc::socklen_t,
+) -> Option<SocketAddr> {
+    let mut s = socket2::SockAddrStorage::zeroed();
+    // SAFETY: sockaddr_storage is one of this platform's sockaddr types.
+    unsafe { *s.view_as::<libc::sockaddr_storage>() = *storage };
+    let len = len.min(size_of::<libc::sockaddr_storage>() as libc::socklen_t);
+    // SAFETY: the storage holds a kernel-written address of `len` bytes.
+    unsafe { SockAddr::new(s, len) }.as_socket()
+}
+
+impl PacketIo for MmsgIo {
+    fn name(&self) -> &'static str {
+        "mmsg"
+    }
+
+    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        match self.poll.poll(&mut self.events, Some(timeout)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        if self.events.iter().any(|e| e.token() == WAKE) {
+            let mut b = [0u8; 8];
+            // SAFETY: reading 8 bytes into a local array from our eventfd.
+            let _ = unsafe { libc::read(self.wake_fd, b.as_mut_ptr().cast(), 8) };
+        }
+        Ok(())
+    }
+
+    fn drain(&mut self, f: &mut Handler<'_>) -> io::Result<usize> {
+        let got = self.recv_batch()?;
+        for i in 0..got {
+            let h = &self.rx.hdrs[i];
+            let len = h.msg_len as usize;
+            if h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+                self.tx.stats.truncated += 1;
+                continue;
+            }
+            let Some(from) = to_socket_addr(&self.rx.names[i], h.msg_hdr.msg_namelen) else {
+                continue;
+            };
+            let buf = &mut self.rx.bufs[i * BUFFER_SIZE..i * BUFFER_SIZE + len];
+            f(buf, from, &mut self.tx);
+        }
+        Ok(got)
+    }
+
+    fn tx(&mut self) -> &mut dyn Tx {
+        &mut self.tx
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tx.flush();
+        Ok(())
+    }
+
+    fn stats(&self) -> IoStats {
+        self.tx.stats
+    }
+}
+
+impl MmsgTx {
+    /// Sends everything queued; what the kernel refuses is counted and dropped.
+    fn flush(&mut self) {
+        let mut start = 0;
+        let mut retries = 0;
+        while start < self.queued {
+            let n = self.queued - start;
+            for i in start..self.queued {
+                self.iovs[i] = libc::iovec {
+                    iov_base: self.bufs[i * BUFFER_SIZE..].as_mut_ptr().cast(),
+                    iov_len: self.lens[i],
+                };
+                let h = &mut self.hdrs[i].msg_hdr;
+                h.msg_name = self.dests[i].as_ptr() as *mut libc::c_void;
+                h.msg_namelen = self.dests[i].len();
+                h.msg_iov = &mut self.iovs[i];
+                h.msg_iovlen = 1;
+                h.msg_control = core::ptr::null_mut();
+                h.msg_controllen = 0;
+                h.msg_flags = 0;
+            }
+            // SAFETY: headers `start..queued` point at buffers, iovecs and
+            // addresses owned by `self`, alive and unborrowed during the call.
+            let sent = unsafe {
+                libc::sendmmsg(
+                    self.fd,
+                    self.hdrs[start..].as_mut_ptr(),
+                    n as u32,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if sent > 0 {
+                for i in start..start + sent as usize {
+                    self.stats.sent += 1;
+                    self.stats.sent_bytes += self.lens[i] as u64;
+                }
+                start += sent as usize;
+                continue;
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::WouldBlock && retries < 3 {
+                // the socket buffer is full: give the NIC a moment
+                retries += 1;
+                let mut pfd = libc::pollfd {
+                    fd: self.fd,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd on the stack.
+                unsafe { libc::poll(&mut pfd, 1, 1) };
+                continue;
+            }
+            if e.kind() != io::ErrorKind::WouldBlock {
+                tracing::trace!(target: "switchyard::io", error = %e, "sendmmsg refused a datagram");
+                // skip the datagram the kernel refused (e.g. unreachable) and go on
+                self.stats.send_failed += 1;
+                start += 1;
+                continue;
+            }
+            self.stats.send_failed += (self.queued - start) as u64;
+            break;
+        }
+        self.queued = 0;
+    }
+}
+
+impl Tx for MmsgTx {
+    fn buffer(&mut self) -> Option<&mut [u8]> {
+        if self.queued == self.lens.len() {
+            self.flush();
+        }
+        let i = self.queued;
+        Some(&mut self.bufs[i * BUFFER_SIZE..(i + 1) * BUFFER_SIZE])
+    }
+
+    fn commit(&mut self, len: usize, to: SocketAddr) {
+        let i = self.queued;
+        if i < self.lens.len() {
+            self.lens[i] = len.min(BUFFER_SIZE);
+            self.dests[i] = SockAddr::from(to);
+            self.queued += 1;
+        }
+    }
+}
+
+// SAFETY: the raw pointers in the kernel headers point only into buffers
+// owned by the same value and are rewritten before every use; moving the
+// value to another thread moves the owner of everything they point at.
+unsafe impl Send for MmsgIo {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batched_send_and_receive_on_loopback() {
+        let wake = Wake::new().unwrap();
+        let a = super::super::socket::bind_udp("127.0.0.1:0".parse().unwrap(), 1 << 20, 1 << 20)
+            .unwrap();
+        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let a_addr = a.local_addr().unwrap();
+        let b_addr = b.local_addr().unwrap();
+        let mut io = MmsgIo::new(a, &wake, 8).unwrap();
+        for i in 0..20u8 {
+            b.send_to(&[i; 100], a_addr).unwrap();
+        }
+        let mut got = Vec::new();
+        while got.len() < 20 {
+            io.wait(Duration::from_millis(100)).unwrap();
+            io.drain(&mut |data, from, tx| {
+                assert_eq!(from, b_addr);
+                got.push(data[0]);
+                // echo back through the batch
+                let buf = tx.buffer().unwrap();
+                buf[..data.len()].copy_from_slice(data);
+                tx.commit(data.len(), from);
+            })
+            .unwrap();
+            io.flush().unwrap();
+        }
+        assert_eq!(got, (0..20).collect::<Vec<_>>());
+        let mut echo = [0u8; 200];
+        b.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        for i in 0..20u8 {
+            let (n, from) = b.recv_from(&mut echo).unwrap();
+            assert_eq!((n, from, echo[0]), (100, a_addr, i));
+        }
+        assert_eq!(io.stats().sent, 20);
+    }
+
+    #[test]
+    fn wake_interrupts_wait() {
+        let wake = std::sync::Arc::new(Wake::new().unwrap());
+        let a = super::super::socket::bind_udp("127.0.0.1:0".parse().unwrap(), 1 << 16, 1 << 16)
+            .unwrap();
+        let mut io = MmsgIo::new(a, &wake, 4).unwrap();
+        wake.set_sleeping(true);
+        let w = wake.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            w.wake();
+        });
+        let start = std::time::Instant::now();
+        io.wait(Duration::from_secs(5)).unwrap();
+        assert!(start.elapsed() < Duration::from_secs(2));
+        t.join().unwrap();
+    }
+}

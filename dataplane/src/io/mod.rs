@@ -1,0 +1,116 @@
+//! Packet I/O: one [`PacketIo`] trait, two backends.
+//!
+//! - [`uring`]: io_uring with multishot `RecvMsg` into a provided-buffer
+//!   ring and batched `SendMsg` submissions (probed at start).
+//! - [`mmsg`]: `recvmmsg` / `sendmmsg` batches with `mio` readiness; works
+//!   wherever io_uring is refused (Docker's default seccomp profile,
+//!   `kernel.io_uring_disabled`).
+//!
+//! [`open`] picks one: the configured choice, else the `SWITCHYARD_IO`
+//! environment variable, else io_uring if it probes, falling back to mmsg
+//! with a log line saying why.
+
+#[allow(unsafe_code)] // kernel interface: recvmmsg / sendmmsg
+pub mod mmsg;
+pub mod socket;
+#[allow(unsafe_code)] // kernel interface: io_uring SQEs, buffer ring, msghdr
+pub mod uring;
+pub mod wake;
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+/// Bytes of each receive and send buffer.
+pub const BUFFER_SIZE: usize = 2048;
+
+/// Which backend to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum IoChoice {
+    /// io_uring if available, else mmsg.
+    Auto,
+    /// io_uring only (fail if unavailable).
+    Uring,
+    /// recvmmsg/sendmmsg.
+    Mmsg,
+}
+
+/// The send side of a backend: buffers the engine writes into.
+pub trait Tx {
+    /// A free buffer of `BUFFER_SIZE` bytes for the next datagram. Flushes
+    /// (and possibly waits for send completions) when the batch is full;
+    /// `None` only when no buffer can be freed.
+    fn buffer(&mut self) -> Option<&mut [u8]>;
+    /// Queues the first `len` bytes of the last buffer for `to`.
+    fn commit(&mut self, len: usize, to: SocketAddr);
+}
+
+/// What `drain` calls per datagram: its bytes (mutable, for in-place
+/// decryption), its source, and the send side.
+pub type Handler<'a> = dyn FnMut(&mut [u8], SocketAddr, &mut dyn Tx) + 'a;
+
+/// Counters a backend keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IoStats {
+    /// Datagrams handed to the kernel.
+    pub sent: u64,
+    /// Bytes handed to the kernel.
+    pub sent_bytes: u64,
+    /// Datagrams the kernel refused or that could not be queued.
+    pub send_failed: u64,
+    /// Received datagrams larger than a buffer (dropped).
+    pub truncated: u64,
+}
+
+/// A UDP socket's batched receive and send.
+pub trait PacketIo: Send {
+    /// Backend name for logs: "io_uring" or "mmsg".
+    fn name(&self) -> &'static str;
+    /// Waits until a datagram or a wake-up arrives, or `timeout` passes.
+    fn wait(&mut self, timeout: Duration) -> io::Result<()>;
+    /// Calls `f` with each received datagram (mutable, for in-place
+    /// decryption), its source and the send side.
+    fn drain(&mut self, f: &mut Handler<'_>) -> io::Result<usize>;
+    /// The send side, outside of `drain`.
+    fn tx(&mut self) -> &mut dyn Tx;
+    /// Hands every queued datagram to the kernel.
+    fn flush(&mut self) -> io::Result<()>;
+    /// Counters.
+    fn stats(&self) -> IoStats;
+}
+
+/// Opens a backend on `socket`, also waking on `wake`.
+pub fn open(
+    choice: IoChoice,
+    socket: UdpSocket,
+    wake: &wake::Wake,
+    batch: usize,
+) -> io::Result<Box<dyn PacketIo>> {
+    let env = std::env::var("SWITCHYARD_IO").ok();
+    let choice = match (choice, env.as_deref()) {
+        (IoChoice::Auto, Some("uring" | "io_uring")) => IoChoice::Uring,
+        (IoChoice::Auto, Some("mmsg")) => IoChoice::Mmsg,
+        (c, _) => c,
+    };
+    match choice {
+        IoChoice::Mmsg => {
+            tracing::info!(target: "switchyard::io", backend = "mmsg", "packet I/O: recvmmsg/sendmmsg (chosen by configuration)");
+            Ok(Box::new(mmsg::MmsgIo::new(socket, wake, batch)?))
+        }
+        IoChoice::Uring => Ok(Box::new(uring::UringIo::new(socket, wake, batch)?)),
+        IoChoice::Auto => {
+            let fallback = socket.try_clone()?;
+            match uring::UringIo::new(socket, wake, batch) {
+                Ok(io) => {
+                    tracing::info!(target: "switchyard::io", backend = "io_uring", "packet I/O: io_uring (multishot recvmsg, provided buffers)");
+                    Ok(Box::new(io))
+                }
+                Err(e) => {
+                    tracing::warn!(target: "switchyard::io", backend = "mmsg", reason = %e, "io_uring unavailable, using recvmmsg/sendmmsg");
+                    Ok(Box::new(mmsg::MmsgIo::new(fallback, wake, batch)?))
+                }
+            }
+        }
+    }
+}

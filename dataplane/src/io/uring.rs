@@ -1,0 +1,603 @@
+//! The io_uring backend.
+//!
+//! Receive: one multishot `RecvMsg` (kernel ≥ 6.0) selecting buffers from a
+//! provided-buffer ring (registered with `IORING_REGISTER_PBUF_RING`); each
+//! completion names the buffer holding `io_uring_recvmsg_out`, the source
+//! address and the datagram. Buffers go back to the ring after the engine
+//! is done with them; the request is re-armed when the kernel ends it
+//! (`!IORING_CQE_F_MORE`, e.g. on `ENOBUFS`).
+//!
+//! Send: a fixed pool of send slots (buffer + `msghdr` + iovec + address),
+//! one `SendMsg` SQE per datagram, submitted in batches at `flush`; a slot
+//! is free again when its completion arrives.
+//!
+//! Wake-ups: a multishot `PollAdd` on the worker's eventfd.
+//!
+//! All memory the kernel reads or writes is allocated once in `new` and
+//! outlives the ring: `Drop` cancels outstanding requests and waits for
+//! them before the memory is freed.
+
+use super::wake::Wake;
+use super::{BUFFER_SIZE, Handler, IoStats, PacketIo, Tx};
+use io_uring::types::{Fd, RecvMsgOut, SubmitArgs, Timespec};
+use io_uring::{IoUring, Probe, cqueue, opcode};
+use socket2::SockAddr;
+use std::alloc::{Layout, alloc_zeroed, dealloc};
+use std::io;
+use std::mem::{MaybeUninit, size_of};
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+const RECV: u64 = 1;
+const WAKE: u64 = 2;
+const CANCEL: u64 = 3;
+const SEND: u64 = 1 << 32;
+const BUF_GROUP: u16 = 7;
+/// Receive buffer: `io_uring_recvmsg_out` (16) + address room + datagram.
+const RX_BUF: usize = 4096;
+const ENTRY: usize = 16;
+
+fn zeroed<T>() -> T {
+    // SAFETY: used only for libc C structs (msghdr, iovec) where all-zero is valid.
+    unsafe { MaybeUninit::<T>::zeroed().assume_init() }
+}
+
+/// A page-aligned, zeroed allocation the kernel may access.
+struct KernelMemory {
+    ptr: *mut u8,
+    layout: Layout,
+}
+
+impl KernelMemory {
+    fn new(len: usize) -> io::Result<KernelMemory> {
+        let layout = Layout::from_size_align(len.max(4096), 4096)
+            .map_err(|_| io::Error::other("bad layout"))?;
+        // SAFETY: non-zero size, valid power-of-two alignment.
+        let ptr = unsafe { alloc_zeroed(layout) };
+        if ptr.is_null() {
+            return Err(io::Error::other("out of memory for io_uring buffers"));
+        }
+        Ok(KernelMemory { ptr, layout })
+    }
+}
+
+impl Drop for KernelMemory {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout; the ring that used it
+        // is gone (see UringIo's Drop and field order).
+        unsafe { dealloc(self.ptr, self.layout) }
+    }
+}
+
+/// The provided-buffer ring and its buffers.
+struct BufRing {
+    ring: KernelMemory,
+    bufs: KernelMemory,
+    entries: u16,
+    tail: u16,
+}
+
+impl BufRing {
+    fn new(entries: u16) -> io::Result<BufRing> {
+        let mut r = BufRing {
+            ring: KernelMemory::new(entries as usize * ENTRY)?,
+            bufs: KernelMemory::new(entries as usize * RX_BUF)?,
+            entries,
+            tail: 0,
+        };
+        for bid in 0..entries {
+            r.push(bid);
+        }
+        r.publish();
+        Ok(r)
+    }
+
+    /// Writes buffer `bid` into the next ring entry (published by `publish`).
+    fn push(&mut self, bid: u16) {
+        let slot = (self.tail & (self.entries - 1)) as usize;
+        let addr = self.bufs.ptr as u64 + bid as u64 * RX_BUF as u64;
+        // SAFETY: `slot < entries`, so the 16-byte entry is inside the ring
+        // allocation; the kernel reads entries only up to the published tail.
+        unsafe {
+            let e = self.ring.ptr.add(slot * ENTRY);
+            e.cast::<u64>().write(addr);
+            e.add(8).cast::<u32>().write(RX_BUF as u32);
+            e.add(12).cast::<u16>().write(bid);
+        }
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    /// Makes pushed entries visible to the kernel (release store of the tail,
+    /// which lives in the `resv` field of entry 0).
+    fn publish(&self) {
+        // SAFETY: offset 14 of the page-aligned ring is the u16 tail field,
+        // aligned for AtomicU16; the kernel only reads it.
+        let tail = unsafe { &*self.ring.ptr.add(14).cast::<AtomicU16>() };
+        tail.store(self.tail, Ordering::Release);
+    }
+
+    /// Buffer `bid`.
+    fn buffer(&mut self, bid: u16) -> &mut [u8] {
+        let bid = bid % self.entries;
+        // SAFETY: in bounds of `bufs`; the kernel finished writing it (its
+        // completion was reaped) and it is not in the ring until pushed back.
+        unsafe { std::slice::from_raw_parts_mut(self.bufs.ptr.add(bid as usize * RX_BUF), RX_BUF) }
+    }
+}
+
+/// The send side, which also owns the ring (completions of every kind are
+/// reaped here; receive completions are kept for `drain`).
+pub struct UringTx {
+    ring: IoUring,
+    fd: RawFd,
+    slots: KernelMemory,
+    hdrs: Box<[libc::msghdr]>,
+    iovs: Box<[libc::iovec]>,
+    names: Box<[SockAddr]>,
+    free: Vec<u16>,
+    current: Option<u16>,
+    unsubmitted: usize,
+    in_flight: usize,
+    /// Receive completions: (buffer id, result, flags).
+    recv_done: Vec<(u16, i32, u32)>,
+    rearm_recv: bool,
+    /// Last error that ended the multishot receive.
+    recv_error: Option<i32>,
+    rearm_wake: bool,
+    wake_fired: bool,
+    stats: IoStats,
+}
+
+struct Rx {
+    bufring: BufRing,
+    msghdr: Box<libc::msghdr>,
+}
+
+/// io_uring on one UDP socket.
+pub struct UringIo {
+    // Field order matters: `tx` (which owns the ring) is dropped before the
+    // memory in `rx`.
+    tx: UringTx,
+    rx: Rx,
+    socket: UdpSocket,
+    wake_fd: RawFd,
+}
+
+// SAFETY: raw pointers inside point only at allocations owned by this value;
+// moving it to another thread moves their owner. It is used by one thread.
+unsafe impl Send for UringIo {}
+
+impl UringIo {
+    /// Sets up the ring, probing what it needs; an error means "use mmsg".
+    pub fn new(socket: UdpSocket, wake: &Wake, batch: usize) -> io::Result<UringIo> {
+        let ring: IoUring = IoUring::builder().build(1024)?;
+        let mut probe = Probe::new();
+        ring.submitter().register_probe(&mut probe)?;
+        for (code, name) in [
+            (opcode::RecvMsg::CODE, "RecvMsg"),
+            (opcode::SendMsg::CODE, "SendMsg"),
+            (opcode::PollAdd::CODE, "PollAdd"),
+            (opcode::AsyncCancel::CODE, "AsyncCancel"),
+        ] {
+            if !probe.is_supported(code) {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("io_uring lacks {name}"),
+                ));
+            }
+        }
+        if !ring.params().is_feature_ext_arg() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "io_uring lacks EXT_ARG (kernel < 5.11)",
+            ));
+        }
+        let bufring = BufRing::new(1024)?;
+        // SAFETY: the ring memory is page aligned, holds 1024 entries and
+        // lives until after the ring is dropped (field order, Drop).
+        unsafe {
+            ring.submitter().register_buf_ring_with_flags(
+                bufring.ring.ptr as u64,
+                bufring.entries,
+                BUF_GROUP,
+                0,
+            )?;
+        }
+        let mut msghdr: Box<libc::msghdr> = Box::new(zeroed());
+        msghdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        let batch = batch.clamp(8, 1024);
+        let placeholder = SockAddr::from(SocketAddr::from(([0, 0, 0, 0], 0)));
+        let fd = socket.as_raw_fd();
+        let mut io = UringIo {
+            tx: UringTx {
+                ring,
+                fd,
+                slots: KernelMemory::new(batch * BUFFER_SIZE)?,
+                hdrs: (0..batch).map(|_| zeroed()).collect(),
+                iovs: (0..batch).map(|_| zeroed()).collect(),
+                names: vec![placeholder; batch].into_boxed_slice(),
+                free: (0..batch as u16).rev().collect(),
+                current: None,
+                unsubmitted: 0,
+                in_flight: 0,
+                recv_done: Vec::with_capacity(4096),
+                rearm_recv: true,
+                recv_error: None,
+                rearm_wake: true,
+                wake_fired: false,
+                stats: IoStats::default(),
+            },
+            rx: Rx { bufring, msghdr },
+            socket,
+            wake_fd: wake.fd().as_raw_fd(),
+        };
+        io.arm()?;
+        io.tx.ring.submit()?;
+        // A kernel without multishot recvmsg fails the request at once.
+        io.tx.reap();
+        if let Some(res) = io.tx.recv_error {
+            return Err(io::Error::from_raw_os_error(-res));
+        }
+        Ok(io)
+    }
+
+    /// (Re-)arms the multishot receive and the wake poll when needed.
+    fn arm(&mut self) -> io::Result<()> {
+        if self.tx.rearm_recv {
+            let sqe =
+                opcode::RecvMsgMulti::new(Fd(self.socket.as_raw_fd()), &*self.rx.msghdr, BUF_GROUP)
+                    .build()
+                    .user_data(RECV);
+            self.tx.push(&sqe)?;
+            self.tx.rearm_recv = false;
+        }
+        if self.tx.rearm_wake {
+            let sqe = opcode::PollAdd::new(Fd(self.wake_fd), libc::POLLIN as u32)
+                .multi(true)
+                .build()
+                .user_data(WAKE);
+            self.tx.push(&sqe)?;
+            self.tx.rearm_wake = false;
+        }
+        Ok(())
+    }
+}
+
+impl UringTx {
+    /// Pushes an SQE, submitting first if the queue is full.
+    fn push(&mut self, sqe: &io_uring::squeue::Entry) -> io::Result<()> {
+        // SAFETY: every SQE built here points only at memory owned by
+        // UringIo that outlives the request (buffers, msghdrs, addresses).
+        if unsafe { self.ring.submission().push(sqe) }.is_err() {
+            self.ring.submit()?;
+            self.unsubmitted = 0;
+            // SAFETY: as above.
+            unsafe { self.ring.submission().push(sqe) }
+                .map_err(|_| io::Error::other("submission queue full"))?;
+        }
+        self.unsubmitted += 1;
+        Ok(())
+    }
+
+    /// Processes every available completion.
+    fn reap(&mut self) {
+        let mut cq = self.ring.completion();
+        cq.sync();
+        for cqe in &mut cq {
+            let (data, res, flags) = (cqe.user_data(), cqe.result(), cqe.flags());
+            match data {
+                RECV => {
+                    if let Some(bid) = cqueue::buffer_select(flags) {
+                        self.recv_done.push((bid, res, flags));
+                    } else if res < 0 && res != -libc::ENOBUFS && res != -libc::ECANCELED {
+                        tracing::debug!(target: "switchyard::io", errno = -res, "multishot recvmsg ended");
+                        self.recv_error = Some(res);
+                    }
+                    if !cqueue::more(flags) {
+                        self.rearm_recv = true;
+                    }
+                }
+                WAKE => {
+                    self.wake_fired = true;
+                    if !cqueue::more(flags) {
+                        self.rearm_wake = true;
+                    }
+                }
+                CANCEL => {}
+                d if d & SEND != 0 => {
+                    let slot = (d & 0xffff) as usize;
+                    self.in_flight = self.in_flight.saturating_sub(1);
+                    if res < 0 {
+                        self.stats.send_failed += 1;
+                    } else {
+                        self.stats.sent += 1;
+                        self.stats.sent_bytes += res as u64;
+                    }
+                    if slot < self.hdrs.len() {
+                        self.free.push(slot as u16);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn submit(&mut self) -> io::Result<()> {
+        if self.unsubmitted > 0 {
+            self.ring.submit()?;
+            self.unsubmitted = 0;
+        }
+        Ok(())
+    }
+}
+
+impl Tx for UringTx {
+    fn buffer(&mut self) -> Option<&mut [u8]> {
+        if self.current.is_none() {
+            if self.free.is_empty() {
+                self.reap();
+            }
+            for _ in 0..100 {
+                if !self.free.is_empty() {
+                    break;
+                }
+                // every slot is in flight: submit and wait for one to complete
+                if self.submit().is_err() || self.ring.submit_and_wait(1).is_err() {
+                    break;
+                }
+                self.reap();
+            }
+            self.current = self.free.pop();
+        }
+        let slot = self.current? as usize;
+        // SAFETY: slot < batch, so the range is inside `slots`; the slot is
+        // free (its previous send completed), so the kernel does not read it.
+        Some(unsafe {
+            std::slice::from_raw_parts_mut(self.slots.ptr.add(slot * BUFFER_SIZE), BUFFER_SIZE)
+        })
+    }
+
+    fn commit(&mut self, len: usize, to: SocketAddr) {
+        let Some(slot) = self.current.take() else {
+            return;
+        };
+        let i = slot as usize;
+        self.names[i] = SockAddr::from(to);
+        self.iovs[i] = libc::iovec {
+            // SAFETY: inside `slots` (see `buffer`).
+            iov_base: unsafe { self.slots.ptr.add(i * BUFFER_SIZE) }.cast(),
+            iov_len: len.min(BUFFER_SIZE),
+        };
+        let h = &mut self.hdrs[i];
+        h.msg_name = self.names[i].as_ptr() as *mut libc::c_void;
+        h.msg_namelen = self.names[i].len();
+        h.msg_iov = &mut self.iovs[i];
+        h.msg_iovlen = 1;
+        let sqe = opcode::SendMsg::new(Fd(self.fd), &self.hdrs[i])
+            .build()
+            .user_data(SEND | u64::from(slot));
+        if self.push(&sqe).is_ok() {
+            self.in_flight += 1;
+        } else {
+            self.stats.send_failed += 1;
+            self.free.push(slot);
+        }
+    }
+}
+
+impl PacketIo for UringIo {
+    fn name(&self) -> &'static str {
+        "io_uring"
+    }
+
+    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        self.arm()?;
+        self.tx.reap();
+        if !self.tx.recv_done.is_empty() || self.tx.wake_fired {
+            return self.tx.submit();
+        }
+        let ts = Timespec::new()
+            .sec(timeout.as_secs())
+            .nsec(timeout.subsec_nanos());
+        let args = SubmitArgs::new().timespec(&ts);
+        match self.tx.ring.submitter().submit_with_args(1, &args) {
+            Ok(_) => {}
+            Err(e)
+                if e.raw_os_error() == Some(libc::ETIME)
+                    || e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+        self.tx.unsubmitted = 0;
+        self.tx.reap();
+        Ok(())
+    }
+
+    fn drain(&mut self, f: &mut Handler<'_>) -> io::Result<usize> {
+        self.tx.reap();
+        if std::mem::take(&mut self.tx.wake_fired) {
+            let mut b = [0u8; 8];
+            // SAFETY: reading 8 bytes from our eventfd into a local array.
+            let _ = unsafe { libc::read(self.wake_fd, b.as_mut_ptr().cast(), 8) };
+        }
+        let mut i = 0;
+        let mut count = 0;
+        // completions reaped while handling (send-slot waits) are appended
+        while i < self.tx.recv_done.len() {
+            let (bid, res, _) = self.tx.recv_done[i];
+            i += 1;
+            if res >= 0 {
+                let buf = self.rx.bufring.buffer(bid);
+                let parsed = RecvMsgOut::parse(&buf[..res as usize], &self.rx.msghdr)
+                    .ok()
+                    .map(|m| {
+                        let start = m.payload_data().as_ptr() as usize - buf.as_ptr() as usize;
+                        (
+                            m.is_payload_truncated(),
+                            start,
+                            m.payload_data().len(),
+                            sockaddr(m.name_data(), m.incoming_name_len()),
+                        )
+                    });
+                match parsed {
+                    Some((true, ..)) => self.tx.stats.truncated += 1,
+                    Some((false, start, len, Some(from))) => {
+                        let buf = self.rx.bufring.buffer(bid);
+                        f(&mut buf[start..start + len], from, &mut self.tx);
+                        count += 1;
+                    }
+                    _ => {}
+                }
+            }
+            self.rx.bufring.push(bid);
+        }
+        self.tx.recv_done.clear();
+        self.rx.bufring.publish();
+        self.arm()?;
+        Ok(count)
+    }
+
+    fn tx(&mut self) -> &mut dyn Tx {
+        &mut self.tx
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tx.submit()?;
+        self.tx.reap();
+        Ok(())
+    }
+
+    fn stats(&self) -> IoStats {
+        self.tx.stats
+    }
+}
+
+/// A socket address from the name bytes the kernel wrote.
+fn sockaddr(name: &[u8], len: u32) -> Option<SocketAddr> {
+    let mut storage: libc::sockaddr_storage = zeroed();
+    let n = name
+        .len()
+        .min(size_of::<libc::sockaddr_storage>())
+        .min(len as usize);
+    // SAFETY: copies at most sizeof(sockaddr_storage) bytes into the storage.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            name.as_ptr(),
+            (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
+            n,
+        )
+    };
+    super::mmsg::to_socket_addr(&storage, n as libc::socklen_t)
+}
+
+impl Drop for UringIo {
+    fn drop(&mut self) {
+        // Cancel the multishot requests and wait for every request to end
+        // before the buffers they use are freed.
+        for target in [RECV, WAKE] {
+            let sqe = opcode::AsyncCancel::new(target).build().user_data(CANCEL);
+            let _ = self.tx.push(&sqe);
+        }
+        let _ = self.tx.submit();
+        for _ in 0..100 {
+            self.tx.reap();
+            if self.tx.in_flight == 0 && self.tx.rearm_recv && self.tx.rearm_wake {
+                break;
+            }
+            let ts = Timespec::new().nsec(10_000_000);
+            let _ = self
+                .tx
+                .ring
+                .submitter()
+                .submit_with_args(1, &SubmitArgs::new().timespec(&ts));
+        }
+        let _ = self.tx.ring.submitter().unregister_buf_ring(BUF_GROUP);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batched_send_and_receive_on_loopback() {
+        let wake = Wake::new().unwrap();
+        let a = super::super::socket::bind_udp("127.0.0.1:0".parse().unwrap(), 1 << 20, 1 << 20)
+            .unwrap();
+        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        let mut io = UringIo::new(a, &wake, 8).expect("io_uring available on the test machine");
+        // 4000 datagrams through 1024 provided buffers: they must be recycled
+        let mut received = 0u32;
+        let mut next = 0u32;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while received < 4000 && std::time::Instant::now() < deadline {
+            while next < 4000 && next < received + 500 {
+                b.send_to(&next.to_be_bytes(), a_addr).unwrap();
+                next += 1;
+            }
+            io.wait(Duration::from_millis(10)).unwrap();
+            io.drain(&mut |data, from, _| {
+                assert_eq!(from, b_addr);
+                assert_eq!(data.len(), 4);
+                received += 1;
+            })
+            .unwrap();
+        }
+        assert_eq!(received, 4000);
+        let mut io2 = {
+            let c =
+                super::super::socket::bind_udp("127.0.0.1:0".parse().unwrap(), 1 << 20, 1 << 20)
+                    .unwrap();
+            UringIo::new(c, &wake, 8).unwrap()
+        };
+        // echo: 50 datagrams in, 50 out through 8 send slots
+        let c_addr = io2.socket.local_addr().unwrap();
+        for i in 0..50u8 {
+            b.send_to(&[i; 300], c_addr).unwrap();
+        }
+        let mut got = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while got.len() < 50 && std::time::Instant::now() < deadline {
+            io2.wait(Duration::from_millis(50)).unwrap();
+            io2.drain(&mut |data, from, tx| {
+                assert_eq!(from, b_addr);
+                got.push(data[0]);
+                let buf = tx.buffer().unwrap();
+                buf[..data.len()].copy_from_slice(data);
+                tx.commit(data.len(), from);
+            })
+            .unwrap();
+            io2.flush().unwrap();
+        }
+        assert_eq!(got, (0..50).collect::<Vec<_>>());
+        b.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        let mut echo = [0u8; 400];
+        for i in 0..50u8 {
+            let (n, from) = b.recv_from(&mut echo).unwrap();
+            assert_eq!((n, from, echo[0]), (300, c_addr, i));
+        }
+        io2.flush().unwrap();
+        assert_eq!(io2.stats().sent, 50);
+        drop(io);
+    }
+
+    #[test]
+    fn wake_interrupts_wait() {
+        let wake = std::sync::Arc::new(Wake::new().unwrap());
+        let a = super::super::socket::bind_udp("127.0.0.1:0".parse().unwrap(), 1 << 16, 1 << 16)
+            .unwrap();
+        let mut io = UringIo::new(a, &wake, 8).unwrap();
+        wake.set_sleeping(true);
+        let w = wake.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            w.wake();
+        });
+        let start = std::time::Instant::now();
+        io.wait(Duration::from_secs(5)).unwrap();
+        assert!(start.elapsed() < Duration::from_secs(2));
+        t.join().unwrap();
+    }
+}
