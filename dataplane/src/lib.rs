@@ -13,8 +13,10 @@ pub use switchyard_srtp as srtp;
 pub use switchyard_wire as wire;
 
 pub mod abi;
+pub mod config;
 pub mod engine;
 pub mod io;
+pub mod worker;
 
 /// Version of this build, for logs and the `--version` flag.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

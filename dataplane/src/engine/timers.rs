@@ -1,7 +1,7 @@
 //! Periodic work: feedback and audio-level events, idle endpoints, receiver
 //! reports to publishers, deferred keyframe requests.
 
-use super::{Engine, Sink};
+use super::{CrossKind, CrossMessage, Engine, Sink};
 use crate::abi::Event;
 use std::time::{Duration, Instant};
 use switchyard_wire::rtcp::{ReceiverReportRepr, ReportBlock};
@@ -69,18 +69,35 @@ impl Engine {
             let Some(src) = self.sources.get_mut(s) else {
                 continue;
             };
-            let Some(p) = src.publisher else { continue };
+            let (publisher, home, id) = (src.publisher, src.home, src.spec.id);
             for l in 0..src.spec.layer_count as usize {
                 let Some(src) = self.sources.get_mut(s) else {
                     break;
                 };
-                if src.layers[l].throttle.due(now, window) {
-                    let (ssrc, id) = (src.layers[l].ssrc, src.spec.id);
-                    self.send_pli(p, ssrc, sink);
-                    sink.event(Event::KeyframeRequested {
-                        source: id,
-                        layer: l as u8,
-                    });
+                if !src.layers[l].throttle.due(now, window) {
+                    continue;
+                }
+                let ssrc = src.layers[l].ssrc;
+                match (publisher, home) {
+                    (Some(p), _) => {
+                        self.send_pli(p, ssrc, sink);
+                        sink.event(Event::KeyframeRequested {
+                            source: id,
+                            layer: l as u8,
+                        });
+                    }
+                    (None, Some(home)) => {
+                        // a mirror passes the deferred request on to the home worker
+                        let msg = CrossMessage {
+                            source: id,
+                            from_worker: self.config.worker,
+                            kind: CrossKind::KeyframeRequest { layer: l as u8 },
+                            arrival: now,
+                            ext: Default::default(),
+                        };
+                        sink.cross(home, msg, &[]);
+                    }
+                    (None, None) => {}
                 }
             }
         }
