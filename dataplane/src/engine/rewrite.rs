@@ -62,6 +62,9 @@ pub struct Rewriter {
     tl0_offset: u8,
     /// First incoming sequence number of the current layer.
     switch_seq: u16,
+    /// Refuse packets older than `switch_seq` (until the layer has moved
+    /// far past it; after that the check would misfire at the wrap).
+    guard: bool,
     high_seq: u16,
     high_ts: u32,
     high_pid: u16,
@@ -81,6 +84,7 @@ impl Rewriter {
             pid_offset: 0,
             tl0_offset: 0,
             switch_seq: 0,
+            guard: false,
             high_seq: first_seq.wrapping_sub(1),
             high_ts: 0,
             high_pid: 0x7fff,
@@ -109,6 +113,7 @@ impl Rewriter {
         let out_seq = self.high_seq.wrapping_add(1);
         self.seq_offset = out_seq.wrapping_sub(first.seq);
         self.switch_seq = first.seq;
+        self.guard = true;
         let out_ts = if self.started {
             // Advance by the wall-clock time since the last packet (at least 1 tick).
             let elapsed = self
@@ -134,8 +139,16 @@ impl Rewriter {
     /// Rewrites one packet of the current layer, or `None` if it predates
     /// the switch to this layer.
     pub fn rewrite(&mut self, now: Instant, p: Incoming) -> Option<Rewritten> {
-        if !self.started || newer16(self.switch_seq, p.seq) {
+        if !self.started {
             return None;
+        }
+        if self.guard {
+            if newer16(self.switch_seq, p.seq) {
+                return None;
+            }
+            if p.seq.wrapping_sub(self.switch_seq) > 0x4000 {
+                self.guard = false;
+            }
         }
         let out = Rewritten {
             seq: p.seq.wrapping_add(self.seq_offset),
@@ -208,6 +221,22 @@ mod tests {
         );
         // a straggler of the new layer from before the switch is refused
         assert_eq!(r.rewrite(t1, pkt(59999, 0, 0, 0)), None);
+    }
+
+    #[test]
+    fn a_long_stream_wraps_its_incoming_sequence_numbers() {
+        // regression: the switch-point guard refused every packet once the
+        // incoming sequence numbers had moved 32768 past the switch
+        let t = Instant::now();
+        let mut r = Rewriter::new(90_000, 7);
+        r.switch(t, pkt(100, 0, 0, 0));
+        let mut expected = 7u16;
+        for i in 0..200_000u32 {
+            let seq = 100u16.wrapping_add(i as u16);
+            let out = r.rewrite(t, pkt(seq, i * 3000, i as u16 & 0x7fff, (i / 10) as u8)).expect("forwarded");
+            assert_eq!(out.seq, expected);
+            expected = expected.wrapping_add(1);
+        }
     }
 
     #[test]
