@@ -18,7 +18,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use switchyard_benches::vp8_packet;
 use switchyard_dataplane::abi::{
-    Client, Codec, Command as Cmd, Counter, EndpointSpec, LayerSpec, MediaKind, SourceSpec, SrtpKeys, SubscriptionSpec,
+    Client, Codec, Command as Cmd, Counter, EndpointSpec, LayerSpec, MediaKind, SourceSpec,
+    SrtpKeys, SubscriptionSpec,
 };
 use switchyard_srtp::{MasterKey, Profile, Session};
 use switchyard_wire::rtp::ExtensionIds;
@@ -28,7 +29,10 @@ const SSRC: u32 = 0x1234;
 
 fn arg(name: &str, default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned()).unwrap_or_else(|| default.to_string())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| default.to_string())
 }
 
 fn keys(id: u8) -> SrtpKeys {
@@ -41,11 +45,17 @@ fn keys(id: u8) -> SrtpKeys {
 
 /// CPU nanoseconds used so far by every thread of `pid`.
 fn cpu_ns(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
     tasks
         .flatten()
         .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
+        .filter_map(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .sum()
 }
 
@@ -66,13 +76,27 @@ fn start(io: &str) -> Result<(Dataplane, Client), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let bin = exe.with_file_name("switchyard-dataplane");
     if !bin.exists() {
-        return Err(format!("{} not found: cargo build --release -p switchyard-dataplane", bin.display()));
+        return Err(format!(
+            "{} not found: cargo build --release -p switchyard-dataplane",
+            bin.display()
+        ));
     }
     let dir = std::env::temp_dir().join(format!("swyd-fwdbench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let socket = dir.join("dp.sock");
     let child = Command::new(bin)
-        .args(["--workers", "1", "--cores", "0", "--base-port", "0", "--io", io, "--log", "error"])
+        .args([
+            "--workers",
+            "1",
+            "--cores",
+            "0",
+            "--base-port",
+            "0",
+            "--io",
+            io,
+            "--log",
+            "error",
+        ])
         .arg("--control-socket")
         .arg(&socket)
         .stdin(Stdio::null())
@@ -83,7 +107,9 @@ fn start(io: &str) -> Result<(Dataplane, Client), String> {
     loop {
         match Client::connect(&socket) {
             Ok(c) => return Ok((dp, c)),
-            Err(e) if Instant::now() > deadline => return Err(format!("dataplane did not start: {e}")),
+            Err(e) if Instant::now() > deadline => {
+                return Err(format!("dataplane did not start: {e}"));
+            }
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     }
@@ -103,16 +129,40 @@ fn run(io: &str, subscribers: usize, rates: &[u64], seconds: f64) -> Result<Vec<
     let (dp, mut client) = start(io)?;
     let server = SocketAddr::from(([127, 0, 0, 1], client.worker_port(0).ok_or("no port")?));
     let publisher = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let ext = ExtensionIds { mid: Some(4), transport_cc: Some(3), abs_send_time: Some(2), ..Default::default() };
+    let ext = ExtensionIds {
+        mid: Some(4),
+        transport_cc: Some(3),
+        abs_send_time: Some(2),
+        ..Default::default()
+    };
     let send = |client: &mut Client, cmd: Cmd| client.send(0, &cmd).map_err(|e| e.to_string());
-    let add = |id: u64, remote| Cmd::AddEndpoint(EndpointSpec { id, remote, keys: keys(id as u8), ext, user_data: [0; 32] });
-    send(&mut client, add(1, publisher.local_addr().map_err(|e| e.to_string())?))?;
+    let add = |id: u64, remote| {
+        Cmd::AddEndpoint(EndpointSpec {
+            id,
+            remote,
+            keys: keys(id as u8),
+            ext,
+            user_data: [0; 32],
+        })
+    };
+    send(
+        &mut client,
+        add(1, publisher.local_addr().map_err(|e| e.to_string())?),
+    )?;
     // subscribers: bound, never read; the kernel drops what overflows
-    let sinks: Vec<UdpSocket> = (0..subscribers).filter_map(|_| UdpSocket::bind("127.0.0.1:0").ok()).collect();
+    let sinks: Vec<UdpSocket> = (0..subscribers)
+        .filter_map(|_| UdpSocket::bind("127.0.0.1:0").ok())
+        .collect();
     for (i, s) in sinks.iter().enumerate() {
-        send(&mut client, add(10 + i as u64, s.local_addr().map_err(|e| e.to_string())?))?;
+        send(
+            &mut client,
+            add(10 + i as u64, s.local_addr().map_err(|e| e.to_string())?),
+        )?;
     }
-    let layer = LayerSpec { ssrc: SSRC, ..LayerSpec::default() };
+    let layer = LayerSpec {
+        ssrc: SSRC,
+        ..LayerSpec::default()
+    };
     client
         .add_source(&SourceSpec {
             id: 1,
@@ -142,7 +192,8 @@ fn run(io: &str, subscribers: usize, rates: &[u64], seconds: f64) -> Result<Vec<
     }
     std::thread::sleep(Duration::from_millis(200));
     let pid = dp.child.id();
-    let mut session = Session::new(PROFILE, &keys(1).rx, switchyard_srtp::Config::default()).map_err(|e| e.to_string())?;
+    let mut session = Session::new(PROFILE, &keys(1).rx, switchyard_srtp::Config::default())
+        .map_err(|e| e.to_string())?;
     let _ = core_affinity::set_for_current(core_affinity::CoreId { id: 1 });
     let mut seq = 0u16;
     let mut outcomes = Vec::new();
@@ -159,7 +210,9 @@ fn run(io: &str, subscribers: usize, rates: &[u64], seconds: f64) -> Result<Vec<
             while sent < due.min(total) {
                 let pkt = vp8_packet(seq, SSRC, 1200 - 16);
                 buf[..pkt.len()].copy_from_slice(&pkt);
-                let n = session.protect_rtp(&mut buf, pkt.len()).map_err(|e| e.to_string())?;
+                let n = session
+                    .protect_rtp(&mut buf, pkt.len())
+                    .map_err(|e| e.to_string())?;
                 let _ = publisher.send_to(&buf[..n], server);
                 seq = seq.wrapping_add(1);
                 sent += 1;
@@ -190,10 +243,18 @@ fn run(io: &str, subscribers: usize, rates: &[u64], seconds: f64) -> Result<Vec<
 }
 
 fn main() {
-    let subs: Vec<usize> = arg("--subscribers", "1,10,50").split(',').filter_map(|s| s.parse().ok()).collect();
-    let ios: Vec<String> = arg("--io", "uring,mmsg").split(',').map(String::from).collect();
+    let subs: Vec<usize> = arg("--subscribers", "1,10,50")
+        .split(',')
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let ios: Vec<String> = arg("--io", "uring,mmsg")
+        .split(',')
+        .map(String::from)
+        .collect();
     let seconds: f64 = arg("--seconds", "2").parse().unwrap_or(2.0);
-    println!("switchyard-fwdbench: 1 worker on CPU 0, sender on CPU 1, 1200-byte VP8, AES-128-GCM, {seconds} s per rate");
+    println!(
+        "switchyard-fwdbench: 1 worker on CPU 0, sender on CPU 1, 1200-byte VP8, AES-128-GCM, {seconds} s per rate"
+    );
     println!(
         "{:<9} {:>5} {:>10} {:>10} {:>10} {:>12} {:>10} {:>6}",
         "io", "subs", "target pps", "sent pps", "rx pps", "egress pps", "ns/egress", "loss"
@@ -208,7 +269,8 @@ fn main() {
             match run(io, n, &rates, seconds) {
                 Ok(outcomes) => {
                     for o in outcomes {
-                        let lost = o.received < o.sent * 999 / 1000 || o.egress < o.received * n as u64 * 999 / 1000;
+                        let lost = o.received < o.sent * 999 / 1000
+                            || o.egress < o.received * n as u64 * 999 / 1000;
                         println!(
                             "{:<9} {:>5} {:>10} {:>10} {:>10} {:>12.0} {:>10.0} {:>6} {}",
                             io,

@@ -233,7 +233,9 @@ mod tests {
         let mut expected = 7u16;
         for i in 0..200_000u32 {
             let seq = 100u16.wrapping_add(i as u16);
-            let out = r.rewrite(t, pkt(seq, i * 3000, i as u16 & 0x7fff, (i / 10) as u8)).expect("forwarded");
+            let out = r
+                .rewrite(t, pkt(seq, i * 3000, i as u16 & 0x7fff, (i / 10) as u8))
+                .expect("forwarded");
             assert_eq!(out.seq, expected);
             expected = expected.wrapping_add(1);
         }

@@ -33,6 +33,11 @@ pub struct MmsgTx {
     dests: Vec<SockAddr>,
     iovs: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
+    /// One `UDP_SEGMENT` control message per send (8-byte aligned).
+    ctrls: Vec<[u64; 4]>,
+    planner: super::gso::Planner,
+    /// Whether the socket takes `UDP_SEGMENT` (probed; off after EIO/EINVAL).
+    gso: bool,
     queued: usize,
     stats: IoStats,
 }
@@ -83,6 +88,9 @@ impl MmsgIo {
                 dests: vec![placeholder; batch],
                 iovs: (0..batch).map(|_| zeroed()).collect(),
                 hdrs: (0..batch).map(|_| zeroed()).collect(),
+                ctrls: vec![[0u64; 4]; batch],
+                planner: super::gso::Planner::new(batch),
+                gso: gso_supported(fd),
                 queued: 0,
                 stats: IoStats::default(),
             },
@@ -129,6 +137,44 @@ impl MmsgIo {
         }
         Ok(got as usize)
     }
+}
+
+/// Whether the kernel knows `UDP_SEGMENT` on this socket, and GSO is not
+/// turned off with `SWITCHYARD_GSO=0`.
+pub(super) fn gso_supported(fd: RawFd) -> bool {
+    if std::env::var("SWITCHYARD_GSO").is_ok_and(|v| v == "0") {
+        return false;
+    }
+    let mut value: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: reads an int option into a local of the stated size.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_UDP,
+            libc::UDP_SEGMENT,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    r == 0
+}
+
+/// Writes a `UDP_SEGMENT` control message for `segment`-byte segments into
+/// `ctrl`; returns the control length.
+pub(super) fn write_gso_cmsg(ctrl: &mut [u64; 4], segment: u16) -> usize {
+    // SAFETY: CMSG_SPACE is pure arithmetic on its argument.
+    let space = unsafe { libc::CMSG_SPACE(size_of::<u16>() as u32) } as usize;
+    let cmsg = ctrl.as_mut_ptr().cast::<libc::cmsghdr>();
+    // SAFETY: `ctrl` is 32 bytes, 8-aligned, larger than CMSG_SPACE(2) (24);
+    // the header and its 2-byte payload are written inside it.
+    unsafe {
+        (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as _;
+        (*cmsg).cmsg_level = libc::SOL_UDP;
+        (*cmsg).cmsg_type = libc::UDP_SEGMENT;
+        libc::CMSG_DATA(cmsg).cast::<u16>().write_unaligned(segment);
+    }
+    space
 }
 
 /// Converts a kernel-filled sockaddr_storage holding `len` bytes.
@@ -196,45 +242,70 @@ impl PacketIo for MmsgIo {
 }
 
 impl MmsgTx {
-    /// Sends everything queued; what the kernel refuses is counted and dropped.
+    /// Sends everything queued, as GSO groups where possible; what the
+    /// kernel refuses is counted and dropped.
     fn flush(&mut self) {
-        let mut start = 0;
-        let mut retries = 0;
-        while start < self.queued {
-            let n = self.queued - start;
-            for i in start..self.queued {
-                self.iovs[i] = libc::iovec {
-                    iov_base: self.bufs[i * BUFFER_SIZE..].as_mut_ptr().cast(),
-                    iov_len: self.lens[i],
+        let n = self.queued;
+        self.queued = 0;
+        if n == 0 {
+            return;
+        }
+        self.planner
+            .plan(&self.lens[..n], &self.dests[..n], self.gso);
+        let m = self.planner.groups.len();
+        let mut iov = 0;
+        for (g, group) in self.planner.groups.iter().enumerate() {
+            let first_iov = iov;
+            for k in 0..group.count {
+                let slot = self.planner.order[group.first + k];
+                self.iovs[iov] = libc::iovec {
+                    iov_base: self.bufs[slot * BUFFER_SIZE..].as_mut_ptr().cast(),
+                    iov_len: self.lens[slot],
                 };
-                let h = &mut self.hdrs[i].msg_hdr;
-                h.msg_name = self.dests[i].as_ptr() as *mut libc::c_void;
-                h.msg_namelen = self.dests[i].len();
-                h.msg_iov = &mut self.iovs[i];
-                h.msg_iovlen = 1;
+                iov += 1;
+            }
+            let dest = &self.dests[self.planner.order[group.first]];
+            let h = &mut self.hdrs[g].msg_hdr;
+            h.msg_name = dest.as_ptr() as *mut libc::c_void;
+            h.msg_namelen = dest.len();
+            h.msg_iov = &mut self.iovs[first_iov];
+            h.msg_iovlen = group.count as _;
+            if group.count > 1 {
+                let len = write_gso_cmsg(&mut self.ctrls[g], group.segment as u16);
+                h.msg_control = self.ctrls[g].as_mut_ptr().cast();
+                h.msg_controllen = len as _;
+            } else {
                 h.msg_control = core::ptr::null_mut();
                 h.msg_controllen = 0;
-                h.msg_flags = 0;
             }
-            // SAFETY: headers `start..queued` point at buffers, iovecs and
-            // addresses owned by `self`, alive and unborrowed during the call.
+            h.msg_flags = 0;
+        }
+        let mut start = 0;
+        let mut retries = 0;
+        while start < m {
+            // SAFETY: headers `start..m` point at buffers, iovecs, control
+            // messages and addresses owned by `self`, alive and unborrowed
+            // during the call (sendmmsg(2)).
             let sent = unsafe {
                 libc::sendmmsg(
                     self.fd,
                     self.hdrs[start..].as_mut_ptr(),
-                    n as u32,
+                    (m - start) as u32,
                     libc::MSG_DONTWAIT,
                 )
             };
             if sent > 0 {
-                for i in start..start + sent as usize {
-                    self.stats.sent += 1;
-                    self.stats.sent_bytes += self.lens[i] as u64;
+                for g in &self.planner.groups[start..start + sent as usize] {
+                    for k in 0..g.count {
+                        self.stats.sent += 1;
+                        self.stats.sent_bytes += self.lens[self.planner.order[g.first + k]] as u64;
+                    }
                 }
                 start += sent as usize;
                 continue;
             }
             let e = io::Error::last_os_error();
+            let group = self.planner.groups[start];
             if e.kind() == io::ErrorKind::WouldBlock && retries < 3 {
                 // the socket buffer is full: give the NIC a moment
                 retries += 1;
@@ -247,17 +318,25 @@ impl MmsgTx {
                 unsafe { libc::poll(&mut pfd, 1, 1) };
                 continue;
             }
+            if group.count > 1
+                && matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL))
+                && self.gso
+            {
+                // the device cannot segment: stop using GSO on this socket
+                tracing::warn!(target: "switchyard::io", error = %e, "UDP GSO refused; sending datagrams one by one");
+                self.gso = false;
+            }
             if e.kind() != io::ErrorKind::WouldBlock {
                 tracing::trace!(target: "switchyard::io", error = %e, "sendmmsg refused a datagram");
-                // skip the datagram the kernel refused (e.g. unreachable) and go on
-                self.stats.send_failed += 1;
+                self.stats.send_failed += group.count as u64;
                 start += 1;
                 continue;
             }
-            self.stats.send_failed += (self.queued - start) as u64;
+            for g in &self.planner.groups[start..] {
+                self.stats.send_failed += g.count as u64;
+            }
             break;
         }
-        self.queued = 0;
     }
 }
 

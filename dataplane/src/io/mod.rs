@@ -10,6 +10,7 @@
 //! environment variable, else io_uring if it probes, falling back to mmsg
 //! with a log line saying why.
 
+pub mod gso;
 #[allow(unsafe_code)] // kernel interface: recvmmsg / sendmmsg
 pub mod mmsg;
 pub mod socket;
