@@ -38,6 +38,8 @@ const BUF_GROUP: u16 = 7;
 /// Receive buffer: `io_uring_recvmsg_out` (16) + address room + datagram.
 const RX_BUF: usize = 4096;
 const ENTRY: usize = 16;
+const NO_SLOT: u16 = u16::MAX;
+const SEGS: usize = super::gso::MAX_SEGMENTS;
 
 fn zeroed<T>() -> T {
     // SAFETY: used only for libc C structs (msghdr, iovec) where all-zero is valid.
@@ -133,11 +135,22 @@ pub struct UringTx {
     ring: IoUring,
     fd: RawFd,
     slots: KernelMemory,
+    lens: Box<[usize]>,
     hdrs: Box<[libc::msghdr]>,
+    /// Per group (indexed by its first slot): MAX_SEGMENTS iovecs.
     iovs: Box<[libc::iovec]>,
+    ctrls: Box<[[u64; 4]]>,
     names: Box<[SockAddr]>,
+    /// Next slot of the same send (NO_SLOT ends the chain).
+    next: Box<[u16]>,
     free: Vec<u16>,
     current: Option<u16>,
+    /// Committed slots not yet turned into SQEs, in commit order.
+    pending: Vec<u16>,
+    plan_lens: Vec<usize>,
+    plan_dests: Vec<SockAddr>,
+    planner: super::gso::Planner,
+    gso: bool,
     unsubmitted: usize,
     in_flight: usize,
     /// Receive completions: (buffer id, result, flags).
@@ -215,11 +228,19 @@ impl UringIo {
                 ring,
                 fd,
                 slots: KernelMemory::new(batch * BUFFER_SIZE)?,
+                lens: vec![0; batch].into_boxed_slice(),
                 hdrs: (0..batch).map(|_| zeroed()).collect(),
-                iovs: (0..batch).map(|_| zeroed()).collect(),
-                names: vec![placeholder; batch].into_boxed_slice(),
+                iovs: (0..batch * SEGS).map(|_| zeroed()).collect(),
+                ctrls: vec![[0u64; 4]; batch].into_boxed_slice(),
+                names: vec![placeholder.clone(); batch].into_boxed_slice(),
+                next: vec![NO_SLOT; batch].into_boxed_slice(),
                 free: (0..batch as u16).rev().collect(),
                 current: None,
+                pending: Vec::with_capacity(batch),
+                plan_lens: Vec::with_capacity(batch),
+                plan_dests: vec![placeholder; batch],
+                planner: super::gso::Planner::new(batch),
+                gso: super::mmsg::gso_supported(fd),
                 unsubmitted: 0,
                 in_flight: 0,
                 recv_done: Vec::with_capacity(4096),
@@ -307,16 +328,23 @@ impl UringTx {
                 }
                 CANCEL => {}
                 d if d & SEND != 0 => {
-                    let slot = (d & 0xffff) as usize;
                     self.in_flight = self.in_flight.saturating_sub(1);
-                    if res < 0 {
-                        self.stats.send_failed += 1;
-                    } else {
-                        self.stats.sent += 1;
-                        self.stats.sent_bytes += res as u64;
+                    let mut slot = (d & 0xffff) as u16;
+                    let mut segments = 0u64;
+                    while (slot as usize) < self.next.len() {
+                        segments += 1;
+                        self.free.push(slot);
+                        slot = std::mem::replace(&mut self.next[slot as usize], NO_SLOT);
                     }
-                    if slot < self.hdrs.len() {
-                        self.free.push(slot as u16);
+                    if res < 0 {
+                        self.stats.send_failed += segments;
+                        if segments > 1 && (res == -libc::EIO || res == -libc::EINVAL) && self.gso {
+                            tracing::warn!(target: "switchyard::io", errno = -res, "UDP GSO refused; sending datagrams one by one");
+                            self.gso = false;
+                        }
+                    } else {
+                        self.stats.sent += segments;
+                        self.stats.sent_bytes += res as u64;
                     }
                 }
                 _ => {}
@@ -324,7 +352,69 @@ impl UringTx {
         }
     }
 
+    /// Turns committed slots into SendMsg SQEs, one per GSO group.
+    fn queue_pending(&mut self) {
+        let n = self.pending.len();
+        if n == 0 {
+            return;
+        }
+        self.plan_lens.clear();
+        for (i, &slot) in self.pending.iter().enumerate() {
+            self.plan_lens.push(self.lens[slot as usize]);
+            self.plan_dests[i] = self.names[slot as usize].clone();
+        }
+        self.planner
+            .plan(&self.plan_lens, &self.plan_dests[..n], self.gso);
+        for g in 0..self.planner.groups.len() {
+            let group = self.planner.groups[g];
+            let first = self.pending[self.planner.order[group.first]] as usize;
+            let mut prev = NO_SLOT;
+            for k in 0..group.count {
+                let slot = self.pending[self.planner.order[group.first + k]];
+                self.iovs[first * SEGS + k] = libc::iovec {
+                    // SAFETY: slot < batch: inside `slots`.
+                    iov_base: unsafe { self.slots.ptr.add(slot as usize * BUFFER_SIZE) }.cast(),
+                    iov_len: self.lens[slot as usize],
+                };
+                if prev != NO_SLOT {
+                    self.next[prev as usize] = slot;
+                }
+                prev = slot;
+            }
+            self.next[prev as usize] = NO_SLOT;
+            let h = &mut self.hdrs[first];
+            h.msg_name = self.names[first].as_ptr() as *mut libc::c_void;
+            h.msg_namelen = self.names[first].len();
+            h.msg_iov = &mut self.iovs[first * SEGS];
+            h.msg_iovlen = group.count as _;
+            if group.count > 1 {
+                let len = super::mmsg::write_gso_cmsg(&mut self.ctrls[first], group.segment as u16);
+                h.msg_control = self.ctrls[first].as_mut_ptr().cast();
+                h.msg_controllen = len as _;
+            } else {
+                h.msg_control = core::ptr::null_mut();
+                h.msg_controllen = 0;
+            }
+            let sqe = opcode::SendMsg::new(Fd(self.fd), &self.hdrs[first])
+                .build()
+                .user_data(SEND | first as u64);
+            if self.push(&sqe).is_ok() {
+                self.in_flight += 1;
+            } else {
+                // could not queue: give the slots back
+                let mut slot = first as u16;
+                while (slot as usize) < self.next.len() {
+                    self.stats.send_failed += 1;
+                    self.free.push(slot);
+                    slot = std::mem::replace(&mut self.next[slot as usize], NO_SLOT);
+                }
+            }
+        }
+        self.pending.clear();
+    }
+
     fn submit(&mut self) -> io::Result<()> {
+        self.queue_pending();
         if self.unsubmitted > 0 {
             self.ring.submit()?;
             self.unsubmitted = 0;
@@ -363,27 +453,9 @@ impl Tx for UringTx {
         let Some(slot) = self.current.take() else {
             return;
         };
-        let i = slot as usize;
-        self.names[i] = SockAddr::from(to);
-        self.iovs[i] = libc::iovec {
-            // SAFETY: inside `slots` (see `buffer`).
-            iov_base: unsafe { self.slots.ptr.add(i * BUFFER_SIZE) }.cast(),
-            iov_len: len.min(BUFFER_SIZE),
-        };
-        let h = &mut self.hdrs[i];
-        h.msg_name = self.names[i].as_ptr() as *mut libc::c_void;
-        h.msg_namelen = self.names[i].len();
-        h.msg_iov = &mut self.iovs[i];
-        h.msg_iovlen = 1;
-        let sqe = opcode::SendMsg::new(Fd(self.fd), &self.hdrs[i])
-            .build()
-            .user_data(SEND | u64::from(slot));
-        if self.push(&sqe).is_ok() {
-            self.in_flight += 1;
-        } else {
-            self.stats.send_failed += 1;
-            self.free.push(slot);
-        }
+        self.names[slot as usize] = SockAddr::from(to);
+        self.lens[slot as usize] = len.min(BUFFER_SIZE);
+        self.pending.push(slot);
     }
 }
 
@@ -393,6 +465,7 @@ impl PacketIo for UringIo {
     }
 
     fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        self.tx.queue_pending();
         self.arm()?;
         self.tx.reap();
         if !self.tx.recv_done.is_empty() || self.tx.wake_fired {
