@@ -5,7 +5,7 @@
 //! worker pinned to CPU 0, attaches through `abi::Client`, adds a publisher
 //! and N subscribers (AES-128-GCM), and sends 1200-byte VP8 packets from a
 //! thread pinned to CPU 1 at increasing rates. For each rate it reports the
-//! dataplane's CPU time per egress packet (from /proc/<pid>/task/*/schedstat)
+//! dataplane's CPU time per egress packet (from `/proc/<pid>/task/*/schedstat`)
 //! and whether packets were lost (received by the worker < sent, or
 //! forwarded < received × N).
 //!

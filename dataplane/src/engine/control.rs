@@ -66,29 +66,14 @@ impl Engine {
                 let mut data = [0u8; 12];
                 data[..8].copy_from_slice(&ntp.to_be_bytes());
                 data[8..].copy_from_slice(&rtp.to_be_bytes());
-                let Some(src) = self.sources.get(s) else {
-                    return;
-                };
-                let (id, workers) = (src.spec.id, src.fan_out.len());
-                for k in 0..workers {
-                    let Some(w) = self
-                        .sources
-                        .get(s)
-                        .and_then(|src| src.fan_out.get(k).copied())
-                    else {
-                        break;
-                    };
-                    let msg = CrossMessage {
-                        source: id,
-                        from_worker: self.config.worker,
-                        kind: CrossKind::SenderReport { layer },
-                        arrival: now,
-                        ext: Default::default(),
-                    };
-                    if !sink.cross(w, msg, &data) {
-                        self.counters.drop_packet(DropReason::CrossQueueFull);
-                    }
-                }
+                self.fan_out(
+                    now,
+                    s,
+                    CrossKind::SenderReport { layer },
+                    Default::default(),
+                    &data,
+                    sink,
+                );
             }
             Packet::ReceiverReport(rr) => {
                 for block in rr.report_blocks() {

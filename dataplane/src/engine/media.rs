@@ -206,8 +206,26 @@ impl Engine {
             return; // padding only
         }
         let meta = Meta { layer, keyframe };
-        let (id, fan_out) = (src.spec.id, src.fan_out.len());
-        for k in 0..fan_out {
+        self.fan_out(now, s, CrossKind::Rtp { layer, keyframe }, *ext, pkt, sink);
+        self.forward_local(now, s, meta, pkt, ext, sink);
+    }
+
+    /// Hands a source's packet (or sender report) once to every worker with
+    /// subscribers to it.
+    pub(super) fn fan_out(
+        &mut self,
+        now: Instant,
+        s: u32,
+        kind: CrossKind,
+        ext: ExtensionIds,
+        data: &[u8],
+        sink: &mut dyn Sink,
+    ) {
+        let Some(src) = self.sources.get(s) else {
+            return;
+        };
+        let (id, workers) = (src.spec.id, src.fan_out.len());
+        for k in 0..workers {
             let Some(w) = self
                 .sources
                 .get(s)
@@ -218,17 +236,16 @@ impl Engine {
             let msg = CrossMessage {
                 source: id,
                 from_worker: self.config.worker,
-                kind: CrossKind::Rtp { layer, keyframe },
+                kind,
                 arrival: now,
-                ext: *ext,
+                ext,
             };
-            if sink.cross(w, msg, pkt) {
+            if sink.cross(w, msg, data) {
                 self.counters.add(Counter::CrossOut, 1);
             } else {
                 self.counters.drop_packet(DropReason::CrossQueueFull);
             }
         }
-        self.forward_local(now, s, meta, pkt, ext, sink);
     }
 
     /// A message from another worker.

@@ -373,52 +373,15 @@ mod tests {
         let wake = Wake::new().unwrap();
         let a = super::super::socket::bind_udp("127.0.0.1:0".parse().unwrap(), 1 << 20, 1 << 20)
             .unwrap();
-        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let a_addr = a.local_addr().unwrap();
-        let b_addr = b.local_addr().unwrap();
+        let at = a.local_addr().unwrap();
         let mut io = MmsgIo::new(a, &wake, 8).unwrap();
-        for i in 0..20u8 {
-            b.send_to(&[i; 100], a_addr).unwrap();
-        }
-        let mut got = Vec::new();
-        while got.len() < 20 {
-            io.wait(Duration::from_millis(100)).unwrap();
-            io.drain(&mut |data, from, tx| {
-                assert_eq!(from, b_addr);
-                got.push(data[0]);
-                // echo back through the batch
-                let buf = tx.buffer().unwrap();
-                buf[..data.len()].copy_from_slice(data);
-                tx.commit(data.len(), from);
-            })
-            .unwrap();
-            io.flush().unwrap();
-        }
-        assert_eq!(got, (0..20).collect::<Vec<_>>());
-        let mut echo = [0u8; 200];
-        b.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
-        for i in 0..20u8 {
-            let (n, from) = b.recv_from(&mut echo).unwrap();
-            assert_eq!((n, from, echo[0]), (100, a_addr, i));
-        }
-        assert_eq!(io.stats().sent, 20);
+        crate::io::test_support::echo(&mut io, at, 20, 100);
     }
 
     #[test]
     fn wake_interrupts_wait() {
-        let wake = std::sync::Arc::new(Wake::new().unwrap());
-        let a = super::super::socket::bind_udp("127.0.0.1:0".parse().unwrap(), 1 << 16, 1 << 16)
-            .unwrap();
-        let mut io = MmsgIo::new(a, &wake, 4).unwrap();
-        wake.set_sleeping(true);
-        let w = wake.clone();
-        let t = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(20));
-            w.wake();
+        crate::io::test_support::wake_interrupts_wait(|s, w| {
+            Box::new(MmsgIo::new(s, w, 4).unwrap())
         });
-        let start = std::time::Instant::now();
-        io.wait(Duration::from_secs(5)).unwrap();
-        assert!(start.elapsed() < Duration::from_secs(2));
-        t.join().unwrap();
     }
 }

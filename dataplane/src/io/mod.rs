@@ -115,3 +115,63 @@ pub fn open(
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::PacketIo;
+    use super::wake::Wake;
+    use std::net::UdpSocket;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    /// `count` datagrams of `size` bytes in, each echoed back through the
+    /// send batch, all in order.
+    pub fn echo(io: &mut dyn PacketIo, at: std::net::SocketAddr, count: u8, size: usize) {
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let peer_addr = peer.local_addr().unwrap();
+        for i in 0..count {
+            peer.send_to(&vec![i; size], at).unwrap();
+        }
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while got.len() < count as usize && Instant::now() < deadline {
+            io.wait(Duration::from_millis(50)).unwrap();
+            io.drain(&mut |data, from, tx| {
+                assert_eq!(from, peer_addr);
+                got.push(data[0]);
+                let buf = tx.buffer().unwrap();
+                buf[..data.len()].copy_from_slice(data);
+                tx.commit(data.len(), from);
+            })
+            .unwrap();
+            io.flush().unwrap();
+        }
+        assert_eq!(got, (0..count).collect::<Vec<_>>());
+        peer.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        let mut echo = vec![0u8; size + 100];
+        for i in 0..count {
+            let (n, from) = peer.recv_from(&mut echo).unwrap();
+            assert_eq!((n, from, echo[0]), (size, at, i));
+        }
+        io.flush().unwrap();
+        assert_eq!(io.stats().sent, u64::from(count));
+    }
+
+    /// A wake-up from another thread ends a long `wait` early.
+    pub fn wake_interrupts_wait(open: impl FnOnce(UdpSocket, &Wake) -> Box<dyn PacketIo>) {
+        let wake = Arc::new(Wake::new().unwrap());
+        let socket =
+            super::socket::bind_udp("127.0.0.1:0".parse().unwrap(), 1 << 16, 1 << 16).unwrap();
+        let mut io = open(socket, &wake);
+        wake.set_sleeping(true);
+        let w = wake.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            w.wake();
+        });
+        let start = Instant::now();
+        io.wait(Duration::from_secs(5)).unwrap();
+        assert!(start.elapsed() < Duration::from_secs(2));
+        t.join().unwrap();
+    }
+}

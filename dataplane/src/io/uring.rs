@@ -619,58 +619,19 @@ mod tests {
             .unwrap();
         }
         assert_eq!(received, 4000);
-        let mut io2 = {
-            let c =
-                super::super::socket::bind_udp("127.0.0.1:0".parse().unwrap(), 1 << 20, 1 << 20)
-                    .unwrap();
-            UringIo::new(c, &wake, 8).unwrap()
-        };
         // echo: 50 datagrams in, 50 out through 8 send slots
-        let c_addr = io2.socket.local_addr().unwrap();
-        for i in 0..50u8 {
-            b.send_to(&[i; 300], c_addr).unwrap();
-        }
-        let mut got = Vec::new();
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while got.len() < 50 && std::time::Instant::now() < deadline {
-            io2.wait(Duration::from_millis(50)).unwrap();
-            io2.drain(&mut |data, from, tx| {
-                assert_eq!(from, b_addr);
-                got.push(data[0]);
-                let buf = tx.buffer().unwrap();
-                buf[..data.len()].copy_from_slice(data);
-                tx.commit(data.len(), from);
-            })
+        let c = super::super::socket::bind_udp("127.0.0.1:0".parse().unwrap(), 1 << 20, 1 << 20)
             .unwrap();
-            io2.flush().unwrap();
-        }
-        assert_eq!(got, (0..50).collect::<Vec<_>>());
-        b.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
-        let mut echo = [0u8; 400];
-        for i in 0..50u8 {
-            let (n, from) = b.recv_from(&mut echo).unwrap();
-            assert_eq!((n, from, echo[0]), (300, c_addr, i));
-        }
-        io2.flush().unwrap();
-        assert_eq!(io2.stats().sent, 50);
+        let at = c.local_addr().unwrap();
+        let mut io2 = UringIo::new(c, &wake, 8).unwrap();
+        crate::io::test_support::echo(&mut io2, at, 50, 300);
         drop(io);
     }
 
     #[test]
     fn wake_interrupts_wait() {
-        let wake = std::sync::Arc::new(Wake::new().unwrap());
-        let a = super::super::socket::bind_udp("127.0.0.1:0".parse().unwrap(), 1 << 16, 1 << 16)
-            .unwrap();
-        let mut io = UringIo::new(a, &wake, 8).unwrap();
-        wake.set_sleeping(true);
-        let w = wake.clone();
-        let t = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(20));
-            w.wake();
+        crate::io::test_support::wake_interrupts_wait(|s, w| {
+            Box::new(UringIo::new(s, w, 8).unwrap())
         });
-        let start = std::time::Instant::now();
-        io.wait(Duration::from_secs(5)).unwrap();
-        assert!(start.elapsed() < Duration::from_secs(2));
-        t.join().unwrap();
     }
 }

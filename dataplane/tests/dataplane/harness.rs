@@ -361,3 +361,21 @@ pub fn assert_continuous(got: &[Got], who: &str) {
         );
     }
 }
+
+/// A publisher on worker 0 and a subscriber on worker 1 (`ssrc`, `layer`),
+/// wired up and given time to apply.
+pub fn one_to_one(client: &mut Client, ssrc: u32, layer: u8) -> (Peer, Peer) {
+    use switchyard_dataplane::abi::Command;
+    let publisher = Peer::new(client, 1, 0);
+    let sub = Peer::new(client, 2, 1);
+    client
+        .send(0, &Command::AddEndpoint(publisher.spec()))
+        .unwrap();
+    client.send(1, &Command::AddEndpoint(sub.spec())).unwrap();
+    client.add_source(&source_spec(1)).unwrap();
+    client
+        .subscribe(1, 0, &subscription(2, ssrc, layer))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    (publisher, sub)
+}

@@ -3,20 +3,11 @@
 
 use crate::harness::*;
 use std::time::Duration;
-use switchyard_dataplane::abi::Command;
 
 fn scenario(io: &str) {
     let dp = Dataplane::start(2, io);
     let mut client = dp.attach();
-    let publisher = Peer::new(&client, 1, 0);
-    let mut sub = Peer::new(&client, 2, 1);
-    client
-        .send(0, &Command::AddEndpoint(publisher.spec()))
-        .unwrap();
-    client.send(1, &Command::AddEndpoint(sub.spec())).unwrap();
-    client.add_source(&source_spec(1)).unwrap();
-    client.subscribe(1, 0, &subscription(2, 0xd, 1)).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    let (publisher, mut sub) = one_to_one(&mut client, 0xd, 1);
     let generation = client.generation();
 
     let sender = std::thread::spawn(move || {
