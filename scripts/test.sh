@@ -9,8 +9,9 @@ step() { printf '\n== %s\n' "$*"; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
 
 # --- system packages the tests need -----------------------------------------
-# libsrtp2-dev: the independent SRTP implementation for interop tests.
-packages=(libsrtp2-dev pkg-config)
+# libsrtp2-dev: the independent SRTP implementation for interop tests;
+# libssl-dev: OpenSSL for DTLS in the control plane.
+packages=(libsrtp2-dev libssl-dev pkg-config)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

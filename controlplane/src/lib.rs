@@ -1,11 +1,12 @@
 //! Switchyard's control plane: signalling, rooms, SDP, ICE-lite, DTLS-SRTP,
 //! layer and bandwidth policy, metrics and the focus role.
 //!
-//! Being built (the control-plane issue): [`ice`] (the ICE-lite agent) is
-//! in; signalling, SDP, DTLS, rooms and the demo app follow. Until they
+//! Being built (the control-plane issue): [`ice`] (the ICE-lite agent) and
+//! [`dtls`] (DTLS-SRTP over OpenSSL) are in; signalling, SDP, DTLS, rooms and the demo app follow. Until they
 //! land the `switchyard` binary says so and exits.
 #![forbid(unsafe_code)]
 
+pub mod dtls;
 pub mod ice;
 
 /// What `switchyard` prints until the control plane lands.
