@@ -2,12 +2,14 @@
 //! layer and bandwidth policy, metrics and the focus role.
 //!
 //! Being built (the control-plane issue): [`ice`] (the ICE-lite agent) and
-//! [`dtls`] (DTLS-SRTP over OpenSSL) are in; signalling, SDP, DTLS, rooms and the demo app follow. Until they
+//! [`dtls`] (DTLS-SRTP over OpenSSL) and [`sdp`] (offer parsing, answer
+//! writing) are in; signalling, SDP, DTLS, rooms and the demo app follow. Until they
 //! land the `switchyard` binary says so and exits.
 #![forbid(unsafe_code)]
 
 pub mod dtls;
 pub mod ice;
+pub mod sdp;
 
 /// What `switchyard` prints until the control plane lands.
 pub fn status_line() -> String {
