@@ -10,6 +10,7 @@
 pub mod dtls;
 pub mod ice;
 pub mod sdp;
+pub mod signalling;
 
 /// What `switchyard` prints until the control plane lands.
 pub fn status_line() -> String {

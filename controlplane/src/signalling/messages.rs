@@ -1,0 +1,424 @@
+//! The messages of signalling protocol v1.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Protocol version carried in every message as `"v"`.
+pub const VERSION: u32 = 1;
+/// Largest text frame accepted (an SDP offer with many m-lines fits easily).
+pub const MAX_MESSAGE: usize = 64 * 1024;
+
+/// Stable error codes (docs/signalling.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON, or not an object.
+    BadJson,
+    /// Larger than [`MAX_MESSAGE`].
+    TooLarge,
+    /// `"v"` missing or not 1.
+    UnsupportedVersion,
+    /// `"type"` missing or unknown.
+    UnknownMessage,
+    /// A known type with missing or wrong fields.
+    BadMessage,
+    /// The message is not allowed now (e.g. an offer before `join`).
+    BadState,
+    /// The SDP could not be parsed or answered (the message names the line).
+    BadSdp,
+    /// Room name, display name or another value out of range.
+    InvalidValue,
+    /// Token missing, invalid or expired.
+    Unauthorized,
+    /// Room full, too many rooms, or joining too fast.
+    Limit,
+    /// The server failed; the participant should rejoin.
+    Internal,
+}
+
+/// Why a client message was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ProtocolError {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+impl ProtocolError {
+    /// An error with a code and detail.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ProtocolError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// What a browser sends.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// First message: enter a room.
+    Join {
+        /// Protocol version (1).
+        v: u32,
+        /// Room name: 1–64 of `A–Z a–z 0–9 - _ .`.
+        room: String,
+        /// Display name: 1–64 characters.
+        name: String,
+        /// JWT when the server requires tokens.
+        #[serde(default)]
+        token: Option<String>,
+    },
+    /// An SDP offer (initial, or renegotiation when the browser adds or
+    /// removes tracks).
+    Offer {
+        /// Protocol version.
+        v: u32,
+        /// The SDP.
+        sdp: String,
+    },
+    /// The answer to an offer the server sent.
+    Answer {
+        /// Protocol version.
+        v: u32,
+        /// The SDP.
+        sdp: String,
+    },
+    /// Which remote sources to receive (by default: all).
+    Subscribe {
+        /// Protocol version.
+        v: u32,
+        /// Source ids to receive; others are not sent.
+        sources: Vec<String>,
+    },
+    /// Receiver video constraints: the tallest layer worth sending per
+    /// source (e.g. 180 for a thumbnail, 0 to pause).
+    Constraints {
+        /// Protocol version.
+        v: u32,
+        /// Source id → maximum height in pixels.
+        max_height: BTreeMap<String, u32>,
+    },
+    /// A local track was muted or unmuted.
+    Mute {
+        /// Protocol version.
+        v: u32,
+        /// The track's `mid`.
+        mid: String,
+        /// Muted?
+        muted: bool,
+    },
+    /// Keepalive; answered with `pong`.
+    Ping {
+        /// Protocol version.
+        v: u32,
+    },
+    /// Leave the room (closing the socket does the same).
+    Leave {
+        /// Protocol version.
+        v: u32,
+    },
+}
+
+/// A remote participant as the server describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ParticipantInfo {
+    /// Participant id (server-assigned).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Their published sources.
+    pub sources: Vec<SourceInfo>,
+}
+
+/// A published track.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceInfo {
+    /// Source id (server-assigned, stable for the track's life).
+    pub id: String,
+    /// `audio` or `video`.
+    pub kind: String,
+    /// Muted by its publisher.
+    pub muted: bool,
+    /// The `mid` of the m-line carrying it to this receiver, once negotiated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mid: Option<String>,
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// Reply to `join`.
+    Joined {
+        /// Protocol version.
+        v: u32,
+        /// Our participant id.
+        id: String,
+        /// Room name.
+        room: String,
+        /// Everyone else already there.
+        participants: Vec<ParticipantInfo>,
+    },
+    /// An SDP offer (the server adds or removes remote tracks).
+    Offer {
+        /// Protocol version.
+        v: u32,
+        /// The SDP.
+        sdp: String,
+    },
+    /// The answer to the browser's offer.
+    Answer {
+        /// Protocol version.
+        v: u32,
+        /// The SDP.
+        sdp: String,
+    },
+    /// Someone joined.
+    ParticipantJoined {
+        /// Protocol version.
+        v: u32,
+        /// Who.
+        participant: ParticipantInfo,
+    },
+    /// Someone left (their tracks are gone).
+    ParticipantLeft {
+        /// Protocol version.
+        v: u32,
+        /// Participant id.
+        id: String,
+    },
+    /// A participant published a track.
+    SourceAdded {
+        /// Protocol version.
+        v: u32,
+        /// Publisher.
+        participant: String,
+        /// The track.
+        source: SourceInfo,
+    },
+    /// A track was unpublished.
+    SourceRemoved {
+        /// Protocol version.
+        v: u32,
+        /// Publisher.
+        participant: String,
+        /// Source id.
+        source: String,
+    },
+    /// Mute state of a remote track changed.
+    MuteState {
+        /// Protocol version.
+        v: u32,
+        /// Publisher.
+        participant: String,
+        /// Source id.
+        source: String,
+        /// Muted?
+        muted: bool,
+    },
+    /// The loudest speaker changed.
+    DominantSpeaker {
+        /// Protocol version.
+        v: u32,
+        /// Participant id.
+        participant: String,
+    },
+    /// Reply to `ping`.
+    Pong {
+        /// Protocol version.
+        v: u32,
+    },
+    /// A request was refused.
+    Error {
+        /// Protocol version.
+        v: u32,
+        /// Stable code.
+        code: ErrorCode,
+        /// Detail for humans.
+        message: String,
+    },
+}
+
+impl ServerMessage {
+    /// The error message for a protocol error.
+    pub fn error(e: &ProtocolError) -> ServerMessage {
+        ServerMessage::Error {
+            v: VERSION,
+            code: e.code,
+            message: e.message.clone(),
+        }
+    }
+
+    /// The JSON text frame.
+    pub fn to_json(&self) -> String {
+        // Serialising these types cannot fail (no maps with non-string keys,
+        // no floats); fall back to a fixed error just in case.
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"type":"error","v":1,"code":"internal","message":"serialisation"}"#.into()
+        })
+    }
+}
+
+const KNOWN: [&str; 8] = [
+    "join",
+    "offer",
+    "answer",
+    "subscribe",
+    "constraints",
+    "mute",
+    "ping",
+    "leave",
+];
+
+impl ClientMessage {
+    /// Parses and validates one text frame.
+    pub fn parse(text: &str) -> Result<ClientMessage, ProtocolError> {
+        if text.len() > MAX_MESSAGE {
+            return Err(ProtocolError::new(
+                ErrorCode::TooLarge,
+                format!("message over {MAX_MESSAGE} bytes"),
+            ));
+        }
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| ProtocolError::new(ErrorCode::BadJson, e.to_string()))?;
+        let obj = value
+            .as_object()
+            .ok_or_else(|| ProtocolError::new(ErrorCode::BadJson, "not a JSON object"))?;
+        match obj.get("v").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(VERSION) => {}
+            Some(v) => {
+                return Err(ProtocolError::new(
+                    ErrorCode::UnsupportedVersion,
+                    format!("version {v}; this server speaks 1"),
+                ));
+            }
+            None => {
+                return Err(ProtocolError::new(
+                    ErrorCode::UnsupportedVersion,
+                    "missing \"v\"",
+                ));
+            }
+        }
+        let kind = obj
+            .get("type")
+            .and_then(|t| t.as_str())
+            .unwrap_or("")
+            .to_string();
+        if !KNOWN.contains(&kind.as_str()) {
+            return Err(ProtocolError::new(
+                ErrorCode::UnknownMessage,
+                format!("unknown message type {kind:?}"),
+            ));
+        }
+        let msg: ClientMessage = serde_json::from_value(value)
+            .map_err(|e| ProtocolError::new(ErrorCode::BadMessage, format!("{kind}: {e}")))?;
+        msg.validate()?;
+        Ok(msg)
+    }
+
+    fn validate(&self) -> Result<(), ProtocolError> {
+        let bad = |m: &str| Err(ProtocolError::new(ErrorCode::InvalidValue, m));
+        match self {
+            ClientMessage::Join { room, name, .. } => {
+                let room_ok = (1..=64).contains(&room.len())
+                    && room
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+                if !room_ok {
+                    return bad("room: 1–64 of A–Z a–z 0–9 - _ .");
+                }
+                let chars = name.chars().count();
+                if !(1..=64).contains(&chars) || name.chars().any(char::is_control) {
+                    return bad("name: 1–64 printable characters");
+                }
+            }
+            ClientMessage::Constraints { max_height, .. } if max_height.len() > 256 => {
+                return bad("too many sources");
+            }
+            ClientMessage::Subscribe { sources, .. } if sources.len() > 256 => {
+                return bad("too many sources");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_client_message() {
+        let cases = [
+            r#"{"v":1,"type":"join","room":"standup","name":"Ada"}"#,
+            r#"{"v":1,"type":"join","room":"a.b-c_1","name":"Ada L.","token":"x.y.z"}"#,
+            r#"{"v":1,"type":"offer","sdp":"v=0..."}"#,
+            r#"{"v":1,"type":"answer","sdp":"v=0..."}"#,
+            r#"{"v":1,"type":"subscribe","sources":["s1","s2"]}"#,
+            r#"{"v":1,"type":"constraints","max_height":{"s1":180,"s2":0}}"#,
+            r#"{"v":1,"type":"mute","mid":"0","muted":true}"#,
+            r#"{"v":1,"type":"ping"}"#,
+            r#"{"v":1,"type":"leave"}"#,
+        ];
+        for c in cases {
+            ClientMessage::parse(c).unwrap_or_else(|e| panic!("{c}: {e}"));
+        }
+    }
+
+    #[test]
+    fn errors_have_stable_codes() {
+        let code = |t: &str| ClientMessage::parse(t).unwrap_err().code;
+        assert_eq!(code("{not json"), ErrorCode::BadJson);
+        assert_eq!(code("[1,2]"), ErrorCode::BadJson);
+        assert_eq!(code(r#"{"type":"ping"}"#), ErrorCode::UnsupportedVersion);
+        assert_eq!(
+            code(r#"{"v":2,"type":"ping"}"#),
+            ErrorCode::UnsupportedVersion
+        );
+        assert_eq!(code(r#"{"v":1,"type":"dance"}"#), ErrorCode::UnknownMessage);
+        assert_eq!(code(r#"{"v":1}"#), ErrorCode::UnknownMessage);
+        assert_eq!(
+            code(r#"{"v":1,"type":"join","room":"x"}"#),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(
+            code(r#"{"v":1,"type":"ping","extra":1}"#),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(
+            code(r#"{"v":1,"type":"join","room":"a b","name":"x"}"#),
+            ErrorCode::InvalidValue
+        );
+        assert_eq!(
+            code(r#"{"v":1,"type":"join","room":"r","name":""}"#),
+            ErrorCode::InvalidValue
+        );
+        let big = format!(
+            r#"{{"v":1,"type":"offer","sdp":"{}"}}"#,
+            "a".repeat(MAX_MESSAGE)
+        );
+        assert_eq!(code(&big), ErrorCode::TooLarge);
+    }
+
+    #[test]
+    fn server_messages_carry_type_and_version() {
+        let m = ServerMessage::ParticipantLeft {
+            v: VERSION,
+            id: "p2".into(),
+        };
+        assert_eq!(
+            m.to_json(),
+            r#"{"type":"participant_left","v":1,"id":"p2"}"#
+        );
+        let e = ServerMessage::error(&ProtocolError::new(ErrorCode::BadSdp, "line 7"));
+        assert_eq!(
+            e.to_json(),
+            r#"{"type":"error","v":1,"code":"bad_sdp","message":"line 7"}"#
+        );
+    }
+}

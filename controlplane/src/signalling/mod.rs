@@ -1,0 +1,13 @@
+//! Signalling protocol v1: JSON messages over one WebSocket per
+//! participant. docs/signalling.md documents every message and error code.
+//!
+//! [`ClientMessage::parse`] turns a WebSocket text frame into a typed
+//! message or a [`ProtocolError`] with a stable [`ErrorCode`]; every
+//! [`ServerMessage`] serialises with the version field.
+
+mod messages;
+
+pub use messages::{
+    ClientMessage, ErrorCode, MAX_MESSAGE, ParticipantInfo, ProtocolError, ServerMessage,
+    SourceInfo, VERSION,
+};
