@@ -7,8 +7,10 @@
 //! land the `switchyard` binary says so and exits.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod dtls;
 pub mod ice;
+pub mod limits;
 pub mod sdp;
 pub mod signalling;
 
