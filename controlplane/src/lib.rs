@@ -13,6 +13,7 @@ pub mod ice;
 pub mod limits;
 pub mod sdp;
 pub mod signalling;
+pub mod transport;
 
 /// What `switchyard` prints until the control plane lands.
 pub fn status_line() -> String {

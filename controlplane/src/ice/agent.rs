@@ -108,6 +108,11 @@ impl IceLite {
         self.pairs.clear();
     }
 
+    /// Whether `addr` has passed a valid connectivity check.
+    pub fn verified(&self, addr: SocketAddr) -> bool {
+        self.pairs.iter().any(|p| p.remote == addr)
+    }
+
     /// The nominated remote address.
     pub fn selected(&self) -> Option<SocketAddr> {
         self.selected

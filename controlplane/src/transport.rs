@@ -1,0 +1,417 @@
+//! One participant's transport: ICE-lite and DTLS-SRTP together, turning
+//! the browser's STUN and DTLS datagrams (received by the dataplane and
+//! handed over through its exception ring) into dataplane commands.
+//!
+//! Sans-IO: `handle_datagram` / `handle_timeout` in, `poll_output` out.
+//! The endpoint is added to the dataplane once both halves are done: ICE
+//! nominated a remote address and DTLS produced keys checked against the
+//! SDP fingerprint. A later nomination moves it (`UpdateRemote`); a lapsed
+//! consent or a failed handshake removes it.
+
+use crate::dtls::{Certificate, DtlsError, DtlsEvent, DtlsRole, DtlsSession};
+use crate::ice::{Credentials, IceEvent, IceLite};
+use crate::sdp::{Offer, Setup};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+use switchyard_dataplane::abi::{Command, EndpointSpec, SrtpKeys};
+use switchyard_wire::demux::PacketKind;
+use switchyard_wire::rtp::ExtensionIds;
+
+/// What the transport asks of its caller.
+pub enum Output {
+    /// Send this datagram from the participant's worker socket.
+    Send {
+        /// Destination.
+        to: SocketAddr,
+        /// Bytes.
+        data: Vec<u8>,
+    },
+    /// Apply this command on the participant's worker.
+    Dataplane(Command),
+    /// Media can flow.
+    Connected,
+    /// The transport is dead; tear the participant down.
+    Failed(String),
+}
+
+impl core::fmt::Debug for Output {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Output::Send { to, data } => write!(f, "Send({} bytes to {to})", data.len()),
+            Output::Dataplane(c) => write!(f, "Dataplane({c:?})"),
+            Output::Connected => f.write_str("Connected"),
+            Output::Failed(r) => write!(f, "Failed({r})"),
+        }
+    }
+}
+
+/// ICE + DTLS state of one participant.
+pub struct Transport {
+    endpoint: u64,
+    ext: ExtensionIds,
+    user_data: [u8; 32],
+    ice: IceLite,
+    dtls: DtlsSession,
+    keys: Option<SrtpKeys>,
+    remote: Option<SocketAddr>,
+    in_dataplane: bool,
+    failed: bool,
+    out: VecDeque<Output>,
+}
+
+impl Transport {
+    /// A transport answering `offer` with our credentials and certificate.
+    /// We take the DTLS server role unless the offer insists on it.
+    pub fn new(
+        endpoint: u64,
+        local: Credentials,
+        cert: &Certificate,
+        offer: &Offer,
+        ext: ExtensionIds,
+        user_data: [u8; 32],
+        now: Instant,
+    ) -> Result<Transport, DtlsError> {
+        let mut ice = IceLite::new(local);
+        ice.set_remote(offer.ice.clone());
+        let role = if offer.setup == Setup::Passive {
+            DtlsRole::Client
+        } else {
+            DtlsRole::Server
+        };
+        let mut dtls = DtlsSession::new(role, cert, now)?;
+        dtls.set_remote_fingerprint(offer.fingerprint);
+        Ok(Transport {
+            endpoint,
+            ext,
+            user_data,
+            ice,
+            dtls,
+            keys: None,
+            remote: None,
+            in_dataplane: false,
+            failed: false,
+            out: VecDeque::new(),
+        })
+    }
+
+    /// Our ICE credentials (for the answer).
+    pub fn local_credentials(&self) -> &Credentials {
+        self.ice.local()
+    }
+
+    /// A STUN or DTLS datagram from `from`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        if self.failed {
+            return;
+        }
+        match PacketKind::classify(data) {
+            PacketKind::Stun => {
+                let mut buf = [0u8; 512];
+                let response = match self.ice.handle(now, from, data, &mut buf) {
+                    Ok(r) => Some(r),
+                    Err((e, r)) => {
+                        tracing::debug!(target: "switchyard::transport", endpoint = self.endpoint, error = %e, "STUN refused");
+                        r
+                    }
+                };
+                if let Some(r) = response {
+                    self.out.push_back(Output::Send {
+                        to: r.to,
+                        data: buf[..r.len].to_vec(),
+                    });
+                }
+            }
+            PacketKind::Dtls
+                // only from an address that passed an ICE check
+                if self.ice.verified(from) => {
+                    self.dtls.handle_datagram(now, data);
+                }
+            _ => {}
+        }
+        self.progress(now, Some(from));
+    }
+
+    /// Runs ICE consent and DTLS timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.failed {
+            return;
+        }
+        self.ice.handle_timeout(now);
+        self.dtls.handle_timeout(now);
+        self.progress(now, None);
+    }
+
+    /// The next output.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// Tears the transport down: close_notify, and the endpoint leaves the
+    /// dataplane if it was there.
+    pub fn close(&mut self) {
+        self.dtls.close();
+        self.flush_dtls();
+        if std::mem::take(&mut self.in_dataplane) {
+            self.out
+                .push_back(Output::Dataplane(Command::RemoveEndpoint {
+                    endpoint: self.endpoint,
+                }));
+        }
+        self.failed = true;
+    }
+
+    fn fail(&mut self, reason: String) {
+        if self.failed {
+            return;
+        }
+        self.close();
+        self.out.push_back(Output::Failed(reason));
+    }
+
+    fn flush_dtls(&mut self) {
+        let to = self.remote.or(self.ice.selected());
+        while let Some(d) = self.dtls.poll_datagram() {
+            if let Some(to) = to {
+                self.out.push_back(Output::Send { to, data: d });
+            }
+        }
+    }
+
+    fn progress(&mut self, _now: Instant, from: Option<SocketAddr>) {
+        while let Some(e) = self.ice.poll_event() {
+            match e {
+                IceEvent::Selected(addr) => {
+                    let moved = self.remote.is_some_and(|r| r != addr);
+                    self.remote = Some(addr);
+                    if moved && self.in_dataplane {
+                        self.out.push_back(Output::Dataplane(Command::UpdateRemote {
+                            endpoint: self.endpoint,
+                            remote: addr,
+                        }));
+                    }
+                }
+                IceEvent::ConsentExpired(addr) => {
+                    return self.fail(format!("ICE consent expired for {addr}"));
+                }
+            }
+        }
+        // DTLS replies go where the handshake came from until ICE nominates
+        if self.remote.is_none()
+            && let Some(from) = from
+        {
+            while let Some(d) = self.dtls.poll_datagram() {
+                self.out.push_back(Output::Send { to: from, data: d });
+            }
+        }
+        self.flush_dtls();
+        while let Some(e) = self.dtls.poll_event() {
+            match e {
+                DtlsEvent::Connected(keys) => self.keys = Some(keys),
+                DtlsEvent::Failed(err) => return self.fail(format!("DTLS: {err}")),
+                DtlsEvent::Closed => return self.fail("peer closed DTLS".into()),
+            }
+        }
+        if let (false, Some(remote), Some(keys)) =
+            (self.in_dataplane, self.remote, self.keys.take())
+        {
+            let spec = EndpointSpec {
+                id: self.endpoint,
+                remote,
+                keys,
+                ext: self.ext,
+                user_data: self.user_data,
+            };
+            self.out
+                .push_back(Output::Dataplane(Command::AddEndpoint(spec)));
+            self.out.push_back(Output::Connected);
+            self.in_dataplane = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_wire::stun::{StunWriter, attr};
+
+    /// A browser's side: its offer facts, a DTLS client and STUN checks.
+    struct Browser {
+        creds: Credentials,
+        cert: Certificate,
+        dtls: DtlsSession,
+        addr: SocketAddr,
+    }
+
+    fn offer_from(browser: &Browser) -> Offer {
+        Offer {
+            ice: browser.creds.clone(),
+            fingerprint: browser.cert.fingerprint(),
+            setup: Setup::ActPass,
+            media: vec![],
+        }
+    }
+
+    fn check(b: &Browser, local: &Credentials, nominate: bool) -> Vec<u8> {
+        let mut buf = [0u8; 256];
+        let mut w = StunWriter::new(&mut buf, 0x0001, &[9; 12]).unwrap();
+        w.add(
+            attr::USERNAME,
+            format!("{}:{}", local.ufrag, b.creds.ufrag).as_bytes(),
+        )
+        .unwrap();
+        w.add_u32(attr::PRIORITY, 1).unwrap();
+        w.add_u64(attr::ICE_CONTROLLING, 7).unwrap();
+        if nominate {
+            w.add(attr::USE_CANDIDATE, &[]).unwrap();
+        }
+        w.add_message_integrity(local.pwd.as_bytes()).unwrap();
+        w.add_fingerprint().unwrap();
+        let n = w.finish();
+        buf[..n].to_vec()
+    }
+
+    #[test]
+    fn ice_then_dtls_adds_the_endpoint_with_the_browsers_keys() {
+        let now = Instant::now();
+        let sfu_cert = Certificate::generate().unwrap();
+        let mut browser = {
+            let cert = Certificate::generate().unwrap();
+            let mut dtls = DtlsSession::new(DtlsRole::Client, &cert, now).unwrap();
+            dtls.set_remote_fingerprint(sfu_cert.fingerprint());
+            Browser {
+                creds: Credentials::random(),
+                cert,
+                dtls,
+                addr: "10.1.1.1:5000".parse().unwrap(),
+            }
+        };
+        let local = Credentials::random();
+        let mut t = Transport::new(
+            42,
+            local.clone(),
+            &sfu_cert,
+            &offer_from(&browser),
+            ExtensionIds::default(),
+            [1; 32],
+            now,
+        )
+        .unwrap();
+        // connectivity check with nomination, then the DTLS handshake
+        t.handle_datagram(now, browser.addr, &check(&browser, &local, true));
+        let mut added = None;
+        for _ in 0..20 {
+            while let Some(d) = browser.dtls.poll_datagram() {
+                t.handle_datagram(now, browser.addr, &d);
+            }
+            while let Some(o) = t.poll_output() {
+                match o {
+                    Output::Send { to, data } => {
+                        assert_eq!(to, browser.addr);
+                        if PacketKind::classify(&data) == PacketKind::Dtls {
+                            browser.dtls.handle_datagram(now, &data);
+                        }
+                    }
+                    Output::Dataplane(Command::AddEndpoint(spec)) => added = Some(spec),
+                    Output::Connected => {}
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+        let spec = added.expect("endpoint added to the dataplane");
+        assert_eq!((spec.id, spec.remote), (42, browser.addr));
+        let Some(DtlsEvent::Connected(bk)) = browser.dtls.poll_event() else {
+            panic!("browser connected")
+        };
+        // what the browser sends with is what the dataplane receives with
+        assert_eq!(bk.tx.key(), spec.keys.rx.key());
+        assert_eq!(bk.rx.key(), spec.keys.tx.key());
+    }
+
+    #[test]
+    fn a_wrong_fingerprint_fails_and_nothing_reaches_the_dataplane() {
+        let now = Instant::now();
+        let sfu_cert = Certificate::generate().unwrap();
+        let cert = Certificate::generate().unwrap();
+        let mut dtls = DtlsSession::new(DtlsRole::Client, &cert, now).unwrap();
+        dtls.set_remote_fingerprint(sfu_cert.fingerprint());
+        let browser = Browser {
+            creds: Credentials::random(),
+            cert,
+            dtls,
+            addr: "10.1.1.1:5000".parse().unwrap(),
+        };
+        let mut offer = offer_from(&browser);
+        offer.fingerprint = crate::dtls::Fingerprint([7; 32]); // not the browser's certificate
+        let local = Credentials::random();
+        let mut t = Transport::new(
+            1,
+            local.clone(),
+            &sfu_cert,
+            &offer,
+            ExtensionIds::default(),
+            [0; 32],
+            now,
+        )
+        .unwrap();
+        t.handle_datagram(now, browser.addr, &check(&browser, &local, true));
+        let mut browser = browser;
+        let mut failed = false;
+        for _ in 0..20 {
+            while let Some(d) = browser.dtls.poll_datagram() {
+                t.handle_datagram(now, browser.addr, &d);
+            }
+            while let Some(o) = t.poll_output() {
+                match o {
+                    Output::Send { data, .. } => browser.dtls.handle_datagram(now, &data),
+                    Output::Failed(_) => failed = true,
+                    Output::Dataplane(c) => panic!("dataplane must not see {c:?}"),
+                    Output::Connected => panic!("must not connect"),
+                }
+            }
+        }
+        assert!(failed);
+    }
+
+    #[test]
+    fn stun_with_wrong_credentials_only_gets_an_error_response() {
+        let now = Instant::now();
+        let sfu_cert = Certificate::generate().unwrap();
+        let cert = Certificate::generate().unwrap();
+        let dtls = DtlsSession::new(DtlsRole::Client, &cert, now).unwrap();
+        let browser = Browser {
+            creds: Credentials::random(),
+            cert,
+            dtls,
+            addr: "10.1.1.1:5000".parse().unwrap(),
+        };
+        let local = Credentials::random();
+        let mut t = Transport::new(
+            1,
+            local,
+            &sfu_cert,
+            &offer_from(&browser),
+            ExtensionIds::default(),
+            [0; 32],
+            now,
+        )
+        .unwrap();
+        let wrong = Credentials::random();
+        t.handle_datagram(now, browser.addr, &check(&browser, &wrong, true));
+        match t.poll_output() {
+            Some(Output::Send { data, .. }) => {
+                let m = switchyard_wire::stun::StunMessage::new_checked(&data[..]).unwrap();
+                assert_eq!(m.class(), switchyard_wire::stun::MessageClass::Error);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(t.poll_output().is_none());
+        // DTLS from an address ICE never approved is ignored
+        t.handle_datagram(
+            now,
+            "10.9.9.9:1".parse().unwrap(),
+            &[22, 254, 253, 0, 0, 0, 0, 0, 0, 0, 0, 0, 13, 1, 2, 3],
+        );
+        assert!(t.poll_output().is_none());
+    }
+}
