@@ -16,6 +16,7 @@ pub mod abi;
 pub mod config;
 pub mod engine;
 pub mod io;
+pub mod runtime;
 pub mod worker;
 
 /// Version of this build, for logs and the `--version` flag.

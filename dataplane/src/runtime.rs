@@ -1,0 +1,142 @@
+//! The dataplane process: binds one UDP socket per worker, creates the
+//! shared-memory region, starts the workers pinned to their CPUs, and
+//! serves the region on the control socket until SIGTERM or SIGINT.
+//!
+//! Used by `switchyard-dataplane` and by `switchyard dataplane` (the control
+//! plane runs itself as its dataplane child, so one build provides both).
+
+use crate::abi::layout::Params;
+use crate::abi::server::Server;
+use crate::config::{Args, Config};
+use crate::engine::{Engine, EngineConfig};
+use crate::io::{self, wake::Wake};
+use crate::worker::{Mesh, Worker};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Parses flags (`args` without the program name), sets up logging and runs
+/// until stopped. The exit code of the process.
+pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
+    use clap::Parser;
+    let args =
+        match Args::try_parse_from(std::iter::once("switchyard-dataplane".to_string()).chain(args))
+        {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = e.print();
+                return ExitCode::from(2);
+            }
+        };
+    let config = match Config::load(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("switchyard-dataplane: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .try_init();
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the dataplane until SIGTERM or SIGINT.
+pub fn run(config: Config) -> Result<(), String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone())
+            .map_err(|e| format!("installing signal handler: {e}"))?;
+    }
+    let mut sockets = Vec::new();
+    for i in 0..config.workers {
+        let port = if config.base_port == 0 {
+            0
+        } else {
+            config.base_port + i as u16
+        };
+        let addr = std::net::SocketAddr::new(config.bind, port);
+        let socket = io::socket::bind_udp(addr, config.recv_buffer, config.send_buffer)
+            .map_err(|e| format!("binding worker {i} to {addr}: {e}"))?;
+        sockets.push(socket);
+    }
+    let ports: Vec<u16> = sockets
+        .iter()
+        .map(|s| s.local_addr().map_or(0, |a| a.port()))
+        .collect();
+    let params = Params {
+        workers: config.workers as u32,
+        endpoint_capacity: config.endpoint_capacity,
+        ..Params::default()
+    };
+    let (server, rings) =
+        Server::create(params, &ports).map_err(|e| format!("creating shared memory: {e}"))?;
+    let wakes: Vec<Arc<Wake>> = (0..config.workers)
+        .map(|_| Wake::new().map(Arc::new))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    let mesh = Mesh::new(wakes.clone());
+    let mut threads = Vec::new();
+    for ((i, socket), rings) in sockets.into_iter().enumerate().zip(rings) {
+        let io = io::open(config.io, socket, &wakes[i], config.batch)
+            .map_err(|e| format!("worker {i} packet I/O: {e}"))?;
+        let engine = Engine::new(EngineConfig {
+            worker: i as u16,
+            ..EngineConfig::default()
+        });
+        let worker = Worker::new(
+            engine,
+            io,
+            rings,
+            mesh.clone(),
+            wakes[i].clone(),
+            stop.clone(),
+            ports[i],
+        );
+        let core = config.cores.get(i).copied().flatten();
+        let handle = std::thread::Builder::new()
+            .name(format!("sy-worker-{i}"))
+            .spawn(move || {
+                if let Some(core) = core
+                    && !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                        tracing::warn!(target: "switchyard::worker", worker = i, core, "could not pin to CPU");
+                    }
+                worker.run();
+            })
+            .map_err(|e| format!("starting worker {i}: {e}"))?;
+        threads.push(handle);
+    }
+    if let Some(dir) = config.control_socket.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    tracing::info!(
+        target: "switchyard::dataplane",
+        version = crate::VERSION,
+        workers = config.workers,
+        ports = ?ports,
+        control_socket = %config.control_socket.display(),
+        "dataplane ready"
+    );
+    let served = server.serve(&config.control_socket, || stop.load(Ordering::Relaxed));
+    stop.store(true, Ordering::Relaxed);
+    for w in &wakes {
+        w.set_sleeping(true);
+        w.wake();
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    tracing::info!(target: "switchyard::dataplane", "dataplane stopped");
+    served.map_err(|e| format!("control socket: {e}"))
+}
