@@ -3,7 +3,7 @@
 //! A [`DtlsSession`] takes datagrams (from the dataplane's exception ring)
 //! and gives datagrams to send; its events say when the handshake produced
 //! SRTP keys (checked against the fingerprint from the SDP) or failed.
-//! OpenSSL runs over an in-memory datagram buffer ([`buffer`]); nothing
+//! OpenSSL runs over an in-memory datagram buffer (`buffer.rs`); nothing
 //! here touches a socket. See docs/dtls.md for why OpenSSL.
 
 mod buffer;

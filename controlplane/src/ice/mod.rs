@@ -10,5 +10,5 @@
 mod agent;
 mod credentials;
 
-pub use agent::{IceError, IceEvent, IceLite, Response};
+pub use agent::{CONSENT_TIMEOUT, IceError, IceEvent, IceLite, Response};
 pub use credentials::Credentials;

@@ -1,0 +1,162 @@
+//! Running and watching the dataplane: spawn `switchyard dataplane …` as a
+//! child (or attach to one that runs on its own), attach an `abi::Client`,
+//! and when the child dies start a new one and attach again. Media of calls
+//! in progress is lost only if the dataplane itself dies; a control-plane
+//! restart re-attaches without dropping anything.
+
+use crate::config::DataplaneMode;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use switchyard_dataplane::abi::Client;
+
+/// Shared view of the dataplane for the rest of the control plane.
+#[derive(Default)]
+pub struct Dataplane {
+    /// The attached client, `None` while (re)starting.
+    pub client: Mutex<Option<Client>>,
+    /// Process id of the spawned child (0 when attached to an external one).
+    pub pid: Mutex<u32>,
+    /// How many times the dataplane was (re)started.
+    pub starts: Mutex<u32>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave them inconsistent
+    // (plain assignments), so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Dataplane {
+    /// Runs `f` with the client if attached.
+    pub fn with_client<R>(&self, f: impl FnOnce(&mut Client) -> R) -> Option<R> {
+        lock(&self.client).as_mut().map(f)
+    }
+
+    /// The child's pid (0 if none).
+    pub fn pid(&self) -> u32 {
+        *lock(&self.pid)
+    }
+
+    /// Starts so far.
+    pub fn starts(&self) -> u32 {
+        *lock(&self.starts)
+    }
+}
+
+fn attach(socket: &Path, deadline: Instant) -> Result<Client, String> {
+    loop {
+        match Client::connect(socket) {
+            Ok(c) => return Ok(c),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(format!("attaching to {}: {e}", socket.display()));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+fn spawn(mode: &DataplaneMode, log: &str) -> Result<Child, String> {
+    let DataplaneMode::Spawn {
+        workers,
+        bind,
+        base_port,
+        control_socket,
+    } = mode
+    else {
+        return Err("not spawning".into());
+    };
+    let exe = std::env::current_exe().map_err(|e| format!("locating switchyard: {e}"))?;
+    Command::new(exe)
+        .arg("dataplane")
+        .args([
+            "--workers",
+            &workers.to_string(),
+            "--bind",
+            &bind.to_string(),
+            "--base-port",
+            &base_port.to_string(),
+        ])
+        .arg("--control-socket")
+        .arg(control_socket)
+        .args(["--log", log])
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting the dataplane: {e}"))
+}
+
+/// Keeps a dataplane attached until `stop` is set; then stops the child.
+pub fn supervise(
+    mode: DataplaneMode,
+    log: String,
+    state: Arc<Dataplane>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering;
+    let socket = match &mode {
+        DataplaneMode::Spawn { control_socket, .. } => control_socket.clone(),
+        DataplaneMode::Attach(p) => p.clone(),
+    };
+    let mut backoff = Duration::from_millis(500);
+    let mut child: Option<Child> = None;
+    while !stop.load(Ordering::Relaxed) {
+        if lock(&state.client).is_none() {
+            if matches!(mode, DataplaneMode::Spawn { .. }) && child.is_none() {
+                match spawn(&mode, &log) {
+                    Ok(c) => {
+                        *lock(&state.pid) = c.id();
+                        *lock(&state.starts) += 1;
+                        tracing::info!(target: "switchyard::supervisor", pid = c.id(), "dataplane started");
+                        child = Some(c);
+                    }
+                    Err(e) => tracing::error!(target: "switchyard::supervisor", "{e}"),
+                }
+            }
+            match attach(&socket, Instant::now() + Duration::from_secs(10)) {
+                Ok(c) => {
+                    tracing::info!(target: "switchyard::supervisor", workers = c.workers(), "attached to the dataplane");
+                    *lock(&state.client) = Some(c);
+                    backoff = Duration::from_millis(500);
+                }
+                Err(e) => {
+                    tracing::warn!(target: "switchyard::supervisor", "{e}; retrying in {backoff:?}");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    continue;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let exited = child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+        let stale = state.with_client(|c| c.stopping()).unwrap_or(false);
+        if (exited.is_some() || stale) && !stop.load(Ordering::Relaxed) {
+            tracing::warn!(target: "switchyard::supervisor", status = ?exited, "dataplane gone; restarting");
+            *lock(&state.client) = None;
+            if let Some(mut c) = child.take() {
+                let _ = c.wait();
+            }
+        }
+    }
+    *lock(&state.client) = None;
+    if let Some(mut c) = child {
+        terminate(&c);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = c.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+/// Sends SIGTERM to a child so it stops cleanly.
+fn terminate(child: &Child) {
+    let _ = rustix::process::kill_process(
+        rustix::process::Pid::from_child(child),
+        rustix::process::Signal::TERM,
+    );
+}

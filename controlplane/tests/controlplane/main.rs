@@ -1,0 +1,102 @@
+//! End-to-end tests of the `switchyard` binary. One module per scenario.
+
+mod supervisor;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `switchyard`, terminated on drop.
+pub struct Server {
+    pub child: Child,
+    pub http: String,
+    pub dir: std::path::PathBuf,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let dir =
+            std::env::temp_dir().join(format!("swyd-cp-{}-{}", std::process::id(), rand_suffix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args([
+                "--http",
+                "127.0.0.1:0",
+                "--workers",
+                "1",
+                "--base-port",
+                "0",
+                "--log",
+                "warn",
+            ])
+            .arg("--control-socket")
+            .arg(dir.join("dp.sock"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start switchyard");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let http = line
+            .split("http://")
+            .nth(1)
+            .expect("URL line")
+            .trim()
+            .trim_end_matches('/')
+            .to_string();
+        Server { child, http, dir }
+    }
+
+    /// GET a path; (status, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let Ok(mut s) = TcpStream::connect(&self.http) else {
+            return (0, String::new());
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.http
+        );
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        (status, body)
+    }
+
+    /// Waits until `/health` answers 200 and returns its JSON.
+    pub fn healthy(&self, within: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let (status, body) = self.get("/health");
+            if status == 200 {
+                return serde_json::from_str(&body).unwrap();
+            }
+            assert!(Instant::now() < deadline, "not healthy: {status} {body}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

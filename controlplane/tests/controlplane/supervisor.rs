@@ -1,0 +1,61 @@
+//! `switchyard` runs its dataplane, restarts it when it dies, and stops it
+//! on SIGTERM.
+
+use crate::Server;
+use std::time::{Duration, Instant};
+
+fn pid_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+#[test]
+fn runs_restarts_and_stops_its_dataplane() {
+    let mut server = Server::start();
+    let health = server.healthy(Duration::from_secs(30));
+    assert_eq!(health["dataplane"]["workers"], 1);
+    assert_eq!(health["dataplane_starts"], 1);
+    let pid = health["dataplane_pid"].as_u64().unwrap() as u32;
+    let boot = health["dataplane"]["boot_id"].as_u64().unwrap();
+    let (status, stats) = server.get("/stats");
+    assert_eq!(status, 200);
+    assert!(stats.contains("\"rx_packets\""), "{stats}");
+
+    // the dataplane dies: a new one is started and attached
+    let _ = rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let health = loop {
+        let h = server.healthy(Duration::from_secs(30));
+        if h["dataplane"]["boot_id"].as_u64() != Some(boot) {
+            break h;
+        }
+        assert!(Instant::now() < deadline, "dataplane was not restarted");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(health["dataplane_starts"], 2);
+    let new_pid = health["dataplane_pid"].as_u64().unwrap() as u32;
+    assert_ne!(new_pid, pid);
+
+    // SIGTERM: both processes exit
+    let _ = rustix::process::kill_process(
+        rustix::process::Pid::from_child(&server.child),
+        rustix::process::Signal::TERM,
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "switchyard did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pid_alive(new_pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!pid_alive(new_pid), "the dataplane child stopped with it");
+}
