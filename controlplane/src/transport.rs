@@ -243,6 +243,19 @@ mod tests {
         addr: SocketAddr,
     }
 
+    /// A browser whose DTLS client expects the SFU's certificate.
+    fn browser(sfu_cert: &Certificate, now: Instant) -> Browser {
+        let cert = Certificate::generate().unwrap();
+        let mut dtls = DtlsSession::new(DtlsRole::Client, &cert, now).unwrap();
+        dtls.set_remote_fingerprint(sfu_cert.fingerprint());
+        Browser {
+            creds: Credentials::random(),
+            cert,
+            dtls,
+            addr: "10.1.1.1:5000".parse().unwrap(),
+        }
+    }
+
     fn offer_from(browser: &Browser) -> Offer {
         Offer {
             ice: browser.creds.clone(),
@@ -275,17 +288,7 @@ mod tests {
     fn ice_then_dtls_adds_the_endpoint_with_the_browsers_keys() {
         let now = Instant::now();
         let sfu_cert = Certificate::generate().unwrap();
-        let mut browser = {
-            let cert = Certificate::generate().unwrap();
-            let mut dtls = DtlsSession::new(DtlsRole::Client, &cert, now).unwrap();
-            dtls.set_remote_fingerprint(sfu_cert.fingerprint());
-            Browser {
-                creds: Credentials::random(),
-                cert,
-                dtls,
-                addr: "10.1.1.1:5000".parse().unwrap(),
-            }
-        };
+        let mut browser = browser(&sfu_cert, now);
         let local = Credentials::random();
         let mut t = Transport::new(
             42,
@@ -332,15 +335,7 @@ mod tests {
     fn a_wrong_fingerprint_fails_and_nothing_reaches_the_dataplane() {
         let now = Instant::now();
         let sfu_cert = Certificate::generate().unwrap();
-        let cert = Certificate::generate().unwrap();
-        let mut dtls = DtlsSession::new(DtlsRole::Client, &cert, now).unwrap();
-        dtls.set_remote_fingerprint(sfu_cert.fingerprint());
-        let browser = Browser {
-            creds: Credentials::random(),
-            cert,
-            dtls,
-            addr: "10.1.1.1:5000".parse().unwrap(),
-        };
+        let browser = browser(&sfu_cert, now);
         let mut offer = offer_from(&browser);
         offer.fingerprint = crate::dtls::Fingerprint([7; 32]); // not the browser's certificate
         let local = Credentials::random();
@@ -377,14 +372,7 @@ mod tests {
     fn stun_with_wrong_credentials_only_gets_an_error_response() {
         let now = Instant::now();
         let sfu_cert = Certificate::generate().unwrap();
-        let cert = Certificate::generate().unwrap();
-        let dtls = DtlsSession::new(DtlsRole::Client, &cert, now).unwrap();
-        let browser = Browser {
-            creds: Credentials::random(),
-            cert,
-            dtls,
-            addr: "10.1.1.1:5000".parse().unwrap(),
-        };
+        let browser = browser(&sfu_cert, now);
         let local = Credentials::random();
         let mut t = Transport::new(
             1,
