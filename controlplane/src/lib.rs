@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod conductor;
 pub mod config;
 pub mod dtls;
 pub mod http;

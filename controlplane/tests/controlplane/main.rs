@@ -1,5 +1,6 @@
 //! End-to-end tests of the `switchyard` binary. One module per scenario.
 
+mod media_path;
 mod supervisor;
 
 use std::io::{BufRead, BufReader, Read, Write};
