@@ -50,7 +50,7 @@ if cargo +nightly --version >/dev/null 2>&1 \
         timeout 1200 cargo +nightly fuzz build
         for target in $(cargo +nightly fuzz list); do
             timeout $((fuzz_seconds + 60)) cargo +nightly fuzz run "$target" -- \
-                -max_total_time="$fuzz_seconds" -max_len=1500 >"/tmp/fuzz-$target.log" 2>&1 \
+                -max_total_time="$fuzz_seconds" -max_len=4096 >"/tmp/fuzz-$target.log" 2>&1 \
                 || { tail -50 "/tmp/fuzz-$target.log"; exit 1; }
             echo "  $target: $(grep -Eo 'Done [0-9]+ runs' "/tmp/fuzz-$target.log" | head -1)"
         done

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod conductor;
 pub mod config;
 pub mod dtls;
+pub mod fuzz;
 pub mod http;
 pub mod ice;
 pub mod limits;

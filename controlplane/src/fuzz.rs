@@ -1,0 +1,81 @@
+//! Fuzz entry points for the control plane's parsers of network input:
+//! signalling frames, SDP offers, and STUN for the ICE agent. They must
+//! never panic; used by `fuzz/` and by tests over random input.
+
+use crate::ice::{Credentials, IceLite};
+use crate::signalling::ClientMessage;
+use std::time::Instant;
+
+/// A WebSocket text frame (lossily decoded).
+pub fn signalling(data: &[u8]) {
+    let _ = ClientMessage::parse(&String::from_utf8_lossy(data));
+}
+
+/// An SDP offer, and an answer to it when it parses.
+pub fn sdp_offer(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(offer) = crate::sdp::Offer::parse(&text) {
+        let ice = Credentials {
+            ufrag: "fuzz".into(),
+            pwd: "fuzzfuzzfuzzfuzzfuzzfuzz".into(),
+        };
+        let params = crate::sdp::AnswerParams {
+            ice: &ice,
+            fingerprint: crate::dtls::Fingerprint([0; 32]),
+            candidates: &[],
+            session_id: 1,
+        };
+        let _ = crate::sdp::answer(&offer, &params);
+    }
+}
+
+/// A datagram for the ICE-lite agent.
+pub fn ice(data: &[u8]) {
+    let mut agent = IceLite::new(Credentials {
+        ufrag: "fuzz".into(),
+        pwd: "fuzzfuzzfuzzfuzzfuzzfuzz".into(),
+    });
+    let mut out = [0u8; 1024];
+    let from = std::net::SocketAddr::from(([192, 0, 2, 1], 9));
+    let _ = agent.handle(Instant::now(), from, data, &mut out);
+}
+
+#[cfg(test)]
+mod tests {
+    /// Random and mutated inputs never panic any entry point.
+    #[test]
+    fn entry_points_survive_garbage() {
+        let seeds: [&[u8]; 3] = [
+            br#"{"v":1,"type":"join","room":"r","name":"n"}"#,
+            include_bytes!("sdp/testdata/chrome_simulcast_offer.sdp"),
+            &[
+                0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+            ],
+        ];
+        let targets: [fn(&[u8]); 3] = [super::signalling, super::sdp_offer, super::ice];
+        let mut seed = 0xdead_beef_cafe_f00du64;
+        for (target, base) in targets.iter().zip(seeds) {
+            for _ in 0..3000 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let mut data = base.to_vec();
+                for _ in 0..=(seed % 8) {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let i = (seed % data.len().max(1) as u64) as usize;
+                    match seed >> 61 {
+                        0 => data.truncate(i),
+                        1 if i < data.len() => {
+                            data.remove(i);
+                        }
+                        _ if i < data.len() => data[i] = (seed >> 24) as u8,
+                        _ => data.push(seed as u8),
+                    }
+                }
+                target(&data);
+            }
+        }
+    }
+}
