@@ -1,10 +1,9 @@
 //! Writing the SFU's answer.
 
-use super::offer::{CodecOffer, Direction, MediaOffer, Offer, Setup};
+use super::offer::{CodecOffer, Direction, MediaOffer, Offer};
 use super::{SdpError, uri};
 use crate::dtls::Fingerprint;
 use crate::ice::Credentials;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use switchyard_wire::rtp::ExtensionIds;
 use webrtc_sdp::media_type::SdpMediaValue;
@@ -43,7 +42,7 @@ pub struct Negotiated {
 /// The codec the SFU takes from an m-line: Opus for audio; for video VP8
 /// first (its picture ids are rewritten across layer switches), then H.264
 /// with packetization-mode=1, VP9, AV1.
-fn choose(m: &MediaOffer) -> Option<CodecOffer> {
+pub(super) fn choose(m: &MediaOffer) -> Option<CodecOffer> {
     let pick = |name: &str, ok: &dyn Fn(&CodecOffer) -> bool| {
         m.codecs
             .iter()
@@ -79,155 +78,25 @@ fn extension_ids(m: &MediaOffer) -> ExtensionIds {
     }
 }
 
-/// Writes the answer to `offer` and what each m-line negotiated.
+/// Writes the answer to `offer` and what each m-line negotiated (a
+/// one-shot [`super::PcSession`]; keep the session to renegotiate).
 pub fn answer(offer: &Offer, p: &AnswerParams<'_>) -> Result<(String, Vec<Negotiated>), SdpError> {
-    let mut out = String::with_capacity(4096);
-    let mut negotiated = Vec::new();
-    for m in &offer.media {
-        let codec = if m.rejected { None } else { choose(m) };
-        let direction = match (codec.is_some(), m.direction) {
-            (false, _) | (_, Direction::Inactive) => Direction::Inactive,
-            (true, Direction::SendOnly | Direction::SendRecv) => Direction::RecvOnly,
-            (true, Direction::RecvOnly) => Direction::SendOnly,
-        };
-        negotiated.push(Negotiated {
-            mid: m.mid.clone(),
-            kind: m.kind.clone(),
-            codec,
-            ext: extension_ids(m),
-            rids: if direction == Direction::RecvOnly {
-                m.send_rids.clone()
-            } else {
-                Vec::new()
-            },
-            direction,
-        });
-    }
-    if negotiated.iter().all(|n| n.codec.is_none()) {
-        return Err(SdpError::Unsupported(
-            "no m-line with a codec the SFU forwards (Opus, VP8, H.264, VP9, AV1)".into(),
-        ));
-    }
-    let bundle: Vec<&str> = negotiated
+    let mut session = super::PcSession::new(p, offer);
+    let text = session.answer(offer)?;
+    let negotiated = session
+        .lines()
         .iter()
-        .filter(|n| n.codec.is_some())
-        .map(|n| n.mid.as_str())
+        .zip(&offer.media)
+        .map(|(l, m)| Negotiated {
+            mid: l.mid.clone(),
+            kind: l.kind.clone(),
+            codec: l.codec.clone(),
+            ext: extension_ids(m),
+            rids: l.rids.clone(),
+            direction: l.direction,
+        })
         .collect();
-    let _ = write!(
-        out,
-        "v=0\r\no=switchyard {} 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n",
-        p.session_id
-    );
-    let _ = write!(
-        out,
-        "a=group:BUNDLE {}\r\na=ice-lite\r\na=msid-semantic: WMS *\r\n",
-        bundle.join(" ")
-    );
-    let setup = if offer.setup == Setup::Passive {
-        "active"
-    } else {
-        "passive"
-    };
-    for (m, n) in offer.media.iter().zip(&negotiated) {
-        let kind = match m.kind {
-            SdpMediaValue::Audio => "audio",
-            SdpMediaValue::Video => "video",
-            _ => "application",
-        };
-        let Some(codec) = &n.codec else {
-            // rejected: port 0, the offer's first format, nothing else
-            let fmt = m
-                .codecs
-                .first()
-                .map_or("0".to_string(), |c| c.pt.to_string());
-            let proto = if kind == "application" {
-                "UDP/DTLS/SCTP webrtc-datachannel"
-            } else {
-                "UDP/TLS/RTP/SAVPF"
-            };
-            let fmt = if kind == "application" {
-                String::new()
-            } else {
-                format!(" {fmt}")
-            };
-            let _ = write!(
-                out,
-                "m={kind} 0 {proto}{fmt}\r\nc=IN IP4 0.0.0.0\r\na=mid:{}\r\na=inactive\r\n",
-                m.mid
-            );
-            continue;
-        };
-        let pts = match codec.rtx_pt {
-            Some(rtx) => format!("{} {rtx}", codec.pt),
-            None => codec.pt.to_string(),
-        };
-        let _ = write!(
-            out,
-            "m={kind} 9 UDP/TLS/RTP/SAVPF {pts}\r\nc=IN IP4 0.0.0.0\r\n"
-        );
-        let _ = write!(
-            out,
-            "a=mid:{}\r\na=ice-ufrag:{}\r\na=ice-pwd:{}\r\n",
-            m.mid, p.ice.ufrag, p.ice.pwd
-        );
-        let _ = write!(
-            out,
-            "a=fingerprint:{}\r\na=setup:{setup}\r\na=rtcp-mux\r\n",
-            p.fingerprint.to_sdp()
-        );
-        let dir = match n.direction {
-            Direction::RecvOnly => "recvonly",
-            Direction::SendOnly => "sendonly",
-            Direction::SendRecv => "sendrecv",
-            Direction::Inactive => "inactive",
-        };
-        let _ = write!(out, "a={dir}\r\n");
-        for (id, u) in &m.extensions {
-            if uri::ALL.contains(&u.as_str()) {
-                let _ = write!(out, "a=extmap:{id} {u}\r\n");
-            }
-        }
-        let channels = codec.channels.map_or(String::new(), |c| format!("/{c}"));
-        let _ = write!(
-            out,
-            "a=rtpmap:{} {}/{}{channels}\r\n",
-            codec.pt, codec.name, codec.clock_rate
-        );
-        if let Some(f) = &codec.fmtp {
-            let _ = write!(out, "a=fmtp:{} {f}\r\n", codec.pt);
-        }
-        for fb in &codec.rtcp_fb {
-            if ["nack", "nack pli", "ccm fir", "transport-cc", "goog-remb"].contains(&fb.as_str()) {
-                let _ = write!(out, "a=rtcp-fb:{} {fb}\r\n", codec.pt);
-            }
-        }
-        if let Some(rtx) = codec.rtx_pt {
-            let _ = write!(
-                out,
-                "a=rtpmap:{rtx} rtx/{}\r\na=fmtp:{rtx} apt={}\r\n",
-                codec.clock_rate, codec.pt
-            );
-        }
-        if !n.rids.is_empty() {
-            for rid in &n.rids {
-                let _ = write!(out, "a=rid:{rid} recv\r\n");
-            }
-            let _ = write!(out, "a=simulcast:recv {}\r\n", n.rids.join(";"));
-        }
-        for (i, c) in p.candidates.iter().enumerate() {
-            // host candidates, UDP, highest type preference (RFC 8445 §5.1.2)
-            let priority = (126u32 << 24) | ((65_535 - i as u32) << 8) | 255;
-            let _ = write!(
-                out,
-                "a=candidate:{} 1 udp {priority} {} {} typ host\r\n",
-                i + 1,
-                c.ip(),
-                c.port()
-            );
-        }
-        let _ = write!(out, "a=end-of-candidates\r\n");
-    }
-    Ok((out, negotiated))
+    Ok((text, negotiated))
 }
 
 #[cfg(test)]

@@ -9,9 +9,11 @@
 
 mod answer;
 mod offer;
+mod session;
 
 pub use answer::{AnswerParams, Negotiated, answer};
 pub use offer::{CodecOffer, Direction, MediaOffer, Offer, Setup};
+pub use session::{Line, PcSession, SendTrack};
 
 use thiserror::Error;
 

@@ -1,0 +1,446 @@
+//! The negotiated state of one PeerConnection, kept by the SFU across
+//! renegotiations: the browser's offers add its published tracks, our
+//! offers add `sendonly` m-lines for remote sources (one per source), and
+//! every description we write lists all m-lines in their fixed order.
+
+use super::answer::{AnswerParams, choose};
+use super::offer::{CodecOffer, Direction, Offer, Setup};
+use super::{SdpError, uri};
+use crate::dtls::Fingerprint;
+use crate::ice::Credentials;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use webrtc_sdp::media_type::SdpMediaValue;
+
+/// A track the SFU sends on an m-line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendTrack {
+    /// SSRC of the media.
+    pub ssrc: u32,
+    /// SSRC of its RTX stream.
+    pub rtx_ssrc: Option<u32>,
+    /// MediaStream id (`a=msid` first part; one per remote participant).
+    pub stream_id: String,
+    /// Track id (`a=msid` second part; the source id).
+    pub track_id: String,
+}
+
+/// One m-line as negotiated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    /// `a=mid`.
+    pub mid: String,
+    /// Audio or video.
+    pub kind: SdpMediaValue,
+    /// Our direction.
+    pub direction: Direction,
+    /// The codec; `None` for a rejected m-line.
+    pub codec: Option<CodecOffer>,
+    /// `(id, uri)` of the header extensions in use.
+    pub extensions: Vec<(u8, String)>,
+    /// Simulcast rids we receive.
+    pub rids: Vec<String>,
+    /// What we send on it.
+    pub send: Option<SendTrack>,
+}
+
+/// One PeerConnection from the SFU's side.
+#[derive(Debug, Clone)]
+pub struct PcSession {
+    session_id: u64,
+    version: u64,
+    ice: Credentials,
+    fingerprint: Fingerprint,
+    candidates: Vec<SocketAddr>,
+    /// Our DTLS role as written in descriptions.
+    setup: &'static str,
+    lines: Vec<Line>,
+}
+
+impl PcSession {
+    /// A session for the first offer of a browser.
+    pub fn new(p: &AnswerParams<'_>, offer: &Offer) -> PcSession {
+        PcSession {
+            session_id: p.session_id,
+            version: 1,
+            ice: p.ice.clone(),
+            fingerprint: p.fingerprint,
+            candidates: p.candidates.to_vec(),
+            setup: if offer.setup == Setup::Passive {
+                "active"
+            } else {
+                "passive"
+            },
+            lines: Vec::new(),
+        }
+    }
+
+    /// The m-lines.
+    pub fn lines(&self) -> &[Line] {
+        &self.lines
+    }
+
+    /// Answers a browser offer (the first or a renegotiation, which must
+    /// keep every existing m-line in place). Returns the answer text.
+    pub fn answer(&mut self, offer: &Offer) -> Result<String, SdpError> {
+        if offer.media.len() < self.lines.len() {
+            return Err(SdpError::Unsupported(
+                "an offer must keep every m-line".into(),
+            ));
+        }
+        let mut lines = Vec::with_capacity(offer.media.len());
+        for (i, m) in offer.media.iter().enumerate() {
+            if let Some(old) = self.lines.get(i)
+                && old.mid != m.mid
+            {
+                return Err(SdpError::Unsupported(format!(
+                    "m-line {i} changed mid from {} to {}",
+                    old.mid, m.mid
+                )));
+            }
+            let codec = if m.rejected { None } else { choose(m) };
+            let direction = match (codec.is_some(), m.direction) {
+                (false, _) | (_, Direction::Inactive) => Direction::Inactive,
+                (true, Direction::SendOnly) => Direction::RecvOnly,
+                (true, Direction::SendRecv) => {
+                    if self.lines.get(i).is_some_and(|l| l.send.is_some()) {
+                        Direction::SendRecv
+                    } else {
+                        Direction::RecvOnly
+                    }
+                }
+                (true, Direction::RecvOnly) => Direction::SendOnly,
+            };
+            let send = self
+                .lines
+                .get(i)
+                .and_then(|l| l.send.clone())
+                .filter(|_| direction != Direction::RecvOnly);
+            lines.push(Line {
+                mid: m.mid.clone(),
+                kind: m.kind.clone(),
+                direction,
+                codec,
+                extensions: m
+                    .extensions
+                    .iter()
+                    .filter(|(_, u)| uri::ALL.contains(&u.as_str()))
+                    .cloned()
+                    .collect(),
+                rids: if matches!(direction, Direction::RecvOnly | Direction::SendRecv) {
+                    m.send_rids.clone()
+                } else {
+                    Vec::new()
+                },
+                send,
+            });
+        }
+        if lines.iter().all(|l| l.codec.is_none()) {
+            return Err(SdpError::Unsupported(
+                "no m-line with a codec the SFU forwards (Opus, VP8, H.264, VP9, AV1)".into(),
+            ));
+        }
+        self.lines = lines;
+        Ok(self.write())
+    }
+
+    /// Adds a `sendonly` m-line for a remote source, reusing an inactive
+    /// line of the same kind. Needs a browser m-line of that kind to take
+    /// the codec and extension ids from. Returns the mid.
+    pub fn add_send(&mut self, kind: SdpMediaValue, track: SendTrack) -> Result<String, SdpError> {
+        let template = self
+            .lines
+            .iter()
+            .find(|l| l.kind == kind && l.codec.is_some())
+            .cloned()
+            .ok_or_else(|| {
+                SdpError::Unsupported(format!("no negotiated {kind} m-line to copy a codec from"))
+            })?;
+        let mut line = Line {
+            direction: Direction::SendOnly,
+            rids: Vec::new(),
+            send: Some(track),
+            ..template
+        };
+        if let Some(free) = self
+            .lines
+            .iter_mut()
+            .find(|l| l.kind == kind && l.direction == Direction::Inactive && l.codec.is_some())
+        {
+            line.mid = free.mid.clone();
+            *free = line;
+            return Ok(free.mid.clone());
+        }
+        let next = self
+            .lines
+            .iter()
+            .filter_map(|l| l.mid.parse::<u32>().ok())
+            .max()
+            .map_or(0, |m| m + 1);
+        line.mid = next.to_string();
+        let mid = line.mid.clone();
+        self.lines.push(line);
+        Ok(mid)
+    }
+
+    /// Stops sending on an m-line (it becomes inactive, reusable later).
+    pub fn remove_send(&mut self, mid: &str) {
+        if let Some(l) = self
+            .lines
+            .iter_mut()
+            .find(|l| l.mid == mid && l.send.is_some())
+        {
+            l.send = None;
+            l.direction = Direction::Inactive;
+        }
+    }
+
+    /// An offer with every m-line (the browser answers it).
+    pub fn offer(&mut self) -> String {
+        self.version += 1;
+        self.write()
+    }
+
+    /// Applies the browser's answer to our offer: m-lines it rejected
+    /// (port 0) are marked rejected.
+    pub fn apply_answer(&mut self, answer: &Offer) -> Result<(), SdpError> {
+        if answer.media.len() != self.lines.len() {
+            return Err(SdpError::Unsupported(format!(
+                "answer has {} m-lines, the offer had {}",
+                answer.media.len(),
+                self.lines.len()
+            )));
+        }
+        for (l, m) in self.lines.iter_mut().zip(&answer.media) {
+            if l.mid != m.mid {
+                return Err(SdpError::Unsupported(format!(
+                    "answer m-line {} where {} was offered",
+                    m.mid, l.mid
+                )));
+            }
+            if m.rejected {
+                l.codec = None;
+                l.send = None;
+                l.direction = Direction::Inactive;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the whole description.
+    fn write(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let bundle: Vec<&str> = self
+            .lines
+            .iter()
+            .filter(|l| l.codec.is_some())
+            .map(|l| l.mid.as_str())
+            .collect();
+        let _ = write!(
+            out,
+            "v=0\r\no=switchyard {} {} IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n",
+            self.session_id, self.version
+        );
+        let _ = write!(
+            out,
+            "a=group:BUNDLE {}\r\na=ice-lite\r\na=msid-semantic: WMS *\r\n",
+            bundle.join(" ")
+        );
+        for l in &self.lines {
+            self.write_line(&mut out, l);
+        }
+        out
+    }
+
+    fn write_line(&self, out: &mut String, l: &Line) {
+        let kind = match l.kind {
+            SdpMediaValue::Audio => "audio",
+            SdpMediaValue::Video => "video",
+            _ => "application",
+        };
+        let Some(codec) = &l.codec else {
+            if kind == "application" {
+                let _ = write!(out, "m=application 0 UDP/DTLS/SCTP webrtc-datachannel\r\n");
+            } else {
+                let _ = write!(out, "m={kind} 0 UDP/TLS/RTP/SAVPF 0\r\n");
+            }
+            let _ = write!(out, "c=IN IP4 0.0.0.0\r\na=mid:{}\r\na=inactive\r\n", l.mid);
+            return;
+        };
+        let pts = match codec.rtx_pt {
+            Some(rtx) => format!("{} {rtx}", codec.pt),
+            None => codec.pt.to_string(),
+        };
+        let _ = write!(
+            out,
+            "m={kind} 9 UDP/TLS/RTP/SAVPF {pts}\r\nc=IN IP4 0.0.0.0\r\n"
+        );
+        let _ = write!(
+            out,
+            "a=mid:{}\r\na=ice-ufrag:{}\r\na=ice-pwd:{}\r\n",
+            l.mid, self.ice.ufrag, self.ice.pwd
+        );
+        let _ = write!(
+            out,
+            "a=fingerprint:{}\r\na=setup:{}\r\na=rtcp-mux\r\n",
+            self.fingerprint.to_sdp(),
+            self.setup
+        );
+        let dir = match l.direction {
+            Direction::RecvOnly => "recvonly",
+            Direction::SendOnly => "sendonly",
+            Direction::SendRecv => "sendrecv",
+            Direction::Inactive => "inactive",
+        };
+        let _ = write!(out, "a={dir}\r\n");
+        for (id, u) in &l.extensions {
+            let _ = write!(out, "a=extmap:{id} {u}\r\n");
+        }
+        let channels = codec.channels.map_or(String::new(), |c| format!("/{c}"));
+        let _ = write!(
+            out,
+            "a=rtpmap:{} {}/{}{channels}\r\n",
+            codec.pt, codec.name, codec.clock_rate
+        );
+        if let Some(f) = &codec.fmtp {
+            let _ = write!(out, "a=fmtp:{} {f}\r\n", codec.pt);
+        }
+        for fb in &codec.rtcp_fb {
+            if ["nack", "nack pli", "ccm fir", "transport-cc", "goog-remb"].contains(&fb.as_str()) {
+                let _ = write!(out, "a=rtcp-fb:{} {fb}\r\n", codec.pt);
+            }
+        }
+        if let Some(rtx) = codec.rtx_pt {
+            let _ = write!(
+                out,
+                "a=rtpmap:{rtx} rtx/{}\r\na=fmtp:{rtx} apt={}\r\n",
+                codec.clock_rate, codec.pt
+            );
+        }
+        if !l.rids.is_empty() {
+            for rid in &l.rids {
+                let _ = write!(out, "a=rid:{rid} recv\r\n");
+            }
+            let _ = write!(out, "a=simulcast:recv {}\r\n", l.rids.join(";"));
+        }
+        if let Some(t) = &l.send {
+            let _ = write!(out, "a=msid:{} {}\r\n", t.stream_id, t.track_id);
+            if let Some(rtx) = t.rtx_ssrc {
+                let _ = write!(out, "a=ssrc-group:FID {} {rtx}\r\n", t.ssrc);
+            }
+            for ssrc in std::iter::once(t.ssrc).chain(t.rtx_ssrc) {
+                let _ = write!(
+                    out,
+                    "a=ssrc:{ssrc} cname:switchyard\r\na=ssrc:{ssrc} msid:{} {}\r\n",
+                    t.stream_id, t.track_id
+                );
+            }
+        }
+        for (i, c) in self.candidates.iter().enumerate() {
+            // host candidates, UDP, highest type preference (RFC 8445 §5.1.2)
+            let priority = (126u32 << 24) | ((65_535 - i as u32) << 8) | 255;
+            let _ = write!(
+                out,
+                "a=candidate:{} 1 udp {priority} {} {} typ host\r\n",
+                i + 1,
+                c.ip(),
+                c.port()
+            );
+        }
+        let _ = write!(out, "a=end-of-candidates\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHROME: &str = include_str!("testdata/chrome_simulcast_offer.sdp");
+
+    fn session() -> (PcSession, String) {
+        let offer = Offer::parse(CHROME).unwrap();
+        let ice = Credentials::random();
+        let cands: [SocketAddr; 1] = ["192.0.2.10:10000".parse().unwrap()];
+        let p = AnswerParams {
+            ice: &ice,
+            fingerprint: Fingerprint([0x22; 32]),
+            candidates: &cands,
+            session_id: 7,
+        };
+        let mut s = PcSession::new(&p, &offer);
+        let answer = s.answer(&offer).unwrap();
+        (s, answer)
+    }
+
+    /// The browser's answer to our offer, as Chrome would shape it.
+    fn browser_answer(offer: &str) -> String {
+        offer
+            .replace("a=sendonly", "a=RECV")
+            .replace("a=recvonly", "a=sendonly")
+            .replace("a=RECV", "a=recvonly")
+            .replace("a=setup:passive", "a=setup:active")
+            .replace("a=ice-lite\r\n", "")
+            .replace("a=ice-ufrag:", "a=ice-ufrag:b")
+    }
+
+    #[test]
+    fn adds_sends_in_offers_and_reuses_freed_lines() {
+        let (mut s, _) = session();
+        let t = |id: &str| SendTrack {
+            ssrc: 0x1000,
+            rtx_ssrc: Some(0x1001),
+            stream_id: "p3".into(),
+            track_id: id.into(),
+        };
+        let mid = s.add_send(SdpMediaValue::Video, t("s9")).unwrap();
+        assert_eq!(mid, "2");
+        let offer = s.offer();
+        let parsed =
+            webrtc_sdp::parse_sdp(&offer, false).unwrap_or_else(|e| panic!("{e}\n{offer}"));
+        assert_eq!(parsed.media.len(), 3);
+        assert!(offer.contains("a=group:BUNDLE 0 1 2\r\n"));
+        assert!(
+            offer.contains("a=ssrc-group:FID 4096 4097\r\n") && offer.contains("a=msid:p3 s9\r\n")
+        );
+        assert!(
+            offer.contains("o=switchyard 7 2 IN IP4"),
+            "version increments"
+        );
+        // the browser accepts: nothing changes but the state is consistent
+        s.apply_answer(&Offer::parse(&browser_answer(&offer)).unwrap())
+            .unwrap();
+        assert_eq!(s.lines()[2].direction, Direction::SendOnly);
+        // the source leaves, then another one arrives: the line is reused
+        s.remove_send("2");
+        assert!(s.offer().contains("a=mid:2\r\na=ice-ufrag"));
+        assert_eq!(s.add_send(SdpMediaValue::Video, t("s10")).unwrap(), "2");
+        assert_eq!(s.lines().len(), 3);
+        // an audio send copies the audio codec
+        let a = s.add_send(SdpMediaValue::Audio, t("s11")).unwrap();
+        let line = s.lines().iter().find(|l| l.mid == a).unwrap();
+        assert_eq!(line.codec.as_ref().map(|c| c.name.as_str()), Some("opus"));
+    }
+
+    #[test]
+    fn a_browser_renegotiation_must_keep_the_lines() {
+        let (mut s, _) = session();
+        s.add_send(
+            SdpMediaValue::Video,
+            SendTrack {
+                ssrc: 5,
+                rtx_ssrc: None,
+                stream_id: "a".into(),
+                track_id: "b".into(),
+            },
+        )
+        .unwrap();
+        let ours = s.offer();
+        s.apply_answer(&Offer::parse(&browser_answer(&ours)).unwrap())
+            .unwrap();
+        // the browser's next offer without our line is refused
+        assert!(s.answer(&Offer::parse(CHROME).unwrap()).is_err());
+        // a reordered answer is refused
+        let bad = browser_answer(&ours).replace("a=mid:2", "a=mid:9");
+        assert!(s.apply_answer(&Offer::parse(&bad).unwrap()).is_err());
+    }
+}
