@@ -144,17 +144,31 @@ impl PcSession {
         Ok(self.write())
     }
 
-    /// Adds a `sendonly` m-line for a remote source, reusing an inactive
-    /// line of the same kind. Needs a browser m-line of that kind to take
-    /// the codec and extension ids from. Returns the mid.
-    pub fn add_send(&mut self, kind: SdpMediaValue, track: SendTrack) -> Result<String, SdpError> {
+    /// Adds a `sendonly` m-line for a remote source using `codec`, reusing
+    /// an inactive line of the same kind and codec. Needs a browser m-line
+    /// with that codec to take payload types and extension ids from.
+    /// Returns the mid.
+    pub fn add_send(
+        &mut self,
+        kind: SdpMediaValue,
+        codec: &str,
+        track: SendTrack,
+    ) -> Result<String, SdpError> {
+        let matches = |l: &Line| {
+            l.kind == kind
+                && l.codec
+                    .as_ref()
+                    .is_some_and(|c| c.name.eq_ignore_ascii_case(codec))
+        };
         let template = self
             .lines
             .iter()
-            .find(|l| l.kind == kind && l.codec.is_some())
+            .find(|l| matches(l))
             .cloned()
             .ok_or_else(|| {
-                SdpError::Unsupported(format!("no negotiated {kind} m-line to copy a codec from"))
+                SdpError::Unsupported(format!(
+                    "the browser negotiated no {kind} m-line with {codec}"
+                ))
             })?;
         let mut line = Line {
             direction: Direction::SendOnly,
@@ -165,7 +179,7 @@ impl PcSession {
         if let Some(free) = self
             .lines
             .iter_mut()
-            .find(|l| l.kind == kind && l.direction == Direction::Inactive && l.codec.is_some())
+            .find(|l| matches(l) && l.direction == Direction::Inactive)
         {
             line.mid = free.mid.clone();
             *free = line;
@@ -392,7 +406,7 @@ mod tests {
             stream_id: "p3".into(),
             track_id: id.into(),
         };
-        let mid = s.add_send(SdpMediaValue::Video, t("s9")).unwrap();
+        let mid = s.add_send(SdpMediaValue::Video, "VP8", t("s9")).unwrap();
         assert_eq!(mid, "2");
         let offer = s.offer();
         let parsed =
@@ -413,10 +427,13 @@ mod tests {
         // the source leaves, then another one arrives: the line is reused
         s.remove_send("2");
         assert!(s.offer().contains("a=mid:2\r\na=ice-ufrag"));
-        assert_eq!(s.add_send(SdpMediaValue::Video, t("s10")).unwrap(), "2");
+        assert_eq!(
+            s.add_send(SdpMediaValue::Video, "VP8", t("s10")).unwrap(),
+            "2"
+        );
         assert_eq!(s.lines().len(), 3);
         // an audio send copies the audio codec
-        let a = s.add_send(SdpMediaValue::Audio, t("s11")).unwrap();
+        let a = s.add_send(SdpMediaValue::Audio, "opus", t("s11")).unwrap();
         let line = s.lines().iter().find(|l| l.mid == a).unwrap();
         assert_eq!(line.codec.as_ref().map(|c| c.name.as_str()), Some("opus"));
     }
@@ -426,6 +443,7 @@ mod tests {
         let (mut s, _) = session();
         s.add_send(
             SdpMediaValue::Video,
+            "VP8",
             SendTrack {
                 ssrc: 5,
                 rtx_ssrc: None,
