@@ -16,6 +16,7 @@ pub mod config;
 pub mod dtls;
 pub mod fuzz;
 pub mod http;
+pub mod hub;
 pub mod ice;
 pub mod limits;
 pub mod sdp;

@@ -1,0 +1,530 @@
+//! Offers, answers, publishing and subscribing.
+
+use super::{Hub, Published, Subscription, parse_sid, pid, sid};
+use crate::ice::Credentials;
+use crate::sdp::{AnswerParams, Direction, Offer, PcSession, SendTrack};
+use crate::signalling::{ErrorCode, ProtocolError, ServerMessage, SourceInfo, VERSION};
+use crate::transport::Transport;
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+use switchyard_dataplane::abi::command::{MAX_MID, MAX_RID};
+use switchyard_dataplane::abi::{
+    Codec, Command, LayerSpec, MediaKind, SourceSpec, SubscriptionSpec,
+};
+use switchyard_wire::rtp::ExtensionIds;
+use webrtc_sdp::media_type::SdpMediaValue;
+
+fn bad_sdp(e: impl std::fmt::Display) -> ProtocolError {
+    ProtocolError::new(ErrorCode::BadSdp, e.to_string())
+}
+
+fn codec_of(name: &str) -> Codec {
+    match name.to_ascii_lowercase().as_str() {
+        "opus" => Codec::Opus,
+        "vp8" => Codec::Vp8,
+        "h264" => Codec::H264,
+        "vp9" => Codec::Vp9,
+        _ => Codec::Other,
+    }
+}
+
+/// Extension ids of an endpoint: browsers use one id per URI across m-lines.
+fn endpoint_ext(offer: &Offer) -> ExtensionIds {
+    let mut ext = ExtensionIds::default();
+    for m in &offer.media {
+        for (id, uri) in &m.extensions {
+            let slot = match uri.as_str() {
+                crate::sdp::uri::MID => &mut ext.mid,
+                crate::sdp::uri::RID => &mut ext.rid,
+                crate::sdp::uri::REPAIRED_RID => &mut ext.repaired_rid,
+                crate::sdp::uri::ABS_SEND_TIME => &mut ext.abs_send_time,
+                crate::sdp::uri::TRANSPORT_CC => &mut ext.transport_cc,
+                crate::sdp::uri::AUDIO_LEVEL => &mut ext.audio_level,
+                crate::sdp::uri::DEPENDENCY_DESCRIPTOR => &mut ext.dependency_descriptor,
+                _ => continue,
+            };
+            slot.get_or_insert(*id);
+        }
+    }
+    ext
+}
+
+impl Hub {
+    pub(super) fn on_offer(
+        &mut self,
+        now: Instant,
+        id: u64,
+        sdp: &str,
+    ) -> Result<(), ProtocolError> {
+        let offer = Offer::parse(sdp).map_err(bad_sdp)?;
+        let port = {
+            let p = self
+                .participants
+                .get(&id)
+                .ok_or_else(|| ProtocolError::new(ErrorCode::BadState, "not joined"))?;
+            if p.offer_pending {
+                return Err(ProtocolError::new(
+                    ErrorCode::BadState,
+                    "glare: answer the server's offer first, then offer again",
+                ));
+            }
+            self.config.worker_ports.get(p.worker).copied().unwrap_or(0)
+        };
+        if self.participants.get(&id).is_some_and(|p| p.pc.is_none()) {
+            let ice = Credentials::random();
+            let candidates = [SocketAddr::new(self.config.advertise, port)];
+            let session_id = rand::rng().random::<u64>() >> 1;
+            let params = AnswerParams {
+                ice: &ice,
+                fingerprint: self.cert.fingerprint(),
+                candidates: &candidates,
+                session_id,
+            };
+            let pc = PcSession::new(&params, &offer);
+            let mut user_data = [0u8; 32];
+            user_data[..8].copy_from_slice(&id.to_le_bytes());
+            let transport = Transport::new(
+                id,
+                ice,
+                &self.cert,
+                &offer,
+                endpoint_ext(&offer),
+                user_data,
+                now,
+            )
+            .map_err(|e| ProtocolError::new(ErrorCode::Internal, e.to_string()))?;
+            let worker = self.participants.get(&id).map_or(0, |p| p.worker);
+            self.conductor.add(id, worker, port, transport);
+            if let Some(p) = self.participants.get_mut(&id) {
+                p.pc = Some(pc);
+            }
+        }
+        let answer = {
+            let p = self
+                .participants
+                .get_mut(&id)
+                .ok_or_else(|| ProtocolError::new(ErrorCode::BadState, "not joined"))?;
+            let pc =
+                p.pc.as_mut()
+                    .ok_or_else(|| ProtocolError::new(ErrorCode::Internal, "no session"))?;
+            pc.answer(&offer).map_err(bad_sdp)?
+        };
+        self.signal(
+            id,
+            ServerMessage::Answer {
+                v: VERSION,
+                sdp: answer,
+            },
+        );
+        self.update_published(id, &offer);
+        // a newcomer receives everything already published in its room
+        let first_time = self
+            .participants
+            .get(&id)
+            .is_some_and(|p| p.subscriptions.is_empty());
+        if first_time {
+            let room = self
+                .participants
+                .get(&id)
+                .map(|p| p.room.clone())
+                .unwrap_or_default();
+            let sources: Vec<(u64, u64)> = self
+                .participants
+                .iter()
+                .filter(|(o, p)| **o != id && p.room == room)
+                .flat_map(|(&o, p)| p.published.iter().map(move |s| (o, s.source)))
+                .collect();
+            for (publisher, source) in sources {
+                self.subscribe(id, publisher, source);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sources follow the browser's `sendonly` m-lines: new ones are added
+    /// to the dataplane and offered to the room, stopped ones removed.
+    fn update_published(&mut self, id: u64, offer: &Offer) {
+        let workers = self.config.worker_ports.len();
+        let Some(p) = self.participants.get(&id) else {
+            return;
+        };
+        let Some(pc) = &p.pc else { return };
+        let mut added = Vec::new();
+        let mut removed = Vec::new();
+        for (line, m) in pc.lines().iter().zip(&offer.media) {
+            let receiving = matches!(line.direction, Direction::RecvOnly | Direction::SendRecv)
+                && line.send.is_none();
+            let known = p
+                .published
+                .iter()
+                .find(|s| s.mid == line.mid)
+                .map(|s| s.source);
+            match (receiving, known, &line.codec) {
+                (true, None, Some(codec)) => added.push((line.clone(), m.clone(), codec.clone())),
+                (false, Some(source), _) => removed.push(source),
+                _ => {}
+            }
+        }
+        for source in removed {
+            self.unpublish(id, source);
+        }
+        for (line, m, codec) in added {
+            let source = self.next_id;
+            self.next_id += 1;
+            let kind = if line.kind == SdpMediaValue::Audio {
+                MediaKind::Audio
+            } else {
+                MediaKind::Video
+            };
+            let mut layers = [LayerSpec::default(); 3];
+            let layer_count = if line.rids.is_empty() {
+                layers[0].ssrc = m.ssrcs.first().copied().unwrap_or(0);
+                layers[0].rtx_ssrc = m.rtx_ssrcs.first().map_or(0, |(_, r)| *r);
+                1
+            } else {
+                for (l, rid) in layers.iter_mut().zip(&line.rids) {
+                    let n = rid.len().min(MAX_RID);
+                    l.rid[..n].copy_from_slice(&rid.as_bytes()[..n]);
+                    l.rid_len = n as u8;
+                }
+                line.rids.len().min(3) as u8
+            };
+            let spec = SourceSpec {
+                id: source,
+                endpoint: id,
+                kind,
+                codec: codec_of(&codec.name),
+                clock_rate: codec.clock_rate,
+                payload_type: codec.pt,
+                rtx_payload_type: codec.rtx_pt.unwrap_or(0),
+                layer_count,
+                layers,
+            };
+            for w in 0..workers {
+                self.out.push_back(super::Out::Dataplane {
+                    worker: w,
+                    command: Command::AddSource(spec),
+                });
+            }
+            let Some(p) = self.participants.get_mut(&id) else {
+                return;
+            };
+            p.published.push(Published {
+                source,
+                mid: line.mid.clone(),
+                kind: line.kind.clone(),
+                codec: codec.name.clone(),
+                layers: layer_count,
+                muted: false,
+            });
+            let room = p.room.clone();
+            let others: Vec<u64> = self
+                .participants
+                .iter()
+                .filter(|(o, q)| **o != id && q.room == room)
+                .map(|(&o, _)| o)
+                .collect();
+            for o in others {
+                let info = SourceInfo {
+                    id: sid(source),
+                    kind: line.kind.to_string(),
+                    muted: false,
+                    mid: None,
+                };
+                self.signal(
+                    o,
+                    ServerMessage::SourceAdded {
+                        v: VERSION,
+                        participant: pid(id),
+                        source: info,
+                    },
+                );
+                self.subscribe(o, id, source);
+            }
+        }
+    }
+
+    fn unpublish(&mut self, id: u64, source: u64) {
+        let workers = self.config.worker_ports.len();
+        for w in 0..workers {
+            self.out.push_back(super::Out::Dataplane {
+                worker: w,
+                command: Command::RemoveSource { source },
+            });
+        }
+        let Some(p) = self.participants.get_mut(&id) else {
+            return;
+        };
+        p.published.retain(|s| s.source != source);
+        let room = p.room.clone();
+        let others: Vec<u64> = self
+            .participants
+            .iter()
+            .filter(|(o, q)| **o != id && q.room == room)
+            .map(|(&o, _)| o)
+            .collect();
+        for o in others {
+            self.unsubscribe(o, source);
+            self.signal(
+                o,
+                ServerMessage::SourceRemoved {
+                    v: VERSION,
+                    participant: pid(id),
+                    source: sid(source),
+                },
+            );
+        }
+    }
+
+    /// Adds a send m-line for `source` to `to`'s session and the stream to
+    /// the dataplane; the offer goes out in `flush_offers`.
+    pub(super) fn subscribe(&mut self, to: u64, publisher: u64, source: u64) {
+        let Some(src) = self
+            .participants
+            .get(&publisher)
+            .and_then(|p| p.published.iter().find(|s| s.source == source))
+        else {
+            return;
+        };
+        let (kind, codec, layers) = (src.kind.clone(), src.codec.clone(), src.layers);
+        let Some(q) = self.participants.get_mut(&to) else {
+            return;
+        };
+        if q.excluded.contains(&source) || q.subscriptions.iter().any(|s| s.source == source) {
+            return;
+        }
+        let Some(pc) = q.pc.as_mut() else { return };
+        let mut rng = rand::rng();
+        let ssrc = rng.random::<u32>() | 1;
+        let rtx_ssrc = ssrc ^ 0x8000_0000;
+        let track = SendTrack {
+            ssrc,
+            rtx_ssrc: Some(rtx_ssrc),
+            stream_id: pid(publisher),
+            track_id: sid(source),
+        };
+        let mid = match pc.add_send(kind, &codec, track) {
+            Ok(mid) => mid,
+            Err(e) => {
+                tracing::info!(target: "switchyard::hub", participant = to, source, error = %e, "cannot receive this source");
+                return;
+            }
+        };
+        let line = pc.lines().iter().find(|l| l.mid == mid).cloned();
+        let Some(codec) = line.and_then(|l| l.codec) else {
+            return;
+        };
+        let (rtx_ssrc, rtx_pt) = match codec.rtx_pt {
+            Some(pt) => (rtx_ssrc, pt),
+            None => (0, 0),
+        };
+        let mut mid_bytes = [0u8; MAX_MID];
+        let n = mid.len().min(MAX_MID);
+        mid_bytes[..n].copy_from_slice(&mid.as_bytes()[..n]);
+        let spec = SubscriptionSpec {
+            endpoint: to,
+            source,
+            ssrc,
+            rtx_ssrc,
+            payload_type: codec.pt,
+            rtx_payload_type: rtx_pt,
+            target_layer: layers.saturating_sub(1),
+            mid: mid_bytes,
+            mid_len: n as u8,
+        };
+        let worker = q.worker;
+        q.subscriptions.push(Subscription {
+            source,
+            publisher,
+            mid,
+        });
+        q.needs_offer = true;
+        self.out.push_back(super::Out::Dataplane {
+            worker,
+            command: Command::Subscribe(spec),
+        });
+    }
+
+    fn unsubscribe(&mut self, from: u64, source: u64) {
+        let Some(q) = self.participants.get_mut(&from) else {
+            return;
+        };
+        let Some(i) = q.subscriptions.iter().position(|s| s.source == source) else {
+            return;
+        };
+        let sub = q.subscriptions.remove(i);
+        if let Some(pc) = q.pc.as_mut() {
+            pc.remove_send(&sub.mid);
+        }
+        q.needs_offer = true;
+        let worker = q.worker;
+        self.out.push_back(super::Out::Dataplane {
+            worker,
+            command: Command::Unsubscribe {
+                endpoint: from,
+                source,
+            },
+        });
+    }
+
+    pub(super) fn drop_subscriptions_from(&mut self, to: u64, publisher: u64) {
+        let sources: Vec<u64> = self
+            .participants
+            .get(&to)
+            .map(|q| {
+                q.subscriptions
+                    .iter()
+                    .filter(|s| s.publisher == publisher)
+                    .map(|s| s.source)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for s in sources {
+            self.unsubscribe(to, s);
+        }
+    }
+
+    pub(super) fn on_answer(&mut self, id: u64, sdp: &str) -> Result<(), ProtocolError> {
+        let answer = Offer::parse(sdp).map_err(bad_sdp)?;
+        let p = self
+            .participants
+            .get_mut(&id)
+            .ok_or_else(|| ProtocolError::new(ErrorCode::BadState, "not joined"))?;
+        if !p.offer_pending {
+            return Err(ProtocolError::new(
+                ErrorCode::BadState,
+                "no offer to answer",
+            ));
+        }
+        let pc =
+            p.pc.as_mut()
+                .ok_or_else(|| ProtocolError::new(ErrorCode::BadState, "no session"))?;
+        pc.apply_answer(&answer).map_err(bad_sdp)?;
+        p.offer_pending = false;
+        Ok(())
+    }
+
+    pub(super) fn on_subscribe(
+        &mut self,
+        id: u64,
+        sources: &[String],
+    ) -> Result<(), ProtocolError> {
+        let wanted: Vec<u64> = sources.iter().filter_map(|s| parse_sid(s)).collect();
+        let room = self
+            .participants
+            .get(&id)
+            .map(|p| p.room.clone())
+            .unwrap_or_default();
+        let all: Vec<(u64, u64)> = self
+            .participants
+            .iter()
+            .filter(|(o, p)| **o != id && p.room == room)
+            .flat_map(|(&o, p)| p.published.iter().map(move |s| (o, s.source)))
+            .collect();
+        if let Some(p) = self.participants.get_mut(&id) {
+            p.excluded = all
+                .iter()
+                .map(|&(_, s)| s)
+                .filter(|s| !wanted.contains(s))
+                .collect();
+        }
+        for (publisher, source) in all {
+            if wanted.contains(&source) {
+                self.subscribe(id, publisher, source);
+            } else {
+                self.unsubscribe(id, source);
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_constraints(
+        &mut self,
+        id: u64,
+        max_height: &BTreeMap<String, u32>,
+    ) -> Result<(), ProtocolError> {
+        let Some(p) = self.participants.get(&id) else {
+            return Ok(());
+        };
+        let worker = p.worker;
+        for (source, &height) in max_height {
+            let Some(source) = parse_sid(source) else {
+                continue;
+            };
+            if !p.subscriptions.iter().any(|s| s.source == source) {
+                continue;
+            }
+            // three simulcast layers are roughly ¼, ½ and full height
+            let layer = match height {
+                0..=240 => 0,
+                241..=480 => 1,
+                _ => 2,
+            };
+            self.out.push_back(super::Out::Dataplane {
+                worker,
+                command: Command::SetTargetLayer {
+                    endpoint: id,
+                    source,
+                    layer,
+                },
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_mute(&mut self, id: u64, mid: &str, muted: bool) -> Result<(), ProtocolError> {
+        let Some(p) = self.participants.get_mut(&id) else {
+            return Ok(());
+        };
+        let Some(s) = p.published.iter_mut().find(|s| s.mid == mid) else {
+            return Err(ProtocolError::new(
+                ErrorCode::InvalidValue,
+                format!("no published track with mid {mid}"),
+            ));
+        };
+        s.muted = muted;
+        let source = s.source;
+        let room = p.room.clone();
+        let others: Vec<u64> = self
+            .participants
+            .iter()
+            .filter(|(o, q)| **o != id && q.room == room)
+            .map(|(&o, _)| o)
+            .collect();
+        for o in others {
+            self.signal(
+                o,
+                ServerMessage::MuteState {
+                    v: VERSION,
+                    participant: pid(id),
+                    source: sid(source),
+                    muted,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Sends an offer to every participant whose m-lines changed and who
+    /// has no offer outstanding.
+    pub(super) fn flush_offers(&mut self) {
+        let ready: Vec<u64> = self
+            .participants
+            .iter()
+            .filter(|(_, p)| p.needs_offer && !p.offer_pending && p.pc.is_some())
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ready {
+            let Some(p) = self.participants.get_mut(&id) else {
+                continue;
+            };
+            let Some(pc) = p.pc.as_mut() else { continue };
+            let sdp = pc.offer();
+            p.needs_offer = false;
+            p.offer_pending = true;
+            self.signal(id, ServerMessage::Offer { v: VERSION, sdp });
+        }
+    }
+}

@@ -1,0 +1,454 @@
+//! The rooms: participants, their published sources, who receives what,
+//! and the renegotiations that follow — a sans-IO state machine between
+//! the WebSocket sessions, the transports and the dataplane.
+//!
+//! Inputs: [`Hub::join`], [`Hub::handle_message`], [`Hub::disconnect`],
+//! [`Hub::handle_packet`] (exception-ring datagrams), [`Hub::handle_event`]
+//! (dataplane events), [`Hub::handle_timeout`]. Outputs through
+//! [`Hub::poll`]: signalling messages, socket closes, dataplane commands and
+//! datagrams to send. A room lives on one dataplane worker (all its
+//! participants' endpoints are there), chosen as the least loaded when the
+//! room is created, so media never crosses workers.
+
+mod media;
+
+use crate::auth::{TokenPolicy, authorize};
+use crate::conductor::{Action, Conductor};
+use crate::dtls::Certificate;
+use crate::limits::{JoinRate, Limits, check_capacity};
+use crate::sdp::PcSession;
+use crate::signalling::{
+    ClientMessage, ErrorCode, ParticipantInfo, ProtocolError, ServerMessage, SourceInfo, VERSION,
+};
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+use switchyard_dataplane::abi::{Command, Event, PacketHeader};
+
+/// What the hub asks of its caller.
+#[derive(Debug)]
+pub enum Out {
+    /// Send a signalling message to a participant.
+    Signal {
+        /// Participant.
+        participant: u64,
+        /// Message.
+        msg: ServerMessage,
+    },
+    /// Close a participant's WebSocket.
+    Close {
+        /// Participant.
+        participant: u64,
+    },
+    /// Apply a command on a dataplane worker.
+    Dataplane {
+        /// Worker.
+        worker: usize,
+        /// Command.
+        command: Command,
+    },
+    /// Send a datagram from a worker's socket.
+    Send {
+        /// Worker.
+        worker: usize,
+        /// Destination and endpoint.
+        header: PacketHeader,
+        /// Bytes.
+        data: Vec<u8>,
+    },
+}
+
+/// Settings of the hub.
+pub struct HubConfig {
+    /// Admission limits.
+    pub limits: Limits,
+    /// Room tokens.
+    pub tokens: TokenPolicy,
+    /// UDP port of each dataplane worker.
+    pub worker_ports: Vec<u16>,
+    /// Address browsers reach the workers at (host candidate; a public
+    /// address for servers behind NAT).
+    pub advertise: IpAddr,
+}
+
+struct Room {
+    worker: usize,
+    members: Vec<u64>,
+    dominant: Option<u64>,
+    dominant_since: Option<Instant>,
+}
+
+struct Published {
+    source: u64,
+    mid: String,
+    kind: webrtc_sdp::media_type::SdpMediaValue,
+    codec: String,
+    layers: u8,
+    muted: bool,
+}
+
+struct Subscription {
+    source: u64,
+    publisher: u64,
+    mid: String,
+}
+
+struct Participant {
+    name: String,
+    room: String,
+    worker: usize,
+    pc: Option<PcSession>,
+    offer_pending: bool,
+    needs_offer: bool,
+    published: Vec<Published>,
+    subscriptions: Vec<Subscription>,
+    /// Sources this participant does not want (`subscribe` message).
+    excluded: Vec<u64>,
+}
+
+/// All rooms of this control plane.
+pub struct Hub {
+    config: HubConfig,
+    cert: Certificate,
+    rooms: HashMap<String, Room>,
+    participants: HashMap<u64, Participant>,
+    conductor: Conductor,
+    join_rate: JoinRate,
+    next_id: u64,
+    levels: HashMap<u64, (u8, Instant)>,
+    out: VecDeque<Out>,
+}
+
+impl Hub {
+    /// A hub answering with `cert`.
+    pub fn new(config: HubConfig, cert: Certificate) -> Hub {
+        let join_rate = JoinRate::new(&config.limits);
+        Hub {
+            config,
+            cert,
+            rooms: HashMap::new(),
+            participants: HashMap::new(),
+            conductor: Conductor::default(),
+            join_rate,
+            next_id: 1,
+            levels: HashMap::new(),
+            out: VecDeque::new(),
+        }
+    }
+
+    /// Rooms and participants, for `/stats`.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.rooms.len(), self.participants.len())
+    }
+
+    /// The next output.
+    pub fn poll(&mut self) -> Option<Out> {
+        self.out.pop_front()
+    }
+
+    fn signal(&mut self, participant: u64, msg: ServerMessage) {
+        self.out.push_back(Out::Signal { participant, msg });
+    }
+
+    fn error(&mut self, participant: u64, e: &ProtocolError) {
+        self.signal(participant, ServerMessage::error(e));
+    }
+
+    fn info(&self, id: u64) -> Option<ParticipantInfo> {
+        let p = self.participants.get(&id)?;
+        Some(ParticipantInfo {
+            id: pid(id),
+            name: p.name.clone(),
+            sources: p
+                .published
+                .iter()
+                .map(|s| SourceInfo {
+                    id: sid(s.source),
+                    kind: s.kind.to_string(),
+                    muted: s.muted,
+                    mid: None,
+                })
+                .collect(),
+        })
+    }
+
+    /// A `join`: admits a participant (the caller then routes its messages
+    /// by the returned id) or refuses with `unauthorized` / `limit`.
+    pub fn join(
+        &mut self,
+        now: Instant,
+        room: &str,
+        name: &str,
+        token: Option<&str>,
+    ) -> Result<u64, ProtocolError> {
+        authorize(&self.config.tokens, token, room)?;
+        check_capacity(
+            &self.config.limits,
+            self.rooms.len(),
+            self.rooms.get(room).map(|r| r.members.len()),
+        )?;
+        self.join_rate.admit(now, &self.config.limits)?;
+        let workers = self.config.worker_ports.len().max(1);
+        let id = self.next_id;
+        self.next_id += 1;
+        let worker = match self.rooms.get(room) {
+            Some(r) => r.worker,
+            None => {
+                let mut load = vec![0usize; workers];
+                for r in self.rooms.values() {
+                    load[r.worker.min(workers - 1)] += r.members.len();
+                }
+                (0..workers).min_by_key(|&w| load[w]).unwrap_or(0)
+            }
+        };
+        let room_state = self.rooms.entry(room.to_string()).or_insert(Room {
+            worker,
+            members: Vec::new(),
+            dominant: None,
+            dominant_since: None,
+        });
+        let others = room_state.members.clone();
+        room_state.members.push(id);
+        self.participants.insert(
+            id,
+            Participant {
+                name: name.to_string(),
+                room: room.to_string(),
+                worker,
+                pc: None,
+                offer_pending: false,
+                needs_offer: false,
+                published: Vec::new(),
+                subscriptions: Vec::new(),
+                excluded: Vec::new(),
+            },
+        );
+        let participants: Vec<ParticipantInfo> =
+            others.iter().filter_map(|&o| self.info(o)).collect();
+        self.signal(
+            id,
+            ServerMessage::Joined {
+                v: VERSION,
+                id: pid(id),
+                room: room.to_string(),
+                participants,
+            },
+        );
+        if let Some(me) = self.info(id) {
+            for o in others {
+                self.signal(
+                    o,
+                    ServerMessage::ParticipantJoined {
+                        v: VERSION,
+                        participant: me.clone(),
+                    },
+                );
+            }
+        }
+        tracing::info!(target: "switchyard::hub", participant = id, room, worker, "joined");
+        Ok(id)
+    }
+
+    /// A message after `join`.
+    pub fn handle_message(&mut self, now: Instant, id: u64, msg: ClientMessage) {
+        if !self.participants.contains_key(&id) {
+            return;
+        }
+        let result = match msg {
+            ClientMessage::Join { .. } => {
+                Err(ProtocolError::new(ErrorCode::BadState, "already joined"))
+            }
+            ClientMessage::Offer { sdp, .. } => self.on_offer(now, id, &sdp),
+            ClientMessage::Answer { sdp, .. } => self.on_answer(id, &sdp),
+            ClientMessage::Subscribe { sources, .. } => self.on_subscribe(id, &sources),
+            ClientMessage::Constraints { max_height, .. } => self.on_constraints(id, &max_height),
+            ClientMessage::Mute { mid, muted, .. } => self.on_mute(id, &mid, muted),
+            ClientMessage::Ping { .. } => {
+                self.signal(id, ServerMessage::Pong { v: VERSION });
+                Ok(())
+            }
+            ClientMessage::Leave { .. } => {
+                self.disconnect(id);
+                self.out.push_back(Out::Close { participant: id });
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            self.error(id, &e);
+        }
+        self.flush_offers();
+    }
+
+    /// The participant's socket closed (or it left): everything it had is
+    /// torn down and the room is told.
+    pub fn disconnect(&mut self, id: u64) {
+        let Some(p) = self.participants.remove(&id) else {
+            return;
+        };
+        self.conductor.remove(id);
+        self.drain_conductor();
+        let workers = self.config.worker_ports.len();
+        for s in &p.published {
+            for w in 0..workers {
+                self.out.push_back(Out::Dataplane {
+                    worker: w,
+                    command: Command::RemoveSource { source: s.source },
+                });
+            }
+        }
+        let Some(room) = self.rooms.get_mut(&p.room) else {
+            return;
+        };
+        room.members.retain(|&m| m != id);
+        let members = room.members.clone();
+        if members.is_empty() {
+            self.rooms.remove(&p.room);
+        }
+        for m in members {
+            self.drop_subscriptions_from(m, id);
+            self.signal(
+                m,
+                ServerMessage::ParticipantLeft {
+                    v: VERSION,
+                    id: pid(id),
+                },
+            );
+        }
+        self.flush_offers();
+        tracing::info!(target: "switchyard::hub", participant = id, room = p.room, "left");
+    }
+
+    /// A datagram from a worker's exception ring.
+    pub fn handle_packet(
+        &mut self,
+        now: Instant,
+        worker: usize,
+        header: &PacketHeader,
+        data: &[u8],
+    ) {
+        self.conductor.handle_packet(now, worker, header, data);
+        self.drain_conductor();
+    }
+
+    /// Timers of the transports.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.conductor.handle_timeout(now);
+        self.drain_conductor();
+    }
+
+    /// An event from the dataplane.
+    pub fn handle_event(&mut self, now: Instant, event: Event) {
+        if let Event::AudioLevel {
+            source,
+            level,
+            voice,
+        } = event
+        {
+            if voice {
+                self.levels.insert(source, (level, now));
+            }
+            self.dominant_speaker(now, source);
+        }
+    }
+
+    fn drain_conductor(&mut self) {
+        while let Some(a) = self.conductor.poll_action() {
+            match a {
+                Action::Send {
+                    worker,
+                    header,
+                    data,
+                } => self.out.push_back(Out::Send {
+                    worker,
+                    header,
+                    data,
+                }),
+                Action::Dataplane { worker, command } => {
+                    self.out.push_back(Out::Dataplane { worker, command })
+                }
+                Action::Connected(id) => {
+                    tracing::info!(target: "switchyard::hub", participant = id, "media connected")
+                }
+                Action::Failed(id, reason) => {
+                    tracing::info!(target: "switchyard::hub", participant = id, reason, "transport failed");
+                    if self.participants.contains_key(&id) {
+                        self.error(
+                            id,
+                            &ProtocolError::new(
+                                ErrorCode::Internal,
+                                format!("media transport failed: {reason}"),
+                            ),
+                        );
+                        self.out.push_back(Out::Close { participant: id });
+                        self.disconnect(id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The loudest voice in a room for two seconds becomes the dominant speaker.
+    fn dominant_speaker(&mut self, now: Instant, source: u64) {
+        let Some(room) = self
+            .participants
+            .iter()
+            .find(|(_, p)| p.published.iter().any(|s| s.source == source))
+            .map(|(_, p)| p.room.clone())
+        else {
+            return;
+        };
+        let loudest = self
+            .participants
+            .iter()
+            .filter(|(_, p)| p.room == room)
+            .min_by_key(|(_, p)| {
+                p.published
+                    .iter()
+                    .filter_map(|s| self.levels.get(&s.source))
+                    .filter(|(_, t)| now.saturating_duration_since(*t) < Duration::from_secs(1))
+                    .map(|(l, _)| *l)
+                    .min()
+                    .unwrap_or(127)
+            });
+        let Some((&speaker, _)) = loudest else { return };
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        if r.dominant == Some(speaker) {
+            return;
+        }
+        if r.dominant_since
+            .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(2))
+        {
+            return;
+        }
+        r.dominant = Some(speaker);
+        r.dominant_since = Some(now);
+        for m in r.members.clone() {
+            self.signal(
+                m,
+                ServerMessage::DominantSpeaker {
+                    v: VERSION,
+                    participant: pid(speaker),
+                },
+            );
+        }
+    }
+}
+
+/// Participant id as the protocol writes it.
+pub fn pid(id: u64) -> String {
+    format!("p{id}")
+}
+
+/// Source id as the protocol writes it.
+pub fn sid(id: u64) -> String {
+    format!("s{id}")
+}
+
+fn parse_sid(s: &str) -> Option<u64> {
+    s.strip_prefix('s')?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests;

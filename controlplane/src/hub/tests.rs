@@ -1,0 +1,267 @@
+//! Rooms with simulated participants: joins, publishing from a Chrome
+//! offer, the server's offers to the others, answers, leaving.
+
+use super::*;
+use crate::auth::TokenPolicy;
+use crate::sdp::Offer;
+use crate::signalling::ClientMessage;
+use switchyard_dataplane::abi::{Codec, MediaKind, SourceSpec, SubscriptionSpec};
+
+const CHROME: &str = include_str!("../sdp/testdata/chrome_simulcast_offer.sdp");
+
+fn hub() -> Hub {
+    let config = HubConfig {
+        limits: Limits {
+            participants_per_room: 3,
+            ..Limits::default()
+        },
+        tokens: TokenPolicy::Open,
+        worker_ports: vec![10000, 10001],
+        advertise: "192.0.2.1".parse().unwrap(),
+    };
+    Hub::new(config, Certificate::generate().unwrap())
+}
+
+fn drain(h: &mut Hub) -> Vec<Out> {
+    std::iter::from_fn(|| h.poll()).collect()
+}
+
+fn offer(v: &str) -> ClientMessage {
+    ClientMessage::Offer {
+        v: VERSION,
+        sdp: v.to_string(),
+    }
+}
+
+/// The browser's answer to a server offer.
+fn answer_to(sdp: &str) -> ClientMessage {
+    let text = sdp
+        .replace("a=sendonly", "a=RECV")
+        .replace("a=recvonly", "a=sendonly")
+        .replace("a=RECV", "a=recvonly")
+        .replace("a=setup:passive", "a=setup:active")
+        .replace("a=ice-lite\r\n", "");
+    ClientMessage::Answer {
+        v: VERSION,
+        sdp: text,
+    }
+}
+
+fn signals(outs: &[Out], to: u64) -> Vec<&ServerMessage> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Out::Signal { participant, msg } if *participant == to => Some(msg),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn two_participants_publish_and_receive_each_other() {
+    let mut h = hub();
+    let t = Instant::now();
+    let a = h.join(t, "standup", "Ada", None).unwrap();
+    drain(&mut h);
+    h.handle_message(t, a, offer(CHROME));
+    let outs = drain(&mut h);
+    assert!(matches!(signals(&outs, a)[0], ServerMessage::Answer { .. }));
+    let sources: Vec<&SourceSpec> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Out::Dataplane {
+                command: Command::AddSource(s),
+                ..
+            } => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sources.len(), 2 * 2, "audio and video, on both workers");
+    let video = sources.iter().find(|s| s.kind == MediaKind::Video).unwrap();
+    assert_eq!(
+        (video.layer_count, video.codec, video.endpoint),
+        (3, Codec::Vp8, a)
+    );
+    assert_eq!(&video.layers[2].rid[..1], b"f");
+
+    // B joins: it hears about A, publishes, and gets an offer with A's two tracks
+    let b = h.join(t, "standup", "Bo", None).unwrap();
+    let outs = drain(&mut h);
+    let ServerMessage::Joined { participants, .. } = signals(&outs, b)[0] else {
+        panic!("joined")
+    };
+    assert_eq!(participants[0].sources.len(), 2);
+    assert!(matches!(
+        signals(&outs, a)[0],
+        ServerMessage::ParticipantJoined { .. }
+    ));
+    h.handle_message(t, b, offer(&CHROME.replace("Brw5", "Brw6")));
+    let outs = drain(&mut h);
+    let to_b = signals(&outs, b);
+    assert!(matches!(to_b[0], ServerMessage::Answer { .. }));
+    let ServerMessage::Offer { sdp: b_offer, .. } = to_b.last().unwrap() else {
+        panic!("offer to B")
+    };
+    let parsed = Offer::parse(b_offer).unwrap();
+    assert_eq!(
+        parsed.media.len(),
+        4,
+        "B's two m-lines plus A's audio and video"
+    );
+    let subs: Vec<&SubscriptionSpec> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Out::Dataplane {
+                command: Command::Subscribe(s),
+                ..
+            } => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        subs.iter().filter(|s| s.endpoint == b).count(),
+        2,
+        "B receives A's audio and video"
+    );
+    assert_eq!(
+        subs.iter().filter(|s| s.endpoint == a).count(),
+        2,
+        "A receives B's audio and video"
+    );
+    let b_video = subs
+        .iter()
+        .find(|s| s.endpoint == b && s.source == video.id)
+        .unwrap();
+    assert_eq!(
+        (
+            b_video.payload_type,
+            b_video.target_layer,
+            &b_video.mid[..b_video.mid_len as usize]
+        ),
+        (96, 2, &b"3"[..])
+    );
+    // A also got an offer (B's tracks); both answer
+    let ServerMessage::Offer { sdp: a_offer, .. } = signals(&outs, a)
+        .into_iter()
+        .rev()
+        .find(|m| matches!(m, ServerMessage::Offer { .. }))
+        .unwrap()
+    else {
+        panic!("offer to A")
+    };
+    let a_offer = a_offer.clone();
+    h.handle_message(t, b, answer_to(b_offer));
+    h.handle_message(t, a, answer_to(&a_offer));
+    let outs = drain(&mut h);
+    assert!(
+        !outs.iter().any(|o| matches!(
+            o,
+            Out::Signal {
+                msg: ServerMessage::Error { .. },
+                ..
+            }
+        )),
+        "{outs:?}"
+    );
+
+    // B asks for a small picture of A's video; mute state travels
+    let mut m = std::collections::BTreeMap::new();
+    m.insert(sid(video.id), 180);
+    h.handle_message(
+        t,
+        b,
+        ClientMessage::Constraints {
+            v: VERSION,
+            max_height: m,
+        },
+    );
+    h.handle_message(
+        t,
+        a,
+        ClientMessage::Mute {
+            v: VERSION,
+            mid: "0".into(),
+            muted: true,
+        },
+    );
+    let outs = drain(&mut h);
+    assert!(outs.iter().any(|o| matches!(o, Out::Dataplane { command: Command::SetTargetLayer { endpoint, layer: 0, .. }, .. } if *endpoint == b)));
+    assert!(
+        signals(&outs, b)
+            .iter()
+            .any(|m| matches!(m, ServerMessage::MuteState { muted: true, .. }))
+    );
+
+    // A leaves: its sources go, B is told and renegotiates
+    h.disconnect(a);
+    let outs = drain(&mut h);
+    assert_eq!(
+        outs.iter()
+            .filter(|o| matches!(
+                o,
+                Out::Dataplane {
+                    command: Command::RemoveSource { .. },
+                    ..
+                }
+            ))
+            .count(),
+        4
+    );
+    let to_b = signals(&outs, b);
+    assert!(
+        to_b.iter()
+            .any(|m| matches!(m, ServerMessage::ParticipantLeft { .. }))
+    );
+    assert!(to_b.iter().any(
+        |m| matches!(m, ServerMessage::Offer { sdp, .. } if sdp.matches("a=inactive").count() == 2)
+    ));
+    assert_eq!(h.counts(), (1, 1));
+}
+
+#[test]
+fn protocol_errors_and_limits() {
+    let mut h = hub();
+    let t = Instant::now();
+    let a = h.join(t, "r", "A", None).unwrap();
+    drain(&mut h);
+    h.handle_message(t, a, offer("v=0 garbage"));
+    h.handle_message(
+        t,
+        a,
+        ClientMessage::Answer {
+            v: VERSION,
+            sdp: CHROME.into(),
+        },
+    );
+    h.handle_message(
+        t,
+        a,
+        ClientMessage::Join {
+            v: VERSION,
+            room: "r".into(),
+            name: "A".into(),
+            token: None,
+        },
+    );
+    let codes: Vec<ErrorCode> = drain(&mut h)
+        .iter()
+        .filter_map(|o| match o {
+            Out::Signal {
+                msg: ServerMessage::Error { code, .. },
+                ..
+            } => Some(*code),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        vec![ErrorCode::BadSdp, ErrorCode::BadState, ErrorCode::BadState]
+    );
+    h.join(t, "r", "B", None).unwrap();
+    h.join(t, "r", "C", None).unwrap();
+    assert_eq!(
+        h.join(t, "r", "D", None).unwrap_err().code,
+        ErrorCode::Limit,
+        "room of three is full"
+    );
+    assert!(h.join(t, "other", "D", None).is_ok());
+}
