@@ -35,6 +35,11 @@ pub struct Args {
     /// Control socket of the spawned dataplane.
     #[arg(long)]
     pub control_socket: Option<PathBuf>,
+    /// Address browsers reach the media ports at (host candidates); for a
+    /// server behind NAT its public address. Default: the media bind address
+    /// (127.0.0.1 when that is unspecified).
+    #[arg(long)]
+    pub advertise: Option<IpAddr>,
     /// Log filter, e.g. "info,switchyard::dtls=debug".
     #[arg(long)]
     pub log: Option<String>,
@@ -49,6 +54,7 @@ struct FileConfig {
     bind: Option<IpAddr>,
     base_port: Option<u16>,
     control_socket: Option<PathBuf>,
+    advertise: Option<IpAddr>,
     log: Option<String>,
 }
 
@@ -77,6 +83,8 @@ pub struct Config {
     pub http: SocketAddr,
     /// Dataplane mode (default spawn).
     pub dataplane: DataplaneMode,
+    /// Address put in host candidates.
+    pub advertise: IpAddr,
     /// Log filter (default "info").
     pub log: String,
 }
@@ -117,7 +125,13 @@ impl Config {
                 "--dataplane must be `spawn` or `attach:<socket>`, not {mode:?}"
             ));
         };
+        let bind = match &dataplane {
+            DataplaneMode::Spawn { bind, .. } if !bind.is_unspecified() => *bind,
+            _ => IpAddr::from([127, 0, 0, 1]),
+        };
+        let advertise = args.advertise.or(file.advertise).unwrap_or(bind);
         Ok(Config {
+            advertise,
             http: args
                 .http
                 .or(file.http)

@@ -15,14 +15,20 @@ use switchyard_dataplane::abi::{Counter, DropReason};
 pub struct AppState {
     /// The supervised dataplane.
     pub dataplane: Arc<Dataplane>,
+    /// Rooms and sessions.
+    pub signalling: Arc<crate::server::Signalling>,
 }
 
 /// The router.
 pub fn router(state: Arc<AppState>) -> Router {
+    let ws = Router::new()
+        .route("/ws", get(crate::server::ws_handler))
+        .with_state(state.signalling.clone());
     Router::new()
         .route("/health", get(health))
         .route("/stats", get(stats))
         .with_state(state)
+        .merge(ws)
 }
 
 /// `200 {"status":"ok",…}` while a dataplane is attached and alive,
@@ -81,6 +87,6 @@ async fn stats(State(s): State<Arc<AppState>>) -> Json<Value> {
             .collect::<Vec<_>>()
     });
     Json(
-        json!({ "rooms": 0, "participants": 0, "dataplane": { "workers": workers.unwrap_or_default() } }),
+        json!({ "rooms": s.signalling.counts().0, "participants": s.signalling.counts().1, "dataplane": { "workers": workers.unwrap_or_default() } }),
     )
 }

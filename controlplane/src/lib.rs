@@ -20,6 +20,7 @@ pub mod hub;
 pub mod ice;
 pub mod limits;
 pub mod sdp;
+pub mod server;
 pub mod signalling;
 pub mod supervisor;
 pub mod transport;

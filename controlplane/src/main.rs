@@ -69,12 +69,32 @@ async fn run(config: Config) -> Result<(), String> {
         "switchyard {}: open http://{addr}/",
         env!("CARGO_PKG_VERSION")
     );
-    let app = router(Arc::new(AppState { dataplane }));
+    let advertise = config.advertise;
+    let signalling = switchyard_controlplane::server::Signalling::new(
+        dataplane.clone(),
+        advertise,
+        Default::default(),
+    );
+    let pump = {
+        let (s, stop) = (signalling.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("sy-pump".into())
+            .spawn(move || s.pump(&stop))
+            .map_err(|e| format!("starting the pump: {e}"))?
+    };
+    let app = router(Arc::new(AppState {
+        dataplane,
+        signalling,
+    }));
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
     stop.store(true, Ordering::Relaxed);
-    let _ = tokio::task::spawn_blocking(move || supervisor.join()).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        let _ = pump.join();
+        supervisor.join()
+    })
+    .await;
     tracing::info!("switchyard stopped");
     served.map_err(|e| format!("HTTP server: {e}"))
 }

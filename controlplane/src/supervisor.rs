@@ -80,7 +80,7 @@ fn spawn(mode: &DataplaneMode, log: &str) -> Result<Child, String> {
         ])
         .arg("--control-socket")
         .arg(control_socket)
-        .args(["--log", log])
+        .args(["--log", log, "--exit-with-parent"])
         .stdin(Stdio::null())
         .spawn()
         .map_err(|e| format!("starting the dataplane: {e}"))

@@ -39,6 +39,9 @@ pub struct Args {
     /// Log filter (tracing env-filter syntax), e.g. "info,switchyard::io=debug".
     #[arg(long)]
     pub log: Option<String>,
+    /// Stop when the parent process dies (set by `switchyard` for its child).
+    #[arg(long)]
+    pub exit_with_parent: bool,
 }
 
 /// The file format; every field optional.

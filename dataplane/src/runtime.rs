@@ -28,6 +28,11 @@ pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+    if args.exit_with_parent {
+        // the supervising control plane may die without stopping us
+        let _ =
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM));
+    }
     let config = match Config::load(args) {
         Ok(c) => c,
         Err(e) => {

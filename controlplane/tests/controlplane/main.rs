@@ -1,6 +1,7 @@
 //! End-to-end tests of the `switchyard` binary. One module per scenario.
 
 mod media_path;
+mod signalling;
 mod supervisor;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -96,6 +97,18 @@ fn rand_suffix() -> u128 {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // SIGTERM first so that switchyard stops its dataplane child
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_child(&self.child),
+            rustix::process::Signal::TERM,
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
