@@ -125,17 +125,7 @@ impl Hub {
             .get(&id)
             .is_some_and(|p| p.subscriptions.is_empty());
         if first_time {
-            let room = self
-                .participants
-                .get(&id)
-                .map(|p| p.room.clone())
-                .unwrap_or_default();
-            let sources: Vec<(u64, u64)> = self
-                .participants
-                .iter()
-                .filter(|(o, p)| **o != id && p.room == room)
-                .flat_map(|(&o, p)| p.published.iter().map(move |s| (o, s.source)))
-                .collect();
+            let sources = self.room_sources(id);
             for (publisher, source) in sources {
                 self.subscribe(id, publisher, source);
             }
@@ -219,13 +209,7 @@ impl Hub {
                 layers: layer_count,
                 muted: false,
             });
-            let room = p.room.clone();
-            let others: Vec<u64> = self
-                .participants
-                .iter()
-                .filter(|(o, q)| **o != id && q.room == room)
-                .map(|(&o, _)| o)
-                .collect();
+            let others = self.room_others(id);
             for o in others {
                 let info = SourceInfo {
                     id: sid(source),
@@ -258,13 +242,7 @@ impl Hub {
             return;
         };
         p.published.retain(|s| s.source != source);
-        let room = p.room.clone();
-        let others: Vec<u64> = self
-            .participants
-            .iter()
-            .filter(|(o, q)| **o != id && q.room == room)
-            .map(|(&o, _)| o)
-            .collect();
+        let others = self.room_others(id);
         for o in others {
             self.unsubscribe(o, source);
             self.signal(
@@ -412,17 +390,7 @@ impl Hub {
         sources: &[String],
     ) -> Result<(), ProtocolError> {
         let wanted: Vec<u64> = sources.iter().filter_map(|s| parse_sid(s)).collect();
-        let room = self
-            .participants
-            .get(&id)
-            .map(|p| p.room.clone())
-            .unwrap_or_default();
-        let all: Vec<(u64, u64)> = self
-            .participants
-            .iter()
-            .filter(|(o, p)| **o != id && p.room == room)
-            .flat_map(|(&o, p)| p.published.iter().map(move |s| (o, s.source)))
-            .collect();
+        let all = self.room_sources(id);
         if let Some(p) = self.participants.get_mut(&id) {
             p.excluded = all
                 .iter()
@@ -486,13 +454,7 @@ impl Hub {
         };
         s.muted = muted;
         let source = s.source;
-        let room = p.room.clone();
-        let others: Vec<u64> = self
-            .participants
-            .iter()
-            .filter(|(o, q)| **o != id && q.room == room)
-            .map(|(&o, _)| o)
-            .collect();
+        let others = self.room_others(id);
         for o in others {
             self.signal(
                 o,
@@ -505,6 +467,29 @@ impl Hub {
             );
         }
         Ok(())
+    }
+
+    /// The other participants in `id`'s room.
+    fn room_others(&self, id: u64) -> Vec<u64> {
+        let room = self
+            .participants
+            .get(&id)
+            .map(|p| p.room.clone())
+            .unwrap_or_default();
+        self.participants
+            .iter()
+            .filter(|(o, p)| **o != id && p.room == room)
+            .map(|(&o, _)| o)
+            .collect()
+    }
+
+    /// (publisher, source) of every source the others in `id`'s room publish.
+    fn room_sources(&self, id: u64) -> Vec<(u64, u64)> {
+        self.room_others(id)
+            .into_iter()
+            .filter_map(|o| self.participants.get(&o).map(|p| (o, p)))
+            .flat_map(|(o, p)| p.published.iter().map(move |s| (o, s.source)))
+            .collect()
     }
 
     /// Sends an offer to every participant whose m-lines changed and who
