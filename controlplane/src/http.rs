@@ -27,6 +27,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/stats", get(stats))
+        .route("/metrics", get(metrics))
         .with_state(state)
         .merge(ws)
 }
@@ -88,5 +89,107 @@ async fn stats(State(s): State<Arc<AppState>>) -> Json<Value> {
     });
     Json(
         json!({ "rooms": s.signalling.counts().0, "participants": s.signalling.counts().1, "dataplane": { "workers": workers.unwrap_or_default() } }),
+    )
+}
+
+/// Prometheus text exposition: rooms, participants, and the dataplane's
+/// counters per worker (drops by reason). Built fresh per scrape from the
+/// shared-memory counters, which are the source of truth.
+async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
+    use prometheus_client::metrics::counter::Counter as PromCounter;
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::Gauge;
+    use prometheus_client::registry::Registry;
+    type Labels = Vec<(String, String)>;
+    let mut registry = Registry::with_prefix("switchyard");
+    let (rooms, participants) = s.signalling.counts();
+    let gauge = |v: i64| {
+        let g: Gauge = Gauge::default();
+        g.set(v);
+        g
+    };
+    registry.register("rooms", "Rooms on this server", gauge(rooms as i64));
+    registry.register(
+        "participants",
+        "Participants on this server",
+        gauge(participants as i64),
+    );
+    let counters: [(&str, &str, Counter); 5] = [
+        (
+            "dataplane_packets_received",
+            "Datagrams received by the dataplane",
+            Counter::RxPackets,
+        ),
+        (
+            "dataplane_bytes_received",
+            "Bytes received by the dataplane",
+            Counter::RxBytes,
+        ),
+        (
+            "dataplane_packets_sent",
+            "Datagrams sent by the dataplane",
+            Counter::TxPackets,
+        ),
+        (
+            "dataplane_bytes_sent",
+            "Bytes sent by the dataplane",
+            Counter::TxBytes,
+        ),
+        (
+            "dataplane_forwarded",
+            "Packets forwarded to subscribers",
+            Counter::Forwarded,
+        ),
+    ];
+    let blocks = s.dataplane.with_client(|c| {
+        (0..c.workers())
+            .filter_map(|w| c.counters(w))
+            .collect::<Vec<_>>()
+    });
+    registry.register(
+        "dataplane_up",
+        "1 while a dataplane is attached",
+        gauge(i64::from(blocks.is_some())),
+    );
+    let blocks = blocks.unwrap_or_default();
+    for (name, help, counter) in counters {
+        let family = Family::<Labels, PromCounter>::default();
+        for (w, b) in blocks.iter().enumerate() {
+            family
+                .get_or_create(&vec![("worker".into(), w.to_string())])
+                .inc_by(b.get(counter));
+        }
+        registry.register(name, help, family);
+    }
+    let drops = Family::<Labels, PromCounter>::default();
+    for (w, b) in blocks.iter().enumerate() {
+        for r in DropReason::ALL {
+            let labels = vec![
+                ("worker".to_string(), w.to_string()),
+                ("reason".to_string(), r.name().to_string()),
+            ];
+            drops.get_or_create(&labels).inc_by(b.drops(r));
+        }
+    }
+    registry.register(
+        "dataplane_drops",
+        "Datagrams dropped by the dataplane, by reason",
+        drops,
+    );
+    let mut body = String::new();
+    if prometheus_client::encoding::text::encode(&mut body, &registry).is_err() {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [("content-type", "text/plain")],
+            String::from("encoding failed"),
+        );
+    }
+    (
+        StatusCode::OK,
+        [(
+            "content-type",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
     )
 }
