@@ -23,7 +23,10 @@ fn runs_restarts_and_stops_its_dataplane() {
     let (status, metrics) = server.get("/metrics");
     assert_eq!(status, 200);
     assert!(metrics.contains("switchyard_dataplane_up 1"), "{metrics}");
-    assert!(metrics.contains("switchyard_dataplane_drops_total{worker=\"0\",reason=\"auth_failed\"} 0"), "{metrics}");
+    assert!(
+        metrics.contains("switchyard_dataplane_drops_total{worker=\"0\",reason=\"auth_failed\"} 0"),
+        "{metrics}"
+    );
     assert!(metrics.contains("# EOF"));
 
     // the dataplane dies: a new one is started and attached
