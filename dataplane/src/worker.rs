@@ -170,11 +170,7 @@ impl Outputs {
                     remote: info.remote,
                     created_ms: prev.map_or(now, |p| p.created_ms),
                     last_rx_ms: now,
-                    user_data: if info.user_data == [0; 32] {
-                        prev.map_or([0; 32], |p| p.user_data)
-                    } else {
-                        info.user_data
-                    },
+                    user_data: info.user_data,
                 };
                 table.write(&self.rings.region, slot, Some(entry));
             }

@@ -181,29 +181,46 @@ impl Engine {
         };
         let layer = layer.min(src.spec.layer_count.saturating_sub(1));
         let l = &mut src.layers[layer as usize];
+        let reachable = src.publisher.is_some() || src.home.is_some_and(|h| h != worker);
+        if !reachable {
+            l.pending_keyframe = true;
+        } else if l.throttle.request(now, window) {
+            self.send_keyframe_request(now, s, layer, sink);
+        }
+    }
+
+    /// Passes a keyframe request the throttle let through: a PLI to a local
+    /// publisher, or a message to the source's home worker from a mirror.
+    pub(super) fn send_keyframe_request(
+        &mut self,
+        now: Instant,
+        s: u32,
+        layer: u8,
+        sink: &mut dyn Sink,
+    ) {
+        let worker = self.config.worker;
+        let Some(src) = self.sources.get(s) else {
+            return;
+        };
+        let (id, ssrc) = (src.spec.id, src.layers[layer as usize].ssrc);
         match (src.publisher, src.home) {
             (Some(p), _) => {
-                if l.throttle.request(now, window) {
-                    let (ssrc, id) = (l.ssrc, src.spec.id);
-                    self.send_pli(p, ssrc, sink);
-                    sink.event(Event::KeyframeRequested { source: id, layer });
-                }
+                self.send_pli(p, ssrc, sink);
+                sink.event(Event::KeyframeRequested { source: id, layer });
             }
             (None, Some(home)) if home != worker => {
-                if l.throttle.request(now, window) {
-                    let msg = CrossMessage {
-                        source: src.spec.id,
-                        from_worker: worker,
-                        kind: CrossKind::KeyframeRequest { layer },
-                        arrival: now,
-                        ext: Default::default(),
-                    };
-                    if !sink.cross(home, msg, &[]) {
-                        self.counters.drop_packet(DropReason::CrossQueueFull);
-                    }
+                let msg = CrossMessage {
+                    source: id,
+                    from_worker: worker,
+                    kind: CrossKind::KeyframeRequest { layer },
+                    arrival: now,
+                    ext: Default::default(),
+                };
+                if !sink.cross(home, msg, &[]) {
+                    self.counters.drop_packet(DropReason::CrossQueueFull);
                 }
             }
-            _ => l.pending_keyframe = true,
+            _ => {}
         }
     }
 

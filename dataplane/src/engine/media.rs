@@ -31,8 +31,8 @@ impl Engine {
         self.counters.add(Counter::RxPackets, 1);
         self.counters.add(Counter::RxBytes, data.len() as u64);
         let endpoint = self.by_addr.get(&from).copied();
-        match PacketKind::classify(data) {
-            PacketKind::Stun | PacketKind::Dtls => {
+        match (PacketKind::classify(data), endpoint) {
+            (PacketKind::Stun | PacketKind::Dtls, _) => {
                 let id = endpoint
                     .and_then(|e| self.endpoints.get(e))
                     .map_or(0, |e| e.id);
@@ -42,11 +42,11 @@ impl Engine {
                     self.counters.drop_packet(DropReason::ExceptionRingFull);
                 }
             }
-            PacketKind::Rtp | PacketKind::Rtcp if endpoint.is_none() => {
+            (PacketKind::Rtp, Some(e)) => self.rtp_in(now, e, data, sink),
+            (PacketKind::Rtcp, Some(e)) => self.rtcp_in(now, e, data, sink),
+            (PacketKind::Rtp | PacketKind::Rtcp, None) => {
                 self.counters.drop_packet(DropReason::UnknownAddress)
             }
-            PacketKind::Rtp => self.rtp_in(now, endpoint.unwrap_or_default(), data, sink),
-            PacketKind::Rtcp => self.rtcp_in(now, endpoint.unwrap_or_default(), data, sink),
             _ => self.counters.drop_packet(DropReason::Unclassified),
         }
     }

@@ -104,6 +104,8 @@ struct FeedbackAcc {
 struct Endpoint {
     id: u64,
     remote: SocketAddr,
+    /// The control plane's bytes for the endpoint table.
+    user_data: [u8; 32],
     rx: Session,
     tx: Session,
     ext: ExtensionIds,
@@ -345,6 +347,7 @@ impl Engine {
         let idx = self.endpoints.insert(Endpoint {
             id: spec.id,
             remote: spec.remote,
+            user_data: spec.user_data,
             rx,
             tx,
             ext: spec.ext,
@@ -415,6 +418,7 @@ impl Engine {
             .get_mut(idx)
             .ok_or(CommandError::UnknownEndpoint)?;
         let old = std::mem::replace(&mut e.remote, remote);
+        let user_data = e.user_data;
         self.by_addr.remove(&old);
         self.by_addr.insert(remote, idx);
         sink.endpoint_changed(
@@ -422,7 +426,7 @@ impl Engine {
             Some(EndpointInfo {
                 id,
                 remote,
-                user_data: [0; 32],
+                user_data,
             }),
         );
         Ok(())

@@ -1,7 +1,7 @@
 //! Periodic work: feedback and audio-level events, idle endpoints, receiver
 //! reports to publishers, deferred keyframe requests.
 
-use super::{CrossKind, CrossMessage, Engine, Sink};
+use super::{Engine, Sink};
 use crate::abi::Event;
 use std::time::{Duration, Instant};
 use switchyard_wire::rtcp::{ReceiverReportRepr, ReportBlock};
@@ -64,40 +64,19 @@ impl Engine {
         if due(&mut self.next_rtcp, now, self.config.rtcp_interval) {
             self.send_receiver_reports(now, sink);
         }
+        // requests deferred by the throttle go out when their window ends
         let window = self.config.keyframe_window;
         for s in 0..self.sources.bound() {
-            let Some(src) = self.sources.get_mut(s) else {
+            let Some(layers) = self.sources.get(s).map(|src| src.spec.layer_count) else {
                 continue;
             };
-            let (publisher, home, id) = (src.publisher, src.home, src.spec.id);
-            for l in 0..src.spec.layer_count as usize {
-                let Some(src) = self.sources.get_mut(s) else {
-                    break;
-                };
-                if !src.layers[l].throttle.due(now, window) {
-                    continue;
-                }
-                let ssrc = src.layers[l].ssrc;
-                match (publisher, home) {
-                    (Some(p), _) => {
-                        self.send_pli(p, ssrc, sink);
-                        sink.event(Event::KeyframeRequested {
-                            source: id,
-                            layer: l as u8,
-                        });
-                    }
-                    (None, Some(home)) => {
-                        // a mirror passes the deferred request on to the home worker
-                        let msg = CrossMessage {
-                            source: id,
-                            from_worker: self.config.worker,
-                            kind: CrossKind::KeyframeRequest { layer: l as u8 },
-                            arrival: now,
-                            ext: Default::default(),
-                        };
-                        sink.cross(home, msg, &[]);
-                    }
-                    (None, None) => {}
+            for l in 0..layers {
+                let due = self
+                    .sources
+                    .get_mut(s)
+                    .is_some_and(|src| src.layers[l as usize].throttle.due(now, window));
+                if due {
+                    self.send_keyframe_request(now, s, l, sink);
                 }
             }
         }
