@@ -87,8 +87,9 @@ async fn stats(State(s): State<Arc<AppState>>) -> Json<Value> {
             })
             .collect::<Vec<_>>()
     });
+    let (rooms, participants) = s.signalling.counts();
     Json(
-        json!({ "rooms": s.signalling.counts().0, "participants": s.signalling.counts().1, "dataplane": { "workers": workers.unwrap_or_default() } }),
+        json!({ "rooms": rooms, "participants": participants, "dataplane": { "workers": workers.unwrap_or_default() } }),
     )
 }
 

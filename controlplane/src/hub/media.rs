@@ -32,23 +32,7 @@ fn codec_of(name: &str) -> Codec {
 
 /// Extension ids of an endpoint: browsers use one id per URI across m-lines.
 fn endpoint_ext(offer: &Offer) -> ExtensionIds {
-    let mut ext = ExtensionIds::default();
-    for m in &offer.media {
-        for (id, uri) in &m.extensions {
-            let slot = match uri.as_str() {
-                crate::sdp::uri::MID => &mut ext.mid,
-                crate::sdp::uri::RID => &mut ext.rid,
-                crate::sdp::uri::REPAIRED_RID => &mut ext.repaired_rid,
-                crate::sdp::uri::ABS_SEND_TIME => &mut ext.abs_send_time,
-                crate::sdp::uri::TRANSPORT_CC => &mut ext.transport_cc,
-                crate::sdp::uri::AUDIO_LEVEL => &mut ext.audio_level,
-                crate::sdp::uri::DEPENDENCY_DESCRIPTOR => &mut ext.dependency_descriptor,
-                _ => continue,
-            };
-            slot.get_or_insert(*id);
-        }
-    }
-    ext
+    crate::sdp::extension_ids(offer.media.iter().flat_map(|m| &m.extensions))
 }
 
 impl Hub {

@@ -65,17 +65,24 @@ pub(super) fn choose(m: &MediaOffer) -> Option<CodecOffer> {
     }
 }
 
-fn extension_ids(m: &MediaOffer) -> ExtensionIds {
-    let id = |u: &str| m.extensions.iter().find(|(_, x)| x == u).map(|(id, _)| *id);
-    ExtensionIds {
-        mid: id(uri::MID),
-        rid: id(uri::RID),
-        repaired_rid: id(uri::REPAIRED_RID),
-        abs_send_time: id(uri::ABS_SEND_TIME),
-        transport_cc: id(uri::TRANSPORT_CC),
-        audio_level: id(uri::AUDIO_LEVEL),
-        dependency_descriptor: id(uri::DEPENDENCY_DESCRIPTOR),
+/// The ids of the header extensions the dataplane understands, from
+/// `(id, uri)` pairs (the first id wins when a URI repeats).
+pub fn extension_ids<'a>(extensions: impl IntoIterator<Item = &'a (u8, String)>) -> ExtensionIds {
+    let mut ext = ExtensionIds::default();
+    for (id, u) in extensions {
+        let slot = match u.as_str() {
+            uri::MID => &mut ext.mid,
+            uri::RID => &mut ext.rid,
+            uri::REPAIRED_RID => &mut ext.repaired_rid,
+            uri::ABS_SEND_TIME => &mut ext.abs_send_time,
+            uri::TRANSPORT_CC => &mut ext.transport_cc,
+            uri::AUDIO_LEVEL => &mut ext.audio_level,
+            uri::DEPENDENCY_DESCRIPTOR => &mut ext.dependency_descriptor,
+            _ => continue,
+        };
+        slot.get_or_insert(*id);
     }
+    ext
 }
 
 /// Writes the answer to `offer` and what each m-line negotiated (a
@@ -91,7 +98,7 @@ pub fn answer(offer: &Offer, p: &AnswerParams<'_>) -> Result<(String, Vec<Negoti
             mid: l.mid.clone(),
             kind: l.kind.clone(),
             codec: l.codec.clone(),
-            ext: extension_ids(m),
+            ext: extension_ids(&m.extensions),
             rids: l.rids.clone(),
             direction: l.direction,
         })

@@ -11,7 +11,7 @@ mod answer;
 mod offer;
 mod session;
 
-pub use answer::{AnswerParams, Negotiated, answer};
+pub use answer::{AnswerParams, Negotiated, answer, extension_ids};
 pub use offer::{CodecOffer, Direction, MediaOffer, Offer, Setup};
 pub use session::{Line, PcSession, SendTrack};
 
