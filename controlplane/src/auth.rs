@@ -8,6 +8,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 /// How joins are authorised.
+#[derive(Clone)]
 pub enum TokenPolicy {
     /// No token needed.
     Open,

@@ -43,6 +43,38 @@ pub struct Args {
     /// Log filter, e.g. "info,switchyard::dtls=debug".
     #[arg(long)]
     pub log: Option<String>,
+    /// HTTPS listen address (browsers need HTTPS for camera and microphone
+    /// anywhere but on localhost), or `off`. Default 0.0.0.0:8443.
+    #[arg(long)]
+    pub https: Option<String>,
+    /// PEM certificate chain for HTTPS (with `--tls-key`). Without both, a
+    /// self-signed certificate is generated on first start and kept in
+    /// `--state-dir`.
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
+    /// Where generated state (the self-signed certificate) is kept.
+    /// Default `$XDG_DATA_HOME/switchyard`, else `~/.local/share/switchyard`.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Require room tokens signed with this HS256 secret.
+    #[arg(long)]
+    pub token_secret: Option<String>,
+    /// Require room tokens signed by the holder of this RS256 public key
+    /// (PEM file).
+    #[arg(long)]
+    pub token_public_key: Option<PathBuf>,
+    /// Most participants in one room.
+    #[arg(long)]
+    pub max_participants: Option<usize>,
+    /// Most rooms on this server.
+    #[arg(long)]
+    pub max_rooms: Option<usize>,
+    /// Sustained joins per second (burst: twice this).
+    #[arg(long)]
+    pub joins_per_second: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -56,6 +88,15 @@ struct FileConfig {
     control_socket: Option<PathBuf>,
     advertise: Option<IpAddr>,
     log: Option<String>,
+    https: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    token_secret: Option<String>,
+    token_public_key: Option<PathBuf>,
+    max_participants: Option<usize>,
+    max_rooms: Option<usize>,
+    joins_per_second: Option<f64>,
 }
 
 /// How the control plane gets its dataplane.
@@ -76,8 +117,57 @@ pub enum DataplaneMode {
     Attach(PathBuf),
 }
 
-/// The typed configuration.
+/// Where the HTTPS certificate comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// Given PEM files.
+    Files {
+        /// Certificate chain.
+        cert: PathBuf,
+        /// Private key.
+        key: PathBuf,
+    },
+    /// Self-signed, generated once into this directory.
+    SelfSigned(PathBuf),
+}
+
+/// How joins are authorised (the key material stays out of `Debug`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Tokens {
+    /// Rooms are open.
+    Open,
+    /// HS256 with this secret.
+    Secret(zeroize::Zeroizing<String>),
+    /// RS256 with the public key in this PEM file.
+    PublicKey(PathBuf),
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tokens::Open => f.write_str("Open"),
+            Tokens::Secret(_) => f.write_str("Secret(…)"),
+            Tokens::PublicKey(p) => write!(f, "PublicKey({})", p.display()),
+        }
+    }
+}
+
+impl Tokens {
+    /// The policy the hub applies.
+    pub fn policy(&self) -> Result<crate::auth::TokenPolicy, String> {
+        match self {
+            Tokens::Open => Ok(crate::auth::TokenPolicy::Open),
+            Tokens::Secret(s) => Ok(crate::auth::TokenPolicy::hs256(s.as_bytes())),
+            Tokens::PublicKey(p) => {
+                let pem = std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()))?;
+                crate::auth::TokenPolicy::rs256(&pem)
+            }
+        }
+    }
+}
+
+/// The typed configuration.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// HTTP listen address (default 127.0.0.1:8080).
     pub http: SocketAddr,
@@ -87,6 +177,22 @@ pub struct Config {
     pub advertise: IpAddr,
     /// Log filter (default "info").
     pub log: String,
+    /// HTTPS listen address (default 0.0.0.0:8443), `None` when off.
+    pub https: Option<SocketAddr>,
+    /// The HTTPS certificate.
+    pub tls: TlsSource,
+    /// Room tokens.
+    pub tokens: Tokens,
+    /// Admission limits.
+    pub limits: crate::limits::Limits,
+}
+
+fn default_state_dir() -> PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(std::env::temp_dir);
+    data.join("switchyard")
 }
 
 impl Config {
@@ -130,6 +236,52 @@ impl Config {
             _ => IpAddr::from([127, 0, 0, 1]),
         };
         let advertise = args.advertise.or(file.advertise).unwrap_or(bind);
+        let https = match args.https.or(file.https).as_deref() {
+            None => Some(SocketAddr::from(([0, 0, 0, 0], 8443))),
+            Some("off") => None,
+            Some(a) => Some(
+                a.parse()
+                    .map_err(|e| format!("--https must be an address or `off`, not {a:?}: {e}"))?,
+            ),
+        };
+        let tls = match (
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => TlsSource::Files { cert, key },
+            (None, None) => TlsSource::SelfSigned(
+                args.state_dir
+                    .or(file.state_dir)
+                    .unwrap_or_else(default_state_dir),
+            ),
+            _ => return Err("--tls-cert and --tls-key go together".into()),
+        };
+        let tokens = match (
+            args.token_secret.or(file.token_secret),
+            args.token_public_key.or(file.token_public_key),
+        ) {
+            (None, None) => Tokens::Open,
+            (Some(s), None) if !s.is_empty() => Tokens::Secret(zeroize::Zeroizing::new(s)),
+            (Some(_), None) => return Err("--token-secret must not be empty".into()),
+            (None, Some(p)) => Tokens::PublicKey(p),
+            (Some(_), Some(_)) => {
+                return Err("choose one of --token-secret and --token-public-key".into());
+            }
+        };
+        let mut limits = crate::limits::Limits::default();
+        if let Some(n) = args.max_participants.or(file.max_participants) {
+            limits.participants_per_room = n;
+        }
+        if let Some(n) = args.max_rooms.or(file.max_rooms) {
+            limits.rooms = n;
+        }
+        if let Some(r) = args.joins_per_second.or(file.joins_per_second) {
+            if !(r.is_finite() && r > 0.0) {
+                return Err(format!("--joins-per-second must be positive, not {r}"));
+            }
+            limits.joins_per_second = r;
+            limits.join_burst = 2.0 * r;
+        }
         Ok(Config {
             advertise,
             http: args
@@ -138,6 +290,10 @@ impl Config {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             dataplane,
             log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
+            https,
+            tls,
+            tokens,
+            limits,
         })
     }
 }

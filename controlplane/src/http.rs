@@ -1,5 +1,5 @@
-//! The HTTP side: health and statistics (signalling and the demo page
-//! join it as they land).
+//! The HTTP side: signalling (`/ws`), health, statistics, metrics and the
+//! demo app, served the same over HTTP and HTTPS.
 
 use crate::supervisor::Dataplane;
 use axum::Router;
@@ -30,6 +30,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .with_state(state)
         .merge(ws)
+        .merge(crate::demo::routes())
 }
 
 /// `200 {"status":"ok",…}` while a dataplane is attached and alive,

@@ -35,6 +35,7 @@ pub struct Signalling {
     dataplane: Arc<Dataplane>,
     advertise: IpAddr,
     limits: Limits,
+    tokens: TokenPolicy,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -44,13 +45,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Signalling {
     /// Signalling for a supervised dataplane; browsers reach the workers at `advertise`.
-    pub fn new(dataplane: Arc<Dataplane>, advertise: IpAddr, limits: Limits) -> Arc<Signalling> {
+    pub fn new(
+        dataplane: Arc<Dataplane>,
+        advertise: IpAddr,
+        limits: Limits,
+        tokens: TokenPolicy,
+    ) -> Arc<Signalling> {
         Arc::new(Signalling {
             hub: Mutex::new(None),
             sessions: Mutex::new(HashMap::new()),
             dataplane,
             advertise,
             limits,
+            tokens,
         })
     }
 
@@ -83,7 +90,7 @@ impl Signalling {
                 };
                 let config = HubConfig {
                     limits: self.limits,
-                    tokens: TokenPolicy::Open,
+                    tokens: self.tokens.clone(),
                     worker_ports,
                     advertise: self.advertise,
                 };
@@ -196,21 +203,24 @@ async fn session(socket: WebSocket, s: Arc<Signalling>) {
                     room, name, token, ..
                 },
             ) => {
+                // the session is registered before the hub lock is let go,
+                // so the pump cannot route `joined` before it exists
                 let joined = {
                     let mut hub = lock(&s.hub);
-                    match hub.as_mut() {
+                    let joined = match hub.as_mut() {
                         Some(h) => h.join(now, &room, &name, token.as_deref()),
                         None => Err(ProtocolError::new(
                             ErrorCode::Internal,
                             "the dataplane is starting; retry",
                         )),
+                    };
+                    if let Ok(id) = joined {
+                        lock(&s.sessions).insert(id, tx.clone());
                     }
+                    joined
                 };
                 match joined {
-                    Ok(id) => {
-                        lock(&s.sessions).insert(id, tx.clone());
-                        me = Some(id);
-                    }
+                    Ok(id) => me = Some(id),
                     Err(e) => {
                         send_error(&tx, &e);
                         if matches!(

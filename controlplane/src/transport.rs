@@ -182,6 +182,7 @@ impl Transport {
         while let Some(e) = self.ice.poll_event() {
             match e {
                 IceEvent::Selected(addr) => {
+                    tracing::debug!(target: "switchyard::transport", endpoint = self.endpoint, %addr, "ICE nominated");
                     let moved = self.remote.is_some_and(|r| r != addr);
                     self.remote = Some(addr);
                     if moved && self.in_dataplane {
@@ -207,13 +208,19 @@ impl Transport {
         self.flush_dtls();
         while let Some(e) = self.dtls.poll_event() {
             match e {
-                DtlsEvent::Connected(keys) => self.keys = Some(keys),
+                DtlsEvent::Connected(keys) => {
+                    tracing::debug!(target: "switchyard::transport", endpoint = self.endpoint, "DTLS connected");
+                    self.keys = Some(keys)
+                }
                 DtlsEvent::Failed(err) => return self.fail(format!("DTLS: {err}")),
                 DtlsEvent::Closed => return self.fail("peer closed DTLS".into()),
             }
         }
-        if let (false, Some(remote), Some(keys)) =
-            (self.in_dataplane, self.remote, self.keys.take())
+        // keys may come before the nomination (browsers nominate late):
+        // they wait for it
+        if !self.in_dataplane
+            && let Some(remote) = self.remote
+            && let Some(keys) = self.keys.take()
         {
             let spec = EndpointSpec {
                 id: self.endpoint,
@@ -286,6 +293,16 @@ mod tests {
 
     #[test]
     fn ice_then_dtls_adds_the_endpoint_with_the_browsers_keys() {
+        handshake(true);
+    }
+
+    #[test]
+    fn dtls_before_the_nomination_waits_for_it() {
+        // Chrome finishes DTLS on the first checked pair and nominates later
+        handshake(false);
+    }
+
+    fn handshake(nominate_first: bool) {
         let now = Instant::now();
         let sfu_cert = Certificate::generate().unwrap();
         let mut browser = browser(&sfu_cert, now);
@@ -300,10 +317,14 @@ mod tests {
             now,
         )
         .unwrap();
-        // connectivity check with nomination, then the DTLS handshake
-        t.handle_datagram(now, browser.addr, &check(&browser, &local, true));
+        // connectivity check (with or without nomination), then the DTLS handshake
+        t.handle_datagram(now, browser.addr, &check(&browser, &local, nominate_first));
         let mut added = None;
-        for _ in 0..20 {
+        for round in 0..20 {
+            if round == 10 && !nominate_first {
+                assert!(added.is_none(), "no endpoint before the nomination");
+                t.handle_datagram(now, browser.addr, &check(&browser, &local, true));
+            }
             while let Some(d) = browser.dtls.poll_datagram() {
                 t.handle_datagram(now, browser.addr, &d);
             }

@@ -112,6 +112,17 @@ impl Hub {
             let sources = self.room_sources(id);
             for (publisher, source) in sources {
                 self.subscribe(id, publisher, source);
+                // `joined` listed these without a mid: now they have one
+                if let Some(info) = self.source_info(id, publisher, source) {
+                    self.signal(
+                        id,
+                        ServerMessage::SourceAdded {
+                            v: VERSION,
+                            participant: pid(publisher),
+                            source: info,
+                        },
+                    );
+                }
             }
         }
         Ok(())
@@ -195,21 +206,17 @@ impl Hub {
             });
             let others = self.room_others(id);
             for o in others {
-                let info = SourceInfo {
-                    id: sid(source),
-                    kind: line.kind.to_string(),
-                    muted: false,
-                    mid: None,
-                };
-                self.signal(
-                    o,
-                    ServerMessage::SourceAdded {
-                        v: VERSION,
-                        participant: pid(id),
-                        source: info,
-                    },
-                );
                 self.subscribe(o, id, source);
+                if let Some(info) = self.source_info(o, id, source) {
+                    self.signal(
+                        o,
+                        ServerMessage::SourceAdded {
+                            v: VERSION,
+                            participant: pid(id),
+                            source: info,
+                        },
+                    );
+                }
             }
         }
     }
@@ -296,17 +303,13 @@ impl Hub {
             mid: mid_bytes,
             mid_len: n as u8,
         };
-        let worker = q.worker;
         q.subscriptions.push(Subscription {
             source,
             publisher,
             mid,
         });
         q.needs_offer = true;
-        self.out.push_back(super::Out::Dataplane {
-            worker,
-            command: Command::Subscribe(spec),
-        });
+        self.for_endpoint(to, Command::Subscribe(spec));
     }
 
     fn unsubscribe(&mut self, from: u64, source: u64) {
@@ -321,14 +324,13 @@ impl Hub {
             pc.remove_send(&sub.mid);
         }
         q.needs_offer = true;
-        let worker = q.worker;
-        self.out.push_back(super::Out::Dataplane {
-            worker,
-            command: Command::Unsubscribe {
+        self.for_endpoint(
+            from,
+            Command::Unsubscribe {
                 endpoint: from,
                 source,
             },
-        });
+        );
     }
 
     pub(super) fn drop_subscriptions_from(&mut self, to: u64, publisher: u64) {
@@ -400,7 +402,7 @@ impl Hub {
         let Some(p) = self.participants.get(&id) else {
             return Ok(());
         };
-        let worker = p.worker;
+        let mut targets = Vec::new();
         for (source, &height) in max_height {
             let Some(source) = parse_sid(source) else {
                 continue;
@@ -414,14 +416,14 @@ impl Hub {
                 241..=480 => 1,
                 _ => 2,
             };
-            self.out.push_back(super::Out::Dataplane {
-                worker,
-                command: Command::SetTargetLayer {
-                    endpoint: id,
-                    source,
-                    layer,
-                },
+            targets.push(Command::SetTargetLayer {
+                endpoint: id,
+                source,
+                layer,
             });
+        }
+        for t in targets {
+            self.for_endpoint(id, t);
         }
         Ok(())
     }
@@ -451,6 +453,29 @@ impl Hub {
             );
         }
         Ok(())
+    }
+
+    /// `publisher`'s `source` as `to` sees it: with the `mid` of the m-line
+    /// that carries it to `to`, once subscribed.
+    pub(super) fn source_info(&self, to: u64, publisher: u64, source: u64) -> Option<SourceInfo> {
+        let s = self
+            .participants
+            .get(&publisher)?
+            .published
+            .iter()
+            .find(|s| s.source == source)?;
+        let mid = self.participants.get(&to).and_then(|q| {
+            q.subscriptions
+                .iter()
+                .find(|sub| sub.source == source)
+                .map(|sub| sub.mid.clone())
+        });
+        Some(SourceInfo {
+            id: sid(source),
+            kind: s.kind.to_string(),
+            muted: s.muted,
+            mid,
+        })
     }
 
     /// The other participants in `id`'s room.

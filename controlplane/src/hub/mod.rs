@@ -18,7 +18,7 @@ use crate::dtls::Certificate;
 use crate::limits::{JoinRate, Limits, check_capacity};
 use crate::sdp::PcSession;
 use crate::signalling::{
-    ClientMessage, ErrorCode, ParticipantInfo, ProtocolError, ServerMessage, SourceInfo, VERSION,
+    ClientMessage, ErrorCode, ParticipantInfo, ProtocolError, ServerMessage, VERSION,
 };
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -104,6 +104,10 @@ struct Participant {
     subscriptions: Vec<Subscription>,
     /// Sources this participant does not want (`subscribe` message).
     excluded: Vec<u64>,
+    /// Its endpoint is in the dataplane (ICE nominated, DTLS done).
+    connected: bool,
+    /// Commands about its endpoint, held until it is in the dataplane.
+    parked: Vec<Command>,
 }
 
 /// All rooms of this control plane.
@@ -154,7 +158,8 @@ impl Hub {
         self.signal(participant, ServerMessage::error(e));
     }
 
-    fn info(&self, id: u64) -> Option<ParticipantInfo> {
+    /// Participant `id` as `to` sees it.
+    fn info(&self, to: u64, id: u64) -> Option<ParticipantInfo> {
         let p = self.participants.get(&id)?;
         Some(ParticipantInfo {
             id: pid(id),
@@ -162,12 +167,7 @@ impl Hub {
             sources: p
                 .published
                 .iter()
-                .map(|s| SourceInfo {
-                    id: sid(s.source),
-                    kind: s.kind.to_string(),
-                    muted: s.muted,
-                    mid: None,
-                })
+                .filter_map(|s| self.source_info(to, id, s.source))
                 .collect(),
         })
     }
@@ -221,10 +221,12 @@ impl Hub {
                 published: Vec::new(),
                 subscriptions: Vec::new(),
                 excluded: Vec::new(),
+                connected: false,
+                parked: Vec::new(),
             },
         );
         let participants: Vec<ParticipantInfo> =
-            others.iter().filter_map(|&o| self.info(o)).collect();
+            others.iter().filter_map(|&o| self.info(id, o)).collect();
         self.signal(
             id,
             ServerMessage::Joined {
@@ -234,7 +236,7 @@ impl Hub {
                 participants,
             },
         );
-        if let Some(me) = self.info(id) {
+        if let Some(me) = self.info(id, id) {
             for o in others {
                 self.signal(
                     o,
@@ -366,9 +368,7 @@ impl Hub {
                 Action::Dataplane { worker, command } => {
                     self.out.push_back(Out::Dataplane { worker, command })
                 }
-                Action::Connected(id) => {
-                    tracing::info!(target: "switchyard::hub", participant = id, "media connected")
-                }
+                Action::Connected(id) => self.endpoint_connected(id),
                 Action::Failed(id, reason) => {
                     tracing::info!(target: "switchyard::hub", participant = id, reason, "transport failed");
                     if self.participants.contains_key(&id) {
@@ -385,6 +385,41 @@ impl Hub {
                 }
             }
         }
+    }
+
+    /// Participant `id`'s endpoint is in the dataplane: what waited for it goes.
+    fn endpoint_connected(&mut self, id: u64) {
+        tracing::info!(target: "switchyard::hub", participant = id, "media connected");
+        if let Some(p) = self.participants.get_mut(&id) {
+            p.connected = true;
+            let worker = p.worker;
+            for command in std::mem::take(&mut p.parked) {
+                self.out.push_back(Out::Dataplane { worker, command });
+            }
+        }
+    }
+
+    /// A command about participant `id`'s endpoint (subscribe,
+    /// unsubscribe, target layer): to its worker now if the endpoint is in
+    /// the dataplane, else held until it is — the dataplane refuses
+    /// subscriptions of endpoints it does not know, and browsers often
+    /// finish DTLS after the first renegotiation.
+    fn for_endpoint(&mut self, id: u64, command: Command) {
+        let Some(p) = self.participants.get_mut(&id) else {
+            return;
+        };
+        if p.connected {
+            let worker = p.worker;
+            self.out.push_back(Out::Dataplane { worker, command });
+            return;
+        }
+        if let Command::SetTargetLayer { source, .. } = command {
+            // only the latest target per source matters
+            p.parked.retain(
+                |c| !matches!(c, Command::SetTargetLayer { source: s, .. } if *s == source),
+            );
+        }
+        p.parked.push(command);
     }
 
     /// The loudest voice in a room for two seconds becomes the dominant speaker.

@@ -63,6 +63,7 @@ fn two_participants_publish_and_receive_each_other() {
     let a = h.join(t, "standup", "Ada", None).unwrap();
     drain(&mut h);
     h.handle_message(t, a, offer(CHROME));
+    h.endpoint_connected(a);
     let outs = drain(&mut h);
     assert!(matches!(signals(&outs, a)[0], ServerMessage::Answer { .. }));
     let sources: Vec<&SourceSpec> = outs
@@ -95,12 +96,49 @@ fn two_participants_publish_and_receive_each_other() {
         ServerMessage::ParticipantJoined { .. }
     ));
     h.handle_message(t, b, offer(&CHROME.replace("Brw5", "Brw6")));
-    let outs = drain(&mut h);
+    let mut outs = drain(&mut h);
+    let subscribes_for = |outs: &[Out], e: u64| {
+        outs.iter()
+            .filter(|o| matches!(o, Out::Dataplane { command: Command::Subscribe(s), .. } if s.endpoint == e))
+            .count()
+    };
+    assert_eq!(
+        subscribes_for(&outs, b),
+        0,
+        "B's subscriptions wait for its endpoint"
+    );
+    h.endpoint_connected(b);
+    outs.extend(drain(&mut h));
     let to_b = signals(&outs, b);
     assert!(matches!(to_b[0], ServerMessage::Answer { .. }));
     let ServerMessage::Offer { sdp: b_offer, .. } = to_b.last().unwrap() else {
         panic!("offer to B")
     };
+    let added: Vec<(String, Option<String>)> = to_b
+        .iter()
+        .filter_map(|m| match m {
+            ServerMessage::SourceAdded { source, .. } => {
+                Some((source.kind.clone(), source.mid.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        added,
+        [
+            ("audio".into(), Some("2".into())),
+            ("video".into(), Some("3".into()))
+        ],
+        "A's sources again, now with the mids that carry them to B"
+    );
+    let to_a_mids: Vec<Option<String>> = signals(&outs, a)
+        .iter()
+        .filter_map(|m| match m {
+            ServerMessage::SourceAdded { source, .. } => Some(source.mid.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(to_a_mids, [Some("2".into()), Some("3".into())]);
     let parsed = Offer::parse(b_offer).unwrap();
     assert_eq!(
         parsed.media.len(),

@@ -170,6 +170,11 @@ impl PcSession {
                     "the browser negotiated no {kind} m-line with {codec}"
                 ))
             })?;
+        let mut track = track;
+        if template.codec.as_ref().is_none_or(|c| c.rtx_pt.is_none()) {
+            // no RTX payload type (audio): an FID group would be refused
+            track.rtx_ssrc = None;
+        }
         let mut line = Line {
             direction: Direction::SendOnly,
             rids: Vec::new(),
@@ -436,6 +441,11 @@ mod tests {
         let a = s.add_send(SdpMediaValue::Audio, "opus", t("s11")).unwrap();
         let line = s.lines().iter().find(|l| l.mid == a).unwrap();
         assert_eq!(line.codec.as_ref().map(|c| c.name.as_str()), Some("opus"));
+        // without an RTX payload type there is no FID group (Chrome refuses one)
+        assert_eq!(line.send.as_ref().and_then(|t| t.rtx_ssrc), None);
+        let offer = s.offer();
+        let audio = &offer[offer.rfind("m=audio").unwrap()..];
+        assert!(!audio.contains("ssrc-group"), "{audio}");
     }
 
     #[test]

@@ -324,11 +324,7 @@ impl ClientMessage {
         let bad = |m: &str| Err(ProtocolError::new(ErrorCode::InvalidValue, m));
         match self {
             ClientMessage::Join { room, name, .. } => {
-                let room_ok = (1..=64).contains(&room.len())
-                    && room
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-                if !room_ok {
+                if !valid_room(room) {
                     return bad("room: 1–64 of A–Z a–z 0–9 - _ .");
                 }
                 let chars = name.chars().count();
@@ -346,6 +342,14 @@ impl ClientMessage {
         }
         Ok(())
     }
+}
+
+/// A room name: 1–64 of A–Z a–z 0–9 `-` `_` `.`.
+pub fn valid_room(room: &str) -> bool {
+    (1..=64).contains(&room.len())
+        && room
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 #[cfg(test)]

@@ -9,5 +9,5 @@ mod messages;
 
 pub use messages::{
     ClientMessage, ErrorCode, MAX_MESSAGE, ParticipantInfo, ProtocolError, ServerMessage,
-    SourceInfo, VERSION,
+    SourceInfo, VERSION, valid_room,
 };

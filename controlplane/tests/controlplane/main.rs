@@ -25,6 +25,8 @@ impl Server {
             .args([
                 "--http",
                 "127.0.0.1:0",
+                "--https",
+                "127.0.0.1:0",
                 "--workers",
                 "1",
                 "--base-port",
@@ -34,6 +36,8 @@ impl Server {
             ])
             .arg("--control-socket")
             .arg(dir.join("dp.sock"))
+            .arg("--state-dir")
+            .arg(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()

@@ -79,11 +79,14 @@ pub enum DropReason {
     Filtered = 13,
     /// Not enough send buffers in this batch.
     NoSendBuffer = 14,
+    /// A padding-only packet (a sender's bandwidth probe): nothing to
+    /// forward.
+    Padding = 15,
 }
 
 impl DropReason {
     /// Every reason, in index order.
-    pub const ALL: [DropReason; 15] = [
+    pub const ALL: [DropReason; 16] = [
         DropReason::UnknownAddress,
         DropReason::Unclassified,
         DropReason::MalformedRtp,
@@ -99,6 +102,7 @@ impl DropReason {
         DropReason::Oversize,
         DropReason::Filtered,
         DropReason::NoSendBuffer,
+        DropReason::Padding,
     ];
 
     /// Name for logs and metrics.
@@ -119,6 +123,7 @@ impl DropReason {
             DropReason::Oversize => "oversize",
             DropReason::Filtered => "filtered",
             DropReason::NoSendBuffer => "no_send_buffer",
+            DropReason::Padding => "padding",
         }
     }
 

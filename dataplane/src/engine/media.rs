@@ -68,6 +68,10 @@ impl Engine {
         let Some((s, layer, rtx)) = self.route(e, &p) else {
             return self.counters.drop_packet(DropReason::UnknownSsrc);
         };
+        if p.payload().is_empty() {
+            // padding only: a bandwidth probe, for the sender's estimator
+            return self.counters.drop_packet(DropReason::Padding);
+        }
         let len = if rtx {
             match self.unwrap_rtx(s, layer, &mut data[..len]) {
                 Some(n) => n,

@@ -476,7 +476,27 @@ fn garbage_is_counted_and_the_stream_goes_on() {
     ];
     w.engine
         .handle_datagram(w.t, stranger, &mut stun, &mut w.sink);
+    // a padding-only probe on a known SSRC is consumed, not "malformed"
+    let h = RtpHeader {
+        marker: false,
+        payload_type: 96,
+        sequence_number: 7,
+        timestamp: 0,
+        ssrc: LAYER_SSRC[0],
+        csrcs: &[],
+        extensions: &[],
+    };
+    let mut probe = vec![0u8; 1500];
+    let n = h.emit(&mut probe).unwrap();
+    probe[0] |= 0x20;
+    probe[n + 199] = 200; // 200 bytes of padding, the last one its count
+    let len = w.publisher.send.protect_rtp(&mut probe, n + 200).unwrap();
+    probe.truncate(len);
+    w.engine
+        .handle_datagram(w.t, w.publisher.addr, &mut probe, &mut w.sink);
     let c = w.engine.counters();
+    assert_eq!(c.drops(DropReason::Padding), 1);
+    assert_eq!(c.drops(DropReason::MalformedRtp), 0);
     assert_eq!(c.drops(DropReason::UnknownAddress), 1);
     assert_eq!(c.drops(DropReason::AuthFailed), 1);
     assert_eq!(c.drops(DropReason::Replayed), 1);

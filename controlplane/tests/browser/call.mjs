@@ -1,0 +1,175 @@
+// Opens the demo app in headless Debian chromium, one browser context per
+// participant, and reports what each one received (from getStats()) as one
+// JSON object on stdout. The Rust test (controlplane/tests/controlplane/
+// browser.rs) decides pass or fail; this script only measures.
+//
+//   node call.mjs --base https://10.99.0.1:8443 --room r --names ada,bo,cy \
+//     [--remotes 2] [--min-frames 100] [--timeout 90] [--leave cy] [--screenshot out.png]
+//
+// --remotes: how many remote participants each browser must hear and see
+// (default: the other names). Progress goes to stderr.
+
+import { chromium } from "playwright-core";
+
+function args() {
+  const a = { remotes: null, minFrames: 100, timeout: 90, leave: null, screenshot: null };
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i += 2) {
+    const [k, v] = [argv[i], argv[i + 1]];
+    if (k === "--base") a.base = v;
+    else if (k === "--room") a.room = v;
+    else if (k === "--names") a.names = v.split(",");
+    else if (k === "--remotes") a.remotes = Number(v);
+    else if (k === "--min-frames") a.minFrames = Number(v);
+    else if (k === "--timeout") a.timeout = Number(v);
+    else if (k === "--leave") a.leave = v;
+    else if (k === "--screenshot") a.screenshot = v;
+    else throw new Error(`unknown argument ${k}`);
+  }
+  if (!a.base || !a.room || !a.names) throw new Error("--base, --room and --names are required");
+  if (a.remotes === null) a.remotes = a.names.length - 1;
+  return a;
+}
+
+const log = (...m) => console.error(`[call ${new Date().toISOString().slice(11, 23)}]`, ...m);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// What one page receives, per remote participant, from getStats().
+async function received(page) {
+  return page.evaluate(async () => {
+    const s = window.switchyard;
+    if (!s || !s.pc) return { state: "not started", remotes: {} };
+    const stats = await s.pc.getStats();
+    const byMid = new Map();
+    stats.forEach((r) => {
+      if (r.type === "inbound-rtp" && r.mid !== undefined) byMid.set(r.mid, r);
+    });
+    const remotes = {};
+    for (const [id, p] of s.participants) {
+      const r = { name: p.name, video_frames: 0, frame_height: 0, audio_packets: 0, audio_samples: 0, tile: !!p.tile.isConnected };
+      for (const src of p.sources.values()) {
+        const st = src.mid !== undefined ? byMid.get(src.mid) : undefined;
+        if (!st) continue;
+        if (st.kind === "video") {
+          r.video_frames += st.framesDecoded || 0;
+          r.frame_height = Math.max(r.frame_height, st.frameHeight || 0);
+        } else {
+          r.audio_packets += st.packetsReceived || 0;
+          r.audio_samples += st.totalSamplesReceived || 0;
+        }
+      }
+      remotes[id] = r;
+    }
+    return { state: s.pc.connectionState, me: s.me, errors: s.errors, remotes };
+  });
+}
+
+const enough = (rx, a) =>
+  rx.state === "connected" &&
+  Object.keys(rx.remotes).length >= a.remotes &&
+  Object.values(rx.remotes).every((r) => r.video_frames >= a.minFrames && r.audio_packets > 0 && r.audio_samples > 0);
+
+async function main() {
+  const a = args();
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--use-fake-device-for-media-stream",
+      "--use-fake-ui-for-media-stream",
+      "--autoplay-policy=no-user-gesture-required",
+      "--ignore-certificate-errors",
+    ],
+  });
+  const out = { participants: {}, left: null, stats_before: null, stats_after: null };
+  try {
+    const pages = {};
+    for (const name of a.names) {
+      const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 720 } });
+      const page = await ctx.newPage();
+      page.on("console", (m) => {
+        if (m.type() === "error" || m.type() === "warning") log(`${name} console ${m.type()}: ${m.text()}`);
+      });
+      page.on("pageerror", (e) => log(`${name} page error: ${e.message}`));
+      await page.goto(`${a.base}/${a.room}?name=${encodeURIComponent(name)}`);
+      pages[name] = page;
+      log(`${name} opened the room`);
+    }
+    const first = pages[a.names[0]];
+    out.stats_before = await first.evaluate(() => fetch("/stats").then((r) => r.json()));
+    const deadline = Date.now() + a.timeout * 1000;
+    let all = {};
+    for (;;) {
+      all = {};
+      for (const name of a.names) all[name] = await received(pages[name]);
+      const line = a.names
+        .map((n) => `${n}:${all[n].state}[${Object.values(all[n].remotes).map((r) => `${r.name} v${r.video_frames} a${r.audio_packets}`).join(" ")}]`)
+        .join("  ");
+      log(line);
+      if (a.names.every((n) => enough(all[n], a))) break;
+      if (Date.now() > deadline) {
+        log("timed out waiting for media");
+        break;
+      }
+      await sleep(1000);
+    }
+    out.participants = all;
+    out.stats_after = await first.evaluate(() => fetch("/stats").then((r) => r.json()));
+    if (a.screenshot) {
+      await first.screenshot({ path: a.screenshot });
+      log(`screenshot ${a.screenshot}`);
+    }
+    if (a.leave && pages[a.leave]) {
+      const leaverId = all[a.leave].me;
+      const stayers = a.names.filter((n) => n !== a.leave);
+      // the mids that carry the leaver's video to each of the others
+      const mids = {};
+      for (const n of stayers) {
+        mids[n] = await pages[n].evaluate((id) => {
+          const p = window.switchyard.participants.get(id);
+          return p ? [...p.sources.values()].filter((s) => s.kind === "video").map((s) => s.mid) : [];
+        }, leaverId);
+      }
+      // frames decoded on those mids, or null once the stream is gone from the stats
+      const framesOn = (n) =>
+        pages[n].evaluate(async (ms) => {
+          const stats = await window.switchyard.pc.getStats();
+          let frames = null;
+          stats.forEach((r) => {
+            if (r.type === "inbound-rtp" && r.kind === "video" && ms.includes(r.mid)) frames = (frames || 0) + (r.framesDecoded || 0);
+          });
+          return frames;
+        }, mids[n]);
+      await pages[a.leave].click("#leave");
+      log(`${a.leave} (${leaverId}) left`);
+      const seenGone = {};
+      const until = Date.now() + 10_000;
+      while (Date.now() < until && stayers.some((n) => !seenGone[n])) {
+        for (const n of stayers) {
+          seenGone[n] = await pages[n].evaluate((id) => !window.switchyard.participants.has(id) && !document.querySelector(`[data-participant="${id}"]`), leaverId);
+        }
+        await sleep(250);
+      }
+      await sleep(1000);
+      const before = {};
+      for (const n of stayers) before[n] = await framesOn(n);
+      await sleep(2000);
+      const after = {};
+      const remaining = {};
+      for (const n of stayers) {
+        after[n] = await framesOn(n);
+        remaining[n] = await received(pages[n]);
+      }
+      out.left = { id: leaverId, seen_gone: seenGone, frames_before: before, frames_after: after, remaining };
+    }
+  } finally {
+    await browser.close();
+  }
+  process.stdout.write(JSON.stringify(out) + "\n");
+}
+
+main().catch((e) => {
+  log(`failed: ${e.stack || e}`);
+  process.exit(1);
+});

@@ -1,0 +1,359 @@
+// Switchyard demo app: one RTCPeerConnection per participant, signalling
+// protocol v1 (docs/signalling.md) and nothing else. No build step.
+//
+// The server is the impolite peer: when both sides offer at once it refuses
+// ours with `bad_state` (glare) and we answer its offer first, then offer
+// again. Every offer/answer step runs in one queue so they never interleave.
+
+const V = 1;
+const LAYERS = [
+  // low to high: the server takes the rids in this order as layers 0, 1, 2
+  { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+];
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  ws: null,
+  pc: null,
+  me: null,
+  room: null,
+  local: null,
+  audioMid: null,
+  videoMid: null,
+  offering: false,
+  offerAgain: false,
+  participants: new Map(), // id -> {name, tile, stream, sources: Map(sourceId -> {kind, mid, muted})}
+  errors: [],
+  left: false,
+};
+// for people poking around in the console, and for the browser tests
+window.switchyard = state;
+
+let queue = Promise.resolve();
+function serially(step) {
+  queue = queue.then(step).catch((e) => fail(`signalling step failed: ${e.message || e}`));
+  return queue;
+}
+
+function send(msg) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) {
+    state.ws.send(JSON.stringify({ v: V, ...msg }));
+  }
+}
+
+function setStatus(text, kind = "") {
+  const s = $("status");
+  s.textContent = text;
+  s.className = `status ${kind}`;
+}
+
+function fail(text) {
+  state.errors.push(text);
+  console.error(text);
+  setStatus(text, "bad");
+}
+
+function showConnection() {
+  const ws = state.ws && state.ws.readyState === WebSocket.OPEN ? "signalling open" : "signalling closed";
+  const media = state.pc ? `media ${state.pc.connectionState}` : "media not started";
+  const good = state.pc && state.pc.connectionState === "connected";
+  setStatus(`${ws} · ${media}`, good ? "ok" : state.pc && state.pc.connectionState === "failed" ? "bad" : "");
+}
+
+// ---- tiles ----------------------------------------------------------------
+
+function makeTile(id, name, local) {
+  const tile = document.createElement("div");
+  tile.className = local ? "tile local" : "tile";
+  tile.dataset.participant = id;
+  const video = document.createElement("video");
+  video.autoplay = true;
+  video.playsInline = true;
+  video.muted = local; // never play our own microphone back
+  const label = document.createElement("span");
+  label.className = "label";
+  label.textContent = local ? `${name} (you)` : name;
+  const muted = document.createElement("span");
+  muted.className = "muted";
+  label.append(muted);
+  tile.append(video, label);
+  $("grid").append(tile);
+  return tile;
+}
+
+function setMutedBadge(p) {
+  const muted = [...p.sources.values()].filter((s) => s.muted).map((s) => s.kind);
+  p.tile.querySelector(".muted").textContent = muted.length ? `muted ${muted.join(" + ")}` : "";
+}
+
+function addParticipant(info) {
+  if (state.participants.has(info.id)) return state.participants.get(info.id);
+  const p = {
+    id: info.id,
+    name: info.name,
+    tile: makeTile(info.id, info.name, false),
+    stream: new MediaStream(),
+    sources: new Map(),
+  };
+  p.tile.querySelector("video").srcObject = p.stream;
+  state.participants.set(info.id, p);
+  for (const s of info.sources || []) addSource(info.id, s);
+  return p;
+}
+
+function addSource(participant, source) {
+  const p = state.participants.get(participant);
+  if (!p) return;
+  const known = p.sources.get(source.id) || {};
+  p.sources.set(source.id, { ...known, kind: source.kind, muted: source.muted, mid: source.mid ?? known.mid });
+  setMutedBadge(p);
+  sendConstraints();
+}
+
+function removeSource(participant, sourceId) {
+  const p = state.participants.get(participant);
+  const s = p && p.sources.get(sourceId);
+  if (!s) return;
+  p.sources.delete(sourceId);
+  const t = state.pc && state.pc.getTransceivers().find((t) => t.mid === s.mid);
+  if (t && t.receiver.track) p.stream.removeTrack(t.receiver.track);
+  setMutedBadge(p);
+}
+
+function removeParticipant(id) {
+  const p = state.participants.get(id);
+  if (!p) return;
+  p.tile.remove();
+  state.participants.delete(id);
+}
+
+// Tell the server how tall each remote video is drawn, so it sends the
+// smallest simulcast layer that still looks sharp.
+let constraintsTimer = null;
+function sendConstraints() {
+  clearTimeout(constraintsTimer);
+  constraintsTimer = setTimeout(() => {
+    const max_height = {};
+    for (const p of state.participants.values()) {
+      const h = Math.round(p.tile.clientHeight * (window.devicePixelRatio || 1));
+      for (const [id, s] of p.sources) if (s.kind === "video") max_height[id] = Math.max(h, 1);
+    }
+    if (Object.keys(max_height).length) send({ type: "constraints", max_height });
+  }, 200);
+}
+
+// ---- media ----------------------------------------------------------------
+
+function newPeerConnection() {
+  const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" });
+  pc.onconnectionstatechange = showConnection;
+  pc.ontrack = (ev) => {
+    const participant = ev.streams[0] && ev.streams[0].id;
+    const p = state.participants.get(participant);
+    if (!p) return;
+    for (const old of p.stream.getTracks().filter((t) => t.kind === ev.track.kind)) p.stream.removeTrack(old);
+    p.stream.addTrack(ev.track);
+    ev.track.onended = () => p.stream.removeTrack(ev.track);
+    const video = p.tile.querySelector("video");
+    video.srcObject = p.stream;
+    video.play().catch(() => {});
+  };
+  return pc;
+}
+
+async function publish() {
+  const pc = state.pc;
+  const [audio] = state.local.getAudioTracks();
+  const [video] = state.local.getVideoTracks();
+  const a = audio && pc.addTransceiver(audio, { direction: "sendonly", streams: [state.local] });
+  const v = video && pc.addTransceiver(video, { direction: "sendonly", streams: [state.local], sendEncodings: LAYERS });
+  await offer();
+  state.audioMid = a ? a.mid : null;
+  state.videoMid = v ? v.mid : null;
+}
+
+async function offer() {
+  const pc = state.pc;
+  state.offering = true;
+  await pc.setLocalDescription(await pc.createOffer());
+  send({ type: "offer", sdp: pc.localDescription.sdp });
+}
+
+async function onAnswer(sdp) {
+  if (state.pc.signalingState !== "have-local-offer") return;
+  await state.pc.setRemoteDescription({ type: "answer", sdp });
+  state.offering = false;
+  if (state.offerAgain) {
+    state.offerAgain = false;
+    await offer();
+  }
+}
+
+async function onOffer(sdp) {
+  const pc = state.pc;
+  if (pc.signalingState === "have-local-offer") {
+    // glare: we are the polite side; ours goes again after this answer
+    await pc.setLocalDescription({ type: "rollback" });
+    state.offering = false;
+    state.offerAgain = true;
+  }
+  await pc.setRemoteDescription({ type: "offer", sdp });
+  await pc.setLocalDescription(await pc.createAnswer());
+  send({ type: "answer", sdp: pc.localDescription.sdp });
+  if (state.offerAgain && pc.signalingState === "stable") {
+    state.offerAgain = false;
+    await offer();
+  }
+  sendConstraints();
+}
+
+// ---- signalling -----------------------------------------------------------
+
+function onMessage(msg) {
+  switch (msg.type) {
+    case "joined":
+      state.me = msg.id;
+      for (const p of msg.participants) addParticipant(p);
+      serially(publish);
+      break;
+    case "answer":
+      serially(() => onAnswer(msg.sdp));
+      break;
+    case "offer":
+      serially(() => onOffer(msg.sdp));
+      break;
+    case "participant_joined":
+      addParticipant(msg.participant);
+      break;
+    case "participant_left":
+      removeParticipant(msg.id);
+      break;
+    case "source_added":
+      addSource(msg.participant, msg.source);
+      break;
+    case "source_removed":
+      removeSource(msg.participant, msg.source);
+      break;
+    case "mute_state": {
+      const p = state.participants.get(msg.participant);
+      const s = p && p.sources.get(msg.source);
+      if (s) {
+        s.muted = msg.muted;
+        setMutedBadge(p);
+      }
+      break;
+    }
+    case "dominant_speaker":
+      for (const p of state.participants.values()) p.tile.classList.toggle("speaking", p.id === msg.participant);
+      break;
+    case "pong":
+      break;
+    case "error":
+      if (msg.code === "bad_state" && state.offering) {
+        // our offer crossed the server's: offer again once that is answered
+        state.offering = false;
+        state.offerAgain = true;
+      } else {
+        fail(`server: ${msg.code}: ${msg.message}`);
+      }
+      break;
+    default:
+      console.warn("unknown server message", msg);
+  }
+}
+
+async function join(room, name) {
+  state.room = room;
+  $("room-name").textContent = room;
+  $("join").hidden = true;
+  $("grid").hidden = false;
+  $("controls").hidden = false;
+  setStatus("starting camera and microphone…");
+  try {
+    state.local = await navigator.mediaDevices.getUserMedia({
+      audio: true,
+      video: { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } },
+    });
+  } catch (e) {
+    fail(`camera/microphone: ${e.message}`);
+    return;
+  }
+  const mine = makeTile("me", name, true);
+  mine.querySelector("video").srcObject = state.local;
+  state.pc = newPeerConnection();
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}/ws`);
+  state.ws = ws;
+  ws.onopen = () => {
+    showConnection();
+    send({ type: "join", room, name });
+  };
+  ws.onmessage = (ev) => {
+    let msg;
+    try {
+      msg = JSON.parse(ev.data);
+    } catch {
+      return fail("server sent something that is not JSON");
+    }
+    onMessage(msg);
+  };
+  ws.onclose = () => {
+    showConnection();
+    if (!state.left) fail("signalling connection closed");
+  };
+  const keepalive = setInterval(() => send({ type: "ping" }), 20_000);
+  ws.addEventListener("close", () => clearInterval(keepalive));
+  new ResizeObserver(sendConstraints).observe($("grid"));
+}
+
+function leave() {
+  state.left = true;
+  send({ type: "leave" });
+  if (state.ws) state.ws.close();
+  if (state.pc) state.pc.close();
+  if (state.local) for (const t of state.local.getTracks()) t.stop();
+  for (const id of [...state.participants.keys()]) removeParticipant(id);
+  $("grid").replaceChildren();
+  $("controls").hidden = true;
+  setStatus("you left the room");
+}
+
+function toggle(button, kind, mid) {
+  const track = state.local && state.local.getTracks().find((t) => t.kind === kind);
+  if (!track) return;
+  track.enabled = !track.enabled;
+  const muted = !track.enabled;
+  button.setAttribute("aria-pressed", String(muted));
+  if (mid !== null) send({ type: "mute", mid, muted });
+}
+
+// ---- page -----------------------------------------------------------------
+
+function start() {
+  const params = new URLSearchParams(location.search);
+  const room = decodeURIComponent(location.pathname.slice(1));
+  const savedName = localStorage.getItem("switchyard.name") || "";
+  $("room").value = room;
+  $("name").value = params.get("name") || savedName;
+  $("join").onsubmit = (ev) => {
+    ev.preventDefault();
+    const r = $("room").value.trim();
+    const n = $("name").value.trim();
+    localStorage.setItem("switchyard.name", n);
+    if (r !== room) {
+      location.href = `/${encodeURIComponent(r)}?name=${encodeURIComponent(n)}`;
+      return;
+    }
+    join(r, n);
+  };
+  $("mute-audio").onclick = (ev) => toggle(ev.currentTarget, "audio", state.audioMid);
+  $("mute-video").onclick = (ev) => toggle(ev.currentTarget, "video", state.videoMid);
+  $("leave").onclick = leave;
+  // /<room>?name=… joins at once
+  if (room && params.get("name")) join(room, params.get("name"));
+}
+
+start();
