@@ -4,15 +4,16 @@
 // browser.rs) decides pass or fail; this script only measures.
 //
 //   node call.mjs --base https://10.99.0.1:8443 --room r --names ada,bo,cy \
-//     [--remotes 2] [--min-frames 100] [--timeout 90] [--leave cy] [--screenshot out.png]
+//     [--remotes 2] [--min-frames 100] [--timeout 90] [--leave cy] [--screenshot out.png] [--hold 5]
 //
 // --remotes: how many remote participants each browser must hear and see
-// (default: the other names). Progress goes to stderr.
+// (default: the other names). --hold: seconds to stay in the call after
+// that (for clients outside this script). Progress goes to stderr.
 
 import { chromium } from "playwright-core";
 
 function args() {
-  const a = { remotes: null, minFrames: 100, timeout: 90, leave: null, screenshot: null };
+  const a = { remotes: null, minFrames: 100, timeout: 90, leave: null, screenshot: null, hold: 0 };
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i += 2) {
     const [k, v] = [argv[i], argv[i + 1]];
@@ -24,6 +25,7 @@ function args() {
     else if (k === "--timeout") a.timeout = Number(v);
     else if (k === "--leave") a.leave = v;
     else if (k === "--screenshot") a.screenshot = v;
+    else if (k === "--hold") a.hold = Number(v);
     else throw new Error(`unknown argument ${k}`);
   }
   if (!a.base || !a.room || !a.names) throw new Error("--base, --room and --names are required");
@@ -115,6 +117,10 @@ async function main() {
       await sleep(1000);
     }
     out.participants = all;
+    if (a.hold > 0) {
+      log(`holding the call for ${a.hold}s`);
+      await sleep(a.hold * 1000);
+    }
     out.stats_after = await first.evaluate(() => fetch("/stats").then((r) => r.json()));
     if (a.screenshot) {
       await first.screenshot({ path: a.screenshot });

@@ -1,6 +1,9 @@
 //! End-to-end tests of the `switchyard` binary. One module per scenario.
 
+mod aiortc;
+mod browser;
 mod media_path;
+mod netns;
 mod signalling;
 mod supervisor;
 

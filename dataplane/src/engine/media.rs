@@ -319,7 +319,26 @@ impl Engine {
             counters,
             ..
         } = self;
-        let Some(src) = sources.get(s) else { return };
+        let Some(src) = sources.get_mut(s) else {
+            return;
+        };
+        let first_rx = *src.first_rx.get_or_insert(now);
+        let starting = now.saturating_duration_since(first_rx) < LAYER_IDLE;
+        let layers = &mut src.layers[..src.spec.layer_count.max(1) as usize];
+        if let Some(l) = layers.get_mut(meta.layer as usize) {
+            l.last_rx = Some(now);
+        }
+        // a layer is sent if it was seen lately; one not seen yet counts
+        // while the source is starting (its layers arrive one by one)
+        let mut active = [false; crate::abi::command::MAX_LAYERS];
+        for (a, l) in active.iter_mut().zip(layers.iter()) {
+            *a = match l.last_rx {
+                Some(t) => now.saturating_duration_since(t) < LAYER_IDLE,
+                None => starting,
+            };
+        }
+        let active = &active[..layers.len()];
+        let mut wanted_keyframe = None;
         let codec = src.spec.codec;
         let vp8 = (codec == Codec::Vp8)
             .then(|| Vp8Descriptor::new_checked(p.payload()).ok())
@@ -335,7 +354,11 @@ impl Engine {
                 continue;
             };
             if out.current != Some(meta.layer) {
-                if out.target == meta.layer && meta.keyframe {
+                let want = effective_layer(out.target, active);
+                if want == meta.layer && !meta.keyframe {
+                    wanted_keyframe = Some(want);
+                }
+                if want == meta.layer && meta.keyframe {
                     out.rewriter.switch(now, incoming);
                     out.current = Some(meta.layer);
                     if let Some(sub) = endpoints.get(out.endpoint) {
@@ -376,7 +399,25 @@ impl Engine {
                 Err(e) => counters.drop_packet(DropReason::from_srtp(e)),
             }
         }
+        if let Some(layer) = wanted_keyframe {
+            // a subscriber waits to switch to this layer (throttled)
+            self.request_keyframe(now, s, layer, sink);
+        }
     }
+}
+
+/// A layer with no packet for this long is not being sent (the publisher's
+/// encoder dropped it for bandwidth or CPU).
+const LAYER_IDLE: std::time::Duration = std::time::Duration::from_millis(1000);
+
+/// The layer a subscriber gets: its target if the publisher sends it, else
+/// the best one below that is sent, else the lowest one above — never
+/// nothing while anything is sent.
+fn effective_layer(target: u8, active: &[bool]) -> u8 {
+    let t = usize::from(target).min(active.len().saturating_sub(1));
+    let below = (0..=t).rev().find(|&l| active[l]);
+    let above = (t + 1..active.len()).find(|&l| active[l]);
+    below.or(above).map_or(target, |l| l as u8)
 }
 
 /// Whether a video payload starts a keyframe.

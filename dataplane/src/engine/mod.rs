@@ -132,10 +132,14 @@ struct LayerIn {
     last_sr: Option<(u64, u32, Instant)>,
     /// A keyframe request waits for the home worker to be known (mirrors).
     pending_keyframe: bool,
+    /// When this worker last saw a packet of the layer.
+    last_rx: Option<Instant>,
 }
 
 struct Source {
     spec: SourceSpec,
+    /// When this worker saw the source's first packet.
+    first_rx: Option<Instant>,
     /// The publishing endpoint if it is on this worker.
     publisher: Option<u32>,
     /// The publisher's worker, learned from forwarded packets (mirrors).
@@ -452,6 +456,7 @@ impl Engine {
             subscribers: Vec::with_capacity(16),
             fan_out: Vec::new(),
             audio_level: None,
+            first_rx: None,
         });
         self.source_by_id.insert(spec.id, idx);
         if let Some(p) = publisher.and_then(|p| self.endpoints.get_mut(p)) {

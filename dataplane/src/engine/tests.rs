@@ -244,8 +244,15 @@ impl World {
 
     /// One frame of two packets on every layer; `key` marks keyframes per layer.
     fn frame(&mut self, key: [bool; 3]) {
+        self.frame_of(key.map(Some));
+    }
+
+    /// One frame on the layers that are `Some(keyframe?)`; the others are
+    /// not sent (the publisher's encoder dropped them).
+    fn frame_of(&mut self, layers: [Option<bool>; 3]) {
         self.t += Duration::from_millis(33);
-        for (layer, &key) in key.iter().enumerate() {
+        for (layer, key) in layers.iter().enumerate() {
+            let Some(key) = *key else { continue };
             for k in 0..2 {
                 let seq = self.seqs[layer];
                 self.seqs[layer] = seq.wrapping_add(1);
@@ -357,6 +364,60 @@ fn each_subscriber_gets_its_layer_rewritten_and_continuous_across_a_switch() {
         source: 77,
         layer: 0
     }));
+}
+
+#[test]
+fn a_layer_the_publisher_does_not_send_falls_back_to_the_best_sent() {
+    let mut w = World::new();
+    // layer 2 is not sent: while the source starts, A (target 2) waits for it
+    w.frame_of([Some(true), Some(true), None]);
+    assert!(w.sink.take_to(w.a.addr).is_empty());
+    // once the source has run for a second without it, A asks for a
+    // keyframe of layer 1 and gets layer 1 from there rather than nothing
+    w.plis_to_publisher();
+    for _ in 0..31 {
+        w.frame_of([Some(false), Some(false), None]);
+    }
+    assert!(w.sink.take_to(w.a.addr).is_empty());
+    assert_eq!(w.plis_to_publisher(), 1, "one PLI, for layer 1");
+    assert!(matches!(
+        w.sink.events.last(),
+        Some(Event::KeyframeRequested { layer: 1, .. })
+    ));
+    w.frame_of([Some(false), Some(true), None]);
+    w.frame_of([Some(false), Some(false), None]);
+    assert_eq!(w.sink.take_to(w.a.addr).len(), 4, "two frames of layer 1");
+    assert!(w.sink.events.iter().any(|e| matches!(
+        e,
+        Event::LayerSwitched {
+            endpoint: 2,
+            layer: 1,
+            ..
+        }
+    )));
+    w.plis_to_publisher();
+    // layer 2 comes back: A asks for its keyframe and keeps layer 1 meanwhile
+    w.frame_of([Some(false), Some(false), Some(false)]);
+    assert_eq!(w.plis_to_publisher(), 1, "one PLI for layer 2");
+    assert_eq!(w.sink.take_to(w.a.addr).len(), 2);
+    w.frame_of([Some(false), Some(false), Some(true)]);
+    assert!(w.sink.events.iter().any(|e| matches!(
+        e,
+        Event::LayerSwitched {
+            endpoint: 2,
+            layer: 2,
+            ..
+        }
+    )));
+    // B (target 0) never left layer 0
+    assert!(!w.sink.events.iter().any(|e| matches!(
+        e,
+        Event::LayerSwitched {
+            endpoint: 3,
+            layer: 1 | 2,
+            ..
+        }
+    )));
 }
 
 #[test]

@@ -1,0 +1,134 @@
+//! Three headless Chromium (Debian `chromium`, fake camera and microphone)
+//! open the demo app over HTTPS and hold a call through Switchyard, inside
+//! namespaces this test creates. tests/browser/call.mjs measures with
+//! getStats(); this test judges.
+
+use crate::netns::{NetnsPair, NsServer, browser_dir, run_bounded};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Runs call.mjs in the client namespace and returns its report.
+pub fn call(net: &NetnsPair, server: &NsServer, args: &[&str], log_name: &str) -> Value {
+    let dir = browser_dir();
+    let mut cmd = NetnsPair::command(&net.client_ns, "node");
+    cmd.current_dir(&dir)
+        .arg("call.mjs")
+        .args(["--base", &server.https])
+        .args(args);
+    let log = std::env::temp_dir().join(format!("{log_name}-{}.log", std::process::id()));
+    let out = run_bounded(cmd, Duration::from_secs(240), &log);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let report = text
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<Value>(l).ok());
+    match report {
+        Some(r) if out.status.success() => r,
+        _ => panic!(
+            "call.mjs failed ({}):\n{}\n--- server log ---\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            server.log()
+        ),
+    }
+}
+
+fn num(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+/// Packets the dataplane forwarded, summed over workers.
+pub fn forwarded(stats: &Value) -> u64 {
+    stats["dataplane"]["workers"]
+        .as_array()
+        .map_or(0, |w| w.iter().map(|w| num(&w["forwarded"])).sum())
+}
+
+#[test]
+fn three_browsers_hold_a_call_and_one_leaves() {
+    let net = NetnsPair::new();
+    let server = NsServer::start(&net, "three");
+    let shot = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/img/demo-call.png");
+    let r = call(
+        &net,
+        &server,
+        &[
+            "--room",
+            "standup",
+            "--names",
+            "Ada,Bo,Cy",
+            "--min-frames",
+            "100",
+            "--timeout",
+            "120",
+            "--leave",
+            "Cy",
+            "--screenshot",
+            shot,
+        ],
+        "three-browsers",
+    );
+    let context = || format!("report: {r:#}\n--- server log ---\n{}", server.log());
+
+    // everyone decoded ≥ 100 frames and heard audio from both others
+    let mut received = 0;
+    for name in ["Ada", "Bo", "Cy"] {
+        let p = &r["participants"][name];
+        assert_eq!(p["state"], "connected", "{name}: {}", context());
+        assert_eq!(
+            p["errors"].as_array().map_or(1, Vec::len),
+            0,
+            "{name}: {}",
+            context()
+        );
+        let remotes = p["remotes"].as_object().expect("remotes");
+        assert_eq!(remotes.len(), 2, "{name} sees two others: {}", context());
+        for (id, rx) in remotes {
+            assert!(
+                num(&rx["video_frames"]) >= 100,
+                "{name} ← {id}: {}",
+                context()
+            );
+            assert!(num(&rx["frame_height"]) > 0, "{name} ← {id}: {}", context());
+            assert!(
+                num(&rx["audio_packets"]) > 0,
+                "{name} ← {id}: {}",
+                context()
+            );
+            assert!(
+                num(&rx["audio_samples"]) > 0,
+                "{name} ← {id}: {}",
+                context()
+            );
+            received += num(&rx["video_frames"]) + num(&rx["audio_packets"]);
+        }
+    }
+    // all of it went through the SFU: every received frame and audio packet
+    // is at least one packet the dataplane forwarded
+    let through = forwarded(&r["stats_after"]) - forwarded(&r["stats_before"]);
+    assert!(
+        through >= received,
+        "dataplane forwarded {through} < {received} received: {}",
+        context()
+    );
+    assert_eq!(r["stats_after"]["participants"], 3, "{}", context());
+
+    // Cy leaves: the others see it go and its streams stop
+    let left = &r["left"];
+    for name in ["Ada", "Bo"] {
+        assert_eq!(left["seen_gone"][name], true, "{name}: {}", context());
+        let (before, after) = (&left["frames_before"][name], &left["frames_after"][name]);
+        assert!(
+            after.is_null() || after == before,
+            "{name} still decodes Cy's video: {before} → {after}: {}",
+            context()
+        );
+        let remaining = left["remaining"][name]["remotes"].as_object().unwrap();
+        assert_eq!(remaining.len(), 1, "{name}: {}", context());
+        assert_eq!(left["remaining"][name]["state"], "connected");
+    }
+    assert!(
+        std::fs::metadata(shot).is_ok_and(|m| m.len() > 10_000),
+        "screenshot saved"
+    );
+}

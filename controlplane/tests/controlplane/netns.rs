@@ -1,0 +1,230 @@
+//! Network namespaces for tests with real browsers: the server in one, the
+//! clients in another, joined by a veth pair with its own /24. Browsers
+//! gather no host candidates with only `lo`, and the tests must not touch
+//! the machine's real interfaces; each test gets its own pair of
+//! namespaces, so fixed ports inside them never collide.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Two namespaces joined by a veth pair; removed on drop.
+pub struct NetnsPair {
+    pub server_ns: String,
+    pub client_ns: String,
+    /// The server's address on the veth.
+    pub server_ip: String,
+    /// The clients' address on the veth.
+    pub client_ip: String,
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("running ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl NetnsPair {
+    /// Creates the pair, or explains why it cannot (needs root and iproute2).
+    pub fn new() -> NetnsPair {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let tag = format!("{}{n}", std::process::id() % 100_000);
+        let pair = NetnsPair {
+            server_ns: format!("sysrv{tag}"),
+            client_ns: format!("sycli{tag}"),
+            server_ip: format!("10.{}.{}.1", 100 + n % 100, std::process::id() % 250),
+            client_ip: format!("10.{}.{}.2", 100 + n % 100, std::process::id() % 250),
+        };
+        let (veth_s, veth_c) = (format!("sys{tag}"), format!("syc{tag}"));
+        let setup = || -> Result<(), String> {
+            ip(&["netns", "add", &pair.server_ns])?;
+            ip(&["netns", "add", &pair.client_ns])?;
+            ip(&[
+                "link",
+                "add",
+                &veth_s,
+                "netns",
+                &pair.server_ns,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &veth_c,
+                "netns",
+                &pair.client_ns,
+            ])?;
+            for (ns, dev, addr) in [
+                (&pair.server_ns, &veth_s, &pair.server_ip),
+                (&pair.client_ns, &veth_c, &pair.client_ip),
+            ] {
+                ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev])?;
+                ip(&["-n", ns, "link", "set", dev, "up"])?;
+                ip(&["-n", ns, "link", "set", "lo", "up"])?;
+            }
+            Ok(())
+        };
+        if let Err(e) = setup() {
+            drop(pair);
+            panic!(
+                "cannot create the test's network namespaces ({e}); these tests need root \
+                 and iproute2 (scripts/test.sh runs them as root)"
+            );
+        }
+        pair
+    }
+
+    /// A command run inside namespace `ns`.
+    pub fn command(ns: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns]).arg(program);
+        c
+    }
+}
+
+impl Drop for NetnsPair {
+    fn drop(&mut self) {
+        // deleting a namespace deletes its end of the veth, and so the pair
+        let _ = ip(&["netns", "del", &self.server_ns]);
+        let _ = ip(&["netns", "del", &self.client_ns]);
+    }
+}
+
+/// `switchyard` inside the server namespace, on the veth address:
+/// HTTP on 8080, HTTPS on 8443, media on UDP 10000. Stopped on drop.
+pub struct NsServer {
+    child: Child,
+    pub https: String,
+    pub dir: PathBuf,
+}
+
+impl NsServer {
+    pub fn start(net: &NetnsPair, name: &str) -> NsServer {
+        let dir = std::env::temp_dir().join(format!(
+            "swyd-ns-{name}-{}-{}",
+            std::process::id(),
+            super::rand_suffix()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = std::fs::File::create(dir.join("server.log")).unwrap();
+        let addr = &net.server_ip;
+        let mut child = NetnsPair::command(&net.server_ns, env!("CARGO_BIN_EXE_switchyard"))
+            .args(["--http", &format!("{addr}:8080")])
+            .args(["--https", &format!("{addr}:8443")])
+            .args(["--bind", addr, "--base-port", "10000", "--workers", "1"])
+            .args(["--log", "info,switchyard::io=warn"])
+            .arg("--state-dir")
+            .arg(&dir)
+            .arg("--control-socket")
+            .arg(dir.join("dp.sock"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start switchyard in the namespace");
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut https = String::new();
+        for _ in 0..2 {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(rest) = line.split("https://").nth(1) {
+                https = format!("https://{}", rest.split('/').next().unwrap_or(""));
+            }
+        }
+        assert!(!https.is_empty(), "no HTTPS URL printed");
+        NsServer { child, https, dir }
+    }
+
+    /// The server's log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for NsServer {
+    fn drop(&mut self) {
+        // `ip netns exec` execs switchyard, so this is its pid: SIGTERM first
+        // so that it stops its dataplane child
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_child(&self.child),
+            rustix::process::Signal::TERM,
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs `cmd` with a time bound; its stderr goes to `log`.
+pub fn run_bounded(mut cmd: Command, limit: Duration, log: &Path) -> Output {
+    let err = std::fs::File::create(log).unwrap();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut BufReader::new(stdout), &mut s);
+        s
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let s = child.wait().unwrap();
+            let _ = reader.join();
+            panic!(
+                "{cmd:?} ran over {limit:?}; its log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: reader.join().unwrap_or_default(),
+        stderr: std::fs::read(log).unwrap_or_default(),
+    }
+}
+
+/// Where the browser driver lives, with its node_modules installed.
+pub fn browser_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "playwright-core is not installed: run scripts/test.sh (it runs `npm ci` in {})",
+        dir.display()
+    );
+    assert!(
+        Path::new(&std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()))
+            .exists(),
+        "chromium is not installed: run scripts/test.sh (it runs `apt-get install -y chromium`)"
+    );
+    dir
+}
