@@ -197,7 +197,7 @@ pub fn run_bounded(mut cmd: Command, limit: Duration, log: &Path) -> Output {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            let s = child.wait().unwrap();
+            let _ = child.wait();
             let _ = reader.join();
             panic!(
                 "{cmd:?} ran over {limit:?}; its log:\n{}",
