@@ -1,6 +1,7 @@
 //! End-to-end tests of the `switchyard` binary. One module per scenario.
 
 mod aiortc;
+mod bad_input;
 mod browser;
 mod media_path;
 mod netns;

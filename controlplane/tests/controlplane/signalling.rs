@@ -7,23 +7,23 @@ use futures_util::{SinkExt, StreamExt};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
-const CHROME: &str = include_str!("../../src/sdp/testdata/chrome_simulcast_offer.sdp");
+pub const CHROME: &str = include_str!("../../src/sdp/testdata/chrome_simulcast_offer.sdp");
 
-type Ws =
+pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(server: &Server) -> Ws {
+pub async fn connect(server: &Server) -> Ws {
     let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.http))
         .await
         .expect("websocket");
     ws
 }
 
-async fn send(ws: &mut Ws, v: serde_json::Value) {
+pub async fn send(ws: &mut Ws, v: serde_json::Value) {
     ws.send(Message::Text(v.to_string().into())).await.unwrap();
 }
 
-async fn next(ws: &mut Ws) -> serde_json::Value {
+pub async fn next(ws: &mut Ws) -> serde_json::Value {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
             .await
@@ -37,7 +37,7 @@ async fn next(ws: &mut Ws) -> serde_json::Value {
 }
 
 /// Reads until a message of `kind`, returning it.
-async fn expect(ws: &mut Ws, kind: &str) -> serde_json::Value {
+pub async fn expect(ws: &mut Ws, kind: &str) -> serde_json::Value {
     for _ in 0..20 {
         let m = next(ws).await;
         if m["type"] == kind {
