@@ -16,11 +16,37 @@ missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Tools, installed only when the command is missing (node and npm may come
+# from elsewhere than Debian's packages): chromium, node and npm for the
+# browser tests (driven by playwright-core); python3-venv for the aiortc
+# client; iproute2 for the tests' network namespaces.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+/usr/bin/python3 -c "import ensurepip, venv" 2>/dev/null || missing+=(python3-venv)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
     step "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     as_root apt-get update -qq </dev/null
     as_root apt-get install -y -qq "${missing[@]}" </dev/null
+fi
+
+# --- what the browser and aiortc tests drive -------------------------------------
+step "playwright-core (npm ci) and aiortc (venv in target/pyenv)"
+(cd controlplane/tests/browser && timeout 600 npm ci --no-audit --no-fund --silent)
+python=${SWITCHYARD_PYTHON:-$PWD/target/pyenv/bin/python}
+if ! "$python" -c "import aiortc, websockets" 2>/dev/null; then
+    mkdir -p target
+    /usr/bin/python3 -m venv target/pyenv
+    timeout 900 target/pyenv/bin/pip install --quiet --disable-pip-version-check \
+        -r controlplane/tests/aiortc/requirements.txt
+    python=$PWD/target/pyenv/bin/python
+fi
+export SWITCHYARD_PYTHON=$python
+if [ "$(id -u)" -ne 0 ]; then
+    echo "the browser tests create network namespaces and need root" >&2
+    exit 1
 fi
 
 # --- formatting and lints -----------------------------------------------------

@@ -16,7 +16,8 @@ pub struct Args {
     /// TOML configuration file.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// HTTP listen address (signalling, demo page, health, stats).
+    /// HTTP listen address (signalling, demo page, health, stats); default
+    /// 127.0.0.1:8080.
     #[arg(long)]
     pub http: Option<SocketAddr>,
     /// `spawn` (default: run and supervise a dataplane child) or
@@ -26,20 +27,21 @@ pub struct Args {
     /// Dataplane workers when spawning (default: one per CPU).
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Media bind address when spawning.
+    /// Media bind address when spawning (default 127.0.0.1).
     #[arg(long)]
     pub bind: Option<IpAddr>,
-    /// UDP port of worker 0 when spawning (0: OS-assigned).
+    /// UDP port of worker 0 when spawning (default 10000; 0: OS-assigned).
     #[arg(long)]
     pub base_port: Option<u16>,
     /// Control socket of the spawned dataplane.
     #[arg(long)]
     pub control_socket: Option<PathBuf>,
-    /// Address browsers reach the media ports at (host candidates); for a
-    /// server behind NAT its public address. Default: the media bind address
-    /// (127.0.0.1 when that is unspecified).
-    #[arg(long)]
-    pub advertise: Option<IpAddr>,
+    /// Addresses browsers reach the media ports at, one host candidate
+    /// each (comma-separated or repeated); for a server behind NAT its
+    /// public address. Default: the media bind address (127.0.0.1 when that
+    /// is unspecified).
+    #[arg(long, value_delimiter = ',')]
+    pub advertise: Vec<IpAddr>,
     /// Log filter, e.g. "info,switchyard::dtls=debug".
     #[arg(long)]
     pub log: Option<String>,
@@ -59,8 +61,9 @@ pub struct Args {
     /// Default `$XDG_DATA_HOME/switchyard`, else `~/.local/share/switchyard`.
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
-    /// Require room tokens signed with this HS256 secret.
-    #[arg(long)]
+    /// Require room tokens signed with this HS256 secret (better from the
+    /// environment or the config file than on a command line others see).
+    #[arg(long, env = "SWITCHYARD_TOKEN_SECRET", hide_env_values = true)]
     pub token_secret: Option<String>,
     /// Require room tokens signed by the holder of this RS256 public key
     /// (PEM file).
@@ -75,6 +78,11 @@ pub struct Args {
     /// Sustained joins per second (burst: twice this).
     #[arg(long)]
     pub joins_per_second: Option<f64>,
+    /// Packets per second (in + out) one dataplane worker carries at full
+    /// load; `/stats` reports the stress level against it. Default 300000
+    /// (measured, docs/benchmarks.md).
+    #[arg(long)]
+    pub worker_capacity_pps: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -86,7 +94,7 @@ struct FileConfig {
     bind: Option<IpAddr>,
     base_port: Option<u16>,
     control_socket: Option<PathBuf>,
-    advertise: Option<IpAddr>,
+    advertise: Option<Vec<IpAddr>>,
     log: Option<String>,
     https: Option<String>,
     tls_cert: Option<PathBuf>,
@@ -97,6 +105,7 @@ struct FileConfig {
     max_participants: Option<usize>,
     max_rooms: Option<usize>,
     joins_per_second: Option<f64>,
+    worker_capacity_pps: Option<f64>,
 }
 
 /// How the control plane gets its dataplane.
@@ -173,8 +182,8 @@ pub struct Config {
     pub http: SocketAddr,
     /// Dataplane mode (default spawn).
     pub dataplane: DataplaneMode,
-    /// Address put in host candidates.
-    pub advertise: IpAddr,
+    /// Addresses put in host candidates (at least one).
+    pub advertise: Vec<IpAddr>,
     /// Log filter (default "info").
     pub log: String,
     /// HTTPS listen address (default 0.0.0.0:8443), `None` when off.
@@ -185,6 +194,8 @@ pub struct Config {
     pub tokens: Tokens,
     /// Admission limits.
     pub limits: crate::limits::Limits,
+    /// Packets per second one worker carries at full load (stress level).
+    pub worker_capacity_pps: f64,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -235,7 +246,21 @@ impl Config {
             DataplaneMode::Spawn { bind, .. } if !bind.is_unspecified() => *bind,
             _ => IpAddr::from([127, 0, 0, 1]),
         };
-        let advertise = args.advertise.or(file.advertise).unwrap_or(bind);
+        let advertise = if args.advertise.is_empty() {
+            file.advertise.unwrap_or_default()
+        } else {
+            args.advertise
+        };
+        let advertise = if advertise.is_empty() {
+            vec![bind]
+        } else {
+            advertise
+        };
+        if let Some(a) = advertise.iter().find(|a| a.is_unspecified()) {
+            return Err(format!(
+                "--advertise needs addresses browsers can reach, not {a}"
+            ));
+        }
         let https = match args.https.or(file.https).as_deref() {
             None => Some(SocketAddr::from(([0, 0, 0, 0], 8443))),
             Some("off") => None,
@@ -268,6 +293,15 @@ impl Config {
                 return Err("choose one of --token-secret and --token-public-key".into());
             }
         };
+        let worker_capacity_pps = args
+            .worker_capacity_pps
+            .or(file.worker_capacity_pps)
+            .unwrap_or(300_000.0);
+        if !(worker_capacity_pps.is_finite() && worker_capacity_pps > 0.0) {
+            return Err(format!(
+                "--worker-capacity-pps must be positive, not {worker_capacity_pps}"
+            ));
+        }
         let mut limits = crate::limits::Limits::default();
         if let Some(n) = args.max_participants.or(file.max_participants) {
             limits.participants_per_room = n;
@@ -294,6 +328,7 @@ impl Config {
             tls,
             tokens,
             limits,
+            worker_capacity_pps,
         })
     }
 }
@@ -301,6 +336,92 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn https_tokens_and_limits() {
+        let c = Config::load(Args::default()).unwrap();
+        assert_eq!(c.https, Some("0.0.0.0:8443".parse().unwrap()));
+        assert!(matches!(c.tls, TlsSource::SelfSigned(_)));
+        assert_eq!(c.tokens, Tokens::Open);
+        let c = Config::load(Args {
+            https: Some("off".into()),
+            token_secret: Some("s3cret".into()),
+            max_participants: Some(4),
+            joins_per_second: Some(2.0),
+            ..Args::default()
+        })
+        .unwrap();
+        assert_eq!(c.https, None);
+        assert!(matches!(c.tokens, Tokens::Secret(_)));
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "secrets stay out of logs"
+        );
+        assert_eq!(
+            (c.limits.participants_per_room, c.limits.join_burst),
+            (4, 4.0)
+        );
+        for bad in [
+            Args {
+                https: Some("nowhere".into()),
+                ..Args::default()
+            },
+            Args {
+                tls_cert: Some("c.pem".into()),
+                ..Args::default()
+            },
+            Args {
+                token_secret: Some("a".into()),
+                token_public_key: Some("k.pem".into()),
+                ..Args::default()
+            },
+            Args {
+                joins_per_second: Some(f64::NAN),
+                ..Args::default()
+            },
+        ] {
+            assert!(Config::load(bad).is_err());
+        }
+        let c = Config::load(Args {
+            advertise: vec![
+                "198.51.100.4".parse().unwrap(),
+                "2001:db8::4".parse().unwrap(),
+            ],
+            ..Args::default()
+        })
+        .unwrap();
+        assert_eq!(c.advertise.len(), 2);
+        assert_eq!(
+            Config::load(Args::default()).unwrap().advertise,
+            vec![IpAddr::from([127, 0, 0, 1])]
+        );
+        assert!(
+            Config::load(Args {
+                advertise: vec!["0.0.0.0".parse().unwrap()],
+                ..Args::default()
+            })
+            .is_err()
+        );
+        // the file takes the same keys
+        let dir = std::env::temp_dir().join(format!("swyd-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("switchyard.toml");
+        std::fs::write(
+            &file,
+            "https = \"127.0.0.1:9443\"\nmax_rooms = 3\ntls_cert = \"a.pem\"\ntls_key = \"b.pem\"\nadvertise = [\"203.0.113.9\"]\n",
+        )
+        .unwrap();
+        let c = Config::load(Args {
+            config: Some(file),
+            ..Args::default()
+        })
+        .unwrap();
+        assert_eq!(c.https, Some("127.0.0.1:9443".parse().unwrap()));
+        assert_eq!(c.limits.rooms, 3);
+        assert!(matches!(c.tls, TlsSource::Files { .. }));
+        assert_eq!(c.advertise, vec![IpAddr::from([203, 0, 113, 9])]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn defaults_and_modes() {

@@ -1,6 +1,7 @@
 //! The HTTP side: signalling (`/ws`), health, statistics, metrics and the
 //! demo app, served the same over HTTP and HTTPS.
 
+use crate::load::{LoadMeter, Totals};
 use crate::supervisor::Dataplane;
 use axum::Router;
 use axum::extract::State;
@@ -17,6 +18,40 @@ pub struct AppState {
     pub dataplane: Arc<Dataplane>,
     /// Rooms and sessions.
     pub signalling: Arc<crate::server::Signalling>,
+    /// Rates and stress, sampled by [`sample_load`].
+    pub load: std::sync::Mutex<LoadMeter>,
+}
+
+/// The dataplane's counter totals over all workers, and its worker count.
+fn totals(dp: &Dataplane) -> Option<(Totals, usize)> {
+    dp.with_client(|c| {
+        let mut t = Totals::default();
+        for b in (0..c.workers()).filter_map(|w| c.counters(w)) {
+            t.rx_packets += b.get(Counter::RxPackets);
+            t.rx_bytes += b.get(Counter::RxBytes);
+            t.tx_packets += b.get(Counter::TxPackets);
+            t.tx_bytes += b.get(Counter::TxBytes);
+            t.forwarded += b.get(Counter::Forwarded);
+        }
+        (t, c.workers())
+    })
+}
+
+/// Samples the dataplane's counters once a second into `state.load`, for
+/// as long as the runtime runs.
+pub async fn sample_load(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if let Some((t, workers)) = totals(&state.dataplane) {
+            lock_load(&state).sample(std::time::Instant::now(), t, workers);
+        }
+    }
+}
+
+fn lock_load(s: &AppState) -> std::sync::MutexGuard<'_, LoadMeter> {
+    // poisoning only follows a panic elsewhere; the meter is still usable
+    s.load.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The router.
@@ -89,9 +124,23 @@ async fn stats(State(s): State<Arc<AppState>>) -> Json<Value> {
             .collect::<Vec<_>>()
     });
     let (rooms, participants) = s.signalling.counts();
-    Json(
-        json!({ "rooms": rooms, "participants": participants, "dataplane": { "workers": workers.unwrap_or_default() } }),
-    )
+    let (rates, stress) = {
+        let m = lock_load(&s);
+        (m.rates(), m.stress())
+    };
+    Json(json!({
+        "rooms": rooms,
+        "participants": participants,
+        "stress_level": stress,
+        "rates": {
+            "rx_packets_per_s": rates.rx_packets_per_s,
+            "tx_packets_per_s": rates.tx_packets_per_s,
+            "rx_bits_per_s": rates.rx_bits_per_s,
+            "tx_bits_per_s": rates.tx_bits_per_s,
+            "forwarded_per_s": rates.forwarded_per_s,
+        },
+        "dataplane": { "workers": workers.unwrap_or_default() },
+    }))
 }
 
 /// Prometheus text exposition: rooms, participants, and the dataplane's
@@ -115,6 +164,13 @@ async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
         "participants",
         "Participants on this server",
         gauge(participants as i64),
+    );
+    let stress: Gauge<f64, std::sync::atomic::AtomicU64> = Gauge::default();
+    stress.set(lock_load(&s).stress());
+    registry.register(
+        "stress_level",
+        "Packet rate over the dataplane's capacity (1 = full)",
+        stress,
     );
     let counters: [(&str, &str, Counter); 5] = [
         (

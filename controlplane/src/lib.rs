@@ -21,6 +21,7 @@ pub mod http;
 pub mod hub;
 pub mod ice;
 pub mod limits;
+pub mod load;
 pub mod sdp;
 pub mod server;
 pub mod signalling;

@@ -78,7 +78,7 @@ async fn run(config: Config) -> Result<(), String> {
     if let Some((l, files, _)) = &https {
         let a = l.local_addr().map_err(|e| e.to_string())?;
         let host = if a.ip().is_unspecified() {
-            SocketAddr::new(config.advertise, a.port())
+            SocketAddr::new(config.advertise[0], a.port())
         } else {
             a
         };
@@ -97,7 +97,7 @@ async fn run(config: Config) -> Result<(), String> {
     let tokens = config.tokens.policy()?;
     let signalling = switchyard_controlplane::server::Signalling::new(
         dataplane.clone(),
-        config.advertise,
+        config.advertise.clone(),
         config.limits,
         tokens,
     );
@@ -108,10 +108,15 @@ async fn run(config: Config) -> Result<(), String> {
             .spawn(move || s.pump(&stop))
             .map_err(|e| format!("starting the pump: {e}"))?
     };
-    let app = router(Arc::new(AppState {
+    let state = Arc::new(AppState {
         dataplane,
         signalling,
-    }));
+        load: std::sync::Mutex::new(switchyard_controlplane::load::LoadMeter::new(
+            config.worker_capacity_pps,
+        )),
+    });
+    tokio::spawn(switchyard_controlplane::http::sample_load(state.clone()));
+    let app = router(state);
     let (stopping, mut stopped) = tokio::sync::watch::channel(false);
     let tls_handle = axum_server::Handle::new();
     tokio::spawn({
@@ -167,7 +172,9 @@ fn https_listener(
     ),
     String,
 > {
-    let files = tls::prepare(&config.tls, &[config.advertise, at.ip()])?;
+    let mut names = config.advertise.clone();
+    names.push(at.ip());
+    let files = tls::prepare(&config.tls, &names)?;
     let tls_config =
         axum_server::tls_openssl::OpenSSLConfig::from_pem_chain_file(&files.cert, &files.key)
             .map_err(|e| {

@@ -33,7 +33,7 @@ pub struct Signalling {
     hub: Mutex<Option<Hub>>,
     sessions: Mutex<HashMap<u64, mpsc::UnboundedSender<ToSession>>>,
     dataplane: Arc<Dataplane>,
-    advertise: IpAddr,
+    advertise: Vec<IpAddr>,
     limits: Limits,
     tokens: TokenPolicy,
 }
@@ -44,10 +44,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Signalling {
-    /// Signalling for a supervised dataplane; browsers reach the workers at `advertise`.
+    /// Signalling for a supervised dataplane; browsers reach the workers at the `advertise` addresses.
     pub fn new(
         dataplane: Arc<Dataplane>,
-        advertise: IpAddr,
+        advertise: Vec<IpAddr>,
         limits: Limits,
         tokens: TokenPolicy,
     ) -> Arc<Signalling> {
@@ -92,7 +92,7 @@ impl Signalling {
                     limits: self.limits,
                     tokens: self.tokens.clone(),
                     worker_ports,
-                    advertise: self.advertise,
+                    advertise: self.advertise.clone(),
                 };
                 *hub_guard = Some(Hub::new(config, cert));
             }

@@ -58,7 +58,12 @@ impl Hub {
         };
         if self.participants.get(&id).is_some_and(|p| p.pc.is_none()) {
             let ice = Credentials::random();
-            let candidates = [SocketAddr::new(self.config.advertise, port)];
+            let candidates: Vec<SocketAddr> = self
+                .config
+                .advertise
+                .iter()
+                .map(|&a| SocketAddr::new(a, port))
+                .collect();
             let session_id = rand::rng().random::<u64>() >> 1;
             let params = AnswerParams {
                 ice: &ice,

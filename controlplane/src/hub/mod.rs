@@ -66,9 +66,9 @@ pub struct HubConfig {
     pub tokens: TokenPolicy,
     /// UDP port of each dataplane worker.
     pub worker_ports: Vec<u16>,
-    /// Address browsers reach the workers at (host candidate; a public
-    /// address for servers behind NAT).
-    pub advertise: IpAddr,
+    /// Addresses browsers reach the workers at (one host candidate each; a
+    /// public address for servers behind NAT).
+    pub advertise: Vec<IpAddr>,
 }
 
 struct Room {

@@ -17,7 +17,7 @@ fn hub() -> Hub {
         },
         tokens: TokenPolicy::Open,
         worker_ports: vec![10000, 10001],
-        advertise: "192.0.2.1".parse().unwrap(),
+        advertise: vec!["192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap()],
     };
     Hub::new(config, Certificate::generate().unwrap())
 }
@@ -65,7 +65,13 @@ fn two_participants_publish_and_receive_each_other() {
     h.handle_message(t, a, offer(CHROME));
     h.endpoint_connected(a);
     let outs = drain(&mut h);
-    assert!(matches!(signals(&outs, a)[0], ServerMessage::Answer { .. }));
+    let ServerMessage::Answer { sdp, .. } = signals(&outs, a)[0] else {
+        panic!("answer")
+    };
+    assert!(
+        sdp.contains(" 192.0.2.1 10000 typ host") && sdp.contains(" 2001:db8::1 10000 typ host"),
+        "a host candidate per advertised address: {sdp}"
+    );
     let sources: Vec<&SourceSpec> = outs
         .iter()
         .filter_map(|o| match o {

@@ -26,6 +26,9 @@ fn python() -> PathBuf {
 
 #[test]
 fn aiortc_and_chromium_see_each_other() {
+    let _turn = crate::netns::BROWSERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     let python = python();
     let net = NetnsPair::new();
     let server = NsServer::start(&net, "aiortc");

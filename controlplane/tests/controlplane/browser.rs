@@ -46,6 +46,9 @@ pub fn forwarded(stats: &Value) -> u64 {
 
 #[test]
 fn three_browsers_hold_a_call_and_one_leaves() {
+    let _turn = crate::netns::BROWSERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     let net = NetnsPair::new();
     let server = NsServer::start(&net, "three");
     let shot = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/img/demo-call.png");
@@ -112,6 +115,20 @@ fn three_browsers_hold_a_call_and_one_leaves() {
         context()
     );
     assert_eq!(r["stats_after"]["participants"], 3, "{}", context());
+    // and /stats shows it as rates and a stress level
+    let rates = &r["stats_after"]["rates"];
+    assert!(
+        rates["forwarded_per_s"].as_f64().unwrap_or(0.0) > 100.0,
+        "{}",
+        context()
+    );
+    assert!(
+        rates["rx_bits_per_s"].as_f64().unwrap_or(0.0) > 100_000.0,
+        "{}",
+        context()
+    );
+    let stress = r["stats_after"]["stress_level"].as_f64().unwrap_or(0.0);
+    assert!(stress > 0.0 && stress < 1.0, "{}", context());
 
     // Cy leaves: the others see it go and its streams stop
     let left = &r["left"];

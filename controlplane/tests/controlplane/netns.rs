@@ -10,6 +10,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+/// Held by tests that run browsers: on a 2-core CI machine they take turns
+/// rather than starve each other's encoders.
+pub static BROWSERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Two namespaces joined by a veth pair; removed on drop.
 pub struct NetnsPair {
     pub server_ns: String,
