@@ -107,23 +107,29 @@ impl DropReason {
 
     /// Name for logs and metrics.
     pub fn name(self) -> &'static str {
+        // the C names are ASCII literals, so always UTF-8
+        self.c_name().to_str().unwrap_or("")
+    }
+
+    /// The name as a NUL-terminated string (for the C ABI).
+    pub fn c_name(self) -> &'static core::ffi::CStr {
         match self {
-            DropReason::UnknownAddress => "unknown_address",
-            DropReason::Unclassified => "unclassified",
-            DropReason::MalformedRtp => "malformed_rtp",
-            DropReason::MalformedRtcp => "malformed_rtcp",
-            DropReason::AuthFailed => "auth_failed",
-            DropReason::Replayed => "replayed",
-            DropReason::TooOld => "too_old",
-            DropReason::SrtpOther => "srtp_other",
-            DropReason::UnknownSsrc => "unknown_ssrc",
-            DropReason::ExceptionRingFull => "exception_ring_full",
-            DropReason::CrossQueueFull => "cross_queue_full",
-            DropReason::SendFailed => "send_failed",
-            DropReason::Oversize => "oversize",
-            DropReason::Filtered => "filtered",
-            DropReason::NoSendBuffer => "no_send_buffer",
-            DropReason::Padding => "padding",
+            DropReason::UnknownAddress => c"unknown_address",
+            DropReason::Unclassified => c"unclassified",
+            DropReason::MalformedRtp => c"malformed_rtp",
+            DropReason::MalformedRtcp => c"malformed_rtcp",
+            DropReason::AuthFailed => c"auth_failed",
+            DropReason::Replayed => c"replayed",
+            DropReason::TooOld => c"too_old",
+            DropReason::SrtpOther => c"srtp_other",
+            DropReason::UnknownSsrc => c"unknown_ssrc",
+            DropReason::ExceptionRingFull => c"exception_ring_full",
+            DropReason::CrossQueueFull => c"cross_queue_full",
+            DropReason::SendFailed => c"send_failed",
+            DropReason::Oversize => c"oversize",
+            DropReason::Filtered => c"filtered",
+            DropReason::NoSendBuffer => c"no_send_buffer",
+            DropReason::Padding => c"padding",
         }
     }
 
