@@ -4,6 +4,7 @@
 //!   `dataplane/`, re-exported here) — see docs/architecture.md for why.
 //! - [`abi`]: the shared-memory interface through which the control plane,
 //!   the C ABI and tests drive this process.
+//! - [`bwe`]: send-side bandwidth estimation per receiver (sans-IO).
 //!
 //! `unsafe` is confined to the shared-memory region ([`abi::region`]) and,
 //! as they land, the syscall modules of the I/O backends.
@@ -13,6 +14,7 @@ pub use switchyard_srtp as srtp;
 pub use switchyard_wire as wire;
 
 pub mod abi;
+pub mod bwe;
 pub mod config;
 pub mod engine;
 pub mod io;

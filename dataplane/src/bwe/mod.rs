@@ -1,0 +1,302 @@
+//! Send-side bandwidth estimation per receiver, sans-IO: the engine tells
+//! it what it sent ([`Estimator::on_sent`], with the transport-wide
+//! sequence number it stamped) and hands it the receiver's transport-cc
+//! feedback ([`Estimator::on_transport_cc`]) or REMB
+//! ([`Estimator::on_remb`]); [`Estimator::target_bps`] is what the receiver's
+//! path carries. Delay-based ([`delay`], trendline) and loss-based
+//! ([`rate::LossRate`]) estimates are combined as in GCC: the lower wins.
+//! Probes ([`Estimator::start_probe`]: padding sent above the media rate)
+//! let an app-limited sender find out whether a higher layer fits.
+
+pub mod delay;
+pub mod history;
+pub mod rate;
+
+use delay::DelayDetector;
+use history::{SendHistory, Sent};
+use rate::{DelayRate, LossRate};
+use std::time::{Duration, Instant};
+use switchyard_wire::rtcp::{PacketStatus, TransportCc};
+
+/// Settings of an estimator.
+#[derive(Debug, Clone, Copy)]
+pub struct BweConfig {
+    /// Where it starts (bit/s).
+    pub initial_bps: u64,
+    /// Never below (bit/s).
+    pub min_bps: u64,
+    /// Never above (bit/s).
+    pub max_bps: u64,
+}
+
+impl Default for BweConfig {
+    fn default() -> Self {
+        BweConfig {
+            initial_bps: 1_000_000,
+            min_bps: 50_000,
+            max_bps: 20_000_000,
+        }
+    }
+}
+
+/// Loss is judged over at least this many reported packets.
+const LOSS_SAMPLE: u32 = 20;
+/// Throughput is measured over at least this much arrival time (µs).
+const THROUGHPUT_SPAN_US: i64 = 250_000;
+/// Without transport-cc feedback for this long, REMB (if any) rules.
+const TWCC_STALE: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy)]
+struct Probe {
+    start: Instant,
+    end: Instant,
+    target_bps: f64,
+    bytes: u64,
+    first_arrival: Option<i64>,
+    last_arrival: i64,
+    lost: u32,
+    done_sending_seen: bool,
+}
+
+/// One receiver's estimator.
+pub struct Estimator {
+    config: BweConfig,
+    history: SendHistory,
+    delay: DelayDetector,
+    delay_rate: DelayRate,
+    loss_rate: LossRate,
+    epoch: Option<Instant>,
+    /// Unwrapped transport-cc reference time (64 ms units).
+    reference: Option<(u32, i64)>,
+    throughput: (u64, Option<i64>, i64),
+    acked_bps: Option<f64>,
+    loss_counts: (u32, u32),
+    last_loss: f64,
+    last_update: Option<Instant>,
+    last_loss_update: Option<Instant>,
+    last_twcc: Option<Instant>,
+    remb_bps: Option<u64>,
+    probe: Option<Probe>,
+}
+
+impl Estimator {
+    /// A fresh estimator.
+    pub fn new(config: BweConfig) -> Estimator {
+        let (i, lo, hi) = (
+            config.initial_bps as f64,
+            config.min_bps as f64,
+            config.max_bps as f64,
+        );
+        Estimator {
+            config,
+            history: SendHistory::default(),
+            delay: DelayDetector::default(),
+            delay_rate: DelayRate::new(i, lo, hi),
+            loss_rate: LossRate::new(i, lo, hi),
+            epoch: None,
+            reference: None,
+            throughput: (0, None, 0),
+            acked_bps: None,
+            loss_counts: (0, 0),
+            last_loss: 0.0,
+            last_update: None,
+            last_loss_update: None,
+            last_twcc: None,
+            remb_bps: None,
+            probe: None,
+        }
+    }
+
+    /// The estimate (bit/s).
+    pub fn target_bps(&self) -> u64 {
+        let twcc_fresh = self.last_twcc.is_some();
+        match (twcc_fresh, self.remb_bps) {
+            (false, Some(remb)) => remb.clamp(self.config.min_bps, self.config.max_bps),
+            _ => self.delay_rate.rate().min(self.loss_rate.rate()) as u64,
+        }
+    }
+
+    /// Throughput the receiver acknowledged lately (bit/s).
+    pub fn acked_bps(&self) -> Option<u64> {
+        self.acked_bps.map(|b| b as u64)
+    }
+
+    /// Fraction of packets lost in the last loss sample.
+    pub fn loss(&self) -> f64 {
+        self.last_loss
+    }
+
+    /// A probe is running.
+    pub fn probing(&self, now: Instant) -> bool {
+        self.probe_target(now).is_some()
+    }
+
+    /// While a probe runs, the rate (bit/s) to send at in total: the
+    /// caller pads up to it.
+    pub fn probe_target(&self, now: Instant) -> Option<u64> {
+        self.probe
+            .filter(|p| now < p.end)
+            .map(|p| p.target_bps as u64)
+    }
+
+    /// A packet stamped with transport-wide sequence number `seq` left now
+    /// (`probe`: padding sent to probe).
+    pub fn on_sent(&mut self, seq: u16, now: Instant, size: usize, probe: bool) {
+        self.epoch.get_or_insert(now);
+        self.history.record(seq, now, size, probe);
+    }
+
+    /// Starts a probe: the caller sends padding so that the total reaches
+    /// `target_bps` until `now + duration`; the feedback on those packets
+    /// says whether the path carries it.
+    pub fn start_probe(&mut self, now: Instant, target_bps: u64, duration: Duration) {
+        self.probe = Some(Probe {
+            start: now,
+            end: now + duration,
+            target_bps: target_bps as f64,
+            bytes: 0,
+            first_arrival: None,
+            last_arrival: 0,
+            lost: 0,
+            done_sending_seen: false,
+        });
+    }
+
+    /// A REMB from the receiver (used when transport-cc is not negotiated).
+    pub fn on_remb(&mut self, bps: u64) {
+        self.remb_bps = Some(bps);
+    }
+
+    /// Lets transport-cc go stale (called periodically).
+    pub fn on_tick(&mut self, now: Instant) {
+        if self
+            .last_twcc
+            .is_some_and(|t| now.saturating_duration_since(t) > TWCC_STALE)
+        {
+            self.last_twcc = None;
+        }
+    }
+
+    /// A transport-cc feedback packet from the receiver.
+    pub fn on_transport_cc(&mut self, now: Instant, fb: &TransportCc<'_>) {
+        let mut arrival = self.unwrap_reference(fb.reference_time()) * 64_000;
+        for (seq, status) in fb.packets() {
+            let sent = self.history.get(seq);
+            match status {
+                PacketStatus::NotReceived => self.packet(sent, None),
+                PacketStatus::Received(delta) => {
+                    arrival += i64::from(delta) * 250;
+                    self.packet(sent, Some(arrival));
+                }
+            }
+        }
+        self.update(now);
+    }
+
+    /// One packet's fate from feedback: its send record (if still known)
+    /// and arrival time in µs of the receiver's clock (`None`: lost).
+    pub fn packet(&mut self, sent: Option<Sent>, arrival_us: Option<i64>) {
+        let Some(sent) = sent else { return };
+        let epoch = *self.epoch.get_or_insert(sent.at);
+        let send_us = sent.at.saturating_duration_since(epoch).as_micros() as u64;
+        self.loss_counts.0 += 1;
+        if let Some(p) = self.probe.as_mut()
+            && sent.at >= p.start
+        {
+            if sent.at >= p.end {
+                p.done_sending_seen = true;
+            } else if let Some(a) = arrival_us {
+                p.bytes += u64::from(sent.size);
+                p.first_arrival.get_or_insert(a);
+                p.last_arrival = p.last_arrival.max(a);
+            } else {
+                p.lost += 1;
+            }
+        }
+        let Some(a) = arrival_us else {
+            self.loss_counts.1 += 1;
+            return;
+        };
+        let (bytes, first, last) = &mut self.throughput;
+        *bytes += u64::from(sent.size);
+        first.get_or_insert(a);
+        *last = (*last).max(a);
+        self.delay.packet(send_us, a);
+    }
+
+    /// Applies what the packets since the last update said.
+    pub fn update(&mut self, now: Instant) {
+        self.last_twcc = Some(now);
+        let (bytes, first, last) = self.throughput;
+        if let Some(first) = first
+            && last - first >= THROUGHPUT_SPAN_US
+        {
+            let bps = bytes as f64 * 8.0 * 1e6 / (last - first) as f64;
+            self.acked_bps = Some(match self.acked_bps {
+                Some(old) => 0.5 * old + 0.5 * bps,
+                None => bps,
+            });
+            self.throughput = (0, None, 0);
+        }
+        let dt = self
+            .last_update
+            .map_or(0.0, |t| now.saturating_duration_since(t).as_secs_f64());
+        self.last_update = Some(now);
+        self.delay_rate
+            .update(dt, self.delay.usage(), self.acked_bps);
+        let (reported, lost) = self.loss_counts;
+        if reported >= LOSS_SAMPLE {
+            self.last_loss = f64::from(lost) / f64::from(reported);
+            let dt = self
+                .last_loss_update
+                .map_or(0.0, |t| now.saturating_duration_since(t).as_secs_f64());
+            self.last_loss_update = Some(now);
+            self.loss_rate.update(dt, self.last_loss, self.acked_bps);
+            self.loss_counts = (0, 0);
+        }
+        self.finish_probe();
+    }
+
+    /// Once every probe packet is reported: if the path carried the probe
+    /// without a queue building or loss, both rates start from there.
+    fn finish_probe(&mut self) {
+        let Some(p) = self.probe else { return };
+        if !p.done_sending_seen {
+            return;
+        }
+        self.probe = None;
+        let Some(first) = p.first_arrival else { return };
+        let span = p.last_arrival - first;
+        if span <= 0 {
+            return;
+        }
+        let carried = p.bytes as f64 * 8.0 * 1e6 / span as f64;
+        let clean = self.delay.usage() != delay::Usage::Overuse && p.lost == 0;
+        if clean {
+            let bps = carried.min(p.target_bps);
+            self.delay_rate.raise_to(bps);
+            self.loss_rate.raise_to(bps);
+        }
+    }
+
+    /// Unwraps the 24-bit reference time against the previous one.
+    fn unwrap_reference(&mut self, r: u32) -> i64 {
+        let value = match self.reference {
+            None => i64::from(r),
+            Some((last, value)) => {
+                let mut d = i64::from(r) - i64::from(last);
+                if d > 1 << 23 {
+                    d -= 1 << 24;
+                } else if d < -(1 << 23) {
+                    d += 1 << 24;
+                }
+                value + d
+            }
+        };
+        self.reference = Some((r, value));
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests;

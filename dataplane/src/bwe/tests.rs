@@ -1,0 +1,290 @@
+//! The estimator against a simulated path: a bottleneck of some capacity
+//! with a drop-tail queue, random loss, and a receiver that reports every
+//! 50 ms. The sender paces 1200-byte packets at what the estimator allows
+//! (optionally capped, as an SFU is, by what it has to send).
+
+use super::*;
+use switchyard_wire::rtcp::TransportCcRepr;
+
+struct Path {
+    capacity_bps: f64,
+    base_delay_us: f64,
+    max_queue_us: f64,
+    loss: f64,
+    queue_free_us: f64,
+    rng: u64,
+}
+
+impl Path {
+    fn new(capacity_bps: f64) -> Path {
+        Path {
+            capacity_bps,
+            base_delay_us: 20_000.0,
+            max_queue_us: 300_000.0,
+            loss: 0.0,
+            queue_free_us: 0.0,
+            rng: 0x9e37_79b9_7f4a_7c15,
+        }
+    }
+
+    fn random(&mut self) -> f64 {
+        // xorshift64*: deterministic runs
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// When a packet sent at `send_us` arrives, or `None` if dropped.
+    fn carry(&mut self, send_us: f64, size: u16) -> Option<f64> {
+        if self.random() < self.loss {
+            return None;
+        }
+        let start = send_us.max(self.queue_free_us);
+        if start - send_us > self.max_queue_us {
+            return None;
+        }
+        self.queue_free_us = start + f64::from(size) * 8.0 * 1e6 / self.capacity_bps;
+        Some(self.queue_free_us + self.base_delay_us)
+    }
+}
+
+struct Sim {
+    t0: Instant,
+    now_us: f64,
+    next_send_us: f64,
+    seq: u16,
+    est: Estimator,
+    path: Path,
+    /// (seq, send time µs, arrival) not yet reported
+    in_flight: Vec<(u16, f64, Option<f64>)>,
+    /// The sender has no more than this to send (bit/s); None: unlimited.
+    app_limit: Option<f64>,
+    /// Probe every this often (µs) when app-limited.
+    probe_every_us: Option<f64>,
+    next_probe_us: f64,
+    /// Estimate every 100 ms: (seconds, bit/s).
+    trace: Vec<(f64, f64)>,
+}
+
+impl Sim {
+    fn new(capacity_bps: f64) -> Sim {
+        Sim {
+            t0: Instant::now(),
+            now_us: 0.0,
+            next_send_us: 0.0,
+            seq: 0,
+            est: Estimator::new(BweConfig {
+                initial_bps: 300_000,
+                ..BweConfig::default()
+            }),
+            path: Path::new(capacity_bps),
+            in_flight: Vec::new(),
+            app_limit: None,
+            probe_every_us: None,
+            next_probe_us: 0.0,
+            trace: Vec::new(),
+        }
+    }
+
+    fn at(&self, us: f64) -> Instant {
+        self.t0 + Duration::from_micros(us as u64)
+    }
+
+    fn run(&mut self, seconds: f64) {
+        let end = self.now_us + seconds * 1e6;
+        let mut next_feedback = self.now_us + 50_000.0;
+        let mut next_trace = self.now_us;
+        while self.now_us < end {
+            let now = self.at(self.now_us);
+            let probe = self.est.probe_target(now);
+            let probing = probe.is_some();
+            if let (Some(every), Some(limit)) = (self.probe_every_us, self.app_limit)
+                && self.now_us >= self.next_probe_us
+            {
+                self.next_probe_us = self.now_us + every;
+                let target = (self.est.target_bps() as f64).max(limit) * 2.0;
+                self.est
+                    .start_probe(now, target as u64, Duration::from_millis(300));
+            }
+            let rate = match (self.app_limit, probe) {
+                (_, Some(p)) => p as f64,
+                (Some(limit), None) => (self.est.target_bps() as f64).min(limit),
+                (None, None) => self.est.target_bps() as f64,
+            };
+            if self.now_us >= self.next_send_us {
+                let size = 1200u16;
+                self.est.on_sent(self.seq, now, usize::from(size), probing);
+                let arrival = self.path.carry(self.now_us, size);
+                self.in_flight.push((self.seq, self.now_us, arrival));
+                self.seq = self.seq.wrapping_add(1);
+                self.next_send_us += f64::from(size) * 8.0 * 1e6 / rate.max(10_000.0);
+            }
+            if self.now_us >= next_feedback {
+                next_feedback += 50_000.0;
+                self.feedback(now);
+            }
+            if self.now_us >= next_trace {
+                next_trace += 100_000.0;
+                self.trace
+                    .push((self.now_us / 1e6, self.est.target_bps() as f64));
+            }
+            self.now_us += 1_000.0;
+        }
+    }
+
+    /// Reports everything that has arrived, and what is lost behind it.
+    fn feedback(&mut self, now: Instant) {
+        let now_us = self.now_us;
+        let reported = self
+            .in_flight
+            .iter()
+            .rposition(|&(_, _, a)| a.is_some_and(|a| a <= now_us));
+        let Some(last) = reported else { return };
+        for (seq, _, arrival) in self.in_flight.drain(..=last) {
+            let sent = self.est.history.get(seq);
+            let arrival = arrival.filter(|&a| a <= now_us).map(|a| a as i64);
+            self.est.packet(sent, arrival);
+        }
+        self.est.update(now);
+    }
+
+    /// Mean estimate over the trace's last `seconds`.
+    fn mean_last(&self, seconds: f64) -> f64 {
+        let end = self.trace.last().map_or(0.0, |t| t.0);
+        let xs: Vec<f64> = self
+            .trace
+            .iter()
+            .filter(|t| t.0 > end - seconds)
+            .map(|t| t.1)
+            .collect();
+        xs.iter().sum::<f64>() / xs.len().max(1) as f64
+    }
+
+    /// Seconds from `from` until the estimate first satisfies `f`.
+    fn time_until(&self, from: f64, f: impl Fn(f64) -> bool) -> Option<f64> {
+        self.trace
+            .iter()
+            .find(|t| t.0 >= from && f(t.1))
+            .map(|t| t.0 - from)
+    }
+}
+
+#[test]
+fn a_steady_link_is_found_and_kept() {
+    let mut s = Sim::new(2_000_000.0);
+    s.run(30.0);
+    let mean = s.mean_last(10.0);
+    assert!(
+        (1_300_000.0..=2_300_000.0).contains(&mean),
+        "mean over the last 10 s {mean}"
+    );
+}
+
+#[test]
+fn a_step_down_is_followed_within_seconds() {
+    let mut s = Sim::new(2_500_000.0);
+    s.run(20.0);
+    s.path.capacity_bps = 500_000.0;
+    let at = s.now_us / 1e6;
+    s.run(15.0);
+    let down = s.time_until(at, |b| b <= 600_000.0);
+    assert!(down.is_some_and(|d| d < 5.0), "took {down:?} s");
+    let mean = s.mean_last(5.0);
+    assert!((300_000.0..=650_000.0).contains(&mean), "settled at {mean}");
+}
+
+#[test]
+fn a_step_up_is_found_with_probes_by_an_app_limited_sender() {
+    // an SFU sending 400 kbit/s of video whose path opens from 500 kbit/s
+    // to 4 Mbit/s: probes show the room for the higher layer
+    let mut s = Sim::new(500_000.0);
+    s.app_limit = Some(400_000.0);
+    s.probe_every_us = Some(2_000_000.0);
+    s.run(10.0);
+    assert!(s.mean_last(3.0) < 900_000.0);
+    s.path.capacity_bps = 4_000_000.0;
+    s.app_limit = Some(1_500_000.0);
+    let at = s.now_us / 1e6;
+    s.run(15.0);
+    let up = s.time_until(at, |b| b >= 1_500_000.0);
+    assert!(up.is_some_and(|d| d < 12.0), "took {up:?} s");
+}
+
+#[test]
+fn loss_bursts_cut_the_rate_and_it_recovers() {
+    let mut s = Sim::new(2_000_000.0);
+    s.run(20.0);
+    let before = s.mean_last(3.0);
+    s.path.loss = 0.2;
+    s.run(3.0);
+    let during = s.mean_last(1.0);
+    assert!(during < 0.7 * before, "{before} → {during}");
+    s.path.loss = 0.0;
+    s.run(20.0);
+    let after = s.mean_last(5.0);
+    assert!(after > 0.65 * before, "recovered to {after} of {before}");
+    assert!(s.est.loss() < 0.02);
+}
+
+#[test]
+fn remb_rules_without_transport_cc() {
+    let mut e = Estimator::new(BweConfig::default());
+    e.on_remb(700_000);
+    assert_eq!(e.target_bps(), 700_000);
+}
+
+#[test]
+fn transport_cc_packets_feed_it() {
+    // 40 packets 10 ms apart, each reported 20 ms after sending, then
+    // the same through a real feedback packet: the same verdict
+    let t = Instant::now();
+    let mut direct = Estimator::new(BweConfig::default());
+    let mut parsed = Estimator::new(BweConfig::default());
+    let mut statuses = Vec::new();
+    for i in 0..40u16 {
+        let at = t + Duration::from_millis(10 * u64::from(i));
+        direct.on_sent(i, at, 1000, false);
+        parsed.on_sent(i, at, 1000, false);
+        statuses.push(if i == 7 {
+            PacketStatus::NotReceived
+        } else {
+            // 10 ms apart in 250 µs ticks; the first is at the reference time
+            PacketStatus::Received(if i == 0 {
+                0
+            } else if i == 8 {
+                80
+            } else {
+                40
+            })
+        });
+    }
+    let repr = TransportCcRepr {
+        sender_ssrc: 1,
+        media_ssrc: 2,
+        base_sequence: 0,
+        reference_time: 100,
+        feedback_count: 0,
+        packets: &statuses,
+    };
+    let mut buf = vec![0u8; repr.len()];
+    repr.emit(&mut buf).unwrap();
+    let fb = TransportCc::new_checked(&buf).unwrap();
+    let now = t + Duration::from_millis(420);
+    parsed.on_transport_cc(now, &fb);
+    let mut arrival = 100 * 64_000i64;
+    for (i, s) in statuses.iter().enumerate() {
+        let sent = direct.history.get(i as u16);
+        match s {
+            PacketStatus::NotReceived => direct.packet(sent, None),
+            PacketStatus::Received(d) => {
+                arrival += i64::from(*d) * 250;
+                direct.packet(sent, Some(arrival));
+            }
+        }
+    }
+    direct.update(now);
+    assert_eq!(parsed.loss(), 1.0 / 40.0);
+    assert_eq!(parsed.loss(), direct.loss());
+    assert_eq!(parsed.target_bps(), direct.target_bps());
+}
