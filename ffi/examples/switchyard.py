@@ -124,6 +124,11 @@ class Event(ctypes.Structure):
         ("twcc_lost", ctypes.c_uint32),
         ("remb_bps", ctypes.c_uint64),
         ("idle_ms", ctypes.c_uint64),
+        ("estimate_bps", ctypes.c_uint64),
+        ("acked_bps", ctypes.c_uint64),
+        ("loss", ctypes.c_uint8),
+        ("probing", ctypes.c_uint8),
+        ("layer_bps", ctypes.c_uint32 * 3),
     ]
 
 
@@ -168,6 +173,7 @@ def load(path=None):
         "switchyard_unsubscribe": (st, [u64, u32, u32, u64, u64, u8]),
         "switchyard_set_target_layer": (st, [u64, u32, u64, u64, u8]),
         "switchyard_request_keyframe": (st, [u64, u32, u64, u8]),
+        "switchyard_probe": (st, [u64, u32, u64, u64, u32]),
         "switchyard_send_packet": (st, [u64, u32, u64, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]),
         "switchyard_recv_packet": (st, [u64, P(PacketInfo), ctypes.c_char_p, ctypes.c_size_t, P(ctypes.c_size_t)]),
         "switchyard_poll_event": (st, [u64, P(Event)]),
@@ -250,6 +256,9 @@ class Dataplane:
 
     def request_keyframe(self, worker, source, layer=0):
         self._check(self.lib.switchyard_request_keyframe(self.handle, worker, source, layer))
+
+    def probe(self, worker, endpoint, target_bps, duration_ms=300):
+        self._check(self.lib.switchyard_probe(self.handle, worker, endpoint, target_bps, duration_ms))
 
     def send_packet(self, worker, remote, data: bytes, endpoint=0):
         self._check(self.lib.switchyard_send_packet(self.handle, worker, endpoint, remote.encode(), data, len(data)))

@@ -71,6 +71,13 @@
 // Event: no packet from an endpoint for `idle_ms` (`endpoint`).
 #define SWITCHYARD_EVENT_ENDPOINT_IDLE 6
 
+// Event: the bandwidth estimate toward a subscriber (`endpoint`,
+// `estimate_bps`, `acked_bps`, `loss`, `probing`).
+#define SWITCHYARD_EVENT_BANDWIDTH 7
+
+// Event: what a source's layers carry (`source`, `layer_bps`).
+#define SWITCHYARD_EVENT_SOURCE_RATES 8
+
 // Drop reasons counted in `SwitchyardCounters::drops` (index = reason;
 // `switchyard_drop_reason_name` names them).
 #define SWITCHYARD_DROP_REASONS 16
@@ -274,6 +281,16 @@ typedef struct SwitchyardEvent {
   uint64_t remb_bps;
   // Milliseconds since the endpoint's last packet.
   uint64_t idle_ms;
+  // Bandwidth estimate toward the endpoint, bit/s.
+  uint64_t estimate_bps;
+  // What the endpoint acknowledged receiving lately, bit/s.
+  uint64_t acked_bps;
+  // Recent loss toward the endpoint (1/256).
+  uint8_t loss;
+  // A probe is running (1).
+  uint8_t probing;
+  // Bit/s of each of a source's layers, lowest first.
+  uint32_t layer_bps[3];
 } SwitchyardEvent;
 
 // A worker's counters (totals since it started).
@@ -417,6 +434,15 @@ SwitchyardStatus switchyard_request_keyframe(uint64_t handle,
                                              uint32_t worker,
                                              uint64_t source,
                                              uint8_t layer);
+
+// Pads the streams toward a subscriber up to `target_bps` for
+// `duration_ms` (RTX copies of recent packets) so that its bandwidth
+// estimate learns whether the path carries that much.
+SwitchyardStatus switchyard_probe(uint64_t handle,
+                                  uint32_t worker,
+                                  uint64_t endpoint,
+                                  uint64_t target_bps,
+                                  uint32_t duration_ms);
 
 // Sends a datagram (STUN, DTLS) to `remote` from `worker`'s socket;
 // `endpoint` is the endpoint it belongs to, or 0.

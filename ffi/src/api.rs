@@ -366,6 +366,30 @@ pub extern "C" fn switchyard_request_keyframe(
     run(|| send(handle, worker, Command::RequestKeyframe { source, layer }))
 }
 
+/// Pads the streams toward a subscriber up to `target_bps` for
+/// `duration_ms` (RTX copies of recent packets) so that its bandwidth
+/// estimate learns whether the path carries that much.
+#[unsafe(no_mangle)]
+pub extern "C" fn switchyard_probe(
+    handle: u64,
+    worker: u32,
+    endpoint: u64,
+    target_bps: u64,
+    duration_ms: u32,
+) -> SwitchyardStatus {
+    run(|| {
+        send(
+            handle,
+            worker,
+            Command::Probe {
+                endpoint,
+                target_bps,
+                duration_ms,
+            },
+        )
+    })
+}
+
 /// Sends a datagram (STUN, DTLS) to `remote` from `worker`'s socket;
 /// `endpoint` is the endpoint it belongs to, or 0.
 ///

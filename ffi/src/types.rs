@@ -54,6 +54,12 @@ pub const SWITCHYARD_EVENT_FEEDBACK: u32 = 5;
 /// Event: no packet from an endpoint for `idle_ms` (`endpoint`).
 pub const SWITCHYARD_EVENT_ENDPOINT_IDLE: u32 = 6;
 
+/// Event: the bandwidth estimate toward a subscriber (`endpoint`,
+/// `estimate_bps`, `acked_bps`, `loss`, `probing`).
+pub const SWITCHYARD_EVENT_BANDWIDTH: u32 = 7;
+/// Event: what a source's layers carry (`source`, `layer_bps`).
+pub const SWITCHYARD_EVENT_SOURCE_RATES: u32 = 8;
+
 /// Drop reasons counted in `SwitchyardCounters::drops` (index = reason;
 /// `switchyard_drop_reason_name` names them).
 pub const SWITCHYARD_DROP_REASONS: usize = 16;
@@ -223,6 +229,16 @@ pub struct SwitchyardEvent {
     pub remb_bps: u64,
     /// Milliseconds since the endpoint's last packet.
     pub idle_ms: u64,
+    /// Bandwidth estimate toward the endpoint, bit/s.
+    pub estimate_bps: u64,
+    /// What the endpoint acknowledged receiving lately, bit/s.
+    pub acked_bps: u64,
+    /// Recent loss toward the endpoint (1/256).
+    pub loss: u8,
+    /// A probe is running (1).
+    pub probing: u8,
+    /// Bit/s of each of a source's layers, lowest first.
+    pub layer_bps: [u32; 3],
 }
 
 /// A worker's counters (totals since it started).
@@ -490,6 +506,24 @@ pub fn event(worker: usize, e: Event) -> SwitchyardEvent {
         Event::EndpointIdle { endpoint, idle_ms } => {
             out.kind = SWITCHYARD_EVENT_ENDPOINT_IDLE;
             (out.endpoint, out.idle_ms) = (endpoint, idle_ms);
+        }
+        Event::Bandwidth {
+            endpoint,
+            estimate_bps,
+            acked_bps,
+            loss,
+            probing,
+        } => {
+            out.kind = SWITCHYARD_EVENT_BANDWIDTH;
+            out.endpoint = endpoint;
+            out.estimate_bps = estimate_bps;
+            out.acked_bps = acked_bps;
+            out.loss = loss;
+            out.probing = u8::from(probing);
+        }
+        Event::SourceRates { source, layer_bps } => {
+            out.kind = SWITCHYARD_EVENT_SOURCE_RATES;
+            (out.source, out.layer_bps) = (source, layer_bps);
         }
     }
     out

@@ -225,6 +225,17 @@ pub enum Command {
         /// Destination worker.
         worker: u16,
     },
+    /// Pads the stream toward a subscriber up to `target_bps` for
+    /// `duration_ms`, to learn whether its path carries that much before
+    /// raising its layers (ABI 1.1).
+    Probe {
+        /// Subscriber.
+        endpoint: u64,
+        /// Total rate to reach, bit/s.
+        target_bps: u64,
+        /// How long.
+        duration_ms: u32,
+    },
 }
 
 impl core::fmt::Debug for Command {
@@ -259,6 +270,14 @@ impl core::fmt::Debug for Command {
             Command::RemoveFanOut { source, worker } => {
                 write!(f, "RemoveFanOut({source} -> {worker})")
             }
+            Command::Probe {
+                endpoint,
+                target_bps,
+                duration_ms,
+            } => write!(
+                f,
+                "Probe({endpoint} at {target_bps} bit/s for {duration_ms} ms)"
+            ),
         }
     }
 }
@@ -278,6 +297,7 @@ pub mod kind {
     pub const REQUEST_KEYFRAME: u16 = 10;
     pub const ADD_FAN_OUT: u16 = 11;
     pub const REMOVE_FAN_OUT: u16 = 12;
+    pub const PROBE: u16 = 13;
 }
 
 fn write_keys(w: &mut Writer<'_>, k: &SrtpKeys) {
@@ -412,6 +432,14 @@ impl Command {
                 w.u64(*source).u16(*worker);
                 kind::REMOVE_FAN_OUT
             }
+            Command::Probe {
+                endpoint,
+                target_bps,
+                duration_ms,
+            } => {
+                w.u64(*endpoint).u64(*target_bps).u32(*duration_ms);
+                kind::PROBE
+            }
         };
         Some((kind, w.finish()?))
     }
@@ -521,6 +549,11 @@ impl Command {
                 source: r.u64(),
                 worker: r.u16(),
             },
+            kind::PROBE => Command::Probe {
+                endpoint: r.u64(),
+                target_bps: r.u64(),
+                duration_ms: r.u32(),
+            },
             _ => return None,
         };
         (!r.is_short()).then_some(cmd)
@@ -610,6 +643,11 @@ mod tests {
             Command::AddFanOut {
                 source: 10,
                 worker: 1,
+            },
+            Command::Probe {
+                endpoint: 3,
+                target_bps: 2_500_000,
+                duration_ms: 300,
             },
             Command::RemoveFanOut {
                 source: 10,

@@ -99,6 +99,27 @@ pub enum Event {
         /// Milliseconds since its last packet.
         idle_ms: u64,
     },
+    /// The send-side bandwidth estimate toward a subscriber (ABI 1.1).
+    Bandwidth {
+        /// Subscriber.
+        endpoint: u64,
+        /// What its path carries, bit/s.
+        estimate_bps: u64,
+        /// What it acknowledged receiving lately, bit/s (0 = unknown).
+        acked_bps: u64,
+        /// Fraction of packets lost lately (1/256).
+        loss: u8,
+        /// A probe is running.
+        probing: bool,
+    },
+    /// What a publisher's source sends per layer over the last interval
+    /// (ABI 1.1).
+    SourceRates {
+        /// Source.
+        source: u64,
+        /// Bit/s of each layer (lowest first; 0 = not sent).
+        layer_bps: [u32; 3],
+    },
 }
 
 /// Event kinds (the slot's `kind` field).
@@ -110,6 +131,8 @@ pub mod kind {
     pub const KEYFRAME_REQUESTED: u16 = 4;
     pub const FEEDBACK: u16 = 5;
     pub const ENDPOINT_IDLE: u16 = 6;
+    pub const BANDWIDTH: u16 = 7;
+    pub const SOURCE_RATES: u16 = 8;
 }
 
 impl Event {
@@ -163,6 +186,27 @@ impl Event {
                 w.u64(endpoint).u64(idle_ms);
                 kind::ENDPOINT_IDLE
             }
+            Event::Bandwidth {
+                endpoint,
+                estimate_bps,
+                acked_bps,
+                loss,
+                probing,
+            } => {
+                w.u64(endpoint)
+                    .u64(estimate_bps)
+                    .u64(acked_bps)
+                    .u8(loss)
+                    .u8(probing.into());
+                kind::BANDWIDTH
+            }
+            Event::SourceRates { source, layer_bps } => {
+                w.u64(source)
+                    .u32(layer_bps[0])
+                    .u32(layer_bps[1])
+                    .u32(layer_bps[2]);
+                kind::SOURCE_RATES
+            }
         };
         Some((kind, w.finish()?))
     }
@@ -206,6 +250,17 @@ impl Event {
             kind::ENDPOINT_IDLE => Event::EndpointIdle {
                 endpoint: r.u64(),
                 idle_ms: r.u64(),
+            },
+            kind::BANDWIDTH => Event::Bandwidth {
+                endpoint: r.u64(),
+                estimate_bps: r.u64(),
+                acked_bps: r.u64(),
+                loss: r.u8(),
+                probing: r.u8() != 0,
+            },
+            kind::SOURCE_RATES => Event::SourceRates {
+                source: r.u64(),
+                layer_bps: [r.u32(), r.u32(), r.u32()],
             },
             _ => return None,
         };
@@ -301,6 +356,17 @@ mod tests {
             Event::EndpointIdle {
                 endpoint: 5,
                 idle_ms: 31_000,
+            },
+            Event::Bandwidth {
+                endpoint: 6,
+                estimate_bps: 1_800_000,
+                acked_bps: 1_200_000,
+                loss: 5,
+                probing: true,
+            },
+            Event::SourceRates {
+                source: 7,
+                layer_bps: [150_000, 480_000, 1_400_000],
             },
         ];
         for e in events {

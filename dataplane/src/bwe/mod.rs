@@ -116,6 +116,11 @@ impl Estimator {
         }
     }
 
+    /// Whether any feedback (transport-cc or REMB) has arrived.
+    pub fn has_feedback(&self) -> bool {
+        self.last_update.is_some() || self.remb_bps.is_some()
+    }
+
     /// Throughput the receiver acknowledged lately (bit/s).
     pub fn acked_bps(&self) -> Option<u64> {
         self.acked_bps.map(|b| b as u64)

@@ -93,7 +93,7 @@ impl Engine {
                 let (mut asked, mut sent) = (0u32, 0u32);
                 for seq in nack.lost() {
                     asked += 1;
-                    if self.retransmit(o, seq, sink) {
+                    if self.retransmit(now, o, seq, false, sink) {
                         sent += 1;
                     }
                 }
@@ -113,9 +113,13 @@ impl Engine {
                 if let Some(ep) = self.endpoints.get_mut(e) {
                     ep.feedback.remb_bps = remb.bitrate();
                     ep.feedback.any = true;
+                    ep.bwe.on_remb(remb.bitrate());
                 }
             }
             Packet::TransportCc(fb) => {
+                if let Some(ep) = self.endpoints.get_mut(e) {
+                    ep.bwe.on_transport_cc(now, &fb);
+                }
                 let (mut reported, mut lost) = (0u32, 0u32);
                 for (_, status) in fb.packets() {
                     reported += 1;
@@ -292,7 +296,14 @@ impl Engine {
     /// (RFC 4588) when negotiated, else the identical packet. Without RTX
     /// the bytes must be exactly those sent before: the same SRTP index
     /// with different plaintext would reuse the keystream.
-    pub(super) fn retransmit(&mut self, o: u32, seq: u16, sink: &mut dyn Sink) -> bool {
+    pub(super) fn retransmit(
+        &mut self,
+        now: Instant,
+        o: u32,
+        seq: u16,
+        probe: bool,
+        sink: &mut dyn Sink,
+    ) -> bool {
         let Engine {
             streams,
             endpoints,
@@ -312,7 +323,11 @@ impl Engine {
             counters.drop_packet(DropReason::NoSendBuffer);
             return false;
         };
-        let len = if out.spec.rtx_ssrc != 0 && out.spec.rtx_payload_type != 0 {
+        let rtx = out.spec.rtx_ssrc != 0 && out.spec.rtx_payload_type != 0;
+        if probe && !rtx {
+            return false; // an identical packet would be a replay, not a probe
+        }
+        let len = if rtx {
             let Ok(p) = RtpPacket::new_checked(plain) else {
                 return false;
             };
@@ -340,7 +355,13 @@ impl Engine {
         match sub.tx.protect_rtp(buf, len) {
             Ok(n) => {
                 sink.commit(n, sub.remote);
-                counters.add(Counter::Retransmissions, 1);
+                sub.sent_bytes += n as u64;
+                if rtx && sub.ext.transport_cc.is_some() {
+                    sub.bwe.on_sent(sub.twcc_seq.wrapping_sub(1), now, n, probe);
+                }
+                if !probe {
+                    counters.add(Counter::Retransmissions, 1);
+                }
                 true
             }
             Err(e) => {

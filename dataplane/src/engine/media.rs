@@ -179,6 +179,7 @@ impl Engine {
         let Some(src) = self.sources.get_mut(s) else {
             return;
         };
+        src.layers[layer as usize].bytes += pkt.len() as u64;
         let update = src.layers[layer as usize].stats.update(p.sequence_number());
         let media_ssrc = src.layers[layer as usize].ssrc;
         if let super::stats::SeqUpdate::Gap { first, missing } = update
@@ -389,9 +390,14 @@ impl Engine {
                 continue;
             };
             out.history.store(rw.seq, &buf[..len]);
+            out.newest = Some(rw.seq);
             match sub.tx.protect_rtp(buf, len) {
                 Ok(n) => {
                     sink.commit(n, sub.remote);
+                    sub.sent_bytes += n as u64;
+                    if sub.ext.transport_cc.is_some() {
+                        sub.bwe.on_sent(sub.twcc_seq.wrapping_sub(1), now, n, false);
+                    }
                     out.packets = out.packets.wrapping_add(1);
                     out.octets = out.octets.wrapping_add(p.payload().len() as u32);
                     counters.add(Counter::Forwarded, 1);

@@ -33,6 +33,7 @@ use crate::abi::{
     Command, CommandError, CounterBlock, EndpointSpec, Event, MediaKind, SourceSpec,
     SubscriptionSpec,
 };
+use crate::bwe::{BweConfig, Estimator};
 use history::History;
 use keyframe::KeyframeThrottle;
 use slab::Slab;
@@ -68,6 +69,10 @@ pub struct EngineConfig {
     pub srtp: switchyard_srtp::Config,
     /// Most endpoints (default 4096).
     pub max_endpoints: usize,
+    /// Bandwidth events per subscriber (default every 200 ms).
+    pub bandwidth_interval: Duration,
+    /// Bandwidth estimator settings.
+    pub bwe: BweConfig,
 }
 
 impl Default for EngineConfig {
@@ -84,6 +89,8 @@ impl Default for EngineConfig {
             rtcp_ssrc: 0x5357_5944,
             srtp: switchyard_srtp::Config::default(),
             max_endpoints: 4096,
+            bandwidth_interval: Duration::from_millis(200),
+            bwe: BweConfig::default(),
         }
     }
 }
@@ -118,6 +125,13 @@ struct Endpoint {
     /// Next transport-wide sequence number toward this endpoint.
     twcc_seq: u16,
     feedback: FeedbackAcc,
+    /// Send-side bandwidth estimate of its path.
+    bwe: Estimator,
+    /// Bytes sent to it since the last probe tick.
+    sent_bytes: u64,
+    /// Probe pacing: when it was last topped up, and the byte credit.
+    probe_tick: Option<Instant>,
+    probe_credit: f64,
 }
 
 #[derive(Default)]
@@ -134,6 +148,9 @@ struct LayerIn {
     pending_keyframe: bool,
     /// When this worker last saw a packet of the layer.
     last_rx: Option<Instant>,
+    /// Bytes received on the layer since the last rates event (publisher's
+    /// worker only).
+    bytes: u64,
 }
 
 struct Source {
@@ -164,6 +181,8 @@ struct OutStream {
     rtx_seq: u16,
     packets: u32,
     octets: u32,
+    /// Outgoing sequence number of the newest packet in `history`.
+    newest: Option<u16>,
 }
 
 /// One worker's forwarding state.
@@ -180,10 +199,15 @@ pub struct Engine {
     next_audio: Option<Instant>,
     next_rtcp: Option<Instant>,
     next_idle_check: Option<Instant>,
+    next_bandwidth: Option<Instant>,
+    /// When source rates were last reported.
+    last_rates: Option<Instant>,
 }
 
 /// Housekeeping granularity: timers are checked at least this often.
 const TICK: Duration = Duration::from_millis(20);
+/// Timer granularity while a probe pads a subscriber's stream.
+const PROBE_TICK: Duration = Duration::from_millis(5);
 
 impl Engine {
     /// An empty engine.
@@ -201,6 +225,8 @@ impl Engine {
             next_audio: None,
             next_rtcp: None,
             next_idle_check: None,
+            next_bandwidth: None,
+            last_rates: None,
         }
     }
 
@@ -226,7 +252,9 @@ impl Engine {
 
     /// When `handle_timeout` should run next.
     pub fn poll_timeout(&self, now: Instant) -> Instant {
-        now + TICK
+        // probes are paced in small steps
+        let probing = self.endpoints.iter().any(|(_, e)| e.bwe.probing(now));
+        now + if probing { PROBE_TICK } else { TICK }
     }
 
     /// Applies a command from the control plane.
@@ -301,6 +329,25 @@ impl Engine {
                 });
                 (cmd_kind::ADD_FAN_OUT, source, r)
             }
+            Command::Probe {
+                endpoint,
+                target_bps,
+                duration_ms,
+            } => {
+                let r = self.endpoint_idx(endpoint).map(|i| {
+                    if let Some(ep) = self.endpoints.get_mut(i) {
+                        ep.bwe.start_probe(
+                            now,
+                            target_bps,
+                            Duration::from_millis(u64::from(duration_ms)),
+                        );
+                        ep.probe_tick = Some(now);
+                        ep.probe_credit = 0.0;
+                        ep.sent_bytes = 0;
+                    }
+                });
+                (cmd_kind::PROBE, endpoint, r)
+            }
             Command::RemoveFanOut { source, worker } => {
                 let r = self.source_idx(source).map(|s| {
                     if let Some(src) = self.sources.get_mut(s) {
@@ -361,6 +408,10 @@ impl Engine {
             streams: Vec::with_capacity(16),
             twcc_seq: 1,
             feedback: FeedbackAcc::default(),
+            bwe: Estimator::new(self.config.bwe),
+            sent_bytes: 0,
+            probe_tick: None,
+            probe_credit: 0.0,
         });
         self.by_id.insert(spec.id, idx);
         self.by_addr.insert(spec.remote, idx);
@@ -521,6 +572,7 @@ impl Engine {
             rtx_seq: first_seq ^ 0x5555,
             packets: 0,
             octets: 0,
+            newest: None,
         });
         if let Some(src) = self.sources.get_mut(s) {
             src.subscribers.push(out);

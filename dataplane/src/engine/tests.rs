@@ -628,3 +628,138 @@ fn fan_out_crosses_and_a_mirror_forwards() {
             .any(|(w, m, _)| *w == 0 && m.kind == CrossKind::KeyframeRequest { layer: 1 })
     );
 }
+
+/// Decrypts what the engine sent to `p`: (ssrc, transport-wide seq, bytes).
+fn received_twcc(p: &mut Peer, pkts: Vec<Vec<u8>>) -> Vec<(u32, u16, usize)> {
+    pkts.into_iter()
+        .filter(|d| !(192..=223).contains(&d[1]))
+        .map(|mut d| {
+            let size = d.len();
+            let n = p.recv.unprotect_rtp(&mut d).expect("decrypts");
+            let r = RtpPacket::new_checked(&d[..n]).unwrap();
+            let seq = r
+                .extension(5)
+                .map(|v| u16::from_be_bytes([v[0], v[1]]))
+                .expect("transport-wide sequence number");
+            (r.ssrc(), seq, size)
+        })
+        .collect()
+}
+
+#[test]
+fn transport_cc_feedback_gives_bandwidth_events_and_probes_pad_with_rtx() {
+    use switchyard_wire::rtcp::{PacketStatus, TransportCcRepr};
+    let mut w = World::new();
+    // A receives layer 2 with RTX
+    w.engine.handle_command(
+        w.t,
+        Command::Unsubscribe {
+            endpoint: 2,
+            source: 77,
+        },
+        &mut w.sink,
+    );
+    let mut spec = subscription(2, 0xaaaa, 2);
+    spec.rtx_ssrc = 0xaaab;
+    spec.rtx_payload_type = 101;
+    w.engine
+        .handle_command(w.t, Command::Subscribe(spec), &mut w.sink);
+    w.frame([true; 3]);
+    // 20 frames; A acknowledges each batch: arrivals 33 ms apart per frame
+    let mut reference = 1000u32;
+    let mut feedback_count = 0u8;
+    for _ in 0..20 {
+        w.frame([false; 3]);
+        let pkts = w.sink.take_to(w.a.addr);
+        let got = received_twcc(&mut w.a, pkts);
+        if got.is_empty() {
+            continue;
+        }
+        let statuses: Vec<PacketStatus> = (0..got.len())
+            .map(|i| PacketStatus::Received(if i == 0 { 0 } else { 4 }))
+            .collect();
+        let repr = TransportCcRepr {
+            sender_ssrc: 2,
+            media_ssrc: 0xaaaa,
+            base_sequence: got[0].1,
+            reference_time: reference,
+            feedback_count,
+            packets: &statuses,
+        };
+        reference += 1; // 64 ms later: the receiver's clock runs on
+        feedback_count = feedback_count.wrapping_add(1);
+        w.rtcp_from(2, |buf| repr.emit(buf).unwrap());
+    }
+    w.t += Duration::from_millis(250);
+    w.sink.events.clear();
+    w.engine.handle_timeout(w.t, &mut w.sink);
+    let bw = w.sink.events.iter().find_map(|e| match e {
+        Event::Bandwidth {
+            endpoint: 2,
+            estimate_bps,
+            acked_bps,
+            probing: false,
+            ..
+        } => Some((*estimate_bps, *acked_bps)),
+        _ => None,
+    });
+    let (estimate, acked) = bw.expect("a bandwidth event for A");
+    assert!(acked > 0 && estimate > 0, "{estimate} {acked}");
+    assert!(
+        !w.sink
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Bandwidth { endpoint: 3, .. })),
+        "B sent no feedback: no estimate"
+    );
+
+    // a probe at 4 Mbit/s for 300 ms pads A's stream with RTX copies
+    w.sink.sent.clear();
+    w.engine.handle_command(
+        w.t,
+        Command::Probe {
+            endpoint: 2,
+            target_bps: 4_000_000,
+            duration_ms: 300,
+        },
+        &mut w.sink,
+    );
+    let start = w.t;
+    while w.t < start + Duration::from_millis(300) {
+        w.t += Duration::from_millis(5);
+        w.engine.handle_timeout(w.t, &mut w.sink);
+    }
+    let pkts = w.sink.take_to(w.a.addr);
+    let got = received_twcc(&mut w.a, pkts);
+    let bytes: usize = got.iter().map(|g| g.2).sum();
+    assert!(got.iter().all(|g| g.0 == 0xaaab), "probes are RTX");
+    assert!(
+        bytes as f64 > 0.7 * 4_000_000.0 / 8.0 * 0.3,
+        "{bytes} bytes in 300 ms"
+    );
+    let seqs: Vec<u16> = got.iter().map(|g| g.1).collect();
+    assert!(
+        seqs.windows(2).all(|p| p[1] == p[0].wrapping_add(1)),
+        "consecutive transport-wide sequence numbers"
+    );
+    // B has no RTX: probing it sends nothing
+    w.engine.handle_command(
+        w.t,
+        Command::Probe {
+            endpoint: 3,
+            target_bps: 4_000_000,
+            duration_ms: 100,
+        },
+        &mut w.sink,
+    );
+    for _ in 0..10 {
+        w.t += Duration::from_millis(5);
+        w.engine.handle_timeout(w.t, &mut w.sink);
+    }
+    assert!(
+        w.sink
+            .take_to(w.b.addr)
+            .iter()
+            .all(|d| (192..=223).contains(&d[1]))
+    );
+}

@@ -63,7 +63,28 @@ impl Engine {
         }
         if due(&mut self.next_rtcp, now, self.config.rtcp_interval) {
             self.send_receiver_reports(now, sink);
+            self.report_source_rates(now, sink);
         }
+        if due(
+            &mut self.next_bandwidth,
+            now,
+            self.config.bandwidth_interval,
+        ) {
+            for (_, ep) in self.endpoints.iter_mut() {
+                ep.bwe.on_tick(now);
+                if !ep.bwe.has_feedback() {
+                    continue;
+                }
+                sink.event(Event::Bandwidth {
+                    endpoint: ep.id,
+                    estimate_bps: ep.bwe.target_bps(),
+                    acked_bps: ep.bwe.acked_bps().unwrap_or(0),
+                    loss: (ep.bwe.loss() * 256.0).clamp(0.0, 255.0) as u8,
+                    probing: ep.bwe.probing(now),
+                });
+            }
+        }
+        self.pad_probes(now, sink);
         // requests deferred by the throttle go out when their window ends
         let window = self.config.keyframe_window;
         for s in 0..self.sources.bound() {
@@ -78,6 +99,84 @@ impl Engine {
                 if due {
                     self.send_keyframe_request(now, s, l, sink);
                 }
+            }
+        }
+    }
+
+    /// What each local source's layers carried since the last report.
+    fn report_source_rates(&mut self, now: Instant, sink: &mut dyn Sink) {
+        let since = self.last_rates.replace(now);
+        let Some(since) = since else { return };
+        let secs = now.saturating_duration_since(since).as_secs_f64();
+        if secs <= 0.0 {
+            return;
+        }
+        for (_, src) in self.sources.iter_mut() {
+            if src.publisher.is_none() {
+                continue;
+            }
+            let mut layer_bps = [0u32; 3];
+            for (bps, l) in layer_bps.iter_mut().zip(src.layers.iter_mut()) {
+                *bps = (std::mem::take(&mut l.bytes) as f64 * 8.0 / secs).min(f64::from(u32::MAX))
+                    as u32;
+            }
+            sink.event(Event::SourceRates {
+                source: src.spec.id,
+                layer_bps,
+            });
+        }
+    }
+
+    /// Tops up the streams of subscribers being probed with RTX copies of
+    /// their newest packets, so that what they receive reaches the probe's
+    /// rate (paced in timer ticks).
+    fn pad_probes(&mut self, now: Instant, sink: &mut dyn Sink) {
+        for e in 0..self.endpoints.bound() {
+            let Some(ep) = self.endpoints.get_mut(e) else {
+                continue;
+            };
+            let Some(target) = ep.bwe.probe_target(now) else {
+                ep.probe_tick = None;
+                continue;
+            };
+            let last = ep.probe_tick.replace(now).unwrap_or(now);
+            let dt = now.saturating_duration_since(last).as_secs_f64();
+            let per_tick = target as f64 / 8.0 * dt;
+            // credit: what the probe rate allows minus what media already used
+            ep.probe_credit = (ep.probe_credit + per_tick
+                - std::mem::take(&mut ep.sent_bytes) as f64)
+                .clamp(-per_tick, 2.0 * per_tick);
+            let mut budget = ep.probe_credit;
+            let mut sent_any = true;
+            while budget > 0.0 && sent_any {
+                sent_any = false;
+                let count = self.endpoints.get(e).map_or(0, |ep| ep.streams.len());
+                for k in 0..count {
+                    let Some(o) = self
+                        .endpoints
+                        .get(e)
+                        .and_then(|ep| ep.streams.get(k).copied())
+                    else {
+                        break;
+                    };
+                    let Some(seq) = self.streams.get(o).and_then(|out| out.newest) else {
+                        continue;
+                    };
+                    let before = self.endpoints.get(e).map_or(0, |ep| ep.sent_bytes);
+                    if self.retransmit(now, o, seq, true, sink) {
+                        sent_any = true;
+                        let after = self.endpoints.get(e).map_or(0, |ep| ep.sent_bytes);
+                        budget -= after.saturating_sub(before) as f64;
+                    }
+                    if budget <= 0.0 {
+                        break;
+                    }
+                }
+            }
+            if let Some(ep) = self.endpoints.get_mut(e) {
+                // what the padding sent is accounted now, not next tick
+                ep.probe_credit = budget;
+                ep.sent_bytes = 0;
             }
         }
     }
