@@ -11,6 +11,7 @@
 //! and [`limits`].
 #![forbid(unsafe_code)]
 
+pub mod allocator;
 pub mod auth;
 pub mod conductor;
 pub mod config;

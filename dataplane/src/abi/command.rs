@@ -14,6 +14,9 @@ pub const MAX_RID: usize = 15;
 pub const MAX_MID: usize = 16;
 /// Most simulcast layers per source.
 pub const MAX_LAYERS: usize = 3;
+/// A target layer meaning "forward nothing" (last-N, hidden tiles, no
+/// bandwidth); the stream resumes at a keyframe when a layer is set again.
+pub const PAUSED: u8 = 0xff;
 
 /// Audio or video.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

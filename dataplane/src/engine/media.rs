@@ -354,6 +354,10 @@ impl Engine {
             let Some(out) = streams.get_mut(o) else {
                 continue;
             };
+            if out.target == crate::abi::command::PAUSED {
+                counters.drop_packet(DropReason::Filtered);
+                continue;
+            }
             if out.current != Some(meta.layer) {
                 let want = effective_layer(out.target, active);
                 if want == meta.layer && !meta.keyframe {

@@ -28,7 +28,7 @@ mod timers;
 pub use rewrite::{Incoming, Rewriter, Rewritten};
 pub use sink::{CrossKind, CrossMessage, EndpointInfo, MAX_DATAGRAM, Sink};
 
-use crate::abi::command::{MAX_LAYERS, kind as cmd_kind};
+use crate::abi::command::{MAX_LAYERS, PAUSED, kind as cmd_kind};
 use crate::abi::{
     Command, CommandError, CounterBlock, EndpointSpec, Event, MediaKind, SourceSpec,
     SubscriptionSpec,
@@ -555,9 +555,7 @@ impl Engine {
         } else {
             self.config.audio_history
         });
-        let target = spec
-            .target_layer
-            .min(src.spec.layer_count.saturating_sub(1));
+        let target = clamp_layer(spec.target_layer, src.spec.layer_count);
         // Start the subscriber's sequence space at a value derived from its SSRC
         // (RFC 3550 recommends a random start; the SSRC already is).
         let first_seq = (spec.ssrc >> 16) as u16 ^ spec.ssrc as u16;
@@ -627,7 +625,7 @@ impl Engine {
         let e = self.endpoint_idx(endpoint)?;
         let s = self.source_idx(source)?;
         let count = self.sources.get(s).map_or(1, |src| src.spec.layer_count);
-        let layer = layer.min(count.saturating_sub(1));
+        let layer = clamp_layer(layer, count);
         let o = self
             .endpoints
             .get(e)
@@ -643,11 +641,23 @@ impl Engine {
         };
         if out.target != layer {
             out.target = layer;
-            if out.current != Some(layer) {
+            if layer == PAUSED {
+                // resuming later waits for a keyframe
+                out.current = None;
+            } else if out.current != Some(layer) {
                 self.request_keyframe(now, s, layer, sink);
             }
         }
         Ok(())
+    }
+}
+
+/// A requested layer within the source's layers ([`PAUSED`] stays).
+fn clamp_layer(layer: u8, count: u8) -> u8 {
+    if layer == PAUSED {
+        PAUSED
+    } else {
+        layer.min(count.saturating_sub(1))
     }
 }
 

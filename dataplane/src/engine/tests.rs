@@ -763,3 +763,38 @@ fn transport_cc_feedback_gives_bandwidth_events_and_probes_pad_with_rtx() {
             .all(|d| (192..=223).contains(&d[1]))
     );
 }
+
+#[test]
+fn a_paused_stream_sends_nothing_and_resumes_at_a_keyframe() {
+    let mut w = World::new();
+    w.frame([true; 3]);
+    assert_eq!(w.sink.take_to(w.a.addr).len(), 2);
+    w.sink.take_to(w.b.addr);
+    let set = |w: &mut World, layer| {
+        w.engine.handle_command(
+            w.t,
+            Command::SetTargetLayer {
+                endpoint: 2,
+                source: 77,
+                layer,
+            },
+            &mut w.sink,
+        )
+    };
+    set(&mut w, crate::abi::command::PAUSED);
+    w.frame([true; 3]);
+    w.frame([false; 3]);
+    assert!(w.sink.take_to(w.a.addr).is_empty(), "paused");
+    assert!(w.sink.take_to(w.b.addr).len() == 4, "B is not affected");
+    w.t += Duration::from_secs(1);
+    w.plis_to_publisher();
+    set(&mut w, 1);
+    assert_eq!(w.plis_to_publisher(), 1, "resuming asks for a keyframe");
+    w.frame([false; 3]);
+    assert!(
+        w.sink.take_to(w.a.addr).is_empty(),
+        "waits for the keyframe"
+    );
+    w.frame([false, true, false]);
+    assert_eq!(w.sink.take_to(w.a.addr).len(), 2);
+}

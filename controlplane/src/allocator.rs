@@ -1,0 +1,349 @@
+//! Which simulcast layer of each remote video each receiver gets — a pure
+//! function of the receiver's bandwidth estimate, its wishes (selected and
+//! on-stage sources, the height it draws each one at), the room's speaker
+//! order and what each source's layers cost, in the spirit of Jitsi's
+//! bandwidth allocator:
+//!
+//! 1. order the sources: selected, then on-stage, then by how recently
+//!    their publisher was the dominant speaker, then the rest;
+//! 2. last-N: only the first N are forwarded, the others are paused;
+//! 3. give each forwarded source its lowest layer in that order, then raise
+//!    them round by round, never past the layer its drawn height needs,
+//!    while the estimate has room.
+//!
+//! Downgrades follow the estimate at once; an upgrade needs 10 % headroom,
+//! and when the wanted allocation does not fit the estimate the caller is
+//! told to probe for it (the estimate of an SFU that sends only what it
+//! allocated cannot grow by itself).
+
+use std::collections::BTreeMap;
+
+/// What a receiver gets of one source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Target {
+    /// Nothing (last-N, or no bandwidth at all).
+    Paused,
+    /// This layer (0 = lowest).
+    Layer(u8),
+}
+
+/// One remote video source as a receiver sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceView {
+    /// Source id.
+    pub source: u64,
+    /// Its publisher's rank by dominant-speaker recency (0 = the current
+    /// dominant speaker; `None`: never dominant).
+    pub speaker_rank: Option<usize>,
+    /// The receiver pinned it.
+    pub selected: bool,
+    /// The receiver shows it large.
+    pub on_stage: bool,
+    /// The tallest height the receiver draws it at (`None`: no limit;
+    /// 0: not drawn, paused).
+    pub max_height: Option<u32>,
+    /// Bit/s of each layer (lowest first); 0 = the publisher does not send
+    /// that layer now.
+    pub layer_bps: [u32; 3],
+    /// Layers the source has.
+    pub layers: u8,
+}
+
+/// A receiver's situation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiverView {
+    /// Its path's estimate (bit/s); `None` before any feedback.
+    pub estimate_bps: Option<u64>,
+    /// Forward at most this many videos (`None`: all).
+    pub last_n: Option<usize>,
+    /// Its remote video sources.
+    pub sources: Vec<SourceView>,
+}
+
+/// The allocation for one receiver.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Allocation {
+    /// Target per source.
+    pub targets: BTreeMap<u64, Target>,
+    /// What the allocation costs (bit/s).
+    pub cost_bps: u64,
+    /// The allocation the receiver's wishes want if bandwidth were no
+    /// limit costs this much; above the estimate, probe for it.
+    pub wanted_bps: u64,
+}
+
+/// Layer bit rates assumed before a source reports its own (Chrome's
+/// defaults for 180p/360p/720p at 30 fps, roughly).
+pub const NOMINAL_BPS: [u32; 3] = [150_000, 500_000, 1_500_000];
+
+/// Upgrades need this much headroom over their cost.
+const UPGRADE_HEADROOM: f64 = 1.1;
+
+/// The highest layer a drawn height needs: simulcast layers are about ¼, ½
+/// and full height of a 720p camera.
+pub fn layer_for_height(height: u32) -> u8 {
+    match height {
+        0..=240 => 0,
+        241..=480 => 1,
+        _ => 2,
+    }
+}
+
+fn rates(s: &SourceView) -> [u32; 3] {
+    let reported = s.layer_bps.iter().any(|&b| b > 0);
+    if reported { s.layer_bps } else { NOMINAL_BPS }
+}
+
+/// The highest layer this receiver should get of `s` with no bandwidth
+/// limit: the best one the publisher sends at or below what the drawn
+/// height needs, else the lowest one sent above it.
+fn ceiling(s: &SourceView) -> Option<u8> {
+    if s.max_height == Some(0) || s.layers == 0 {
+        return None;
+    }
+    let layers = s.layers.min(3);
+    let cap = s.max_height.map_or(2, layer_for_height).min(layers - 1);
+    let r = rates(s);
+    let sent = |l: &u8| r[usize::from(*l)] > 0;
+    (0..=cap)
+        .rev()
+        .find(sent)
+        .or_else(|| (cap + 1..layers).find(sent))
+}
+
+/// Sources in priority order.
+fn ordered(sources: &[SourceView]) -> Vec<&SourceView> {
+    let mut v: Vec<&SourceView> = sources.iter().collect();
+    v.sort_by_key(|s| {
+        (
+            !s.selected,
+            !s.on_stage,
+            s.speaker_rank.unwrap_or(usize::MAX),
+            s.source,
+        )
+    });
+    v
+}
+
+/// Allocates within `budget` (bit/s); returns targets and cost.
+fn fill(order: &[&SourceView], forwarded: usize, budget: f64) -> (BTreeMap<u64, Target>, u64) {
+    let mut targets: BTreeMap<u64, Target> =
+        order.iter().map(|s| (s.source, Target::Paused)).collect();
+    let mut layer: Vec<Option<u8>> = vec![None; order.len()];
+    let mut spent = 0.0;
+    let cost = |s: &SourceView, l: u8| f64::from(rates(s)[usize::from(l)]);
+    // lowest layers first, in order; the first source always gets one
+    for (i, s) in order.iter().enumerate().take(forwarded) {
+        let Some(top) = ceiling(s) else { continue };
+        let low = (0..=top)
+            .find(|&l| rates(s)[usize::from(l)] > 0)
+            .unwrap_or(0);
+        let c = cost(s, low);
+        if spent + c <= budget || i == 0 {
+            layer[i] = Some(low);
+            spent += c;
+        }
+    }
+    // then raise round by round
+    loop {
+        let mut raised = false;
+        for (i, s) in order.iter().enumerate().take(forwarded) {
+            let (Some(cur), Some(top)) = (layer[i], ceiling(s)) else {
+                continue;
+            };
+            let Some(next) = (cur + 1..=top).find(|&l| rates(s)[usize::from(l)] > 0) else {
+                continue;
+            };
+            let delta = cost(s, next) - cost(s, cur);
+            if spent + delta <= budget {
+                layer[i] = Some(next);
+                spent += delta;
+                raised = true;
+            }
+        }
+        if !raised {
+            break;
+        }
+    }
+    for (i, s) in order.iter().enumerate() {
+        if let Some(l) = layer[i] {
+            targets.insert(s.source, Target::Layer(l));
+        }
+    }
+    (targets, spent as u64)
+}
+
+/// The allocation for `r`, given the previous one (for hysteresis).
+pub fn allocate(r: &ReceiverView, previous: &Allocation) -> Allocation {
+    let order = ordered(&r.sources);
+    let forwarded = r.last_n.unwrap_or(usize::MAX).min(order.len());
+    let (wanted, wanted_bps) = fill(&order, forwarded, f64::INFINITY);
+    let Some(estimate) = r.estimate_bps else {
+        // no feedback yet: what the receiver wants
+        return Allocation {
+            targets: wanted,
+            cost_bps: wanted_bps,
+            wanted_bps,
+        };
+    };
+    let budget = estimate as f64;
+    let (targets, cost) = fill(&order, forwarded, budget);
+    // an upgrade over the previous allocation needs headroom
+    let upgraded = targets
+        .iter()
+        .any(|(s, t)| previous.targets.get(s).is_none_or(|p| t > p))
+        && previous.cost_bps > 0;
+    if upgraded && (cost as f64) * UPGRADE_HEADROOM > budget {
+        let (targets, cost) = fill(&order, forwarded, budget / UPGRADE_HEADROOM);
+        return Allocation {
+            targets,
+            cost_bps: cost,
+            wanted_bps,
+        };
+    }
+    Allocation {
+        targets,
+        cost_bps: cost,
+        wanted_bps,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(source: u64) -> SourceView {
+        SourceView {
+            source,
+            speaker_rank: None,
+            selected: false,
+            on_stage: false,
+            max_height: None,
+            layer_bps: [150_000, 500_000, 1_500_000],
+            layers: 3,
+        }
+    }
+
+    fn view(estimate: Option<u64>, sources: Vec<SourceView>) -> ReceiverView {
+        ReceiverView {
+            estimate_bps: estimate,
+            last_n: None,
+            sources,
+        }
+    }
+
+    fn layers(a: &Allocation) -> Vec<Target> {
+        a.targets.values().copied().collect()
+    }
+
+    #[test]
+    fn plenty_of_bandwidth_gives_every_source_its_top_layer() {
+        let a = allocate(
+            &view(Some(10_000_000), vec![src(1), src(2)]),
+            &Allocation::default(),
+        );
+        assert_eq!(layers(&a), [Target::Layer(2), Target::Layer(2)]);
+        assert_eq!(a.cost_bps, 3_000_000);
+    }
+
+    #[test]
+    fn drawn_heights_cap_the_layers() {
+        let mut small = src(1);
+        small.max_height = Some(180);
+        let mut medium = src(2);
+        medium.max_height = Some(360);
+        let mut hidden = src(3);
+        hidden.max_height = Some(0);
+        let a = allocate(
+            &view(Some(10_000_000), vec![small, medium, hidden]),
+            &Allocation::default(),
+        );
+        assert_eq!(
+            layers(&a),
+            [Target::Layer(0), Target::Layer(1), Target::Paused]
+        );
+    }
+
+    #[test]
+    fn a_tight_estimate_goes_to_the_selected_and_the_speakers_first() {
+        let mut selected = src(3);
+        selected.selected = true;
+        let mut speaker = src(2);
+        speaker.speaker_rank = Some(0);
+        let other = src(1);
+        // 400 kbit/s: everyone's lowest layer (450k) does not fit: the
+        // selected source gets its low layer, the speaker too, then nothing
+        let a = allocate(
+            &view(
+                Some(400_000),
+                vec![other.clone(), speaker.clone(), selected.clone()],
+            ),
+            &Allocation::default(),
+        );
+        assert_eq!(a.targets[&3], Target::Layer(0));
+        assert_eq!(a.targets[&2], Target::Layer(0));
+        assert_eq!(a.targets[&1], Target::Paused);
+        // 1.2 Mbit/s: the selected rises first
+        let a = allocate(
+            &view(Some(1_200_000), vec![other, speaker, selected]),
+            &Allocation::default(),
+        );
+        assert_eq!(a.targets[&3], Target::Layer(1));
+        assert_eq!(a.targets[&2], Target::Layer(1));
+        assert_eq!(a.targets[&1], Target::Layer(0));
+    }
+
+    #[test]
+    fn last_n_pauses_the_rest() {
+        let mut v = view(Some(10_000_000), (1..=4).map(src).collect());
+        v.sources[2].speaker_rank = Some(0);
+        v.sources[3].speaker_rank = Some(1);
+        v.last_n = Some(2);
+        let a = allocate(&v, &Allocation::default());
+        assert_eq!(a.targets[&3], Target::Layer(2));
+        assert_eq!(a.targets[&4], Target::Layer(2));
+        assert_eq!(a.targets[&1], Target::Paused);
+        assert_eq!(a.targets[&2], Target::Paused);
+    }
+
+    #[test]
+    fn even_a_tiny_estimate_keeps_the_first_source_at_its_low_layer() {
+        let a = allocate(
+            &view(Some(10_000), vec![src(1), src(2)]),
+            &Allocation::default(),
+        );
+        assert_eq!(layers(&a), [Target::Layer(0), Target::Paused]);
+    }
+
+    #[test]
+    fn layers_the_publisher_does_not_send_are_skipped() {
+        let mut s = src(1);
+        s.layer_bps = [150_000, 500_000, 0]; // Chrome dropped its top layer
+        let a = allocate(&view(Some(10_000_000), vec![s]), &Allocation::default());
+        assert_eq!(layers(&a), [Target::Layer(1)]);
+    }
+
+    #[test]
+    fn upgrades_need_headroom_and_downgrades_do_not() {
+        let v = |e| view(Some(e), vec![src(1)]);
+        let low = allocate(&v(600_000), &Allocation::default());
+        assert_eq!(layers(&low), [Target::Layer(1)]);
+        // 1.55 Mbit/s would carry 1.5 but not with 10 % headroom: stay
+        let a = allocate(&v(1_550_000), &low);
+        assert_eq!(layers(&a), [Target::Layer(1)]);
+        assert_eq!(a.wanted_bps, 1_500_000, "worth probing for");
+        let a = allocate(&v(1_700_000), &low);
+        assert_eq!(layers(&a), [Target::Layer(2)]);
+        // down at once
+        let a = allocate(&v(400_000), &a);
+        assert_eq!(layers(&a), [Target::Layer(0)]);
+    }
+
+    #[test]
+    fn without_an_estimate_the_wishes_rule() {
+        let mut s = src(1);
+        s.max_height = Some(360);
+        let a = allocate(&view(None, vec![s]), &Allocation::default());
+        assert_eq!(layers(&a), [Target::Layer(1)]);
+    }
+}
