@@ -83,6 +83,10 @@ pub struct Args {
     /// (measured, docs/benchmarks.md).
     #[arg(long)]
     pub worker_capacity_pps: Option<f64>,
+    /// Forward at most this many videos to each receiver, chosen by pins,
+    /// stage and speaker order; audio is never limited. Default: all.
+    #[arg(long)]
+    pub last_n: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,6 +110,7 @@ struct FileConfig {
     max_rooms: Option<usize>,
     joins_per_second: Option<f64>,
     worker_capacity_pps: Option<f64>,
+    last_n: Option<usize>,
 }
 
 /// How the control plane gets its dataplane.
@@ -196,6 +201,8 @@ pub struct Config {
     pub limits: crate::limits::Limits,
     /// Packets per second one worker carries at full load (stress level).
     pub worker_capacity_pps: f64,
+    /// Videos forwarded to each receiver at most.
+    pub last_n: Option<usize>,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -329,6 +336,7 @@ impl Config {
             tokens,
             limits,
             worker_capacity_pps,
+            last_n: args.last_n.or(file.last_n),
         })
     }
 }

@@ -97,9 +97,12 @@ async fn run(config: Config) -> Result<(), String> {
     let tokens = config.tokens.policy()?;
     let signalling = switchyard_controlplane::server::Signalling::new(
         dataplane.clone(),
-        config.advertise.clone(),
-        config.limits,
-        tokens,
+        switchyard_controlplane::server::RoomSettings {
+            advertise: config.advertise.clone(),
+            limits: config.limits,
+            tokens,
+            last_n: config.last_n,
+        },
     );
     let pump = {
         let (s, stop) = (signalling.clone(), stop.clone());

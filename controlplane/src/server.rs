@@ -28,14 +28,24 @@ enum ToSession {
     Close,
 }
 
+/// Settings of the rooms.
+pub struct RoomSettings {
+    /// Addresses browsers reach the workers at.
+    pub advertise: Vec<IpAddr>,
+    /// Admission limits.
+    pub limits: Limits,
+    /// Room tokens.
+    pub tokens: TokenPolicy,
+    /// Videos forwarded to each receiver at most (`None`: all).
+    pub last_n: Option<usize>,
+}
+
 /// State the WebSocket handlers and the pump share.
 pub struct Signalling {
     hub: Mutex<Option<Hub>>,
     sessions: Mutex<HashMap<u64, mpsc::UnboundedSender<ToSession>>>,
     dataplane: Arc<Dataplane>,
-    advertise: Vec<IpAddr>,
-    limits: Limits,
-    tokens: TokenPolicy,
+    settings: RoomSettings,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -44,20 +54,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Signalling {
-    /// Signalling for a supervised dataplane; browsers reach the workers at the `advertise` addresses.
-    pub fn new(
-        dataplane: Arc<Dataplane>,
-        advertise: Vec<IpAddr>,
-        limits: Limits,
-        tokens: TokenPolicy,
-    ) -> Arc<Signalling> {
+    /// Signalling for a supervised dataplane.
+    pub fn new(dataplane: Arc<Dataplane>, settings: RoomSettings) -> Arc<Signalling> {
         Arc::new(Signalling {
             hub: Mutex::new(None),
             sessions: Mutex::new(HashMap::new()),
             dataplane,
-            advertise,
-            limits,
-            tokens,
+            settings,
         })
     }
 
@@ -89,10 +92,11 @@ impl Signalling {
                     }
                 };
                 let config = HubConfig {
-                    limits: self.limits,
-                    tokens: self.tokens.clone(),
+                    limits: self.settings.limits,
+                    tokens: self.settings.tokens.clone(),
                     worker_ports,
-                    advertise: self.advertise.clone(),
+                    advertise: self.settings.advertise.clone(),
+                    last_n: self.settings.last_n,
                 };
                 *hub_guard = Some(Hub::new(config, cert));
             }

@@ -6,7 +6,6 @@ use crate::sdp::{AnswerParams, Direction, Offer, PcSession, SendTrack};
 use crate::signalling::{ErrorCode, ProtocolError, ServerMessage, SourceInfo, VERSION};
 use crate::transport::Transport;
 use rand::Rng;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 use switchyard_dataplane::abi::command::{MAX_MID, MAX_RID};
@@ -395,40 +394,6 @@ impl Hub {
             } else {
                 self.unsubscribe(id, source);
             }
-        }
-        Ok(())
-    }
-
-    pub(super) fn on_constraints(
-        &mut self,
-        id: u64,
-        max_height: &BTreeMap<String, u32>,
-    ) -> Result<(), ProtocolError> {
-        let Some(p) = self.participants.get(&id) else {
-            return Ok(());
-        };
-        let mut targets = Vec::new();
-        for (source, &height) in max_height {
-            let Some(source) = parse_sid(source) else {
-                continue;
-            };
-            if !p.subscriptions.iter().any(|s| s.source == source) {
-                continue;
-            }
-            // three simulcast layers are roughly ¼, ½ and full height
-            let layer = match height {
-                0..=240 => 0,
-                241..=480 => 1,
-                _ => 2,
-            };
-            targets.push(Command::SetTargetLayer {
-                endpoint: id,
-                source,
-                layer,
-            });
-        }
-        for t in targets {
-            self.for_endpoint(id, t);
         }
         Ok(())
     }

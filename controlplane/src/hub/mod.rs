@@ -10,6 +10,7 @@
 //! participants' endpoints are there), chosen as the least loaded when the
 //! room is created, so media never crosses workers.
 
+mod allocation;
 mod media;
 
 use crate::auth::{TokenPolicy, authorize};
@@ -69,6 +70,8 @@ pub struct HubConfig {
     /// Addresses browsers reach the workers at (one host candidate each; a
     /// public address for servers behind NAT).
     pub advertise: Vec<IpAddr>,
+    /// Forward at most this many videos to each receiver (`None`: all).
+    pub last_n: Option<usize>,
 }
 
 struct Room {
@@ -76,6 +79,11 @@ struct Room {
     members: Vec<u64>,
     dominant: Option<u64>,
     dominant_since: Option<Instant>,
+    /// Participants by how recently they were the dominant speaker, most
+    /// recent first.
+    speakers: Vec<u64>,
+    /// The loudest voice that is not dominant yet, and since when it leads.
+    candidate: Option<(u64, Instant)>,
 }
 
 struct Published {
@@ -108,6 +116,14 @@ struct Participant {
     connected: bool,
     /// Commands about its endpoint, held until it is in the dataplane.
     parked: Vec<Command>,
+    /// What it asked for in `constraints`.
+    wishes: allocation::Wishes,
+    /// Its path's bandwidth estimate (bit/s), from the dataplane.
+    estimate: Option<u64>,
+    /// The layers it gets now.
+    allocation: crate::allocator::Allocation,
+    /// When a probe toward it last started.
+    last_probe: Option<Instant>,
 }
 
 /// All rooms of this control plane.
@@ -120,6 +136,9 @@ pub struct Hub {
     join_rate: JoinRate,
     next_id: u64,
     levels: HashMap<u64, (u8, Instant)>,
+    /// Bit/s of each layer of each source, from the dataplane.
+    layer_rates: HashMap<u64, [u32; 3]>,
+    next_allocation: Option<Instant>,
     out: VecDeque<Out>,
 }
 
@@ -136,6 +155,8 @@ impl Hub {
             join_rate,
             next_id: 1,
             levels: HashMap::new(),
+            layer_rates: HashMap::new(),
+            next_allocation: None,
             out: VecDeque::new(),
         }
     }
@@ -206,6 +227,8 @@ impl Hub {
             members: Vec::new(),
             dominant: None,
             dominant_since: None,
+            speakers: Vec::new(),
+            candidate: None,
         });
         let others = room_state.members.clone();
         room_state.members.push(id);
@@ -223,6 +246,10 @@ impl Hub {
                 excluded: Vec::new(),
                 connected: false,
                 parked: Vec::new(),
+                wishes: allocation::Wishes::default(),
+                estimate: None,
+                allocation: crate::allocator::Allocation::default(),
+                last_probe: None,
             },
         );
         let participants: Vec<ParticipantInfo> =
@@ -263,7 +290,12 @@ impl Hub {
             ClientMessage::Offer { sdp, .. } => self.on_offer(now, id, &sdp),
             ClientMessage::Answer { sdp, .. } => self.on_answer(id, &sdp),
             ClientMessage::Subscribe { sources, .. } => self.on_subscribe(id, &sources),
-            ClientMessage::Constraints { max_height, .. } => self.on_constraints(id, &max_height),
+            ClientMessage::Constraints {
+                max_height,
+                selected,
+                on_stage,
+                ..
+            } => self.on_constraints(now, id, &max_height, &selected, &on_stage),
             ClientMessage::Mute { mid, muted, .. } => self.on_mute(id, &mid, muted),
             ClientMessage::Ping { .. } => {
                 self.signal(id, ServerMessage::Pong { v: VERSION });
@@ -332,24 +364,46 @@ impl Hub {
         self.drain_conductor();
     }
 
-    /// Timers of the transports.
+    /// Timers of the transports, and the periodic reallocation.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.conductor.handle_timeout(now);
         self.drain_conductor();
+        if self.next_allocation.is_none_or(|t| now >= t) {
+            self.next_allocation = Some(now + Duration::from_secs(1));
+            let ids: Vec<u64> = self.participants.keys().copied().collect();
+            for id in ids {
+                self.reallocate(now, id);
+            }
+        }
     }
 
     /// An event from the dataplane.
     pub fn handle_event(&mut self, now: Instant, event: Event) {
-        if let Event::AudioLevel {
-            source,
-            level,
-            voice,
-        } = event
-        {
-            if voice {
-                self.levels.insert(source, (level, now));
+        match event {
+            Event::AudioLevel {
+                source,
+                level,
+                voice,
+            } => {
+                if voice {
+                    self.levels.insert(source, (level, now));
+                }
+                self.dominant_speaker(now, source);
             }
-            self.dominant_speaker(now, source);
+            Event::Bandwidth {
+                endpoint,
+                estimate_bps,
+                ..
+            } => {
+                if let Some(p) = self.participants.get_mut(&endpoint) {
+                    p.estimate = Some(estimate_bps);
+                    self.reallocate(now, endpoint);
+                }
+            }
+            Event::SourceRates { source, layer_bps } => {
+                self.layer_rates.insert(source, layer_bps);
+            }
+            _ => {}
         }
     }
 
@@ -422,7 +476,10 @@ impl Hub {
         p.parked.push(command);
     }
 
-    /// The loudest voice in a room for two seconds becomes the dominant speaker.
+    /// The dominant speaker, with hysteresis: the loudest voice (RFC 6464
+    /// levels over the last second) must lead for [`SPEAKER_LEAD`] before
+    /// it takes over, and a dominant speaker keeps the floor at least
+    /// [`SPEAKER_HOLD`]. Silence never takes the floor.
     fn dominant_speaker(&mut self, now: Instant, source: u64) {
         let Some(room) = self
             .participants
@@ -432,34 +489,55 @@ impl Hub {
         else {
             return;
         };
+        let level_of = |p: &Participant| {
+            p.published
+                .iter()
+                .filter_map(|s| self.levels.get(&s.source))
+                .filter(|(_, t)| now.saturating_duration_since(*t) < Duration::from_secs(1))
+                .map(|(l, _)| *l)
+                .min()
+                .unwrap_or(127)
+        };
         let loudest = self
             .participants
             .iter()
             .filter(|(_, p)| p.room == room)
-            .min_by_key(|(_, p)| {
-                p.published
-                    .iter()
-                    .filter_map(|s| self.levels.get(&s.source))
-                    .filter(|(_, t)| now.saturating_duration_since(*t) < Duration::from_secs(1))
-                    .map(|(l, _)| *l)
-                    .min()
-                    .unwrap_or(127)
-            });
-        let Some((&speaker, _)) = loudest else { return };
+            .map(|(&id, p)| (level_of(p), id))
+            .min();
         let Some(r) = self.rooms.get_mut(&room) else {
             return;
         };
+        let Some((_, speaker)) = loudest.filter(|(l, _)| *l < 127) else {
+            r.candidate = None;
+            return;
+        };
         if r.dominant == Some(speaker) {
+            r.candidate = None;
             return;
         }
+        match r.candidate {
+            Some((c, since)) if c == speaker => {
+                if now.saturating_duration_since(since) < SPEAKER_LEAD {
+                    return;
+                }
+            }
+            _ => {
+                r.candidate = Some((speaker, now));
+                return;
+            }
+        }
         if r.dominant_since
-            .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(2))
+            .is_some_and(|t| now.saturating_duration_since(t) < SPEAKER_HOLD)
         {
             return;
         }
         r.dominant = Some(speaker);
         r.dominant_since = Some(now);
-        for m in r.members.clone() {
+        r.candidate = None;
+        r.speakers.retain(|&p| p != speaker);
+        r.speakers.insert(0, speaker);
+        let members = r.members.clone();
+        for &m in &members {
             self.signal(
                 m,
                 ServerMessage::DominantSpeaker {
@@ -468,8 +546,17 @@ impl Hub {
                 },
             );
         }
+        // speaker order moves layers and last-N
+        for m in members {
+            self.reallocate(now, m);
+        }
     }
 }
+
+/// A new dominant speaker must lead this long.
+const SPEAKER_LEAD: Duration = Duration::from_millis(1500);
+/// A dominant speaker keeps the floor at least this long.
+const SPEAKER_HOLD: Duration = Duration::from_secs(2);
 
 /// Participant id as the protocol writes it.
 pub fn pid(id: u64) -> String {

@@ -5,7 +5,9 @@ use super::*;
 use crate::auth::TokenPolicy;
 use crate::sdp::Offer;
 use crate::signalling::ClientMessage;
+use switchyard_dataplane::abi::command::PAUSED;
 use switchyard_dataplane::abi::{Codec, MediaKind, SourceSpec, SubscriptionSpec};
+use webrtc_sdp::media_type::SdpMediaValue;
 
 const CHROME: &str = include_str!("../sdp/testdata/chrome_simulcast_offer.sdp");
 
@@ -18,6 +20,7 @@ fn hub() -> Hub {
         tokens: TokenPolicy::Open,
         worker_ports: vec![10000, 10001],
         advertise: vec!["192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap()],
+        last_n: None,
     };
     Hub::new(config, Certificate::generate().unwrap())
 }
@@ -216,6 +219,8 @@ fn two_participants_publish_and_receive_each_other() {
         ClientMessage::Constraints {
             v: VERSION,
             max_height: m,
+            selected: vec![],
+            on_stage: vec![],
         },
     );
     h.handle_message(
@@ -308,4 +313,191 @@ fn protocol_errors_and_limits() {
         "room of three is full"
     );
     assert!(h.join(t, "other", "D", None).is_ok());
+}
+
+/// `n` participants in one room, each publishing CHROME's audio and
+/// three-layer video, endpoints in the dataplane; returns their ids.
+fn room_of(h: &mut Hub, t: Instant, n: usize) -> Vec<u64> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let id = h.join(t, "r", &format!("P{i}"), None).unwrap();
+        h.handle_message(t, id, offer(&CHROME.replace("Brw5", &format!("Bx{i:02}"))));
+        h.endpoint_connected(id);
+        ids.push(id);
+    }
+    drain(h);
+    ids
+}
+
+/// The (kind, id) of every source `of` publishes.
+fn sources_of(h: &Hub, of: u64) -> (u64, u64) {
+    let p = &h.participants[&of];
+    let audio = p
+        .published
+        .iter()
+        .find(|s| s.kind == SdpMediaValue::Audio)
+        .unwrap()
+        .source;
+    let video = p
+        .published
+        .iter()
+        .find(|s| s.kind == SdpMediaValue::Video)
+        .unwrap()
+        .source;
+    (audio, video)
+}
+
+fn targets_for(outs: &[Out], endpoint: u64) -> Vec<(u64, u8)> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Out::Dataplane {
+                command:
+                    Command::SetTargetLayer {
+                        endpoint: e,
+                        source,
+                        layer,
+                    },
+                ..
+            } if *e == endpoint => Some((*source, *layer)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_estimate_moves_layers_and_a_short_one_asks_for_a_probe() {
+    let mut h = hub();
+    let t = Instant::now();
+    let ids = room_of(&mut h, t, 2);
+    let (a, b) = (ids[0], ids[1]);
+    let (_, a_video) = sources_of(&h, a);
+    let bw = |h: &mut Hub, t, bps| {
+        h.handle_event(
+            t,
+            Event::Bandwidth {
+                endpoint: b,
+                estimate_bps: bps,
+                acked_bps: bps / 2,
+                loss: 0,
+                probing: false,
+            },
+        );
+        drain(h)
+    };
+    // 300 kbit/s: B gets A's low layer, and a probe toward what it wants
+    let outs = bw(&mut h, t, 300_000);
+    assert_eq!(targets_for(&outs, b), [(a_video, 0)]);
+    let probe = outs.iter().find_map(|o| match o {
+        Out::Dataplane {
+            command:
+                Command::Probe {
+                    endpoint,
+                    target_bps,
+                    ..
+                },
+            ..
+        } if *endpoint == b => Some(*target_bps),
+        _ => None,
+    });
+    assert_eq!(
+        probe,
+        Some(600_000),
+        "twice the estimate, toward 1.5 Mbit/s"
+    );
+    // the estimate rises (the probe went well): the top layer
+    let outs = bw(&mut h, t + Duration::from_secs(1), 3_000_000);
+    assert_eq!(targets_for(&outs, b), [(a_video, 2)]);
+    assert!(!outs.iter().any(|o| matches!(
+        o,
+        Out::Dataplane {
+            command: Command::Probe { .. },
+            ..
+        }
+    )));
+    // the same estimate again changes nothing
+    assert!(targets_for(&bw(&mut h, t + Duration::from_secs(2), 3_000_000), b).is_empty());
+    // a constraint for a thumbnail brings it down at once
+    let mut m = std::collections::BTreeMap::new();
+    m.insert(sid(a_video), 180);
+    h.handle_message(
+        t,
+        b,
+        ClientMessage::Constraints {
+            v: VERSION,
+            max_height: m,
+            selected: vec![],
+            on_stage: vec![],
+        },
+    );
+    assert_eq!(targets_for(&drain(&mut h), b), [(a_video, 0)]);
+}
+
+#[test]
+fn last_n_follows_the_dominant_speaker_with_hysteresis() {
+    let mut h = Hub::new(
+        HubConfig {
+            last_n: Some(1),
+            limits: Limits::default(),
+            ..hub().config
+        },
+        Certificate::generate().unwrap(),
+    );
+    let mut t = Instant::now();
+    let ids = room_of(&mut h, t, 3);
+    let (a, b, c) = (ids[0], ids[1], ids[2]);
+    let (a_audio, a_video) = sources_of(&h, a);
+    let (b_audio, b_video) = sources_of(&h, b);
+    let speak = |h: &mut Hub, t, source, level| {
+        h.handle_event(
+            t,
+            Event::AudioLevel {
+                source,
+                level,
+                voice: true,
+            },
+        )
+    };
+    // A talks for 2 s: it takes the floor; C receives A's video only
+    for _ in 0..10 {
+        t += Duration::from_millis(200);
+        speak(&mut h, t, a_audio, 30);
+    }
+    let outs = drain(&mut h);
+    assert!(signals(&outs, c).iter().any(
+        |m| matches!(m, ServerMessage::DominantSpeaker { participant, .. } if *participant == pid(a))
+    ));
+    let tc = targets_for(&outs, c);
+    assert!(tc.contains(&(b_video, PAUSED)), "{tc:?}");
+    assert!(!tc.contains(&(a_video, PAUSED)), "{tc:?}");
+    // B coughs for 600 ms: not enough to take over
+    for _ in 0..3 {
+        t += Duration::from_millis(200);
+        speak(&mut h, t, b_audio, 10);
+    }
+    for _ in 0..6 {
+        t += Duration::from_millis(200);
+        speak(&mut h, t, a_audio, 30);
+    }
+    assert!(
+        !signals(&drain(&mut h), c)
+            .iter()
+            .any(|m| matches!(m, ServerMessage::DominantSpeaker { .. }))
+    );
+    // B talks on: after leading 1.5 s it has the floor, and C's video slot
+    for _ in 0..12 {
+        t += Duration::from_millis(200);
+        speak(&mut h, t, b_audio, 10);
+    }
+    let outs = drain(&mut h);
+    assert!(signals(&outs, c).iter().any(
+        |m| matches!(m, ServerMessage::DominantSpeaker { participant, .. } if *participant == pid(b))
+    ));
+    let tc = targets_for(&outs, c);
+    assert!(tc.contains(&(a_video, PAUSED)), "{tc:?}");
+    assert!(
+        tc.iter().any(|&(s, l)| s == b_video && l != PAUSED),
+        "{tc:?}"
+    );
+    // audio is never paused by last-N
+    assert!(!tc.iter().any(|&(s, _)| s == a_audio || s == b_audio));
 }

@@ -95,12 +95,20 @@ pub enum ClientMessage {
         sources: Vec<String>,
     },
     /// Receiver video constraints: the tallest layer worth sending per
-    /// source (e.g. 180 for a thumbnail, 0 to pause).
+    /// source (e.g. 180 for a thumbnail, 0 to pause), and which sources
+    /// matter most. Each message replaces the previous constraints.
     Constraints {
         /// Protocol version.
         v: u32,
-        /// Source id → maximum height in pixels.
+        /// Source id → maximum height in pixels (absent: no limit).
+        #[serde(default)]
         max_height: BTreeMap<String, u32>,
+        /// Sources the receiver pinned: served first.
+        #[serde(default)]
+        selected: Vec<String>,
+        /// Sources the receiver shows large: served next.
+        #[serde(default)]
+        on_stage: Vec<String>,
     },
     /// A local track was muted or unmuted.
     Mute {
@@ -332,7 +340,12 @@ impl ClientMessage {
                     return bad("name: 1–64 printable characters");
                 }
             }
-            ClientMessage::Constraints { max_height, .. } if max_height.len() > 256 => {
+            ClientMessage::Constraints {
+                max_height,
+                selected,
+                on_stage,
+                ..
+            } if max_height.len() > 256 || selected.len() > 256 || on_stage.len() > 256 => {
                 return bad("too many sources");
             }
             ClientMessage::Subscribe { sources, .. } if sources.len() > 256 => {

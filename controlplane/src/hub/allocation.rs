@@ -1,0 +1,152 @@
+//! The hub's side of layer allocation: receivers' wishes from
+//! `constraints`, their bandwidth estimates and the sources' layer rates
+//! from the dataplane, the room's speaker order — turned by
+//! [`crate::allocator::allocate`] into target layers (and probes) for the
+//! dataplane.
+
+use super::{Hub, parse_sid};
+use crate::allocator::{ReceiverView, SourceView, Target, allocate};
+use crate::signalling::ProtocolError;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use switchyard_dataplane::abi::Command;
+use switchyard_dataplane::abi::command::PAUSED;
+use webrtc_sdp::media_type::SdpMediaValue;
+
+/// A receiver's `constraints`.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Wishes {
+    max_height: BTreeMap<u64, u32>,
+    selected: Vec<u64>,
+    on_stage: Vec<u64>,
+}
+
+/// At most one probe per receiver this often.
+const PROBE_EVERY: Duration = Duration::from_secs(4);
+/// How long a probe pads.
+const PROBE_MS: u32 = 400;
+
+fn ids(list: &[String]) -> Vec<u64> {
+    list.iter().filter_map(|s| parse_sid(s)).collect()
+}
+
+impl Hub {
+    pub(super) fn on_constraints(
+        &mut self,
+        now: Instant,
+        id: u64,
+        max_height: &BTreeMap<String, u32>,
+        selected: &[String],
+        on_stage: &[String],
+    ) -> Result<(), ProtocolError> {
+        let Some(p) = self.participants.get_mut(&id) else {
+            return Ok(());
+        };
+        p.wishes = Wishes {
+            max_height: max_height
+                .iter()
+                .filter_map(|(s, &h)| Some((parse_sid(s)?, h)))
+                .collect(),
+            selected: ids(selected),
+            on_stage: ids(on_stage),
+        };
+        self.reallocate(now, id);
+        Ok(())
+    }
+
+    /// What receiver `id` sees: its video subscriptions with their wishes,
+    /// speaker ranks and layer rates.
+    fn receiver_view(&self, id: u64) -> Option<ReceiverView> {
+        let p = self.participants.get(&id)?;
+        let speakers = self
+            .rooms
+            .get(&p.room)
+            .map(|r| r.speakers.as_slice())
+            .unwrap_or(&[]);
+        let sources = p
+            .subscriptions
+            .iter()
+            .filter_map(|sub| {
+                let publisher = self.participants.get(&sub.publisher)?;
+                let published = publisher
+                    .published
+                    .iter()
+                    .find(|s| s.source == sub.source)?;
+                (published.kind == SdpMediaValue::Video).then(|| SourceView {
+                    source: sub.source,
+                    speaker_rank: speakers.iter().position(|&s| s == sub.publisher),
+                    selected: p.wishes.selected.contains(&sub.source),
+                    on_stage: p.wishes.on_stage.contains(&sub.source),
+                    max_height: p.wishes.max_height.get(&sub.source).copied(),
+                    layer_bps: self
+                        .layer_rates
+                        .get(&sub.source)
+                        .copied()
+                        .unwrap_or_default(),
+                    layers: published.layers,
+                })
+            })
+            .collect();
+        Some(ReceiverView {
+            estimate_bps: p.estimate,
+            last_n: self.config.last_n,
+            sources,
+        })
+    }
+
+    /// Recomputes receiver `id`'s layers; sends what changed to the
+    /// dataplane, and a probe when its wishes do not fit its estimate.
+    pub(super) fn reallocate(&mut self, now: Instant, id: u64) {
+        let Some(view) = self.receiver_view(id) else {
+            return;
+        };
+        let Some(p) = self.participants.get_mut(&id) else {
+            return;
+        };
+        let next = allocate(&view, &p.allocation);
+        let changed: Vec<(u64, Target)> = next
+            .targets
+            .iter()
+            .filter(|(s, t)| p.allocation.targets.get(s) != Some(t))
+            .map(|(&s, &t)| (s, t))
+            .collect();
+        let probe = match view.estimate_bps {
+            Some(estimate)
+                if next.wanted_bps > next.cost_bps
+                    && p.connected
+                    && p.last_probe
+                        .is_none_or(|t| now.saturating_duration_since(t) >= PROBE_EVERY) =>
+            {
+                p.last_probe = Some(now);
+                Some(next.wanted_bps.min(2 * estimate.max(next.cost_bps)))
+            }
+            _ => None,
+        };
+        p.allocation = next;
+        for (source, target) in changed {
+            let layer = match target {
+                Target::Paused => PAUSED,
+                Target::Layer(l) => l,
+            };
+            self.for_endpoint(
+                id,
+                Command::SetTargetLayer {
+                    endpoint: id,
+                    source,
+                    layer,
+                },
+            );
+        }
+        if let Some(target_bps) = probe {
+            // the probe's padding rides on top of the allocated media
+            self.for_endpoint(
+                id,
+                Command::Probe {
+                    endpoint: id,
+                    target_bps: target_bps.max(1),
+                    duration_ms: PROBE_MS,
+                },
+            );
+        }
+    }
+}
