@@ -7,8 +7,13 @@
 //! ([`rate::LossRate`]) estimates are combined as in GCC: the lower wins.
 //! Probes ([`Estimator::start_probe`]: padding sent above the media rate)
 //! let an app-limited sender find out whether a higher layer fits.
+//!
+//! The other direction, [`feedback::ReceiveRecorder`], reports to
+//! publishers when their packets arrived, so that their own estimators let
+//! them send every simulcast layer.
 
 pub mod delay;
+pub mod feedback;
 pub mod history;
 pub mod rate;
 

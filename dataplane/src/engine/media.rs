@@ -65,6 +65,11 @@ impl Engine {
         let Ok(p) = RtpPacket::new_checked(&data[..len]) else {
             return self.counters.drop_packet(DropReason::MalformedRtp);
         };
+        if let Some(v) = ext.transport_cc.and_then(|id| p.extension(id))
+            && v.len() >= 2
+        {
+            ep.arrivals.record(u16::from_be_bytes([v[0], v[1]]), now);
+        }
         let Some((s, layer, rtx)) = self.route(e, &p) else {
             return self.counters.drop_packet(DropReason::UnknownSsrc);
         };

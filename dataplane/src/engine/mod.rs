@@ -33,6 +33,7 @@ use crate::abi::{
     Command, CommandError, CounterBlock, EndpointSpec, Event, MediaKind, SourceSpec,
     SubscriptionSpec,
 };
+use crate::bwe::feedback::ReceiveRecorder;
 use crate::bwe::{BweConfig, Estimator};
 use history::History;
 use keyframe::KeyframeThrottle;
@@ -132,6 +133,8 @@ struct Endpoint {
     /// Probe pacing: when it was last topped up, and the byte credit.
     probe_tick: Option<Instant>,
     probe_credit: f64,
+    /// Arrivals of its packets, for transport-cc feedback to it.
+    arrivals: ReceiveRecorder,
 }
 
 #[derive(Default)]
@@ -200,6 +203,7 @@ pub struct Engine {
     next_rtcp: Option<Instant>,
     next_idle_check: Option<Instant>,
     next_bandwidth: Option<Instant>,
+    next_twcc: Option<Instant>,
     /// When source rates were last reported.
     last_rates: Option<Instant>,
 }
@@ -226,6 +230,7 @@ impl Engine {
             next_rtcp: None,
             next_idle_check: None,
             next_bandwidth: None,
+            next_twcc: None,
             last_rates: None,
         }
     }
@@ -412,6 +417,7 @@ impl Engine {
             sent_bytes: 0,
             probe_tick: None,
             probe_credit: 0.0,
+            arrivals: ReceiveRecorder::default(),
         });
         self.by_id.insert(spec.id, idx);
         self.by_addr.insert(spec.remote, idx);

@@ -85,6 +85,9 @@ impl Engine {
             }
         }
         self.pad_probes(now, sink);
+        if due(&mut self.next_twcc, now, crate::bwe::feedback::FEEDBACK_INTERVAL) {
+            self.send_transport_feedback(sink);
+        }
         // requests deferred by the throttle go out when their window ends
         let window = self.config.keyframe_window;
         for s in 0..self.sources.bound() {
@@ -100,6 +103,29 @@ impl Engine {
                     self.send_keyframe_request(now, s, l, sink);
                 }
             }
+        }
+    }
+
+    /// Transport-cc feedback to every endpoint that sent stamped packets
+    /// since the last round.
+    fn send_transport_feedback(&mut self, sink: &mut dyn Sink) {
+        let ssrc = self.config.rtcp_ssrc;
+        for e in 0..self.endpoints.bound() {
+            let mut report = [0u8; super::MAX_DATAGRAM - 32];
+            let Some(n) = self.endpoints.get_mut(e).and_then(|ep| {
+                let media = ep
+                    .published
+                    .first()
+                    .and_then(|&s| self.sources.get(s))
+                    .map_or(0, |src| src.layers[0].ssrc);
+                ep.arrivals.feedback(ssrc, media, &mut report)
+            }) else {
+                continue;
+            };
+            self.send_rtcp(e, sink, |buf| {
+                buf.get_mut(..n)?.copy_from_slice(&report[..n]);
+                Some(n)
+            });
         }
     }
 
