@@ -28,6 +28,8 @@ const state = {
   participants: new Map(), // id -> {name, tile, stream, sources: Map(sourceId -> {kind, mid, muted})}
   errors: [],
   left: false,
+  pinned: null, // participant id shown large
+  heightOverride: null, // tests: one max height for every remote video
 };
 // for people poking around in the console, and for the browser tests
 window.switchyard = state;
@@ -73,6 +75,7 @@ function makeTile(id, name, local) {
   video.autoplay = true;
   video.playsInline = true;
   video.muted = local; // never play our own microphone back
+  if (!local) tile.onclick = () => pin(state.pinned === id ? null : id);
   const label = document.createElement("span");
   label.className = "label";
   label.textContent = local ? `${name} (you)` : name;
@@ -131,19 +134,40 @@ function removeParticipant(id) {
 }
 
 // Tell the server how tall each remote video is drawn, so it sends the
-// smallest simulcast layer that still looks sharp.
+// smallest simulcast layer that still looks sharp, and which one is pinned,
+// so that it gets the bandwidth first.
 let constraintsTimer = null;
 function sendConstraints() {
   clearTimeout(constraintsTimer);
   constraintsTimer = setTimeout(() => {
     const max_height = {};
+    const selected = [];
     for (const p of state.participants.values()) {
-      const h = Math.round(p.tile.clientHeight * (window.devicePixelRatio || 1));
-      for (const [id, s] of p.sources) if (s.kind === "video") max_height[id] = Math.max(h, 1);
+      const drawn = Math.round(p.tile.clientHeight * (window.devicePixelRatio || 1));
+      const h = state.heightOverride ?? Math.max(drawn, 1);
+      for (const [id, s] of p.sources) {
+        if (s.kind !== "video") continue;
+        max_height[id] = h;
+        if (p.id === state.pinned) selected.push(id);
+      }
     }
-    if (Object.keys(max_height).length) send({ type: "constraints", max_height });
-  }, 200);
+    if (Object.keys(max_height).length) send({ type: "constraints", max_height, selected, on_stage: selected });
+  }, 100);
 }
+
+// A click on a tile pins it: shown large, served first.
+function pin(id) {
+  state.pinned = id;
+  for (const p of state.participants.values()) p.tile.classList.toggle("pinned", p.id === id);
+  sendConstraints();
+}
+
+// For tests and the console: draw every remote video as if it were `h`
+// pixels tall (null: back to the tile sizes).
+state.setMaxHeight = (h) => {
+  state.heightOverride = h;
+  sendConstraints();
+};
 
 // ---- media ----------------------------------------------------------------
 
@@ -229,6 +253,7 @@ function onMessage(msg) {
       addParticipant(msg.participant);
       break;
     case "participant_left":
+      if (state.pinned === msg.id) state.pinned = null;
       removeParticipant(msg.id);
       break;
     case "source_added":
@@ -273,9 +298,11 @@ async function join(room, name) {
   $("controls").hidden = false;
   setStatus("starting camera and microphone…");
   try {
+    // ?video=0 joins with the microphone only
+    const wantVideo = new URLSearchParams(location.search).get("video") !== "0";
     state.local = await navigator.mediaDevices.getUserMedia({
       audio: true,
-      video: { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } },
+      video: wantVideo ? { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } } : false,
     });
   } catch (e) {
     fail(`camera/microphone: ${e.message}`);

@@ -21,10 +21,66 @@ pub(super) struct Wishes {
     on_stage: Vec<u64>,
 }
 
-/// At most one probe per receiver this often.
-const PROBE_EVERY: Duration = Duration::from_secs(4);
+/// Probes toward a receiver start this far apart; each probe that does
+/// not raise the estimate doubles the gap (up to [`PROBE_GAP_MAX`]), so a
+/// path that is really full is not hammered.
+const PROBE_GAP: Duration = Duration::from_secs(2);
+const PROBE_GAP_MAX: Duration = Duration::from_secs(30);
 /// How long a probe pads.
 const PROBE_MS: u32 = 400;
+/// A probe aims this far above what the wishes cost, so that an upgrade
+/// has its headroom once the probe succeeds.
+const PROBE_OVERSHOOT: f64 = 1.25;
+
+/// Probing state of one receiver.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Probing {
+    last: Option<Instant>,
+    gap: Duration,
+    /// The estimate when the last probe started, until it is judged.
+    estimate_before: Option<u64>,
+}
+
+impl Default for Probing {
+    fn default() -> Self {
+        Probing {
+            last: None,
+            gap: PROBE_GAP,
+            estimate_before: None,
+        }
+    }
+}
+
+impl Probing {
+    /// A new estimate arrived: judge the last probe once it is over.
+    pub(super) fn on_estimate(&mut self, now: Instant, estimate: u64) {
+        let (Some(before), Some(last)) = (self.estimate_before, self.last) else {
+            return;
+        };
+        if now.saturating_duration_since(last) < Duration::from_millis(u64::from(PROBE_MS) + 600) {
+            return;
+        }
+        self.estimate_before = None;
+        self.gap = if estimate as f64 >= 1.2 * before as f64 {
+            PROBE_GAP
+        } else {
+            (self.gap * 2).min(PROBE_GAP_MAX)
+        };
+    }
+
+    /// Whether a probe may start now (and records it if so).
+    fn start(&mut self, now: Instant, estimate: u64) -> bool {
+        if self
+            .last
+            .is_some_and(|t| now.saturating_duration_since(t) < self.gap)
+        {
+            return false;
+        }
+        self.last = Some(now);
+        self.estimate_before = Some(estimate);
+        true
+    }
+}
 
 fn ids(list: &[String]) -> Vec<u64> {
     list.iter().filter_map(|s| parse_sid(s)).collect()
@@ -114,11 +170,10 @@ impl Hub {
             Some(estimate)
                 if next.wanted_bps > next.cost_bps
                     && p.connected
-                    && p.last_probe
-                        .is_none_or(|t| now.saturating_duration_since(t) >= PROBE_EVERY) =>
+                    && p.probing.start(now, estimate) =>
             {
-                p.last_probe = Some(now);
-                Some(next.wanted_bps.min(2 * estimate.max(next.cost_bps)))
+                let aim = (next.wanted_bps as f64 * PROBE_OVERSHOOT) as u64;
+                Some(aim.min(2 * estimate.max(next.cost_bps)))
             }
             _ => None,
         };

@@ -122,8 +122,8 @@ struct Participant {
     estimate: Option<u64>,
     /// The layers it gets now.
     allocation: crate::allocator::Allocation,
-    /// When a probe toward it last started.
-    last_probe: Option<Instant>,
+    /// Probes toward it.
+    probing: allocation::Probing,
 }
 
 /// All rooms of this control plane.
@@ -249,7 +249,7 @@ impl Hub {
                 wishes: allocation::Wishes::default(),
                 estimate: None,
                 allocation: crate::allocator::Allocation::default(),
-                last_probe: None,
+                probing: allocation::Probing::default(),
             },
         );
         let participants: Vec<ParticipantInfo> =
@@ -397,6 +397,7 @@ impl Hub {
             } => {
                 if let Some(p) = self.participants.get_mut(&endpoint) {
                     p.estimate = Some(estimate_bps);
+                    p.probing.on_estimate(now, estimate_bps);
                     self.reallocate(now, endpoint);
                 }
             }

@@ -404,8 +404,34 @@ fn the_estimate_moves_layers_and_a_short_one_asks_for_a_probe() {
         Some(600_000),
         "twice the estimate, toward 1.5 Mbit/s"
     );
+    // the probe raised nothing: the next one waits 4 s rather than 2 s
+    let probes = |outs: &[Out]| {
+        outs.iter()
+            .filter(|o| {
+                matches!(
+                    o,
+                    Out::Dataplane {
+                        command: Command::Probe { .. },
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    assert_eq!(
+        probes(&bw(&mut h, t + Duration::from_millis(1100), 300_000)),
+        0
+    );
+    assert_eq!(
+        probes(&bw(&mut h, t + Duration::from_millis(2100), 300_000)),
+        0
+    );
+    assert_eq!(
+        probes(&bw(&mut h, t + Duration::from_millis(4100), 300_000)),
+        1
+    );
     // the estimate rises (the probe went well): the top layer
-    let outs = bw(&mut h, t + Duration::from_secs(1), 3_000_000);
+    let outs = bw(&mut h, t + Duration::from_secs(5), 3_000_000);
     assert_eq!(targets_for(&outs, b), [(a_video, 2)]);
     assert!(!outs.iter().any(|o| matches!(
         o,
@@ -415,7 +441,7 @@ fn the_estimate_moves_layers_and_a_short_one_asks_for_a_probe() {
         }
     )));
     // the same estimate again changes nothing
-    assert!(targets_for(&bw(&mut h, t + Duration::from_secs(2), 3_000_000), b).is_empty());
+    assert!(targets_for(&bw(&mut h, t + Duration::from_secs(6), 3_000_000), b).is_empty());
     // a constraint for a thumbnail brings it down at once
     let mut m = std::collections::BTreeMap::new();
     m.insert(sid(a_video), 180);

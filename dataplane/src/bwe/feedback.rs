@@ -94,7 +94,8 @@ impl ReceiveRecorder {
             let seq = base.wrapping_add(i as u16);
             self.statuses[i] = match at(seq, &self.arrivals) {
                 Some(t) => {
-                    let ticks = ((t - previous) / DELTA_TICK_US).clamp(i64::from(i16::MIN), i64::from(i16::MAX));
+                    let ticks = ((t - previous) / DELTA_TICK_US)
+                        .clamp(i64::from(i16::MIN), i64::from(i16::MAX));
                     // keep the receiver's clock in step with what we report
                     previous += ticks * DELTA_TICK_US;
                     PacketStatus::Received(ticks as i16)
@@ -158,7 +159,10 @@ mod tests {
         r.record(2, t + Duration::from_millis(50));
         let n = r.feedback(1, 2, &mut buf).unwrap();
         let fb = TransportCc::new_checked(&buf[..n]).unwrap();
-        assert_eq!((fb.base_sequence(), fb.status_count(), fb.feedback_count()), (2, 1, 1));
+        assert_eq!(
+            (fb.base_sequence(), fb.status_count(), fb.feedback_count()),
+            (2, 1, 1)
+        );
     }
 
     #[test]

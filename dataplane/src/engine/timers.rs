@@ -85,7 +85,11 @@ impl Engine {
             }
         }
         self.pad_probes(now, sink);
-        if due(&mut self.next_twcc, now, crate::bwe::feedback::FEEDBACK_INTERVAL) {
+        if due(
+            &mut self.next_twcc,
+            now,
+            crate::bwe::feedback::FEEDBACK_INTERVAL,
+        ) {
             self.send_transport_feedback(sink);
         }
         // requests deferred by the throttle go out when their window ends

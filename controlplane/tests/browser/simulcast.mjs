@@ -1,0 +1,124 @@
+// A Chromium publisher (camera at 1280x720, three simulcast layers) and a
+// Chromium receiver (microphone only) in one room; the receiver's wishes
+// and network change by steps, and what it decodes is sampled every
+// 250 ms with getStats(). One JSON report on stdout; the Rust test
+// (controlplane/tests/controlplane/simulcast.rs) judges.
+//
+//   node simulcast.mjs --base https://10.1.2.1:8443 --room r --scenario switch|bandwidth
+//
+// switch:    max height 180, then 720, then 10 switches 2 s apart.
+// bandwidth: runs until stdin says "done"; the test shapes the path
+//            between "limit" and "lift" lines it prints on stderr.
+
+import { chromium } from "playwright-core";
+import * as readline from "node:readline";
+
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((acc, v, i, a) => (i % 2 === 0 ? [...acc, [v.replace(/^--/, ""), a[i + 1]]] : acc), []),
+);
+const log = (...m) => console.error(`[simulcast ${new Date().toISOString().slice(11, 23)}]`, ...m);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// What the receiver decodes of the (only) remote video, right now.
+function sample(page) {
+  return page.evaluate(async () => {
+    const s = window.switchyard;
+    const stats = await s.pc.getStats();
+    let v = null;
+    stats.forEach((r) => {
+      if (r.type === "inbound-rtp" && r.kind === "video" && (r.framesDecoded || 0) > 0) v = r;
+    });
+    if (!v) return { t: performance.now(), frames: 0 };
+    return {
+      t: performance.now(),
+      ssrc: v.ssrc,
+      frames: v.framesDecoded,
+      height: v.frameHeight || 0,
+      freezes: v.freezeCount || 0,
+      freeze_s: v.totalFreezesDuration || 0,
+      lost: v.packetsLost || 0,
+      received: v.packetsReceived || 0,
+      keyframes: v.keyFramesDecoded || 0,
+      plis: v.pliCount || 0,
+      errors: s.errors.length,
+    };
+  });
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--use-fake-device-for-media-stream",
+      "--use-fake-ui-for-media-stream",
+      "--autoplay-policy=no-user-gesture-required",
+      "--ignore-certificate-errors",
+    ],
+  });
+  const out = { samples: [], marks: [] };
+  const mark = (what) => {
+    out.marks.push({ what, at: out.samples.length });
+    log(what);
+  };
+  try {
+    const open = async (name, query) => {
+      const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 720 } });
+      const page = await ctx.newPage();
+      page.on("pageerror", (e) => log(`${name} page error: ${e.message}`));
+      await page.goto(`${args.base}/${args.room}?name=${name}${query}`);
+      return page;
+    };
+    await open("Pub", "");
+    const rx = await open("Rx", "&video=0");
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        out.samples.push(await sample(rx));
+        await sleep(250);
+      }
+    })();
+    const until = async (what, f, seconds) => {
+      const end = Date.now() + seconds * 1000;
+      while (Date.now() < end) {
+        const s = out.samples[out.samples.length - 1];
+        if (s && f(s)) return true;
+        await sleep(100);
+      }
+      log(`timed out: ${what}`);
+      return false;
+    };
+    await until("first frames", (s) => s.frames > 30, 60);
+    if (args.scenario === "switch") {
+      for (const [i, h] of [180, 720, 180, 720, 180, 720, 180, 720, 180, 720, 180, 720].entries()) {
+        await rx.evaluate((h) => window.switchyard.setMaxHeight(h), h);
+        mark(`max_height ${h}`);
+        // the first two steps wait for the layer; the switches are paced
+        if (i < 2) await until(`height for ${h}`, (s) => (h === 180 ? s.height > 0 && s.height <= 180 : s.height >= 720), 20);
+        await sleep(2000);
+      }
+      await sleep(1000);
+    } else {
+      await rx.evaluate(() => window.switchyard.setMaxHeight(720));
+      await until("high layer", (s) => s.height >= 720, 30);
+      mark("ready");
+      // the test limits the path, then lifts it, then says done
+      const lines = readline.createInterface({ input: process.stdin });
+      for await (const line of lines) {
+        mark(line.trim());
+        if (line.trim() === "done") break;
+      }
+    }
+    sampling = false;
+    await sampler;
+  } finally {
+    await browser.close();
+  }
+  process.stdout.write(JSON.stringify(out) + "\n");
+}
+
+main().catch((e) => {
+  log(`failed: ${e.stack || e}`);
+  process.exit(1);
+});
