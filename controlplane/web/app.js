@@ -194,6 +194,8 @@ async function publish() {
   const [video] = state.local.getVideoTracks();
   const a = audio && pc.addTransceiver(audio, { direction: "sendonly", streams: [state.local] });
   const v = video && pc.addTransceiver(video, { direction: "sendonly", streams: [state.local], sendEncodings: LAYERS });
+  // without a camera, still offer to receive video (the server fills the line)
+  if (!video) pc.addTransceiver("video", { direction: "recvonly" });
   await offer();
   state.audioMid = a ? a.mid : null;
   state.videoMid = v ? v.mid : null;

@@ -25,7 +25,9 @@ pub(super) struct Wishes {
 /// not raise the estimate doubles the gap (up to [`PROBE_GAP_MAX`]), so a
 /// path that is really full is not hammered.
 const PROBE_GAP: Duration = Duration::from_secs(2);
-const PROBE_GAP_MAX: Duration = Duration::from_secs(30);
+const PROBE_GAP_MAX: Duration = Duration::from_secs(6);
+/// A probe asks for at most this multiple of the current estimate.
+const PROBE_STEP: u64 = 4;
 /// How long a probe pads.
 const PROBE_MS: u32 = 400;
 /// A probe aims this far above what the wishes cost, so that an upgrade
@@ -68,6 +70,18 @@ impl Probing {
         };
     }
 
+    /// The receiver's wishes changed: the next probe need not wait for the
+    /// gap (but not while one is still running).
+    fn wishes_changed(&mut self, now: Instant) {
+        let running = self.last.is_some_and(|t| {
+            now.saturating_duration_since(t) < Duration::from_millis(u64::from(PROBE_MS))
+        });
+        if !running {
+            self.last = None;
+            self.gap = PROBE_GAP;
+        }
+    }
+
     /// Whether a probe may start now (and records it if so).
     fn start(&mut self, now: Instant, estimate: u64) -> bool {
         if self
@@ -106,6 +120,7 @@ impl Hub {
             selected: ids(selected),
             on_stage: ids(on_stage),
         };
+        p.probing.wishes_changed(now);
         self.reallocate(now, id);
         Ok(())
     }
@@ -173,10 +188,13 @@ impl Hub {
                     && p.probing.start(now, estimate) =>
             {
                 let aim = (next.wanted_bps as f64 * PROBE_OVERSHOOT) as u64;
-                Some(aim.min(2 * estimate.max(next.cost_bps)))
+                Some(aim.min(PROBE_STEP * estimate.max(next.cost_bps)))
             }
             _ => None,
         };
+        if !changed.is_empty() || probe.is_some() {
+            tracing::debug!(target: "switchyard::alloc", participant = id, estimate = ?view.estimate_bps, cost = next.cost_bps, wanted = next.wanted_bps, ?changed, ?probe, "allocation");
+        }
         p.allocation = next;
         for (source, target) in changed {
             let layer = match target {

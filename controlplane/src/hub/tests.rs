@@ -401,8 +401,8 @@ fn the_estimate_moves_layers_and_a_short_one_asks_for_a_probe() {
     });
     assert_eq!(
         probe,
-        Some(600_000),
-        "twice the estimate, toward 1.5 Mbit/s"
+        Some(1_200_000),
+        "four times the estimate, toward 1.5 Mbit/s"
     );
     // the probe raised nothing: the next one waits 4 s rather than 2 s
     let probes = |outs: &[Out]| {

@@ -181,11 +181,19 @@ impl PcSession {
             send: Some(track),
             ..template
         };
-        if let Some(free) = self
+        // a line the browser offered to receive on (recvonly, nothing sent
+        // yet), else one freed earlier, else a new one
+        let waiting = |l: &Line| l.direction == Direction::SendOnly && l.send.is_none();
+        let free_at = self
             .lines
-            .iter_mut()
-            .find(|l| matches(l) && l.direction == Direction::Inactive)
-        {
+            .iter()
+            .position(|l| matches(l) && waiting(l))
+            .or_else(|| {
+                self.lines
+                    .iter()
+                    .position(|l| matches(l) && l.direction == Direction::Inactive)
+            });
+        if let Some(free) = free_at.and_then(|i| self.lines.get_mut(i)) {
             line.mid = free.mid.clone();
             *free = line;
             return Ok(free.mid.clone());
@@ -400,6 +408,48 @@ mod tests {
             .replace("a=setup:passive", "a=setup:active")
             .replace("a=ice-lite\r\n", "")
             .replace("a=ice-ufrag:", "a=ice-ufrag:b")
+    }
+
+    #[test]
+    fn a_line_the_browser_offered_to_receive_on_is_filled_first() {
+        // a browser without a camera: audio sendonly, video recvonly
+        let video_at = CHROME.find("m=video").unwrap();
+        let (head, video) = CHROME.split_at(video_at);
+        let video: String = video
+            .lines()
+            .filter(|l| {
+                !["a=rid", "a=simulcast", "a=ssrc", "a=msid"]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+            })
+            .map(|l| if l == "a=sendonly" { "a=recvonly" } else { l })
+            .map(|l| format!("{l}\r\n"))
+            .collect();
+        let offer = Offer::parse(&format!("{head}{video}")).unwrap();
+        let ice = Credentials::random();
+        let cands: [SocketAddr; 1] = ["192.0.2.10:10000".parse().unwrap()];
+        let p = AnswerParams {
+            ice: &ice,
+            fingerprint: Fingerprint([0x22; 32]),
+            candidates: &cands,
+            session_id: 7,
+        };
+        let mut s = PcSession::new(&p, &offer);
+        s.answer(&offer).unwrap();
+        let track = SendTrack {
+            ssrc: 5,
+            rtx_ssrc: Some(6),
+            stream_id: "p1".into(),
+            track_id: "s2".into(),
+        };
+        assert_eq!(
+            s.add_send(SdpMediaValue::Video, "VP8", track.clone())
+                .unwrap(),
+            "1"
+        );
+        assert_eq!(s.lines().len(), 2, "no new line");
+        // a second video gets a new line from the same template
+        assert_eq!(s.add_send(SdpMediaValue::Video, "VP8", track).unwrap(), "2");
     }
 
     #[test]

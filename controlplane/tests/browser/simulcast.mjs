@@ -4,11 +4,13 @@
 // 250 ms with getStats(). One JSON report on stdout; the Rust test
 // (controlplane/tests/controlplane/simulcast.rs) judges.
 //
-//   node simulcast.mjs --base https://10.1.2.1:8443 --room r --scenario switch|bandwidth
+//   node simulcast.mjs --base https://10.1.2.1:8443 --room r --scenario switch|bandwidth [--role both|pub|rx]
 //
 // switch:    max height 180, then 720, then 10 switches 2 s apart.
 // bandwidth: runs until stdin says "done"; the test shapes the path
-//            between "limit" and "lift" lines it prints on stderr.
+//            between the "limit" and "lift" lines it writes to stdin.
+// --role pub runs only the publisher (until stdin closes), --role rx only
+// the receiver, so that each can live in its own network namespace.
 
 import { chromium } from "playwright-core";
 import * as readline from "node:readline";
@@ -23,6 +25,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function sample(page) {
   return page.evaluate(async () => {
     const s = window.switchyard;
+    if (!s || !s.pc) return { t: performance.now(), frames: 0 };
     const stats = await s.pc.getStats();
     let v = null;
     stats.forEach((r) => {
@@ -70,7 +73,15 @@ async function main() {
       await page.goto(`${args.base}/${args.room}?name=${name}${query}`);
       return page;
     };
-    await open("Pub", "");
+    const role = args.role || "both";
+    if (role === "pub") {
+      await open("Pub", "");
+      log("publishing");
+      const lines = readline.createInterface({ input: process.stdin });
+      for await (const line of lines) if (line.trim() === "done") break;
+      return;
+    }
+    const pub = role === "both" ? await open("Pub", "") : null;
     const rx = await open("Rx", "&video=0");
     let sampling = true;
     const sampler = (async () => {
@@ -90,6 +101,24 @@ async function main() {
       return false;
     };
     await until("first frames", (s) => s.frames > 30, 60);
+    if (pub) {
+      // the browser enables its 720p layer when its own estimate and CPU
+      // allow; the scenario measures the SFU, so it starts from there
+      const end = Date.now() + 120_000;
+      while (Date.now() < end) {
+        const full = await pub.evaluate(async () => {
+          const st = await window.switchyard.pc.getStats();
+          let ok = false;
+          st.forEach((r) => {
+            if (r.type === "outbound-rtp" && r.rid === "f" && (r.frameHeight || 0) >= 720 && (r.framesPerSecond || 0) > 5) ok = true;
+          });
+          return ok;
+        });
+        if (full) break;
+        await sleep(500);
+      }
+      mark("publisher sends 720p");
+    }
     if (args.scenario === "switch") {
       for (const [i, h] of [180, 720, 180, 720, 180, 720, 180, 720, 180, 720, 180, 720].entries()) {
         await rx.evaluate((h) => window.switchyard.setMaxHeight(h), h);

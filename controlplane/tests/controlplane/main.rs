@@ -6,6 +6,7 @@ mod browser;
 mod media_path;
 mod netns;
 mod signalling;
+mod simulcast;
 mod supervisor;
 
 use std::io::{BufRead, BufReader, Read, Write};

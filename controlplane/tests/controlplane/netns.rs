@@ -14,14 +14,27 @@ use std::time::{Duration, Instant};
 /// rather than starve each other's encoders.
 pub static BROWSERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Two namespaces joined by a veth pair; removed on drop.
+/// A server namespace with a bridge, and client namespaces each joined to
+/// it by a veth pair (one /24); removed on drop. Shaping a client's veth in
+/// the server namespace limits what that client receives, and only that.
 pub struct NetnsPair {
     pub server_ns: String,
-    pub client_ns: String,
-    /// The server's address on the veth.
+    /// The server's address (on the bridge).
     pub server_ip: String,
-    /// The clients' address on the veth.
-    pub client_ip: String,
+    /// The client namespaces; the first is `client_ns`.
+    pub clients: Vec<ClientNs>,
+    /// The first client namespace.
+    pub client_ns: String,
+}
+
+/// One client namespace.
+pub struct ClientNs {
+    /// Its name.
+    pub ns: String,
+    /// Its address.
+    pub ip: String,
+    /// The server-side end of its veth (egress = what it receives).
+    pub server_veth: String,
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
@@ -42,42 +55,77 @@ fn ip(args: &[&str]) -> Result<(), String> {
 }
 
 impl NetnsPair {
-    /// Creates the pair, or explains why it cannot (needs root and iproute2).
+    /// A server and one client namespace.
     pub fn new() -> NetnsPair {
+        NetnsPair::with_clients(1)
+    }
+
+    /// A server and `k` client namespaces, or a panic that says why not
+    /// (these tests need root and iproute2).
+    pub fn with_clients(k: usize) -> NetnsPair {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let tag = format!("{}{n}", std::process::id() % 100_000);
+        let net = format!("10.{}.{}", 100 + n % 100, std::process::id() % 250);
+        let clients: Vec<ClientNs> = (0..k)
+            .map(|i| ClientNs {
+                ns: format!("sycli{tag}x{i}"),
+                ip: format!("{net}.{}", 2 + i),
+                server_veth: format!("sys{tag}x{i}"),
+            })
+            .collect();
         let pair = NetnsPair {
             server_ns: format!("sysrv{tag}"),
-            client_ns: format!("sycli{tag}"),
-            server_ip: format!("10.{}.{}.1", 100 + n % 100, std::process::id() % 250),
-            client_ip: format!("10.{}.{}.2", 100 + n % 100, std::process::id() % 250),
+            server_ip: format!("{net}.1"),
+            client_ns: clients[0].ns.clone(),
+            clients,
         };
-        let (veth_s, veth_c) = (format!("sys{tag}"), format!("syc{tag}"));
+        let bridge = format!("sybr{tag}");
         let setup = || -> Result<(), String> {
-            ip(&["netns", "add", &pair.server_ns])?;
-            ip(&["netns", "add", &pair.client_ns])?;
+            let srv = pair.server_ns.as_str();
+            ip(&["netns", "add", srv])?;
+            ip(&["-n", srv, "link", "set", "lo", "up"])?;
+            ip(&["-n", srv, "link", "add", &bridge, "type", "bridge"])?;
             ip(&[
-                "link",
+                "-n",
+                srv,
+                "addr",
                 "add",
-                &veth_s,
-                "netns",
-                &pair.server_ns,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &veth_c,
-                "netns",
-                &pair.client_ns,
+                &format!("{}/24", pair.server_ip),
+                "dev",
+                &bridge,
             ])?;
-            for (ns, dev, addr) in [
-                (&pair.server_ns, &veth_s, &pair.server_ip),
-                (&pair.client_ns, &veth_c, &pair.client_ip),
-            ] {
-                ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev])?;
-                ip(&["-n", ns, "link", "set", dev, "up"])?;
-                ip(&["-n", ns, "link", "set", "lo", "up"])?;
+            ip(&["-n", srv, "link", "set", &bridge, "up"])?;
+            for (i, c) in pair.clients.iter().enumerate() {
+                let peer = format!("syc{tag}x{i}");
+                ip(&["netns", "add", &c.ns])?;
+                ip(&[
+                    "link",
+                    "add",
+                    &c.server_veth,
+                    "netns",
+                    srv,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    &peer,
+                    "netns",
+                    &c.ns,
+                ])?;
+                ip(&["-n", srv, "link", "set", &c.server_veth, "master", &bridge])?;
+                ip(&["-n", srv, "link", "set", &c.server_veth, "up"])?;
+                ip(&[
+                    "-n",
+                    &c.ns,
+                    "addr",
+                    "add",
+                    &format!("{}/24", c.ip),
+                    "dev",
+                    &peer,
+                ])?;
+                ip(&["-n", &c.ns, "link", "set", &peer, "up"])?;
+                ip(&["-n", &c.ns, "link", "set", "lo", "up"])?;
             }
             Ok(())
         };
@@ -101,9 +149,11 @@ impl NetnsPair {
 
 impl Drop for NetnsPair {
     fn drop(&mut self) {
-        // deleting a namespace deletes its end of the veth, and so the pair
+        // deleting a namespace deletes its ends of the veths and the bridge
+        for c in &self.clients {
+            let _ = ip(&["netns", "del", &c.ns]);
+        }
         let _ = ip(&["netns", "del", &self.server_ns]);
-        let _ = ip(&["netns", "del", &self.client_ns]);
     }
 }
 
@@ -175,6 +225,14 @@ impl Drop for NsServer {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(keep) = std::env::var_os("SWITCHYARD_KEEP_LOGS") {
+            // for looking into a run that passed
+            let name = self.dir.file_name().unwrap_or_default().to_owned();
+            let _ = std::fs::copy(
+                self.dir.join("server.log"),
+                std::path::Path::new(&keep).join(name).with_extension("log"),
+            );
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -1,0 +1,274 @@
+//! Simulcast with real browsers: a Chromium publisher sending three layers
+//! (180p/360p/720p) and a Chromium receiver whose wishes and network change
+//! (tests/browser/simulcast.mjs samples its getStats() every 250 ms).
+
+use crate::netns::{BROWSERS, NetnsPair, NsServer, browser_dir};
+use serde_json::Value;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(0.0)
+}
+
+/// The samples from the (first) mark named `what` to the next mark.
+fn between_marks<'a>(r: &'a Value, what: &str) -> &'a [Value] {
+    let marks = r["marks"].as_array().expect("marks");
+    let i = marks
+        .iter()
+        .position(|m| m["what"] == what)
+        .unwrap_or_else(|| panic!("no mark {what}"));
+    let all = from_mark(r, what);
+    match marks.get(i + 1).and_then(|m| m["at"].as_u64()) {
+        Some(end) => {
+            let start = marks[i]["at"].as_u64().unwrap_or(0);
+            &all[..(end.saturating_sub(start) as usize).min(all.len())]
+        }
+        None => all,
+    }
+}
+
+/// The samples from the mark named `what` on.
+fn from_mark<'a>(r: &'a Value, what: &str) -> &'a [Value] {
+    let samples = r["samples"].as_array().expect("samples");
+    let at = r["marks"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["what"] == what))
+        .and_then(|m| m["at"].as_u64())
+        .unwrap_or_else(|| panic!("no mark {what}")) as usize;
+    &samples[at.min(samples.len())..]
+}
+
+fn node(ns: &str, server: &NsServer, scenario: &str, role: &str) -> Command {
+    let mut cmd = NetnsPair::command(ns, "node");
+    cmd.current_dir(browser_dir())
+        .arg("simulcast.mjs")
+        .args(["--base", &server.https])
+        .args(["--room", scenario, "--scenario", scenario, "--role", role]);
+    cmd
+}
+
+fn parse(stdout: &[u8], log: &str, server: &NsServer) -> Value {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "simulcast.mjs failed:\n{log}\n--- server ---\n{}",
+                server.log()
+            )
+        })
+}
+
+#[test]
+fn the_receiver_gets_the_layer_it_asks_for_and_switches_cleanly() {
+    let _turn = BROWSERS.lock().unwrap_or_else(|p| p.into_inner());
+    let net = NetnsPair::new();
+    let server = NsServer::start(&net, "switch");
+    let log = std::env::temp_dir().join(format!("simulcast-switch-{}.log", std::process::id()));
+    let out = crate::netns::run_bounded(
+        node(&net.client_ns, &server, "switch", "both"),
+        Duration::from_secs(240),
+        &log,
+    );
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    let r = parse(&out.stdout, &log, &server);
+    let context = || format!("{log}\n--- server ---\n{}", server.log());
+
+    // asking for 180: frames of at most 180 lines
+    let small = between_marks(&r, "max_height 180");
+    let settled: Vec<&Value> = small.iter().filter(|s| num(&s["height"]) > 0.0).collect();
+    assert!(
+        settled.last().is_some_and(|s| num(&s["height"]) <= 180.0),
+        "{settled:?}\n{}",
+        context()
+    );
+    // asking for 720: 720 within 3 s
+    let big = from_mark(&r, "max_height 720");
+    let t0 = num(&big[0]["t"]);
+    let reached = big.iter().find(|s| num(&s["height"]) >= 720.0);
+    let took = reached.map(|s| (num(&s["t"]) - t0) / 1000.0);
+    assert!(
+        took.is_some_and(|t| t < 3.0),
+        "720 after {took:?} s\n{}",
+        context()
+    );
+
+    // ten switches: no freeze over 1 s in total, the SSRC never changes,
+    // frames keep coming, and the heights really alternate
+    let first = &big[0];
+    let last = big.last().unwrap();
+    let freeze = num(&last["freeze_s"]) - num(&first["freeze_s"]);
+    assert!(freeze < 1.0, "frozen {freeze} s\n{}", context());
+    let ssrcs: std::collections::BTreeSet<u64> = r["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["ssrc"].as_u64())
+        .collect();
+    assert_eq!(ssrcs.len(), 1, "one outgoing SSRC: {ssrcs:?}");
+    let frames = num(&last["frames"]) - num(&first["frames"]);
+    let seconds = (num(&last["t"]) - num(&first["t"])) / 1000.0;
+    assert!(
+        frames > 15.0 * seconds,
+        "{frames} frames in {seconds} s\n{}",
+        context()
+    );
+    let mut flips = 0;
+    let mut high = None;
+    for s in big {
+        let h = num(&s["height"]);
+        let now_high = if h >= 720.0 {
+            Some(true)
+        } else if h > 0.0 && h <= 180.0 {
+            Some(false)
+        } else {
+            None
+        };
+        if now_high.is_some() && high.is_some() && now_high != high {
+            flips += 1;
+        }
+        high = now_high.or(high);
+    }
+    assert!(flips >= 8, "{flips} layer changes seen\n{}", context());
+    assert_eq!(num(&last["errors"]), 0.0, "{}", context());
+}
+
+#[test]
+fn a_narrow_path_gets_the_low_layer_and_a_wide_one_the_high_layer() {
+    let _turn = BROWSERS.lock().unwrap_or_else(|p| p.into_inner());
+    // the publisher and the receiver in namespaces of their own, so that
+    // shaping the receiver's link leaves the publisher's feedback alone
+    let net = NetnsPair::with_clients(2);
+    let server = NsServer::start(&net, "bandwidth");
+    let (publisher_ns, receiver) = (&net.clients[0].ns, &net.clients[1]);
+    let pub_log = std::env::temp_dir().join(format!("simulcast-pub-{}.log", std::process::id()));
+    let mut publisher = node(publisher_ns, &server, "bandwidth", "pub")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&pub_log).unwrap())
+        .spawn()
+        .expect("node");
+    let log_path = std::env::temp_dir().join(format!("simulcast-bw-{}.log", std::process::id()));
+    let mut child = node(&receiver.ns, &server, "bandwidth", "rx")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .expect("node");
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !log().contains("] ready") {
+        assert!(
+            Instant::now() < deadline,
+            "never reached 720p:\n{}\n{}",
+            log(),
+            server.log()
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "node exited:\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    let tc = |args: &[&str]| {
+        let out = NetnsPair::command(&net.server_ns, "tc")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tc {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // 400 kbit/s toward the clients for 15 s, then the path opens again
+    tc(&[
+        "qdisc",
+        "add",
+        "dev",
+        &receiver.server_veth,
+        "root",
+        "tbf",
+        "rate",
+        "400kbit",
+        "burst",
+        "16kb",
+        "latency",
+        "150ms",
+    ]);
+    writeln!(stdin, "limit").unwrap();
+    std::thread::sleep(Duration::from_secs(15));
+    tc(&["qdisc", "del", "dev", &receiver.server_veth, "root"]);
+    writeln!(stdin, "lift").unwrap();
+    std::thread::sleep(Duration::from_secs(20));
+    writeln!(stdin, "done").unwrap();
+    drop(stdin);
+    if let Some(mut p) = publisher.stdin.take() {
+        let _ = writeln!(p, "done");
+    }
+    let stop = Instant::now() + Duration::from_secs(30);
+    while publisher.try_wait().unwrap().is_none() && Instant::now() < stop {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    let out = {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        child.wait_with_output().unwrap()
+    };
+    let r = parse(&out.stdout, &log(), &server);
+    let context = || format!("{}\n--- server ---\n{}", log(), server.log());
+
+    let limited = from_mark(&r, "limit");
+    let lifted = from_mark(&r, "lift");
+    let limited = &limited[..limited.len() - lifted.len()];
+    let t0 = num(&limited[0]["t"]);
+    let low = limited
+        .iter()
+        .find(|s| num(&s["height"]) > 0.0 && num(&s["height"]) <= 180.0)
+        .map(|s| (num(&s["t"]) - t0) / 1000.0);
+    assert!(
+        low.is_some_and(|t| t < 5.0),
+        "low layer after {low:?} s\n{}",
+        context()
+    );
+    // once settled (the last 5 s of the limit), under 2 % loss
+    let tail = &limited[limited.len().saturating_sub(20)..];
+    let (a, b) = (&tail[0], tail.last().unwrap());
+    let lost = num(&b["lost"]) - num(&a["lost"]);
+    let received = num(&b["received"]) - num(&a["received"]);
+    assert!(received > 0.0, "{}", context());
+    assert!(
+        lost / (lost + received) < 0.02,
+        "lost {lost} of {}\n{}",
+        lost + received,
+        context()
+    );
+    assert!(
+        tail.iter().all(|s| num(&s["height"]) <= 180.0),
+        "stays low\n{}",
+        context()
+    );
+    // lifted: the high layer within 15 s
+    let t1 = num(&lifted[0]["t"]);
+    let high = lifted
+        .iter()
+        .find(|s| num(&s["height"]) >= 720.0)
+        .map(|s| (num(&s["t"]) - t1) / 1000.0);
+    assert!(
+        high.is_some_and(|t| t < 15.0),
+        "high layer after {high:?} s\n{}",
+        context()
+    );
+}
