@@ -167,6 +167,11 @@ pub struct NsServer {
 
 impl NsServer {
     pub fn start(net: &NetnsPair, name: &str) -> NsServer {
+        NsServer::start_with(net, name, &[])
+    }
+
+    /// With extra flags, e.g. `["--last-n", "2"]`.
+    pub fn start_with(net: &NetnsPair, name: &str, extra: &[&str]) -> NsServer {
         let dir = std::env::temp_dir().join(format!(
             "swyd-ns-{name}-{}-{}",
             std::process::id(),
@@ -180,6 +185,7 @@ impl NsServer {
             .args(["--https", &format!("{addr}:8443")])
             .args(["--bind", addr, "--base-port", "10000", "--workers", "1"])
             .args(["--log", "info,switchyard::io=warn"])
+            .args(extra)
             .arg("--state-dir")
             .arg(&dir)
             .arg("--control-socket")
