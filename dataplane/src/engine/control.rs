@@ -14,6 +14,11 @@ use switchyard_wire::rtp::RtpPacket;
 /// Most sequence numbers one upstream NACK asks for.
 const MAX_UPSTREAM_NACK: usize = 64;
 
+/// Keyframe requests (PLI, FIR) one receiver may pass on per window (as
+/// Jitsi: 3 per 10 s); the per-layer throttle then spaces them.
+const RECEIVER_KEYFRAMES: u8 = 3;
+const RECEIVER_KEYFRAME_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Engine {
     pub(super) fn rtcp_in(&mut self, now: Instant, e: u32, data: &mut [u8], sink: &mut dyn Sink) {
         let Some(ep) = self.endpoints.get_mut(e) else {
@@ -162,10 +167,29 @@ impl Engine {
             return;
         };
         let (s, layer) = (out.source, out.current.unwrap_or(out.target));
-        if let Some(ep) = self.endpoints.get_mut(e) {
-            ep.feedback.keyframe_requests += 1;
-            ep.feedback.any = true;
+        let Some(ep) = self.endpoints.get_mut(e) else {
+            return;
+        };
+        ep.feedback.keyframe_requests += 1;
+        ep.feedback.any = true;
+        // a receiver gets at most RECEIVER_KEYFRAMES requests through per
+        // window: one that asks in a loop cannot make a publisher send
+        // nothing but keyframes for everyone
+        let (count, since) = &mut ep.keyframe_budget;
+        if since.is_none_or(|t| now.saturating_duration_since(t) >= RECEIVER_KEYFRAME_WINDOW) {
+            *since = Some(now);
+            *count = 0;
         }
+        if *count >= RECEIVER_KEYFRAMES {
+            self.counters.drop_packet(DropReason::Filtered);
+            return;
+        }
+        *count += 1;
+        let layer = if layer == crate::abi::command::PAUSED {
+            0
+        } else {
+            layer
+        };
         self.request_keyframe(now, s, layer, sink);
     }
 

@@ -135,6 +135,9 @@ struct Endpoint {
     probe_credit: f64,
     /// Arrivals of its packets, for transport-cc feedback to it.
     arrivals: ReceiveRecorder,
+    /// Keyframe requests passed on for it in the current window, and when
+    /// the window began.
+    keyframe_budget: (u8, Option<Instant>),
 }
 
 #[derive(Default)]
@@ -418,6 +421,7 @@ impl Engine {
             probe_tick: None,
             probe_credit: 0.0,
             arrivals: ReceiveRecorder::default(),
+            keyframe_budget: (0, None),
         });
         self.by_id.insert(spec.id, idx);
         self.by_addr.insert(spec.remote, idx);

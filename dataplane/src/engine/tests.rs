@@ -798,3 +798,37 @@ fn a_paused_stream_sends_nothing_and_resumes_at_a_keyframe() {
     w.frame([false, true, false]);
     assert_eq!(w.sink.take_to(w.a.addr).len(), 2);
 }
+
+#[test]
+fn one_receiver_passes_on_at_most_three_keyframe_requests_per_ten_seconds() {
+    let mut w = World::new();
+    w.frame([true; 3]);
+    w.plis_to_publisher();
+    let pli = |w: &mut World, who: u8, media: u32| {
+        w.rtcp_from(who, |buf| {
+            PliRepr {
+                sender_ssrc: 1,
+                media_ssrc: media,
+            }
+            .emit(buf)
+            .unwrap()
+        })
+    };
+    // A asks every second for 9 s: three get through (each a window apart)
+    let mut through = 0;
+    for _ in 0..9 {
+        w.t += Duration::from_secs(1);
+        pli(&mut w, 2, 0xaaaa);
+        w.engine.handle_timeout(w.t, &mut w.sink);
+        through += w.plis_to_publisher();
+    }
+    assert_eq!(through, 3);
+    // B is not held back by A's loop
+    w.t += Duration::from_millis(600);
+    pli(&mut w, 3, 0xbbbb);
+    assert_eq!(w.plis_to_publisher(), 1);
+    // a new window: A again
+    w.t += Duration::from_secs(2);
+    pli(&mut w, 2, 0xaaaa);
+    assert_eq!(w.plis_to_publisher(), 1);
+}
