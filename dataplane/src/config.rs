@@ -42,6 +42,10 @@ pub struct Args {
     /// Stop when the parent process dies (set by `switchyard` for its child).
     #[arg(long)]
     pub exit_with_parent: bool,
+    /// Host tuning profile to compare this host with at start (`1g`,
+    /// `10g`, or `none`); shortfalls are logged as a warning.
+    #[arg(long)]
+    pub tuning_profile: Option<String>,
 }
 
 /// The file format; every field optional.
@@ -59,6 +63,7 @@ struct FileConfig {
     batch: Option<usize>,
     endpoint_capacity: Option<u32>,
     log: Option<String>,
+    tuning_profile: Option<String>,
 }
 
 /// The typed configuration.
@@ -88,6 +93,8 @@ pub struct Config {
     pub endpoint_capacity: u32,
     /// Log filter (default "info").
     pub log: String,
+    /// Tuning profile checked at start (default "1g"; `None` for "none").
+    pub tuning_profile: Option<String>,
 }
 
 /// Why the configuration was refused.
@@ -184,6 +191,11 @@ impl Config {
             batch,
             endpoint_capacity: file.endpoint_capacity.unwrap_or(4096),
             log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
+            tuning_profile: match args.tuning_profile.or(file.tuning_profile) {
+                None => Some("1g".into()),
+                Some(p) if p == "none" => None,
+                Some(p) => Some(p),
+            },
         })
     }
 }

@@ -59,6 +59,9 @@ pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
 
 /// Runs the dataplane until SIGTERM or SIGINT.
 pub fn run(config: Config) -> Result<(), String> {
+    if let Some(name) = &config.tuning_profile {
+        warn_if_untuned(name);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone())
@@ -144,4 +147,39 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     tracing::info!(target: "switchyard::dataplane", "dataplane stopped");
     served.map_err(|e| format!("control socket: {e}"))
+}
+
+/// Logs a warning when this host falls short of a tuning profile.
+fn warn_if_untuned(name: &str) {
+    let profile = match switchyard_tuning::profile(name) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(target: "switchyard::tuning", "{e}");
+            return;
+        }
+    };
+    let short: Vec<String> = switchyard_tuning::check(&profile, std::path::Path::new("/"))
+        .into_iter()
+        .filter(|f| f.needs_attention() && f.setting.apply)
+        .map(|f| {
+            let have = match f.status {
+                switchyard_tuning::Status::Ok(v) | switchyard_tuning::Status::Differs(v) => v,
+                switchyard_tuning::Status::Missing => "absent".into(),
+            };
+            format!(
+                "{} = {} (want {})",
+                f.setting.name(),
+                have.replace('\t', " "),
+                f.setting.want
+            )
+        })
+        .collect();
+    if !short.is_empty() {
+        tracing::warn!(
+            target: "switchyard::tuning",
+            profile = name,
+            "this host falls short of the tuning profile: {}; see `switchyard-tune check --profile {name}`",
+            short.join(", ")
+        );
+    }
 }
