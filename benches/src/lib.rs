@@ -4,6 +4,8 @@
 
 use switchyard_wire::rtp::{AbsSendTime, Extension, RtpHeader};
 
+pub mod load;
+
 /// Extension ids as Chromium numbers them in its default offer.
 pub mod ext_id {
     /// abs-send-time.

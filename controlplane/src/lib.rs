@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod allocator;
+pub mod app;
 pub mod auth;
 pub mod conductor;
 pub mod config;
