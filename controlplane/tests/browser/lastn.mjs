@@ -72,6 +72,8 @@ async function main() {
     const rx = await person(rxName, rxWav, "&video=0");
     all.push(rx);
     await rx.page.exposeFunction("__dominant", (p) => out.dominant.push(p));
+    // the page opens its WebSocket once the microphone is up
+    await rx.page.waitForFunction(() => window.switchyard && window.switchyard.ws, null, { timeout: 60_000 });
     await rx.page.evaluate(() => {
       // record dominant-speaker announcements as the receiver sees them
       const ws = window.switchyard.ws;

@@ -37,7 +37,9 @@ pub struct BweConfig {
 impl Default for BweConfig {
     fn default() -> Self {
         BweConfig {
-            initial_bps: 1_000_000,
+            // like Jitsi's: start where a 720p layer fits, and come down
+            // fast when the path says otherwise
+            initial_bps: 2_500_000,
             min_bps: 50_000,
             max_bps: 20_000_000,
         }
