@@ -14,9 +14,30 @@ use switchyard_dataplane::wire::rtp::{RtpHeader, RtpPacket};
 use switchyard_srtp::{Config as SrtpConfig, MasterKey, Profile, Session};
 
 /// Where cargo put this crate's libraries (target/<profile>).
+/// Where cargo puts this crate's libraries (target/<profile>), with
+/// `libswitchyard.so` built: `cargo test` compiles the crate only as an rlib
+/// for its tests, so the shared library is built here when missing.
 fn target_dir() -> PathBuf {
+    static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
     let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+    let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if !*built && !dir.join("libswitchyard.so").exists() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-p", "switchyard-ffi", "--lib"]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let out = cmd.output().expect("cargo build -p switchyard-ffi");
+        assert!(
+            out.status.success(),
+            "building libswitchyard: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    *built = true;
+    dir
 }
 
 /// Starts a dataplane with one worker on an OS-assigned loopback port.

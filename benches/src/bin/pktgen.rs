@@ -5,12 +5,15 @@
 //! latency.
 //!
 //!   switchyard-pktgen --server 127.0.0.1:8080 --rooms 2 --participants 4 --duration 10 [--json]
+//!   switchyard-pktgen --ramp --rooms 2 --ramp-step 2 --duration 10      (until it falls behind)
+//!   … --csv rates.csv --svg rates.svg                                   (time series and plot)
 
 use clap::Parser;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
-use switchyard_benches::load::{LoadConfig, run};
+use switchyard_benches::load::ramp::{self, ramp};
+use switchyard_benches::load::{LoadConfig, Report, output, run};
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +44,22 @@ struct Args {
     /// Room name prefix (rooms are <prefix>0, <prefix>1, …).
     #[arg(long, default_value = "load")]
     room_prefix: String,
+    /// Ramp: start at --rooms and add --ramp-step rooms per step (each step
+    /// --duration seconds) until loss > 0.1 % or p99 > 20 ms; report the knee.
+    #[arg(long)]
+    ramp: bool,
+    /// Rooms added per ramp step.
+    #[arg(long, default_value_t = 2)]
+    ramp_step: usize,
+    /// Most ramp steps.
+    #[arg(long, default_value_t = 20)]
+    ramp_steps: usize,
+    /// Write the per-second rates (of the last step when ramping) as CSV.
+    #[arg(long)]
+    csv: Option<std::path::PathBuf>,
+    /// Write an SVG plot of the per-second rates.
+    #[arg(long)]
+    svg: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -53,13 +72,43 @@ fn main() -> ExitCode {
         threads: args
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        room_prefix: args.room_prefix,
+        room_prefix: args.room_prefix.clone(),
     };
     eprintln!(
         "switchyard-pktgen: {} rooms × {} participants against {} for {} s",
         config.rooms, config.participants, config.server, args.duration
     );
+    if args.ramp {
+        let steps = ramp(
+            &config,
+            args.rooms,
+            args.ramp_step,
+            args.ramp_steps,
+            |line| eprintln!("{line}"),
+        );
+        if args.json {
+            let knee = ramp::knee(&steps).map(|s| s.rooms);
+            println!(
+                "{}",
+                serde_json::json!({ "knee_rooms": knee, "steps": steps })
+            );
+        } else {
+            print!("{}", output::ramp_table(&steps));
+            match ramp::knee(&steps) {
+                Some(k) => println!(
+                    "knee: {} rooms, {:.0} packets/s forwarded",
+                    k.rooms, k.report.received_pps
+                ),
+                None => println!("no step kept up"),
+            }
+        }
+        if let Some(last) = steps.last() {
+            write_series(&args, &last.report);
+        }
+        return ExitCode::SUCCESS;
+    }
     let report = run(&config, |line| eprintln!("{line}"));
+    write_series(&args, &report);
     if args.json {
         match serde_json::to_string(&report) {
             Ok(j) => println!("{j}"),
@@ -78,5 +127,23 @@ fn main() -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// The optional CSV and SVG of a run's per-second rates.
+fn write_series(args: &Args, report: &Report) {
+    if let Some(path) = &args.csv
+        && let Err(e) = std::fs::write(path, output::csv(&report.timeline))
+    {
+        eprintln!("switchyard-pktgen: writing {}: {e}", path.display());
+    }
+    if let Some(path) = &args.svg {
+        let title = format!(
+            "switchyard-pktgen: {} clients, {:.0} packets/s forwarded",
+            report.clients, report.received_pps
+        );
+        if let Err(e) = std::fs::write(path, output::svg(&report.timeline, &title)) {
+            eprintln!("switchyard-pktgen: writing {}: {e}", path.display());
+        }
     }
 }

@@ -3,6 +3,8 @@
 //! second, and a report of what every subscriber received.
 
 pub mod client;
+pub mod output;
+pub mod ramp;
 pub mod stream;
 
 use client::{Client, Publish};
@@ -61,6 +63,19 @@ pub struct Report {
     pub latency_us: [u64; 4],
     /// Keyframes the publishers sent because the SFU asked.
     pub keyframes_on_request: u64,
+    /// Rates each second of the run.
+    pub timeline: Vec<Sample>,
+}
+
+/// One second of a run.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Sample {
+    /// Seconds since the run began.
+    pub t: f64,
+    /// Packets/s the publishers sent.
+    pub sent_pps: f64,
+    /// Packets/s the subscribers received.
+    pub received_pps: f64,
 }
 
 impl Report {
@@ -150,6 +165,7 @@ pub fn run(config: &LoadConfig, mut progress: impl FnMut(&str)) -> Report {
         })
         .collect();
     let mut last = (Instant::now(), 0u64, 0u64);
+    let mut timeline = Vec::new();
     while Instant::now() < end {
         std::thread::sleep(Duration::from_secs(1));
         let now = Instant::now();
@@ -161,18 +177,26 @@ pub fn run(config: &LoadConfig, mut progress: impl FnMut(&str)) -> Report {
             .saturating_duration_since(last.0)
             .as_secs_f64()
             .max(1e-3);
+        let sample = Sample {
+            t: now.saturating_duration_since(epoch).as_secs_f64(),
+            sent_pps: (sent - last.1) as f64 / dt,
+            received_pps: (received - last.2) as f64 / dt,
+        };
         progress(&format!(
             "t={:>5.1}s clients {}/{} sent {:>8.0} pkt/s received {:>8.0} pkt/s",
-            now.saturating_duration_since(epoch).as_secs_f64(),
+            sample.t,
             shared.connected.load(Ordering::Relaxed),
             total,
-            (sent - last.1) as f64 / dt,
-            (received - last.2) as f64 / dt,
+            sample.sent_pps,
+            sample.received_pps,
         ));
+        timeline.push(sample);
         last = (now, sent, received);
     }
     let results: Vec<ThreadResult> = threads.into_iter().filter_map(|t| t.join().ok()).collect();
-    report(config, results, config.duration.as_secs_f64())
+    let mut r = report(config, results, config.duration.as_secs_f64());
+    r.timeline = timeline;
+    r
 }
 
 fn drive(
@@ -267,6 +291,7 @@ fn report(config: &LoadConfig, results: Vec<ThreadResult>, seconds: f64) -> Repo
         received_pps: 0.0,
         latency_us: [0; 4],
         keyframes_on_request: 0,
+        timeline: Vec::new(),
     };
     let all: Vec<(usize, Client)> = results
         .into_iter()
