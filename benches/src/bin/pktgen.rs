@@ -99,6 +99,11 @@ fn main() -> ExitCode {
                     "knee: {} rooms, {:.0} packets/s forwarded",
                     k.rooms, k.report.received_pps
                 ),
+                None if steps.iter().all(|s| s.kept_up) => println!(
+                    "no knee within {} steps: still keeping up at {} rooms",
+                    steps.len(),
+                    steps.last().map_or(0, |s| s.rooms)
+                ),
                 None => println!("no step kept up"),
             }
         }

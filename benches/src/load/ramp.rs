@@ -28,8 +28,12 @@ pub fn kept_up(r: &Report) -> bool {
         && r.streams_missing == 0
 }
 
-/// The knee: the last step that kept up before the first that did not.
+/// The knee: the last step that kept up before the first that did not
+/// (`None` when no step fell behind: the ramp did not reach it).
 pub fn knee(steps: &[Step]) -> Option<&Step> {
+    if steps.iter().all(|s| s.kept_up) {
+        return None;
+    }
     steps.iter().take_while(|s| s.kept_up).last()
 }
 
