@@ -41,7 +41,7 @@ struct Args {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// Room name prefix (rooms are <prefix>0, <prefix>1, …).
+    /// Room name prefix (rooms are `<prefix>0`, `<prefix>1`, …).
     #[arg(long, default_value = "load")]
     room_prefix: String,
     /// Ramp: start at --rooms and add --ramp-step rooms per step (each step
