@@ -72,6 +72,7 @@ fn two_rooms_of_four_get_everything() {
             participants: 4,
             duration: Duration::from_secs(10),
             threads: 2,
+            cores: vec![],
             room_prefix: "ci".into(),
         },
         |line| eprintln!("{line}"),

@@ -35,9 +35,14 @@ struct Args {
     /// Seconds of media.
     #[arg(long, default_value_t = 10)]
     duration: u64,
-    /// Threads driving the clients (default: available CPUs).
+    /// Threads driving the clients (default: one per --cores entry, else
+    /// available CPUs).
     #[arg(long)]
     threads: Option<usize>,
+    /// CPUs to pin the generator's threads to (comma-separated), e.g. the
+    /// ones the dataplane does not use.
+    #[arg(long, value_delimiter = ',')]
+    cores: Vec<usize>,
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -69,9 +74,14 @@ fn main() -> ExitCode {
         rooms: args.rooms,
         participants: args.participants,
         duration: Duration::from_secs(args.duration),
-        threads: args
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        threads: args.threads.unwrap_or_else(|| {
+            if args.cores.is_empty() {
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            } else {
+                args.cores.len()
+            }
+        }),
+        cores: args.cores.clone(),
         room_prefix: args.room_prefix.clone(),
     };
     eprintln!(

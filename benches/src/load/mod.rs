@@ -27,6 +27,9 @@ pub struct LoadConfig {
     pub duration: Duration,
     /// Threads driving the clients.
     pub threads: usize,
+    /// CPUs to pin the threads to, round robin (empty: not pinned) — keep
+    /// them off the dataplane's cores.
+    pub cores: Vec<usize>,
     /// Room name prefix.
     pub room_prefix: String,
 }
@@ -208,6 +211,10 @@ fn drive(
     stop_sending: Instant,
     end: Instant,
 ) -> ThreadResult {
+    if let Some(&core) = config.cores.get(t % config.cores.len().max(1)) {
+        // like the dataplane: one thread per core
+        let _ = core_affinity::set_for_current(core_affinity::CoreId { id: core });
+    }
     let total = config.rooms * config.participants;
     let mut clients = Vec::new();
     let mut failed = Vec::new();
