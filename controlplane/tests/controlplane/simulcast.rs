@@ -238,6 +238,7 @@ fn a_narrow_path_gets_the_low_layer_and_a_wide_one_the_high_layer() {
         .iter()
         .find(|s| num(&s["height"]) > 0.0 && num(&s["height"]) <= 180.0)
         .map(|s| (num(&s["t"]) - t0) / 1000.0);
+    eprintln!("low layer {low:?} s after the limit");
     assert!(
         low.is_some_and(|t| t < 5.0),
         "low layer after {low:?} s\n{}",

@@ -77,6 +77,8 @@ pub struct Estimator {
     reference: Option<(u32, i64)>,
     throughput: (u64, Option<i64>, i64),
     acked_bps: Option<f64>,
+    /// The last throughput span alone.
+    acked_latest: Option<f64>,
     loss_counts: (u32, u32),
     last_loss: f64,
     last_update: Option<Instant>,
@@ -104,6 +106,7 @@ impl Estimator {
             reference: None,
             throughput: (0, None, 0),
             acked_bps: None,
+            acked_latest: None,
             loss_counts: (0, 0),
             last_loss: 0.0,
             last_update: None,
@@ -248,14 +251,21 @@ impl Estimator {
                 Some(old) => 0.5 * old + 0.5 * bps,
                 None => bps,
             });
+            self.acked_latest = Some(bps);
             self.throughput = (0, None, 0);
         }
         let dt = self
             .last_update
             .map_or(0.0, |t| now.saturating_duration_since(t).as_secs_f64());
         self.last_update = Some(now);
-        self.delay_rate
-            .update(dt, self.delay.usage(), self.acked_bps);
+        // backing off, the latest span counts more than the average: when a
+        // path narrows at once, what got through just now is what it carries
+        let usage = self.delay.usage();
+        let acked = match (usage, self.acked_bps, self.acked_latest) {
+            (delay::Usage::Overuse, Some(avg), Some(latest)) => Some(avg.min(latest)),
+            _ => self.acked_bps,
+        };
+        self.delay_rate.update(dt, usage, acked);
         let (reported, lost) = self.loss_counts;
         if reported >= LOSS_SAMPLE {
             self.last_loss = f64::from(lost) / f64::from(reported);
