@@ -385,7 +385,12 @@ mod tests {
     const CHROME: &str = include_str!("testdata/chrome_simulcast_offer.sdp");
 
     fn session() -> (PcSession, String) {
-        let offer = Offer::parse(CHROME).unwrap();
+        session_for(CHROME)
+    }
+
+    /// A session answering `offer` (the first answer is returned too).
+    fn session_for(offer: &str) -> (PcSession, String) {
+        let offer = Offer::parse(offer).unwrap();
         let ice = Credentials::random();
         let cands: [SocketAddr; 1] = ["192.0.2.10:10000".parse().unwrap()];
         let p = AnswerParams {
@@ -425,17 +430,7 @@ mod tests {
             .map(|l| if l == "a=sendonly" { "a=recvonly" } else { l })
             .map(|l| format!("{l}\r\n"))
             .collect();
-        let offer = Offer::parse(&format!("{head}{video}")).unwrap();
-        let ice = Credentials::random();
-        let cands: [SocketAddr; 1] = ["192.0.2.10:10000".parse().unwrap()];
-        let p = AnswerParams {
-            ice: &ice,
-            fingerprint: Fingerprint([0x22; 32]),
-            candidates: &cands,
-            session_id: 7,
-        };
-        let mut s = PcSession::new(&p, &offer);
-        s.answer(&offer).unwrap();
+        let (mut s, _) = session_for(&format!("{head}{video}"));
         let track = SendTrack {
             ssrc: 5,
             rtx_ssrc: Some(6),

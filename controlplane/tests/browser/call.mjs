@@ -10,7 +10,7 @@
 // (default: the other names). --hold: seconds to stay in the call after
 // that (for clients outside this script). Progress goes to stderr.
 
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 function args() {
   const a = { remotes: null, minFrames: 100, timeout: 90, leave: null, screenshot: null, hold: 0 };
@@ -73,17 +73,7 @@ const enough = (rx, a) =>
 
 async function main() {
   const a = args();
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--use-fake-device-for-media-stream",
-      "--use-fake-ui-for-media-stream",
-      "--autoplay-policy=no-user-gesture-required",
-      "--ignore-certificate-errors",
-    ],
-  });
+  const browser = await launch();
   const out = { participants: {}, left: null, stats_before: null, stats_after: null };
   try {
     const pages = {};

@@ -8,7 +8,7 @@
 //   node lastn.mjs --base https://10.1.2.1:8443 --room r \
 //     --people S1=/tmp/s1.wav,S2=/tmp/s2.wav,S3=/tmp/quiet.wav --receiver R=/tmp/quiet.wav --seconds 30
 
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, v, i, a) => (i % 2 === 0 ? [...acc, [v.replace(/^--/, ""), a[i + 1]]] : acc), []),
@@ -17,18 +17,7 @@ const log = (...m) => console.error(`[lastn ${new Date().toISOString().slice(11,
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function person(name, wav, query) {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--use-fake-device-for-media-stream",
-      "--use-fake-ui-for-media-stream",
-      `--use-file-for-fake-audio-capture=${wav}`,
-      "--autoplay-policy=no-user-gesture-required",
-      "--ignore-certificate-errors",
-    ],
-  });
+  const browser = await launch([`--use-file-for-fake-audio-capture=${wav}`]);
   const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 960, height: 540 } });
   const page = await ctx.newPage();
   page.on("pageerror", (e) => log(`${name} page error: ${e.message}`));

@@ -12,7 +12,7 @@
 // --role pub runs only the publisher (until stdin closes), --role rx only
 // the receiver, so that each can live in its own network namespace.
 
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 import * as readline from "node:readline";
 
 const args = Object.fromEntries(
@@ -49,17 +49,7 @@ function sample(page) {
 }
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--use-fake-device-for-media-stream",
-      "--use-fake-ui-for-media-stream",
-      "--autoplay-policy=no-user-gesture-required",
-      "--ignore-certificate-errors",
-    ],
-  });
+  const browser = await launch();
   const out = { samples: [], marks: [] };
   const mark = (what) => {
     out.marks.push({ what, at: out.samples.length });

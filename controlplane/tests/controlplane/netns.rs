@@ -216,21 +216,8 @@ impl NsServer {
 
 impl Drop for NsServer {
     fn drop(&mut self) {
-        // `ip netns exec` execs switchyard, so this is its pid: SIGTERM first
-        // so that it stops its dataplane child
-        let _ = rustix::process::kill_process(
-            rustix::process::Pid::from_child(&self.child),
-            rustix::process::Signal::TERM,
-        );
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // `ip netns exec` execs switchyard, so this is its pid
+        super::stop(&mut self.child);
         if let Some(keep) = std::env::var_os("SWITCHYARD_KEEP_LOGS") {
             // for looking into a run that passed
             let name = self.dir.file_name().unwrap_or_default().to_owned();

@@ -1,0 +1,19 @@
+// Launches Debian's chromium the way every browser test needs it: headless,
+// as root (no sandbox), fake camera and microphone granted without a prompt,
+// autoplay with sound, and the test server's self-signed certificate.
+import { chromium } from "playwright-core";
+
+export function launch(extraArgs = []) {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--use-fake-device-for-media-stream",
+      "--use-fake-ui-for-media-stream",
+      ...extraArgs,
+      "--autoplay-policy=no-user-gesture-required",
+      "--ignore-certificate-errors",
+    ],
+  });
+}
