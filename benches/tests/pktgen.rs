@@ -3,7 +3,7 @@
 //! 10 s, every stream received, nothing lost.
 
 use std::time::{Duration, Instant};
-use switchyard_benches::load::{LoadConfig, run};
+use switchyard_benches::load::{LoadConfig, Target, run};
 use switchyard_controlplane::config::{Args, Config};
 
 #[test]
@@ -67,7 +67,9 @@ fn two_rooms_of_four_get_everything() {
     }
     let report = run(
         &LoadConfig {
+            target: Target::Switchyard,
             server,
+            server_pids: vec![std::process::id()],
             rooms: 2,
             participants: 4,
             duration: Duration::from_secs(10),
@@ -87,5 +89,9 @@ fn two_rooms_of_four_get_everything() {
     assert_eq!(report.bad, 0);
     // 3 others × (50 audio + ~180 top-layer video packets/s) × 8 receivers
     assert!(report.received_pps > 3000.0, "{}", report.table());
+    // the "server" here is this process (generator included): its CPU time
+    // was read and divided
+    let ns = report.cpu_ns_per_packet.expect("CPU measured");
+    assert!(ns > 0.0 && ns.is_finite(), "{}", report.table());
     let _ = std::fs::remove_dir_all(&dir);
 }

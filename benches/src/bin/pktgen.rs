@@ -1,5 +1,5 @@
 //! `switchyard-pktgen`: plays rooms of real clients against a running
-//! Switchyard — signalling over its WebSocket protocol, ICE, DTLS, SRTP —
+//! Switchyard (or, to compare, Janus's videoroom) — signalling, ICE, DTLS, SRTP —
 //! with browser-shaped audio and three-layer simulcast video, and measures
 //! what every subscriber receives: loss, reordering, duplicates, one-way
 //! latency.
@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 use switchyard_benches::load::ramp::{self, ramp};
-use switchyard_benches::load::{LoadConfig, Report, output, run};
+use switchyard_benches::load::{LoadConfig, Report, Target, output, run};
 
 #[derive(Parser)]
 #[command(
@@ -22,9 +22,19 @@ use switchyard_benches::load::{LoadConfig, Report, output, run};
     about = "Switchyard's load generator: rooms of simulated browsers"
 )]
 struct Args {
-    /// The control plane's HTTP address (host:port).
+    /// The SFU under test: Switchyard, or Janus's videoroom plugin (for
+    /// comparison, over Janus's WebSocket API).
+    #[arg(long, value_enum, default_value = "switchyard")]
+    target: Target,
+    /// Its signalling address (host:port): Switchyard's HTTP listener, or
+    /// Janus's WebSocket transport.
     #[arg(long, default_value = "127.0.0.1:8080")]
     server: SocketAddr,
+    /// Process ids of the SFU (comma-separated, e.g. Switchyard's control
+    /// plane and dataplane): the report then gives their CPU time per
+    /// forwarded packet.
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
     /// Rooms.
     #[arg(long, default_value_t = 2)]
     rooms: usize,
@@ -70,7 +80,9 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let config = LoadConfig {
+        target: args.target,
         server: args.server,
+        server_pids: args.server_pid.clone(),
         rooms: args.rooms,
         participants: args.participants,
         duration: Duration::from_secs(args.duration),
@@ -85,8 +97,8 @@ fn main() -> ExitCode {
         room_prefix: args.room_prefix.clone(),
     };
     eprintln!(
-        "switchyard-pktgen: {} rooms × {} participants against {} for {} s",
-        config.rooms, config.participants, config.server, args.duration
+        "switchyard-pktgen: {} rooms × {} participants against {:?} at {} for {} s",
+        config.rooms, config.participants, config.target, config.server, args.duration
     );
     if args.ramp {
         let steps = ramp(

@@ -1,23 +1,62 @@
 //! The load generator behind `switchyard-pktgen`: rooms of simulated
-//! browsers ([`client::Client`]) spread over threads, a progress line per
-//! second, and a report of what every subscriber received.
+//! browsers spread over threads — against Switchyard ([`client::Client`]) or
+//! Janus's videoroom ([`janus::JanusClient`]), the same load shape — a
+//! progress line per second, and a report of what every subscriber received
+//! and, given the server's processes, what each forwarded packet cost it.
 
 pub mod client;
+pub mod cpu;
+pub mod janus;
+pub mod leg;
+pub mod media;
 pub mod output;
 pub mod ramp;
 pub mod stream;
 
-use client::{Client, Publish};
+use client::{Client, ClientError};
 use hdrhistogram::Histogram;
+use janus::{JanusClient, Seat};
+use media::{Publish, Stats};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+/// The SFU under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum Target {
+    /// Switchyard's control plane: `--server` is its HTTP address.
+    Switchyard,
+    /// Janus with the videoroom plugin: `--server` is its WebSocket API.
+    Janus,
+}
+
+/// One simulated browser, whichever SFU it talks to.
+pub trait Participant: Send {
+    /// Subscribes to the room members `others` (client indexes) where the
+    /// SFU needs asking; Switchyard sends everyone without.
+    fn subscribe(&mut self, _others: &[usize]) -> Result<(), ClientError> {
+        Ok(())
+    }
+    /// A slice of work without blocking: signalling, received packets, due
+    /// sends.
+    fn tick(&mut self, now: Instant) -> Result<(), ClientError>;
+    /// Stops sending (what is in flight still arrives).
+    fn stop_sending(&mut self);
+    /// Starts (again) sending, from now on, with a keyframe.
+    fn resume_sending(&mut self, publish: Publish);
+    /// What it measured.
+    fn stats(&self) -> &Stats;
+    /// Leaves the room.
+    fn leave(&mut self);
+}
 
 /// A fixed load.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
-    /// The control plane's HTTP address.
+    /// The SFU under test.
+    pub target: Target,
+    /// Its signalling address.
     pub server: SocketAddr,
     /// Rooms.
     pub rooms: usize,
@@ -28,10 +67,13 @@ pub struct LoadConfig {
     /// Threads driving the clients.
     pub threads: usize,
     /// CPUs to pin the threads to, round robin (empty: not pinned) — keep
-    /// them off the dataplane's cores.
+    /// them off the SFU's cores.
     pub cores: Vec<usize>,
     /// Room name prefix.
     pub room_prefix: String,
+    /// The SFU's processes, whose CPU time the report divides by the
+    /// packets forwarded (empty: not measured).
+    pub server_pids: Vec<u32>,
 }
 
 /// What a run measured.
@@ -66,6 +108,11 @@ pub struct Report {
     pub latency_us: [u64; 4],
     /// Keyframes the publishers sent because the SFU asked.
     pub keyframes_on_request: u64,
+    /// CPU time the SFU's processes used while media flowed, per packet
+    /// forwarded (when their pids were given).
+    pub cpu_ns_per_packet: Option<f64>,
+    /// Their CPU use then, in cores (1.0 = one core busy).
+    pub cpu_cores: Option<f64>,
     /// Rates each second of the run.
     pub timeline: Vec<Sample>,
 }
@@ -104,7 +151,8 @@ impl Report {
              reordered        {}\n\
              streams          {} of {} received\n\
              latency (one-way) p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms\n\
-             keyframes asked  {}\n",
+             keyframes asked  {}\n\
+             server CPU       {}\n",
             self.clients,
             self.failed.len(),
             self.seconds,
@@ -122,6 +170,11 @@ impl Report {
             self.latency_us[2] as f64 / 1000.0,
             self.latency_us[3] as f64 / 1000.0,
             self.keyframes_on_request,
+            match (self.cpu_ns_per_packet, self.cpu_cores) {
+                (Some(ns), Some(cores)) =>
+                    format!("{ns:.0} ns per forwarded packet ({cores:.2} cores)"),
+                _ => "not measured (give --server-pid)".to_string(),
+            },
         )
     }
 }
@@ -135,51 +188,80 @@ struct Shared {
     sent: AtomicU64,
     received: AtomicU64,
     connected: AtomicUsize,
+    /// Which clients joined (and publish).
+    joined: Mutex<Vec<bool>>,
+    /// Threads done connecting, then done subscribing.
+    connected_threads: AtomicUsize,
+    subscribed_threads: AtomicUsize,
+    /// When media starts, set once everyone is in.
+    start: OnceLock<Instant>,
 }
 
 struct ThreadResult {
-    clients: Vec<(usize, Client)>,
+    clients: Vec<(usize, Box<dyn Participant>)>,
     failed: Vec<String>,
+}
+
+/// CPU time of the server and packets received, at one moment.
+#[derive(Clone, Copy)]
+struct Mark {
+    at: Instant,
+    cpu_ns: Option<u64>,
+    received: u64,
 }
 
 /// Runs a fixed load; `progress` gets a line each second.
 pub fn run(config: &LoadConfig, mut progress: impl FnMut(&str)) -> Report {
     let epoch = Instant::now();
     let total = config.rooms * config.participants;
+    let threads = config.threads.max(1);
     let shared = Arc::new(Shared {
         sent: AtomicU64::new(0),
         received: AtomicU64::new(0),
         connected: AtomicUsize::new(0),
+        joined: Mutex::new(vec![false; total]),
+        connected_threads: AtomicUsize::new(0),
+        subscribed_threads: AtomicUsize::new(0),
+        start: OnceLock::new(),
     });
-    // media starts for everyone together, once all had time to connect
-    let setup = Duration::from_secs(3)
-        + Duration::from_millis(150 * total as u64 / config.threads.max(1) as u64);
-    let start = epoch + setup;
-    let stop_sending = start + config.duration;
-    let end = stop_sending + Duration::from_millis(700);
-    let threads: Vec<_> = (0..config.threads.max(1))
+    let run_id: u32 = rand::random();
+    let handles: Vec<_> = (0..threads)
         .map(|t| {
             let config = config.clone();
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name(format!("pktgen-{t}"))
-                .spawn(move || drive(t, &config, &shared, epoch, start, stop_sending, end))
+                .spawn(move || drive(t, &config, &shared, epoch, run_id))
                 .expect("spawn a generator thread")
         })
         .collect();
+    let mark = |at: Instant| Mark {
+        at,
+        cpu_ns: cpu::total_ns(&config.server_pids),
+        received: shared.received.load(Ordering::Relaxed),
+    };
+    let (mut media_start, mut media_end) = (None::<Mark>, None::<Mark>);
     let mut last = (Instant::now(), 0u64, 0u64);
     let mut timeline = Vec::new();
-    while Instant::now() < end {
-        std::thread::sleep(Duration::from_secs(1));
+    while !handles.iter().all(|h| h.is_finished()) {
+        std::thread::sleep(Duration::from_millis(20));
         let now = Instant::now();
+        if let Some(&start) = shared.start.get() {
+            if media_start.is_none() && now >= start {
+                media_start = Some(mark(now));
+            }
+            if media_end.is_none() && now >= start + config.duration {
+                media_end = Some(mark(now));
+            }
+        }
+        if now.saturating_duration_since(last.0) < Duration::from_secs(1) {
+            continue;
+        }
         let (sent, received) = (
             shared.sent.load(Ordering::Relaxed),
             shared.received.load(Ordering::Relaxed),
         );
-        let dt = now
-            .saturating_duration_since(last.0)
-            .as_secs_f64()
-            .max(1e-3);
+        let dt = now.saturating_duration_since(last.0).as_secs_f64();
         let sample = Sample {
             t: now.saturating_duration_since(epoch).as_secs_f64(),
             sent_pps: (sent - last.1) as f64 / dt,
@@ -196,10 +278,57 @@ pub fn run(config: &LoadConfig, mut progress: impl FnMut(&str)) -> Report {
         timeline.push(sample);
         last = (now, sent, received);
     }
-    let results: Vec<ThreadResult> = threads.into_iter().filter_map(|t| t.join().ok()).collect();
+    let results: Vec<ThreadResult> = handles.into_iter().filter_map(|t| t.join().ok()).collect();
     let mut r = report(config, results, config.duration.as_secs_f64());
     r.timeline = timeline;
+    if let (Some(a), Some(b)) = (media_start, media_end)
+        && let (Some(c0), Some(c1)) = (a.cpu_ns, b.cpu_ns)
+    {
+        let cpu = c1.saturating_sub(c0) as f64;
+        let packets = b.received.saturating_sub(a.received) as f64;
+        r.cpu_ns_per_packet = (packets > 0.0).then(|| cpu / packets);
+        r.cpu_cores =
+            Some(cpu / 1e9 / b.at.saturating_duration_since(a.at).as_secs_f64().max(1e-3));
+    }
     r
+}
+
+/// Ticks `clients` until `counter` reaches `threads` (every thread got that
+/// far), so nobody's connection idles meanwhile.
+fn tick_until(counter: &AtomicUsize, threads: usize, clients: &mut [Slot]) {
+    while counter.load(Ordering::Acquire) < threads {
+        for (_, c, _) in clients.iter_mut() {
+            let _ = c.tick(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A client, its index, and whether it failed.
+type Slot = (usize, Box<dyn Participant>, bool);
+
+fn connect(
+    config: &LoadConfig,
+    i: usize,
+    run_id: u32,
+    epoch: Instant,
+) -> Result<Box<dyn Participant>, ClientError> {
+    let name = format!("gen{i}");
+    Ok(match config.target {
+        Target::Switchyard => {
+            let room = format!("{}{}", config.room_prefix, i / config.participants);
+            Box::new(Client::connect(config.server, &room, &name, epoch)?)
+        }
+        Target::Janus => {
+            let seat = Seat {
+                run: run_id,
+                room: i / config.participants,
+                client: i,
+                room_size: config.participants,
+            };
+            Box::new(JanusClient::connect(config.server, seat, &name, epoch)?)
+        }
+    })
 }
 
 fn drive(
@@ -207,30 +336,50 @@ fn drive(
     config: &LoadConfig,
     shared: &Shared,
     epoch: Instant,
-    start: Instant,
-    stop_sending: Instant,
-    end: Instant,
+    run_id: u32,
 ) -> ThreadResult {
     if let Some(&core) = config.cores.get(t % config.cores.len().max(1)) {
         // like the dataplane: one thread per core
         let _ = core_affinity::set_for_current(core_affinity::CoreId { id: core });
     }
+    let threads = config.threads.max(1);
     let total = config.rooms * config.participants;
-    let mut clients = Vec::new();
+    let mut clients: Vec<Slot> = Vec::new();
     let mut failed = Vec::new();
-    for i in (t..total).step_by(config.threads.max(1)) {
-        let room = format!("{}{}", config.room_prefix, i / config.participants);
-        let name = format!("gen{i}");
-        match Client::connect(config.server, &room, &name, None, epoch) {
-            Ok(mut c) => {
-                c.stop_sending(); // until everyone is in
+    for i in (t..total).step_by(threads) {
+        match connect(config, i, run_id, epoch) {
+            Ok(c) => {
                 shared.connected.fetch_add(1, Ordering::Relaxed);
-                clients.push((i, c, None::<()>));
+                if let Ok(mut joined) = shared.joined.lock() {
+                    joined[i] = true;
+                }
+                clients.push((i, c, false));
             }
-            Err(e) => failed.push(format!("{name}: {e}")),
+            Err(e) => failed.push(format!("gen{i}: {e}")),
         }
     }
-    // wait for the common start, answering offers meanwhile
+    shared.connected_threads.fetch_add(1, Ordering::AcqRel);
+    tick_until(&shared.connected_threads, threads, &mut clients);
+    // everyone who could publishes now: subscribe where the SFU needs it
+    let joined = shared.joined.lock().map(|j| j.clone()).unwrap_or_default();
+    for (i, c, dead) in &mut clients {
+        let room = *i / config.participants;
+        let others: Vec<usize> = (room * config.participants..(room + 1) * config.participants)
+            .filter(|&o| o != *i && joined.get(o) == Some(&true))
+            .collect();
+        if let Err(e) = c.subscribe(&others) {
+            failed.push(format!("gen{i}: {e}"));
+            *dead = true;
+        }
+    }
+    shared.subscribed_threads.fetch_add(1, Ordering::AcqRel);
+    tick_until(&shared.subscribed_threads, threads, &mut clients);
+    // media starts for everyone together
+    let start = *shared
+        .start
+        .get_or_init(|| Instant::now() + Duration::from_millis(500));
+    let stop_sending = start + config.duration;
+    let end = stop_sending + Duration::from_millis(700);
     while Instant::now() < start {
         for (_, c, _) in &mut clients {
             let _ = c.tick(Instant::now());
@@ -238,9 +387,9 @@ fn drive(
         std::thread::sleep(Duration::from_millis(5));
     }
     for (i, c, _) in &mut clients {
-        c.resume_sending(Some(Publish {
+        c.resume_sending(Publish {
             stream_base: stream_base(*i),
-        }));
+        });
     }
     let mut stopped = false;
     loop {
@@ -254,26 +403,25 @@ fn drive(
                 c.stop_sending();
             }
         }
-        let (s0, r0): (u64, u64) = clients
-            .iter()
-            .map(|(_, c, _)| (c.counts.sent, c.counts.received))
-            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        let (mut sent, mut received) = (0, 0);
         for (i, c, dead) in &mut clients {
-            if dead.is_some() {
+            if *dead {
                 continue;
             }
+            let before = (c.stats().counts.sent, c.stats().counts.received);
             if let Err(e) = c.tick(now) {
                 failed.push(format!("gen{i}: {e}"));
-                *dead = Some(());
+                *dead = true;
             }
+            sent += c.stats().counts.sent - before.0;
+            received += c.stats().counts.received - before.1;
         }
-        let (s1, r1): (u64, u64) = clients
-            .iter()
-            .map(|(_, c, _)| (c.counts.sent, c.counts.received))
-            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-        shared.sent.fetch_add(s1 - s0, Ordering::Relaxed);
-        shared.received.fetch_add(r1 - r0, Ordering::Relaxed);
+        shared.sent.fetch_add(sent, Ordering::Relaxed);
+        shared.received.fetch_add(received, Ordering::Relaxed);
         std::thread::sleep(Duration::from_micros(300));
+    }
+    for (_, c, _) in &mut clients {
+        c.leave();
     }
     ThreadResult {
         clients: clients.into_iter().map(|(i, c, _)| (i, c)).collect(),
@@ -298,9 +446,11 @@ fn report(config: &LoadConfig, results: Vec<ThreadResult>, seconds: f64) -> Repo
         received_pps: 0.0,
         latency_us: [0; 4],
         keyframes_on_request: 0,
+        cpu_ns_per_packet: None,
+        cpu_cores: None,
         timeline: Vec::new(),
     };
-    let all: Vec<(usize, Client)> = results
+    let all: Vec<(usize, Box<dyn Participant>)> = results
         .into_iter()
         .flat_map(|t| {
             r.failed.extend(t.failed);
@@ -310,12 +460,12 @@ fn report(config: &LoadConfig, results: Vec<ThreadResult>, seconds: f64) -> Repo
     let present: Vec<usize> = all.iter().map(|(i, _)| *i).collect();
     for (i, c) in &all {
         r.clients += 1;
-        r.sent += c.counts.sent;
-        r.received += c.counts.received;
-        r.bad += c.counts.bad;
-        r.keyframes_on_request += c.counts.keyframes_on_request;
-        let _ = latency.add(&c.latency);
-        for s in c.streams.values() {
+        r.sent += c.stats().counts.sent;
+        r.received += c.stats().counts.received;
+        r.bad += c.stats().counts.bad;
+        r.keyframes_on_request += c.stats().counts.keyframes_on_request;
+        let _ = latency.add(&c.stats().latency);
+        for s in c.stats().streams.values() {
             r.lost += s.lost();
             r.duplicates += s.duplicates;
             r.reordered += s.reordered;
@@ -328,7 +478,7 @@ fn report(config: &LoadConfig, results: Vec<ThreadResult>, seconds: f64) -> Repo
         {
             for stream in [stream_base(*o), stream_base(*o) + 3] {
                 r.streams_expected += 1;
-                if !c.streams.contains_key(&stream) {
+                if !c.stats().streams.contains_key(&stream) {
                     r.streams_missing += 1;
                 }
             }

@@ -101,6 +101,8 @@ mod tests {
             received_pps: 1000.0 * rooms as f64,
             latency_us: [500, p99_us, p99_us, p99_us],
             keyframes_on_request: 0,
+            cpu_ns_per_packet: None,
+            cpu_cores: None,
             timeline: vec![],
         };
         let ok = kept_up(&report);

@@ -1,0 +1,314 @@
+//! One peer connection's media path, as a browser has it: a UDP socket, ICE
+//! connectivity checks with the peer's credentials (we are the controlling,
+//! nominating side: both servers we drive are ICE-lite), a DTLS handshake in
+//! whichever role the SDP gave us, then SRTP both ways.
+
+use super::client::ClientError;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+use switchyard_controlplane::dtls::{Certificate, DtlsEvent, DtlsRole, DtlsSession};
+use switchyard_controlplane::ice::Credentials;
+use switchyard_controlplane::sdp::Offer;
+use switchyard_srtp::{Config as SrtpConfig, Session};
+use switchyard_wire::demux::PacketKind;
+use switchyard_wire::stun::{StunMessage, StunWriter, attr};
+
+/// A connected media path.
+pub struct Leg {
+    udp: UdpSocket,
+    remote: SocketAddr,
+    ice_local: Credentials,
+    ice_remote: Credentials,
+    /// Protects what we send.
+    pub send: Session,
+    /// Unprotects what we receive.
+    pub recv: Session,
+    next_consent: Instant,
+}
+
+fn media(e: impl std::fmt::Display) -> ClientError {
+    ClientError::Media(e.to_string())
+}
+
+/// The first UDP host candidate in an SDP.
+pub fn candidate(sdp: &str) -> Option<SocketAddr> {
+    sdp.lines().find_map(|l| {
+        let f: Vec<&str> = l.strip_prefix("a=candidate:")?.split_whitespace().collect();
+        if !f.get(2)?.eq_ignore_ascii_case("udp") {
+            return None;
+        }
+        format!("{}:{}", f.get(4)?, f.get(5)?).parse().ok()
+    })
+}
+
+/// A UDP socket for a leg, on every address, and the host candidate to
+/// name it by: the address this host reaches `server` from (the server's
+/// media usually sits where its signalling does; where not, its ICE learns
+/// our address from the checks).
+pub fn socket_toward(server: SocketAddr) -> Result<(UdpSocket, SocketAddr), ClientError> {
+    let any = if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let probe = UdpSocket::bind(any).map_err(media)?;
+    probe.connect(server).map_err(media)?; // picks a route; sends nothing
+    let ip = probe.local_addr().map_err(media)?.ip();
+    let udp = UdpSocket::bind(any).map_err(media)?;
+    let port = udp.local_addr().map_err(media)?.port();
+    Ok((udp, SocketAddr::new(ip, port)))
+}
+
+/// `sdp` with `local` as the host candidate of every m-line (as a browser
+/// that gathered before sending: complete, no trickle).
+pub fn with_candidate(sdp: &str, local: SocketAddr) -> String {
+    let mut out = String::with_capacity(sdp.len() + 256);
+    for line in sdp.lines() {
+        let line = line.trim_end();
+        if line == "a=end-of-candidates"
+            || line == "a=ice-options:trickle"
+            || line.starts_with("a=candidate:")
+        {
+            continue;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+        if line.starts_with("a=mid:") {
+            out.push_str(&format!(
+                "a=candidate:1 1 udp 2122260223 {} {} typ host\r\na=end-of-candidates\r\n",
+                local.ip(),
+                local.port()
+            ));
+        }
+    }
+    out
+}
+
+impl Leg {
+    /// Connects `udp` to the peer described by `remote_sdp` (its offer or
+    /// answer): ICE checks to its first candidate, then DTLS as `role` says.
+    pub fn connect(
+        udp: UdpSocket,
+        remote_sdp: &str,
+        ice_local: &Credentials,
+        cert: &Certificate,
+        role: DtlsRole,
+        deadline: Instant,
+    ) -> Result<Leg, ClientError> {
+        let remote = Offer::parse(remote_sdp).map_err(media)?;
+        let to = candidate(remote_sdp).ok_or_else(|| media("no UDP candidate in the SDP"))?;
+        let (send, recv) = handshake(&udp, to, ice_local, &remote, cert, role, deadline)?;
+        udp.set_nonblocking(true).map_err(media)?;
+        Ok(Leg {
+            udp,
+            remote: to,
+            ice_local: ice_local.clone(),
+            ice_remote: remote.ice,
+            send,
+            recv,
+            next_consent: Instant::now() + Duration::from_secs(2),
+        })
+    }
+
+    /// Sends a datagram to the peer; whether it went.
+    pub fn send_to_peer(&self, datagram: &[u8]) -> bool {
+        self.udp.send_to(datagram, self.remote).is_ok()
+    }
+
+    /// The next datagram received, if any (non-blocking).
+    pub fn recv(&self, buf: &mut [u8]) -> Option<usize> {
+        self.udp.recv(buf).ok()
+    }
+
+    /// Answers the peer's connectivity check in `datagram`, if it is one.
+    pub fn answer_check(&self, datagram: &[u8]) {
+        if let Some(response) = check_response(datagram, self.remote, &self.ice_local) {
+            let _ = self.udp.send_to(&response, self.remote);
+        }
+    }
+
+    /// Keeps consent fresh (RFC 7675): a check every 5 s.
+    pub fn consent(&mut self, now: Instant) {
+        if now >= self.next_consent {
+            self.next_consent = now + Duration::from_secs(5);
+            let check = binding_request(&self.ice_local, &self.ice_remote, false);
+            let _ = self.udp.send_to(&check, self.remote);
+        }
+    }
+}
+
+/// A STUN binding request from us (the controlling side) to the peer.
+fn binding_request(local: &Credentials, remote: &Credentials, nominate: bool) -> Vec<u8> {
+    let mut buf = [0u8; 256];
+    let txid: [u8; 12] = rand::random();
+    let Ok(mut w) = StunWriter::new(&mut buf, 0x0001, &txid) else {
+        return Vec::new();
+    };
+    let user = format!("{}:{}", remote.ufrag, local.ufrag);
+    let ok = w.add(attr::USERNAME, user.as_bytes()).is_ok()
+        && w.add_u32(attr::PRIORITY, 2_130_706_431).is_ok()
+        && w.add_u64(attr::ICE_CONTROLLING, rand::random()).is_ok()
+        && (!nominate || w.add(attr::USE_CANDIDATE, &[]).is_ok())
+        && w.add_message_integrity(remote.pwd.as_bytes()).is_ok()
+        && w.add_fingerprint().is_ok();
+    if !ok {
+        return Vec::new();
+    }
+    let n = w.finish();
+    buf[..n].to_vec()
+}
+
+/// Our response to a connectivity check from the peer (a full agent checks
+/// back, and libnice does even in Janus's lite mode): success with the
+/// address it came from, signed with our password. `None` when `datagram`
+/// is no binding request for us.
+fn check_response(datagram: &[u8], from: SocketAddr, local: &Credentials) -> Option<Vec<u8>> {
+    let m = StunMessage::new_checked(datagram).ok()?;
+    if m.message_type() != 0x0001 {
+        return None;
+    }
+    let (ours, _) = m.username()?.split_once(':')?;
+    if ours != local.ufrag {
+        return None;
+    }
+    m.verify_integrity(local.pwd.as_bytes()).ok()?;
+    let mut buf = [0u8; 256];
+    let mut w = StunWriter::new(&mut buf, 0x0101, &m.transaction_id()).ok()?;
+    w.add_xor_mapped_address(from).ok()?;
+    w.add_message_integrity(local.pwd.as_bytes()).ok()?;
+    w.add_fingerprint().ok()?;
+    let n = w.finish();
+    Some(buf[..n].to_vec())
+}
+
+/// ICE check with nomination, then the DTLS handshake: the SRTP sessions
+/// (send, receive).
+fn handshake(
+    udp: &UdpSocket,
+    to: SocketAddr,
+    local: &Credentials,
+    remote: &Offer,
+    cert: &Certificate,
+    role: DtlsRole,
+    deadline: Instant,
+) -> Result<(Session, Session), ClientError> {
+    udp.set_read_timeout(Some(Duration::from_millis(20)))
+        .map_err(media)?;
+    let mut buf = [0u8; 2048];
+    let mut dtls = DtlsSession::new(role, cert, Instant::now()).map_err(media)?;
+    dtls.set_remote_fingerprint(remote.fingerprint);
+    let mut checked = false;
+    let mut next_check = Instant::now();
+    loop {
+        let now = Instant::now();
+        if now > deadline {
+            return Err(media(format!(
+                "no {} with {to}",
+                if checked { "DTLS" } else { "ICE" }
+            )));
+        }
+        if !checked && now >= next_check {
+            next_check = now + Duration::from_millis(100);
+            let _ = udp.send_to(&binding_request(local, &remote.ice, true), to);
+        }
+        if let Ok((n, from)) = udp.recv_from(&mut buf) {
+            match PacketKind::classify(&buf[..n]) {
+                PacketKind::Stun => {
+                    if let Some(response) = check_response(&buf[..n], from, local) {
+                        let _ = udp.send_to(&response, from);
+                    } else if StunMessage::new_checked(&buf[..n])
+                        .is_ok_and(|m| m.message_type() == 0x0101)
+                    {
+                        checked = true;
+                    }
+                }
+                PacketKind::Dtls => dtls.handle_datagram(now, &buf[..n]),
+                _ => {}
+            }
+        }
+        if checked {
+            dtls.handle_timeout(now);
+            while let Some(d) = dtls.poll_datagram() {
+                let _ = udp.send_to(&d, to);
+            }
+            match dtls.poll_event() {
+                Some(DtlsEvent::Connected(keys)) => {
+                    let cfg = SrtpConfig::default();
+                    let send = Session::new(keys.profile, &keys.tx, cfg).map_err(media)?;
+                    let recv = Session::new(keys.profile, &keys.rx, cfg).map_err(media)?;
+                    return Ok((send, recv));
+                }
+                Some(DtlsEvent::Failed(e)) => return Err(media(e)),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Our DTLS role given the peer's `a=setup` in its answer (`active`: it
+/// sends the ClientHello).
+pub fn role_for_answer(answer: &str) -> Result<DtlsRole, ClientError> {
+    use switchyard_controlplane::sdp::Setup;
+    match Offer::parse(answer).map_err(media)?.setup {
+        Setup::Active => Ok(DtlsRole::Server),
+        _ => Ok(DtlsRole::Client),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_first_udp_candidate() {
+        let sdp = "a=candidate:1 1 tcp 1 10.0.0.1 9 typ host\r\n\
+                   a=candidate:1 1 udp 2015363327 192.0.2.2 31914 typ host\r\n";
+        assert_eq!(candidate(sdp), Some("192.0.2.2:31914".parse().unwrap()));
+        assert_eq!(candidate("a=candidate:1 1 udp 1 nonsense\r\n"), None);
+    }
+
+    #[test]
+    fn answers_checks_with_our_password_only() {
+        let (ours, theirs) = (Credentials::random(), Credentials::random());
+        // the peer checks us: binding_request from its side
+        let check = binding_request(&theirs, &ours, false);
+        let from: SocketAddr = "10.0.0.2:5000".parse().unwrap();
+        let response = check_response(&check, from, &ours).expect("a response");
+        let m = StunMessage::new_checked(&response[..]).unwrap();
+        assert_eq!(m.message_type(), 0x0101);
+        assert!(m.verify_integrity(ours.pwd.as_bytes()).is_ok());
+        let request = StunMessage::new_checked(&check[..]).unwrap();
+        assert_eq!(m.transaction_id(), request.transaction_id());
+        // a check for someone else, or signed with another password
+        assert!(check_response(&check, from, &theirs).is_none());
+        let forged = binding_request(
+            &theirs,
+            &Credentials {
+                pwd: theirs.pwd.clone(),
+                ..ours.clone()
+            },
+            false,
+        );
+        assert!(check_response(&forged, from, &ours).is_none());
+        assert!(check_response(b"garbage", from, &ours).is_none());
+    }
+
+    #[test]
+    fn names_our_socket_on_every_m_line() {
+        let (udp, local) = socket_toward("127.0.0.1:9".parse().unwrap()).unwrap();
+        let port = udp.local_addr().unwrap().port();
+        assert_eq!(local, format!("127.0.0.1:{port}").parse().unwrap());
+        let sdp = with_candidate(
+            "v=0\r\nm=audio 9 x\r\na=mid:0\r\na=candidate:9 1 udp 1 10.0.0.9 9 typ host\r\n\
+             m=video 9 x\r\na=mid:1\r\n",
+            local,
+        );
+        let line = format!("a=candidate:1 1 udp 2122260223 127.0.0.1 {port} typ host");
+        assert_eq!(sdp.matches(&line).count(), 2, "{sdp}");
+        assert!(!sdp.contains("10.0.0.9"));
+        assert_eq!(
+            candidate(&sdp),
+            Some(format!("127.0.0.1:{port}").parse().unwrap())
+        );
+    }
+}
