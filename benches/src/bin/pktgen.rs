@@ -7,12 +7,14 @@
 //!   switchyard-pktgen --server 127.0.0.1:8080 --rooms 2 --participants 4 --duration 10 [--json]
 //!   switchyard-pktgen --ramp --rooms 2 --ramp-step 2 --duration 10      (until it falls behind)
 //!   … --csv rates.csv --svg rates.svg                                   (time series and plot)
+//!   switchyard-pktgen --target janus --server 10.0.0.2:8188 …            (the same load on Janus)
+//!   switchyard-pktgen --compare switchyard.json,janus.json              (saved ramps side by side)
 
 use clap::Parser;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
-use switchyard_benches::load::ramp::{self, ramp};
+use switchyard_benches::load::ramp::{self, RampRun, ramp};
 use switchyard_benches::load::{LoadConfig, Report, Target, output, run};
 
 #[derive(Parser)]
@@ -75,10 +77,36 @@ struct Args {
     /// Write an SVG plot of the per-second rates.
     #[arg(long)]
     svg: Option<std::path::PathBuf>,
+    /// Run nothing: print ramps saved with `--ramp --json` (one file per SFU,
+    /// comma-separated) side by side, the first against the others.
+    #[arg(long, value_delimiter = ',')]
+    compare: Vec<std::path::PathBuf>,
+}
+
+/// The side-by-side table of saved ramps.
+fn compare(files: &[std::path::PathBuf]) -> ExitCode {
+    let mut runs = Vec::new();
+    for f in files {
+        let parsed = std::fs::read_to_string(f)
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_json::from_str::<RampRun>(&text).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(run) => runs.push(run),
+            Err(e) => {
+                eprintln!("switchyard-pktgen: {}: {e}", f.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    print!("{}", output::compare_table(&runs));
+    ExitCode::SUCCESS
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if !args.compare.is_empty() {
+        return compare(&args.compare);
+    }
     let config = LoadConfig {
         target: args.target,
         server: args.server,
@@ -109,11 +137,20 @@ fn main() -> ExitCode {
             |line| eprintln!("{line}"),
         );
         if args.json {
-            let knee = ramp::knee(&steps).map(|s| s.rooms);
-            println!(
-                "{}",
-                serde_json::json!({ "knee_rooms": knee, "steps": steps })
-            );
+            let run = RampRun {
+                target: config.target,
+                participants: config.participants,
+                threads: config.threads,
+                knee_rooms: ramp::knee(&steps).map(|s| s.rooms),
+                steps: steps.clone(),
+            };
+            match serde_json::to_string(&run) {
+                Ok(j) => println!("{j}"),
+                Err(e) => {
+                    eprintln!("switchyard-pktgen: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
         } else {
             print!("{}", output::ramp_table(&steps));
             match ramp::knee(&steps) {

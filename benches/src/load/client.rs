@@ -223,7 +223,7 @@ impl Client {
 impl Participant for Client {
     fn tick(&mut self, now: Instant) -> Result<()> {
         self.signalling()?;
-        if receive(&mut self.leg, now, self.epoch, &mut self.stats) {
+        if receive(&mut self.leg, self.epoch, &mut self.stats) {
             self.sender.keyframe(&mut self.stats.counts);
         }
         self.leg.consent(now);

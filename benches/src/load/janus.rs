@@ -288,14 +288,14 @@ impl Participant for JanusClient {
         self.signalling()?;
         self.keepalive(now)?;
         // the publisher's connection only carries RTCP back: keyframe requests
-        if receive(&mut self.publisher, now, self.epoch, &mut self.stats) {
+        if receive(&mut self.publisher, self.epoch, &mut self.stats) {
             self.sender.keyframe(&mut self.stats.counts);
         }
         self.publisher.consent(now);
         self.sender
             .tick(now, &mut self.publisher, &mut self.stats.counts);
         if let Some(sub) = &mut self.subscriber {
-            receive(sub, now, self.epoch, &mut self.stats);
+            receive(sub, self.epoch, &mut self.stats);
             sub.consent(now);
         }
         Ok(())

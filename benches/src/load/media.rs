@@ -20,6 +20,8 @@ pub const LAYERS: [(&str, u32, (u16, u16)); 3] = [
     ("f", 1_500_000, (1280, 720)),
 ];
 const FPS: u64 = 30;
+/// Opus packets every 20 ms.
+const AUDIO_INTERVAL_US: u64 = 20_000;
 /// Largest payload per video packet.
 const MTU_PAYLOAD: usize = 1100;
 /// Where the stamp sits in a video payload (after the VP8 descriptor and
@@ -119,11 +121,11 @@ impl Sender {
             return;
         }
         while now >= self.next_audio {
-            self.send_audio(now, leg, counts);
-            self.next_audio += Duration::from_millis(20);
+            self.send_audio(leg, counts);
+            self.next_audio += Duration::from_micros(AUDIO_INTERVAL_US);
         }
         while now >= self.next_video {
-            self.send_frame(now, leg, counts);
+            self.send_frame(leg, counts);
             self.next_video += Duration::from_nanos(1_000_000_000 / FPS);
         }
     }
@@ -141,12 +143,14 @@ impl Sender {
         self.publish = None;
     }
 
-    /// Starts (again) sending as `publish` says, from now on, with a keyframe.
+    /// Starts (again) sending as `publish` says, with a keyframe, at a
+    /// random phase of the audio and frame intervals: browsers do not send
+    /// in step, and clients that did would meet the SFU as one burst.
     pub fn resume(&mut self, publish: Publish) {
         let now = Instant::now();
         self.publish = Some(publish);
-        self.next_audio = now;
-        self.next_video = now;
+        self.next_audio = now + Duration::from_micros(rand::random_range(0..AUDIO_INTERVAL_US));
+        self.next_video = now + Duration::from_micros(rand::random_range(0..1_000_000 / FPS));
         self.keyframe_due = true;
     }
 
@@ -196,20 +200,23 @@ impl Sender {
         }
     }
 
-    fn stamp(&mut self, now: Instant, i: usize) -> Stamp {
+    /// The stamp of stream `i`'s next packet, timed now (as it leaves).
+    fn stamp(&mut self, i: usize) -> Stamp {
         let base = self.publish.map_or(0, |p| p.stream_base);
         let s = Stamp {
             stream: base + i as u32,
             seq: self.stream_seq[i],
-            sent_ns: now.saturating_duration_since(self.epoch).as_nanos() as u64,
+            sent_ns: Instant::now()
+                .saturating_duration_since(self.epoch)
+                .as_nanos() as u64,
         };
         self.stream_seq[i] += 1;
         s
     }
 
-    fn send_audio(&mut self, now: Instant, leg: &mut Leg, counts: &mut Counts) {
+    fn send_audio(&mut self, leg: &mut Leg, counts: &mut Counts) {
         let mut payload = [0u8; 100];
-        self.stamp(now, 0).write(&mut payload);
+        self.stamp(0).write(&mut payload);
         let level = [0x80 | 30u8]; // voice, −30 dBov
         let ts = (self.stream_seq[0] as u32).wrapping_mul(960);
         let ext = [
@@ -225,7 +232,7 @@ impl Sender {
         self.send_rtp(leg, counts, 0, PT_OPUS, false, ts, &ext, &payload);
     }
 
-    fn send_frame(&mut self, now: Instant, leg: &mut Leg, counts: &mut Counts) {
+    fn send_frame(&mut self, leg: &mut Leg, counts: &mut Counts) {
         let key = std::mem::take(&mut self.keyframe_due) || self.frame.is_multiple_of(FPS * 5);
         let ts = (self.frame as u32).wrapping_mul(3000);
         for (layer, (rid, bps, (width, height))) in LAYERS.iter().enumerate() {
@@ -259,7 +266,7 @@ impl Sender {
                         payload[14..16].copy_from_slice(&height.to_le_bytes());
                     }
                 }
-                let stamp = self.stamp(now, i);
+                let stamp = self.stamp(i);
                 stamp.write(&mut payload[VIDEO_STAMP_AT..]);
                 let ext = [
                     Extension {
@@ -279,10 +286,10 @@ impl Sender {
     }
 }
 
-/// Reads everything `leg` has received: media into `stats`; whether the
-/// peer asked for a keyframe (PLI or FIR).
-pub fn receive(leg: &mut Leg, now: Instant, epoch: Instant, stats: &mut Stats) -> bool {
-    let now_ns = now.saturating_duration_since(epoch).as_nanos() as u64;
+/// Reads everything `leg` has received: media into `stats` (latency
+/// against the time each packet is read); whether the peer asked for a
+/// keyframe (PLI or FIR).
+pub fn receive(leg: &mut Leg, epoch: Instant, stats: &mut Stats) -> bool {
     let mut buf = [0u8; 2048];
     let mut keyframe_asked = false;
     while let Some(n) = leg.recv(&mut buf) {
@@ -312,6 +319,7 @@ pub fn receive(leg: &mut Leg, now: Instant, epoch: Instant, stats: &mut Stats) -
                     .entry(stamp.stream)
                     .or_default()
                     .packet(stamp.seq);
+                let now_ns = Instant::now().saturating_duration_since(epoch).as_nanos() as u64;
                 let us = now_ns.saturating_sub(stamp.sent_ns) / 1000;
                 let _ = stats.latency.record(us.max(1));
             }

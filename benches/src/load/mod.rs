@@ -23,7 +23,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The SFU under test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Target {
     /// Switchyard's control plane: `--server` is its HTTP address.
     Switchyard,
@@ -77,7 +80,7 @@ pub struct LoadConfig {
 }
 
 /// What a run measured.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Report {
     /// Clients that joined and connected.
     pub clients: usize,
@@ -113,12 +116,15 @@ pub struct Report {
     pub cpu_ns_per_packet: Option<f64>,
     /// Their CPU use then, in cores (1.0 = one core busy).
     pub cpu_cores: Option<f64>,
+    /// The generator's own CPU use then, in cores: near its thread count,
+    /// the generator, not the SFU, is what limits the run.
+    pub generator_cores: Option<f64>,
     /// Rates each second of the run.
     pub timeline: Vec<Sample>,
 }
 
 /// One second of a run.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Sample {
     /// Seconds since the run began.
     pub t: f64,
@@ -202,11 +208,13 @@ struct ThreadResult {
     failed: Vec<String>,
 }
 
-/// CPU time of the server and packets received, at one moment.
+/// CPU time of the server and of the generator, and packets received, at
+/// one moment.
 #[derive(Clone, Copy)]
 struct Mark {
     at: Instant,
     cpu_ns: Option<u64>,
+    own_cpu_ns: Option<u64>,
     received: u64,
 }
 
@@ -238,6 +246,7 @@ pub fn run(config: &LoadConfig, mut progress: impl FnMut(&str)) -> Report {
     let mark = |at: Instant| Mark {
         at,
         cpu_ns: cpu::total_ns(&config.server_pids),
+        own_cpu_ns: cpu::process_ns(std::process::id()),
         received: shared.received.load(Ordering::Relaxed),
     };
     let (mut media_start, mut media_end) = (None::<Mark>, None::<Mark>);
@@ -281,14 +290,17 @@ pub fn run(config: &LoadConfig, mut progress: impl FnMut(&str)) -> Report {
     let results: Vec<ThreadResult> = handles.into_iter().filter_map(|t| t.join().ok()).collect();
     let mut r = report(config, results, config.duration.as_secs_f64());
     r.timeline = timeline;
-    if let (Some(a), Some(b)) = (media_start, media_end)
-        && let (Some(c0), Some(c1)) = (a.cpu_ns, b.cpu_ns)
-    {
-        let cpu = c1.saturating_sub(c0) as f64;
+    if let (Some(a), Some(b)) = (media_start, media_end) {
+        let seconds = b.at.saturating_duration_since(a.at).as_secs_f64().max(1e-3);
+        let cores =
+            |c0: Option<u64>, c1: Option<u64>| Some(c1?.saturating_sub(c0?) as f64 / 1e9 / seconds);
+        r.cpu_cores = cores(a.cpu_ns, b.cpu_ns);
+        r.generator_cores = cores(a.own_cpu_ns, b.own_cpu_ns);
         let packets = b.received.saturating_sub(a.received) as f64;
-        r.cpu_ns_per_packet = (packets > 0.0).then(|| cpu / packets);
-        r.cpu_cores =
-            Some(cpu / 1e9 / b.at.saturating_duration_since(a.at).as_secs_f64().max(1e-3));
+        r.cpu_ns_per_packet = r
+            .cpu_cores
+            .filter(|_| packets > 0.0)
+            .map(|c| c * seconds * 1e9 / packets);
     }
     r
 }
@@ -409,7 +421,7 @@ fn drive(
                 continue;
             }
             let before = (c.stats().counts.sent, c.stats().counts.received);
-            if let Err(e) = c.tick(now) {
+            if let Err(e) = c.tick(Instant::now()) {
                 failed.push(format!("gen{i}: {e}"));
                 *dead = true;
             }
@@ -448,6 +460,7 @@ fn report(config: &LoadConfig, results: Vec<ThreadResult>, seconds: f64) -> Repo
         keyframes_on_request: 0,
         cpu_ns_per_packet: None,
         cpu_cores: None,
+        generator_cores: None,
         timeline: Vec::new(),
     };
     let all: Vec<(usize, Box<dyn Participant>)> = results

@@ -2,7 +2,7 @@
 //! SFU falls behind (loss over 0.1 % or p99 one-way latency over 20 ms);
 //! the knee is the last step that kept up.
 
-use super::{LoadConfig, Report, run};
+use super::{LoadConfig, Report, Target, run};
 
 /// Where a step stops counting as keeping up.
 pub const MAX_LOSS: f64 = 0.001;
@@ -10,7 +10,7 @@ pub const MAX_LOSS: f64 = 0.001;
 pub const MAX_P99_US: u64 = 20_000;
 
 /// One step of a ramp.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Step {
     /// Rooms in this step.
     pub rooms: usize,
@@ -18,6 +18,70 @@ pub struct Step {
     pub report: Report,
     /// Within the limits.
     pub kept_up: bool,
+}
+
+/// A whole ramp against one SFU, as `--json` writes it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RampRun {
+    /// The SFU.
+    pub target: Target,
+    /// Participants per room.
+    pub participants: usize,
+    /// Generator threads.
+    pub threads: usize,
+    /// Rooms at the knee, if the ramp reached one.
+    pub knee_rooms: Option<usize>,
+    /// Every step run.
+    pub steps: Vec<Step>,
+}
+
+/// What stopped a ramp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// The SFU fell behind.
+    Sfu,
+    /// The step that fell behind had the generator's thread(s) busy: the
+    /// knee is a lower bound for the SFU.
+    Generator,
+    /// Every step kept up.
+    NotReached,
+}
+
+/// A ramp boiled down for comparison.
+#[derive(Debug, Clone, Copy)]
+pub struct Summary<'a> {
+    /// The knee, or the last step when none was reached.
+    pub top: &'a Step,
+    /// What stopped the ramp.
+    pub limit: Limit,
+    /// The highest step at no more than 80 % of the top's rate.
+    pub at_80: Option<&'a Step>,
+}
+
+/// Generator CPU (cores per thread) above which a step counts as
+/// generator-bound.
+const GENERATOR_BUSY: f64 = 0.9;
+
+impl RampRun {
+    /// The knee (or the top step), what limited it and the step at 80 %.
+    pub fn summary(&self) -> Option<Summary<'_>> {
+        let failed = self.steps.iter().find(|s| !s.kept_up);
+        let top =
+            knee(&self.steps).or_else(|| failed.is_none().then(|| self.steps.last()).flatten())?;
+        let limit = match failed {
+            None => Limit::NotReached,
+            Some(f) => match f.report.generator_cores {
+                Some(c) if c >= GENERATOR_BUSY * self.threads.max(1) as f64 => Limit::Generator,
+                _ => Limit::Sfu,
+            },
+        };
+        let at_80 = self
+            .steps
+            .iter()
+            .filter(|s| s.kept_up && s.report.received_pps <= 0.8 * top.report.received_pps)
+            .last();
+        Some(Summary { top, limit, at_80 })
+    }
 }
 
 /// Whether a step kept up.
@@ -82,10 +146,12 @@ pub fn ramp(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn step(rooms: usize, loss: u64, p99_us: u64) -> Step {
+    /// A step of `rooms` rooms (1000 packets/s each) with `loss` packets
+    /// lost of 10 000 and that p99.
+    pub(crate) fn step(rooms: usize, loss: u64, p99_us: u64) -> Step {
         let report = Report {
             clients: rooms * 4,
             failed: vec![],
@@ -103,6 +169,7 @@ mod tests {
             keyframes_on_request: 0,
             cpu_ns_per_packet: None,
             cpu_cores: None,
+            generator_cores: None,
             timeline: vec![],
         };
         let ok = kept_up(&report);
@@ -111,6 +178,38 @@ mod tests {
             report,
             kept_up: ok,
         }
+    }
+
+    pub(crate) fn run_of(steps: Vec<Step>, threads: usize) -> RampRun {
+        RampRun {
+            target: Target::Switchyard,
+            participants: 4,
+            threads,
+            knee_rooms: None,
+            steps,
+        }
+    }
+
+    #[test]
+    fn summary_names_the_limit_and_the_step_at_80_percent() {
+        // rates 1000 × rooms: 2, 4, 6, 8 kept up, 10 did not
+        let mut steps: Vec<Step> = [2, 4, 6, 8].iter().map(|&r| step(r, 0, 1000)).collect();
+        steps.push(step(10, 500, 1000));
+        let run = run_of(steps.clone(), 1);
+        let s = run.summary().unwrap();
+        assert_eq!((s.top.rooms, s.limit), (8, Limit::Sfu));
+        assert_eq!(s.at_80.map(|s| s.rooms), Some(6)); // 6000 ≤ 0.8 × 8000
+        // the failing step with the generator's one thread busy
+        steps[4].report.generator_cores = Some(0.97);
+        let limit = |threads| run_of(steps.clone(), threads).summary().unwrap().limit;
+        assert_eq!(limit(1), Limit::Generator);
+        assert_eq!(limit(2), Limit::Sfu);
+        // all kept up: the top is the last step
+        steps.pop();
+        let s = run_of(steps, 1).summary().map(|s| (s.top.rooms, s.limit));
+        assert_eq!(s, Some((8, Limit::NotReached)));
+        // the first step failed: nothing to compare
+        assert!(run_of(vec![step(2, 500, 1000)], 1).summary().is_none());
     }
 
     #[test]
