@@ -78,8 +78,8 @@ impl RampRun {
         let at_80 = self
             .steps
             .iter()
-            .filter(|s| s.kept_up && s.report.received_pps <= 0.8 * top.report.received_pps)
-            .last();
+            .rev()
+            .find(|s| s.kept_up && s.report.received_pps <= 0.8 * top.report.received_pps);
         Some(Summary { top, limit, at_80 })
     }
 }
