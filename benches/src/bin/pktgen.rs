@@ -98,6 +98,13 @@ fn compare(files: &[std::path::PathBuf]) -> ExitCode {
             }
         }
     }
+    for run in &runs {
+        println!(
+            "{:?}, {} participants per room:",
+            run.target, run.participants
+        );
+        println!("{}", output::ramp_table(&run.steps));
+    }
     print!("{}", output::compare_table(&runs));
     ExitCode::SUCCESS
 }

@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Switchyard and Janus (videoroom plugin) side by side: the same ramp of
+# simulated browsers (switchyard-pktgen) against each, each server alone in a
+# network namespace this script makes, pinned to the same CPU, the generator
+# pinned to another. Prints one table — knee in forwarded packets/s, CPU ns
+# per forwarded packet, one-way latency — with the ratios, and keeps the ramps
+# (JSON), plots (SVG) and server logs in $OUT.
+#
+#   bash benches/compare.sh                       # as root, on Debian
+#   ROOMS=2 STEP=2 STEPS=12 PARTICIPANTS=5 DURATION=10 bash benches/compare.sh
+#
+# Settings (environment): ROOMS (first step), STEP (rooms added per step),
+# STEPS (most steps), PARTICIPANTS (per room), DURATION (seconds per step),
+# SERVER_CPU, GEN_CPU, OUT (results directory), ONLY (switchyard or janus).
+set -euo pipefail
+
+ROOMS=${ROOMS:-2}
+STEP=${STEP:-2}
+STEPS=${STEPS:-12}
+PARTICIPANTS=${PARTICIPANTS:-5}
+DURATION=${DURATION:-10}
+SERVER_CPU=${SERVER_CPU:-0}
+GEN_CPU=${GEN_CPU:-1}
+ONLY=${ONLY:-}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${OUT:-$ROOT/target/compare/$(date -u +%Y%m%dT%H%M%SZ)}
+REL=$ROOT/target/release
+
+say() { printf 'compare: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (network namespaces, installing Janus)"
+missing=()
+command -v janus >/dev/null || missing+=(janus)
+command -v ip >/dev/null || missing+=(iproute2)
+command -v taskset >/dev/null || missing+=(util-linux)
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2
+fi
+cpus=$(nproc)
+[ "$SERVER_CPU" -lt "$cpus" ] && [ "$GEN_CPU" -lt "$cpus" ] \
+    || die "SERVER_CPU=$SERVER_CPU and GEN_CPU=$GEN_CPU need CPUs this host has ($cpus)"
+[ "$SERVER_CPU" != "$GEN_CPU" ] || say "warning: server and generator share CPU $SERVER_CPU"
+
+say "building (release)"
+(cd "$ROOT" && cargo build --release -q -p switchyard-controlplane -p switchyard-dataplane \
+    -p switchyard-benches)
+mkdir -p "$OUT"
+
+# A namespace with one veth to this one: the servers listen on $NS_IP.
+NS=sycmp$$
+HOST_IF=sycmp$$h
+NS_IF=sycmp$$n
+HOST_IP=10.213.$(( $$ % 250 )).1
+NS_IP=10.213.$(( $$ % 250 )).2
+server_pid=
+cleanup() {
+    if [ -n "$server_pid" ]; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        sleep 1
+        kill -KILL "$server_pid" 2>/dev/null || true
+    fi
+    ip netns del "$NS" 2>/dev/null || true
+    ip link del "$HOST_IF" 2>/dev/null || true
+}
+trap cleanup EXIT
+ip netns add "$NS"
+ip link add "$HOST_IF" type veth peer name "$NS_IF"
+ip link set "$NS_IF" netns "$NS"
+ip addr add "$HOST_IP/24" dev "$HOST_IF"
+ip link set "$HOST_IF" up
+ip netns exec "$NS" ip addr add "$NS_IP/24" dev "$NS_IF"
+ip netns exec "$NS" ip link set "$NS_IF" up
+ip netns exec "$NS" ip link set lo up
+
+wait_port() { # port: until something listens on $NS_IP:port (30 s)
+    for _ in $(seq 300); do
+        if timeout 1 bash -c "echo > /dev/tcp/$NS_IP/$1" 2>/dev/null; then return 0; fi
+        kill -0 "$server_pid" 2>/dev/null || die "the server exited; see $OUT"
+        sleep 0.1
+    done
+    die "nothing listens on $NS_IP:$1 after 30 s; see $OUT"
+}
+
+stop_server() {
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=
+}
+
+ramp() { # name target port pids…
+    local name=$1 target=$2 port=$3 pids=$4
+    say "$name: ramp from $ROOMS rooms × $PARTICIPANTS, +$STEP per step, $DURATION s each"
+    taskset -c "$GEN_CPU" "$REL/switchyard-pktgen" --target "$target" --server "$NS_IP:$port" \
+        --ramp --rooms "$ROOMS" --ramp-step "$STEP" --ramp-steps "$STEPS" \
+        --participants "$PARTICIPANTS" --duration "$DURATION" --threads 1 --cores "$GEN_CPU" \
+        --server-pid "$pids" --json --svg "$OUT/$name.svg" --csv "$OUT/$name.csv" \
+        > "$OUT/$name.json" 2> >(tee "$OUT/$name.progress" | grep --line-buffered '^step' >&2)
+}
+
+run_switchyard() {
+    ip netns exec "$NS" taskset -c "$SERVER_CPU" "$REL/switchyard" \
+        --http "$NS_IP:8080" --https off --workers 1 --bind "$NS_IP" --base-port 10000 \
+        --state-dir "$OUT/switchyard-state" --log warn > "$OUT/switchyard.log" 2>&1 &
+    server_pid=$!
+    wait_port 8080
+    local dp=
+    for _ in $(seq 100); do
+        dp=$(pgrep -P "$server_pid" | head -1 || true)
+        [ -n "$dp" ] && break
+        sleep 0.1
+    done
+    [ -n "$dp" ] || die "no dataplane under switchyard ($server_pid)"
+    ramp switchyard switchyard 8080 "$server_pid,$dp"
+    stop_server
+}
+
+janus_config() { # dir
+    local lib
+    lib=$(dirname "$(dpkg -L janus | grep -m1 '/janus/plugins/libjanus_videoroom.so$')")
+    lib=$(dirname "$lib")
+    local off_plugins off_transports
+    off_plugins=$(cd "$lib/plugins" && ls libjanus_*.so | grep -v videoroom | paste -sd, -)
+    off_transports=$(cd "$lib/transports" && ls libjanus_*.so | grep -v websockets | paste -sd, -)
+    mkdir -p "$1"
+    cat > "$1/janus.jcfg" <<EOF
+general: {
+    configs_folder = "$1"
+    plugins_folder = "$lib/plugins"
+    transports_folder = "$lib/transports"
+    events_folder = "$lib/events"
+    loggers_folder = "$lib/loggers"
+    debug_level = 3
+}
+media: {
+    rtp_port_range = "20000-40000"
+}
+nat: {
+    ice_lite = true
+    ice_enforce_list = "$NS_IF"
+}
+plugins: {
+    disable = "$off_plugins"
+}
+transports: {
+    disable = "$off_transports"
+}
+events: {
+    broadcast = false
+}
+EOF
+    cat > "$1/janus.transport.websockets.jcfg" <<EOF
+general: {
+    json = "compact"
+    ws = true
+    ws_port = 8188
+    ws_ip = "$NS_IP"
+    wss = false
+}
+admin: {
+    admin_ws = false
+}
+EOF
+    printf 'general: {\n}\n' > "$1/janus.plugin.videoroom.jcfg"
+}
+
+run_janus() {
+    janus_config "$OUT/janus-config"
+    ip netns exec "$NS" taskset -c "$SERVER_CPU" janus -F "$OUT/janus-config" \
+        -C "$OUT/janus-config/janus.jcfg" -o > "$OUT/janus.log" 2>&1 &
+    server_pid=$!
+    wait_port 8188
+    ramp janus janus 8188 "$server_pid"
+    stop_server
+}
+
+say "results in $OUT"
+[ "$ONLY" = janus ] || run_switchyard
+[ "$ONLY" = switchyard ] || run_janus
+runs=()
+for name in switchyard janus; do
+    [ -s "$OUT/$name.json" ] && runs+=("$OUT/$name.json")
+done
+{
+    echo "switchyard-pktgen ramps, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p'))"
+    echo "servers on CPU $SERVER_CPU, generator on CPU $GEN_CPU; $PARTICIPANTS participants per room," \
+        "from $ROOMS rooms +$STEP per step, $DURATION s per step"
+    echo
+    "$REL/switchyard-pktgen" --compare "$(IFS=,; echo "${runs[*]}")"
+} | tee "$OUT/compare.txt"
