@@ -11,7 +11,8 @@
 #
 # Settings (environment): ROOMS (first step), STEP (rooms added per step),
 # STEPS (most steps), PARTICIPANTS (per room), DURATION (seconds per step),
-# SERVER_CPU, GEN_CPU, OUT (results directory), ONLY (switchyard or janus).
+# SERVER_CPU, GEN_CPU, OUT (results directory), ONLY (switchyard or janus),
+# BIN_DIR (take the binaries from there instead of a release build).
 set -euo pipefail
 
 ROOMS=${ROOMS:-2}
@@ -24,7 +25,7 @@ GEN_CPU=${GEN_CPU:-1}
 ONLY=${ONLY:-}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$ROOT/target/compare/$(date -u +%Y%m%dT%H%M%SZ)}
-REL=$ROOT/target/release
+REL=${BIN_DIR:-$ROOT/target/release}
 
 say() { printf 'compare: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -43,9 +44,11 @@ cpus=$(nproc)
     || die "SERVER_CPU=$SERVER_CPU and GEN_CPU=$GEN_CPU need CPUs this host has ($cpus)"
 [ "$SERVER_CPU" != "$GEN_CPU" ] || say "warning: server and generator share CPU $SERVER_CPU"
 
-say "building (release)"
-(cd "$ROOT" && cargo build --release -q -p switchyard-controlplane -p switchyard-dataplane \
-    -p switchyard-benches)
+if [ -z "${BIN_DIR:-}" ]; then
+    say "building (release)"
+    (cd "$ROOT" && cargo build --release -q -p switchyard-controlplane -p switchyard-dataplane \
+        -p switchyard-benches)
+fi
 mkdir -p "$OUT"
 
 # A namespace with one veth to this one: the servers listen on $NS_IP.

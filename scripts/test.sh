@@ -26,6 +26,7 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 /usr/bin/python3 -c "import ensurepip, venv" 2>/dev/null || missing+=(python3-venv)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc) # the C ABI test
+command -v janus >/dev/null 2>&1 || missing+=(janus) # the side-by-side benchmark
 if [ ${#missing[@]} -gt 0 ]; then
     step "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -359,6 +359,10 @@ fn drive(
     let mut clients: Vec<Slot> = Vec::new();
     let mut failed = Vec::new();
     for i in (t..total).step_by(threads) {
+        // those already in keep their sessions alive and answer offers
+        for (_, c, _) in &mut clients {
+            let _ = c.tick(Instant::now());
+        }
         match connect(config, i, run_id, epoch) {
             Ok(c) => {
                 shared.connected.fetch_add(1, Ordering::Relaxed);
