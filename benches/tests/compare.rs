@@ -87,10 +87,7 @@ fn switchyard_and_janus_side_by_side() {
         .unwrap();
     eprintln!("{table}");
     assert!(status.success(), "compare.sh failed: {status}");
-    for (name, target) in [
-        ("switchyard", Target::Switchyard),
-        ("janus", Target::Janus),
-    ] {
+    for (name, target) in [("switchyard", Target::Switchyard), ("janus", Target::Janus)] {
         let run = ramp(&out, name);
         assert_eq!(run.target, target);
         assert_eq!(run.steps.len(), 1, "{name}");

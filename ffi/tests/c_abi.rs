@@ -13,7 +13,6 @@ use switchyard_dataplane::config::{Args, Config};
 use switchyard_dataplane::wire::rtp::{RtpHeader, RtpPacket};
 use switchyard_srtp::{Config as SrtpConfig, MasterKey, Profile, Session};
 
-/// Where cargo put this crate's libraries (target/<profile>).
 /// Where cargo puts this crate's libraries (target/<profile>), with
 /// `libswitchyard.so` built: `cargo test` compiles the crate only as an rlib
 /// for its tests, so the shared library is built here when missing.

@@ -6,7 +6,7 @@
 
 use super::Participant;
 use super::leg::{Leg, role_for_answer, socket_toward, with_candidate};
-use super::media::{Publish, Sender, Stats, receive};
+use super::media::{Publish, Sender, Stats, Window, receive};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 use switchyard_controlplane::dtls::Certificate;
@@ -221,9 +221,9 @@ impl Client {
 }
 
 impl Participant for Client {
-    fn tick(&mut self, now: Instant) -> Result<()> {
+    fn tick(&mut self, now: Instant, window: &mut Window) -> Result<()> {
         self.signalling()?;
-        if receive(&mut self.leg, self.epoch, &mut self.stats) {
+        if receive(&mut self.leg, self.epoch, &mut self.stats, window) {
             self.sender.keyframe(&mut self.stats.counts);
         }
         self.leg.consent(now);

@@ -11,7 +11,7 @@
 use super::Participant;
 use super::client::{ClientError, answer, next_message, offer, send_json, sig};
 use super::leg::{Leg, role_for_answer, socket_toward, with_candidate};
-use super::media::{Publish, Sender, Stats, receive};
+use super::media::{Publish, Sender, Stats, Window, receive};
 use serde_json::{Value, json};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -284,18 +284,18 @@ impl Participant for JanusClient {
         Ok(())
     }
 
-    fn tick(&mut self, now: Instant) -> Result<()> {
+    fn tick(&mut self, now: Instant, window: &mut Window) -> Result<()> {
         self.signalling()?;
         self.keepalive(now)?;
         // the publisher's connection only carries RTCP back: keyframe requests
-        if receive(&mut self.publisher, self.epoch, &mut self.stats) {
+        if receive(&mut self.publisher, self.epoch, &mut self.stats, window) {
             self.sender.keyframe(&mut self.stats.counts);
         }
         self.publisher.consent(now);
         self.sender
             .tick(now, &mut self.publisher, &mut self.stats.counts);
         if let Some(sub) = &mut self.subscriber {
-            receive(sub, self.epoch, &mut self.stats);
+            receive(sub, self.epoch, &mut self.stats, window);
             sub.consent(now);
         }
         Ok(())

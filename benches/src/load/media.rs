@@ -80,6 +80,39 @@ impl Default for Stats {
     }
 }
 
+/// What the clients of one thread saw since the last look: one-way latency
+/// and packets seen missing on arrival (a later one came first; most are
+/// lost, some only late) — the per-second view of a run.
+pub struct Window {
+    /// One-way latency (µs).
+    pub latency: Histogram<u64>,
+    /// Packets missing on arrival.
+    pub gaps: u64,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Window {
+            latency: super::stream::latency_histogram(),
+            gaps: 0,
+        }
+    }
+}
+
+impl Window {
+    /// Adds `other` to this window.
+    pub fn add(&mut self, other: &Window) {
+        let _ = self.latency.add(&other.latency);
+        self.gaps += other.gaps;
+    }
+
+    /// Empties the window.
+    pub fn reset(&mut self) {
+        self.latency.reset();
+        self.gaps = 0;
+    }
+}
+
 /// The sending half of a publishing client.
 pub struct Sender {
     publish: Option<Publish>,
@@ -289,7 +322,7 @@ impl Sender {
 /// Reads everything `leg` has received: media into `stats` (latency
 /// against the time each packet is read); whether the peer asked for a
 /// keyframe (PLI or FIR).
-pub fn receive(leg: &mut Leg, epoch: Instant, stats: &mut Stats) -> bool {
+pub fn receive(leg: &mut Leg, epoch: Instant, stats: &mut Stats, window: &mut Window) -> bool {
     let mut buf = [0u8; 2048];
     let mut keyframe_asked = false;
     while let Some(n) = leg.recv(&mut buf) {
@@ -314,14 +347,17 @@ pub fn receive(leg: &mut Leg, epoch: Instant, stats: &mut Stats) -> bool {
                 }
                 stats.counts.received += 1;
                 stats.counts.received_bytes += n as u64;
-                stats
-                    .streams
-                    .entry(stamp.stream)
-                    .or_default()
-                    .packet(stamp.seq);
+                let stream = stats.streams.entry(stamp.stream).or_default();
+                if let Some(h) = stream.highest
+                    && stamp.seq > h + 1
+                {
+                    window.gaps += stamp.seq - h - 1;
+                }
+                stream.packet(stamp.seq);
                 let now_ns = Instant::now().saturating_duration_since(epoch).as_nanos() as u64;
-                let us = now_ns.saturating_sub(stamp.sent_ns) / 1000;
-                let _ = stats.latency.record(us.max(1));
+                let us = (now_ns.saturating_sub(stamp.sent_ns) / 1000).max(1);
+                let _ = stats.latency.record(us);
+                let _ = window.latency.record(us);
             }
             PacketKind::Rtcp => {
                 let Ok(len) = leg.recv.unprotect_rtcp(&mut buf[..n]) else {

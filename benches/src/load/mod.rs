@@ -16,7 +16,7 @@ pub mod stream;
 use client::{Client, ClientError};
 use hdrhistogram::Histogram;
 use janus::{JanusClient, Seat};
-use media::{Publish, Stats};
+use media::{Publish, Stats, Window};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -43,7 +43,7 @@ pub trait Participant: Send {
     }
     /// A slice of work without blocking: signalling, received packets, due
     /// sends.
-    fn tick(&mut self, now: Instant) -> Result<(), ClientError>;
+    fn tick(&mut self, now: Instant, window: &mut Window) -> Result<(), ClientError>;
     /// Stops sending (what is in flight still arrives).
     fn stop_sending(&mut self);
     /// Starts (again) sending, from now on, with a keyframe.
@@ -132,6 +132,10 @@ pub struct Sample {
     pub sent_pps: f64,
     /// Packets/s the subscribers received.
     pub received_pps: f64,
+    /// One-way latency p99 of what arrived in this second, ms.
+    pub p99_ms: f64,
+    /// Packets/s seen missing on arrival (lost, or late).
+    pub missing_pps: f64,
 }
 
 impl Report {
@@ -201,6 +205,8 @@ struct Shared {
     subscribed_threads: AtomicUsize,
     /// When media starts, set once everyone is in.
     start: OnceLock<Instant>,
+    /// Latency and gaps since the main thread last looked.
+    window: Mutex<Window>,
 }
 
 struct ThreadResult {
@@ -231,6 +237,7 @@ pub fn run(config: &LoadConfig, mut progress: impl FnMut(&str)) -> Report {
         connected_threads: AtomicUsize::new(0),
         subscribed_threads: AtomicUsize::new(0),
         start: OnceLock::new(),
+        window: Mutex::new(Window::default()),
     });
     let run_id: u32 = rand::random();
     let handles: Vec<_> = (0..threads)
@@ -271,18 +278,27 @@ pub fn run(config: &LoadConfig, mut progress: impl FnMut(&str)) -> Report {
             shared.received.load(Ordering::Relaxed),
         );
         let dt = now.saturating_duration_since(last.0).as_secs_f64();
+        let window = shared
+            .window
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default();
         let sample = Sample {
             t: now.saturating_duration_since(epoch).as_secs_f64(),
             sent_pps: (sent - last.1) as f64 / dt,
             received_pps: (received - last.2) as f64 / dt,
+            p99_ms: window.latency.value_at_quantile(0.99) as f64 / 1000.0,
+            missing_pps: window.gaps as f64 / dt,
         };
         progress(&format!(
-            "t={:>5.1}s clients {}/{} sent {:>8.0} pkt/s received {:>8.0} pkt/s",
+            "t={:>5.1}s clients {}/{} sent {:>8.0} pkt/s received {:>8.0} pkt/s p99 {:>6.2} ms missing {:>5.0}/s",
             sample.t,
             shared.connected.load(Ordering::Relaxed),
             total,
             sample.sent_pps,
             sample.received_pps,
+            sample.p99_ms,
+            sample.missing_pps,
         ));
         timeline.push(sample);
         last = (now, sent, received);
@@ -307,10 +323,10 @@ pub fn run(config: &LoadConfig, mut progress: impl FnMut(&str)) -> Report {
 
 /// Ticks `clients` until `counter` reaches `threads` (every thread got that
 /// far), so nobody's connection idles meanwhile.
-fn tick_until(counter: &AtomicUsize, threads: usize, clients: &mut [Slot]) {
+fn tick_until(counter: &AtomicUsize, threads: usize, clients: &mut [Slot], window: &mut Window) {
     while counter.load(Ordering::Acquire) < threads {
         for (_, c, _) in clients.iter_mut() {
-            let _ = c.tick(Instant::now());
+            let _ = c.tick(Instant::now(), window);
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -358,10 +374,12 @@ fn drive(
     let total = config.rooms * config.participants;
     let mut clients: Vec<Slot> = Vec::new();
     let mut failed = Vec::new();
+    // what arrives before media starts (nothing, normally) is not counted
+    let mut window = Window::default();
     for i in (t..total).step_by(threads) {
         // those already in keep their sessions alive and answer offers
         for (_, c, _) in &mut clients {
-            let _ = c.tick(Instant::now());
+            let _ = c.tick(Instant::now(), &mut window);
         }
         match connect(config, i, run_id, epoch) {
             Ok(c) => {
@@ -375,7 +393,12 @@ fn drive(
         }
     }
     shared.connected_threads.fetch_add(1, Ordering::AcqRel);
-    tick_until(&shared.connected_threads, threads, &mut clients);
+    tick_until(
+        &shared.connected_threads,
+        threads,
+        &mut clients,
+        &mut window,
+    );
     // everyone who could publishes now: subscribe where the SFU needs it
     let joined = shared.joined.lock().map(|j| j.clone()).unwrap_or_default();
     for (i, c, dead) in &mut clients {
@@ -389,7 +412,12 @@ fn drive(
         }
     }
     shared.subscribed_threads.fetch_add(1, Ordering::AcqRel);
-    tick_until(&shared.subscribed_threads, threads, &mut clients);
+    tick_until(
+        &shared.subscribed_threads,
+        threads,
+        &mut clients,
+        &mut window,
+    );
     // media starts for everyone together
     let start = *shared
         .start
@@ -398,10 +426,12 @@ fn drive(
     let end = stop_sending + Duration::from_millis(700);
     while Instant::now() < start {
         for (_, c, _) in &mut clients {
-            let _ = c.tick(Instant::now());
+            let _ = c.tick(Instant::now(), &mut window);
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+    window.reset();
+    let mut next_share = start;
     for (i, c, _) in &mut clients {
         c.resume_sending(Publish {
             stream_base: stream_base(*i),
@@ -425,7 +455,7 @@ fn drive(
                 continue;
             }
             let before = (c.stats().counts.sent, c.stats().counts.received);
-            if let Err(e) = c.tick(Instant::now()) {
+            if let Err(e) = c.tick(Instant::now(), &mut window) {
                 failed.push(format!("gen{i}: {e}"));
                 *dead = true;
             }
@@ -434,6 +464,13 @@ fn drive(
         }
         shared.sent.fetch_add(sent, Ordering::Relaxed);
         shared.received.fetch_add(received, Ordering::Relaxed);
+        if now >= next_share {
+            next_share = now + Duration::from_millis(200);
+            if let Ok(mut w) = shared.window.lock() {
+                w.add(&window);
+            }
+            window.reset();
+        }
         std::thread::sleep(Duration::from_micros(300));
     }
     for (_, c, _) in &mut clients {

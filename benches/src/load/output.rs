@@ -5,11 +5,15 @@ use super::Sample;
 use super::ramp::{Limit, RampRun, Step, Summary};
 use std::fmt::Write;
 
-/// `t,sent_pps,received_pps` rows.
+/// `t,sent_pps,received_pps,p99_ms,missing_pps` rows.
 pub fn csv(timeline: &[Sample]) -> String {
-    let mut out = String::from("t,sent_pps,received_pps\n");
+    let mut out = String::from("t,sent_pps,received_pps,p99_ms,missing_pps\n");
     for s in timeline {
-        let _ = writeln!(out, "{:.1},{:.0},{:.0}", s.t, s.sent_pps, s.received_pps);
+        let _ = writeln!(
+            out,
+            "{:.1},{:.0},{:.0},{:.3},{:.0}",
+            s.t, s.sent_pps, s.received_pps, s.p99_ms, s.missing_pps
+        );
     }
     out
 }
@@ -133,49 +137,77 @@ pub fn compare_table(runs: &[RampRun]) -> String {
     out
 }
 
-/// An SVG line chart of received packets/s over time.
+/// A line in a chart: name, colour, value of a sample.
+type Series<'a> = (&'a str, &'a str, &'a dyn Fn(&Sample) -> f64);
+
+/// An SVG chart of a run over time: packets/s sent and received above, the
+/// p99 one-way latency of each second and the packets seen missing below.
 pub fn svg(timeline: &[Sample], title: &str) -> String {
-    let (w, h, pad) = (720.0, 360.0, 48.0);
+    let (w, pad) = (720.0, 48.0);
+    let (top, panel, gap) = (36.0, 220.0, 56.0);
+    let h = top + 2.0 * panel + gap + 28.0;
     let t_max = timeline.iter().map(|s| s.t).fold(1.0, f64::max);
-    let y_max = timeline
-        .iter()
-        .map(|s| s.received_pps.max(s.sent_pps))
-        .fold(1.0, f64::max)
-        * 1.1;
     let x = |t: f64| pad + (w - 2.0 * pad) * t / t_max;
-    let y = |v: f64| h - pad - (h - 2.0 * pad) * v / y_max;
-    let line = |f: &dyn Fn(&Sample) -> f64| {
-        timeline
+    // one panel: its polylines scaled to the largest value shown in it
+    let chart = |y0: f64, unit: &str, series: &[Series<'_>]| {
+        let max = series
             .iter()
-            .map(|s| format!("{:.1},{:.1}", x(s.t), y(f(s))))
-            .collect::<Vec<_>>()
-            .join(" ")
+            .flat_map(|(_, _, f)| timeline.iter().map(f))
+            .fold(0.0, f64::max)
+            .max(1e-9)
+            * 1.1;
+        let y = |v: f64| y0 + panel - panel * v / max;
+        let (b, r) = (y0 + panel, w - pad);
+        let mut out = format!(
+            "<line x1=\"{pad}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"black\"/>\n\
+             <line x1=\"{pad}\" y1=\"{y0}\" x2=\"{pad}\" y2=\"{b}\" stroke=\"black\"/>\n\
+             <text x=\"4\" y=\"{ty}\">{max:.prec$}</text>\n<text x=\"4\" y=\"{b}\">{unit}</text>\n",
+            ty = y0 + 10.0,
+            prec = if max < 10.0 { 2 } else { 0 },
+        );
+        for (k, (name, colour, f)) in series.iter().enumerate() {
+            let points: Vec<String> = timeline
+                .iter()
+                .map(|s| format!("{:.1},{:.1}", x(s.t), y(f(s))))
+                .collect();
+            let _ = writeln!(
+                out,
+                "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"{sw}\" points=\"{p}\"/>\n\
+                 <text x=\"{r}\" y=\"{ly}\" text-anchor=\"end\" fill=\"{colour}\">{name}</text>",
+                sw = if k == 0 { 2 } else { 1 },
+                p = points.join(" "),
+                ly = y0 + 12.0 + 14.0 * k as f64,
+            );
+        }
+        out
     };
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">
-<rect width="100%" height="100%" fill="white"/>
-<text x="{pad}" y="24" font-size="14">{title}</text>
-<line x1="{pad}" y1="{b}" x2="{r}" y2="{b}" stroke="black"/>
-<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{b}" stroke="black"/>
-<text x="{r}" y="{lb}" text-anchor="end">{t_max:.0} s</text>
-<text x="4" y="{pad}">{y_max:.0}</text>
-<text x="4" y="{lb}">pkt/s</text>
-<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{recv}"/>
-<polyline fill="none" stroke="#ff7f0e" stroke-width="1" stroke-dasharray="4 3" points="{sent}"/>
-<text x="{r}" y="{pad}" text-anchor="end" fill="#1f77b4">received</text>
-<text x="{r}" y="{l2}" text-anchor="end" fill="#ff7f0e">sent</text>
-</svg>
-"##,
-        b = h - pad,
-        r = w - pad,
-        lb = h - pad + 16.0,
-        l2 = pad + 14.0,
-        recv = line(&|s| s.received_pps),
-        sent = line(&|s| s.sent_pps),
+    let rates = chart(
+        top,
+        "pkt/s",
+        &[
+            ("received", "#1f77b4", &|s: &Sample| s.received_pps),
+            ("sent", "#ff7f0e", &|s: &Sample| s.sent_pps),
+        ],
     );
-    out
+    let quality = chart(
+        top + panel + gap,
+        "ms, pkt/s",
+        &[
+            ("p99 one-way latency, ms", "#2ca02c", &|s: &Sample| s.p99_ms),
+            ("missing on arrival, pkt/s", "#d62728", &|s: &Sample| {
+                s.missing_pps
+            }),
+        ],
+    );
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{pad}\" y=\"22\" font-size=\"14\">{title}</text>\n{rates}{quality}\
+         <text x=\"{r}\" y=\"{tb}\" text-anchor=\"end\">{t_max:.0} s</text>\n</svg>\n",
+        r = w - pad,
+        tb = h - 8.0,
+        title = title.replace('&', "&amp;").replace('<', "&lt;"),
+    )
 }
 
 #[cfg(test)]
@@ -188,6 +220,8 @@ mod tests {
                 t: f64::from(i),
                 sent_pps: 100.0,
                 received_pps: 300.0,
+                p99_ms: 0.5,
+                missing_pps: 0.0,
             })
             .collect()
     }
@@ -196,10 +230,26 @@ mod tests {
     fn csv_and_svg_carry_every_sample() {
         let c = csv(&samples());
         assert_eq!(c.lines().count(), 6);
-        assert!(c.contains("3.0,100,300"));
-        let s = svg(&samples(), "test");
+        assert!(c.contains("3.0,100,300,0.500,0"));
+        let s = svg(&samples(), "a <test> & more");
         assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
-        assert_eq!(s.matches("<polyline").count(), 2);
+        // rates, latency and gaps: four series of five points each
+        assert_eq!(s.matches("<polyline").count(), 4);
+        assert!(s.contains("a &lt;test> &amp; more"));
+        let points = s
+            .split("points=\"")
+            .skip(1)
+            .map(|p| p.split('"').next().unwrap());
+        assert!(points.clone().all(|p| p.split(' ').count() == 5));
+        // every point inside the picture
+        for p in points.flat_map(|p| p.split(' ')) {
+            let (x, y) = p.split_once(',').unwrap();
+            let (x, y): (f64, f64) = (x.parse().unwrap(), y.parse().unwrap());
+            assert!(
+                (0.0..=720.0).contains(&x) && (0.0..=600.0).contains(&y),
+                "{p}"
+            );
+        }
     }
 
     #[test]
