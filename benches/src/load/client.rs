@@ -243,6 +243,15 @@ impl Participant for Client {
         &self.stats
     }
 
+    fn fds(&self) -> Vec<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        vec![self.ws.get_ref().as_raw_fd(), self.leg.fd()]
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.sender.next_due()
+    }
+
     fn leave(&mut self) {
         let _ = send_json(&mut self.ws, serde_json::json!({"v":1,"type":"leave"}));
         let _ = self.ws.close(None);

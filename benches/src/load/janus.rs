@@ -313,6 +313,17 @@ impl Participant for JanusClient {
         &self.stats
     }
 
+    fn fds(&self) -> Vec<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        let mut fds = vec![self.ws.get_ref().as_raw_fd(), self.publisher.fd()];
+        fds.extend(self.subscriber.as_ref().map(Leg::fd));
+        fds
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.sender.next_due()
+    }
+
     fn leave(&mut self) {
         let tx = format!("{:016x}", rand::random::<u64>());
         let _ = send_json(

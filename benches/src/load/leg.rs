@@ -110,6 +110,12 @@ impl Leg {
         })
     }
 
+    /// The socket, to wait on.
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.udp.as_raw_fd()
+    }
+
     /// Sends a datagram to the peer; whether it went.
     pub fn send_to_peer(&self, datagram: &[u8]) -> bool {
         self.udp.send_to(datagram, self.remote).is_ok()

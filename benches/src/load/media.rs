@@ -20,6 +20,8 @@ pub const LAYERS: [(&str, u32, (u16, u16)); 3] = [
     ("f", 1_500_000, (1280, 720)),
 ];
 const FPS: u64 = 30;
+/// A keyframe every 5 s.
+const KEYFRAME_INTERVAL_S: u64 = 5;
 /// Opus packets every 20 ms.
 const AUDIO_INTERVAL_US: u64 = 20_000;
 /// Largest payload per video packet.
@@ -88,6 +90,10 @@ pub struct Window {
     pub latency: Histogram<u64>,
     /// Packets missing on arrival.
     pub gaps: u64,
+    /// Latency counts for packets sent from here on (ns of the run's
+    /// clock): the first second of media, every client's first keyframe at
+    /// once, is a join transient, not the steady state measured.
+    pub latency_from_ns: u64,
 }
 
 impl Default for Window {
@@ -95,6 +101,7 @@ impl Default for Window {
         Window {
             latency: super::stream::latency_histogram(),
             gaps: 0,
+            latency_from_ns: 0,
         }
     }
 }
@@ -106,7 +113,7 @@ impl Window {
         self.gaps += other.gaps;
     }
 
-    /// Empties the window.
+    /// Empties the window (the warm-up stays).
     pub fn reset(&mut self) {
         self.latency.reset();
         self.gaps = 0;
@@ -163,6 +170,11 @@ impl Sender {
         }
     }
 
+    /// When the next packet is due (`None` while not sending).
+    pub fn next_due(&self) -> Option<Instant> {
+        self.publish.map(|_| self.next_audio.min(self.next_video))
+    }
+
     /// The next frame is a keyframe (the SFU asked for one).
     pub fn keyframe(&mut self, counts: &mut Counts) {
         if self.publish.is_some() {
@@ -182,6 +194,8 @@ impl Sender {
     pub fn resume(&mut self, publish: Publish) {
         let now = Instant::now();
         self.publish = Some(publish);
+        // periodic keyframes at a phase of their own, as in separate browsers
+        self.frame = rand::random_range(0..FPS * KEYFRAME_INTERVAL_S);
         self.next_audio = now + Duration::from_micros(rand::random_range(0..AUDIO_INTERVAL_US));
         self.next_video = now + Duration::from_micros(rand::random_range(0..1_000_000 / FPS));
         self.keyframe_due = true;
@@ -266,7 +280,8 @@ impl Sender {
     }
 
     fn send_frame(&mut self, leg: &mut Leg, counts: &mut Counts) {
-        let key = std::mem::take(&mut self.keyframe_due) || self.frame.is_multiple_of(FPS * 5);
+        let key = std::mem::take(&mut self.keyframe_due)
+            || self.frame.is_multiple_of(FPS * KEYFRAME_INTERVAL_S);
         let ts = (self.frame as u32).wrapping_mul(3000);
         for (layer, (rid, bps, (width, height))) in LAYERS.iter().enumerate() {
             let mut frame_bytes = (*bps as u64 / 8 / FPS) as usize;
@@ -354,10 +369,12 @@ pub fn receive(leg: &mut Leg, epoch: Instant, stats: &mut Stats, window: &mut Wi
                     window.gaps += stamp.seq - h - 1;
                 }
                 stream.packet(stamp.seq);
-                let now_ns = Instant::now().saturating_duration_since(epoch).as_nanos() as u64;
-                let us = (now_ns.saturating_sub(stamp.sent_ns) / 1000).max(1);
-                let _ = stats.latency.record(us);
-                let _ = window.latency.record(us);
+                if stamp.sent_ns >= window.latency_from_ns {
+                    let now_ns = Instant::now().saturating_duration_since(epoch).as_nanos() as u64;
+                    let us = (now_ns.saturating_sub(stamp.sent_ns) / 1000).max(1);
+                    let _ = stats.latency.record(us);
+                    let _ = window.latency.record(us);
+                }
             }
             PacketKind::Rtcp => {
                 let Ok(len) = leg.recv.unprotect_rtcp(&mut buf[..n]) else {
