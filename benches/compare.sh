@@ -86,6 +86,19 @@ wait_port() { # port: until something listens on $NS_IP:port (30 s)
     die "nothing listens on $NS_IP:$1 after 30 s; see $OUT"
 }
 
+child_of() { # pid: a child process of it, from /proc (no procps needed)
+    local f line
+    for f in /proc/[0-9]*/stat; do
+        read -r line < "$f" 2>/dev/null || continue
+        line=${line##*) } # the fields after "(command) ": state, ppid, …
+        if [ "$(echo "$line" | cut -d' ' -f2)" = "$1" ]; then
+            f=${f#/proc/}
+            echo "${f%/stat}"
+            return
+        fi
+    done
+}
+
 stop_server() {
     kill -TERM "$server_pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
@@ -112,7 +125,7 @@ run_switchyard() {
     wait_port 8080
     local dp=
     for _ in $(seq 100); do
-        dp=$(pgrep -P "$server_pid" | head -1 || true)
+        dp=$(child_of "$server_pid")
         [ -n "$dp" ] && break
         sleep 0.1
     done

@@ -408,7 +408,12 @@ fn drive(
     );
     // everyone who could publishes now: subscribe where the SFU needs it
     let joined = shared.joined.lock().map(|j| j.clone()).unwrap_or_default();
-    for (i, c, dead) in &mut clients {
+    for k in 0..clients.len() {
+        // the others keep their sessions alive meanwhile
+        for (_, c, _) in clients.iter_mut() {
+            let _ = c.tick(Instant::now(), &mut window);
+        }
+        let (i, c, dead) = &mut clients[k];
         let room = *i / config.participants;
         let others: Vec<usize> = (room * config.participants..(room + 1) * config.participants)
             .filter(|&o| o != *i && joined.get(o) == Some(&true))
