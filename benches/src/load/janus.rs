@@ -71,11 +71,16 @@ pub struct JanusClient {
     next_keepalive: Instant,
 }
 
+/// A fresh transaction id: Janus echoes it in what answers a request.
+fn transaction() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
 /// Sends a Janus request and waits for its outcome: the `success` or the
 /// plugin's `event` with the same transaction (`ack`s and other events are
 /// skipped).
 fn request(ws: &mut WebSocket<TcpStream>, mut body: Value, deadline: Instant) -> Result<Value> {
-    let tx = format!("{:016x}", rand::random::<u64>());
+    let tx = transaction();
     body["transaction"] = tx.clone().into();
     send_json(ws, body)?;
     loop {
@@ -179,7 +184,7 @@ impl JanusClient {
     fn keepalive(&mut self, now: Instant) -> Result<()> {
         if now >= self.next_keepalive {
             self.next_keepalive = now + Duration::from_secs(20);
-            let tx = format!("{:016x}", rand::random::<u64>());
+            let tx = transaction();
             send_json(
                 &mut self.ws,
                 json!({"janus":"keepalive","session_id":self.session,"transaction":tx}),
@@ -211,7 +216,7 @@ impl JanusClient {
 
 /// Tells Janus it has all our candidates (they are in our SDP).
 fn candidates_done(ws: &mut WebSocket<TcpStream>, session: u64, handle: u64) -> Result<()> {
-    let tx = format!("{:016x}", rand::random::<u64>());
+    let tx = transaction();
     send_json(
         ws,
         json!({"janus":"trickle","session_id":session,"handle_id":handle,
@@ -325,7 +330,7 @@ impl Participant for JanusClient {
     }
 
     fn leave(&mut self) {
-        let tx = format!("{:016x}", rand::random::<u64>());
+        let tx = transaction();
         let _ = send_json(
             &mut self.ws,
             json!({"janus":"destroy","session_id":self.session,"transaction":tx}),
