@@ -332,10 +332,16 @@ pub fn run(config: &LoadConfig, mut progress: impl FnMut(&str)) -> Report {
 /// far), so nobody's connection idles meanwhile.
 fn tick_until(counter: &AtomicUsize, threads: usize, clients: &mut [Slot], window: &mut Window) {
     while counter.load(Ordering::Acquire) < threads {
-        for (_, c, _) in clients.iter_mut() {
-            let _ = c.tick(Instant::now(), window);
-        }
+        tick_all(clients, window);
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A slice of work for every client (setup: what fails here fails later
+/// where it is counted).
+fn tick_all(clients: &mut [Slot], window: &mut Window) {
+    for (_, c, _) in clients.iter_mut() {
+        let _ = c.tick(Instant::now(), window);
     }
 }
 
@@ -385,9 +391,7 @@ fn drive(
     let mut window = Window::default();
     for i in (t..total).step_by(threads) {
         // those already in keep their sessions alive and answer offers
-        for (_, c, _) in &mut clients {
-            let _ = c.tick(Instant::now(), &mut window);
-        }
+        tick_all(&mut clients, &mut window);
         match connect(config, i, run_id, epoch) {
             Ok(c) => {
                 shared.connected.fetch_add(1, Ordering::Relaxed);
@@ -410,9 +414,7 @@ fn drive(
     let joined = shared.joined.lock().map(|j| j.clone()).unwrap_or_default();
     for k in 0..clients.len() {
         // the others keep their sessions alive meanwhile
-        for (_, c, _) in clients.iter_mut() {
-            let _ = c.tick(Instant::now(), &mut window);
-        }
+        tick_all(&mut clients, &mut window);
         let (i, c, dead) = &mut clients[k];
         let room = *i / config.participants;
         let others: Vec<usize> = (room * config.participants..(room + 1) * config.participants)
@@ -437,9 +439,7 @@ fn drive(
     let stop_sending = start + config.duration;
     let end = stop_sending + Duration::from_millis(700);
     while Instant::now() < start {
-        for (_, c, _) in &mut clients {
-            let _ = c.tick(Instant::now(), &mut window);
-        }
+        tick_all(&mut clients, &mut window);
         std::thread::sleep(Duration::from_millis(5));
     }
     window.reset();
