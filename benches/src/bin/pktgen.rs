@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 use switchyard_benches::load::ramp::{self, RampRun, ramp};
-use switchyard_benches::load::{LoadConfig, Report, Target, output, run};
+use switchyard_benches::load::{LoadConfig, Sample, Target, output, run};
 
 #[derive(Parser)]
 #[command(
@@ -71,10 +71,12 @@ struct Args {
     /// Most ramp steps.
     #[arg(long, default_value_t = 20)]
     ramp_steps: usize,
-    /// Write the per-second rates (of the last step when ramping) as CSV.
+    /// Write the per-second series (rates, p99, missing packets; every step
+    /// end to end when ramping) as CSV.
     #[arg(long)]
     csv: Option<std::path::PathBuf>,
-    /// Write an SVG plot of the per-second rates.
+    /// Write an SVG plot of the per-second series (with --compare: one per
+    /// ramp, the SFU's name added to the file name).
     #[arg(long)]
     svg: Option<std::path::PathBuf>,
     /// Run nothing: print ramps saved with `--ramp --json` (one file per SFU,
@@ -84,7 +86,7 @@ struct Args {
 }
 
 /// The side-by-side table of saved ramps.
-fn compare(files: &[std::path::PathBuf]) -> ExitCode {
+fn compare(files: &[std::path::PathBuf], svg: Option<&std::path::Path>) -> ExitCode {
     let mut runs = Vec::new();
     for f in files {
         let parsed = std::fs::read_to_string(f)
@@ -104,6 +106,19 @@ fn compare(files: &[std::path::PathBuf]) -> ExitCode {
             run.target, run.participants
         );
         println!("{}", output::ramp_table(&run.steps));
+        if let Some(path) = svg {
+            let name = format!("{:?}", run.target).to_lowercase();
+            let stem = path
+                .file_stem()
+                .map_or("ramp".into(), |s| s.to_string_lossy());
+            let title = format!("{:?}: {} steps of the ramp", run.target, run.steps.len());
+            let timeline = output::ramp_timeline(&run.steps);
+            write_svg(
+                &path.with_file_name(format!("{stem}-{name}.svg")),
+                &timeline,
+                &title,
+            );
+        }
     }
     print!("{}", output::compare_table(&runs));
     ExitCode::SUCCESS
@@ -112,7 +127,7 @@ fn compare(files: &[std::path::PathBuf]) -> ExitCode {
 fn main() -> ExitCode {
     let args = Args::parse();
     if !args.compare.is_empty() {
-        return compare(&args.compare);
+        return compare(&args.compare, args.svg.as_deref());
     }
     let config = LoadConfig {
         target: args.target,
@@ -173,13 +188,20 @@ fn main() -> ExitCode {
                 None => println!("no step kept up"),
             }
         }
-        if let Some(last) = steps.last() {
-            write_series(&args, &last.report);
-        }
+        let title = format!(
+            "switchyard-pktgen ramp against {:?}: {} steps",
+            config.target,
+            steps.len()
+        );
+        write_series(&args, &output::ramp_timeline(&steps), &title);
         return ExitCode::SUCCESS;
     }
     let report = run(&config, |line| eprintln!("{line}"));
-    write_series(&args, &report);
+    let title = format!(
+        "switchyard-pktgen: {} clients, {:.0} packets/s forwarded",
+        report.clients, report.received_pps
+    );
+    write_series(&args, &report.timeline, &title);
     if args.json {
         match serde_json::to_string(&report) {
             Ok(j) => println!("{j}"),
@@ -202,19 +224,19 @@ fn main() -> ExitCode {
 }
 
 /// The optional CSV and SVG of a run's per-second rates.
-fn write_series(args: &Args, report: &Report) {
+fn write_series(args: &Args, timeline: &[Sample], title: &str) {
     if let Some(path) = &args.csv
-        && let Err(e) = std::fs::write(path, output::csv(&report.timeline))
+        && let Err(e) = std::fs::write(path, output::csv(timeline))
     {
         eprintln!("switchyard-pktgen: writing {}: {e}", path.display());
     }
     if let Some(path) = &args.svg {
-        let title = format!(
-            "switchyard-pktgen: {} clients, {:.0} packets/s forwarded",
-            report.clients, report.received_pps
-        );
-        if let Err(e) = std::fs::write(path, output::svg(&report.timeline, &title)) {
-            eprintln!("switchyard-pktgen: writing {}: {e}", path.display());
-        }
+        write_svg(path, timeline, title);
+    }
+}
+
+fn write_svg(path: &std::path::Path, timeline: &[Sample], title: &str) {
+    if let Err(e) = std::fs::write(path, output::svg(timeline, title)) {
+        eprintln!("switchyard-pktgen: writing {}: {e}", path.display());
     }
 }

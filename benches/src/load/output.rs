@@ -18,6 +18,30 @@ pub fn csv(timeline: &[Sample]) -> String {
     out
 }
 
+/// The per-second series of every step of a ramp, one after the other on one
+/// time axis (the seconds without media, setting up, left out).
+pub fn ramp_timeline(steps: &[Step]) -> Vec<Sample> {
+    let mut out = Vec::new();
+    let mut offset = 0.0;
+    for step in steps {
+        let media: Vec<&Sample> = step
+            .report
+            .timeline
+            .iter()
+            .filter(|s| s.sent_pps > 0.0 || s.received_pps > 0.0)
+            .collect();
+        let first = media.first().map_or(0.0, |s| s.t);
+        for s in media {
+            out.push(Sample {
+                t: offset + s.t - first,
+                ..*s
+            });
+        }
+        offset = out.last().map_or(offset, |s| s.t + 1.0);
+    }
+    out
+}
+
 /// The ramp as a table: one line per step, the knee marked.
 pub fn ramp_table(steps: &[Step]) -> String {
     let knee = super::ramp::knee(steps).map(|s| s.rooms);
@@ -144,54 +168,71 @@ type Series<'a> = (&'a str, &'a str, &'a dyn Fn(&Sample) -> f64);
 /// p99 one-way latency of each second and the packets seen missing below.
 pub fn svg(timeline: &[Sample], title: &str) -> String {
     let (w, pad) = (720.0, 48.0);
-    let (top, panel, gap) = (36.0, 220.0, 56.0);
-    let h = top + 2.0 * panel + gap + 28.0;
+    let (top, panel, gap) = (50.0, 220.0, 56.0);
+    let h = top + 14.0 + 2.0 * panel + gap + 28.0;
     let t_max = timeline.iter().map(|s| s.t).fold(1.0, f64::max);
     let x = |t: f64| pad + (w - 2.0 * pad) * t / t_max;
-    // one panel: its polylines scaled to the largest value shown in it
-    let chart = |y0: f64, unit: &str, series: &[Series<'_>]| {
-        let max = series
+    let largest =
+        |f: &dyn Fn(&Sample) -> f64| timeline.iter().map(f).fold(0.0, f64::max).max(1e-9) * 1.1;
+    // one panel with its legend in the top left corner, above the lines;
+    // `shared`: one scale for all its series (the axis says it), else each
+    // series to its own largest value (its legend says it)
+    let chart = |y0: f64, unit: &str, shared: bool, series: &[Series<'_>]| {
+        let all = series
             .iter()
-            .flat_map(|(_, _, f)| timeline.iter().map(f))
-            .fold(0.0, f64::max)
-            .max(1e-9)
-            * 1.1;
-        let y = |v: f64| y0 + panel - panel * v / max;
+            .map(|(_, _, f)| largest(f))
+            .fold(1e-9, f64::max);
         let (b, r) = (y0 + panel, w - pad);
+        let prec = |v: f64| if v < 10.0 { 2 } else { 0 };
         let mut out = format!(
             "<line x1=\"{pad}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"black\"/>\n\
              <line x1=\"{pad}\" y1=\"{y0}\" x2=\"{pad}\" y2=\"{b}\" stroke=\"black\"/>\n\
-             <text x=\"4\" y=\"{ty}\">{max:.prec$}</text>\n<text x=\"4\" y=\"{b}\">{unit}</text>\n",
-            ty = y0 + 10.0,
-            prec = if max < 10.0 { 2 } else { 0 },
+             <text x=\"4\" y=\"{b}\">{unit}</text>\n",
         );
+        if shared {
+            let _ = writeln!(
+                out,
+                "<text x=\"4\" y=\"{ty}\">{all:.p$}</text>",
+                ty = y0 + 10.0,
+                p = prec(all)
+            );
+        }
         for (k, (name, colour, f)) in series.iter().enumerate() {
+            let max = if shared { all } else { largest(f) };
             let points: Vec<String> = timeline
                 .iter()
-                .map(|s| format!("{:.1},{:.1}", x(s.t), y(f(s))))
+                .map(|s| format!("{:.1},{:.1}", x(s.t), y0 + panel - panel * f(s) / max))
                 .collect();
+            let label = if shared {
+                name.to_string()
+            } else {
+                format!("{name} (top of the panel: {max:.p$})", p = prec(max))
+            };
             let _ = writeln!(
                 out,
                 "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"{sw}\" points=\"{p}\"/>\n\
-                 <text x=\"{r}\" y=\"{ly}\" text-anchor=\"end\" fill=\"{colour}\">{name}</text>",
+                 <text x=\"{lx}\" y=\"{ly}\" fill=\"{colour}\">{label}</text>",
                 sw = if k == 0 { 2 } else { 1 },
                 p = points.join(" "),
-                ly = y0 + 12.0 + 14.0 * k as f64,
+                lx = pad + 8.0,
+                ly = y0 - 6.0 - 14.0 * (series.len() - 1 - k) as f64,
             );
         }
         out
     };
     let rates = chart(
-        top,
+        top + 14.0,
         "pkt/s",
+        true,
         &[
             ("received", "#1f77b4", &|s: &Sample| s.received_pps),
             ("sent", "#ff7f0e", &|s: &Sample| s.sent_pps),
         ],
     );
     let quality = chart(
-        top + panel + gap,
-        "ms, pkt/s",
+        top + 14.0 + panel + gap,
+        "",
+        false,
         &[
             ("p99 one-way latency, ms", "#2ca02c", &|s: &Sample| s.p99_ms),
             ("missing on arrival, pkt/s", "#d62728", &|s: &Sample| {
@@ -250,6 +291,33 @@ mod tests {
                 "{p}"
             );
         }
+    }
+
+    #[test]
+    fn a_ramp_timeline_lays_the_steps_end_to_end() {
+        use crate::load::ramp::tests::step;
+        let mut steps = vec![step(2, 0, 1000), step(4, 0, 1000)];
+        for (k, s) in steps.iter_mut().enumerate() {
+            // each step's clock starts at its own setup: media 3 s in
+            let setup = (1..=3).map(|t| Sample {
+                t: f64::from(t),
+                sent_pps: 0.0,
+                received_pps: 0.0,
+                p99_ms: 0.0,
+                missing_pps: 0.0,
+            });
+            let media = samples().into_iter().map(|x| Sample {
+                t: x.t + 3.0,
+                received_pps: 1000.0 * (k + 1) as f64,
+                ..x
+            });
+            s.report.timeline = setup.chain(media).collect();
+        }
+        let t = ramp_timeline(&steps);
+        assert_eq!(t.len(), 10);
+        let times: Vec<f64> = t.iter().map(|s| s.t).collect();
+        assert_eq!(times, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+        assert_eq!((t[4].received_pps, t[5].received_pps), (1000.0, 2000.0));
     }
 
     #[test]
