@@ -41,10 +41,9 @@ pub fn candidate(sdp: &str) -> Option<SocketAddr> {
     })
 }
 
-/// A UDP socket for a leg, on every address, and the host candidate to
-/// name it by: the address this host reaches `server` from (the server's
-/// media usually sits where its signalling does; where not, its ICE learns
-/// our address from the checks).
+/// A UDP socket for a leg, bound where this host reaches `server` from (the
+/// server's media sits where its signalling does, in every setup we drive),
+/// and that address as the host candidate to name it by.
 pub fn socket_toward(server: SocketAddr) -> Result<(UdpSocket, SocketAddr), ClientError> {
     let any = if server.is_ipv4() {
         "0.0.0.0:0"
@@ -54,9 +53,9 @@ pub fn socket_toward(server: SocketAddr) -> Result<(UdpSocket, SocketAddr), Clie
     let probe = UdpSocket::bind(any).map_err(media)?;
     probe.connect(server).map_err(media)?; // picks a route; sends nothing
     let ip = probe.local_addr().map_err(media)?.ip();
-    let udp = UdpSocket::bind(any).map_err(media)?;
-    let port = udp.local_addr().map_err(media)?.port();
-    Ok((udp, SocketAddr::new(ip, port)))
+    let udp = UdpSocket::bind(SocketAddr::new(ip, 0)).map_err(media)?;
+    let local = udp.local_addr().map_err(media)?;
+    Ok((udp, local))
 }
 
 /// `sdp` with `local` as the host candidate of every m-line (as a browser
