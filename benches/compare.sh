@@ -58,12 +58,9 @@ NS_IF=sycmp$$n
 HOST_IP=10.213.$(( $$ % 250 )).1
 NS_IP=10.213.$(( $$ % 250 )).2
 server_pid=
+child_pid= # Switchyard's dataplane, stopped with its control plane or after it
 cleanup() {
-    if [ -n "$server_pid" ]; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        sleep 1
-        kill -KILL "$server_pid" 2>/dev/null || true
-    fi
+    [ -z "$server_pid" ] || stop_server
     ip netns del "$NS" 2>/dev/null || true
     ip link del "$HOST_IF" 2>/dev/null || true
 }
@@ -104,7 +101,13 @@ stop_server() {
     for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
+    # a dataplane whose control plane had to be killed is left to us
+    if [ -n "$child_pid" ]; then
+        for _ in $(seq 30); do kill -0 "$child_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$child_pid" 2>/dev/null || true
+    fi
     server_pid=
+    child_pid=
 }
 
 ramp() { # name target port pids…
@@ -130,6 +133,7 @@ run_switchyard() {
         sleep 0.1
     done
     [ -n "$dp" ] || die "no dataplane under switchyard ($server_pid)"
+    child_pid=$dp
     ramp switchyard switchyard 8080 "$server_pid,$dp"
     stop_server
 }

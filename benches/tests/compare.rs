@@ -114,5 +114,15 @@ fn switchyard_and_janus_side_by_side() {
         assert!(table.contains(row), "no {row:?} in\n{table}");
     }
     assert!(table.contains("Switchyard") && table.contains("Janus"));
+    // the servers are gone (their command lines name the results directory)
+    let out_text = out.to_string_lossy().to_string();
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&out_text))
+        .collect();
+    assert!(left.is_empty(), "left running: {left:?}");
     let _ = std::fs::remove_dir_all(&out);
 }
