@@ -55,6 +55,9 @@ pub struct PcSession {
     /// Our DTLS role as written in descriptions.
     setup: &'static str,
     lines: Vec<Line>,
+    /// M-lines in our last offer: lines added since wait for the next one,
+    /// and the answer to that offer covers only these.
+    offered: usize,
 }
 
 impl PcSession {
@@ -72,6 +75,7 @@ impl PcSession {
                 "passive"
             },
             lines: Vec::new(),
+            offered: 0,
         }
     }
 
@@ -225,20 +229,23 @@ impl PcSession {
     /// An offer with every m-line (the browser answers it).
     pub fn offer(&mut self) -> String {
         self.version += 1;
+        self.offered = self.lines.len();
         self.write()
     }
 
-    /// Applies the browser's answer to our offer: m-lines it rejected
-    /// (port 0) are marked rejected.
+    /// Applies the browser's answer to our last offer: m-lines it rejected
+    /// (port 0) are marked rejected. Lines added after that offer (a source
+    /// that arrived while the browser was answering) are not in the answer;
+    /// the next offer carries them.
     pub fn apply_answer(&mut self, answer: &Offer) -> Result<(), SdpError> {
-        if answer.media.len() != self.lines.len() {
+        let offered = self.offered.min(self.lines.len());
+        if answer.media.len() != offered {
             return Err(SdpError::Unsupported(format!(
-                "answer has {} m-lines, the offer had {}",
+                "answer has {} m-lines, the offer had {offered}",
                 answer.media.len(),
-                self.lines.len()
             )));
         }
-        for (l, m) in self.lines.iter_mut().zip(&answer.media) {
+        for (l, m) in self.lines[..offered].iter_mut().zip(&answer.media) {
             if l.mid != m.mid {
                 return Err(SdpError::Unsupported(format!(
                     "answer m-line {} where {} was offered",
@@ -491,6 +498,34 @@ mod tests {
         let offer = s.offer();
         let audio = &offer[offer.rfind("m=audio").unwrap()..];
         assert!(!audio.contains("ssrc-group"), "{audio}");
+    }
+
+    #[test]
+    fn a_source_added_while_an_offer_is_out_waits_for_the_next_offer() {
+        let (mut s, _) = session();
+        let t = |id: &str| SendTrack {
+            ssrc: 0x2000,
+            rtx_ssrc: Some(0x2001),
+            stream_id: "p5".into(),
+            track_id: id.into(),
+        };
+        s.add_send(SdpMediaValue::Video, "VP8", t("s1")).unwrap();
+        let first = s.offer();
+        // before the browser answers, two more sources arrive
+        s.add_send(SdpMediaValue::Video, "VP8", t("s2")).unwrap();
+        s.add_send(SdpMediaValue::Audio, "opus", t("s3")).unwrap();
+        assert_eq!(s.lines().len(), 5);
+        // the answer to the first offer has its 3 lines: accepted
+        s.apply_answer(&Offer::parse(&browser_answer(&first)).unwrap())
+            .unwrap();
+        // the next offer has all 5, and its answer must too
+        let second = s.offer();
+        assert_eq!(second.matches("m=").count(), 5);
+        let stale = Offer::parse(&browser_answer(&first)).unwrap();
+        let e = s.apply_answer(&stale).unwrap_err().to_string();
+        assert!(e.contains("answer has 3 m-lines, the offer had 5"), "{e}");
+        s.apply_answer(&Offer::parse(&browser_answer(&second)).unwrap())
+            .unwrap();
     }
 
     #[test]
