@@ -54,6 +54,24 @@ fn ip(args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// Turns IPv6 off in namespace `ns` for interfaces made from now on. The
+/// tests use IPv4; an IPv6 link-local address finishing duplicate-address
+/// detection a second or two after a link comes up is a "network change"
+/// to Chromium, which then fails the page's requests in flight
+/// (`net::ERR_NETWORK_CHANGED`). Best effort: a kernel without IPv6 has
+/// nothing to turn off.
+fn ipv4_only(ns: &str) {
+    let _ = Command::new("ip")
+        .args(["netns", "exec", ns, "sh", "-c"])
+        .arg(
+            "for k in all default; do \
+             [ -w /proc/sys/net/ipv6/conf/$k/disable_ipv6 ] && \
+             echo 1 > /proc/sys/net/ipv6/conf/$k/disable_ipv6; done; true",
+        )
+        .stdin(Stdio::null())
+        .output();
+}
+
 impl NetnsPair {
     /// A server and one client namespace.
     pub fn new() -> NetnsPair {
@@ -84,6 +102,7 @@ impl NetnsPair {
         let setup = || -> Result<(), String> {
             let srv = pair.server_ns.as_str();
             ip(&["netns", "add", srv])?;
+            ipv4_only(srv);
             ip(&["-n", srv, "link", "set", "lo", "up"])?;
             ip(&["-n", srv, "link", "add", &bridge, "type", "bridge"])?;
             ip(&[
@@ -99,6 +118,7 @@ impl NetnsPair {
             for (i, c) in pair.clients.iter().enumerate() {
                 let peer = format!("syc{tag}x{i}");
                 ip(&["netns", "add", &c.ns])?;
+                ipv4_only(&c.ns);
                 ip(&[
                     "link",
                     "add",
