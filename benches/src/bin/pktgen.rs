@@ -166,12 +166,8 @@ fn main() -> ExitCode {
                 knee_rooms: ramp::knee(&steps).map(|s| s.rooms),
                 steps: steps.clone(),
             };
-            match serde_json::to_string(&run) {
-                Ok(j) => println!("{j}"),
-                Err(e) => {
-                    eprintln!("switchyard-pktgen: {e}");
-                    return ExitCode::FAILURE;
-                }
+            if !print_json(&run) {
+                return ExitCode::FAILURE;
             }
         } else {
             print!("{}", output::ramp_table(&steps));
@@ -203,12 +199,8 @@ fn main() -> ExitCode {
     );
     write_series(&args, &report.timeline, &title);
     if args.json {
-        match serde_json::to_string(&report) {
-            Ok(j) => println!("{j}"),
-            Err(e) => {
-                eprintln!("switchyard-pktgen: {e}");
-                return ExitCode::FAILURE;
-            }
+        if !print_json(&report) {
+            return ExitCode::FAILURE;
         }
     } else {
         print!("{}", report.table());
@@ -224,6 +216,20 @@ fn main() -> ExitCode {
 }
 
 /// The optional CSV and SVG of a run's per-second rates.
+/// Prints `value` as one line of JSON; whether it could.
+fn print_json(value: &impl serde::Serialize) -> bool {
+    match serde_json::to_string(value) {
+        Ok(j) => {
+            println!("{j}");
+            true
+        }
+        Err(e) => {
+            eprintln!("switchyard-pktgen: {e}");
+            false
+        }
+    }
+}
+
 fn write_series(args: &Args, timeline: &[Sample], title: &str) {
     if let Some(path) = &args.csv
         && let Err(e) = std::fs::write(path, output::csv(timeline))

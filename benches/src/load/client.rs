@@ -6,7 +6,7 @@
 
 use super::Participant;
 use super::leg::{Leg, role_for_answer, socket_toward, with_candidate};
-use super::media::{Publish, Sender, Stats, Window, receive};
+use super::media::{Browser, Window};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 use switchyard_controlplane::dtls::Certificate;
@@ -40,9 +40,7 @@ pub struct Client {
     leg: Leg,
     ice_local: Credentials,
     cert: Certificate,
-    sender: Sender,
-    epoch: Instant,
-    stats: Stats,
+    browser: Browser,
 }
 
 pub(super) fn next_message(
@@ -149,9 +147,9 @@ impl Client {
         };
         let ice_local = Credentials::random();
         let cert = Certificate::generate().map_err(sig)?;
-        let sender = Sender::new(epoch);
+        let browser = Browser::new(epoch);
         let (udp, local) = socket_toward(http)?;
-        let sdp = with_candidate(&offer(&ice_local, &cert, sender.ssrcs[0]), local);
+        let sdp = with_candidate(&offer(&ice_local, &cert, browser.sender.ssrcs[0]), local);
         send_json(&mut ws, serde_json::json!({"v":1,"type":"offer","sdp":sdp}))?;
         let answer_sdp = loop {
             let m = next_message(&mut ws, deadline)?;
@@ -169,9 +167,7 @@ impl Client {
             leg,
             ice_local,
             cert,
-            sender,
-            epoch,
-            stats: Stats::default(),
+            browser,
         })
     }
 
@@ -223,33 +219,21 @@ impl Client {
 impl Participant for Client {
     fn tick(&mut self, now: Instant, window: &mut Window) -> Result<()> {
         self.signalling()?;
-        if receive(&mut self.leg, self.epoch, &mut self.stats, window) {
-            self.sender.keyframe(&mut self.stats.counts);
-        }
-        self.leg.consent(now);
-        self.sender.tick(now, &mut self.leg, &mut self.stats.counts);
+        self.browser.publish_on(&mut self.leg, now, window);
         Ok(())
     }
 
-    fn stop_sending(&mut self) {
-        self.sender.stop();
+    fn browser(&self) -> &Browser {
+        &self.browser
     }
 
-    fn resume_sending(&mut self, publish: Publish) {
-        self.sender.resume(publish);
-    }
-
-    fn stats(&self) -> &Stats {
-        &self.stats
+    fn browser_mut(&mut self) -> &mut Browser {
+        &mut self.browser
     }
 
     fn fds(&self) -> Vec<std::os::fd::RawFd> {
         use std::os::fd::AsRawFd;
         vec![self.ws.get_ref().as_raw_fd(), self.leg.fd()]
-    }
-
-    fn next_due(&self) -> Option<Instant> {
-        self.sender.next_due()
     }
 
     fn leave(&mut self) {

@@ -11,7 +11,7 @@
 use super::Participant;
 use super::client::{ClientError, answer, next_message, offer, send_json, sig};
 use super::leg::{Leg, role_for_answer, socket_toward, with_candidate};
-use super::media::{Publish, Sender, Stats, Window, receive};
+use super::media::{Browser, Window};
 use serde_json::{Value, json};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -65,9 +65,7 @@ pub struct JanusClient {
     cert: Certificate,
     publisher: Leg,
     subscriber: Option<Leg>,
-    sender: Sender,
-    epoch: Instant,
-    stats: Stats,
+    browser: Browser,
     next_keepalive: Instant,
 }
 
@@ -145,9 +143,9 @@ impl JanusClient {
         }
         let ice_local = Credentials::random();
         let cert = Certificate::generate().map_err(sig)?;
-        let sender = Sender::new(epoch);
+        let browser = Browser::new(epoch);
         let (udp, local) = socket_toward(addr)?;
-        let sdp = with_candidate(&offer(&ice_local, &cert, sender.ssrcs[0]), local);
+        let sdp = with_candidate(&offer(&ice_local, &cert, browser.sender.ssrcs[0]), local);
         let joined = request(
             &mut ws,
             json!({"janus":"message","session_id":session,"handle_id":handle,
@@ -174,9 +172,7 @@ impl JanusClient {
             cert,
             publisher,
             subscriber: None,
-            sender,
-            epoch,
-            stats: Stats::default(),
+            browser,
             next_keepalive: Instant::now() + Duration::from_secs(20),
         })
     }
@@ -293,29 +289,19 @@ impl Participant for JanusClient {
         self.signalling()?;
         self.keepalive(now)?;
         // the publisher's connection only carries RTCP back: keyframe requests
-        if receive(&mut self.publisher, self.epoch, &mut self.stats, window) {
-            self.sender.keyframe(&mut self.stats.counts);
-        }
-        self.publisher.consent(now);
-        self.sender
-            .tick(now, &mut self.publisher, &mut self.stats.counts);
+        self.browser.publish_on(&mut self.publisher, now, window);
         if let Some(sub) = &mut self.subscriber {
-            receive(sub, self.epoch, &mut self.stats, window);
-            sub.consent(now);
+            self.browser.receive_on(sub, now, window);
         }
         Ok(())
     }
 
-    fn stop_sending(&mut self) {
-        self.sender.stop();
+    fn browser(&self) -> &Browser {
+        &self.browser
     }
 
-    fn resume_sending(&mut self, publish: Publish) {
-        self.sender.resume(publish);
-    }
-
-    fn stats(&self) -> &Stats {
-        &self.stats
+    fn browser_mut(&mut self) -> &mut Browser {
+        &mut self.browser
     }
 
     fn fds(&self) -> Vec<std::os::fd::RawFd> {
@@ -323,10 +309,6 @@ impl Participant for JanusClient {
         let mut fds = vec![self.ws.get_ref().as_raw_fd(), self.publisher.fd()];
         fds.extend(self.subscriber.as_ref().map(Leg::fd));
         fds
-    }
-
-    fn next_due(&self) -> Option<Instant> {
-        self.sender.next_due()
     }
 
     fn leave(&mut self) {

@@ -334,10 +334,47 @@ impl Sender {
     }
 }
 
+/// What a simulated browser keeps whichever SFU it talks to: what it sends,
+/// what it measured, and the run's clock its stamps count from.
+pub struct Browser {
+    /// The sending half.
+    pub sender: Sender,
+    /// What it measured.
+    pub stats: Stats,
+    epoch: Instant,
+}
+
+impl Browser {
+    /// A browser that does not send yet.
+    pub fn new(epoch: Instant) -> Browser {
+        Browser {
+            sender: Sender::new(epoch),
+            stats: Stats::default(),
+            epoch,
+        }
+    }
+
+    /// A slice of work on the leg it publishes on: what came back (media
+    /// counted, keyframe requests obeyed), consent, the packets due.
+    pub fn publish_on(&mut self, leg: &mut Leg, now: Instant, window: &mut Window) {
+        if receive(leg, self.epoch, &mut self.stats, window) {
+            self.sender.keyframe(&mut self.stats.counts);
+        }
+        leg.consent(now);
+        self.sender.tick(now, leg, &mut self.stats.counts);
+    }
+
+    /// A slice of work on a leg it only receives on.
+    pub fn receive_on(&mut self, leg: &mut Leg, now: Instant, window: &mut Window) {
+        receive(leg, self.epoch, &mut self.stats, window);
+        leg.consent(now);
+    }
+}
+
 /// Reads everything `leg` has received: media into `stats` (latency
 /// against the time each packet is read); whether the peer asked for a
 /// keyframe (PLI or FIR).
-pub fn receive(leg: &mut Leg, epoch: Instant, stats: &mut Stats, window: &mut Window) -> bool {
+fn receive(leg: &mut Leg, epoch: Instant, stats: &mut Stats, window: &mut Window) -> bool {
     let mut buf = [0u8; 2048];
     let mut keyframe_asked = false;
     while let Some(n) = leg.recv(&mut buf) {

@@ -16,7 +16,7 @@ pub mod stream;
 use client::{Client, ClientError};
 use hdrhistogram::Histogram;
 use janus::{JanusClient, Seat};
-use media::{Publish, Stats, Window};
+use media::{Browser, Publish, Stats, Window};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -44,16 +44,28 @@ pub trait Participant: Send {
     /// A slice of work without blocking: signalling, received packets, due
     /// sends.
     fn tick(&mut self, now: Instant, window: &mut Window) -> Result<(), ClientError>;
-    /// Stops sending (what is in flight still arrives).
-    fn stop_sending(&mut self);
-    /// Starts (again) sending, from now on, with a keyframe.
-    fn resume_sending(&mut self, publish: Publish);
-    /// What it measured.
-    fn stats(&self) -> &Stats;
+    /// Its media state.
+    fn browser(&self) -> &Browser;
+    /// Its media state, to change.
+    fn browser_mut(&mut self) -> &mut Browser;
     /// Its sockets (signalling and media), to wait on.
     fn fds(&self) -> Vec<std::os::fd::RawFd>;
+    /// Stops sending (what is in flight still arrives).
+    fn stop_sending(&mut self) {
+        self.browser_mut().sender.stop();
+    }
+    /// Starts (again) sending, from now on, with a keyframe.
+    fn resume_sending(&mut self, publish: Publish) {
+        self.browser_mut().sender.resume(publish);
+    }
+    /// What it measured.
+    fn stats(&self) -> &Stats {
+        &self.browser().stats
+    }
     /// When it next has a packet to send (`None` while not sending).
-    fn next_due(&self) -> Option<Instant>;
+    fn next_due(&self) -> Option<Instant> {
+        self.browser().sender.next_due()
+    }
     /// Leaves the room.
     fn leave(&mut self);
 }
