@@ -264,6 +264,19 @@ impl World {
         self.frame += 1;
     }
 
+    /// A picture loss indication from `who` for the stream it receives as
+    /// `media_ssrc`.
+    fn pli_from(&mut self, who: u8, media_ssrc: u32) {
+        self.rtcp_from(who, |buf| {
+            PliRepr {
+                sender_ssrc: 1,
+                media_ssrc,
+            }
+            .emit(buf)
+            .unwrap()
+        });
+    }
+
     fn rtcp_from(&mut self, who: u8, build: impl FnOnce(&mut [u8]) -> usize) {
         let mut buf = vec![0u8; 1500];
         let n = build(&mut buf);
@@ -460,14 +473,7 @@ fn plis_reach_the_publisher_once_per_window() {
     w.plis_to_publisher();
     for who in [2, 3, 2, 3] {
         let media = if who == 2 { 0xaaaa } else { 0xbbbb };
-        w.rtcp_from(who, |buf| {
-            PliRepr {
-                sender_ssrc: 1,
-                media_ssrc: media,
-            }
-            .emit(buf)
-            .unwrap()
-        });
+        w.pli_from(who, media);
     }
     // one for layer 2 (A) and one for layer 0 (B); the repeats are deferred
     assert_eq!(w.plis_to_publisher(), 2);
@@ -804,31 +810,21 @@ fn one_receiver_passes_on_at_most_three_keyframe_requests_per_ten_seconds() {
     let mut w = World::new();
     w.frame([true; 3]);
     w.plis_to_publisher();
-    let pli = |w: &mut World, who: u8, media: u32| {
-        w.rtcp_from(who, |buf| {
-            PliRepr {
-                sender_ssrc: 1,
-                media_ssrc: media,
-            }
-            .emit(buf)
-            .unwrap()
-        })
-    };
     // A asks every second for 9 s: three get through (each a window apart)
     let mut through = 0;
     for _ in 0..9 {
         w.t += Duration::from_secs(1);
-        pli(&mut w, 2, 0xaaaa);
+        w.pli_from(2, 0xaaaa);
         w.engine.handle_timeout(w.t, &mut w.sink);
         through += w.plis_to_publisher();
     }
     assert_eq!(through, 3);
     // B is not held back by A's loop
     w.t += Duration::from_millis(600);
-    pli(&mut w, 3, 0xbbbb);
+    w.pli_from(3, 0xbbbb);
     assert_eq!(w.plis_to_publisher(), 1);
     // a new window: A again
     w.t += Duration::from_secs(2);
-    pli(&mut w, 2, 0xaaaa);
+    w.pli_from(2, 0xaaaa);
     assert_eq!(w.plis_to_publisher(), 1);
 }
