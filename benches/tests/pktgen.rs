@@ -10,7 +10,7 @@ use switchyard_controlplane::config::{Args, Config};
 fn two_rooms_of_four_get_everything() {
     let dir = std::env::temp_dir().join(format!("swyd-pktgen-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    switchyard_dataplane::abi::access::prepare_socket_dir(&dir).unwrap();
     let socket = dir.join("dp.sock");
     let dp = switchyard_dataplane::config::Config::load(switchyard_dataplane::config::Args {
         workers: Some(1),

@@ -81,7 +81,8 @@ pub struct Config {
     /// I/O backend (default auto).
     pub io: IoChoice,
     /// Control socket path (default `$XDG_RUNTIME_DIR/switchyard/dataplane.sock`,
-    /// else `/tmp/switchyard-$UID/dataplane.sock`).
+    /// else `$TMPDIR/switchyard-$UID/dataplane.sock`); its directory must be
+    /// private to this user (mode 0700), and is made so when missing.
     pub control_socket: PathBuf,
     /// SO_RCVBUF per socket (default 8 MiB).
     pub recv_buffer: usize,
@@ -122,15 +123,19 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// Default control socket path.
+/// Default control socket path: `$XDG_RUNTIME_DIR/switchyard/dataplane.sock`,
+/// else `$TMPDIR/switchyard-$UID/dataplane.sock` (`/tmp` without `TMPDIR`).
+/// Either directory is made private to this user, and refused when it
+/// already exists with another owner or a wider mode.
 pub fn default_control_socket() -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR") {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         Some(dir) => Path::new(&dir).join("switchyard").join("dataplane.sock"),
-        None => PathBuf::from(format!(
-            "/tmp/switchyard-{}",
-            rustix::process::getuid().as_raw()
-        ))
-        .join("dataplane.sock"),
+        None => std::env::temp_dir()
+            .join(format!(
+                "switchyard-{}",
+                rustix::process::geteuid().as_raw()
+            ))
+            .join("dataplane.sock"),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod bwe;
 pub mod config;
 pub mod engine;
 pub mod io;
+pub mod log_budget;
 pub mod runtime;
 pub mod worker;
 

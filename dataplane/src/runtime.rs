@@ -62,6 +62,11 @@ pub fn run(config: Config) -> Result<(), String> {
     if let Some(name) = &config.tuning_profile {
         warn_if_untuned(name);
     }
+    // Checked first: a control socket directory another user could tamper
+    // with stops the start before any port is bound.
+    if let Some(dir) = config.control_socket.parent() {
+        crate::abi::access::prepare_socket_dir(dir).map_err(|e| e.to_string())?;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone())
@@ -124,9 +129,6 @@ pub fn run(config: Config) -> Result<(), String> {
             })
             .map_err(|e| format!("starting worker {i}: {e}"))?;
         threads.push(handle);
-    }
-    if let Some(dir) = config.control_socket.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     }
     tracing::info!(
         target: "switchyard::dataplane",

@@ -43,7 +43,7 @@ fn target_dir() -> PathBuf {
 fn dataplane(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("swyd-ffi-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    switchyard_dataplane::abi::access::prepare_socket_dir(&dir).unwrap();
     let socket = dir.join("dp.sock");
     let config = Config::load(Args {
         workers: Some(1),
@@ -104,8 +104,8 @@ fn install_then_forward(
     subscriber
         .set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
-    let mut got = Vec::new();
-    for seq in 0..20u16 {
+    let mut seq = 0u16;
+    let mut send_one = |marker: u8| {
         let h = RtpHeader {
             payload_type: 96,
             sequence_number: 100 + seq,
@@ -113,14 +113,20 @@ fn install_then_forward(
             ssrc: 0x777,
             ..Default::default()
         };
+        seq += 1;
         let mut pkt = vec![0u8; 1500];
         let n = h.emit(&mut pkt).unwrap();
         // VP8 descriptor (S=1) and a keyframe's first byte, then a marker
-        pkt[n..n + 3].copy_from_slice(&[0x10, 0x00, seq as u8]);
+        pkt[n..n + 3].copy_from_slice(&[0x10, 0x00, marker]);
         let n = send.protect_rtp(&mut pkt, n + 100).unwrap();
         publisher.send_to(&pkt[..n], server).unwrap();
+    };
+    let mut recv_one = |deadline: Instant| -> Option<(u32, u8)> {
         let mut buf = [0u8; 2048];
-        while let Ok(n) = subscriber.recv(&mut buf) {
+        while Instant::now() < deadline {
+            let Ok(n) = subscriber.recv(&mut buf) else {
+                continue;
+            };
             if (192..=223).contains(&buf[1]) {
                 continue; // RTCP
             }
@@ -128,8 +134,31 @@ fn install_then_forward(
                 .unprotect_rtp(&mut buf[..n])
                 .expect("subscriber decrypts with its key");
             let p = RtpPacket::new_checked(&buf[..len]).unwrap();
-            got.push((p.ssrc(), p.payload()[2]));
+            return Some((p.ssrc(), p.payload()[2]));
+        }
+        None
+    };
+    // The workers apply commands asynchronously: send until the first packet
+    // comes through (marker 0xff), however loaded the machine is.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        send_one(0xff);
+        if recv_one(Instant::now() + Duration::from_millis(200)).is_some() {
             break;
+        }
+        assert!(Instant::now() < deadline, "no packet forwarded in 30 s");
+    }
+    while recv_one(Instant::now() + Duration::from_millis(300)).is_some() {}
+    // Then every packet of a burst arrives, in order, re-encrypted.
+    for marker in 0..20u8 {
+        send_one(marker);
+    }
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.len() < 20 {
+        match recv_one(deadline) {
+            Some(p) => got.push(p),
+            None => break,
         }
     }
     assert_eq!(got.len(), 20, "every packet forwarded: {got:?}");

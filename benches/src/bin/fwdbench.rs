@@ -82,7 +82,7 @@ fn start(io: &str) -> Result<(Dataplane, Client), String> {
         ));
     }
     let dir = std::env::temp_dir().join(format!("swyd-fwdbench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    switchyard_dataplane::abi::access::prepare_socket_dir(&dir).map_err(|e| e.to_string())?;
     let socket = dir.join("dp.sock");
     let child = Command::new(bin)
         .args([

@@ -26,7 +26,7 @@ impl Server {
     pub fn start() -> Server {
         let dir =
             std::env::temp_dir().join(format!("swyd-cp-{}-{}", std::process::id(), rand_suffix()));
-        std::fs::create_dir_all(&dir).unwrap();
+        switchyard_dataplane::abi::access::prepare_socket_dir(&dir).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
             .args([
                 "--http",

@@ -83,7 +83,7 @@ impl Browser {
 #[test]
 fn stun_and_dtls_through_the_dataplane_then_media() {
     let dir = std::env::temp_dir().join(format!("swyd-mp-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    switchyard_dataplane::abi::access::prepare_socket_dir(&dir).unwrap();
     let socket_path = dir.join("dp.sock");
     let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args([

@@ -197,7 +197,7 @@ impl NsServer {
             std::process::id(),
             super::rand_suffix()
         ));
-        std::fs::create_dir_all(&dir).unwrap();
+        switchyard_dataplane::abi::access::prepare_socket_dir(&dir).unwrap();
         let log = std::fs::File::create(dir.join("server.log")).unwrap();
         let addr = &net.server_ip;
         let mut child = NetnsPair::command(&net.server_ns, env!("CARGO_BIN_EXE_switchyard"))

@@ -1,6 +1,7 @@
 //! The client side of the ABI: what the control plane, the C ABI and tests
 //! use to drive a dataplane.
 
+use super::access;
 use super::command::{Command, SourceSpec, SubscriptionSpec};
 use super::counters::CounterBlock;
 use super::event::{Event, PACKET_HEADER, PacketHeader};
@@ -41,11 +42,19 @@ impl Client {
     pub fn connect(path: &Path) -> Result<Client, AbiError> {
         let socket =
             UnixStream::connect(path).map_err(|e| AbiError::Io("connect to control socket", e))?;
+        // Whatever answers at the path must be this user's dataplane (or
+        // root's): another user who planted a socket there would otherwise
+        // receive every key this client installs.
+        let uid = access::peer_uid(&socket)?;
+        if !access::trusted_uid(uid) {
+            return Err(AbiError::UntrustedPeer(uid));
+        }
         let mut msg = [0u8; 8];
         let (fd, n) = region::recv_fd(&socket, &mut msg)?;
         if n != 8 {
             return Err(AbiError::BadRegion("bad handover message"));
         }
+        access::check_seals(&fd)?;
         let generation = u64::from_le_bytes(msg);
         let region = Arc::new(Region::map(fd)?);
         Client::open(region, generation, socket)
@@ -356,7 +365,7 @@ mod tests {
         };
         let (server, mut rings) = Server::create(params, &[10000, 10001]).unwrap();
         let dir = std::env::temp_dir().join(format!("swyd-abi-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        crate::abi::access::prepare_socket_dir(&dir).unwrap();
         let path = dir.join("ctl.sock");
         let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
         let accept = |server: &Server| {

@@ -15,6 +15,7 @@
 //! when something is added that old clients can ignore (a new event kind,
 //! a field in reserved bytes); a client accepts any minor.
 
+pub mod access;
 pub mod codec;
 pub mod command;
 pub mod counters;
@@ -81,4 +82,17 @@ pub enum AbiError {
     /// A message does not fit its slot.
     #[error("message too large for its slot")]
     TooLarge,
+    /// The control socket's directory could be tampered with by another user.
+    #[error(
+        "refusing the control socket directory {path}: {reason}; remove it (or `chmod 700` it if it is yours) and start again"
+    )]
+    UnsafeSocketDir {
+        /// The directory.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The process at the other end of the control socket runs as another user.
+    #[error("the peer on the control socket runs as uid {0}, not as this user or root")]
+    UntrustedPeer(u32),
 }

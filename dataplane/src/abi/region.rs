@@ -1,31 +1,50 @@
 //! The shared memory itself: a sealed `memfd`, mapped shared, and the
 //! `SCM_RIGHTS` handover of its descriptor over a unix socket.
 //!
-//! This module and [`super::ring`] are the only places that touch the
-//! mapping through raw pointers. Every access is bounds- and alignment-
-//! checked against the mapping; fields both processes change are atomics.
+//! This module is the only place that touches the mapping through raw
+//! pointers. Every access is bounds- and alignment-checked against the
+//! mapping, and every access is atomic: the peer is another process that may
+//! write any byte at any time, and a plain copy racing with it would be
+//! undefined behaviour.
 
 use super::AbiError;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU32, AtomicU64};
+use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::fs::{MemfdFlags, SealFlags};
+use rustix::fs::MemfdFlags;
 use rustix::mm::{MapFlags, ProtFlags};
 use std::mem::MaybeUninit;
 use std::os::unix::net::UnixStream;
 
 /// A mapped shared-memory region.
+///
+/// Every byte of it may be changed at any moment by the peer process, so it
+/// is only ever touched through atomics: words through [`Region::u64_at`] /
+/// [`Region::u32_at`], byte ranges through [`Region::write`] / [`Region::read`],
+/// which copy with relaxed atomic byte loads and stores. A location is used
+/// either as a word or as bytes, never both. Two writers racing on
+/// the same bytes can garble what they write (the rings' protocol prevents
+/// it for well-behaved peers, and readers check what they read), but never
+/// make this process's behaviour undefined.
 pub struct Region {
     ptr: NonNull<u8>,
     len: usize,
-    fd: OwnedFd,
+    backing: Backing,
 }
 
-// SAFETY: the mapping is plain shared memory owned by this value until drop;
-// all access goes through atomics or bounds-checked raw copies, which are
-// sound from any thread.
+enum Backing {
+    /// A shared mapping of this memfd.
+    Mapped(OwnedFd),
+    /// Process-private heap memory, for tests under Miri (which cannot map
+    /// files); same access rules.
+    #[cfg(test)]
+    Heap(std::alloc::Layout),
+}
+
+// SAFETY: the mapping is plain memory owned by this value until drop; all
+// access goes through atomics, which are sound from any thread.
 unsafe impl Send for Region {}
-// SAFETY: as above; `&Region` only hands out atomics and copying accessors.
+// SAFETY: as above; `&Region` only hands out atomics and atomic copies.
 unsafe impl Sync for Region {}
 
 impl Region {
@@ -38,7 +57,7 @@ impl Region {
         )
         .map_err(|e| AbiError::Io("memfd_create", e.into()))?;
         rustix::fs::ftruncate(&fd, len as u64).map_err(|e| AbiError::Io("ftruncate", e.into()))?;
-        rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
+        rustix::fs::fcntl_add_seals(&fd, super::access::REQUIRED_SEALS)
             .map_err(|e| AbiError::Io("seal memfd", e.into()))?;
         Region::map(fd)
     }
@@ -66,7 +85,35 @@ impl Region {
         }
         .map_err(|e| AbiError::Io("mmap", e.into()))?;
         let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(AbiError::BadRegion("null mapping"))?;
-        Ok(Region { ptr, len, fd })
+        Ok(Region {
+            ptr,
+            len,
+            backing: Backing::Mapped(fd),
+        })
+    }
+
+    /// A zeroed region in this process's heap: the same access paths as a
+    /// mapping, so the ring and table tests run under Miri.
+    #[cfg(test)]
+    pub fn heap(len: usize) -> Region {
+        let layout = std::alloc::Layout::from_size_align(len.max(64), 64).expect("layout");
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        Region {
+            ptr: NonNull::new(ptr).expect("allocation failed"),
+            len,
+            backing: Backing::Heap(layout),
+        }
+    }
+
+    /// A region for tests: heap memory under Miri, a memfd otherwise.
+    #[cfg(test)]
+    pub fn for_test(len: usize) -> Region {
+        if cfg!(miri) {
+            Region::heap(len)
+        } else {
+            Region::create(len).expect("memfd region")
+        }
     }
 
     /// Length in bytes.
@@ -81,7 +128,11 @@ impl Region {
 
     /// The memfd, for handing to a peer.
     pub fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        match &self.backing {
+            Backing::Mapped(fd) => fd.as_fd(),
+            #[cfg(test)]
+            Backing::Heap(_) => panic!("a heap region has no descriptor"),
+        }
     }
 
     fn check(&self, offset: usize, len: usize, align: usize) {
@@ -99,7 +150,8 @@ impl Region {
     pub fn u64_at(&self, offset: usize) -> &AtomicU64 {
         self.check(offset, 8, 8);
         // SAFETY: in bounds and aligned (checked); the memory lives as long
-        // as `self`; AtomicU64 tolerates concurrent access from the peer.
+        // as `self`; AtomicU64 tolerates concurrent access from the peer, and
+        // no non-atomic reference into the region is ever made.
         unsafe { AtomicU64::from_ptr(self.ptr.as_ptr().add(offset).cast()) }
     }
 
@@ -110,43 +162,58 @@ impl Region {
         unsafe { AtomicU32::from_ptr(self.ptr.as_ptr().add(offset).cast()) }
     }
 
-    /// Copies `data` into the region at `offset`. The caller's protocol
-    /// (ring indices) must give it exclusive use of those bytes.
+    fn u8_at(&self, offset: usize) -> &AtomicU8 {
+        self.check(offset, 1, 1);
+        // SAFETY: as for `u64_at` (bytes need no alignment).
+        unsafe { AtomicU8::from_ptr(self.ptr.as_ptr().add(offset)) }
+    }
+
+    /// Copies `data` into the region at `offset` with relaxed atomic byte
+    /// stores. Publishing it to the peer is the caller's release store of a
+    /// ring index. Bytes copied here are never also accessed as words (mixed
+    /// sizes on one location have no defined meaning in Rust's model), which
+    /// is why this copies byte by byte; only exception packets, commands and
+    /// events take this path, never media.
     pub fn write(&self, offset: usize, data: &[u8]) {
         self.check(offset, data.len(), 1);
-        // SAFETY: destination in bounds (checked) and not overlapping `data`,
-        // which is a Rust slice outside the mapping or a disjoint part of it.
-        unsafe {
-            core::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(offset), data.len())
+        for (i, &b) in data.iter().enumerate() {
+            self.u8_at(offset + i).store(b, Ordering::Relaxed);
         }
     }
 
-    /// Copies bytes at `offset` out into `out`.
+    /// Copies bytes at `offset` out into `out` with relaxed atomic loads.
     pub fn read(&self, offset: usize, out: &mut [u8]) {
         self.check(offset, out.len(), 1);
-        // SAFETY: source in bounds (checked); `out` is a distinct Rust slice.
-        unsafe {
-            core::ptr::copy_nonoverlapping(
-                self.ptr.as_ptr().add(offset),
-                out.as_mut_ptr(),
-                out.len(),
-            )
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = self.u8_at(offset + i).load(Ordering::Relaxed);
         }
     }
 
     /// Sets `len` bytes at `offset` to zero (e.g. a consumed slot that held keys).
     pub fn zero(&self, offset: usize, len: usize) {
         self.check(offset, len, 1);
-        // SAFETY: in bounds (checked); exclusive by the caller's protocol.
-        unsafe { core::ptr::write_bytes(self.ptr.as_ptr().add(offset), 0, len) }
+        for at in offset..offset + len {
+            self.u8_at(at).store(0, Ordering::Relaxed);
+        }
     }
 }
 
 impl Drop for Region {
     fn drop(&mut self) {
-        // SAFETY: `ptr`/`len` are exactly the mapping made in `map`, and no
-        // reference into it outlives `self` (accessors borrow `self`).
-        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len) };
+        match &self.backing {
+            Backing::Mapped(_) => {
+                // SAFETY: `ptr`/`len` are exactly the mapping made in `map`,
+                // and no reference into it outlives `self` (accessors borrow
+                // `self`).
+                let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len) };
+            }
+            #[cfg(test)]
+            Backing::Heap(layout) => {
+                // SAFETY: allocated in `heap` with this layout; no reference
+                // outlives `self`.
+                unsafe { std::alloc::dealloc(self.ptr.as_ptr(), *layout) }
+            }
+        }
     }
 }
 
@@ -197,9 +264,25 @@ pub fn recv_fd(sock: &UnixStream, buf: &mut [u8]) -> Result<(OwnedFd, usize), Ab
 #[cfg(test)]
 mod tests {
     use super::*;
-    use core::sync::atomic::Ordering;
 
     #[test]
+    fn atomic_copies_round_trip_at_any_alignment() {
+        let r = Region::for_test(256);
+        let data: Vec<u8> = (0..77u8).collect();
+        for start in 0..9 {
+            r.write(start, &data);
+            let mut out = vec![0u8; data.len()];
+            r.read(start, &mut out);
+            assert_eq!(out, data, "offset {start}");
+        }
+        r.zero(3, 70);
+        let mut out = [1u8; 80];
+        r.read(0, &mut out);
+        assert!(out[3..73].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "memfd and mmap")]
     fn two_mappings_share_memory_and_fd_crosses_a_socket() {
         let a = Region::create(8192).unwrap();
         let (s1, s2) = UnixStream::pair().unwrap();
@@ -221,6 +304,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "memfd")]
     fn sealed_against_resizing() {
         let a = Region::create(4096).unwrap();
         assert!(rustix::fs::ftruncate(a.fd(), 0).is_err());
@@ -229,7 +313,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "out of bounds")]
     fn out_of_bounds_access_is_caught() {
-        let a = Region::create(4096).unwrap();
+        let a = Region::for_test(4096);
         a.u64_at(4096);
     }
 }

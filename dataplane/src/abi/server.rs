@@ -1,12 +1,14 @@
 //! The dataplane side: creating and formatting the region, handing it to
 //! clients, and each worker's ends of its rings.
 
+use super::access;
 use super::counters::CounterBlock;
 use super::layout::{self, Layout, Params, header};
 use super::region::{self, Region};
 use super::ring::{Consumer, Producer, Ring};
 use super::table::Table;
 use super::{ABI_MAJOR, ABI_MINOR, AbiError, MAGIC};
+use crate::log_budget::LogBudget;
 use core::sync::atomic::Ordering;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -178,12 +180,20 @@ impl Server {
     }
 
     /// Listens on `path` (replacing a stale socket file) and hands the region
-    /// to each client that connects, until `stop` returns true. Keeps the
-    /// latest client's connection open so it can notice the dataplane exit.
+    /// to each client of this user (or root) that connects, until `stop`
+    /// returns true. Keeps the latest client's connection open so it can
+    /// notice the dataplane exit. The socket's directory must be private to
+    /// this user ([`access::prepare_socket_dir`]); clients of other users are
+    /// refused and logged (rate-limited), and never supersede the current one.
     pub fn serve(&self, path: &Path, stop: impl Fn() -> bool) -> Result<(), AbiError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            access::prepare_socket_dir(dir)?;
+        }
         let _ = std::fs::remove_file(path);
         let listener =
             UnixListener::bind(path).map_err(|e| AbiError::Io("bind control socket", e))?;
+        access::restrict_socket_file(path)?;
+        let mut refusals = LogBudget::per_minute();
         listener
             .set_nonblocking(true)
             .map_err(|e| AbiError::Io("control socket nonblocking", e))?;
@@ -192,6 +202,16 @@ impl Server {
             self.heartbeat();
             match listener.accept() {
                 Ok((stream, _)) => {
+                    match access::peer_uid(&stream) {
+                        Ok(uid) if access::trusted_uid(uid) => {}
+                        other => {
+                            if let Some(suppressed) = refusals.allow(std::time::Instant::now()) {
+                                let uid = other.as_ref().ok().copied();
+                                tracing::warn!(target: "switchyard::abi", ?uid, suppressed, "control client of another user refused");
+                            }
+                            continue;
+                        }
+                    }
                     let _ = stream.set_nonblocking(false);
                     match self.hand_over(&stream) {
                         Ok(generation) => {

@@ -65,13 +65,27 @@ impl KernelMemory {
     }
 }
 
+impl KernelMemory {
+    /// Gives the allocation up for good: the kernel may still write to it.
+    fn leak(&mut self) {
+        self.ptr = std::ptr::null_mut();
+    }
+}
+
 impl Drop for KernelMemory {
     fn drop(&mut self) {
+        if self.ptr.is_null() {
+            return; // leaked on purpose
+        }
         // SAFETY: allocated in `new` with this layout; the ring that used it
-        // is gone (see UringIo's Drop and field order).
+        // is gone and every request on it ended (see UringIo's Drop).
         unsafe { dealloc(self.ptr, self.layout) }
     }
 }
+
+/// Teardowns that had to leak their buffers because the kernel did not
+/// confirm the end of every request in time (process-wide count).
+pub static LEAKED_TEARDOWNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The provided-buffer ring and its buffers.
 struct BufRing {
@@ -564,19 +578,20 @@ fn sockaddr(name: &[u8], len: u32) -> Option<SocketAddr> {
     super::mmsg::to_socket_addr(&storage, n as libc::socklen_t)
 }
 
-impl Drop for UringIo {
-    fn drop(&mut self) {
-        // Cancel the multishot requests and wait for every request to end
-        // before the buffers they use are freed.
+impl UringIo {
+    /// Cancels the multishot requests and waits (up to `attempts` × 10 ms)
+    /// for every request to end. True when the kernel confirmed that none
+    /// holds our memory any more.
+    fn quiesce(&mut self, attempts: u32) -> bool {
         for target in [RECV, WAKE] {
             let sqe = opcode::AsyncCancel::new(target).build().user_data(CANCEL);
             let _ = self.tx.push(&sqe);
         }
         let _ = self.tx.submit();
-        for _ in 0..100 {
+        for _ in 0..attempts {
             self.tx.reap();
-            if self.tx.in_flight == 0 && self.tx.rearm_recv && self.tx.rearm_wake {
-                break;
+            if self.quiet() {
+                return true;
             }
             let ts = Timespec::new().nsec(10_000_000);
             let _ = self
@@ -584,6 +599,46 @@ impl Drop for UringIo {
                 .ring
                 .submitter()
                 .submit_with_args(1, &SubmitArgs::new().timespec(&ts));
+        }
+        self.tx.reap();
+        self.quiet()
+    }
+
+    /// No send in flight and neither multishot request armed.
+    fn quiet(&self) -> bool {
+        self.tx.in_flight == 0 && self.tx.rearm_recv && self.tx.rearm_wake
+    }
+
+    /// Leaks every allocation the kernel reads or writes (receive buffers and
+    /// their ring, the receive `msghdr`, send slots, headers, iovecs, control
+    /// and address buffers): closing the ring cancels its requests only
+    /// asynchronously, so freeing them could let the kernel write into memory
+    /// that has been reused.
+    fn leak_kernel_memory(&mut self) {
+        self.rx.bufring.ring.leak();
+        self.rx.bufring.bufs.leak();
+        std::mem::forget(std::mem::replace(&mut self.rx.msghdr, Box::new(zeroed())));
+        self.tx.slots.leak();
+        std::mem::forget(std::mem::take(&mut self.tx.hdrs));
+        std::mem::forget(std::mem::take(&mut self.tx.iovs));
+        std::mem::forget(std::mem::take(&mut self.tx.ctrls));
+        std::mem::forget(std::mem::take(&mut self.tx.names));
+        LEAKED_TEARDOWNS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for UringIo {
+    fn drop(&mut self) {
+        // Every request must end before the buffers it uses are freed; if
+        // the kernel does not confirm that within a second, the buffers are
+        // leaked rather than freed under it.
+        if !self.quiesce(100) {
+            tracing::warn!(
+                target: "switchyard::io",
+                in_flight = self.tx.in_flight,
+                "io_uring requests did not end in time; leaking their buffers"
+            );
+            self.leak_kernel_memory();
         }
         let _ = self.tx.ring.submitter().unregister_buf_ring(BUF_GROUP);
     }
@@ -626,6 +681,29 @@ mod tests {
         let mut io2 = UringIo::new(c, &wake, 8).unwrap();
         crate::io::test_support::echo(&mut io2, at, 50, 300);
         drop(io);
+    }
+
+    #[test]
+    fn teardown_frees_only_what_the_kernel_gave_back() {
+        let wake = Wake::new().unwrap();
+        let open = || {
+            let s =
+                super::super::socket::bind_udp("127.0.0.1:0".parse().unwrap(), 1 << 16, 1 << 16)
+                    .unwrap();
+            UringIo::new(s, &wake, 8).unwrap()
+        };
+        // A clean teardown: both multishot requests end, nothing in flight.
+        let mut io = open();
+        assert!(io.quiesce(100), "a quiet ring confirms every request ended");
+        // A send whose completion never arrives (as when the kernel is still
+        // busy with it): the teardown must not report the ring quiet, and
+        // dropping leaks the buffers instead of freeing them.
+        let mut io = open();
+        io.tx.in_flight += 1;
+        assert!(!io.quiesce(3));
+        let leaked = LEAKED_TEARDOWNS.load(Ordering::Relaxed);
+        drop(io);
+        assert!(LEAKED_TEARDOWNS.load(Ordering::Relaxed) > leaked);
     }
 
     #[test]

@@ -52,7 +52,7 @@ impl Dataplane {
                 .unwrap()
                 .as_nanos()
         ));
-        std::fs::create_dir_all(&dir).unwrap();
+        switchyard_dataplane::abi::access::prepare_socket_dir(&dir).unwrap();
         let socket = dir.join("dp.sock");
         let child = Command::new(env!("CARGO_BIN_EXE_switchyard-dataplane"))
             .args([

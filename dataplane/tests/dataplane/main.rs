@@ -2,6 +2,7 @@
 //! through `abi::Client` with peers on loopback UDP sockets. Every scenario
 //! that touches packet I/O runs once per backend.
 
+mod access;
 mod alloc;
 mod forwarding;
 mod garbage;
