@@ -122,7 +122,7 @@ ramp() { # name target port pids…
 
 run_switchyard() {
     ip netns exec "$NS" taskset -c "$SERVER_CPU" "$REL/switchyard" \
-        --http "$NS_IP:8080" --https off --workers 1 --bind "$NS_IP" --base-port 10000 \
+        --http "$NS_IP:8080" --https off --workers 1 --bind "$NS_IP" --base-port 10000 --open-rooms \
         --state-dir "$OUT/switchyard-state" --log warn > "$OUT/switchyard.log" 2>&1 &
     server_pid=$!
     wait_port 8080

@@ -56,6 +56,11 @@ pub async fn serve(
         }
         banner.push('\n');
     }
+    let warnings = config.warnings();
+    for w in &warnings {
+        tracing::warn!(target: "switchyard::config", "{w}");
+        banner.push_str(&format!("switchyard: WARNING: {w}\n"));
+    }
     // whoever started us may have stopped reading stdout: never fail on it
     let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
     let _ = std::io::Write::flush(&mut std::io::stdout());
@@ -80,6 +85,8 @@ pub async fn serve(
         dataplane,
         signalling,
         load: std::sync::Mutex::new(crate::load::LoadMeter::new(config.worker_capacity_pps)),
+        auth: config.tokens.mode(),
+        warnings,
     });
     tokio::spawn(crate::http::sample_load(state.clone()));
     let app = router(state);

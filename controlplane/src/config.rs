@@ -46,7 +46,9 @@ pub struct Args {
     #[arg(long)]
     pub log: Option<String>,
     /// HTTPS listen address (browsers need HTTPS for camera and microphone
-    /// anywhere but on localhost), or `off`. Default 0.0.0.0:8443.
+    /// anywhere but on localhost), or `off`. Default: port 8443 on the media
+    /// bind address (127.0.0.1 unless `--bind` says otherwise), so the page
+    /// is served where the calls work.
     #[arg(long)]
     pub https: Option<String>,
     /// PEM certificate chain for HTTPS (with `--tls-key`). Without both, a
@@ -87,6 +89,11 @@ pub struct Args {
     /// stage and speaker order; audio is never limited. Default: all.
     #[arg(long)]
     pub last_n: Option<usize>,
+    /// Let anyone who reaches a non-loopback listener join any room without
+    /// a token. Without it, and without `--token-secret` or
+    /// `--token-public-key`, `switchyard` refuses to listen beyond loopback.
+    #[arg(long)]
+    pub open_rooms: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +118,7 @@ struct FileConfig {
     joins_per_second: Option<f64>,
     worker_capacity_pps: Option<f64>,
     last_n: Option<usize>,
+    open_rooms: Option<bool>,
 }
 
 /// How the control plane gets its dataplane.
@@ -167,6 +175,15 @@ impl std::fmt::Debug for Tokens {
 }
 
 impl Tokens {
+    /// The auth mode's name, as `/health` shows it: `open`, `hs256`, `rs256`.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Tokens::Open => "open",
+            Tokens::Secret(_) => "hs256",
+            Tokens::PublicKey(_) => "rs256",
+        }
+    }
+
     /// The policy the hub applies.
     pub fn policy(&self) -> Result<crate::auth::TokenPolicy, String> {
         match self {
@@ -203,6 +220,8 @@ pub struct Config {
     pub worker_capacity_pps: f64,
     /// Videos forwarded to each receiver at most.
     pub last_n: Option<usize>,
+    /// Rooms opened explicitly beyond loopback (`--open-rooms`).
+    pub open_rooms: bool,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -268,8 +287,18 @@ impl Config {
                 "--advertise needs addresses browsers can reach, not {a}"
             ));
         }
+        // The page is served where the media is: the media bind address in
+        // spawn mode; beside a separate dataplane, every interface when the
+        // advertised addresses are not loopback.
+        let https_host = match &dataplane {
+            DataplaneMode::Spawn { bind, .. } => *bind,
+            DataplaneMode::Attach(_) if advertise.iter().all(IpAddr::is_loopback) => {
+                IpAddr::from([127, 0, 0, 1])
+            }
+            DataplaneMode::Attach(_) => IpAddr::from([0, 0, 0, 0]),
+        };
         let https = match args.https.or(file.https).as_deref() {
-            None => Some(SocketAddr::from(([0, 0, 0, 0], 8443))),
+            None => Some(SocketAddr::new(https_host, 8443)),
             Some("off") => None,
             Some(a) => Some(
                 a.parse()
@@ -323,7 +352,7 @@ impl Config {
             limits.joins_per_second = r;
             limits.join_burst = 2.0 * r;
         }
-        Ok(Config {
+        let config = Config {
             advertise,
             http: args
                 .http
@@ -337,7 +366,52 @@ impl Config {
             limits,
             worker_capacity_pps,
             last_n: args.last_n.or(file.last_n),
-        })
+            open_rooms: args.open_rooms || file.open_rooms.unwrap_or(false),
+        };
+        if config.tokens == Tokens::Open
+            && !config.open_rooms
+            && let Some(exposed) = config.exposed_listener()
+        {
+            return Err(format!(
+                "refusing to serve open rooms on {exposed}: anyone who reaches it could join any room. \
+                 Require room tokens (--token-secret or --token-public-key), listen on loopback only, \
+                 or pass --open-rooms to allow it"
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The first HTTP or HTTPS listener that others than this host can reach.
+    pub fn exposed_listener(&self) -> Option<SocketAddr> {
+        [Some(self.http), self.https]
+            .into_iter()
+            .flatten()
+            .find(|a| !a.ip().is_loopback())
+    }
+
+    /// What an operator must know about this configuration: logged at start,
+    /// listed by `/health`, shown on the demo page.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(exposed) = self.exposed_listener() {
+            if self.tokens == Tokens::Open {
+                out.push(format!(
+                    "rooms are open: anyone who reaches {exposed} can join any room (--open-rooms)"
+                ));
+            }
+            if self.advertise.iter().all(IpAddr::is_loopback) {
+                out.push(format!(
+                    "the page is served on {exposed} but media only on {}: calls from other machines \
+                     will fail; start with --bind <address of this host> (or --advertise <public address>)",
+                    self.advertise
+                        .iter()
+                        .map(IpAddr::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        out
     }
 }
 
@@ -346,9 +420,58 @@ mod tests {
     use super::*;
 
     #[test]
+    fn open_rooms_beyond_loopback_need_consent() {
+        let bind: IpAddr = "192.0.2.7".parse().unwrap();
+        let err = Config::load(Args {
+            bind: Some(bind),
+            ..Args::default()
+        })
+        .unwrap_err();
+        assert!(
+            err.contains("192.0.2.7:8443") && err.contains("--open-rooms"),
+            "{err}"
+        );
+        // the page follows the media bind address
+        let c = Config::load(Args {
+            bind: Some(bind),
+            open_rooms: true,
+            ..Args::default()
+        })
+        .unwrap();
+        assert_eq!(c.https, Some(SocketAddr::new(bind, 8443)));
+        assert_eq!(c.warnings().len(), 1, "{:?}", c.warnings());
+        assert!(c.warnings()[0].contains("rooms are open"));
+        let c = Config::load(Args {
+            bind: Some(bind),
+            token_secret: Some("s".into()),
+            ..Args::default()
+        })
+        .unwrap();
+        assert!(c.warnings().is_empty());
+        assert_eq!(c.tokens.mode(), "hs256");
+        // a page on every interface over media on loopback: a loud warning
+        let c = Config::load(Args {
+            https: Some("0.0.0.0:8443".into()),
+            open_rooms: true,
+            ..Args::default()
+        })
+        .unwrap();
+        assert!(
+            c.warnings()
+                .iter()
+                .any(|w| w.contains("media only on 127.0.0.1")),
+            "{:?}",
+            c.warnings()
+        );
+        let toml: FileConfig = toml::from_str("open_rooms = true").unwrap();
+        assert_eq!(toml.open_rooms, Some(true));
+    }
+
+    #[test]
     fn https_tokens_and_limits() {
         let c = Config::load(Args::default()).unwrap();
-        assert_eq!(c.https, Some("0.0.0.0:8443".parse().unwrap()));
+        assert_eq!(c.https, Some("127.0.0.1:8443".parse().unwrap()));
+        assert!(c.warnings().is_empty());
         assert!(matches!(c.tls, TlsSource::SelfSigned(_)));
         assert_eq!(c.tokens, Tokens::Open);
         let c = Config::load(Args {

@@ -20,6 +20,11 @@ pub struct AppState {
     pub signalling: Arc<crate::server::Signalling>,
     /// Rates and stress, sampled by [`sample_load`].
     pub load: std::sync::Mutex<LoadMeter>,
+    /// How joins are authorised: `open`, `hs256` or `rs256`.
+    pub auth: &'static str,
+    /// What the operator must know about the configuration (also shown on
+    /// the demo page).
+    pub warnings: Vec<String>,
 }
 
 /// The dataplane's counter totals over all workers, and its worker count.
@@ -90,6 +95,8 @@ async fn health(State(s): State<Arc<AppState>>) -> impl IntoResponse {
         "dataplane": dp.unwrap_or_else(|| json!({"attached": false})),
         "dataplane_pid": s.dataplane.pid(),
         "dataplane_starts": s.dataplane.starts(),
+        "auth": s.auth,
+        "warnings": s.warnings,
     });
     (
         if ok {

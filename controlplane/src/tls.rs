@@ -19,7 +19,10 @@ pub struct TlsFiles {
 }
 
 /// Resolves `source` to files, generating the self-signed certificate
-/// (for `localhost`, this host's name and `addresses`) if it is missing.
+/// (for `localhost`, this host's name and `addresses`) if it is missing, or
+/// again when the kept one does not name every one of `addresses` (a later
+/// `--bind` or `--advertise`), so browsers are never shown a certificate for
+/// another address.
 pub fn prepare(source: &TlsSource, addresses: &[IpAddr]) -> Result<TlsFiles, String> {
     match source {
         TlsSource::Files { cert, key } => Ok(TlsFiles {
@@ -35,10 +38,36 @@ pub fn prepare(source: &TlsSource, addresses: &[IpAddr]) -> Result<TlsFiles, Str
             };
             if !(files.cert.exists() && files.key.exists()) {
                 generate(&files, addresses)?;
+            } else if let Some(missing) = uncovered(&files.cert, addresses) {
+                tracing::info!(target: "switchyard::tls", address = %missing, "the self-signed certificate does not name this address; making a new one");
+                generate(&files, addresses)?;
             }
             Ok(files)
         }
     }
+}
+
+/// The first of `addresses` that the certificate at `cert` does not name
+/// (an unreadable certificate counts as naming none).
+fn uncovered(cert: &Path, addresses: &[IpAddr]) -> Option<IpAddr> {
+    let named: Vec<IpAddr> = std::fs::read(cert)
+        .ok()
+        .and_then(|pem| openssl::x509::X509::from_pem(&pem).ok())
+        .and_then(|x| x.subject_alt_names())
+        .map(|sans| {
+            sans.iter()
+                .filter_map(|n| match n.ipaddress()? {
+                    b if b.len() == 4 => Some(IpAddr::from(<[u8; 4]>::try_from(b).ok()?)),
+                    b if b.len() == 16 => Some(IpAddr::from(<[u8; 16]>::try_from(b).ok()?)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    addresses
+        .iter()
+        .find(|a| !a.is_unspecified() && !named.contains(a))
+        .copied()
 }
 
 fn generate(files: &TlsFiles, addresses: &[IpAddr]) -> Result<(), String> {
@@ -113,8 +142,17 @@ mod tests {
             0o600
         );
         // a second start reuses it
-        let again = prepare(&source, &[]).unwrap();
+        let again = prepare(&source, &[IpAddr::from([10, 1, 2, 3])]).unwrap();
         assert_eq!(std::fs::read(&again.cert).unwrap(), first);
+        // a start with another address gets a certificate that names it
+        let moved: IpAddr = "2001:db8::9".parse().unwrap();
+        let again = prepare(&source, &[moved]).unwrap();
+        assert_ne!(std::fs::read(&again.cert).unwrap(), first);
+        assert_eq!(uncovered(&again.cert, &[moved]), None);
+        assert_eq!(
+            uncovered(&again.cert, &[IpAddr::from([10, 9, 9, 9])]),
+            Some(IpAddr::from([10, 9, 9, 9]))
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -65,6 +65,27 @@ function showConnection() {
   setStatus(`${ws} · ${media}`, good ? "ok" : state.pc && state.pc.connectionState === "failed" ? "bad" : "");
 }
 
+// What the operator was warned of at start (e.g. media bound to loopback
+// while this page is served to other machines): shown, so a call that
+// cannot work says why instead of failing silently.
+async function showServerWarnings() {
+  try {
+    const health = await (await fetch("/health")).json();
+    const warnings = health.warnings || [];
+    const box = $("server-warnings");
+    box.replaceChildren(...warnings.map((w) => {
+      const p = document.createElement("p");
+      p.textContent = `Server configuration: ${w}`;
+      return p;
+    }));
+    box.hidden = warnings.length === 0;
+    state.serverWarnings = warnings;
+  } catch (e) {
+    console.warn("no /health", e);
+  }
+}
+showServerWarnings();
+
 // ---- tiles ----------------------------------------------------------------
 
 function makeTile(id, name, local) {

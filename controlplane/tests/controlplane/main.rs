@@ -3,6 +3,7 @@
 mod aiortc;
 mod bad_input;
 mod browser;
+mod exposure;
 mod lastn;
 mod media_path;
 mod netns;

@@ -204,6 +204,7 @@ impl NsServer {
             .args(["--http", &format!("{addr}:8080")])
             .args(["--https", &format!("{addr}:8443")])
             .args(["--bind", addr, "--base-port", "10000", "--workers", "1"])
+            .arg("--open-rooms")
             .args(["--log", "info,switchyard::io=warn"])
             .args(extra)
             .arg("--state-dir")
