@@ -107,15 +107,18 @@ pub async fn serve(
             axum_server::from_tcp(listener)?
                 .acceptor(axum_server::tls_openssl::OpenSSLAcceptor::new(config))
                 .handle(handle)
-                .serve(app.into_make_service())
+                .serve(app.into_make_service_with_connect_info::<SocketAddr>())
                 .await
         })
     });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        })
-        .await;
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    })
+    .await;
     if let Some(task) = secure {
         match task.await {
             Ok(Err(e)) => tracing::error!("HTTPS server: {e}"),

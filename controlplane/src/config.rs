@@ -80,6 +80,21 @@ pub struct Args {
     /// Sustained joins per second (burst: twice this).
     #[arg(long)]
     pub joins_per_second: Option<f64>,
+    /// Open signalling connections on this server (default 10000).
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Open signalling connections from one client address, an IPv6 /64
+    /// counting as one (default 100).
+    #[arg(long)]
+    pub max_connections_per_address: Option<usize>,
+    /// Sustained joins per second from one client address (default 5;
+    /// burst: twice this).
+    #[arg(long)]
+    pub joins_per_second_per_address: Option<f64>,
+    /// Seconds a new signalling connection has to join a room before it is
+    /// closed with code 4001 (default 10).
+    #[arg(long)]
+    pub join_deadline: Option<f64>,
     /// Packets per second (in + out) one dataplane worker carries at full
     /// load; `/stats` reports the stress level against it. Default 300000
     /// (measured, docs/benchmarks.md).
@@ -116,6 +131,10 @@ struct FileConfig {
     max_participants: Option<usize>,
     max_rooms: Option<usize>,
     joins_per_second: Option<f64>,
+    max_connections: Option<usize>,
+    max_connections_per_address: Option<usize>,
+    joins_per_second_per_address: Option<f64>,
+    join_deadline: Option<f64>,
     worker_capacity_pps: Option<f64>,
     last_n: Option<usize>,
     open_rooms: Option<bool>,
@@ -351,6 +370,32 @@ impl Config {
             }
             limits.joins_per_second = r;
             limits.join_burst = 2.0 * r;
+        }
+        if let Some(n) = args.max_connections.or(file.max_connections) {
+            limits.connections = n;
+        }
+        if let Some(n) = args
+            .max_connections_per_address
+            .or(file.max_connections_per_address)
+        {
+            limits.connections_per_address = n;
+        }
+        if let Some(r) = args
+            .joins_per_second_per_address
+            .or(file.joins_per_second_per_address)
+        {
+            if !(r.is_finite() && r > 0.0) {
+                return Err(format!(
+                    "--joins-per-second-per-address must be positive, not {r}"
+                ));
+            }
+            limits.joins_per_second_per_address = r;
+        }
+        if let Some(secs) = args.join_deadline.or(file.join_deadline) {
+            limits.join_deadline = std::time::Duration::try_from_secs_f64(secs)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| format!("--join-deadline must be positive seconds, not {secs}"))?;
         }
         let config = Config {
             advertise,

@@ -19,13 +19,14 @@ fn main() -> ExitCode {
         }
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter(&config.log)));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(ansi)
         .init();
+    raise_open_file_limit();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -38,6 +39,32 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The log filter: `--log` plus silence for the SDP parser, which writes a
+/// warning with the whole line for every attribute it does not know, so a
+/// client could fill the disk with padded offers (ours report bad SDP as a
+/// signalling error instead). Naming `webrtc_sdp` in `--log` overrides it.
+fn log_filter(log: &str) -> String {
+    if log.contains("webrtc_sdp") {
+        log.to_string()
+    } else {
+        format!("{log},webrtc_sdp=off")
+    }
+}
+
+/// Every signalling connection is a descriptor: take the hard limit as the
+/// soft one (1024 by default on Debian) so the connection limits, not the
+/// descriptor limit, decide who is refused.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::warn!(target: "switchyard::config", error = %e, "could not raise the open file limit");
         }
     }
 }

@@ -4,19 +4,30 @@
 //! feed it client messages; a pump thread feeds it the dataplane's
 //! exception packets, events and time, and carries its outputs out:
 //! commands and datagrams to the dataplane, messages to the sessions.
+//!
+//! What one client can cost is bounded before the hub sees it: connections
+//! and joins per address ([`Admission`]), a deadline to join, frames of at
+//! most [`MAX_FRAME`] bytes, a bounded outgoing queue per session (a client
+//! that does not read is closed with [`CLOSE_NOT_READING`]), and SDP parsed
+//! in the session's task, off the hub's lock.
 
 use crate::auth::TokenPolicy;
 use crate::dtls::Certificate;
+use crate::hub::ParsedSdp;
 use crate::hub::{Hub, HubConfig, Out};
+use crate::limits::Admission;
 use crate::limits::Limits;
+use crate::sdp::Offer;
+use crate::signalling::MAX_MESSAGE;
 use crate::signalling::{ClientMessage, ErrorCode, ProtocolError, ServerMessage};
 use crate::supervisor::Dataplane;
-use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -26,6 +37,39 @@ use tokio::sync::mpsc;
 enum ToSession {
     Frame(String),
     Close,
+}
+
+/// Frames queued for one session at most; a client that lets more pile up
+/// is not reading and is closed.
+pub const OUT_QUEUE: usize = 256;
+/// Largest frame read at all: frames over [`MAX_MESSAGE`] up to this size get
+/// `too_large` and the connection is kept; larger ones get `too_large` and
+/// close code 1009.
+pub const MAX_FRAME: usize = 4 * MAX_MESSAGE;
+/// Close code: the client did not join within the join deadline.
+pub const CLOSE_JOIN_TIMEOUT: u16 = 4001;
+/// Close code: the client does not read what the server sends.
+pub const CLOSE_NOT_READING: u16 = 4008;
+/// Close code: a frame over [`MAX_FRAME`] (the standard "message too big").
+pub const CLOSE_TOO_BIG: u16 = 1009;
+/// How long one frame may take to leave before the client counts as not
+/// reading.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The pump's and hub's handle on one session's writer.
+struct SessionHandle {
+    tx: mpsc::Sender<ToSession>,
+    /// Set to a close code when the session must end at once.
+    kill: tokio::sync::watch::Sender<Option<u16>>,
+}
+
+impl SessionHandle {
+    /// Queues a frame; a full queue means the client is not reading.
+    fn deliver(&self, m: ToSession) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(m) {
+            let _ = self.kill.send(Some(CLOSE_NOT_READING));
+        }
+    }
 }
 
 /// Settings of the rooms.
@@ -43,7 +87,8 @@ pub struct RoomSettings {
 /// State the WebSocket handlers and the pump share.
 pub struct Signalling {
     hub: Mutex<Option<Hub>>,
-    sessions: Mutex<HashMap<u64, mpsc::UnboundedSender<ToSession>>>,
+    sessions: Mutex<HashMap<u64, SessionHandle>>,
+    admission: Mutex<Admission>,
     dataplane: Arc<Dataplane>,
     settings: RoomSettings,
 }
@@ -59,6 +104,7 @@ impl Signalling {
         Arc::new(Signalling {
             hub: Mutex::new(None),
             sessions: Mutex::new(HashMap::new()),
+            admission: Mutex::new(Admission::new(settings.limits)),
             dataplane,
             settings,
         })
@@ -135,13 +181,13 @@ impl Signalling {
             for o in outs {
                 match o {
                     Out::Signal { participant, msg } => {
-                        if let Some(tx) = sessions.get(&participant) {
-                            let _ = tx.send(ToSession::Frame(msg.to_json()));
+                        if let Some(h) = sessions.get(&participant) {
+                            h.deliver(ToSession::Frame(msg.to_json()));
                         }
                     }
                     Out::Close { participant } => {
-                        if let Some(tx) = sessions.get(&participant) {
-                            let _ = tx.send(ToSession::Close);
+                        if let Some(h) = sessions.get(&participant) {
+                            h.deliver(ToSession::Close);
                         }
                     }
                     Out::Dataplane { .. } | Out::Send { .. } => {}
@@ -151,51 +197,139 @@ impl Signalling {
     }
 }
 
-/// `GET /ws`: one participant's signalling connection.
-pub async fn ws_handler(ws: WebSocketUpgrade, State(s): State<Arc<Signalling>>) -> Response {
-    ws.max_message_size(crate::signalling::MAX_MESSAGE * 2)
-        .on_upgrade(move |socket| session(socket, s))
+/// `GET /ws`: one participant's signalling connection. Refused with 429
+/// (this address has too many connections) or 503 (the server has) before
+/// the upgrade.
+pub async fn ws_handler(
+    ws: WebSocketUpgrade,
+    State(s): State<Arc<Signalling>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    let ip = peer.ip();
+    if let Err(e) = lock(&s.admission).connect(ip, Instant::now()) {
+        let status = if e.message.contains("your address") {
+            StatusCode::TOO_MANY_REQUESTS
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        return (status, e.message).into_response();
+    }
+    let permit = Permit { s: s.clone(), ip };
+    ws.max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .on_upgrade(move |socket| session(socket, s, permit))
 }
 
-async fn session(socket: WebSocket, s: Arc<Signalling>) {
-    let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<ToSession>();
-    let writer = tokio::spawn(async move {
-        while let Some(m) = rx.recv().await {
-            match m {
-                ToSession::Frame(text) => {
-                    if sink.send(Message::Text(text.into())).await.is_err() {
-                        break;
-                    }
-                }
-                ToSession::Close => {
-                    let _ = sink.send(Message::Close(None)).await;
-                    break;
-                }
-            }
-        }
-    });
-    let send_error = |tx: &mpsc::UnboundedSender<ToSession>, e: &ProtocolError| {
-        let _ = tx.send(ToSession::Frame(ServerMessage::error(e).to_json()));
+/// One admitted connection; frees its place when dropped.
+struct Permit {
+    s: Arc<Signalling>,
+    ip: IpAddr,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        lock(&self.s.admission).disconnect(self.ip);
+    }
+}
+
+/// Sends queued frames until the queue ends or the session is killed.
+async fn write_frames(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<ToSession>,
+    mut kill: tokio::sync::watch::Receiver<Option<u16>>,
+) {
+    let close = |code: u16, reason: &'static str| {
+        Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }))
     };
+    loop {
+        let next = tokio::select! {
+            m = rx.recv() => m,
+            _ = kill.changed() => None,
+        };
+        let frame = match next {
+            Some(ToSession::Frame(text)) => Message::Text(text.into()),
+            Some(ToSession::Close) => close(1000, "bye"),
+            None => {
+                let reason = match *kill.borrow() {
+                    Some(CLOSE_JOIN_TIMEOUT) => Some(close(CLOSE_JOIN_TIMEOUT, "join first")),
+                    Some(CLOSE_NOT_READING) => Some(close(CLOSE_NOT_READING, "not reading")),
+                    Some(CLOSE_TOO_BIG) => Some(close(CLOSE_TOO_BIG, "frame too large")),
+                    _ => None,
+                };
+                if let Some(frame) = reason {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(frame)).await;
+                }
+                break;
+            }
+        };
+        let closing = matches!(frame, Message::Close(_));
+        match tokio::time::timeout(SEND_TIMEOUT, sink.send(frame)).await {
+            Ok(Ok(())) if !closing => {}
+            _ => break,
+        }
+    }
+}
+
+async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit) {
+    let ip = permit.ip;
+    let (sink, mut stream) = socket.split();
+    let (tx, rx) = mpsc::channel::<ToSession>(OUT_QUEUE);
+    let (kill, mut killed) = tokio::sync::watch::channel(None::<u16>);
+    let writer = tokio::spawn(write_frames(sink, rx, kill.subscribe()));
+    let handle = SessionHandle {
+        tx: tx.clone(),
+        kill: kill.clone(),
+    };
+    let send_error =
+        |e: &ProtocolError| handle.deliver(ToSession::Frame(ServerMessage::error(e).to_json()));
+    let join_by = tokio::time::Instant::now() + s.settings.limits.join_deadline;
     let mut me: Option<u64> = None;
-    while let Some(Ok(frame)) = stream.next().await {
+    loop {
+        let deadline = if me.is_none() {
+            join_by
+        } else {
+            tokio::time::Instant::now() + Duration::from_secs(86_400)
+        };
+        let frame = tokio::select! {
+            f = stream.next() => f,
+            _ = tokio::time::sleep_until(deadline) => {
+                let _ = kill.send(Some(CLOSE_JOIN_TIMEOUT));
+                break;
+            }
+            _ = killed.changed() => break,
+        };
         let text = match frame {
-            Message::Text(t) => t.to_string(),
-            Message::Binary(_) => {
-                send_error(
-                    &tx,
-                    &ProtocolError::new(ErrorCode::BadJson, "binary frames are not signalling"),
-                );
+            Some(Ok(Message::Text(t))) => t.to_string(),
+            Some(Ok(Message::Binary(_))) => {
+                send_error(&ProtocolError::new(
+                    ErrorCode::BadJson,
+                    "binary frames are not signalling",
+                ));
                 continue;
             }
-            Message::Close(_) => break,
-            _ => continue,
+            Some(Ok(Message::Close(_))) | None => break,
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => {
+                tracing::debug!(target: "switchyard::server", error = %e, "signalling read failed");
+                // tungstenite ends the stream after any read error; for a
+                // frame over MAX_FRAME the protocol promises `too_large`.
+                if is_capacity(&e) {
+                    send_error(&ProtocolError::new(
+                        ErrorCode::TooLarge,
+                        format!("frame over {MAX_FRAME} bytes"),
+                    ));
+                    let _ = kill.send(Some(CLOSE_TOO_BIG));
+                }
+                break;
+            }
         };
         let msg = match ClientMessage::parse(&text) {
             Ok(m) => m,
             Err(e) => {
-                send_error(&tx, &e);
+                send_error(&e);
                 continue;
             }
         };
@@ -207,9 +341,10 @@ async fn session(socket: WebSocket, s: Arc<Signalling>) {
                     room, name, token, ..
                 },
             ) => {
+                let admitted = lock(&s.admission).join(ip, now);
                 // the session is registered before the hub lock is let go,
                 // so the pump cannot route `joined` before it exists
-                let joined = {
+                let joined = admitted.and_then(|()| {
                     let mut hub = lock(&s.hub);
                     let joined = match hub.as_mut() {
                         Some(h) => h.join(now, &room, &name, token.as_deref()),
@@ -219,25 +354,44 @@ async fn session(socket: WebSocket, s: Arc<Signalling>) {
                         )),
                     };
                     if let Ok(id) = joined {
-                        lock(&s.sessions).insert(id, tx.clone());
+                        lock(&s.sessions).insert(
+                            id,
+                            SessionHandle {
+                                tx: tx.clone(),
+                                kill: kill.clone(),
+                            },
+                        );
                     }
                     joined
-                };
+                });
                 match joined {
                     Ok(id) => me = Some(id),
                     Err(e) => {
-                        send_error(&tx, &e);
+                        send_error(&e);
                         if matches!(
                             e.code,
                             ErrorCode::Unauthorized | ErrorCode::Limit | ErrorCode::Internal
                         ) {
-                            let _ = tx.send(ToSession::Close);
+                            handle.deliver(ToSession::Close);
                             break;
                         }
                     }
                 }
             }
-            (None, _) => send_error(&tx, &ProtocolError::new(ErrorCode::BadState, "join first")),
+            (None, _) => send_error(&ProtocolError::new(ErrorCode::BadState, "join first")),
+            (Some(id), ClientMessage::Offer { sdp, .. }) => {
+                // parsed here, so a large SDP never holds the hub
+                let parsed = ParsedSdp::Offer(Offer::parse(&sdp));
+                if let Some(hub) = lock(&s.hub).as_mut() {
+                    hub.handle_sdp(now, id, parsed);
+                }
+            }
+            (Some(id), ClientMessage::Answer { sdp, .. }) => {
+                let parsed = ParsedSdp::Answer(Offer::parse(&sdp));
+                if let Some(hub) = lock(&s.hub).as_mut() {
+                    hub.handle_sdp(now, id, parsed);
+                }
+            }
             (Some(id), msg) => {
                 if let Some(hub) = lock(&s.hub).as_mut() {
                     hub.handle_message(now, id, msg);
@@ -251,6 +405,13 @@ async fn session(socket: WebSocket, s: Arc<Signalling>) {
         }
         lock(&s.sessions).remove(&id);
     }
-    drop(tx);
+    drop((tx, handle));
     let _ = writer.await;
+    drop(permit);
+}
+
+/// Whether a read error is a frame over the size limit.
+fn is_capacity(e: &axum::Error) -> bool {
+    let text = e.to_string();
+    text.contains("Space limit exceeded") || text.contains("too long") || text.contains("Capacity")
 }

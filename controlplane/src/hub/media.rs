@@ -2,7 +2,7 @@
 
 use super::{Hub, Published, Subscription, parse_sid, pid, sid};
 use crate::ice::Credentials;
-use crate::sdp::{AnswerParams, Direction, Offer, PcSession, SendTrack};
+use crate::sdp::{AnswerParams, Direction, Offer, PcSession, SdpError, SendTrack};
 use crate::signalling::{ErrorCode, ProtocolError, ServerMessage, SourceInfo, VERSION};
 use crate::transport::Transport;
 use rand::Rng;
@@ -15,8 +15,13 @@ use switchyard_dataplane::abi::{
 use switchyard_wire::rtp::ExtensionIds;
 use webrtc_sdp::media_type::SdpMediaValue;
 
+/// Tracks one participant may publish (camera, microphone, a screen and its
+/// audio, with room to spare); an offer with more sending m-lines is refused.
+pub const MAX_SOURCES_PER_PARTICIPANT: usize = 16;
+
 fn bad_sdp(e: impl std::fmt::Display) -> ProtocolError {
-    ProtocolError::new(ErrorCode::BadSdp, e.to_string())
+    // the error names the line, which may be as long as the whole offer
+    ProtocolError::new(ErrorCode::BadSdp, crate::signalling::clip(&e.to_string()))
 }
 
 fn codec_of(name: &str) -> Codec {
@@ -39,9 +44,24 @@ impl Hub {
         &mut self,
         now: Instant,
         id: u64,
-        sdp: &str,
+        offer: Result<Offer, SdpError>,
     ) -> Result<(), ProtocolError> {
-        let offer = Offer::parse(sdp).map_err(bad_sdp)?;
+        let offer = offer.map_err(bad_sdp)?;
+        let sending = offer
+            .media
+            .iter()
+            .filter(|m| {
+                !m.rejected && matches!(m.direction, Direction::SendRecv | Direction::SendOnly)
+            })
+            .count();
+        if sending > MAX_SOURCES_PER_PARTICIPANT {
+            return Err(ProtocolError::new(
+                ErrorCode::InvalidValue,
+                format!(
+                    "too many sources: {sending} sending m-lines, at most {MAX_SOURCES_PER_PARTICIPANT} per participant"
+                ),
+            ));
+        }
         let port = {
             let p = self
                 .participants
@@ -354,8 +374,12 @@ impl Hub {
         }
     }
 
-    pub(super) fn on_answer(&mut self, id: u64, sdp: &str) -> Result<(), ProtocolError> {
-        let answer = Offer::parse(sdp).map_err(bad_sdp)?;
+    pub(super) fn on_answer(
+        &mut self,
+        id: u64,
+        answer: Result<Offer, SdpError>,
+    ) -> Result<(), ProtocolError> {
+        let answer = answer.map_err(bad_sdp)?;
         let p = self
             .participants
             .get_mut(&id)

@@ -13,14 +13,26 @@
 mod allocation;
 mod media;
 
+/// An offer or answer from a participant, its SDP parsed (off the hub's lock
+/// when the hub is shared).
+#[derive(Debug)]
+pub enum ParsedSdp {
+    /// The browser's offer.
+    Offer(Result<Offer, SdpError>),
+    /// The browser's answer to the server's offer.
+    Answer(Result<Offer, SdpError>),
+}
+
 use crate::auth::{TokenPolicy, authorize};
 use crate::conductor::{Action, Conductor};
 use crate::dtls::Certificate;
 use crate::limits::{JoinRate, Limits, check_capacity};
-use crate::sdp::PcSession;
+use crate::sdp::{Offer, PcSession, SdpError};
+
 use crate::signalling::{
     ClientMessage, ErrorCode, ParticipantInfo, ProtocolError, ServerMessage, VERSION,
 };
+pub use media::MAX_SOURCES_PER_PARTICIPANT;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -278,7 +290,9 @@ impl Hub {
         Ok(id)
     }
 
-    /// A message after `join`.
+    /// A message after `join`. An offer's or answer's SDP is parsed here;
+    /// callers that share the hub parse it first, without the hub, and call
+    /// [`Hub::handle_sdp`].
     pub fn handle_message(&mut self, now: Instant, id: u64, msg: ClientMessage) {
         if !self.participants.contains_key(&id) {
             return;
@@ -287,8 +301,8 @@ impl Hub {
             ClientMessage::Join { .. } => {
                 Err(ProtocolError::new(ErrorCode::BadState, "already joined"))
             }
-            ClientMessage::Offer { sdp, .. } => self.on_offer(now, id, &sdp),
-            ClientMessage::Answer { sdp, .. } => self.on_answer(id, &sdp),
+            ClientMessage::Offer { sdp, .. } => self.on_offer(now, id, Offer::parse(&sdp)),
+            ClientMessage::Answer { sdp, .. } => self.on_answer(id, Offer::parse(&sdp)),
             ClientMessage::Subscribe { sources, .. } => self.on_subscribe(id, &sources),
             ClientMessage::Constraints {
                 max_height,
@@ -307,6 +321,23 @@ impl Hub {
                 Ok(())
             }
         };
+        self.finish(id, result);
+    }
+
+    /// An offer or answer whose SDP the caller parsed.
+    pub fn handle_sdp(&mut self, now: Instant, id: u64, sdp: ParsedSdp) {
+        if !self.participants.contains_key(&id) {
+            return;
+        }
+        let result = match sdp {
+            ParsedSdp::Offer(offer) => self.on_offer(now, id, offer),
+            ParsedSdp::Answer(answer) => self.on_answer(id, answer),
+        };
+        self.finish(id, result);
+    }
+
+    /// Reports a refused message and sends the offers it made necessary.
+    fn finish(&mut self, id: u64, result: Result<(), ProtocolError>) {
         if let Err(e) = result {
             self.error(id, &e);
         }

@@ -527,3 +527,55 @@ fn last_n_follows_the_dominant_speaker_with_hysteresis() {
     // audio is never paused by last-N
     assert!(!tc.iter().any(|&(s, _)| s == a_audio || s == b_audio));
 }
+
+#[test]
+fn an_offer_with_too_many_sources_is_refused() {
+    let mut h = hub();
+    let t = Instant::now();
+    let a = h.join(t, "r", "A", None).unwrap();
+    drain(&mut h);
+    // CHROME's audio section seventeen times, each with its own mid and SSRC
+    let start = CHROME.find("m=audio").unwrap();
+    let end = CHROME.find("m=video").unwrap();
+    let (head, audio) = (&CHROME[..start], &CHROME[start..end]);
+    let n = MAX_SOURCES_PER_PARTICIPANT + 1;
+    let mids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    let mut sdp = head.replace(
+        "a=group:BUNDLE 0 1",
+        &format!("a=group:BUNDLE {}", mids.join(" ")),
+    );
+    for i in 0..n {
+        sdp.push_str(
+            &audio
+                .replace("a=mid:0", &format!("a=mid:{i}"))
+                .replace("1001", &(2000 + i).to_string())
+                .replace("track-a", &format!("track-a{i}")),
+        );
+    }
+    h.handle_sdp(t, a, ParsedSdp::Offer(Offer::parse(&sdp)));
+    let errors: Vec<(ErrorCode, String)> = drain(&mut h)
+        .iter()
+        .filter_map(|o| match o {
+            Out::Signal {
+                msg: ServerMessage::Error { code, message, .. },
+                ..
+            } => Some((*code, message.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].0, ErrorCode::InvalidValue, "{errors:?}");
+    assert!(errors[0].1.contains("too many sources"), "{errors:?}");
+    // the same participant can still publish a normal offer
+    h.handle_sdp(t, a, ParsedSdp::Offer(Offer::parse(CHROME)));
+    assert!(
+        drain(&mut h).iter().any(|o| matches!(
+            o,
+            Out::Signal {
+                msg: ServerMessage::Answer { .. },
+                ..
+            }
+        )),
+        "no answer after a refused offer"
+    );
+}

@@ -292,7 +292,7 @@ impl ClientMessage {
             ));
         }
         let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| ProtocolError::new(ErrorCode::BadJson, e.to_string()))?;
+            .map_err(|e| ProtocolError::new(ErrorCode::BadJson, clip(&e.to_string())))?;
         let obj = value
             .as_object()
             .ok_or_else(|| ProtocolError::new(ErrorCode::BadJson, "not a JSON object"))?;
@@ -319,11 +319,12 @@ impl ClientMessage {
         if !KNOWN.contains(&kind.as_str()) {
             return Err(ProtocolError::new(
                 ErrorCode::UnknownMessage,
-                format!("unknown message type {kind:?}"),
+                clip(&format!("unknown message type {kind:?}")),
             ));
         }
-        let msg: ClientMessage = serde_json::from_value(value)
-            .map_err(|e| ProtocolError::new(ErrorCode::BadMessage, format!("{kind}: {e}")))?;
+        let msg: ClientMessage = serde_json::from_value(value).map_err(|e| {
+            ProtocolError::new(ErrorCode::BadMessage, clip(&format!("{kind}: {e}")))
+        })?;
         msg.validate()?;
         Ok(msg)
     }
@@ -355,6 +356,22 @@ impl ClientMessage {
         }
         Ok(())
     }
+}
+
+/// Longest error detail sent back: errors never echo large input.
+pub const MAX_ERROR_DETAIL: usize = 200;
+
+/// `text` cut to [`MAX_ERROR_DETAIL`] bytes (at a character boundary), with
+/// `…` when cut.
+pub fn clip(text: &str) -> String {
+    if text.len() <= MAX_ERROR_DETAIL {
+        return text.to_string();
+    }
+    let mut end = MAX_ERROR_DETAIL;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 /// A room name: 1–64 of A–Z a–z 0–9 `-` `_` `.`.
@@ -420,6 +437,26 @@ mod tests {
             "a".repeat(MAX_MESSAGE)
         );
         assert_eq!(code(&big), ErrorCode::TooLarge);
+    }
+
+    #[test]
+    fn errors_never_echo_large_input() {
+        let long = "é".repeat(30_000);
+        for text in [
+            format!(r#"{{"v":1,"type":"{long}"}}"#),
+            format!(r#"{{"v":1,"type":"ping","{long}":1}}"#),
+            format!(r#"{{"v":1,"type":"join","room":1,"name":"{long}"}}"#),
+            format!(r#"{{"v":1,"type":"mute","mid":"0","muted":"{long}"}}"#),
+            format!("{{\"v\":1,\"{long}"),
+        ] {
+            let e = ClientMessage::parse(&text).unwrap_err();
+            assert!(
+                e.message.len() <= MAX_ERROR_DETAIL + 3,
+                "{:?}: {} bytes",
+                e.code,
+                e.message.len()
+            );
+        }
     }
 
     #[test]

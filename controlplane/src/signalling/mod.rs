@@ -8,6 +8,6 @@
 mod messages;
 
 pub use messages::{
-    ClientMessage, ErrorCode, MAX_MESSAGE, ParticipantInfo, ProtocolError, ServerMessage,
-    SourceInfo, VERSION, valid_room,
+    ClientMessage, ErrorCode, MAX_ERROR_DETAIL, MAX_MESSAGE, ParticipantInfo, ProtocolError,
+    ServerMessage, SourceInfo, VERSION, clip, valid_room,
 };

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The Python with aiortc that scripts/test.sh prepares.
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     let p = std::env::var_os("SWITCHYARD_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| {

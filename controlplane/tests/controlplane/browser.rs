@@ -7,10 +7,15 @@ use crate::netns::{NetnsPair, NsServer, browser_dir, run_bounded};
 use serde_json::Value;
 use std::time::Duration;
 
-/// Runs call.mjs in the client namespace and returns its report.
+/// Runs call.mjs in the (first) client namespace and returns its report.
 pub fn call(net: &NetnsPair, server: &NsServer, args: &[&str], log_name: &str) -> Value {
+    call_in(&net.client_ns, server, args, log_name)
+}
+
+/// Runs call.mjs in namespace `ns` and returns its report.
+pub fn call_in(ns: &str, server: &NsServer, args: &[&str], log_name: &str) -> Value {
     let dir = browser_dir();
-    let mut cmd = NetnsPair::command(&net.client_ns, "node");
+    let mut cmd = NetnsPair::command(ns, "node");
     cmd.current_dir(&dir)
         .arg("call.mjs")
         .args(["--base", &server.https])

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `switchyard` binary. One module per scenario.
 
+mod abuse;
 mod aiortc;
 mod bad_input;
 mod browser;
@@ -25,6 +26,11 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// With extra flags, e.g. `["--join-deadline", "2"]`.
+    pub fn start_with(extra: &[&str]) -> Server {
         let dir =
             std::env::temp_dir().join(format!("swyd-cp-{}-{}", std::process::id(), rand_suffix()));
         switchyard_dataplane::abi::access::prepare_socket_dir(&dir).unwrap();
@@ -45,6 +51,7 @@ impl Server {
             .arg(dir.join("dp.sock"))
             .arg("--state-dir")
             .arg(&dir)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
