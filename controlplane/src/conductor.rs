@@ -110,14 +110,20 @@ impl Conductor {
             self.unmatched += 1;
             return;
         };
-        if PacketKind::classify(data) == PacketKind::Stun {
-            self.by_addr.insert(header.remote, endpoint);
-        }
         let Some(mut slot) = self.slots.remove(&endpoint) else {
             return;
         };
         if slot.worker == worker {
             slot.transport.handle_datagram(now, header.remote, data);
+        }
+        // An address is learned only once a check from it passed
+        // MESSAGE-INTEGRITY; the transport keeps a bounded set of such
+        // addresses, and so does this map: entries it dropped go too.
+        if !self.by_addr.contains_key(&header.remote) && slot.transport.verified(header.remote) {
+            let transport = &slot.transport;
+            self.by_addr
+                .retain(|a, e| *e != endpoint || transport.verified(*a));
+            self.by_addr.insert(header.remote, endpoint);
         }
         self.drain(endpoint, &mut slot);
         self.slots.insert(endpoint, slot);
@@ -133,6 +139,11 @@ impl Conductor {
                 self.slots.insert(id, slot);
             }
         }
+    }
+
+    /// Addresses learned from checks that passed (bounded by the transports).
+    pub fn learned_addresses(&self) -> usize {
+        self.by_addr.len()
     }
 
     /// The next action.
@@ -161,5 +172,95 @@ impl Conductor {
             };
             self.actions.push_back(action);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtls::Certificate;
+    use crate::ice::Credentials;
+    use crate::sdp::{Offer, Setup};
+    use switchyard_wire::rtp::ExtensionIds;
+    use switchyard_wire::stun::{StunWriter, attr};
+
+    fn check(local: &Credentials, remote_ufrag: &str, pwd: &str, txid: u8) -> Vec<u8> {
+        let mut buf = [0u8; 256];
+        let mut w = StunWriter::new(&mut buf, 0x0001, &[txid; 12]).unwrap();
+        w.add(
+            attr::USERNAME,
+            format!("{}:{remote_ufrag}", local.ufrag).as_bytes(),
+        )
+        .unwrap();
+        w.add_u32(attr::PRIORITY, 1).unwrap();
+        w.add_u64(attr::ICE_CONTROLLING, 7).unwrap();
+        w.add_message_integrity(pwd.as_bytes()).unwrap();
+        w.add_fingerprint().unwrap();
+        let n = w.finish();
+        buf[..n].to_vec()
+    }
+
+    fn header(port: u16) -> PacketHeader {
+        PacketHeader {
+            endpoint: 0,
+            remote: SocketAddr::from(([192, 0, 2, 8], port)),
+            local_port: 10000,
+        }
+    }
+
+    #[test]
+    fn only_checks_that_pass_integrity_teach_an_address() {
+        let now = Instant::now();
+        let cert = Certificate::generate().unwrap();
+        let (local, browser) = (Credentials::random(), Credentials::random());
+        let offer = Offer {
+            ice: browser.clone(),
+            fingerprint: Certificate::generate().unwrap().fingerprint(),
+            setup: Setup::ActPass,
+            media: vec![],
+        };
+        let transport = Transport::new(
+            7,
+            local.clone(),
+            &cert,
+            &offer,
+            ExtensionIds::default(),
+            [0; 32],
+            now,
+        )
+        .unwrap();
+        let mut c = Conductor::default();
+        c.add(7, 0, 10000, transport);
+        // our ufrag, a wrong password, from a thousand ports
+        for port in 0..1000u16 {
+            let bad = check(
+                &local,
+                &browser.ufrag,
+                "not-the-password-at-all",
+                port as u8,
+            );
+            c.handle_packet(now, 0, &header(20000 + port), &bad);
+        }
+        assert_eq!(
+            c.learned_addresses(),
+            0,
+            "unauthenticated checks taught addresses"
+        );
+        // a real check is learned
+        c.handle_packet(
+            now,
+            0,
+            &header(5000),
+            &check(&local, &browser.ufrag, &local.pwd, 1),
+        );
+        assert_eq!(c.learned_addresses(), 1);
+        // even the real peer cannot grow the map past what ICE keeps
+        for port in 0..200u16 {
+            let ok = check(&local, &browser.ufrag, &local.pwd, port as u8);
+            c.handle_packet(now, 0, &header(30000 + port), &ok);
+        }
+        assert!(c.learned_addresses() <= 16, "{}", c.learned_addresses());
+        c.remove(7);
+        assert_eq!(c.learned_addresses(), 0);
     }
 }

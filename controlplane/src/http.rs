@@ -147,6 +147,7 @@ async fn stats(State(s): State<Arc<AppState>>) -> Json<Value> {
             "forwarded_per_s": rates.forwarded_per_s,
         },
         "dataplane": { "workers": workers.unwrap_or_default() },
+        "signalling": s.signalling.bounded_state(),
     }))
 }
 

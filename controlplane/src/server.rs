@@ -115,6 +115,22 @@ impl Signalling {
         lock(&self.hub).as_ref().map_or((0, 0), Hub::counts)
     }
 
+    /// The state remote parties can make the control plane keep, for
+    /// `/stats`: connections, client addresses tracked, transport addresses
+    /// learned from checks, per-source entries.
+    pub fn bounded_state(&self) -> serde_json::Value {
+        let (connections, addresses) = lock(&self.admission).counts();
+        let (learned, per_source) = lock(&self.hub)
+            .as_ref()
+            .map_or((0, 0), |h| (h.learned_addresses(), h.per_source_entries()));
+        serde_json::json!({
+            "connections": connections,
+            "client_addresses": addresses,
+            "learned_addresses": learned,
+            "per_source_entries": per_source,
+        })
+    }
+
     /// Runs the pump until `stop`: creates the hub once the dataplane is
     /// attached, then moves packets, events, time and outputs.
     pub fn pump(self: &Arc<Self>, stop: &AtomicBool) {

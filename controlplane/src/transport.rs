@@ -100,6 +100,12 @@ impl Transport {
         self.ice.local()
     }
 
+    /// Whether `addr` has passed a connectivity check (MESSAGE-INTEGRITY
+    /// verified) and is still one of the pairs ICE keeps.
+    pub fn verified(&self, addr: SocketAddr) -> bool {
+        self.ice.verified(addr)
+    }
+
     /// A STUN or DTLS datagram from `from`.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
         if self.failed {

@@ -139,7 +139,7 @@ class Counters(ctypes.Structure):
             "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "commands", "exceptions_in",
             "exceptions_out", "events_lost", "retransmissions", "keyframe_requests", "forwarded",
         )
-    ] + [("drops", ctypes.c_uint64 * 16)]
+    ] + [("drops", ctypes.c_uint64 * 17)]
 
 
 class SwitchyardError(Exception):

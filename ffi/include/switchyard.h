@@ -80,7 +80,7 @@
 
 // Drop reasons counted in `SwitchyardCounters::drops` (index = reason;
 // `switchyard_drop_reason_name` names them).
-#define SWITCHYARD_DROP_REASONS 16
+#define SWITCHYARD_DROP_REASONS 17
 
 // What every `switchyard_*` function returns. Values are stable.
 enum SwitchyardStatus

@@ -62,7 +62,7 @@ pub const SWITCHYARD_EVENT_SOURCE_RATES: u32 = 8;
 
 /// Drop reasons counted in `SwitchyardCounters::drops` (index = reason;
 /// `switchyard_drop_reason_name` names them).
-pub const SWITCHYARD_DROP_REASONS: usize = 16;
+pub const SWITCHYARD_DROP_REASONS: usize = 17;
 
 /// An SRTP master key and salt; `key_len`/`salt_len` bytes are used.
 #[repr(C)]

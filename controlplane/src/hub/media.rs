@@ -246,6 +246,7 @@ impl Hub {
     }
 
     fn unpublish(&mut self, id: u64, source: u64) {
+        self.forget_source(source);
         let workers = self.config.worker_ports.len();
         for w in 0..workers {
             self.out.push_back(super::Out::Dataplane {

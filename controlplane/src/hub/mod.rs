@@ -354,6 +354,7 @@ impl Hub {
         self.drain_conductor();
         let workers = self.config.worker_ports.len();
         for s in &p.published {
+            self.forget_source(s.source);
             for w in 0..workers {
                 self.out.push_back(Out::Dataplane {
                     worker: w,
@@ -411,11 +412,13 @@ impl Hub {
     /// An event from the dataplane.
     pub fn handle_event(&mut self, now: Instant, event: Event) {
         match event {
+            // per-source state only for sources that exist: a late event for
+            // a removed source must not bring its entry back
             Event::AudioLevel {
                 source,
                 level,
                 voice,
-            } => {
+            } if self.is_published(source) => {
                 if voice {
                     self.levels.insert(source, (level, now));
                 }
@@ -432,11 +435,34 @@ impl Hub {
                     self.reallocate(now, endpoint);
                 }
             }
-            Event::SourceRates { source, layer_bps } => {
+            Event::SourceRates { source, layer_bps } if self.is_published(source) => {
                 self.layer_rates.insert(source, layer_bps);
             }
             _ => {}
         }
+    }
+
+    fn is_published(&self, source: u64) -> bool {
+        self.participants
+            .values()
+            .any(|p| p.published.iter().any(|s| s.source == source))
+    }
+
+    /// Drops what the hub keeps about a source that is gone.
+    fn forget_source(&mut self, source: u64) {
+        self.levels.remove(&source);
+        self.layer_rates.remove(&source);
+    }
+
+    /// Remote addresses the transports learned from checks that passed.
+    pub fn learned_addresses(&self) -> usize {
+        self.conductor.learned_addresses()
+    }
+
+    /// Entries in the per-source maps (audio levels, layer rates), for tests
+    /// and `/stats`.
+    pub fn per_source_entries(&self) -> usize {
+        self.levels.len() + self.layer_rates.len()
     }
 
     fn drain_conductor(&mut self) {

@@ -579,3 +579,35 @@ fn an_offer_with_too_many_sources_is_refused() {
         "no answer after a refused offer"
     );
 }
+
+#[test]
+fn per_source_state_goes_with_its_source() {
+    let mut h = hub();
+    let t = Instant::now();
+    let ids = room_of(&mut h, t, 2);
+    let (audio, video) = sources_of(&h, ids[0]);
+    let level = |source| Event::AudioLevel {
+        source,
+        level: 30,
+        voice: true,
+    };
+    let rates = |source| Event::SourceRates {
+        source,
+        layer_bps: [100_000, 300_000, 1_000_000],
+    };
+    h.handle_event(t, level(audio));
+    h.handle_event(t, rates(video));
+    assert_eq!(h.per_source_entries(), 2);
+    // events for sources nobody publishes leave nothing behind
+    for s in 1_000..1_100 {
+        h.handle_event(t, level(s));
+        h.handle_event(t, rates(s));
+    }
+    assert_eq!(h.per_source_entries(), 2);
+    h.disconnect(ids[0]);
+    assert_eq!(h.per_source_entries(), 0);
+    // a late event for a removed source does not bring it back
+    h.handle_event(t, level(audio));
+    h.handle_event(t, rates(video));
+    assert_eq!(h.per_source_entries(), 0);
+}

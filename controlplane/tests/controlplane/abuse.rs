@@ -229,3 +229,87 @@ async fn large_offers_in_one_room_do_not_delay_another() {
         "ping p99 {p99:?} while 64 KiB offers flowed: {report}"
     );
 }
+
+#[test]
+fn a_flood_of_forged_checks_does_not_stop_handshakes_or_grow_state() {
+    let _turn = crate::netns::BROWSERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let python = python();
+    let net = NetnsPair::with_clients(2);
+    let server = NsServer::start(&net, "stunflood");
+    let sdp_file = std::env::temp_dir().join(format!("swyd-flood-{}.sdp", std::process::id()));
+    std::fs::write(&sdp_file, CHROME).unwrap();
+    // 50 000 forged checks a second naming a real ufrag, from 1000 ports,
+    // for as long as the browsers take to join and call
+    let mut cmd = NetnsPair::command(&net.clients[0].ns, &python);
+    cmd.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/abuse/stun_flood.py"))
+        .arg(format!("http://{}:8080", net.server_ip))
+        .arg(&sdp_file)
+        .args(["50000", "20", "1000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let flooder = cmd.spawn().expect("start stun_flood.py");
+    std::thread::sleep(Duration::from_secs(2)); // the flood is under way
+    let r = call_in(
+        &net.clients[1].ns,
+        &server,
+        &[
+            "--room",
+            "handshakes",
+            "--names",
+            "Ada,Bo",
+            "--min-frames",
+            "100",
+            "--timeout",
+            "25",
+            "--hold",
+            "15",
+        ],
+        "stunflood-call",
+    );
+    let flood = finish(flooder, Duration::from_secs(90));
+    let _ = std::fs::remove_file(&sdp_file);
+    let stats = &flood["stats"];
+    let context = || {
+        format!(
+            "flood: sent {} at {} pkt/s\nstats: {stats:#}\nreport: {r:#}\n--- server log ---\n{}",
+            flood["sent"],
+            flood["pps"],
+            server.log()
+        )
+    };
+    eprintln!(
+        "flood {} pkt/s, signalling {}",
+        flood["pps"], stats["signalling"]
+    );
+    assert!(
+        num(&flood["pps"]) >= 35_000,
+        "the flood fell short: {}",
+        context()
+    );
+    for name in ["Ada", "Bo"] {
+        let p = &r["participants"][name];
+        assert_eq!(p["state"], "connected", "{name}: {}", context());
+        for rx in p["remotes"].as_object().expect("remotes").values() {
+            assert!(num(&rx["video_frames"]) >= 100, "{name}: {}", context());
+        }
+    }
+    // read while the browsers were still in the call (--hold): only their
+    // own checks taught the server addresses
+    assert!(
+        num(&stats["participants"]) >= 2,
+        "stats were read after the call: {}",
+        context()
+    );
+    assert!(
+        num(&stats["signalling"]["learned_addresses"]) <= 4,
+        "{}",
+        context()
+    );
+    let budget_drops: u64 = stats["dataplane"]["workers"].as_array().map_or(0, |w| {
+        w.iter().map(|w| num(&w["drops"]["exception_budget"])).sum()
+    });
+    assert!(budget_drops > 0, "no exception-budget drops: {}", context());
+}

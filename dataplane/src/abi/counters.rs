@@ -82,11 +82,14 @@ pub enum DropReason {
     /// A padding-only packet (a sender's bandwidth probe): nothing to
     /// forward.
     Padding = 15,
+    /// STUN or DTLS from an address that is no endpoint, over its source
+    /// IP's budget for the exception ring (ABI 1.2).
+    ExceptionBudget = 16,
 }
 
 impl DropReason {
     /// Every reason, in index order.
-    pub const ALL: [DropReason; 16] = [
+    pub const ALL: [DropReason; 17] = [
         DropReason::UnknownAddress,
         DropReason::Unclassified,
         DropReason::MalformedRtp,
@@ -103,6 +106,7 @@ impl DropReason {
         DropReason::Filtered,
         DropReason::NoSendBuffer,
         DropReason::Padding,
+        DropReason::ExceptionBudget,
     ];
 
     /// Name for logs and metrics.
@@ -130,6 +134,7 @@ impl DropReason {
             DropReason::Filtered => c"filtered",
             DropReason::NoSendBuffer => c"no_send_buffer",
             DropReason::Padding => c"padding",
+            DropReason::ExceptionBudget => c"exception_budget",
         }
     }
 

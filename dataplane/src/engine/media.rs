@@ -36,6 +36,10 @@ impl Engine {
                 let id = endpoint
                     .and_then(|e| self.endpoints.get(e))
                     .map_or(0, |e| e.id);
+                // strangers share the ring by source IP; endpoints never wait
+                if id == 0 && !self.exception_budget.admit(now, from.ip()) {
+                    return self.counters.drop_packet(DropReason::ExceptionBudget);
+                }
                 if sink.exception(id, from, data) {
                     self.counters.add(Counter::ExceptionsIn, 1);
                 } else {

@@ -16,6 +16,7 @@
 //! switches, a retransmission history). See docs/dataplane.md.
 
 mod control;
+mod exception_budget;
 mod history;
 mod keyframe;
 mod media;
@@ -35,6 +36,7 @@ use crate::abi::{
 };
 use crate::bwe::feedback::ReceiveRecorder;
 use crate::bwe::{BweConfig, Estimator};
+use exception_budget::ExceptionBudget;
 use history::History;
 use keyframe::KeyframeThrottle;
 use slab::Slab;
@@ -194,6 +196,7 @@ struct OutStream {
 /// One worker's forwarding state.
 pub struct Engine {
     config: EngineConfig,
+    exception_budget: ExceptionBudget,
     endpoints: Slab<Endpoint>,
     by_addr: HashMap<SocketAddr, u32>,
     by_id: HashMap<u64, u32>,
@@ -221,6 +224,7 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Engine {
         Engine {
             config,
+            exception_budget: ExceptionBudget::new(Instant::now()),
             endpoints: Slab::default(),
             by_addr: HashMap::new(),
             by_id: HashMap::new(),
