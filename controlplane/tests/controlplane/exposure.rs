@@ -1,7 +1,7 @@
 //! Who may join: open rooms beyond loopback need the operator's consent
 //! (`--open-rooms`), and what the operator must know is logged and shown.
 
-use crate::netns::{NetnsPair, NsServer, run_bounded};
+use crate::netns::{NetnsPair, NsServer, browser_dir, run_bounded};
 use std::time::Duration;
 
 #[test]
@@ -74,8 +74,34 @@ fn a_page_beyond_loopback_over_media_on_loopback_is_flagged() {
     for _ in 0..2 {
         std::io::BufRead::read_line(&mut reader, &mut banner).unwrap();
     }
+    // a person opening the page from another machine is told too
+    let page = {
+        let _turn = crate::netns::BROWSERS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut node = NetnsPair::command(&net.client_ns, "node");
+        node.current_dir(browser_dir())
+            .arg("banner.mjs")
+            .arg(format!("http://{addr}:8080/room1"));
+        run_bounded(node, Duration::from_secs(90), &dir.join("banner.log"))
+    };
     crate::stop(&mut child);
+    let page_text = String::from_utf8_lossy(&page.stdout).to_string();
     let _ = std::fs::remove_dir_all(&dir);
+    let shown: serde_json::Value = serde_json::from_str(page_text.trim()).unwrap_or_else(|_| {
+        panic!(
+            "banner.mjs: {page_text} {}",
+            String::from_utf8_lossy(&page.stderr)
+        )
+    });
+    assert_eq!(shown["visible"], true, "{shown}");
+    assert!(
+        shown["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("media only on 127.0.0.1"),
+        "{shown}"
+    );
     assert!(
         banner.contains("WARNING") && banner.contains("media only on 127.0.0.1"),
         "{banner}"

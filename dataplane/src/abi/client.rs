@@ -150,6 +150,29 @@ impl Client {
         self.workers.get_mut(w).ok_or(AbiError::NoWorker(w))
     }
 
+    /// Commands sent to worker `w` that it has not taken yet. A worker
+    /// applies each command as it takes it and handles packets only between
+    /// batches of commands, so once this is 0 every packet that arrives
+    /// afterwards meets the commands' effect.
+    pub fn pending_commands(&self, w: usize) -> Option<usize> {
+        self.workers.get(w).map(|e| e.commands.ring().len())
+    }
+
+    /// Waits until every worker has taken every command sent so far, or
+    /// `timeout` passes (then false).
+    pub fn wait_commands_taken(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if (0..self.workers()).all(|w| self.pending_commands(w) == Some(0)) {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
     /// Number of workers.
     pub fn workers(&self) -> usize {
         self.workers.len()

@@ -52,7 +52,7 @@ fn scenario(io: &str) {
     client.subscribe(0, 0, &subscription(2, 0xa, 2)).unwrap();
     client.subscribe(1, 0, &subscription(3, 0xb, 0)).unwrap();
     client.subscribe(1, 0, &subscription(4, 0xc, 1)).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    settle(&client);
 
     let mut publisher = Publisher::new(publisher);
     for f in 0..10 {

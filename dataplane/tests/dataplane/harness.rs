@@ -26,6 +26,14 @@ pub const EXT: ExtensionIds = ExtensionIds {
     dependency_descriptor: None,
 };
 
+/// Waits (generously) until the workers took every command sent so far.
+pub fn settle(client: &Client) {
+    assert!(
+        client.wait_commands_taken(Duration::from_secs(30)),
+        "the workers did not take their commands in 30 s"
+    );
+}
+
 /// A running `switchyard-dataplane`, killed on drop.
 pub struct Dataplane {
     pub child: Child,
@@ -376,6 +384,6 @@ pub fn one_to_one(client: &mut Client, ssrc: u32, layer: u8) -> (Peer, Peer) {
     client
         .subscribe(1, 0, &subscription(2, ssrc, layer))
         .unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    settle(client);
     (publisher, sub)
 }
