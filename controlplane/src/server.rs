@@ -31,6 +31,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use switchyard_dataplane::log_budget::LogBudget;
 use tokio::sync::mpsc;
 
 /// A message for a session's writer: a frame, or close.
@@ -135,6 +136,7 @@ impl Signalling {
     /// attached, then moves packets, events, time and outputs.
     pub fn pump(self: &Arc<Self>, stop: &AtomicBool) {
         let mut buf = vec![0u8; 2048];
+        let mut unsent = LogBudget::per_minute();
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(1));
             let now = Instant::now();
@@ -179,8 +181,10 @@ impl Signalling {
                     while let Some(o) = hub.poll() {
                         match o {
                             Out::Dataplane { worker, command } => {
-                                if let Err(e) = client.send(worker, &command) {
-                                    tracing::warn!(target: "switchyard::server", error = %e, ?command, "command not sent");
+                                if let Err(e) = client.send(worker, &command)
+                                    && let Some(suppressed) = unsent.allow(now)
+                                {
+                                    tracing::warn!(target: "switchyard::server", error = %e, ?command, suppressed, "command not sent");
                                 }
                             }
                             Out::Send { worker, header, data } => {

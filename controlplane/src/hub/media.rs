@@ -302,7 +302,10 @@ impl Hub {
         let mid = match pc.add_send(kind, &codec, track) {
             Ok(mid) => mid,
             Err(e) => {
-                tracing::info!(target: "switchyard::hub", participant = to, source, error = %e, "cannot receive this source");
+                // the clock here only paces a log line; no decision reads it
+                if let Some(suppressed) = self.log_budget.allow(Instant::now()) {
+                    tracing::info!(target: "switchyard::hub", participant = to, source, error = %e, suppressed, "cannot receive this source");
+                }
                 return;
             }
         };

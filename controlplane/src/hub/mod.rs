@@ -150,6 +150,8 @@ pub struct Hub {
     levels: HashMap<u64, (u8, Instant)>,
     /// Bit/s of each layer of each source, from the dataplane.
     layer_rates: HashMap<u64, [u32; 3]>,
+    /// Bounds the lines participants' input can cause.
+    log_budget: switchyard_dataplane::log_budget::LogBudget,
     next_allocation: Option<Instant>,
     out: VecDeque<Out>,
 }
@@ -168,6 +170,7 @@ impl Hub {
             next_id: 1,
             levels: HashMap::new(),
             layer_rates: HashMap::new(),
+            log_budget: switchyard_dataplane::log_budget::LogBudget::per_minute(),
             next_allocation: None,
             out: VecDeque::new(),
         }
