@@ -7,7 +7,7 @@ use crate::Server;
 use crate::aiortc::python;
 use crate::browser::call_in;
 use crate::netns::{NetnsPair, NsServer};
-use crate::signalling::{CHROME, connect, expect, send};
+use crate::signalling::{CHROME, connect, expect, join, send};
 use futures_util::StreamExt;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -192,13 +192,7 @@ async fn large_offers_in_one_room_do_not_delay_another() {
         &["offers", &url, "12", sdp_file.to_str().unwrap()],
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut calm = connect(&server).await;
-    send(
-        &mut calm,
-        serde_json::json!({"v":1,"type":"join","room":"calm","name":"Ada"}),
-    )
-    .await;
-    expect(&mut calm, "joined").await;
+    let (mut calm, _) = join(&server, "calm", "Ada").await;
     let mut rtts = Vec::new();
     for _ in 0..200 {
         let t = Instant::now();

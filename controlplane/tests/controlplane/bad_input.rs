@@ -5,7 +5,7 @@
 //! clear error or a counted drop; the server and the other room stay up.
 
 use crate::Server;
-use crate::signalling::{CHROME, Ws, connect, expect, next, send};
+use crate::signalling::{CHROME, Ws, connect, expect, join, next, send};
 use futures_util::{SinkExt, StreamExt};
 use std::io::Write;
 use std::net::{SocketAddr, UdpSocket};
@@ -59,13 +59,7 @@ async fn bad_input_gets_errors_and_the_other_room_carries_on() {
     let media = SocketAddr::from(([127, 0, 0, 1], port));
 
     // the bystander: a participant in another room
-    let mut calm = connect(&server).await;
-    send(
-        &mut calm,
-        serde_json::json!({"v":1,"type":"join","room":"calm","name":"Ada"}),
-    )
-    .await;
-    expect(&mut calm, "joined").await;
+    let (mut calm, _) = join(&server, "calm", "Ada").await;
 
     // oversized frames: over 64 KiB is refused with `too_large` and the
     // connection stays; far over it, the connection is closed
@@ -101,13 +95,7 @@ async fn bad_input_gets_errors_and_the_other_room_carries_on() {
     });
 
     // a participant who offers, then has its TCP connection cut: the room is told
-    let mut gone = connect(&server).await;
-    send(
-        &mut gone,
-        serde_json::json!({"v":1,"type":"join","room":"calm","name":"Gone"}),
-    )
-    .await;
-    expect(&mut gone, "joined").await;
+    let (mut gone, _) = join(&server, "calm", "Gone").await;
     send(
         &mut gone,
         serde_json::json!({"v":1,"type":"offer","sdp":CHROME}),
@@ -119,13 +107,7 @@ async fn bad_input_gets_errors_and_the_other_room_carries_on() {
     expect(&mut calm, "participant_left").await;
 
     // STUN with wrong credentials, then a DTLS peer with the wrong certificate
-    let mut evil = connect(&server).await;
-    send(
-        &mut evil,
-        serde_json::json!({"v":1,"type":"join","room":"attack","name":"Mallory"}),
-    )
-    .await;
-    expect(&mut evil, "joined").await;
+    let (mut evil, _) = join(&server, "attack", "Mallory").await;
     send(
         &mut evil,
         serde_json::json!({"v":1,"type":"offer","sdp":CHROME}),

@@ -2,21 +2,31 @@
 //! (`--open-rooms`), and what the operator must know is logged and shown.
 
 use crate::netns::{NetnsPair, NsServer, browser_dir, run_bounded};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
+
+/// `switchyard` in the server namespace with HTTP on its address and its
+/// state in a private directory of its own (returned).
+fn switchyard_in(net: &NetnsPair, tag: &str) -> (Command, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("swyd-{tag}-{}", std::process::id()));
+    switchyard_dataplane::abi::access::prepare_socket_dir(&dir).unwrap();
+    let mut cmd = NetnsPair::command(&net.server_ns, env!("CARGO_BIN_EXE_switchyard"));
+    cmd.args(["--workers", "1"])
+        .args(["--http", &format!("{}:8080", net.server_ip)])
+        .arg("--state-dir")
+        .arg(&dir)
+        .arg("--control-socket")
+        .arg(dir.join("dp.sock"));
+    (cmd, dir)
+}
 
 #[test]
 fn open_rooms_beyond_loopback_refuse_to_start_unless_opened() {
     let net = NetnsPair::new();
     let addr = &net.server_ip;
-    let dir = std::env::temp_dir().join(format!("swyd-exposure-{}", std::process::id()));
-    switchyard_dataplane::abi::access::prepare_socket_dir(&dir).unwrap();
-    let mut cmd = NetnsPair::command(&net.server_ns, env!("CARGO_BIN_EXE_switchyard"));
-    cmd.args(["--bind", addr, "--base-port", "10000", "--workers", "1"])
-        .args(["--http", &format!("{addr}:8080")])
-        .arg("--state-dir")
-        .arg(&dir)
-        .arg("--control-socket")
-        .arg(dir.join("dp.sock"));
+    let (mut cmd, dir) = switchyard_in(&net, "exposure");
+    cmd.args(["--bind", addr, "--base-port", "10000"]);
     let out = run_bounded(cmd, Duration::from_secs(30), &dir.join("refused.log"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "started with open rooms on {addr}");
@@ -54,17 +64,10 @@ fn open_rooms_beyond_loopback_refuse_to_start_unless_opened() {
 fn a_page_beyond_loopback_over_media_on_loopback_is_flagged() {
     let net = NetnsPair::new();
     let addr = &net.server_ip;
-    let dir = std::env::temp_dir().join(format!("swyd-exposure2-{}", std::process::id()));
-    switchyard_dataplane::abi::access::prepare_socket_dir(&dir).unwrap();
     // media on loopback (the default), the page on the namespace's address
-    let mut cmd = NetnsPair::command(&net.server_ns, env!("CARGO_BIN_EXE_switchyard"));
-    cmd.args(["--base-port", "0", "--workers", "1", "--https", "off"])
-        .args(["--http", &format!("{addr}:8080")])
+    let (mut cmd, dir) = switchyard_in(&net, "exposure2");
+    cmd.args(["--base-port", "0", "--https", "off"])
         .args(["--token-secret", "s3cret-for-the-test"])
-        .arg("--state-dir")
-        .arg(&dir)
-        .arg("--control-socket")
-        .arg(dir.join("dp.sock"))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());

@@ -36,6 +36,18 @@ pub async fn next(ws: &mut Ws) -> serde_json::Value {
     }
 }
 
+/// Connects and joins `room` as `name`; returns the socket and `joined`.
+pub async fn join(server: &Server, room: &str, name: &str) -> (Ws, serde_json::Value) {
+    let mut ws = connect(server).await;
+    send(
+        &mut ws,
+        serde_json::json!({"v":1,"type":"join","room":room,"name":name}),
+    )
+    .await;
+    let joined = expect(&mut ws, "joined").await;
+    (ws, joined)
+}
+
 /// Reads until a message of `kind`, returning it.
 pub async fn expect(ws: &mut Ws, kind: &str) -> serde_json::Value {
     for _ in 0..20 {
@@ -101,13 +113,7 @@ async fn join_offer_answer_renegotiate_and_leave() {
         "candidate on the worker port: {sdp}"
     );
 
-    let mut b = connect(&server).await;
-    send(
-        &mut b,
-        serde_json::json!({"v":1,"type":"join","room":"standup","name":"Bo"}),
-    )
-    .await;
-    let joined = expect(&mut b, "joined").await;
+    let (mut b, joined) = join(&server, "standup", "Bo").await;
     assert_eq!(
         joined["participants"][0]["sources"]
             .as_array()
