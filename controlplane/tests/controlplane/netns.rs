@@ -10,8 +10,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// Held by tests that run browsers: on a 2-core CI machine they take turns
-/// rather than starve each other's encoders.
+/// Held by tests that run browsers or load the machine (floods, latency
+/// measurements): on a 2-core CI machine they take turns rather than starve
+/// each other's encoders or skew each other's timings.
 pub static BROWSERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A server namespace with a bridge, and client namespaces each joined to
