@@ -104,6 +104,17 @@ pub fn address_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Why a connection was refused before it became a WebSocket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The client's address has this many connections open already.
+    #[error("too many connections from your address (at most {0})")]
+    Address(usize),
+    /// The server has this many connections open already.
+    #[error("this server has too many connections (at most {0})")]
+    Server(usize),
+}
+
 #[derive(Debug)]
 struct AddressState {
     connections: usize,
@@ -132,13 +143,10 @@ impl Admission {
     }
 
     /// A new connection from `ip`, or why not.
-    pub fn connect(&mut self, ip: IpAddr, now: Instant) -> Result<(), ProtocolError> {
+    pub fn connect(&mut self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
         self.prune(now);
         if self.connections >= self.limits.connections {
-            return Err(ProtocolError::new(
-                ErrorCode::Limit,
-                "this server has too many connections",
-            ));
+            return Err(Refusal::Server(self.limits.connections));
         }
         let burst = self.per_address_burst();
         let entry = self
@@ -152,13 +160,7 @@ impl Admission {
                 },
             });
         if entry.connections >= self.limits.connections_per_address {
-            return Err(ProtocolError::new(
-                ErrorCode::Limit,
-                format!(
-                    "too many connections from your address (at most {})",
-                    self.limits.connections_per_address
-                ),
-            ));
+            return Err(Refusal::Address(self.limits.connections_per_address));
         }
         entry.connections += 1;
         self.connections += 1;
@@ -277,7 +279,7 @@ mod tests {
         for _ in 0..3 {
             a.connect(bad, t).unwrap();
         }
-        assert_eq!(a.connect(same_64, t).unwrap_err().code, ErrorCode::Limit);
+        assert_eq!(a.connect(same_64, t), Err(Refusal::Address(3)));
         a.connect(good, t).unwrap();
         // joins: a burst of two per address, then one a second
         a.join(bad, t).unwrap();
@@ -291,7 +293,10 @@ mod tests {
         a.connect(good, t).unwrap();
         a.connect(good, t).unwrap();
         assert_eq!(a.counts().0, 6);
-        assert!(a.connect("192.0.2.10".parse().unwrap(), t).is_err());
+        assert_eq!(
+            a.connect("192.0.2.10".parse().unwrap(), t),
+            Err(Refusal::Server(6))
+        );
         assert_eq!(
             address_key("::ffff:192.0.2.9".parse().unwrap()),
             good,

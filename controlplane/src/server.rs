@@ -15,8 +15,8 @@ use crate::auth::TokenPolicy;
 use crate::dtls::Certificate;
 use crate::hub::ParsedSdp;
 use crate::hub::{Hub, HubConfig, Out};
-use crate::limits::Admission;
 use crate::limits::Limits;
+use crate::limits::{Admission, Refusal};
 use crate::sdp::Offer;
 use crate::signalling::MAX_MESSAGE;
 use crate::signalling::{ClientMessage, ErrorCode, ProtocolError, ServerMessage};
@@ -34,11 +34,15 @@ use std::time::{Duration, Instant};
 use switchyard_dataplane::log_budget::LogBudget;
 use tokio::sync::mpsc;
 
-/// A message for a session's writer: a frame, or close.
+/// A message for a session's writer: a frame, or a close frame with its
+/// code and reason (after the frames queued before it).
 enum ToSession {
     Frame(String),
-    Close,
+    Close(u16, &'static str),
 }
+
+/// The normal close, after `leave` or an error that ends the session.
+const BYE: ToSession = ToSession::Close(1000, "bye");
 
 /// Frames queued for one session at most; a client that lets more pile up
 /// is not reading and is closed.
@@ -207,7 +211,7 @@ impl Signalling {
                     }
                     Out::Close { participant } => {
                         if let Some(h) = sessions.get(&participant) {
-                            h.deliver(ToSession::Close);
+                            h.deliver(BYE);
                         }
                     }
                     Out::Dataplane { .. } | Out::Send { .. } => {}
@@ -226,13 +230,12 @@ pub async fn ws_handler(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> Response {
     let ip = peer.ip();
-    if let Err(e) = lock(&s.admission).connect(ip, Instant::now()) {
-        let status = if e.message.contains("your address") {
-            StatusCode::TOO_MANY_REQUESTS
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
+    if let Err(refusal) = lock(&s.admission).connect(ip, Instant::now()) {
+        let status = match refusal {
+            Refusal::Address(_) => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::Server(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
-        return (status, e.message).into_response();
+        return (status, refusal.to_string()).into_response();
     }
     let permit = Permit { s: s.clone(), ip };
     ws.max_message_size(MAX_FRAME)
@@ -271,12 +274,11 @@ async fn write_frames(
         };
         let frame = match next {
             Some(ToSession::Frame(text)) => Message::Text(text.into()),
-            Some(ToSession::Close) => close(1000, "bye"),
+            Some(ToSession::Close(code, reason)) => close(code, reason),
             None => {
                 let reason = match *kill.borrow() {
                     Some(CLOSE_JOIN_TIMEOUT) => Some(close(CLOSE_JOIN_TIMEOUT, "join first")),
                     Some(CLOSE_NOT_READING) => Some(close(CLOSE_NOT_READING, "not reading")),
-                    Some(CLOSE_TOO_BIG) => Some(close(CLOSE_TOO_BIG, "frame too large")),
                     _ => None,
                 };
                 if let Some(frame) = reason {
@@ -341,7 +343,7 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit) {
                         ErrorCode::TooLarge,
                         format!("frame over {MAX_FRAME} bytes"),
                     ));
-                    let _ = kill.send(Some(CLOSE_TOO_BIG));
+                    handle.deliver(ToSession::Close(CLOSE_TOO_BIG, "frame too large"));
                 }
                 break;
             }
@@ -392,7 +394,7 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit) {
                             e.code,
                             ErrorCode::Unauthorized | ErrorCode::Limit | ErrorCode::Internal
                         ) {
-                            handle.deliver(ToSession::Close);
+                            handle.deliver(BYE);
                             break;
                         }
                     }
@@ -430,8 +432,9 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit) {
     drop(permit);
 }
 
-/// Whether a read error is a frame over the size limit.
+/// Whether a read error is a frame over the size limit: tungstenite's
+/// `Error::Capacity`, which axum passes on only as text ("Space limit
+/// exceeded: Message too long: …"; bad_input.rs fails if that changes).
 fn is_capacity(e: &axum::Error) -> bool {
-    let text = e.to_string();
-    text.contains("Space limit exceeded") || text.contains("too long") || text.contains("Capacity")
+    e.to_string().starts_with("Space limit exceeded")
 }

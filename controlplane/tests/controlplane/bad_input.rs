@@ -77,9 +77,30 @@ async fn bad_input_gets_errors_and_the_other_room_carries_on() {
         "bad_state",
         "still answering (join first)"
     );
-    let _ = big.send(Message::Text("y".repeat(4 << 20).into())).await;
-    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+    let _ = big.send(Message::Text("y".repeat(300 << 10).into())).await;
+    // what the protocol promises beyond 256 KiB: `too_large`, then close
+    // code 1009
+    let (error, code) = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut error = None;
         while let Some(Ok(m)) = big.next().await {
+            match m {
+                Message::Text(t) => error = serde_json::from_str::<serde_json::Value>(&t).ok(),
+                Message::Close(f) => return (error, f.map(|f| u16::from(f.code))),
+                _ => {}
+            }
+        }
+        (error, None)
+    })
+    .await
+    .expect("a 300 KiB frame closes that connection");
+    assert_eq!(error.map(|e| e["code"].clone()), Some("too_large".into()));
+    assert_eq!(code, Some(1009));
+    // far larger: closed too (the client may see a reset: the server stops
+    // reading at 256 KiB)
+    let mut huge = connect(&server).await;
+    let _ = huge.send(Message::Text("y".repeat(4 << 20).into())).await;
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(m)) = huge.next().await {
             if matches!(m, Message::Close(_)) {
                 break;
             }
