@@ -39,13 +39,9 @@ fn two_rooms_of_four_get_everything() {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let server = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (stop, shutdown) = switchyard_controlplane::app::Shutdown::manual();
     rt.spawn(switchyard_controlplane::app::serve(
-        config,
-        listener,
-        async move {
-            let _ = stopped.await;
-        },
+        config, listener, shutdown,
     ));
     // ready when /health says so
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -79,7 +75,7 @@ fn two_rooms_of_four_get_everything() {
         },
         |line| eprintln!("{line}"),
     );
-    let _ = stop.send(());
+    let _ = stop.send(1);
     eprintln!("{}", report.table());
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert_eq!(report.clients, 8);

@@ -9,13 +9,62 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Runs the control plane until `shutdown` resolves: the supervisor (or an
-/// attached dataplane), signalling, HTTP and HTTPS. `http` is the bound HTTP
-/// listener; the first line printed on stdout names its URL.
+/// How the process is told to stop: the first signal drains, a second one
+/// stops at once.
+pub struct Shutdown {
+    signals: tokio::sync::watch::Receiver<u32>,
+}
+
+impl Shutdown {
+    /// Counts SIGTERM and SIGINT.
+    pub fn on_signals() -> Shutdown {
+        let (tx, signals) = tokio::sync::watch::channel(0u32);
+        tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                tracing::error!("cannot install signal handlers");
+                return;
+            };
+            loop {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                tx.send_modify(|n| *n += 1);
+            }
+        });
+        Shutdown { signals }
+    }
+
+    /// Driven by the caller: each send of a higher count is one more signal.
+    pub fn manual() -> (tokio::sync::watch::Sender<u32>, Shutdown) {
+        let (tx, signals) = tokio::sync::watch::channel(0u32);
+        (tx, Shutdown { signals })
+    }
+
+    /// Resolves at the `n`th signal (never, if the sender is gone first).
+    async fn signal(&self, n: u32) {
+        let mut rx = self.signals.clone();
+        if rx.wait_for(|&c| c >= n).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Runs the control plane: the supervisor (or an attached dataplane),
+/// signalling, HTTP and HTTPS. At the first signal of `shutdown` it drains
+/// (`/health` 503, joins refused with `draining`, participants told with
+/// `going_away`), waits up to `drain_timeout` for the rooms to empty, closes
+/// what is left with code 1001, stops both listeners within 5 s and then
+/// the dataplane; a second signal cuts the wait short. `listener` is the
+/// bound HTTP listener; the first line printed on stdout names its URL.
 pub async fn serve(
     config: Config,
     listener: tokio::net::TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    shutdown: Shutdown,
 ) -> Result<(), String> {
     let dataplane = Arc::new(Dataplane::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -81,6 +130,7 @@ pub async fn serve(
             .spawn(move || s.pump(&stop))
             .map_err(|e| format!("starting the pump: {e}"))?
     };
+    let signalling_for_drain = signalling.clone();
     let state = Arc::new(AppState {
         dataplane,
         signalling,
@@ -94,9 +144,11 @@ pub async fn serve(
     let tls_handle = axum_server::Handle::new();
     tokio::spawn({
         let tls_handle = tls_handle.clone();
+        let drain_timeout = config.drain_timeout;
         async move {
-            shutdown.await;
-            tls_handle.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+            shutdown.signal(1).await;
+            drain(&signalling_for_drain, drain_timeout, shutdown.signal(2)).await;
+            tls_handle.graceful_shutdown(Some(LISTENER_GRACE));
             let _ = stopping.send(true);
         }
     });
@@ -111,14 +163,26 @@ pub async fn serve(
                 .await
         })
     });
-    let served = axum::serve(
+    // The plain listener's graceful shutdown waits for every connection;
+    // like HTTPS's it gets LISTENER_GRACE, then the rest are cut.
+    let mut stop_wait = stopped.clone();
+    let plain = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
         let _ = stopped.wait_for(|s| *s).await;
-    })
-    .await;
+    });
+    let served = tokio::select! {
+        r = plain => r,
+        _ = async {
+            let _ = stop_wait.wait_for(|s| *s).await;
+            tokio::time::sleep(LISTENER_GRACE).await;
+        } => {
+            tracing::info!("HTTP connections still open after the grace period: closed");
+            Ok(())
+        }
+    };
     if let Some(task) = secure {
         match task.await {
             Ok(Err(e)) => tracing::error!("HTTPS server: {e}"),
@@ -134,6 +198,32 @@ pub async fn serve(
     .await;
     tracing::info!("switchyard stopped");
     served.map_err(|e| format!("HTTP server: {e}"))
+}
+
+/// How long the listeners wait for open connections once draining is over.
+const LISTENER_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Drains: tells everyone, waits until the rooms are empty, `timeout`
+/// passes or `now` resolves (a second signal), then closes what is left.
+async fn drain(
+    signalling: &crate::server::Signalling,
+    timeout: std::time::Duration,
+    now: impl std::future::Future<Output = ()>,
+) {
+    signalling.begin_drain("the server is shutting down", timeout);
+    let empty = async {
+        while signalling.counts().1 > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    tokio::select! {
+        _ = empty => tracing::info!("rooms empty: stopping"),
+        _ = tokio::time::sleep(timeout) => tracing::info!("drain timeout: stopping"),
+        _ = now => tracing::info!("second signal: stopping now"),
+    }
+    signalling.close_all();
+    // the close frames leave before the listeners stop
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 }
 
 /// Binds the HTTPS listener and loads (or first generates) its certificate.

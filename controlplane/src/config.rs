@@ -95,6 +95,10 @@ pub struct Args {
     /// closed with code 4001 (default 10).
     #[arg(long)]
     pub join_deadline: Option<f64>,
+    /// On SIGTERM, how long to wait for the rooms to empty before ending the
+    /// calls left, e.g. `60s`, `2m` or `30` (seconds; default 60s).
+    #[arg(long)]
+    pub drain_timeout: Option<String>,
     /// Packets per second (in + out) one dataplane worker carries at full
     /// load; `/stats` reports the stress level against it. Default 300000
     /// (measured, docs/benchmarks.md).
@@ -135,6 +139,7 @@ struct FileConfig {
     max_connections_per_address: Option<usize>,
     joins_per_second_per_address: Option<f64>,
     join_deadline: Option<f64>,
+    drain_timeout: Option<String>,
     worker_capacity_pps: Option<f64>,
     last_n: Option<usize>,
     open_rooms: Option<bool>,
@@ -241,6 +246,30 @@ pub struct Config {
     pub last_n: Option<usize>,
     /// Rooms opened explicitly beyond loopback (`--open-rooms`).
     pub open_rooms: bool,
+    /// How long a SIGTERM waits for the rooms to empty (default 60 s).
+    pub drain_timeout: std::time::Duration,
+}
+
+/// Parses `60s`, `2m`, `1h` or plain seconds (`30`, `2.5`).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&t[..i], &t[i..]),
+        None => (t, "s"),
+    };
+    let scale = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("{text:?}: the unit must be ms, s, m or h")),
+    };
+    number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|n| std::time::Duration::try_from_secs_f64(n * scale).ok())
+        .ok_or_else(|| format!("{text:?} is not a duration (e.g. 60s, 2m, 30)"))
 }
 
 fn default_state_dir() -> PathBuf {
@@ -412,6 +441,10 @@ impl Config {
             worker_capacity_pps,
             last_n: args.last_n.or(file.last_n),
             open_rooms: args.open_rooms || file.open_rooms.unwrap_or(false),
+            drain_timeout: match args.drain_timeout.or(file.drain_timeout) {
+                Some(t) => parse_duration(&t).map_err(|e| format!("--drain-timeout: {e}"))?,
+                None => std::time::Duration::from_secs(60),
+            },
         };
         if config.tokens == Tokens::Open
             && !config.open_rooms
@@ -463,6 +496,18 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        let d = |t| parse_duration(t).unwrap().as_millis();
+        assert_eq!(
+            (d("20s"), d("2m"), d("30"), d("1.5"), d("250ms")),
+            (20_000, 120_000, 30_000, 1_500, 250)
+        );
+        for bad in ["", "s", "10 parsecs", "-5s", "x1"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn open_rooms_beyond_loopback_need_consent() {

@@ -73,8 +73,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(crate::demo::routes())
 }
 
-/// `200 {"status":"ok",…}` while a dataplane is attached and alive,
-/// `503 {"status":"degraded",…}` otherwise.
+/// `200 {"status":"ok",…}` while a dataplane is attached and alive and the
+/// server is not shutting down; `503` with `"status":"draining"` (and the
+/// reason in `draining`) or `"degraded"` otherwise.
 async fn health(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     let now = switchyard_dataplane::abi::server::unix_ms();
     let dp = s.dataplane.with_client(|c| {
@@ -89,8 +90,16 @@ async fn health(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     let ok = dp
         .as_ref()
         .is_some_and(|d| d["heartbeat_age_ms"].as_u64().unwrap_or(u64::MAX) < 2000);
+    let draining = s.signalling.draining();
+    let status = match (&draining, ok) {
+        (Some(_), _) => "draining",
+        (None, true) => "ok",
+        (None, false) => "degraded",
+    };
+    let ok = ok && draining.is_none();
     let body = json!({
-        "status": if ok { "ok" } else { "degraded" },
+        "status": status,
+        "draining": draining,
         "version": env!("CARGO_PKG_VERSION"),
         "dataplane": dp.unwrap_or_else(|| json!({"attached": false})),
         "dataplane_pid": s.dataplane.pid(),

@@ -73,21 +73,6 @@ async fn run(config: Config) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .map_err(|e| format!("binding HTTP {}: {e}", config.http))?;
-    switchyard_controlplane::app::serve(config, listener, shutdown_signal()).await
-}
-
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down");
+    let shutdown = switchyard_controlplane::app::Shutdown::on_signals();
+    switchyard_controlplane::app::serve(config, listener, shutdown).await
 }

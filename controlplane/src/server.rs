@@ -57,6 +57,8 @@ pub const CLOSE_JOIN_TIMEOUT: u16 = 4001;
 pub const CLOSE_NOT_READING: u16 = 4008;
 /// Close code: a frame over [`MAX_FRAME`] (the standard "message too big").
 pub const CLOSE_TOO_BIG: u16 = 1009;
+/// Close code: the server is shutting down (the standard "going away").
+pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// How long one frame may take to leave before the client counts as not
 /// reading.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -94,6 +96,8 @@ pub struct Signalling {
     hub: Mutex<Option<Hub>>,
     sessions: Mutex<HashMap<u64, SessionHandle>>,
     admission: Mutex<Admission>,
+    /// Set once the server is shutting down: why.
+    draining: Mutex<Option<String>>,
     dataplane: Arc<Dataplane>,
     settings: RoomSettings,
 }
@@ -110,6 +114,7 @@ impl Signalling {
             hub: Mutex::new(None),
             sessions: Mutex::new(HashMap::new()),
             admission: Mutex::new(Admission::new(settings.limits)),
+            draining: Mutex::new(None),
             dataplane,
             settings,
         })
@@ -118,6 +123,34 @@ impl Signalling {
     /// Rooms and participants.
     pub fn counts(&self) -> (usize, usize) {
         lock(&self.hub).as_ref().map_or((0, 0), Hub::counts)
+    }
+
+    /// Starts draining: no new joins (`draining`), and every participant is
+    /// told the call ends within `within`.
+    pub fn begin_drain(&self, reason: &str, within: Duration) {
+        *lock(&self.draining) = Some(reason.to_string());
+        let msg = ServerMessage::GoingAway {
+            v: crate::signalling::VERSION,
+            reason: reason.to_string(),
+            within_s: within.as_secs(),
+        }
+        .to_json();
+        for h in lock(&self.sessions).values() {
+            h.deliver(ToSession::Frame(msg.clone()));
+        }
+        tracing::info!(target: "switchyard::server", reason, within_s = within.as_secs(), "draining");
+    }
+
+    /// Why the server is draining, once it is.
+    pub fn draining(&self) -> Option<String> {
+        lock(&self.draining).clone()
+    }
+
+    /// Ends every session with close code 1001.
+    pub fn close_all(&self) {
+        for h in lock(&self.sessions).values() {
+            h.deliver(ToSession::Close(CLOSE_GOING_AWAY, "server shutting down"));
+        }
     }
 
     /// The state remote parties can make the control plane keep, for
@@ -363,7 +396,13 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit) {
                     room, name, token, ..
                 },
             ) => {
-                let admitted = lock(&s.admission).join(ip, now);
+                let admitted = match s.draining() {
+                    Some(reason) => Err(ProtocolError::new(
+                        ErrorCode::Draining,
+                        format!("this server is shutting down ({reason}); join again in a moment"),
+                    )),
+                    None => lock(&s.admission).join(ip, now),
+                };
                 // the session is registered before the hub lock is let go,
                 // so the pump cannot route `joined` before it exists
                 let joined = admitted.and_then(|()| {
@@ -392,7 +431,10 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit) {
                         send_error(&e);
                         if matches!(
                             e.code,
-                            ErrorCode::Unauthorized | ErrorCode::Limit | ErrorCode::Internal
+                            ErrorCode::Unauthorized
+                                | ErrorCode::Limit
+                                | ErrorCode::Internal
+                                | ErrorCode::Draining
                         ) {
                             handle.deliver(BYE);
                             break;

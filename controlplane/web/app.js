@@ -58,6 +58,17 @@ function fail(text) {
   setStatus(text, "bad");
 }
 
+// A notice for everyone in the call (server going away), in the same banner
+// as the configuration warnings.
+function showNotice(text) {
+  const box = $("server-warnings");
+  const p = document.createElement("p");
+  p.textContent = text;
+  box.append(p);
+  box.hidden = false;
+  state.notices = [...(state.notices || []), text];
+}
+
 function showConnection() {
   const ws = state.ws && state.ws.readyState === WebSocket.OPEN ? "signalling open" : "signalling closed";
   const media = state.pc ? `media ${state.pc.connectionState}` : "media not started";
@@ -299,6 +310,10 @@ function onMessage(msg) {
       break;
     case "pong":
       break;
+    case "going_away":
+      state.goingAway = msg;
+      showNotice(`The server is shutting down: this call ends within ${msg.within_s} s.`);
+      break;
     case "error":
       if (msg.code === "bad_state" && state.offering) {
         // our offer crossed the server's: offer again once that is answered
@@ -350,9 +365,18 @@ async function join(room, name) {
     }
     onMessage(msg);
   };
-  ws.onclose = () => {
+  ws.onclose = (ev) => {
     showConnection();
-    if (!state.left) fail("signalling connection closed");
+    state.closeCode = ev.code;
+    if (state.left) return;
+    if (ev.code === 1001) {
+      // the server shut down: say so instead of a frozen "connected"
+      if (state.pc) state.pc.close();
+      showNotice("The server shut down and ended this call.");
+      setStatus("server shut down", "bad");
+    } else {
+      fail(`signalling connection closed (${ev.code}${ev.reason ? `: ${ev.reason}` : ""})`);
+    }
   };
   const keepalive = setInterval(() => send({ type: "ping" }), 20_000);
   ws.addEventListener("close", () => clearInterval(keepalive));

@@ -34,6 +34,8 @@ pub enum ErrorCode {
     Limit,
     /// The server failed; the participant should rejoin.
     Internal,
+    /// The server is shutting down and takes no new participants.
+    Draining,
 }
 
 /// Why a client message was refused.
@@ -239,6 +241,16 @@ pub enum ServerMessage {
     Pong {
         /// Protocol version.
         v: u32,
+    },
+    /// The server is shutting down: the call goes on for at most
+    /// `within_s` seconds, then the server closes the socket with code 1001.
+    GoingAway {
+        /// Protocol version.
+        v: u32,
+        /// Why, for people.
+        reason: String,
+        /// Seconds until the server ends the call at the latest.
+        within_s: u64,
     },
     /// A request was refused.
     Error {

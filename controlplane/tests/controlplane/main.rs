@@ -8,6 +8,7 @@ mod exposure;
 mod lastn;
 mod media_path;
 mod netns;
+mod shutdown;
 mod signalling;
 mod simulcast;
 mod supervisor;
