@@ -25,6 +25,7 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 /usr/bin/python3 -c "import ensurepip, venv" 2>/dev/null || missing+=(python3-venv)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v nft >/dev/null 2>&1 || missing+=(nftables) # path loss in the ICE restart test
 command -v gcc >/dev/null 2>&1 || missing+=(gcc) # the C ABI test
 command -v janus >/dev/null 2>&1 || missing+=(janus) # the side-by-side benchmark
 if [ ${#missing[@]} -gt 0 ]; then

@@ -9,6 +9,7 @@
 //! check came from for DTLS — and turns the transports' outputs into
 //! actions on the dataplane. Sans-IO like the rest.
 
+use crate::ice::Credentials;
 use crate::transport::{Output, Transport};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -71,6 +72,22 @@ impl Conductor {
                 port,
             },
         );
+    }
+
+    /// The transport of `endpoint`, if any.
+    pub fn transport(&self, endpoint: u64) -> Option<&Transport> {
+        self.slots.get(&endpoint).map(|s| &s.transport)
+    }
+
+    /// Restarts ICE on `endpoint`'s transport with new credentials both ways;
+    /// checks are then routed by the new ufrag only.
+    pub fn restart_ice(&mut self, endpoint: u64, local: Credentials, remote: Credentials) {
+        let Some(slot) = self.slots.get_mut(&endpoint) else {
+            return;
+        };
+        self.by_ufrag.retain(|_, e| *e != endpoint);
+        self.by_ufrag.insert(local.ufrag.clone(), endpoint);
+        slot.transport.restart_ice(local, remote);
     }
 
     /// Closes and forgets a transport (its RemoveEndpoint is queued).

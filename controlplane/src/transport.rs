@@ -100,6 +100,20 @@ impl Transport {
         self.ice.local()
     }
 
+    /// The browser's ICE credentials as its last offer gave them.
+    pub fn remote_credentials(&self) -> Option<&Credentials> {
+        self.ice.remote()
+    }
+
+    /// ICE restart: the browser offered new credentials (its network
+    /// changed); we answer with `local`. DTLS and the SRTP keys stay: once a
+    /// check from the new path nominates it, the dataplane is told the new
+    /// address and media resumes.
+    pub fn restart_ice(&mut self, local: Credentials, remote: Credentials) {
+        tracing::info!(target: "switchyard::transport", endpoint = self.endpoint, "ICE restart");
+        self.ice.restart(local, remote);
+    }
+
     /// Whether `addr` has passed a connectivity check (MESSAGE-INTEGRITY
     /// verified) and is still one of the pairs ICE keeps.
     pub fn verified(&self, addr: SocketAddr) -> bool {

@@ -205,7 +205,10 @@ state.setMaxHeight = (h) => {
 
 function newPeerConnection() {
   const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" });
-  pc.onconnectionstatechange = showConnection;
+  pc.onconnectionstatechange = () => {
+    showConnection();
+    watchConnection(pc);
+  };
   pc.ontrack = (ev) => {
     const participant = ev.streams[0] && ev.streams[0].id;
     const p = state.participants.get(participant);
@@ -231,6 +234,28 @@ async function publish() {
   await offer();
   state.audioMid = a ? a.mid : null;
   state.videoMid = v ? v.mid : null;
+}
+
+// The network changed (a new address, Wi-Fi to cable): the connection goes
+// "disconnected" or "failed". Restart ICE on the same session (new
+// credentials, same DTLS and keys) instead of leaving a frozen call.
+function watchConnection(pc) {
+  clearTimeout(state.iceTimer);
+  if (pc !== state.pc || state.left) return;
+  if (pc.connectionState === "failed") {
+    restartIce();
+  } else if (pc.connectionState === "disconnected") {
+    state.iceTimer = setTimeout(() => {
+      if (pc === state.pc && pc.connectionState === "disconnected") restartIce();
+    }, 1500);
+  }
+}
+
+function restartIce() {
+  state.iceRestarts = (state.iceRestarts || 0) + 1;
+  console.warn(`connection ${state.pc.connectionState}: restarting ICE (${state.iceRestarts})`);
+  state.pc.restartIce();
+  serially(offer);
 }
 
 async function offer() {

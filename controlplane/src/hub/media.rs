@@ -109,6 +109,21 @@ impl Hub {
                 p.pc = Some(pc);
             }
         }
+        // new ICE credentials in a later offer: the browser restarts ICE
+        // (its network changed); DTLS and keys stay
+        let restart = self
+            .conductor
+            .transport(id)
+            .and_then(|t| t.remote_credentials())
+            .is_some_and(|r| *r != offer.ice);
+        if restart {
+            let local = Credentials::random();
+            self.conductor
+                .restart_ice(id, local.clone(), offer.ice.clone());
+            if let Some(pc) = self.participants.get_mut(&id).and_then(|p| p.pc.as_mut()) {
+                pc.set_ice(local);
+            }
+        }
         let answer = {
             let p = self
                 .participants

@@ -611,3 +611,64 @@ fn per_source_state_goes_with_its_source() {
     h.handle_event(t, rates(video));
     assert_eq!(h.per_source_entries(), 0);
 }
+
+/// The answer's `a=ice-ufrag`.
+fn ufrag_of(sdp: &str) -> String {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .expect("ice-ufrag")
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn new_ice_credentials_restart_ice_on_the_same_session() {
+    let mut h = hub();
+    let t = Instant::now();
+    let a = h.join(t, "standup", "Ada", None).unwrap();
+    drain(&mut h);
+    h.handle_message(t, a, offer(CHROME));
+    let outs = drain(&mut h);
+    let ServerMessage::Answer { sdp: first, .. } = signals(&outs, a)[0] else {
+        panic!("answer")
+    };
+    let first = first.clone();
+    // the same offer again: a renegotiation, same credentials
+    h.handle_message(t, a, offer(CHROME));
+    let outs = drain(&mut h);
+    let ServerMessage::Answer { sdp: again, .. } = signals(&outs, a)[0] else {
+        panic!("answer")
+    };
+    assert_eq!(ufrag_of(again), ufrag_of(&first));
+    // the browser's network changed: restartIce() gives new credentials
+    let restarted = CHROME
+        .replace("a=ice-ufrag:Brw5", "a=ice-ufrag:Brw6")
+        .replace("k2b9qL0sO3v8xT1mZ7c4yR6n", "n6Ry4c7Zm1Tx8v3Os0Lq9b2k");
+    h.handle_message(t, a, offer(&restarted));
+    let outs = drain(&mut h);
+    let ServerMessage::Answer { sdp: after, .. } = signals(&outs, a)[0] else {
+        panic!("answer")
+    };
+    assert_ne!(
+        ufrag_of(after),
+        ufrag_of(&first),
+        "our credentials change too"
+    );
+    assert!(
+        after.contains(&first[first.find("a=fingerprint").unwrap()..][..40]),
+        "same DTLS certificate"
+    );
+    assert!(
+        !outs.iter().any(|o| matches!(
+            o,
+            Out::Dataplane {
+                command: Command::RemoveEndpoint { .. } | Command::RemoveSource { .. },
+                ..
+            }
+        )),
+        "nothing torn down"
+    );
+    let transport = h.conductor.transport(a).unwrap();
+    assert_eq!(transport.local_credentials().ufrag, ufrag_of(after));
+    assert_eq!(transport.remote_credentials().unwrap().ufrag, "Brw6");
+}

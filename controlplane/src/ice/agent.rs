@@ -101,11 +101,19 @@ impl IceLite {
     }
 
     /// ICE restart (RFC 8445 §9): new credentials both ways; the selected
-    /// pair stays usable until a new one is nominated.
+    /// pair stays usable (its consent clock running on) until a new one is
+    /// nominated, so a restart that does not finish ends the way consent
+    /// does, 30 s after the last valid check.
     pub fn restart(&mut self, local: Credentials, remote: Credentials) {
         self.local = local;
         self.remote = Some(remote);
-        self.pairs.clear();
+        let selected = self.selected;
+        self.pairs.retain(|p| Some(p.remote) == selected);
+    }
+
+    /// The remote credentials, once the offer gave them.
+    pub fn remote(&self) -> Option<&Credentials> {
+        self.remote.as_ref()
     }
 
     /// Whether `addr` has passed a valid connectivity check.

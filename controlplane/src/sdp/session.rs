@@ -79,6 +79,11 @@ impl PcSession {
         }
     }
 
+    /// New ICE credentials for the descriptions from now on (ICE restart).
+    pub fn set_ice(&mut self, ice: Credentials) {
+        self.ice = ice;
+    }
+
     /// The m-lines.
     pub fn lines(&self) -> &[Line] {
         &self.lines

@@ -5,15 +5,19 @@
 //
 //   node call.mjs --base https://10.99.0.1:8443 --room r --names ada,bo,cy \
 //     [--remotes 2] [--min-frames 100] [--timeout 90] [--leave cy] [--screenshot out.png] [--hold 5]
+//     [--watch 30 --ready-file /tmp/ready]
 //
 // --remotes: how many remote participants each browser must hear and see
 // (default: the other names). --hold: seconds to stay in the call after
-// that (for clients outside this script). Progress goes to stderr.
+// that (for clients outside this script). --watch: once media flows, write
+// --ready-file and sample every remote's decoded frames for that many seconds,
+// reporting the longest stall (for tests that break the network meanwhile).
+// Progress goes to stderr.
 
 import { launch } from "./chromium.mjs";
 
 function args() {
-  const a = { remotes: null, minFrames: 100, timeout: 90, leave: null, screenshot: null, hold: 0 };
+  const a = { remotes: null, minFrames: 100, timeout: 90, leave: null, screenshot: null, hold: 0, watch: 0, readyFile: null };
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i += 2) {
     const [k, v] = [argv[i], argv[i + 1]];
@@ -26,6 +30,8 @@ function args() {
     else if (k === "--leave") a.leave = v;
     else if (k === "--screenshot") a.screenshot = v;
     else if (k === "--hold") a.hold = Number(v);
+    else if (k === "--watch") a.watch = Number(v);
+    else if (k === "--ready-file") a.readyFile = v;
     else throw new Error(`unknown argument ${k}`);
   }
   if (!a.base || !a.room || !a.names) throw new Error("--base, --room and --names are required");
@@ -64,6 +70,43 @@ async function received(page) {
     }
     return { state: s.pc.connectionState, me: s.me, errors: s.errors, remotes };
   });
+}
+
+// Samples decoded frames per remote every 250 ms for --watch seconds after
+// writing --ready-file; the longest time without a new frame, per remote.
+async function watch(pages, a) {
+  const { writeFileSync } = await import("node:fs");
+  if (a.readyFile) writeFileSync(a.readyFile, "media flows\n");
+  const last = {};
+  const report = {};
+  const until = Date.now() + a.watch * 1000;
+  while (Date.now() < until) {
+    const now = Date.now();
+    for (const [name, page] of Object.entries(pages)) {
+      const rx = await received(page);
+      for (const [id, r] of Object.entries(rx.remotes)) {
+        const key = `${name}<-${id}`;
+        const seen = last[key] || { frames: r.video_frames, at: now, first: r.video_frames };
+        if (r.video_frames > seen.frames) {
+          seen.frames = r.video_frames;
+          seen.at = now;
+        }
+        last[key] = seen;
+        const entry = report[key] || { stall_ms: 0 };
+        entry.stall_ms = Math.max(entry.stall_ms, now - seen.at);
+        entry.frames_gained = r.video_frames - seen.first;
+        entry.state = rx.state;
+        report[key] = entry;
+      }
+    }
+    await sleep(250);
+  }
+  for (const [name, page] of Object.entries(pages)) {
+    const extra = await page.evaluate(() => ({ ice_restarts: window.switchyard.iceRestarts || 0, me: window.switchyard.me }));
+    report[name] = extra;
+  }
+  log(`watch: ${JSON.stringify(report)}`);
+  return report;
 }
 
 const enough = (rx, a) =>
@@ -107,6 +150,7 @@ async function main() {
       await sleep(1000);
     }
     out.participants = all;
+    if (a.watch > 0) out.watch = await watch(pages, a);
     if (a.hold > 0) {
       log(`holding the call for ${a.hold}s`);
       await sleep(a.hold * 1000);

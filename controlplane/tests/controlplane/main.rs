@@ -5,6 +5,7 @@ mod aiortc;
 mod bad_input;
 mod browser;
 mod exposure;
+mod ice_restart;
 mod lastn;
 mod media_path;
 mod netns;

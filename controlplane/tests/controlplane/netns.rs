@@ -26,6 +26,10 @@ pub struct NetnsPair {
     pub clients: Vec<ClientNs>,
     /// The first client namespace.
     pub client_ns: String,
+    /// The bridge in the server namespace the clients' veths join.
+    pub bridge: String,
+    /// Distinguishes this pair's interface names.
+    tag: String,
 }
 
 /// One client namespace.
@@ -36,9 +40,11 @@ pub struct ClientNs {
     pub ip: String,
     /// The server-side end of its veth (egress = what it receives).
     pub server_veth: String,
+    /// Its own end of the veth (inside the namespace).
+    pub veth: String,
 }
 
-fn ip(args: &[&str]) -> Result<(), String> {
+pub fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new("ip")
         .args(args)
         .stdin(Stdio::null())
@@ -91,15 +97,18 @@ impl NetnsPair {
                 ns: format!("sycli{tag}x{i}"),
                 ip: format!("{net}.{}", 2 + i),
                 server_veth: format!("sys{tag}x{i}"),
+                veth: format!("syc{tag}x{i}"),
             })
             .collect();
+        let bridge = format!("sybr{tag}");
         let pair = NetnsPair {
             server_ns: format!("sysrv{tag}"),
             server_ip: format!("{net}.1"),
             client_ns: clients[0].ns.clone(),
             clients,
+            bridge: bridge.clone(),
+            tag: tag.clone(),
         };
-        let bridge = format!("sybr{tag}");
         let setup = || -> Result<(), String> {
             let srv = pair.server_ns.as_str();
             ip(&["netns", "add", srv])?;
@@ -116,8 +125,8 @@ impl NetnsPair {
                 &bridge,
             ])?;
             ip(&["-n", srv, "link", "set", &bridge, "up"])?;
-            for (i, c) in pair.clients.iter().enumerate() {
-                let peer = format!("syc{tag}x{i}");
+            for c in &pair.clients {
+                let peer = &c.veth;
                 ip(&["netns", "add", &c.ns])?;
                 ipv4_only(&c.ns);
                 ip(&[
@@ -130,7 +139,7 @@ impl NetnsPair {
                     "veth",
                     "peer",
                     "name",
-                    &peer,
+                    peer,
                     "netns",
                     &c.ns,
                 ])?;
@@ -143,9 +152,9 @@ impl NetnsPair {
                     "add",
                     &format!("{}/24", c.ip),
                     "dev",
-                    &peer,
+                    peer,
                 ])?;
-                ip(&["-n", &c.ns, "link", "set", &peer, "up"])?;
+                ip(&["-n", &c.ns, "link", "set", peer, "up"])?;
                 ip(&["-n", &c.ns, "link", "set", "lo", "up"])?;
             }
             Ok(())
@@ -158,6 +167,51 @@ impl NetnsPair {
             );
         }
         pair
+    }
+
+    /// Gives client `i` a second interface on the bridge with address `addr`
+    /// (the same /24): a second network for its browsers.
+    pub fn add_interface(&self, i: usize, addr: &str) -> Result<String, String> {
+        let c = &self.clients[i];
+        let (ours, theirs) = (
+            format!("syd{}x{i}", self.tag),
+            format!("sye{}x{i}", self.tag),
+        );
+        ip(&[
+            "link",
+            "add",
+            &theirs,
+            "netns",
+            &self.server_ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &ours,
+            "netns",
+            &c.ns,
+        ])?;
+        ip(&[
+            "-n",
+            &self.server_ns,
+            "link",
+            "set",
+            &theirs,
+            "master",
+            &self.bridge,
+        ])?;
+        ip(&["-n", &self.server_ns, "link", "set", &theirs, "up"])?;
+        ip(&[
+            "-n",
+            &c.ns,
+            "addr",
+            "add",
+            &format!("{addr}/24"),
+            "dev",
+            &ours,
+        ])?;
+        ip(&["-n", &c.ns, "link", "set", &ours, "up"])?;
+        Ok(ours)
     }
 
     /// A command run inside namespace `ns`.
