@@ -121,6 +121,7 @@ pub async fn serve(
             limits: config.limits,
             tokens,
             last_n: config.last_n,
+            resume_grace: config.resume_grace,
         },
     );
     let pump = {

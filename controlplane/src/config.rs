@@ -99,6 +99,10 @@ pub struct Args {
     /// calls left, e.g. `60s`, `2m` or `30` (seconds; default 60s).
     #[arg(long)]
     pub drain_timeout: Option<String>,
+    /// How long a participant whose signalling connection dropped may come
+    /// back with `resume` before it leaves its room (default 30s).
+    #[arg(long)]
+    pub resume_grace: Option<String>,
     /// Packets per second (in + out) one dataplane worker carries at full
     /// load; `/stats` reports the stress level against it. Default 300000
     /// (measured, docs/benchmarks.md).
@@ -140,6 +144,7 @@ struct FileConfig {
     joins_per_second_per_address: Option<f64>,
     join_deadline: Option<f64>,
     drain_timeout: Option<String>,
+    resume_grace: Option<String>,
     worker_capacity_pps: Option<f64>,
     last_n: Option<usize>,
     open_rooms: Option<bool>,
@@ -248,6 +253,8 @@ pub struct Config {
     pub open_rooms: bool,
     /// How long a SIGTERM waits for the rooms to empty (default 60 s).
     pub drain_timeout: std::time::Duration,
+    /// How long a dropped participant may `resume` (default 30 s).
+    pub resume_grace: std::time::Duration,
 }
 
 /// Parses `60s`, `2m`, `1h` or plain seconds (`30`, `2.5`).
@@ -444,6 +451,10 @@ impl Config {
             drain_timeout: match args.drain_timeout.or(file.drain_timeout) {
                 Some(t) => parse_duration(&t).map_err(|e| format!("--drain-timeout: {e}"))?,
                 None => std::time::Duration::from_secs(60),
+            },
+            resume_grace: match args.resume_grace.or(file.resume_grace) {
+                Some(t) => parse_duration(&t).map_err(|e| format!("--resume-grace: {e}"))?,
+                None => std::time::Duration::from_secs(30),
             },
         };
         if config.tokens == Tokens::Open

@@ -26,6 +26,7 @@ pub mod limits;
 pub mod load;
 pub mod sdp;
 pub mod server;
+pub mod sessions;
 pub mod signalling;
 pub mod supervisor;
 pub mod tls;

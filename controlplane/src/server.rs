@@ -18,6 +18,7 @@ use crate::hub::{Hub, HubConfig, Out};
 use crate::limits::Limits;
 use crate::limits::{Admission, Refusal};
 use crate::sdp::Offer;
+use crate::sessions::{BYE, CLOSE_NOT_READING, SessionHandle, Sessions, ToSession};
 use crate::signalling::MAX_MESSAGE;
 use crate::signalling::{ClientMessage, ErrorCode, ProtocolError, ServerMessage};
 use crate::supervisor::Dataplane;
@@ -26,23 +27,12 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use switchyard_dataplane::log_budget::LogBudget;
 use tokio::sync::mpsc;
-
-/// A message for a session's writer: a frame, or a close frame with its
-/// code and reason (after the frames queued before it).
-enum ToSession {
-    Frame(String),
-    Close(u16, &'static str),
-}
-
-/// The normal close, after `leave` or an error that ends the session.
-const BYE: ToSession = ToSession::Close(1000, "bye");
 
 /// Frames queued for one session at most; a client that lets more pile up
 /// is not reading and is closed.
@@ -53,8 +43,6 @@ pub const OUT_QUEUE: usize = 256;
 pub const MAX_FRAME: usize = 4 * MAX_MESSAGE;
 /// Close code: the client did not join within the join deadline.
 pub const CLOSE_JOIN_TIMEOUT: u16 = 4001;
-/// Close code: the client does not read what the server sends.
-pub const CLOSE_NOT_READING: u16 = 4008;
 /// Close code: a frame over [`MAX_FRAME`] (the standard "message too big").
 pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code: the server is shutting down (the standard "going away").
@@ -62,22 +50,6 @@ pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// How long one frame may take to leave before the client counts as not
 /// reading.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The pump's and hub's handle on one session's writer.
-struct SessionHandle {
-    tx: mpsc::Sender<ToSession>,
-    /// Set to a close code when the session must end at once.
-    kill: tokio::sync::watch::Sender<Option<u16>>,
-}
-
-impl SessionHandle {
-    /// Queues a frame; a full queue means the client is not reading.
-    fn deliver(&self, m: ToSession) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(m) {
-            let _ = self.kill.send(Some(CLOSE_NOT_READING));
-        }
-    }
-}
 
 /// Settings of the rooms.
 pub struct RoomSettings {
@@ -89,12 +61,16 @@ pub struct RoomSettings {
     pub tokens: TokenPolicy,
     /// Videos forwarded to each receiver at most (`None`: all).
     pub last_n: Option<usize>,
+    /// How long a participant whose connection dropped may `resume`.
+    pub resume_grace: Duration,
 }
 
 /// State the WebSocket handlers and the pump share.
 pub struct Signalling {
     hub: Mutex<Option<Hub>>,
-    sessions: Mutex<HashMap<u64, SessionHandle>>,
+    sessions: Mutex<Sessions>,
+    /// Numbers connections, to tell a participant's old one from its new.
+    serials: std::sync::atomic::AtomicU64,
     admission: Mutex<Admission>,
     /// Set once the server is shutting down: why.
     draining: Mutex<Option<String>>,
@@ -112,7 +88,8 @@ impl Signalling {
     pub fn new(dataplane: Arc<Dataplane>, settings: RoomSettings) -> Arc<Signalling> {
         Arc::new(Signalling {
             hub: Mutex::new(None),
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(Sessions::new(settings.resume_grace)),
+            serials: std::sync::atomic::AtomicU64::new(1),
             admission: Mutex::new(Admission::new(settings.limits)),
             draining: Mutex::new(None),
             dataplane,
@@ -135,8 +112,18 @@ impl Signalling {
             within_s: within.as_secs(),
         }
         .to_json();
-        for h in lock(&self.sessions).values() {
-            h.deliver(ToSession::Frame(msg.clone()));
+        let gone = {
+            let mut sessions = lock(&self.sessions);
+            for h in sessions.attached() {
+                h.deliver(ToSession::Frame(msg.clone()));
+            }
+            sessions.drop_detached()
+        };
+        // participants waiting for a `resume` cannot have one any more
+        if let Some(hub) = lock(&self.hub).as_mut() {
+            for id in gone {
+                hub.disconnect(id);
+            }
         }
         tracing::info!(target: "switchyard::server", reason, within_s = within.as_secs(), "draining");
     }
@@ -148,7 +135,7 @@ impl Signalling {
 
     /// Ends every session with close code 1001.
     pub fn close_all(&self) {
-        for h in lock(&self.sessions).values() {
+        for h in lock(&self.sessions).attached() {
             h.deliver(ToSession::Close(CLOSE_GOING_AWAY, "server shutting down"));
         }
     }
@@ -158,6 +145,7 @@ impl Signalling {
     /// learned from checks, per-source entries.
     pub fn bounded_state(&self) -> serde_json::Value {
         let (connections, addresses) = lock(&self.admission).counts();
+        let detached = lock(&self.sessions).detached();
         let (learned, per_source) = lock(&self.hub)
             .as_ref()
             .map_or((0, 0), |h| (h.learned_addresses(), h.per_source_entries()));
@@ -166,6 +154,7 @@ impl Signalling {
             "client_addresses": addresses,
             "learned_addresses": learned,
             "per_source_entries": per_source,
+            "detached": detached,
         })
     }
 
@@ -234,20 +223,25 @@ impl Signalling {
                 })
                 .unwrap_or_default();
             drop(hub_guard);
-            let sessions = lock(&self.sessions);
+            let mut sessions = lock(&self.sessions);
             for o in outs {
                 match o {
                     Out::Signal { participant, msg } => {
-                        if let Some(h) = sessions.get(&participant) {
-                            h.deliver(ToSession::Frame(msg.to_json()));
-                        }
+                        sessions.deliver(participant, msg.to_json())
                     }
-                    Out::Close { participant } => {
-                        if let Some(h) = sessions.get(&participant) {
-                            h.deliver(BYE);
-                        }
-                    }
+                    Out::Close { participant } => sessions.close(participant),
                     Out::Dataplane { .. } | Out::Send { .. } => {}
+                }
+            }
+            // participants that dropped and did not resume in time leave
+            let gone = sessions.expired(now);
+            drop(sessions);
+            if !gone.is_empty()
+                && let Some(hub) = lock(&self.hub).as_mut()
+            {
+                for id in gone {
+                    tracing::info!(target: "switchyard::server", participant = id, "not resumed in time");
+                    hub.disconnect(id);
                 }
             }
         }
@@ -337,11 +331,16 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit) {
     let handle = SessionHandle {
         tx: tx.clone(),
         kill: kill.clone(),
+        serial: s.serials.fetch_add(1, Ordering::Relaxed),
     };
     let send_error =
         |e: &ProtocolError| handle.deliver(ToSession::Frame(ServerMessage::error(e).to_json()));
     let join_by = tokio::time::Instant::now() + s.settings.limits.join_deadline;
     let mut me: Option<u64> = None;
+    let mut linger = false;
+    // a close frame is a deliberate goodbye; a connection that just drops
+    // (network change, crash) leaves the participant waiting for `resume`
+    let mut said_goodbye = false;
     loop {
         let deadline = if me.is_none() {
             join_by
@@ -365,7 +364,11 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit) {
                 ));
                 continue;
             }
-            Some(Ok(Message::Close(_))) | None => break,
+            Some(Ok(Message::Close(_))) => {
+                said_goodbye = true;
+                break;
+            }
+            None => break,
             Some(Ok(_)) => continue,
             Some(Err(e)) => {
                 tracing::debug!(target: "switchyard::server", error = %e, "signalling read failed");
@@ -377,6 +380,7 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit) {
                         format!("frame over {MAX_FRAME} bytes"),
                     ));
                     handle.deliver(ToSession::Close(CLOSE_TOO_BIG, "frame too large"));
+                    linger = true;
                 }
                 break;
             }
@@ -415,13 +419,7 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit) {
                         )),
                     };
                     if let Ok(id) = joined {
-                        lock(&s.sessions).insert(
-                            id,
-                            SessionHandle {
-                                tx: tx.clone(),
-                                kill: kill.clone(),
-                            },
-                        );
+                        lock(&s.sessions).attach(id, handle.clone());
                     }
                     joined
                 });
@@ -436,6 +434,18 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit) {
                                 | ErrorCode::Internal
                                 | ErrorCode::Draining
                         ) {
+                            handle.deliver(BYE);
+                            break;
+                        }
+                    }
+                }
+            }
+            (None, ClientMessage::Resume { token, .. }) => {
+                match resume(&s, ip, now, &token, &handle) {
+                    Ok(id) => me = Some(id),
+                    Err(e) => {
+                        send_error(&e);
+                        if e.code != ErrorCode::ResumeFailed {
                             handle.deliver(BYE);
                             break;
                         }
@@ -464,14 +474,69 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit) {
         }
     }
     if let Some(id) = me {
-        if let Some(hub) = lock(&s.hub).as_mut() {
-            hub.disconnect(id);
+        // gone for good (left, failed) or only this connection: then the
+        // participant waits for a `resume`
+        let still_there = lock(&s.hub).as_ref().is_some_and(|h| h.contains(id));
+        // (a connection another one resumed has nothing left to do)
+        if lock(&s.sessions).is_attached(id, handle.serial) {
+            if still_there && !said_goodbye && s.draining().is_none() {
+                lock(&s.sessions).detach(id, handle.serial, Instant::now());
+            } else {
+                if let Some(hub) = lock(&s.hub).as_mut() {
+                    hub.disconnect(id);
+                }
+                lock(&s.sessions).remove(id);
+            }
         }
-        lock(&s.sessions).remove(&id);
     }
     drop((tx, handle));
     let _ = writer.await;
+    if linger {
+        // the rest of the oversized frame is unread: closing now would
+        // reset the connection and could discard `too_large` and the close
+        // frame before the client reads them
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    drop(stream);
     drop(permit);
+}
+
+/// `resume`: this connection carries on as the participant the token
+/// belongs to; the join rate applies, as for `join`.
+fn resume(
+    s: &Signalling,
+    ip: IpAddr,
+    now: Instant,
+    token: &str,
+    handle: &SessionHandle,
+) -> Result<u64, ProtocolError> {
+    if let Some(reason) = s.draining() {
+        return Err(ProtocolError::new(
+            ErrorCode::Draining,
+            format!("this server is shutting down ({reason})"),
+        ));
+    }
+    lock(&s.admission).join(ip, now)?;
+    let hub = lock(&s.hub);
+    let id = hub
+        .as_ref()
+        .and_then(|h| h.participant_for_token(token))
+        .ok_or_else(|| {
+            ProtocolError::new(
+                ErrorCode::ResumeFailed,
+                "nothing to resume (you left, or were away too long): join again",
+            )
+        })?;
+    let resumed = ServerMessage::Resumed {
+        v: crate::signalling::VERSION,
+        id: crate::hub::pid(id),
+    }
+    .to_json();
+    // under the hub lock, so the pump cannot deliver between `resumed`
+    // and the backlog
+    lock(&s.sessions).resume(id, handle.clone(), resumed);
+    tracing::info!(target: "switchyard::server", participant = id, "resumed");
+    Ok(id)
 }
 
 /// Whether a read error is a frame over the size limit: tungstenite's

@@ -252,6 +252,7 @@ function watchConnection(pc) {
 }
 
 function restartIce() {
+  checkSignalling();
   state.iceRestarts = (state.iceRestarts || 0) + 1;
   console.warn(`connection ${state.pc.connectionState}: restarting ICE (${state.iceRestarts})`);
   state.pc.restartIce();
@@ -297,8 +298,20 @@ async function onOffer(sdp) {
 
 function onMessage(msg) {
   switch (msg.type) {
+    case "resumed":
+      state.reconnectStarted = null;
+      state.resumes = (state.resumes || 0) + 1;
+      showConnection();
+      // an offer sent while the connection was down never arrived: again
+      if (state.pc && state.pc.signalingState === "have-local-offer") {
+        send({ type: "offer", sdp: state.pc.localDescription.sdp });
+      }
+      // media may have lost its path too (a new address): check it
+      if (state.pc) watchConnection(state.pc);
+      break;
     case "joined":
       state.me = msg.id;
+      state.resumeToken = msg.resume_token;
       for (const p of msg.participants) addParticipant(p);
       serially(publish);
       break;
@@ -334,6 +347,7 @@ function onMessage(msg) {
       for (const p of state.participants.values()) p.tile.classList.toggle("speaking", p.id === msg.participant);
       break;
     case "pong":
+      state.lastPong = Date.now();
       break;
     case "going_away":
       state.goingAway = msg;
@@ -344,6 +358,9 @@ function onMessage(msg) {
         // our offer crossed the server's: offer again once that is answered
         state.offering = false;
         state.offerAgain = true;
+      } else if (msg.code === "resume_failed") {
+        state.resumeToken = null;
+        fail("the server no longer knows this call; reload to join again");
       } else {
         fail(`server: ${msg.code}: ${msg.message}`);
       }
@@ -374,12 +391,18 @@ async function join(room, name) {
   const mine = makeTile("me", name, true);
   mine.querySelector("video").srcObject = state.local;
   state.pc = newPeerConnection();
+  openSignalling({ type: "join", room, name });
+  new ResizeObserver(sendConstraints).observe($("grid"));
+}
+
+// One signalling connection; `first` is `join`, or `resume` after a drop.
+function openSignalling(first) {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${scheme}://${location.host}/ws`);
   state.ws = ws;
   ws.onopen = () => {
     showConnection();
-    send({ type: "join", room, name });
+    send(first);
   };
   ws.onmessage = (ev) => {
     let msg;
@@ -391,6 +414,7 @@ async function join(room, name) {
     onMessage(msg);
   };
   ws.onclose = (ev) => {
+    if (ws !== state.ws) return;
     showConnection();
     state.closeCode = ev.code;
     if (state.left) return;
@@ -399,13 +423,51 @@ async function join(room, name) {
       if (state.pc) state.pc.close();
       showNotice("The server shut down and ended this call.");
       setStatus("server shut down", "bad");
+    } else if (state.resumeToken && [1000, 4001, 4008, 4009, 1009].indexOf(ev.code) < 0) {
+      // the connection dropped (network change, server restart): carry on
+      reconnect();
     } else {
       fail(`signalling connection closed (${ev.code}${ev.reason ? `: ${ev.reason}` : ""})`);
     }
   };
   const keepalive = setInterval(() => send({ type: "ping" }), 20_000);
   ws.addEventListener("close", () => clearInterval(keepalive));
-  new ResizeObserver(sendConstraints).observe($("grid"));
+}
+
+// After a network change the signalling connection may be dead without
+// knowing it (its TCP went out from an address that is gone): a ping that
+// gets no pong within 3 s replaces it with a resumed one.
+function checkSignalling() {
+  const ws = state.ws;
+  if (!ws || ws.readyState !== WebSocket.OPEN || !state.resumeToken || state.checking) return;
+  state.checking = true;
+  const asked = Date.now();
+  send({ type: "ping" });
+  setTimeout(() => {
+    state.checking = false;
+    if (ws === state.ws && !state.left && !(state.lastPong >= asked)) {
+      ws.onclose = null;
+      try {
+        ws.close();
+      } catch {}
+      reconnect();
+    }
+  }, 3000);
+}
+
+// Comes back as the same participant with the token from `joined`, trying
+// for as long as the server keeps a dropped participant (30 s by default).
+function reconnect() {
+  const started = state.reconnectStarted || Date.now();
+  state.reconnectStarted = started;
+  if (Date.now() - started > 30_000) {
+    state.reconnectStarted = null;
+    return fail("lost the connection to the server; reload to join again");
+  }
+  state.reconnects = (state.reconnects || 0) + 1;
+  setStatus("reconnecting…");
+  const delay = Math.min(4000, 250 * 2 ** Math.min(4, state.reconnects - 1));
+  setTimeout(() => openSignalling({ type: "resume", token: state.resumeToken }), delay);
 }
 
 function leave() {
@@ -451,6 +513,13 @@ function start() {
   $("mute-audio").onclick = (ev) => toggle(ev.currentTarget, "audio", state.audioMid);
   $("mute-video").onclick = (ev) => toggle(ev.currentTarget, "video", state.videoMid);
   $("leave").onclick = leave;
+  // closing the tab is leaving: the server need not wait for a `resume`
+  window.addEventListener("pagehide", () => {
+    if (state.me && !state.left) {
+      state.left = true;
+      send({ type: "leave" });
+    }
+  });
   // /<room>?name=… joins at once
   if (room && params.get("name")) join(room, params.get("name"));
 }

@@ -116,6 +116,9 @@ struct Subscription {
 struct Participant {
     name: String,
     room: String,
+    /// Lets a new signalling connection carry on as this participant
+    /// (`resume`); sent only in its own `joined`.
+    resume_token: String,
     worker: usize,
     pc: Option<PcSession>,
     offer_pending: bool,
@@ -136,6 +139,19 @@ struct Participant {
     allocation: crate::allocator::Allocation,
     /// Probes toward it.
     probing: allocation::Probing,
+}
+
+/// Characters of a resume token (128 random bits, hex).
+const RESUME_TOKEN_LEN: usize = 32;
+
+fn resume_token() -> String {
+    use rand::Rng;
+    let bits: u128 = rand::rng().random();
+    format!("{bits:032x}")
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// All rooms of this control plane.
@@ -252,6 +268,7 @@ impl Hub {
             Participant {
                 name: name.to_string(),
                 room: room.to_string(),
+                resume_token: resume_token(),
                 worker,
                 pc: None,
                 offer_pending: false,
@@ -276,6 +293,11 @@ impl Hub {
                 id: pid(id),
                 room: room.to_string(),
                 participants,
+                resume_token: self
+                    .participants
+                    .get(&id)
+                    .map(|p| p.resume_token.clone())
+                    .unwrap_or_default(),
             },
         );
         if let Some(me) = self.info(id, id) {
@@ -293,6 +315,22 @@ impl Hub {
         Ok(id)
     }
 
+    /// The participant a `resume` token belongs to.
+    pub fn participant_for_token(&self, token: &str) -> Option<u64> {
+        if token.len() != RESUME_TOKEN_LEN {
+            return None;
+        }
+        self.participants
+            .iter()
+            .find(|(_, p)| constant_time_eq(p.resume_token.as_bytes(), token.as_bytes()))
+            .map(|(&id, _)| id)
+    }
+
+    /// Whether `id` is (still) a participant.
+    pub fn contains(&self, id: u64) -> bool {
+        self.participants.contains_key(&id)
+    }
+
     /// A message after `join`. An offer's or answer's SDP is parsed here;
     /// callers that share the hub parse it first, without the hub, and call
     /// [`Hub::handle_sdp`].
@@ -301,7 +339,7 @@ impl Hub {
             return;
         }
         let result = match msg {
-            ClientMessage::Join { .. } => {
+            ClientMessage::Join { .. } | ClientMessage::Resume { .. } => {
                 Err(ProtocolError::new(ErrorCode::BadState, "already joined"))
             }
             ClientMessage::Offer { sdp, .. } => self.on_offer(now, id, Offer::parse(&sdp)),

@@ -36,6 +36,9 @@ pub enum ErrorCode {
     Internal,
     /// The server is shutting down and takes no new participants.
     Draining,
+    /// `resume` with a token of no participant (it left, or waited too
+    /// long): join again.
+    ResumeFailed,
 }
 
 /// Why a client message was refused.
@@ -121,6 +124,14 @@ pub enum ClientMessage {
         /// Muted?
         muted: bool,
     },
+    /// First message on a new connection after one dropped: carry on as
+    /// the participant `joined` gave this token to.
+    Resume {
+        /// Protocol version.
+        v: u32,
+        /// `joined.resume_token`.
+        token: String,
+    },
     /// Keepalive; answered with `pong`.
     Ping {
         /// Protocol version.
@@ -172,6 +183,17 @@ pub enum ServerMessage {
         room: String,
         /// Everyone else already there.
         participants: Vec<ParticipantInfo>,
+        /// Send it in `resume` on a new connection to carry on as this
+        /// participant after the connection dropped.
+        resume_token: String,
+    },
+    /// Reply to `resume`: this connection carries on as participant `id`;
+    /// what the server sent while it was away follows.
+    Resumed {
+        /// Protocol version.
+        v: u32,
+        /// The participant id, as before.
+        id: String,
     },
     /// An SDP offer (the server adds or removes remote tracks).
     Offer {
@@ -283,8 +305,9 @@ impl ServerMessage {
     }
 }
 
-const KNOWN: [&str; 8] = [
+const KNOWN: [&str; 9] = [
     "join",
+    "resume",
     "offer",
     "answer",
     "subscribe",
@@ -410,6 +433,7 @@ mod tests {
             r#"{"v":1,"type":"mute","mid":"0","muted":true}"#,
             r#"{"v":1,"type":"ping"}"#,
             r#"{"v":1,"type":"leave"}"#,
+            r#"{"v":1,"type":"resume","token":"0123456789abcdef0123456789abcdef"}"#,
         ];
         for c in cases {
             ClientMessage::parse(c).unwrap_or_else(|e| panic!("{c}: {e}"));

@@ -102,7 +102,10 @@ async function watch(pages, a) {
     await sleep(250);
   }
   for (const [name, page] of Object.entries(pages)) {
-    const extra = await page.evaluate(() => ({ ice_restarts: window.switchyard.iceRestarts || 0, me: window.switchyard.me }));
+    const extra = await page.evaluate(() => {
+      const s = window.switchyard;
+      return { ice_restarts: s.iceRestarts || 0, resumes: s.resumes || 0, reconnects: s.reconnects || 0, me: s.me, errors: s.errors };
+    });
     report[name] = extra;
   }
   log(`watch: ${JSON.stringify(report)}`);

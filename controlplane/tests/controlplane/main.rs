@@ -9,6 +9,7 @@ mod ice_restart;
 mod lastn;
 mod media_path;
 mod netns;
+mod resume;
 mod shutdown;
 mod signalling;
 mod simulcast;

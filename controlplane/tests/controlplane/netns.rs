@@ -156,6 +156,17 @@ impl NetnsPair {
                 ])?;
                 ip(&["-n", &c.ns, "link", "set", peer, "up"])?;
                 ip(&["-n", &c.ns, "link", "set", "lo", "up"])?;
+                // a default route: without one Chromium counts itself
+                // offline after a network change (ERR_INTERNET_DISCONNECTED)
+                ip(&[
+                    "-n",
+                    &c.ns,
+                    "route",
+                    "add",
+                    "default",
+                    "via",
+                    &pair.server_ip,
+                ])?;
             }
             Ok(())
         };
