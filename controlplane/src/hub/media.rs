@@ -235,6 +235,7 @@ impl Hub {
             let Some(p) = self.participants.get_mut(&id) else {
                 return;
             };
+            self.publishers.insert(source, id);
             p.published.push(Published {
                 source,
                 mid: line.mid.clone(),

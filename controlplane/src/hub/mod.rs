@@ -166,6 +166,9 @@ pub struct Hub {
     levels: HashMap<u64, (u8, Instant)>,
     /// Bit/s of each layer of each source, from the dataplane.
     layer_rates: HashMap<u64, [u32; 3]>,
+    /// Source id → its publisher, for every published source: events name
+    /// sources, and must not scan every participant to find them.
+    publishers: HashMap<u64, u64>,
     /// Bounds the lines participants' input can cause.
     log_budget: switchyard_dataplane::log_budget::LogBudget,
     next_allocation: Option<Instant>,
@@ -186,6 +189,7 @@ impl Hub {
             next_id: 1,
             levels: HashMap::new(),
             layer_rates: HashMap::new(),
+            publishers: HashMap::new(),
             log_budget: switchyard_dataplane::log_budget::LogBudget::per_minute(),
             next_allocation: None,
             out: VecDeque::new(),
@@ -484,13 +488,12 @@ impl Hub {
     }
 
     fn is_published(&self, source: u64) -> bool {
-        self.participants
-            .values()
-            .any(|p| p.published.iter().any(|s| s.source == source))
+        self.publishers.contains_key(&source)
     }
 
     /// Drops what the hub keeps about a source that is gone.
     fn forget_source(&mut self, source: u64) {
+        self.publishers.remove(&source);
         self.levels.remove(&source);
         self.layer_rates.remove(&source);
     }
@@ -581,10 +584,10 @@ impl Hub {
     /// [`SPEAKER_HOLD`]. Silence never takes the floor.
     fn dominant_speaker(&mut self, now: Instant, source: u64) {
         let Some(room) = self
-            .participants
-            .iter()
-            .find(|(_, p)| p.published.iter().any(|s| s.source == source))
-            .map(|(_, p)| p.room.clone())
+            .publishers
+            .get(&source)
+            .and_then(|p| self.participants.get(p))
+            .map(|p| p.room.clone())
         else {
             return;
         };
