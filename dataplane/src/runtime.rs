@@ -91,6 +91,9 @@ pub fn run(config: Config) -> Result<(), String> {
     let params = Params {
         workers: config.workers as u32,
         endpoint_capacity: config.endpoint_capacity,
+        continuity_capacity: config
+            .endpoint_capacity
+            .saturating_mul(crate::abi::layout::CONTINUITY_PER_ENDPOINT),
         ..Params::default()
     };
     let (server, rings) =

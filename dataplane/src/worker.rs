@@ -5,6 +5,7 @@
 //! flush sends, publish counters.
 
 use crate::abi::command::Command;
+use crate::abi::continuity::ContinuityWriter;
 use crate::abi::counters::{Counter, CounterBlock, DropReason};
 use crate::abi::event::{CommandError, Event, PacketHeader};
 use crate::abi::layout::{COMMAND_SLOT, PACKET_SLOT};
@@ -13,6 +14,7 @@ use crate::abi::table::TableEntry;
 use crate::engine::{CrossMessage, EndpointInfo, Engine, MAX_DATAGRAM, Sink};
 use crate::io::wake::Wake;
 use crate::io::{PacketIo, Tx};
+use crate::log_budget::LogBudget;
 use crossbeam_queue::ArrayQueue;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -24,6 +26,10 @@ use std::time::{Duration, Instant};
 pub const CROSS_POOL: usize = 2048;
 /// An iteration slower than this counts as a stall.
 const STALL: Duration = Duration::from_millis(5);
+/// How often a worker rewrites its continuity records: a dataplane started
+/// after a crash carries on from records at most this old (the control plane
+/// adds margins that cover it; docs/abi.md).
+pub const CONTINUITY_PERIOD: Duration = Duration::from_millis(100);
 /// Longest sleep when idle (commands from the control plane are polled).
 const MAX_SLEEP: Duration = Duration::from_millis(2);
 
@@ -74,6 +80,8 @@ struct Outputs {
     events_lost: u64,
     event_buf: [u8; 128],
     packet_buf: Box<[u8; PACKET_SLOT]>,
+    continuity: ContinuityWriter,
+    continuity_full: LogBudget,
 }
 
 struct WorkerSink<'a> {
@@ -206,6 +214,7 @@ impl Worker {
     ) -> Worker {
         let index = rings.index;
         let slots = rings.table.slots_of(index);
+        let continuity = rings.continuity;
         Worker {
             engine,
             io,
@@ -228,6 +237,8 @@ impl Worker {
                 events_lost: 0,
                 event_buf: [0; 128],
                 packet_buf: Box::new([0; PACKET_SLOT]),
+                continuity: ContinuityWriter::new(continuity, index),
+                continuity_full: LogBudget::per_minute(),
             },
             wake,
             stop,
@@ -239,6 +250,7 @@ impl Worker {
         tracing::info!(target: "switchyard::worker", worker = self.out.index, io = self.io.name(), port = self.out.local_port, "worker running");
         let mut next_timer = Instant::now();
         let mut next_touch = Instant::now() + Duration::from_secs(1);
+        let mut next_continuity = Instant::now();
         let mut cmd = [0u8; COMMAND_SLOT];
         while !self.stop.load(Ordering::Relaxed) {
             let started = Instant::now();
@@ -256,6 +268,10 @@ impl Worker {
             if started >= next_touch {
                 self.touch_table(started);
                 next_touch = started + Duration::from_secs(1);
+            }
+            if started >= next_continuity {
+                self.write_continuity(started);
+                next_continuity = started + CONTINUITY_PERIOD;
             }
             let _ = self.io.flush();
             let timeout = if busy {
@@ -301,6 +317,9 @@ impl Worker {
                 Err(crate::abi::ring::PopError::Empty) => break,
                 Err(crate::abi::ring::PopError::Corrupt) => continue,
             };
+            if !any {
+                self.engine.set_wall_clock(now, unix_ms());
+            }
             any = true;
             let decoded = Command::decode(kind, &buf[..len]);
             zeroize::Zeroize::zeroize(&mut buf[..]);
@@ -389,6 +408,19 @@ impl Worker {
                     .table
                     .touch(&self.out.rings.region, slot, unix.saturating_sub(age));
             }
+        }
+    }
+
+    /// Rewrites this worker's continuity records.
+    fn write_continuity(&mut self, now: Instant) {
+        let out = &mut self.out;
+        let lost = out
+            .continuity
+            .publish(&out.rings.region, self.engine.continuity(now, unix_ms()));
+        if lost > 0
+            && let Some(suppressed) = out.continuity_full.allow(now)
+        {
+            tracing::warn!(target: "switchyard::worker", worker = out.index, lost, suppressed, "continuity table full: these streams would restart from scratch after a crash");
         }
     }
 

@@ -3,6 +3,7 @@
 
 use super::access;
 use super::command::{Command, SourceSpec, SubscriptionSpec};
+use super::continuity::{Continuity, ContinuityTable};
 use super::counters::CounterBlock;
 use super::event::{Event, PACKET_HEADER, PacketHeader};
 use super::layout::{self, Layout, Params, header};
@@ -34,7 +35,8 @@ pub struct Client {
     generation: u64,
     next_event_worker: usize,
     next_packet_worker: usize,
-    _socket: UnixStream,
+    continuity: ContinuityTable,
+    socket: UnixStream,
 }
 
 impl Client {
@@ -84,6 +86,11 @@ impl Client {
             command_slots: get(header::COMMAND_SLOTS),
             packet_slots: get(header::PACKET_SLOTS),
             event_slots: get(header::EVENT_SLOTS),
+            continuity_capacity: if minor >= 3 {
+                get(header::CONTINUITY_CAPACITY)
+            } else {
+                0
+            },
         };
         let layout = Layout::new(params)?;
         if layout.len > region.len() {
@@ -122,7 +129,13 @@ impl Client {
             params.endpoint_capacity as usize,
             params.workers as usize,
         );
+        let continuity = ContinuityTable::new(
+            layout.continuity,
+            params.continuity_capacity as usize,
+            params.workers as usize,
+        );
         Ok(Client {
+            continuity,
             region,
             layout,
             table,
@@ -130,7 +143,7 @@ impl Client {
             generation,
             next_event_worker: 0,
             next_packet_worker: 0,
-            _socket: socket,
+            socket,
         })
     }
 
@@ -369,6 +382,28 @@ impl Client {
     pub fn endpoints(&self) -> Vec<TableEntry> {
         self.table.entries(&self.region)
     }
+
+    /// The continuity records the workers last wrote (ABI 1.3; empty for an
+    /// older dataplane). Readable after the dataplane died: the mapping is
+    /// this process's.
+    pub fn continuity(&self) -> Vec<Continuity> {
+        self.continuity.records(&self.region)
+    }
+
+    /// True once the dataplane's end of the control socket is closed: its
+    /// process has exited (the socket stays open for as long as it runs).
+    pub fn peer_gone(&self) -> bool {
+        let mut byte = [0u8; 1];
+        match rustix::net::recv(
+            &self.socket,
+            &mut byte,
+            rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT,
+        ) {
+            Ok((0, _)) => true,
+            Ok(_) => false,
+            Err(e) => e != rustix::io::Errno::AGAIN,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -385,6 +420,7 @@ mod tests {
             command_slots: 16,
             packet_slots: 8,
             event_slots: 16,
+            continuity_capacity: 64,
         };
         let (server, mut rings) = Server::create(params, &[10000, 10001]).unwrap();
         let dir = std::env::temp_dir().join(format!("swyd-abi-{}", std::process::id()));

@@ -5,6 +5,7 @@
 //! after reading.
 
 use super::codec::{Reader, Writer};
+use super::continuity::{Continuity, RECORD_LEN};
 use switchyard_srtp::{MasterKey, Profile};
 use switchyard_wire::rtp::ExtensionIds;
 
@@ -239,6 +240,11 @@ pub enum Command {
         /// How long.
         duration_ms: u32,
     },
+    /// Carries an endpoint's SRTP context, an outgoing stream or the
+    /// endpoint's counters on from a continuity record (ABI 1.3): sent by a
+    /// control plane that rebuilds a restarted dataplane, after the
+    /// `AddEndpoint` / `Subscribe` the record belongs to.
+    Resume(Continuity),
 }
 
 impl core::fmt::Debug for Command {
@@ -281,6 +287,7 @@ impl core::fmt::Debug for Command {
                 f,
                 "Probe({endpoint} at {target_bps} bit/s for {duration_ms} ms)"
             ),
+            Command::Resume(r) => write!(f, "Resume({r:?})"),
         }
     }
 }
@@ -301,6 +308,7 @@ pub mod kind {
     pub const ADD_FAN_OUT: u16 = 11;
     pub const REMOVE_FAN_OUT: u16 = 12;
     pub const PROBE: u16 = 13;
+    pub const RESUME: u16 = 14;
 }
 
 fn write_keys(w: &mut Writer<'_>, k: &SrtpKeys) {
@@ -443,6 +451,10 @@ impl Command {
                 w.u64(*endpoint).u64(*target_bps).u32(*duration_ms);
                 kind::PROBE
             }
+            Command::Resume(record) => {
+                w.bytes(&record.to_bytes());
+                kind::RESUME
+            }
         };
         Some((kind, w.finish()?))
     }
@@ -557,6 +569,7 @@ impl Command {
                 target_bps: r.u64(),
                 duration_ms: r.u32(),
             },
+            kind::RESUME => Command::Resume(Continuity::decode(&r.bytes::<RECORD_LEN>())?),
             _ => return None,
         };
         (!r.is_short()).then_some(cmd)
@@ -656,6 +669,10 @@ mod tests {
                 source: 10,
                 worker: 1,
             },
+            Command::Resume(Continuity::Endpoint {
+                endpoint: 3,
+                twcc_seq: 9,
+            }),
         ];
         for cmd in cmds {
             let mut buf = [0u8; 248];

@@ -23,6 +23,9 @@ pub const RING_HEADER: usize = 128;
 pub const COUNTERS_LEN: usize = 512;
 /// Bytes of one endpoint-table entry.
 pub const TABLE_ENTRY: usize = 128;
+/// Continuity entries per endpoint the default sizes provide for (SRTP
+/// contexts both ways, outgoing streams, the endpoint itself).
+pub const CONTINUITY_PER_ENDPOINT: u32 = 16;
 /// Alignment of every block: a cache line on the CPUs we run on (and the
 /// adjacent-line prefetcher's pair on x86).
 pub const BLOCK_ALIGN: usize = 128;
@@ -57,6 +60,9 @@ pub mod header {
     pub const HEARTBEAT_MS: usize = 64;
     /// `u64`, atomic: nonzero once the dataplane is stopping.
     pub const STOPPING: usize = 72;
+    /// `u32`: continuity table entries (ABI 1.3; 0 in older regions, which
+    /// have no table).
+    pub const CONTINUITY_CAPACITY: usize = 80;
     /// `u16 × MAX_WORKERS`: UDP port of each worker's media socket.
     pub const WORKER_PORTS: usize = 128;
 }
@@ -74,6 +80,8 @@ pub struct Params {
     pub packet_slots: u32,
     /// Slots per event ring (power of two).
     pub event_slots: u32,
+    /// Continuity table entries (0 = none).
+    pub continuity_capacity: u32,
 }
 
 impl Default for Params {
@@ -84,6 +92,7 @@ impl Default for Params {
             command_slots: 1024,
             packet_slots: 1024,
             event_slots: 4096,
+            continuity_capacity: 4096 * CONTINUITY_PER_ENDPOINT,
         }
     }
 }
@@ -112,6 +121,8 @@ pub struct Layout {
     pub workers: Vec<WorkerLayout>,
     /// The endpoint table.
     pub table: usize,
+    /// The continuity table (ABI 1.3).
+    pub continuity: usize,
     /// Total length (a multiple of the page size, 4096).
     pub len: usize,
 }
@@ -127,6 +138,7 @@ impl Layout {
         let ok = (1..=MAX_WORKERS as u32).contains(&params.workers)
             && params.endpoint_capacity > 0
             && params.endpoint_capacity <= 1 << 20
+            && params.continuity_capacity <= 1 << 24
             && [
                 params.command_slots,
                 params.packet_slots,
@@ -153,10 +165,13 @@ impl Layout {
             })
             .collect();
         let table = take(params.endpoint_capacity as usize * TABLE_ENTRY);
+        let continuity =
+            take(params.continuity_capacity as usize * super::continuity::CONTINUITY_ENTRY);
         Ok(Layout {
             params,
             workers,
             table,
+            continuity,
             len: at.next_multiple_of(4096),
         })
     }
@@ -173,7 +188,11 @@ mod tests {
             ..Params::default()
         })
         .unwrap();
-        let mut spans = vec![(0, HEADER_LEN), (l.table, l.table + 4096 * TABLE_ENTRY)];
+        let mut spans = vec![
+            (0, HEADER_LEN),
+            (l.table, l.table + 4096 * TABLE_ENTRY),
+            (l.continuity, l.continuity + 4096 * 16 * 64),
+        ];
         for w in &l.workers {
             spans.push((w.counters, w.counters + COUNTERS_LEN));
             spans.push((w.commands, w.commands + ring_len(1024, COMMAND_SLOT)));

@@ -4,7 +4,8 @@
 //! The dataplane creates one sealed `memfd` region ([`region`]) laid out by
 //! [`layout`]: a header, then per worker a counter block and four
 //! single-producer single-consumer [`ring`]s — commands in, exception
-//! packets in and out, events out — and last the endpoint [`table`]. It
+//! packets in and out, events out — then the endpoint [`table`] and last
+//! the [`continuity`] table. It
 //! hands the descriptor to whoever connects to its unix socket
 //! ([`server`]); [`Client`] is the other side. A client that restarts
 //! re-attaches to the same region: rings keep their positions and the
@@ -18,12 +19,14 @@
 pub mod access;
 pub mod codec;
 pub mod command;
+pub mod continuity;
 pub mod counters;
 pub mod event;
 pub mod layout;
 #[allow(unsafe_code)] // the mapping itself: memfd, mmap, raw copies
 pub mod region;
 pub mod ring;
+mod seqlock;
 pub mod server;
 pub mod table;
 
@@ -33,6 +36,7 @@ pub use client::Client;
 pub use command::{
     Codec, Command, EndpointSpec, LayerSpec, MediaKind, SourceSpec, SrtpKeys, SubscriptionSpec,
 };
+pub use continuity::{Continuity, Direction, StreamState};
 pub use counters::{Counter, CounterBlock, DropReason};
 pub use event::{CommandError, Event, PacketHeader};
 pub use layout::{Layout, Params};
@@ -45,7 +49,7 @@ pub const MAGIC: [u8; 8] = *b"SWYDABI\0";
 /// Incompatible-change number.
 pub const ABI_MAJOR: u16 = 1;
 /// Compatible-addition number.
-pub const ABI_MINOR: u16 = 2;
+pub const ABI_MINOR: u16 = 3;
 
 /// Errors of the ABI layer.
 #[derive(Debug, Error)]

@@ -2,6 +2,7 @@
 //! clients, and each worker's ends of its rings.
 
 use super::access;
+use super::continuity::ContinuityTable;
 use super::counters::CounterBlock;
 use super::layout::{self, Layout, Params, header};
 use super::region::{self, Region};
@@ -47,6 +48,8 @@ pub struct WorkerRings {
     pub counters_at: usize,
     /// The endpoint table.
     pub table: Table,
+    /// The continuity table.
+    pub continuity: ContinuityTable,
 }
 
 impl WorkerRings {
@@ -76,6 +79,7 @@ impl Server {
             (header::COMMAND_SLOTS, params.command_slots),
             (header::PACKET_SLOTS, params.packet_slots),
             (header::EVENT_SLOTS, params.event_slots),
+            (header::CONTINUITY_CAPACITY, params.continuity_capacity),
             (header::DATAPLANE_PID, std::process::id()),
         ];
         for (at, v) in u32s {
@@ -100,6 +104,11 @@ impl Server {
         let table = Table::new(
             layout.table,
             params.endpoint_capacity as usize,
+            params.workers as usize,
+        );
+        let continuity = ContinuityTable::new(
+            layout.continuity,
+            params.continuity_capacity as usize,
             params.workers as usize,
         );
         let rings = layout
@@ -135,6 +144,7 @@ impl Server {
                 region: region.clone(),
                 counters_at: w.counters,
                 table,
+                continuity,
             })
             .collect();
         let server = Server { region, layout };

@@ -1,9 +1,8 @@
 //! The endpoint table: what a re-attaching control plane needs to find the
 //! endpoints that still carry media. Entries are partitioned by worker
 //! (worker `w` owns entries `w·n/W .. (w+1)·n/W`), so each entry has one
-//! writer. Every field is an atomic 64-bit word behind a sequence counter:
-//! the writer makes the counter odd, stores the words, makes it even; a
-//! reader retries until it sees the same even counter before and after.
+//! writer. Every field is an atomic 64-bit word behind a sequence counter
+//! ([`super::seqlock`]).
 //!
 //! ```text
 //! word 0  sequence (odd while written)
@@ -19,7 +18,7 @@
 use super::codec::{Reader, Writer};
 use super::layout::TABLE_ENTRY;
 use super::region::Region;
-use core::sync::atomic::{Ordering, fence};
+use super::seqlock;
 use std::net::SocketAddr;
 
 const WORDS: usize = TABLE_ENTRY / 8;
@@ -116,52 +115,26 @@ impl Table {
 
     /// Writes (or, with `None`, frees) an entry. Only the owning worker calls this.
     pub fn write(&self, region: &Region, slot: usize, entry: Option<TableEntry>) {
-        let seq = region.u64_at(self.word(slot, 0));
-        let s = seq.load(Ordering::Relaxed);
-        seq.store(s.wrapping_add(1), Ordering::Relaxed);
-        fence(Ordering::Release);
         let words = entry.map(TableEntry::to_words).unwrap_or([0; WORDS]);
-        for (i, w) in words.iter().enumerate().skip(1) {
-            region
-                .u64_at(self.word(slot, i))
-                .store(*w, Ordering::Relaxed);
-        }
-        seq.store(s.wrapping_add(2), Ordering::Release);
+        seqlock::write(region, self.word(slot, 0), &words);
     }
 
     /// Updates only the last-received time of an entry (owning worker).
     pub fn touch(&self, region: &Region, slot: usize, last_rx_ms: u64) {
-        let seq = region.u64_at(self.word(slot, 0));
-        let s = seq.load(Ordering::Relaxed);
-        seq.store(s.wrapping_add(1), Ordering::Relaxed);
-        fence(Ordering::Release);
-        region
-            .u64_at(self.word(slot, 7))
-            .store(last_rx_ms, Ordering::Relaxed);
-        seq.store(s.wrapping_add(2), Ordering::Release);
+        let mut words = [0u64; WORDS];
+        if seqlock::read(region, self.word(slot, 0), &mut words) {
+            words[7] = last_rx_ms;
+            seqlock::write(region, self.word(slot, 0), &words);
+        }
     }
 
-    /// Reads a consistent copy of an entry (any process). Gives up (`None`)
-    /// if the entry stays mid-write, which only a writer that died inside a
-    /// write can cause.
+    /// Reads a consistent copy of an entry (any process); `None` for a free
+    /// entry or one its writer died inside.
     pub fn read(&self, region: &Region, slot: usize) -> Option<TableEntry> {
-        for _ in 0..100_000 {
-            let seq = region.u64_at(self.word(slot, 0));
-            let before = seq.load(Ordering::Acquire);
-            if before % 2 == 1 {
-                std::hint::spin_loop();
-                continue;
-            }
-            let mut words = [0u64; WORDS];
-            for (i, w) in words.iter_mut().enumerate().skip(1) {
-                *w = region.u64_at(self.word(slot, i)).load(Ordering::Relaxed);
-            }
-            fence(Ordering::Acquire);
-            if seq.load(Ordering::Relaxed) == before {
-                return TableEntry::from_words(&words);
-            }
-        }
-        None
+        let mut words = [0u64; WORDS];
+        seqlock::read(region, self.word(slot, 0), &mut words)
+            .then(|| TableEntry::from_words(&words))
+            .flatten()
     }
 
     /// Every live entry.

@@ -15,6 +15,7 @@
 //! view of a source: its own SSRC, continuous numbering across layer
 //! switches, a retransmission history). See docs/dataplane.md.
 
+mod continuity;
 mod control;
 mod exception_budget;
 mod history;
@@ -212,6 +213,9 @@ pub struct Engine {
     next_twcc: Option<Instant>,
     /// When source rates were last reported.
     last_rates: Option<Instant>,
+    /// A moment in both clocks (monotonic, unix ms), for continuity
+    /// records, which carry wall-clock times across processes.
+    wall_clock: (Instant, u64),
 }
 
 /// Housekeeping granularity: timers are checked at least this often.
@@ -239,7 +243,14 @@ impl Engine {
             next_bandwidth: None,
             next_twcc: None,
             last_rates: None,
+            wall_clock: (Instant::now(), 0),
         }
+    }
+
+    /// Tells the engine the unix time (ms) at `now`; the caller refreshes it
+    /// before commands that carry wall-clock times (`Resume`).
+    pub fn set_wall_clock(&mut self, now: Instant, unix_ms: u64) {
+        self.wall_clock = (now, unix_ms);
     }
 
     /// The worker's counters.
@@ -368,6 +379,11 @@ impl Engine {
                 });
                 (cmd_kind::REMOVE_FAN_OUT, source, r)
             }
+            Command::Resume(record) => (
+                cmd_kind::RESUME,
+                record.endpoint(),
+                self.resume(now, record),
+            ),
         };
         if let Err(error) = result {
             tracing::debug!(target: "switchyard::engine", kind, id, ?error, "command failed");

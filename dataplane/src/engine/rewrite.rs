@@ -108,6 +108,35 @@ impl Rewriter {
         self.ts_offset
     }
 
+    /// The highest values sent (sequence number, timestamp, picture id,
+    /// TL0PICIDX) and when the last packet left, for a dataplane started
+    /// after this one to carry on from; `None` before the first packet.
+    pub fn high_water(&self) -> Option<(Rewritten, Instant)> {
+        let last = self.last_sent.filter(|_| self.started)?;
+        Some((
+            Rewritten {
+                seq: self.high_seq,
+                timestamp: self.high_ts,
+                picture_id: Some(self.high_pid),
+                tl0_pic_idx: Some(self.high_tl0),
+            },
+            last,
+        ))
+    }
+
+    /// Carries on from another rewriter's high water mark (see
+    /// [`Rewriter::high_water`]); the caller then waits for a keyframe and
+    /// switches: the switch continues after `high`, its timestamp moved on
+    /// by the wall-clock time since `last_sent`.
+    pub fn resume(&mut self, high: Rewritten, last_sent: Instant) {
+        self.high_seq = high.seq;
+        self.high_ts = high.timestamp;
+        self.high_pid = high.picture_id.unwrap_or(self.high_pid) & 0x7fff;
+        self.high_tl0 = high.tl0_pic_idx.unwrap_or(self.high_tl0);
+        self.last_sent = Some(last_sent);
+        self.started = true;
+    }
+
     /// Starts forwarding a new layer at `first` (a keyframe's first packet).
     pub fn switch(&mut self, now: Instant, first: Incoming) {
         let out_seq = self.high_seq.wrapping_add(1);
@@ -258,5 +287,42 @@ mod tests {
         assert_eq!(r.highest_seq(), 0);
         assert!(!Rewriter::new(90_000, 1).started());
         assert_eq!(Rewriter::new(90_000, 1).rewrite(t, no_vp8(1, 1)), None);
+    }
+
+    #[test]
+    fn a_resumed_rewriter_carries_on_after_the_old_one() {
+        let t0 = Instant::now();
+        let mut old = Rewriter::new(90_000, 65_500);
+        old.switch(t0, pkt(10, 1000, 5, 1));
+        for i in 0..40u16 {
+            old.rewrite(
+                t0,
+                pkt(10 + i, 1000 + 3000 * u32::from(i / 4), 5 + i / 4, 1),
+            )
+            .unwrap();
+        }
+        let (high, last) = old.high_water().unwrap();
+        assert_eq!(high.seq, 65_500u16.wrapping_add(39));
+        // a new rewriter half a second later, moved on by a margin
+        let mut new = Rewriter::new(90_000, 7);
+        let moved = Rewritten {
+            seq: high.seq.wrapping_add(512),
+            ..high
+        };
+        new.resume(moved, last);
+        let t1 = t0 + Duration::from_millis(500);
+        new.switch(t1, pkt(9000, 77, 300, 9));
+        let first = new.rewrite(t1, pkt(9000, 77, 300, 9)).unwrap();
+        assert_eq!(first.seq, moved.seq.wrapping_add(1));
+        assert_eq!(first.timestamp, high.timestamp + 45_000);
+        assert_eq!(
+            first.picture_id,
+            Some((high.picture_id.unwrap() + 1) & 0x7fff)
+        );
+        assert_eq!(
+            first.tl0_pic_idx,
+            Some(high.tl0_pic_idx.unwrap().wrapping_add(1))
+        );
+        assert!(Rewriter::new(90_000, 1).high_water().is_none());
     }
 }

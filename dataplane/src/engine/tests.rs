@@ -3,7 +3,8 @@
 //! sans-IO interface with a recording sink and a virtual clock.
 
 use super::*;
-use crate::abi::{Codec, DropReason, LayerSpec, MediaKind, SrtpKeys};
+use crate::abi::continuity::RTP_MARGIN;
+use crate::abi::{Codec, Continuity, DropReason, LayerSpec, MediaKind, SrtpKeys};
 use std::time::Duration;
 use switchyard_srtp::{MasterKey, Profile, Session};
 use switchyard_wire::codec::Vp8Descriptor;
@@ -827,4 +828,101 @@ fn one_receiver_passes_on_at_most_three_keyframe_requests_per_ten_seconds() {
     w.t += Duration::from_secs(2);
     w.pli_from(2, 0xaaaa);
     assert_eq!(w.plis_to_publisher(), 1);
+}
+
+#[test]
+fn a_new_engine_resumed_from_continuity_records_is_accepted_by_every_receiver() {
+    let mut w = World::new();
+    w.frame([true; 3]);
+    for _ in 0..5 {
+        w.frame([false; 3]);
+    }
+    let before: Vec<u16> = w
+        .sink
+        .take_to(w.a.addr)
+        .into_iter()
+        .map(|p| open(&mut w.a, p).seq)
+        .collect();
+    w.sink.take_to(w.b.addr).into_iter().for_each(|p| {
+        open(&mut w.b, p);
+    });
+    // the publisher has accepted SRTCP from the old engine
+    w.engine.handle_command(
+        w.t,
+        Command::RequestKeyframe {
+            source: 77,
+            layer: 2,
+        },
+        &mut w.sink,
+    );
+    assert!(w.plis_to_publisher() >= 1);
+    let records: Vec<Continuity> = w.engine.continuity(w.t, 1_000_000).collect();
+    assert!(
+        records
+            .iter()
+            .any(|r| matches!(r, Continuity::Stream { endpoint: 2, .. }))
+    );
+
+    // the old engine dies; a new one gets the same commands and the records
+    w.t += Duration::from_millis(400);
+    let mut engine = Engine::new(EngineConfig::default());
+    engine.set_wall_clock(w.t, 1_000_400);
+    let mut sink = VecSink::default();
+    let resume = |engine: &mut Engine, sink: &mut VecSink, id: u64, t: Instant| {
+        for r in records.iter().filter(|r| r.endpoint() == id) {
+            if !matches!(r, Continuity::Stream { .. }) {
+                engine.handle_command(t, Command::Resume(r.carried_on()), sink);
+            }
+        }
+    };
+    for p in [&w.publisher, &w.a, &w.b] {
+        add(&mut engine, &mut sink, p, w.t);
+        resume(&mut engine, &mut sink, p.id, w.t);
+    }
+    engine.handle_command(w.t, Command::AddSource(video_source(1)), &mut sink);
+    for (id, ssrc, layer) in [(2, 0xaaaa, 2), (3, 0xbbbb, 0)] {
+        engine.handle_command(
+            w.t,
+            Command::Subscribe(subscription(id, ssrc, layer)),
+            &mut sink,
+        );
+    }
+    for r in records
+        .iter()
+        .filter(|r| matches!(r, Continuity::Stream { .. }))
+    {
+        engine.handle_command(w.t, Command::Resume(r.carried_on()), &mut sink);
+    }
+    assert!(
+        !sink
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::CommandFailed { .. })),
+        "{:?}",
+        sink.events
+    );
+    w.engine = engine;
+    w.sink = sink;
+    // its keyframe requests pass the publisher's SRTCP replay check
+    assert!(w.plis_to_publisher() >= 1);
+    w.frame([false; 3]);
+    assert!(w.sink.take_to(w.a.addr).is_empty(), "waits for a keyframe");
+    w.frame([true; 3]);
+    w.frame([false; 3]);
+    let after: Vec<u16> = w
+        .sink
+        .take_to(w.a.addr)
+        .into_iter()
+        .map(|p| open(&mut w.a, p).seq)
+        .collect();
+    assert_eq!(after.len(), 4);
+    let last = *before.last().unwrap();
+    assert_eq!(after[0], last.wrapping_add(RTP_MARGIN as u16 + 1));
+    assert!(after.windows(2).all(|p| p[1] == p[0].wrapping_add(1)));
+    // b's stream (it started near a wrap) decrypts too
+    let b = w.sink.take_to(w.b.addr);
+    assert_eq!(b.len(), 4);
+    for p in b {
+        open(&mut w.b, p);
+    }
 }

@@ -36,7 +36,7 @@ pub use backend::Backend;
 pub use error::SrtpError;
 pub use keys::MasterKey;
 pub use profile::Profile;
-pub use session::{Config, Session, SessionKeyRefs};
+pub use session::{Config, ContextState, Session, SessionKeyRefs};
 
 fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])

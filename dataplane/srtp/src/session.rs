@@ -109,6 +109,18 @@ impl SessionKeyRefs<'_> {
     }
 }
 
+/// The counters of one SSRC's context that a rebuilt session must carry
+/// on from ([`Session::contexts`], [`Session::resume_context`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContextState {
+    /// SSRC.
+    pub ssrc: u32,
+    /// Highest RTP index (ROC · 2^16 + SEQ); `None` before the first packet.
+    pub rtp_index: Option<u64>,
+    /// Next SRTCP index to send (protecting) or highest received + 1.
+    pub srtcp_index: u32,
+}
+
 /// State of one SSRC.
 #[derive(Debug, Clone)]
 pub(crate) struct Stream {
@@ -215,6 +227,38 @@ impl Session {
             return Err(SrtpError::TooManyStreams);
         }
         self.streams.push(stream);
+        Ok(())
+    }
+
+    /// What a context must carry on from after the session is rebuilt
+    /// elsewhere (a restarted process): per SSRC the highest RTP index seen
+    /// or sent, and the SRTCP index (the next one to send, or the highest
+    /// received + 1; 0 = none).
+    pub fn contexts(&self) -> impl Iterator<Item = ContextState> + '_ {
+        self.streams.iter().map(|s| ContextState {
+            ssrc: s.ssrc,
+            rtp_index: s
+                .rollover
+                .s_l
+                .map(|seq| u64::from(s.rollover.roc) << 16 | u64::from(seq)),
+            srtcp_index: match s.rtcp_replay.highest() {
+                Some(h) => (h as u32).wrapping_add(1).max(s.rtcp_next),
+                None => s.rtcp_next,
+            },
+        })
+    }
+
+    /// Sets up (or resets) an SSRC's context to carry on from `state`:
+    /// indices are estimated around `rtp_index`, and sending goes on at
+    /// `srtcp_index`. Replay windows start empty, so any index past the
+    /// recorded one passes.
+    pub fn resume_context(&mut self, state: ContextState) -> Result<(), SrtpError> {
+        let roc = state.rtp_index.map_or(0, |i| (i >> 16) as u32);
+        self.add_stream(state.ssrc, roc)?;
+        if let Some(s) = self.streams.iter_mut().find(|s| s.ssrc == state.ssrc) {
+            s.rollover.s_l = state.rtp_index.map(|i| i as u16);
+            s.rtcp_next = state.srtcp_index & 0x7fff_ffff;
+        }
         Ok(())
     }
 

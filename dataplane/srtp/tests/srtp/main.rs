@@ -3,6 +3,7 @@
 
 mod properties;
 mod rejections;
+mod resume;
 mod rfc_vectors;
 
 use switchyard_srtp::{Backend, Config, MasterKey, Profile, Session};
