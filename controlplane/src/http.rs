@@ -104,6 +104,7 @@ async fn health(State(s): State<Arc<AppState>>) -> impl IntoResponse {
         "dataplane": dp.unwrap_or_else(|| json!({"attached": false})),
         "dataplane_pid": s.dataplane.pid(),
         "dataplane_starts": s.dataplane.starts(),
+        "dataplane_restores": s.dataplane.restores(),
         "auth": s.auth,
         "warnings": s.warnings,
     });

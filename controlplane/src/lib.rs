@@ -14,6 +14,7 @@
 pub mod allocator;
 pub mod app;
 pub mod auth;
+pub mod command_queue;
 pub mod conductor;
 pub mod config;
 pub mod demo;
@@ -24,6 +25,7 @@ pub mod hub;
 pub mod ice;
 pub mod limits;
 pub mod load;
+pub mod replica;
 pub mod sdp;
 pub mod server;
 pub mod sessions;

@@ -12,11 +12,13 @@
 //! in the session's task, off the hub's lock.
 
 use crate::auth::TokenPolicy;
+use crate::command_queue::CommandQueue;
 use crate::dtls::Certificate;
 use crate::hub::ParsedSdp;
 use crate::hub::{Hub, HubConfig, Out};
 use crate::limits::Limits;
 use crate::limits::{Admission, Refusal};
+use crate::replica::Replica;
 use crate::sdp::Offer;
 use crate::sessions::{BYE, CLOSE_NOT_READING, SessionHandle, Sessions, ToSession};
 use crate::signalling::MAX_MESSAGE;
@@ -31,7 +33,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use switchyard_dataplane::log_budget::LogBudget;
 use tokio::sync::mpsc;
 
 /// Frames queued for one session at most; a client that lets more pile up
@@ -162,7 +163,10 @@ impl Signalling {
     /// attached, then moves packets, events, time and outputs.
     pub fn pump(self: &Arc<Self>, stop: &AtomicBool) {
         let mut buf = vec![0u8; 2048];
-        let mut unsent = LogBudget::per_minute();
+        // what the dataplane holds, to give a new one after a crash
+        let mut replica = Replica::default();
+        let mut commands = CommandQueue::default();
+        let mut boot: Option<u64> = None;
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(1));
             let now = Instant::now();
@@ -196,6 +200,16 @@ impl Signalling {
             let outs: Vec<Out> = self
                 .dataplane
                 .with_client(|client| {
+                    if boot != Some(client.boot_id()) {
+                        if boot.is_some() {
+                            // a new dataplane: give it what the dead one held
+                            let records = self.dataplane.take_lost();
+                            commands.restore(replica.rebuild(&records));
+                            self.dataplane.restored();
+                            tracing::info!(target: "switchyard::server", endpoints = replica.endpoints(), records = records.len(), commands = commands.len(), "restoring the dataplane's state");
+                        }
+                        boot = Some(client.boot_id());
+                    }
                     while let Some((w, h, n)) = client.recv_packet(&mut buf) {
                         hub.handle_packet(now, w, &h, &buf[..n]);
                     }
@@ -207,11 +221,8 @@ impl Signalling {
                     while let Some(o) = hub.poll() {
                         match o {
                             Out::Dataplane { worker, command } => {
-                                if let Err(e) = client.send(worker, &command)
-                                    && let Some(suppressed) = unsent.allow(now)
-                                {
-                                    tracing::warn!(target: "switchyard::server", error = %e, ?command, suppressed, "command not sent");
-                                }
+                                replica.record(worker, &command);
+                                commands.push(worker, command);
                             }
                             Out::Send { worker, header, data } => {
                                 let _ = client.send_packet(worker, &header, &data);
@@ -219,6 +230,7 @@ impl Signalling {
                             other => rest.push(other),
                         }
                     }
+                    commands.flush(now, client);
                     rest
                 })
                 .unwrap_or_default();

@@ -1,15 +1,16 @@
 //! Running and watching the dataplane: spawn `switchyard dataplane …` as a
 //! child (or attach to one that runs on its own), attach an `abi::Client`,
-//! and when the child dies start a new one and attach again. Media of calls
-//! in progress is lost only if the dataplane itself dies; a control-plane
-//! restart re-attaches without dropping anything.
+//! and when the dataplane is gone (the child exited, its control socket
+//! closed, it is stopping, or — spawned — its heartbeat stalled) keep what
+//! its continuity table holds, start a new one and attach again; the pump
+//! then gives the new one the old one's state (`replica`).
 
 use crate::config::DataplaneMode;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use switchyard_dataplane::abi::Client;
+use switchyard_dataplane::abi::{Client, Continuity};
 
 /// Shared view of the dataplane for the rest of the control plane.
 #[derive(Default)]
@@ -20,6 +21,12 @@ pub struct Dataplane {
     pub pid: Mutex<u32>,
     /// How many times the dataplane was (re)started.
     pub starts: Mutex<u32>,
+    /// What a dataplane that died last wrote into its continuity table,
+    /// until the pump hands it to the next one.
+    pub lost: Mutex<Option<Vec<Continuity>>>,
+    /// How many times a new dataplane was given back the state of one
+    /// that died.
+    pub restores: Mutex<u32>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -42,6 +49,51 @@ impl Dataplane {
     /// Starts so far.
     pub fn starts(&self) -> u32 {
         *lock(&self.starts)
+    }
+
+    /// Restores so far.
+    pub fn restores(&self) -> u32 {
+        *lock(&self.restores)
+    }
+
+    /// Takes the records of the dataplane that died last, once.
+    pub fn take_lost(&self) -> Vec<Continuity> {
+        lock(&self.lost).take().unwrap_or_default()
+    }
+
+    /// Counts a restore.
+    pub fn restored(&self) {
+        *lock(&self.restores) += 1;
+    }
+
+    /// Detaches from a dataplane that is gone, keeping what its continuity
+    /// table holds (the mapping is ours and outlives it).
+    fn detach_dead(&self) {
+        if let Some(old) = lock(&self.client).take() {
+            let records = old.continuity();
+            tracing::info!(target: "switchyard::supervisor", records = records.len(), "kept the dead dataplane's continuity records");
+            *lock(&self.lost) = Some(records);
+        }
+    }
+}
+
+/// A heartbeat older than this means the dataplane is stuck (stopped, or
+/// its control thread hangs): it is killed and replaced.
+const HEARTBEAT_STALE_MS: u64 = 5_000;
+
+/// Why an attached dataplane is to be given up, if it is.
+fn gone(c: &Client, spawned: bool) -> Option<&'static str> {
+    if c.stopping() {
+        Some("stopping")
+    } else if c.peer_gone() {
+        Some("its control socket closed")
+    } else if spawned
+        && switchyard_dataplane::abi::server::unix_ms().saturating_sub(c.heartbeat_ms())
+            > HEARTBEAT_STALE_MS
+    {
+        Some("no heartbeat")
+    } else {
+        None
     }
 }
 
@@ -127,13 +179,18 @@ pub fn supervise(
                 }
             }
         }
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(50));
         let exited = child.as_mut().and_then(|c| c.try_wait().ok().flatten());
-        let stale = state.with_client(|c| c.stopping()).unwrap_or(false);
-        if (exited.is_some() || stale) && !stop.load(Ordering::Relaxed) {
-            tracing::warn!(target: "switchyard::supervisor", status = ?exited, "dataplane gone; restarting");
-            *lock(&state.client) = None;
+        let why = match exited {
+            Some(_) => Some("exited"),
+            None => state.with_client(|c| gone(c, child.is_some())).flatten(),
+        };
+        if let Some(why) = why.filter(|_| !stop.load(Ordering::Relaxed)) {
+            tracing::warn!(target: "switchyard::supervisor", status = ?exited, why, "dataplane gone; restarting and restoring its state");
+            state.detach_dead();
             if let Some(mut c) = child.take() {
+                // a stuck one still holds the ports
+                let _ = c.kill();
                 let _ = c.wait();
             }
         }

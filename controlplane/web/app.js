@@ -361,6 +361,10 @@ function onMessage(msg) {
       } else if (msg.code === "resume_failed") {
         state.resumeToken = null;
         fail("the server no longer knows this call; reload to join again");
+      } else if (msg.code === "media_lost") {
+        // the server could not give our media back (it restarted): a new
+        // participant on a new connection, same camera
+        rejoin();
       } else {
         fail(`server: ${msg.code}: ${msg.message}`);
       }
@@ -372,6 +376,7 @@ function onMessage(msg) {
 
 async function join(room, name) {
   state.room = room;
+  state.name = name;
   $("room-name").textContent = room;
   $("join").hidden = true;
   $("grid").hidden = false;
@@ -468,6 +473,25 @@ function reconnect() {
   setStatus("reconnecting…");
   const delay = Math.min(4000, 250 * 2 ** Math.min(4, state.reconnects - 1));
   setTimeout(() => openSignalling({ type: "resume", token: state.resumeToken }), delay);
+}
+
+// Joins again as a new participant: a fresh peer connection and signalling
+// connection, the same room, name and local tracks.
+function rejoin() {
+  state.rejoins = (state.rejoins || 0) + 1;
+  console.warn(`rejoining (${state.rejoins})`);
+  const old = state.ws;
+  state.ws = null;
+  if (old) {
+    old.onclose = null;
+    old.close();
+  }
+  if (state.pc) state.pc.close();
+  for (const id of [...state.participants.keys()]) removeParticipant(id);
+  Object.assign(state, { me: null, resumeToken: null, offering: false, offerAgain: false, pinned: null });
+  state.pc = newPeerConnection();
+  setStatus("joining again…");
+  openSignalling({ type: "join", room: state.room, name: state.name });
 }
 
 function leave() {

@@ -36,7 +36,7 @@ pub use media::MAX_SOURCES_PER_PARTICIPANT;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
-use switchyard_dataplane::abi::{Command, Event, PacketHeader};
+use switchyard_dataplane::abi::{Command, CommandError, Event, PacketHeader};
 
 /// What the hub asks of its caller.
 #[derive(Debug)]
@@ -483,7 +483,50 @@ impl Hub {
             Event::SourceRates { source, layer_bps } if self.is_published(source) => {
                 self.layer_rates.insert(source, layer_bps);
             }
+            Event::CommandFailed { kind, id, error } => self.command_failed(now, kind, id, error),
+            Event::EndpointIdle { endpoint, idle_ms } => {
+                // ICE consent (30 s) ends a participant whose path is dead;
+                // until then this says why its tiles froze
+                if self.participants.contains_key(&endpoint)
+                    && let Some(suppressed) = self.log_budget.allow(now)
+                {
+                    tracing::info!(target: "switchyard::hub", participant = endpoint, idle_ms, suppressed, "no media from participant");
+                }
+            }
             _ => {}
+        }
+    }
+
+    /// The dataplane refused a command. An endpoint it will not take means
+    /// the participant has no media (a restarted dataplane that could not
+    /// be given it back, a full table): it is told (`media_lost`) and
+    /// closed, and joins again. Refusals about what is already gone are
+    /// races with removal and change nothing.
+    fn command_failed(&mut self, now: Instant, kind: u16, id: u64, error: CommandError) {
+        use switchyard_dataplane::abi::command::kind as cmd;
+        match (kind, error) {
+            (cmd::ADD_ENDPOINT, _) if self.participants.contains_key(&id) => {
+                tracing::warn!(target: "switchyard::hub", participant = id, ?error, "the dataplane refused the participant's endpoint");
+                self.error(
+                    id,
+                    &ProtocolError::new(
+                        ErrorCode::MediaLost,
+                        format!(
+                            "the media server refused this participant ({error:?}); join again"
+                        ),
+                    ),
+                );
+                self.out.push_back(Out::Close { participant: id });
+                self.disconnect(id);
+            }
+            (_, CommandError::UnknownEndpoint | CommandError::UnknownSource) => {
+                tracing::debug!(target: "switchyard::hub", kind, id, ?error, "command raced a removal");
+            }
+            _ => {
+                if let Some(suppressed) = self.log_budget.allow(now) {
+                    tracing::warn!(target: "switchyard::hub", kind, id, ?error, suppressed, "the dataplane refused a command");
+                }
+            }
         }
     }
 

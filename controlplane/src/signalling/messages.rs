@@ -39,6 +39,10 @@ pub enum ErrorCode {
     /// `resume` with a token of no participant (it left, or waited too
     /// long): join again.
     ResumeFailed,
+    /// The server lost this participant's media and could not give it back
+    /// (its dataplane restarted and refused the participant's endpoint); the
+    /// connection is closed: join again.
+    MediaLost,
 }
 
 /// Why a client message was refused.

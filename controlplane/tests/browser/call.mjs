@@ -86,7 +86,7 @@ async function watch(pages, a) {
       const rx = await received(page);
       for (const [id, r] of Object.entries(rx.remotes)) {
         const key = `${name}<-${id}`;
-        const seen = last[key] || { frames: r.video_frames, at: now, first: r.video_frames };
+        const seen = last[key] || { frames: r.video_frames, at: now, first: r.video_frames, firstAudio: r.audio_packets };
         if (r.video_frames > seen.frames) {
           seen.frames = r.video_frames;
           seen.at = now;
@@ -95,6 +95,7 @@ async function watch(pages, a) {
         const entry = report[key] || { stall_ms: 0 };
         entry.stall_ms = Math.max(entry.stall_ms, now - seen.at);
         entry.frames_gained = r.video_frames - seen.first;
+        entry.audio_gained = r.audio_packets - seen.firstAudio;
         entry.state = rx.state;
         report[key] = entry;
       }
@@ -104,7 +105,7 @@ async function watch(pages, a) {
   for (const [name, page] of Object.entries(pages)) {
     const extra = await page.evaluate(() => {
       const s = window.switchyard;
-      return { ice_restarts: s.iceRestarts || 0, resumes: s.resumes || 0, reconnects: s.reconnects || 0, me: s.me, errors: s.errors };
+      return { ice_restarts: s.iceRestarts || 0, resumes: s.resumes || 0, reconnects: s.reconnects || 0, rejoins: s.rejoins || 0, me: s.me, errors: s.errors };
     });
     report[name] = extra;
   }

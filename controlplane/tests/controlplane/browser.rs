@@ -5,7 +5,8 @@
 
 use crate::netns::{NetnsPair, NsServer, browser_dir, run_bounded};
 use serde_json::Value;
-use std::time::Duration;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 /// Runs call.mjs in the (first) client namespace and returns its report.
 pub fn call(net: &NetnsPair, server: &NsServer, args: &[&str], log_name: &str) -> Value {
@@ -36,6 +37,58 @@ pub fn call_in(ns: &str, server: &NsServer, args: &[&str], log_name: &str) -> Va
             server.log()
         ),
     }
+}
+
+/// Runs a call of `names` (comma-separated) in client 0's namespace; once
+/// media flows, runs `change` while call.mjs watches every remote video for
+/// `watch_s` seconds, and returns call.mjs's report with that watch.
+pub fn call_through(
+    net: &NetnsPair,
+    server: &NsServer,
+    tag: &str,
+    names: &str,
+    watch_s: u32,
+    change: impl FnOnce(),
+) -> Value {
+    let client = &net.clients[0];
+    let base = std::env::temp_dir().join(format!("swyd-{tag}-{}", std::process::id()));
+    let (ready, log) = (base.with_extension("ready"), base.with_extension("log"));
+    let _ = std::fs::remove_file(&ready);
+    let mut cmd = NetnsPair::command(&client.ns, "node");
+    cmd.current_dir(browser_dir())
+        .arg("call.mjs")
+        .args(["--base", &server.https, "--room", tag, "--names", names])
+        .args(["--min-frames", "50", "--timeout", "60"])
+        .args(["--watch", &watch_s.to_string()])
+        .arg("--ready-file")
+        .arg(&ready)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let child = cmd.spawn().expect("node call.mjs");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !ready.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no media in 120 s:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    change();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let _ = std::fs::remove_file(&ready);
+    text.lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "call.mjs: {text}\n{}\n--- server ---\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default(),
+                server.log()
+            )
+        })
 }
 
 fn num(v: &Value) -> u64 {

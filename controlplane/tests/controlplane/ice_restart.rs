@@ -4,10 +4,10 @@
 //! DTLS association, and media resumes. (A dropped signalling connection is
 //! resumed with its token: resume.rs.)
 
-use crate::netns::{NetnsPair, NsServer, browser_dir};
+use crate::browser::call_through;
+use crate::netns::{NetnsPair, NsServer};
 use serde_json::Value;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 fn nft(ns: &str, script: &str) {
     let out = Command::new("ip")
@@ -27,50 +27,6 @@ fn nft(ns: &str, script: &str) {
         "nft: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Runs a two-browser call in client 0's namespace; once media flows,
-/// `change` breaks the network; returns call.mjs's report with its watch
-/// of the 40 s after.
-fn call_through(net: &NetnsPair, server: &NsServer, tag: &str, change: impl FnOnce()) -> Value {
-    let client = &net.clients[0];
-    let base = std::env::temp_dir().join(format!("swyd-{tag}-{}", std::process::id()));
-    let (ready, log) = (base.with_extension("ready"), base.with_extension("log"));
-    let _ = std::fs::remove_file(&ready);
-    let mut cmd = NetnsPair::command(&client.ns, "node");
-    cmd.current_dir(browser_dir())
-        .arg("call.mjs")
-        .args(["--base", &server.https, "--room", tag, "--names", "Ada,Bo"])
-        .args(["--min-frames", "50", "--timeout", "60", "--watch", "40"])
-        .arg("--ready-file")
-        .arg(&ready)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap());
-    let child = cmd.spawn().expect("node call.mjs");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !ready.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "no media in 120 s:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    change();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let _ = std::fs::remove_file(&ready);
-    text.lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "call.mjs: {text}\n{}\n--- server ---\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default(),
-                server.log()
-            )
-        })
 }
 
 /// Both browsers restarted ICE, every remote video resumed, and each
@@ -115,7 +71,7 @@ fn a_broken_media_path_is_restored_by_ice_restart() {
     let client = &net.clients[0];
     // a second network for the browsers, and no more UDP from the first
     // one (TCP, and so signalling, keeps working)
-    let report = call_through(&net, &server, "pathloss", || {
+    let report = call_through(&net, &server, "pathloss", "Ada,Bo", 40, || {
         let new_ip = client
             .ip
             .rsplit_once('.')

@@ -14,6 +14,7 @@ mod shutdown;
 mod signalling;
 mod simulcast;
 mod supervisor;
+mod survive;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -295,6 +295,21 @@ impl NsServer {
         NsServer { child, https, dir }
     }
 
+    /// The process id of its dataplane (the `switchyard dataplane` whose
+    /// control socket is in this server's directory).
+    pub fn dataplane_pid(&self) -> Option<u32> {
+        let socket = self.dir.join("dp.sock");
+        let socket = socket.to_string_lossy();
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            (args.get(1) == Some(&&b"dataplane"[..])
+                && args.iter().any(|a| *a == socket.as_bytes()))
+            .then_some(pid)
+        })
+    }
+
     /// The server's log so far (for failure messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()

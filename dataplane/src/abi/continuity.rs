@@ -7,9 +7,11 @@
 //! index; its jitter buffer and transport-wide congestion control follow
 //! sequence numbers and timestamps. A new dataplane that started every
 //! outgoing stream from scratch would send packets those contexts throw
-//! away. So every worker writes, about every 100 ms, one record per SRTP
-//! context (received and sent), per outgoing stream (the rewrite state) and
-//! per endpoint (transport-wide sequence number) into its part of the
+//! away; and a publisher's simulcast SSRCs, learned from rid extensions the
+//! browser no longer sends, could not be learned again. So every worker
+//! writes, about every 100 ms, one record per SRTP context (received and
+//! sent), per outgoing stream (the rewrite state), per local source (its
+//! layers' SSRCs) and per endpoint (transport-wide sequence number) into its part of the
 //! continuity table in the shared region. The control plane's mapping of the
 //! region outlives the dataplane process: after a crash it reads the table,
 //! moves each counter forward by a margin that covers what was sent since
@@ -19,10 +21,12 @@
 //! ```text
 //! word 0  sequence (odd while written)
 //! word 1  endpoint id (0 = free)
-//! word 2  kind u8 (1 SRTP context, 2 outgoing stream, 3 endpoint) | direction u8
-//!         (SRTP: 1 receive, 2 send) | 0 u16 | SSRC u32 (SRTP)
-//! word 3  SRTP: RTP index + 1 (0 = none yet) · stream: source id · endpoint: next
-//!         transport-wide sequence number (u16)
+//! word 2  kind u8 (1 SRTP context, 2 outgoing stream, 3 endpoint, 4 layers) |
+//!         direction u8 (SRTP: 1 receive, 2 send) | 0 u16 | SSRC u32 (SRTP)
+//! word 3  SRTP: RTP index + 1 (0 = none yet) · stream, layers: source id ·
+//!         endpoint: next transport-wide sequence number (u16)
+//! word 4-6 layers: media SSRC of layers 0, 1, 2, then RTX SSRC of layers 0, 1, 2
+//!         (u32 each, 0 = not learned)
 //! word 4  SRTP: next SRTCP index to send / highest received + 1 (u32) ·
 //!         stream: highest sequence number u16 | highest VP8 picture id u16 |
 //!         highest timestamp u32
@@ -104,6 +108,19 @@ pub enum Continuity {
         /// State.
         state: StreamState,
     },
+    /// The SSRCs a publisher's simulcast layers turned out to use: learned
+    /// from rid header extensions, which browsers stop sending once the
+    /// stream is acknowledged, so a successor could not learn them again.
+    Layers {
+        /// Publisher.
+        endpoint: u64,
+        /// Source.
+        source: u64,
+        /// Media SSRC per layer (0 = not learned).
+        ssrcs: [u32; 3],
+        /// RTX SSRC per layer (0 = not learned).
+        rtx_ssrcs: [u32; 3],
+    },
     /// Per-endpoint counters.
     Endpoint {
         /// Endpoint.
@@ -117,6 +134,7 @@ mod kind {
     pub const SRTP: u8 = 1;
     pub const STREAM: u8 = 2;
     pub const ENDPOINT: u8 = 3;
+    pub const LAYERS: u8 = 4;
 }
 
 impl Continuity {
@@ -125,6 +143,7 @@ impl Continuity {
         match *self {
             Continuity::Srtp { endpoint, .. }
             | Continuity::Stream { endpoint, .. }
+            | Continuity::Layers { endpoint, .. }
             | Continuity::Endpoint { endpoint, .. } => endpoint,
         }
     }
@@ -213,6 +232,18 @@ impl Continuity {
                 w.u64(endpoint).u8(kind::ENDPOINT).u8(0).u16(0).u32(0);
                 w.u64(u64::from(twcc_seq));
             }
+            Continuity::Layers {
+                endpoint,
+                source,
+                ssrcs,
+                rtx_ssrcs,
+            } => {
+                w.u64(endpoint).u8(kind::LAYERS).u8(0).u16(0).u32(0);
+                w.u64(source);
+                for v in ssrcs.iter().chain(&rtx_ssrcs) {
+                    w.u32(*v);
+                }
+            }
         }
         debug_assert!(w.finish().is_some());
         out
@@ -261,6 +292,19 @@ impl Continuity {
                 endpoint,
                 twcc_seq: r.u64() as u16,
             },
+            kind::LAYERS => {
+                let source = r.u64();
+                let mut v = [0u32; 6];
+                for x in &mut v {
+                    *x = r.u32();
+                }
+                Continuity::Layers {
+                    endpoint,
+                    source,
+                    ssrcs: [v[0], v[1], v[2]],
+                    rtx_ssrcs: [v[3], v[4], v[5]],
+                }
+            }
             _ => return None,
         };
         (endpoint != 0 && !r.is_short()).then_some(record)
@@ -405,6 +449,12 @@ mod tests {
                 endpoint: 9,
                 twcc_seq: 40_000,
             },
+            Continuity::Layers {
+                endpoint: 9,
+                source: 3,
+                ssrcs: [1, 2, u32::MAX],
+                rtx_ssrcs: [4, 0, 6],
+            },
         ]
     }
 
@@ -420,19 +470,19 @@ mod tests {
     #[test]
     fn a_publication_replaces_the_last_one() {
         let region = Region::for_test(64 * 1024);
-        let table = ContinuityTable::new(4096, 8, 2);
+        let table = ContinuityTable::new(4096, 10, 2);
         let (mut w0, mut w1) = (
             ContinuityWriter::new(table, 0),
             ContinuityWriter::new(table, 1),
         );
         assert_eq!(w0.publish(&region, samples()), 0);
         assert_eq!(w1.publish(&region, samples().into_iter().take(1)), 0);
-        assert_eq!(table.records(&region).len(), 5);
+        assert_eq!(table.records(&region).len(), 6);
         // fewer records: the old tail is freed; too many: counted, not written
         assert_eq!(w0.publish(&region, samples().into_iter().skip(3)), 0);
-        assert_eq!(table.records(&region).len(), 2);
+        assert_eq!(table.records(&region).len(), 3);
         let many = samples().into_iter().cycle().take(6);
-        assert_eq!(w1.publish(&region, many), 2);
-        assert_eq!(table.records(&region).len(), 5);
+        assert_eq!(w1.publish(&region, many), 1);
+        assert_eq!(table.records(&region).len(), 7);
     }
 }

@@ -53,12 +53,43 @@ impl Engine {
                 state,
             })
         });
-        endpoints.chain(streams)
+        let layers = self
+            .sources
+            .iter()
+            .filter(|(_, src)| src.publisher.is_some())
+            .filter(|(_, src)| src.layers.iter().any(|l| l.ssrc != 0 || l.rtx_ssrc != 0))
+            .map(|(_, src)| Continuity::Layers {
+                endpoint: src.spec.endpoint,
+                source: src.spec.id,
+                ssrcs: src.layers.each_ref().map(|l| l.ssrc),
+                rtx_ssrcs: src.layers.each_ref().map(|l| l.rtx_ssrc),
+            });
+        endpoints.chain(streams).chain(layers)
     }
 
     /// Carries on from a record written by an earlier dataplane (the control
     /// plane moved its counters past what that one may have sent since).
     pub(super) fn resume(&mut self, now: Instant, record: Continuity) -> Result<(), CommandError> {
+        if let Continuity::Layers {
+            source,
+            ssrcs,
+            rtx_ssrcs,
+            ..
+        } = record
+        {
+            // also on workers that only mirror the source
+            let s = self.source_idx(source)?;
+            let src = self.sources.get_mut(s).ok_or(CommandError::UnknownSource)?;
+            for ((l, ssrc), rtx) in src.layers.iter_mut().zip(ssrcs).zip(rtx_ssrcs) {
+                if ssrc != 0 {
+                    l.ssrc = ssrc;
+                }
+                if rtx != 0 {
+                    l.rtx_ssrc = rtx;
+                }
+            }
+            return Ok(());
+        }
         let e = self.endpoint_idx(record.endpoint())?;
         match record {
             Continuity::Srtp {
@@ -84,6 +115,7 @@ impl Engine {
                     })
                     .map_err(|_| CommandError::Full)
             }
+            Continuity::Layers { .. } => Ok(()),
             Continuity::Endpoint { twcc_seq, .. } => {
                 if let Some(ep) = self.endpoints.get_mut(e) {
                     ep.twcc_seq = twcc_seq;

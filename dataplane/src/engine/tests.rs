@@ -870,7 +870,7 @@ fn a_new_engine_resumed_from_continuity_records_is_accepted_by_every_receiver() 
     let mut sink = VecSink::default();
     let resume = |engine: &mut Engine, sink: &mut VecSink, id: u64, t: Instant| {
         for r in records.iter().filter(|r| r.endpoint() == id) {
-            if !matches!(r, Continuity::Stream { .. }) {
+            if !matches!(r, Continuity::Stream { .. } | Continuity::Layers { .. }) {
                 engine.handle_command(t, Command::Resume(r.carried_on()), sink);
             }
         }

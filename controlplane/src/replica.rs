@@ -1,0 +1,302 @@
+//! What each dataplane worker holds, kept as the commands that built it, so
+//! that a dataplane started after a crash can be given all of it back.
+//!
+//! Every command on its way to the dataplane passes [`Replica::record`],
+//! which folds it into per-worker state: endpoints (with their keys and
+//! current remote address), sources, fan-outs and subscriptions (with their
+//! current target layer). Transient commands (keyframe requests, probes)
+//! leave nothing. [`Replica::rebuild`] turns the state back into commands in
+//! an order the dataplane accepts, each endpoint and stream followed by the
+//! continuity records (`abi::continuity`) the dead dataplane left, moved
+//! past what it may have sent since. Sans-IO; keys live here as they live in
+//! the transports (zeroized on drop) and are never written anywhere else.
+
+use std::collections::BTreeMap;
+use switchyard_dataplane::abi::{Command, Continuity, EndpointSpec, SourceSpec, SubscriptionSpec};
+
+/// The state of one worker.
+#[derive(Default)]
+struct Worker {
+    endpoints: BTreeMap<u64, EndpointSpec>,
+    sources: BTreeMap<u64, SourceSpec>,
+    fan_out: BTreeMap<(u64, u16), ()>,
+    subscriptions: BTreeMap<(u64, u64), SubscriptionSpec>,
+}
+
+/// The dataplane's state as this control plane built it.
+#[derive(Default)]
+pub struct Replica {
+    workers: BTreeMap<usize, Worker>,
+}
+
+impl Replica {
+    /// Folds a command sent to `worker` into the state.
+    pub fn record(&mut self, worker: usize, command: &Command) {
+        let w = self.workers.entry(worker).or_default();
+        match command {
+            Command::AddEndpoint(spec) => {
+                w.endpoints.insert(spec.id, spec.clone());
+            }
+            Command::RemoveEndpoint { endpoint } => {
+                w.endpoints.remove(endpoint);
+                w.subscriptions.retain(|(e, _), _| e != endpoint);
+            }
+            Command::UpdateRemote { endpoint, remote } => {
+                if let Some(e) = w.endpoints.get_mut(endpoint) {
+                    e.remote = *remote;
+                }
+            }
+            Command::RotateKeys { endpoint, keys } => {
+                if let Some(e) = w.endpoints.get_mut(endpoint) {
+                    e.keys = keys.clone();
+                }
+            }
+            Command::AddSource(spec) => {
+                w.sources.insert(spec.id, *spec);
+            }
+            Command::RemoveSource { source } => {
+                w.sources.remove(source);
+                w.fan_out.retain(|(s, _), _| s != source);
+                w.subscriptions.retain(|(_, s), _| s != source);
+            }
+            Command::Subscribe(spec) => {
+                w.subscriptions.insert((spec.endpoint, spec.source), *spec);
+            }
+            Command::Unsubscribe { endpoint, source } => {
+                w.subscriptions.remove(&(*endpoint, *source));
+            }
+            Command::SetTargetLayer {
+                endpoint,
+                source,
+                layer,
+            } => {
+                if let Some(s) = w.subscriptions.get_mut(&(*endpoint, *source)) {
+                    s.target_layer = *layer;
+                }
+            }
+            Command::AddFanOut { source, worker } => {
+                w.fan_out.insert((*source, *worker), ());
+            }
+            Command::RemoveFanOut { source, worker } => {
+                w.fan_out.remove(&(*source, *worker));
+            }
+            Command::RequestKeyframe { .. } | Command::Probe { .. } | Command::Resume(_) => {}
+        }
+    }
+
+    /// Endpoints held, over all workers.
+    pub fn endpoints(&self) -> usize {
+        self.workers.values().map(|w| w.endpoints.len()).sum()
+    }
+
+    /// The commands that give a new dataplane this state, carrying on from
+    /// `records` (what the dead one last wrote): per worker its endpoints
+    /// (each followed by its SRTP and counter records), sources (each
+    /// followed by its layers' SSRCs), fan-outs, then subscriptions (each
+    /// followed by its stream record).
+    pub fn rebuild(&self, records: &[Continuity]) -> Vec<(usize, Command)> {
+        let mut by_endpoint: BTreeMap<u64, Vec<Continuity>> = BTreeMap::new();
+        let mut by_stream: BTreeMap<(u64, u64), Continuity> = BTreeMap::new();
+        let mut by_source: BTreeMap<u64, Continuity> = BTreeMap::new();
+        for r in records {
+            match *r {
+                Continuity::Layers { source, .. } => {
+                    by_source.insert(source, *r);
+                }
+                Continuity::Stream {
+                    endpoint, source, ..
+                } => {
+                    by_stream.insert((endpoint, source), r.carried_on());
+                }
+                _ => by_endpoint
+                    .entry(r.endpoint())
+                    .or_default()
+                    .push(r.carried_on()),
+            }
+        }
+        let mut out = Vec::new();
+        for (&worker, w) in &self.workers {
+            for (id, spec) in &w.endpoints {
+                out.push((worker, Command::AddEndpoint(spec.clone())));
+                for r in by_endpoint.get(id).into_iter().flatten() {
+                    out.push((worker, Command::Resume(*r)));
+                }
+            }
+            for spec in w.sources.values() {
+                out.push((worker, Command::AddSource(*spec)));
+                if let Some(r) = by_source.get(&spec.id) {
+                    out.push((worker, Command::Resume(*r)));
+                }
+            }
+            for &(source, to) in w.fan_out.keys() {
+                out.push((worker, Command::AddFanOut { source, worker: to }));
+            }
+            for (key, spec) in &w.subscriptions {
+                out.push((worker, Command::Subscribe(*spec)));
+                if let Some(r) = by_stream.get(key) {
+                    out.push((worker, Command::Resume(*r)));
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_dataplane::abi::{
+        Codec, Direction, LayerSpec, MediaKind, SrtpKeys, StreamState,
+    };
+    use switchyard_dataplane::srtp::{MasterKey, Profile};
+    use switchyard_wire::rtp::ExtensionIds;
+
+    fn endpoint(id: u64) -> Command {
+        let p = Profile::AeadAes128Gcm;
+        Command::AddEndpoint(EndpointSpec {
+            id,
+            remote: "192.0.2.1:5000".parse().unwrap(),
+            keys: SrtpKeys {
+                profile: p,
+                rx: MasterKey::new(p, &[1; 16], &[2; 12]).unwrap(),
+                tx: MasterKey::new(p, &[3; 16], &[4; 12]).unwrap(),
+            },
+            ext: ExtensionIds::default(),
+            user_data: [0; 32],
+        })
+    }
+
+    fn source(id: u64, endpoint: u64) -> Command {
+        Command::AddSource(SourceSpec {
+            id,
+            endpoint,
+            kind: MediaKind::Video,
+            codec: Codec::Vp8,
+            clock_rate: 90_000,
+            payload_type: 96,
+            rtx_payload_type: 0,
+            layer_count: 1,
+            layers: [LayerSpec::default(); 3],
+        })
+    }
+
+    fn subscribe(endpoint: u64, source: u64) -> Command {
+        Command::Subscribe(SubscriptionSpec {
+            endpoint,
+            source,
+            ssrc: 9,
+            rtx_ssrc: 0,
+            payload_type: 96,
+            rtx_payload_type: 0,
+            target_layer: 0,
+            mid: [0; 16],
+            mid_len: 0,
+        })
+    }
+
+    fn names(cmds: &[(usize, Command)]) -> Vec<String> {
+        cmds.iter().map(|(w, c)| format!("{w}:{c:?}")).collect()
+    }
+
+    #[test]
+    fn rebuilds_what_is_left_in_order_with_the_records() {
+        let mut r = Replica::default();
+        for (w, c) in [
+            (0, endpoint(1)),
+            (0, endpoint(2)),
+            (0, endpoint(3)),
+            (0, source(10, 1)),
+            (1, source(10, 1)),
+            (0, source(11, 2)),
+            (
+                0,
+                Command::AddFanOut {
+                    source: 10,
+                    worker: 1,
+                },
+            ),
+            (0, subscribe(2, 10)),
+            (0, subscribe(3, 10)),
+            (0, subscribe(1, 11)),
+            (
+                0,
+                Command::SetTargetLayer {
+                    endpoint: 2,
+                    source: 10,
+                    layer: 0xff,
+                },
+            ),
+            (
+                0,
+                Command::UpdateRemote {
+                    endpoint: 2,
+                    remote: "192.0.2.9:7".parse().unwrap(),
+                },
+            ),
+            (
+                0,
+                Command::RequestKeyframe {
+                    source: 10,
+                    layer: 0,
+                },
+            ),
+            // participant 3 leaves, source 11 goes
+            (0, Command::RemoveEndpoint { endpoint: 3 }),
+            (0, Command::RemoveSource { source: 11 }),
+            (1, Command::RemoveSource { source: 11 }),
+        ] {
+            r.record(w, &c);
+        }
+        assert_eq!(r.endpoints(), 2);
+        let records = [
+            Continuity::Endpoint {
+                endpoint: 2,
+                twcc_seq: 5,
+            },
+            Continuity::Srtp {
+                endpoint: 2,
+                direction: Direction::Send,
+                ssrc: 9,
+                rtp_index: Some(100),
+                srtcp_index: 3,
+            },
+            Continuity::Stream {
+                endpoint: 2,
+                source: 10,
+                state: StreamState {
+                    seq: 100,
+                    last_sent_ms: 1,
+                    ..StreamState::default()
+                },
+            },
+            // of an endpoint that is gone: ignored
+            Continuity::Endpoint {
+                endpoint: 3,
+                twcc_seq: 1,
+            },
+        ];
+        let cmds = r.rebuild(&records);
+        assert_eq!(
+            names(&cmds),
+            [
+                "0:AddEndpoint(1, SRTP_AEAD_AES_128_GCM)",
+                "0:AddEndpoint(2, SRTP_AEAD_AES_128_GCM)",
+                &format!("0:Resume({:?})", records[0].carried_on()),
+                &format!("0:Resume({:?})", records[1].carried_on()),
+                "0:AddSource(10 of 1)",
+                "0:AddFanOut(10 -> 1)",
+                "0:Subscribe(2 <- 10)",
+                &format!("0:Resume({:?})", records[2].carried_on()),
+                "1:AddSource(10 of 1)",
+            ]
+        );
+        let Command::AddEndpoint(e2) = &cmds[1].1 else {
+            panic!()
+        };
+        assert_eq!(e2.remote, "192.0.2.9:7".parse().unwrap());
+        let Command::Subscribe(s) = &cmds[6].1 else {
+            panic!()
+        };
+        assert_eq!(s.target_layer, 0xff);
+    }
+}
