@@ -74,6 +74,33 @@ impl Conductor {
         );
     }
 
+    /// Every transport's state, for the saved state.
+    pub fn states(&self) -> Vec<crate::transport::TransportState> {
+        self.slots
+            .values()
+            .map(|s| s.transport.state(s.worker, s.port))
+            .collect()
+    }
+
+    /// Carries on a transport a control plane before a restart had; false
+    /// if it cannot be (it had not reached the dataplane).
+    pub fn restore(&mut self, state: &crate::transport::TransportState, now: Instant) -> bool {
+        let Some(transport) = Transport::restored(state, now) else {
+            return false;
+        };
+        if let Some(addr) = state.selected {
+            self.by_addr.insert(addr, state.endpoint);
+        }
+        self.add(state.endpoint, state.worker, state.port, transport);
+        true
+    }
+
+    /// Test support: the transport of `endpoint`, to change.
+    #[cfg(test)]
+    pub(crate) fn transport_mut(&mut self, endpoint: u64) -> Option<&mut Transport> {
+        self.slots.get_mut(&endpoint).map(|s| &mut s.transport)
+    }
+
     /// The transport of `endpoint`, if any.
     pub fn transport(&self, endpoint: u64) -> Option<&Transport> {
         self.slots.get(&endpoint).map(|s| &s.transport)

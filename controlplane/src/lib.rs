@@ -26,6 +26,7 @@ pub mod ice;
 pub mod limits;
 pub mod load;
 pub mod replica;
+pub mod saved_state;
 pub mod sdp;
 pub mod server;
 pub mod sessions;

@@ -142,6 +142,56 @@ impl Replica {
     }
 }
 
+/// Commands in saved state: each as its ABI kind and body.
+pub mod saved_commands {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use switchyard_dataplane::abi::Command;
+    use zeroize::Zeroize;
+
+    /// One command's ABI encoding.
+    pub fn encode(c: &Command) -> (u16, Vec<u8>) {
+        let mut buf = [0u8; switchyard_dataplane::abi::layout::COMMAND_SLOT];
+        let (kind, n) = c.encode(&mut buf).unwrap_or((0, 0));
+        let body = buf[..n].to_vec();
+        buf.zeroize();
+        (kind, body)
+    }
+
+    /// A command back from its encoding (`None` if it does not decode).
+    pub fn decode(kind: u16, mut body: Vec<u8>) -> Option<Command> {
+        let c = Command::decode(kind, &body);
+        body.zeroize();
+        c
+    }
+
+    /// Writes the commands.
+    pub fn serialize<S: Serializer>(v: &[Command], s: S) -> Result<S::Ok, S::Error> {
+        v.iter().map(encode).collect::<Vec<_>>().serialize(s)
+    }
+
+    /// Reads the commands (dropping any that do not decode).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Command>, D::Error> {
+        let raw: Vec<(u16, Vec<u8>)> = Vec::deserialize(d)?;
+        Ok(raw.into_iter().filter_map(|(k, b)| decode(k, b)).collect())
+    }
+}
+
+impl Replica {
+    /// The state as commands (each worker's, in rebuild order), for saving.
+    pub fn commands(&self) -> Vec<(usize, Command)> {
+        self.rebuild(&[])
+    }
+
+    /// A replica holding what `commands` build.
+    pub fn from_commands(commands: impl IntoIterator<Item = (usize, Command)>) -> Replica {
+        let mut r = Replica::default();
+        for (w, c) in commands {
+            r.record(w, &c);
+        }
+        r
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@ use crate::hub::{Hub, HubConfig, Out};
 use crate::limits::Limits;
 use crate::limits::{Admission, Refusal};
 use crate::replica::Replica;
+use crate::saved_state::{SavedState, Saver};
 use crate::sdp::Offer;
 use crate::sessions::{BYE, CLOSE_NOT_READING, SessionHandle, Sessions, ToSession};
 use crate::signalling::MAX_MESSAGE;
@@ -159,6 +160,52 @@ impl Signalling {
         })
     }
 
+    /// The hub, once the dataplane is attached: carried on from the state a
+    /// control plane before this one saved in the dataplane's region (its
+    /// participants then wait for their `resume`), or a new one.
+    fn start_hub(&self, now: Instant, replica: &mut Replica) -> Option<Hub> {
+        let (worker_ports, saved) = self.dataplane.with_client(|c| {
+            let ports: Vec<u16> = (0..c.workers()).filter_map(|w| c.worker_port(w)).collect();
+            (ports, c.load_state())
+        })?;
+        let config = HubConfig {
+            limits: self.settings.limits,
+            tokens: self.settings.tokens.clone(),
+            worker_ports,
+            advertise: self.settings.advertise.clone(),
+            last_n: self.settings.last_n,
+            // never an id of an earlier run (unless it handed out more
+            // than one a millisecond)
+            first_id: switchyard_dataplane::abi::server::unix_ms(),
+        };
+        if let Some(bytes) = saved.filter(|b| !b.is_empty()) {
+            let restored = SavedState::parse(&bytes).and_then(|mut s| {
+                let r = s.take_replica();
+                Hub::restore(config.clone(), s.hub, now).map(|h| (h, r))
+            });
+            match restored {
+                Ok(((hub, kept), r)) => {
+                    *replica = r;
+                    let mut sessions = lock(&self.sessions);
+                    for id in kept {
+                        sessions.waiting(id, now);
+                    }
+                    return Some(hub);
+                }
+                Err(e) => {
+                    tracing::error!(target: "switchyard::server", error = %e, "the saved state cannot be carried on; starting afresh (the running calls end)")
+                }
+            }
+        }
+        match Certificate::generate() {
+            Ok(cert) => Some(Hub::new(config, cert)),
+            Err(e) => {
+                tracing::error!(target: "switchyard::server", error = %e, "no DTLS certificate");
+                None
+            }
+        }
+    }
+
     /// Runs the pump until `stop`: creates the hub once the dataplane is
     /// attached, then moves packets, events, time and outputs.
     pub fn pump(self: &Arc<Self>, stop: &AtomicBool) {
@@ -167,32 +214,13 @@ impl Signalling {
         let mut replica = Replica::default();
         let mut commands = CommandQueue::default();
         let mut boot: Option<u64> = None;
+        let mut saver = Saver::default();
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(1));
             let now = Instant::now();
             let mut hub_guard = lock(&self.hub);
             if hub_guard.is_none() {
-                let ports = self.dataplane.with_client(|c| {
-                    (0..c.workers())
-                        .filter_map(|w| c.worker_port(w))
-                        .collect::<Vec<_>>()
-                });
-                let Some(worker_ports) = ports else { continue };
-                let cert = match Certificate::generate() {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::error!(target: "switchyard::server", error = %e, "no DTLS certificate");
-                        continue;
-                    }
-                };
-                let config = HubConfig {
-                    limits: self.settings.limits,
-                    tokens: self.settings.tokens.clone(),
-                    worker_ports,
-                    advertise: self.settings.advertise.clone(),
-                    last_n: self.settings.last_n,
-                };
-                *hub_guard = Some(Hub::new(config, cert));
+                *hub_guard = self.start_hub(now, &mut replica);
             }
             let Some(hub) = hub_guard.as_mut() else {
                 continue;
@@ -206,6 +234,7 @@ impl Signalling {
                             let records = self.dataplane.take_lost();
                             commands.restore(replica.rebuild(&records));
                             self.dataplane.restored();
+                            saver.reset();
                             tracing::info!(target: "switchyard::server", endpoints = replica.endpoints(), records = records.len(), commands = commands.len(), "restoring the dataplane's state");
                         }
                         boot = Some(client.boot_id());
@@ -231,6 +260,7 @@ impl Signalling {
                         }
                     }
                     commands.flush(now, client);
+                    saver.tick(now, hub, &replica, client);
                     rest
                 })
                 .unwrap_or_default();
@@ -261,14 +291,23 @@ impl Signalling {
 }
 
 /// `GET /ws`: one participant's signalling connection. Refused with 429
-/// (this address has too many connections) or 503 (the server has) before
-/// the upgrade.
+/// (this address has too many connections) or 503 (the server has, or is
+/// still starting) before the upgrade.
 pub async fn ws_handler(
     ws: WebSocketUpgrade,
     State(s): State<Arc<Signalling>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> Response {
     let ip = peer.ip();
+    if lock(&s.hub).is_none() {
+        // starting (no dataplane attached yet): a client retries, and a
+        // `resume` then finds the participants a restart carried over
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting: the media server is not attached yet",
+        )
+            .into_response();
+    }
     if let Err(refusal) = lock(&s.admission).connect(ip, Instant::now()) {
         let status = match refusal {
             Refusal::Address(_) => StatusCode::TOO_MANY_REQUESTS,

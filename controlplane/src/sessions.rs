@@ -140,6 +140,19 @@ impl Sessions {
         }
     }
 
+    /// A participant carried over from before a control-plane restart: it
+    /// has no connection yet and waits for its `resume` like a dropped one.
+    pub fn waiting(&mut self, id: u64, now: Instant) {
+        self.slots.insert(
+            id,
+            Slot::Detached {
+                until: now + self.grace,
+                backlog: VecDeque::new(),
+                overflowed: false,
+            },
+        );
+    }
+
     /// Whether connection `serial` is the one speaking for `id`.
     pub fn is_attached(&self, id: u64, serial: u64) -> bool {
         matches!(self.slots.get(&id), Some(Slot::Attached(h)) if h.serial == serial)

@@ -132,7 +132,8 @@ fn spawn(mode: &DataplaneMode, log: &str) -> Result<Child, String> {
         ])
         .arg("--control-socket")
         .arg(control_socket)
-        .args(["--log", log, "--exit-with-parent"])
+        // it outlives us: a control plane started after this one adopts it
+        .args(["--log", log])
         .stdin(Stdio::null())
         .spawn()
         .map_err(|e| format!("starting the dataplane: {e}"))
@@ -152,9 +153,24 @@ pub fn supervise(
     };
     let mut backoff = Duration::from_millis(500);
     let mut child: Option<Child> = None;
+    // a dataplane that runs on the socket already (left by a control plane
+    // before this one) is adopted, calls and all
+    let spawned = matches!(mode, DataplaneMode::Spawn { .. });
+    let mut adopted = None;
+    if spawned
+        && let Ok(c) = Client::connect(&socket)
+        && gone(&c, true).is_none()
+    {
+        let pid = c.dataplane_pid();
+        tracing::info!(target: "switchyard::supervisor", pid, workers = c.workers(), "adopted the running dataplane");
+        *lock(&state.pid) = pid;
+        *lock(&state.client) = Some(c);
+        adopted = Some(pid);
+    }
     while !stop.load(Ordering::Relaxed) {
         if lock(&state.client).is_none() {
-            if matches!(mode, DataplaneMode::Spawn { .. }) && child.is_none() {
+            adopted = None;
+            if spawned && child.is_none() {
                 match spawn(&mode, &log) {
                     Ok(c) => {
                         *lock(&state.pid) = c.id();
@@ -183,7 +199,9 @@ pub fn supervise(
         let exited = child.as_mut().and_then(|c| c.try_wait().ok().flatten());
         let why = match exited {
             Some(_) => Some("exited"),
-            None => state.with_client(|c| gone(c, child.is_some())).flatten(),
+            None => state
+                .with_client(|c| gone(c, child.is_some() || adopted.is_some()))
+                .flatten(),
         };
         if let Some(why) = why.filter(|_| !stop.load(Ordering::Relaxed)) {
             tracing::warn!(target: "switchyard::supervisor", status = ?exited, why, "dataplane gone; restarting and restoring its state");
@@ -193,9 +211,24 @@ pub fn supervise(
                 let _ = c.kill();
                 let _ = c.wait();
             }
+            if let Some(pid) = adopted.take() {
+                signal(pid, rustix::process::Signal::KILL);
+            }
         }
     }
     *lock(&state.client) = None;
+    if let Some(pid) = adopted {
+        // not our child: stopped by its pid, and watched until it is gone
+        signal(pid, rustix::process::Signal::TERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if alive(pid) {
+            signal(pid, rustix::process::Signal::KILL);
+        }
+        return;
+    }
     if let Some(mut c) = child {
         terminate(&c);
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -208,6 +241,20 @@ pub fn supervise(
         let _ = c.kill();
         let _ = c.wait();
     }
+}
+
+fn signal(pid: u32, sig: rustix::process::Signal) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process(pid, sig);
+    }
+}
+
+/// Whether process `pid` still runs (not a zombie).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    })
 }
 
 /// Sends SIGTERM to a child so it stops cleanly.

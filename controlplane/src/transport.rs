@@ -46,13 +46,41 @@ impl core::fmt::Debug for Output {
     }
 }
 
+/// A transport as a restarted control plane needs it (see
+/// [`Transport::state`]).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TransportState {
+    /// Endpoint id.
+    pub endpoint: u64,
+    /// Worker it is on.
+    pub worker: usize,
+    /// That worker's UDP port.
+    pub port: u16,
+    /// Our ICE credentials.
+    pub local: Credentials,
+    /// The browser's.
+    pub remote: Option<Credentials>,
+    /// The address ICE selected.
+    pub selected: Option<SocketAddr>,
+    /// Header extension ids: mid, rid, repaired-rid, abs-send-time,
+    /// transport-cc, audio-level, dependency-descriptor.
+    pub ext: [Option<u8>; 7],
+    /// The dataplane's user data for it.
+    pub user_data: [u8; 32],
+    /// It reached the dataplane (ICE and DTLS done).
+    pub in_dataplane: bool,
+}
+
 /// ICE + DTLS state of one participant.
 pub struct Transport {
     endpoint: u64,
     ext: ExtensionIds,
     user_data: [u8; 32],
     ice: IceLite,
-    dtls: DtlsSession,
+    /// `None` for a transport restored after a control-plane restart: its
+    /// handshake finished before, in another process, and the keys are in
+    /// the dataplane.
+    dtls: Option<DtlsSession>,
     keys: Option<SrtpKeys>,
     remote: Option<SocketAddr>,
     in_dataplane: bool,
@@ -86,13 +114,90 @@ impl Transport {
             ext,
             user_data,
             ice,
-            dtls,
+            dtls: Some(dtls),
             keys: None,
             remote: None,
             in_dataplane: false,
             failed: false,
             out: VecDeque::new(),
         })
+    }
+
+    /// What a control plane started after this one needs to carry the
+    /// transport on (no keys: they are in the dataplane and the replica).
+    pub fn state(&self, worker: usize, port: u16) -> TransportState {
+        TransportState {
+            endpoint: self.endpoint,
+            worker,
+            port,
+            local: self.ice.local().clone(),
+            remote: self.ice.remote().cloned(),
+            selected: self.remote.or(self.ice.selected()),
+            ext: [
+                self.ext.mid,
+                self.ext.rid,
+                self.ext.repaired_rid,
+                self.ext.abs_send_time,
+                self.ext.transport_cc,
+                self.ext.audio_level,
+                self.ext.dependency_descriptor,
+            ],
+            user_data: self.user_data,
+            in_dataplane: self.in_dataplane,
+        }
+    }
+
+    /// A transport carried on from a saved state: consent checks on the
+    /// selected address are answered (its consent clock starts at `now`),
+    /// an ICE restart works, and DTLS is not spoken again. One that had not
+    /// reached the dataplane cannot finish its handshake here: `None`.
+    pub fn restored(s: &TransportState, now: Instant) -> Option<Transport> {
+        if !s.in_dataplane {
+            return None;
+        }
+        let mut ice = IceLite::new(s.local.clone());
+        if let Some(r) = &s.remote {
+            ice.set_remote(r.clone());
+        }
+        if let Some(addr) = s.selected {
+            ice.resume_selected(addr, now);
+        }
+        let [
+            mid,
+            rid,
+            repaired_rid,
+            abs_send_time,
+            transport_cc,
+            audio_level,
+            dependency_descriptor,
+        ] = s.ext;
+        Some(Transport {
+            endpoint: s.endpoint,
+            ext: ExtensionIds {
+                mid,
+                rid,
+                repaired_rid,
+                abs_send_time,
+                transport_cc,
+                audio_level,
+                dependency_descriptor,
+            },
+            user_data: s.user_data,
+            ice,
+            dtls: None,
+            keys: None,
+            remote: s.selected,
+            in_dataplane: true,
+            failed: false,
+            out: VecDeque::new(),
+        })
+    }
+
+    /// Test support: as if ICE had selected `remote` and DTLS had finished.
+    #[cfg(test)]
+    pub(crate) fn assume_connected(&mut self, remote: SocketAddr) {
+        self.remote = Some(remote);
+        self.in_dataplane = true;
     }
 
     /// Our ICE credentials (for the answer).
@@ -145,7 +250,9 @@ impl Transport {
             PacketKind::Dtls
                 // only from an address that passed an ICE check
                 if self.ice.verified(from) => {
-                    self.dtls.handle_datagram(now, data);
+                    if let Some(dtls) = &mut self.dtls {
+                        dtls.handle_datagram(now, data);
+                    }
                 }
             _ => {}
         }
@@ -158,7 +265,9 @@ impl Transport {
             return;
         }
         self.ice.handle_timeout(now);
-        self.dtls.handle_timeout(now);
+        if let Some(dtls) = &mut self.dtls {
+            dtls.handle_timeout(now);
+        }
         self.progress(now, None);
     }
 
@@ -170,7 +279,9 @@ impl Transport {
     /// Tears the transport down: close_notify, and the endpoint leaves the
     /// dataplane if it was there.
     pub fn close(&mut self) {
-        self.dtls.close();
+        if let Some(dtls) = &mut self.dtls {
+            dtls.close();
+        }
         self.flush_dtls();
         if std::mem::take(&mut self.in_dataplane) {
             self.out
@@ -191,7 +302,8 @@ impl Transport {
 
     fn flush_dtls(&mut self) {
         let to = self.remote.or(self.ice.selected());
-        while let Some(d) = self.dtls.poll_datagram() {
+        let Some(dtls) = &mut self.dtls else { return };
+        while let Some(d) = dtls.poll_datagram() {
             if let Some(to) = to {
                 self.out.push_back(Output::Send { to, data: d });
             }
@@ -220,13 +332,14 @@ impl Transport {
         // DTLS replies go where the handshake came from until ICE nominates
         if self.remote.is_none()
             && let Some(from) = from
+            && let Some(dtls) = &mut self.dtls
         {
-            while let Some(d) = self.dtls.poll_datagram() {
+            while let Some(d) = dtls.poll_datagram() {
                 self.out.push_back(Output::Send { to: from, data: d });
             }
         }
         self.flush_dtls();
-        while let Some(e) = self.dtls.poll_event() {
+        while let Some(e) = self.dtls.as_mut().and_then(DtlsSession::poll_event) {
             match e {
                 DtlsEvent::Connected(keys) => {
                     tracing::debug!(target: "switchyard::transport", endpoint = self.endpoint, "DTLS connected");

@@ -299,6 +299,7 @@ async function onOffer(sdp) {
 function onMessage(msg) {
   switch (msg.type) {
     case "resumed":
+      state.resumedAt = Date.now();
       state.reconnectStarted = null;
       state.resumes = (state.resumes || 0) + 1;
       showConnection();
@@ -359,8 +360,9 @@ function onMessage(msg) {
         state.offering = false;
         state.offerAgain = true;
       } else if (msg.code === "resume_failed") {
-        state.resumeToken = null;
-        fail("the server no longer knows this call; reload to join again");
+        // the server no longer knows us (we were away too long, or it
+        // restarted without our state): the same room as a new participant
+        rejoin();
       } else if (msg.code === "media_lost") {
         // the server could not give our media back (it restarted): a new
         // participant on a new connection, same camera
@@ -383,11 +385,14 @@ async function join(room, name) {
   $("controls").hidden = false;
   setStatus("starting camera and microphone…");
   try {
-    // ?video=0 joins with the microphone only
-    const wantVideo = new URLSearchParams(location.search).get("video") !== "0";
+    // ?video=0 joins with the microphone only; ?camera=640x360 asks for
+    // another camera size than 1280x720
+    const query = new URLSearchParams(location.search);
+    const wantVideo = query.get("video") !== "0";
+    const [width, height] = (query.get("camera") || "1280x720").split("x").map(Number);
     state.local = await navigator.mediaDevices.getUserMedia({
       audio: true,
-      video: wantVideo ? { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } } : false,
+      video: wantVideo ? { width: { ideal: width || 1280 }, height: { ideal: height || 720 }, frameRate: { ideal: 30 } } : false,
     });
   } catch (e) {
     fail(`camera/microphone: ${e.message}`);

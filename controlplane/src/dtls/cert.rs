@@ -10,7 +10,7 @@ use openssl::pkey::{PKey, Private};
 use openssl::x509::{X509, X509Builder, X509NameBuilder, X509Ref};
 
 /// A SHA-256 certificate fingerprint.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Fingerprint(pub [u8; 32]);
 
 impl core::fmt::Debug for Fingerprint {
@@ -98,6 +98,29 @@ impl Certificate {
     pub fn fingerprint(&self) -> Fingerprint {
         self.fingerprint
     }
+
+    /// The private key (PKCS#8 PEM, zeroized on drop) and the certificate
+    /// (PEM), for the control plane's saved state in the shared region.
+    pub fn to_pem(&self) -> Result<(zeroize::Zeroizing<String>, String), DtlsError> {
+        let ssl = |e: openssl::error::ErrorStack| DtlsError::Ssl(e.to_string());
+        let key = zeroize::Zeroizing::new(self.key.private_key_to_pem_pkcs8().map_err(ssl)?);
+        let cert = self.x509.to_pem().map_err(ssl)?;
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        Ok((zeroize::Zeroizing::new(text(&key)), text(&cert)))
+    }
+
+    /// A certificate back from [`Certificate::to_pem`]'s output.
+    pub fn from_pem(key: &str, cert: &str) -> Result<Certificate, DtlsError> {
+        let ssl = |e: openssl::error::ErrorStack| DtlsError::Ssl(e.to_string());
+        let key = PKey::private_key_from_pem(key.as_bytes()).map_err(ssl)?;
+        let x509 = X509::from_pem(cert.as_bytes()).map_err(ssl)?;
+        let fingerprint = Fingerprint::of(&x509)?;
+        Ok(Certificate {
+            key,
+            x509,
+            fingerprint,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -121,5 +144,9 @@ mod tests {
             Certificate::generate().unwrap().fingerprint(),
             c.fingerprint()
         );
+        let (key, cert) = c.to_pem().unwrap();
+        let back = Certificate::from_pem(&key, &cert).unwrap();
+        assert_eq!(back.fingerprint(), c.fingerprint());
+        assert!(Certificate::from_pem("junk", &cert).is_err());
     }
 }

@@ -14,7 +14,7 @@ use switchyard_dataplane::abi::command::PAUSED;
 use webrtc_sdp::media_type::SdpMediaValue;
 
 /// A receiver's `constraints`.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct Wishes {
     max_height: BTreeMap<u64, u32>,
     selected: Vec<u64>,

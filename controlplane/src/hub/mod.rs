@@ -12,6 +12,9 @@
 
 mod allocation;
 mod media;
+mod saved;
+
+pub use saved::{SavedHub, SavedHubRef};
 
 /// An offer or answer from a participant, its SDP parsed (off the hub's lock
 /// when the hub is shared).
@@ -72,6 +75,7 @@ pub enum Out {
 }
 
 /// Settings of the hub.
+#[derive(Clone)]
 pub struct HubConfig {
     /// Admission limits.
     pub limits: Limits,
@@ -84,35 +88,46 @@ pub struct HubConfig {
     pub advertise: Vec<IpAddr>,
     /// Forward at most this many videos to each receiver (`None`: all).
     pub last_n: Option<usize>,
+    /// The first participant / source id to hand out. Ids are never reused
+    /// across restarts: a saved state carries its next id on, and without
+    /// one the caller starts from the clock (docs/deployment.md).
+    pub first_id: u64,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Room {
     worker: usize,
     members: Vec<u64>,
     dominant: Option<u64>,
+    #[serde(skip)]
     dominant_since: Option<Instant>,
     /// Participants by how recently they were the dominant speaker, most
     /// recent first.
     speakers: Vec<u64>,
     /// The loudest voice that is not dominant yet, and since when it leads.
+    #[serde(skip)]
     candidate: Option<(u64, Instant)>,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Published {
     source: u64,
     mid: String,
+    #[serde(with = "crate::sdp::media_kind")]
     kind: webrtc_sdp::media_type::SdpMediaValue,
     codec: String,
     layers: u8,
     muted: bool,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Subscription {
     source: u64,
     publisher: u64,
     mid: String,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Participant {
     name: String,
     room: String,
@@ -130,14 +145,17 @@ struct Participant {
     /// Its endpoint is in the dataplane (ICE nominated, DTLS done).
     connected: bool,
     /// Commands about its endpoint, held until it is in the dataplane.
+    #[serde(with = "crate::replica::saved_commands")]
     parked: Vec<Command>,
     /// What it asked for in `constraints`.
     wishes: allocation::Wishes,
     /// Its path's bandwidth estimate (bit/s), from the dataplane.
     estimate: Option<u64>,
     /// The layers it gets now.
+    #[serde(skip)]
     allocation: crate::allocator::Allocation,
     /// Probes toward it.
+    #[serde(skip)]
     probing: allocation::Probing,
 }
 
@@ -179,6 +197,7 @@ impl Hub {
     /// A hub answering with `cert`.
     pub fn new(config: HubConfig, cert: Certificate) -> Hub {
         let join_rate = JoinRate::new(&config.limits);
+        let first_id = config.first_id;
         Hub {
             config,
             cert,
@@ -186,7 +205,7 @@ impl Hub {
             participants: HashMap::new(),
             conductor: Conductor::default(),
             join_rate,
-            next_id: 1,
+            next_id: first_id.max(1),
             levels: HashMap::new(),
             layer_rates: HashMap::new(),
             publishers: HashMap::new(),

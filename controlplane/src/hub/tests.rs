@@ -21,6 +21,7 @@ fn hub() -> Hub {
         worker_ports: vec![10000, 10001],
         advertise: vec!["192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap()],
         last_n: None,
+        first_id: 1,
     };
     Hub::new(config, Certificate::generate().unwrap())
 }
@@ -671,4 +672,105 @@ fn new_ice_credentials_restart_ice_on_the_same_session() {
     let transport = h.conductor.transport(a).unwrap();
     assert_eq!(transport.local_credentials().ufrag, ufrag_of(after));
     assert_eq!(transport.remote_credentials().unwrap().ufrag, "Brw6");
+}
+
+fn offers_to(outs: &[Out], to: u64) -> Vec<String> {
+    signals(outs, to)
+        .into_iter()
+        .filter_map(|m| match m {
+            ServerMessage::Offer { sdp, .. } => Some(sdp.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn without_origin(sdp: &str) -> String {
+    sdp.lines()
+        .filter(|l| !l.starts_with("o=") && !l.starts_with("a=ssrc") && !l.starts_with("a=msid"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Answers every server offer in `outs` (and those the answers bring).
+fn answer_all(h: &mut Hub, t: Instant, ids: &[u64], mut outs: Vec<Out>) {
+    for _ in 0..10 {
+        let mut any = false;
+        for &id in ids {
+            for sdp in offers_to(&outs, id) {
+                h.handle_message(t, id, answer_to(&sdp));
+                any = true;
+            }
+        }
+        if !any {
+            return;
+        }
+        outs = drain(h);
+    }
+}
+
+#[test]
+fn a_saved_hub_carries_on_as_the_same_participants_with_the_same_sessions() {
+    let t = Instant::now();
+    let mut h = hub();
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        let id = h.join(t, "r", &format!("P{i}"), None).unwrap();
+        h.handle_message(t, id, offer(&CHROME.replace("Brw5", &format!("Bx{i:02}"))));
+        h.endpoint_connected(id);
+        ids.push(id);
+        let outs = drain(&mut h);
+        answer_all(&mut h, t, &ids, outs);
+    }
+    // a third whose media never connected cannot be carried on
+    let late = h.join(t, "r", "Late", None).unwrap();
+    drain(&mut h);
+    for (i, &id) in ids.iter().enumerate() {
+        let addr = std::net::SocketAddr::from(([192, 0, 2, 50 + i as u8], 5000));
+        h.conductor
+            .transport_mut(id)
+            .unwrap()
+            .assume_connected(addr);
+    }
+    let tokens: Vec<String> = ids
+        .iter()
+        .map(|id| h.participants[id].resume_token.clone())
+        .collect();
+    let json = serde_json::to_vec(&h.saved().unwrap()).unwrap();
+    let saved: SavedHub = serde_json::from_slice(&json).unwrap();
+    let (mut r, kept) = Hub::restore(hub().config, saved, t).unwrap();
+    let mut kept = kept;
+    kept.sort();
+    assert_eq!(kept, ids);
+    assert!(!r.contains(late));
+    for (id, token) in ids.iter().zip(&tokens) {
+        assert_eq!(r.participant_for_token(token), Some(*id));
+    }
+    // consent checks are still answered: the transports kept their credentials
+    for &id in &ids {
+        assert_eq!(
+            r.conductor.transport(id).unwrap().local_credentials(),
+            h.conductor.transport(id).unwrap().local_credentials()
+        );
+    }
+    // a newcomer: fresh id, and the offers to the others are the ones the
+    // hub before the restart would have made (same m-lines, credentials,
+    // certificate)
+    drain(&mut r);
+    h.disconnect(late);
+    drain(&mut h);
+    let n_before = h.join(t, "r", "New", None).unwrap();
+    let n_after = r.join(t, "r", "New", None).unwrap();
+    assert!(
+        n_after > late && n_after >= n_before,
+        "{n_after} {n_before} {late}"
+    );
+    for (hub, n) in [(&mut h, n_before), (&mut r, n_after)] {
+        hub.handle_message(t, n, offer(&CHROME.replace("Brw5", "NewB")));
+    }
+    let (before, after) = (drain(&mut h), drain(&mut r));
+    for &id in &ids {
+        let (b, a) = (offers_to(&before, id), offers_to(&after, id));
+        assert_eq!((a.len(), b.len()), (1, 1));
+        assert_eq!(without_origin(&a[0]), without_origin(&b[0]));
+    }
 }

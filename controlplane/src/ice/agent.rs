@@ -111,6 +111,18 @@ impl IceLite {
         self.pairs.retain(|p| Some(p.remote) == selected);
     }
 
+    /// Carries on with `addr` selected, as a control plane before a restart
+    /// had it; its consent clock starts at `now`.
+    pub fn resume_selected(&mut self, addr: SocketAddr, now: Instant) {
+        self.pairs.retain(|p| p.remote != addr);
+        self.pairs.push(Pair {
+            remote: addr,
+            last_valid: now,
+        });
+        self.selected = Some(addr);
+        self.expired = false;
+    }
+
     /// The remote credentials, once the offer gave them.
     pub fn remote(&self) -> Option<&Credentials> {
         self.remote.as_ref()

@@ -9,10 +9,12 @@
 
 mod answer;
 mod offer;
+mod saved;
 mod session;
 
 pub use answer::{AnswerParams, Negotiated, answer, extension_ids};
 pub use offer::{CodecOffer, Direction, MediaOffer, Offer, Setup};
+pub use saved::media_kind;
 pub use session::{Line, PcSession, SendTrack};
 
 use thiserror::Error;

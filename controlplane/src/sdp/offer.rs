@@ -21,7 +21,7 @@ pub enum Setup {
 }
 
 /// Media direction from the offerer's point of view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Direction {
     /// `a=sendrecv`.
     SendRecv,
@@ -34,7 +34,7 @@ pub enum Direction {
 }
 
 /// One codec of an m-line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CodecOffer {
     /// Payload type.
     pub pt: u8,

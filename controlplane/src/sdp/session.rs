@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use webrtc_sdp::media_type::SdpMediaValue;
 
 /// A track the SFU sends on an m-line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SendTrack {
     /// SSRC of the media.
     pub ssrc: u32,
@@ -26,11 +26,12 @@ pub struct SendTrack {
 }
 
 /// One m-line as negotiated.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Line {
     /// `a=mid`.
     pub mid: String,
     /// Audio or video.
+    #[serde(with = "crate::sdp::media_kind")]
     pub kind: SdpMediaValue,
     /// Our direction.
     pub direction: Direction,
@@ -45,7 +46,7 @@ pub struct Line {
 }
 
 /// One PeerConnection from the SFU's side.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PcSession {
     session_id: u64,
     version: u64,
@@ -53,7 +54,7 @@ pub struct PcSession {
     fingerprint: Fingerprint,
     candidates: Vec<SocketAddr>,
     /// Our DTLS role as written in descriptions.
-    setup: &'static str,
+    setup: String,
     lines: Vec<Line>,
     /// M-lines in our last offer: lines added since wait for the next one,
     /// and the answer to that offer covers only these.
@@ -70,9 +71,9 @@ impl PcSession {
             fingerprint: p.fingerprint,
             candidates: p.candidates.to_vec(),
             setup: if offer.setup == Setup::Passive {
-                "active"
+                "active".to_string()
             } else {
-                "passive"
+                "passive".to_string()
             },
             lines: Vec::new(),
             offered: 0,

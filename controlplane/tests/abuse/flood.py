@@ -54,7 +54,7 @@ async def idle(url, count, seconds):
 
 
 async def joins(url, count):
-    out = {"joined": 0, "errors": {}, "refused": {}}
+    out = {"joined": 0, "errors": {}, "refused": {}, "ids": []}
 
     async def one(i):
         try:
@@ -68,6 +68,7 @@ async def joins(url, count):
             reply = json.loads(await asyncio.wait_for(ws.recv(), 20))
             if reply["type"] == "joined":
                 out["joined"] += 1
+                out["ids"].append(reply["id"])
             else:
                 out["errors"][reply.get("code", "?")] = out["errors"].get(reply.get("code", "?"), 0) + 1
         except Exception as e:

@@ -10,14 +10,16 @@
 // --remotes: how many remote participants each browser must hear and see
 // (default: the other names). --hold: seconds to stay in the call after
 // that (for clients outside this script). --watch: once media flows, write
-// --ready-file and sample every remote's decoded frames for that many seconds,
+// --ready-file and sample every remote's decoded frames for that many seconds
+// (--stall-window S: also the longest stall within the first S seconds),
+// --camera WxH: the size the app asks of the (fake) camera,
 // reporting the longest stall (for tests that break the network meanwhile).
 // Progress goes to stderr.
 
 import { launch } from "./chromium.mjs";
 
 function args() {
-  const a = { remotes: null, minFrames: 100, timeout: 90, leave: null, screenshot: null, hold: 0, watch: 0, readyFile: null };
+  const a = { remotes: null, minFrames: 100, timeout: 90, leave: null, screenshot: null, hold: 0, watch: 0, readyFile: null, stallWindow: 0 };
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i += 2) {
     const [k, v] = [argv[i], argv[i + 1]];
@@ -32,6 +34,8 @@ function args() {
     else if (k === "--hold") a.hold = Number(v);
     else if (k === "--watch") a.watch = Number(v);
     else if (k === "--ready-file") a.readyFile = v;
+    else if (k === "--stall-window") a.stallWindow = Number(v);
+    else if (k === "--camera") a.camera = v;
     else throw new Error(`unknown argument ${k}`);
   }
   if (!a.base || !a.room || !a.names) throw new Error("--base, --room and --names are required");
@@ -79,7 +83,8 @@ async function watch(pages, a) {
   if (a.readyFile) writeFileSync(a.readyFile, "media flows\n");
   const last = {};
   const report = {};
-  const until = Date.now() + a.watch * 1000;
+  const started = Date.now();
+  const until = started + a.watch * 1000;
   while (Date.now() < until) {
     const now = Date.now();
     for (const [name, page] of Object.entries(pages)) {
@@ -93,7 +98,15 @@ async function watch(pages, a) {
         }
         last[key] = seen;
         const entry = report[key] || { stall_ms: 0 };
-        entry.stall_ms = Math.max(entry.stall_ms, now - seen.at);
+        // the longest stall within the first --stall-window seconds
+        if (a.stallWindow > 0 && now - started <= a.stallWindow * 1000) {
+          entry.stall_window_ms = Math.max(entry.stall_window_ms || 0, now - seen.at);
+        }
+        if (now - seen.at > entry.stall_ms) {
+          entry.stall_ms = now - seen.at;
+          // when the longest stall began, ms after the watch began
+          entry.stall_from_ms = seen.at - started;
+        }
         entry.frames_gained = r.video_frames - seen.first;
         entry.audio_gained = r.audio_packets - seen.firstAudio;
         entry.state = rx.state;
@@ -105,7 +118,7 @@ async function watch(pages, a) {
   for (const [name, page] of Object.entries(pages)) {
     const extra = await page.evaluate(() => {
       const s = window.switchyard;
-      return { ice_restarts: s.iceRestarts || 0, resumes: s.resumes || 0, reconnects: s.reconnects || 0, rejoins: s.rejoins || 0, me: s.me, errors: s.errors };
+      return { ice_restarts: s.iceRestarts || 0, resumes: s.resumes || 0, reconnects: s.reconnects || 0, rejoins: s.rejoins || 0, resumed_at: s.resumedAt || null, me: s.me, errors: s.errors };
     });
     report[name] = extra;
   }
@@ -131,7 +144,8 @@ async function main() {
         if (m.type() === "error" || m.type() === "warning") log(`${name} console ${m.type()}: ${m.text()}`);
       });
       page.on("pageerror", (e) => log(`${name} page error: ${e.message}`));
-      await page.goto(`${a.base}/${a.room}?name=${encodeURIComponent(name)}`);
+      const camera = a.camera ? `&camera=${a.camera}` : "";
+      await page.goto(`${a.base}/${a.room}?name=${encodeURIComponent(name)}${camera}`);
       pages[name] = page;
       log(`${name} opened the room`);
     }

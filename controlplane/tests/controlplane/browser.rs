@@ -15,11 +15,17 @@ pub fn call(net: &NetnsPair, server: &NsServer, args: &[&str], log_name: &str) -
 
 /// Runs call.mjs in namespace `ns` and returns its report.
 pub fn call_in(ns: &str, server: &NsServer, args: &[&str], log_name: &str) -> Value {
+    call_in_at(ns, &server.https, args, log_name)
+        .unwrap_or_else(|e| panic!("{e}\n--- server log ---\n{}", server.log()))
+}
+
+/// Runs call.mjs in namespace `ns` against `https` and returns its report.
+pub fn call_in_at(ns: &str, https: &str, args: &[&str], log_name: &str) -> Result<Value, String> {
     let dir = browser_dir();
     let mut cmd = NetnsPair::command(ns, "node");
     cmd.current_dir(&dir)
         .arg("call.mjs")
-        .args(["--base", &server.https])
+        .args(["--base", https])
         .args(args);
     let log = std::env::temp_dir().join(format!("{log_name}-{}.log", std::process::id()));
     let out = run_bounded(cmd, Duration::from_secs(240), &log);
@@ -29,27 +35,29 @@ pub fn call_in(ns: &str, server: &NsServer, args: &[&str], log_name: &str) -> Va
         .rev()
         .find_map(|l| serde_json::from_str::<Value>(l).ok());
     match report {
-        Some(r) if out.status.success() => r,
-        _ => panic!(
-            "call.mjs failed ({}):\n{}\n--- server log ---\n{}",
+        Some(r) if out.status.success() => Ok(r),
+        _ => Err(format!(
+            "call.mjs failed ({}):\n{}",
             out.status,
             String::from_utf8_lossy(&out.stderr),
-            server.log()
-        ),
+        )),
     }
 }
 
 /// Runs a call of `names` (comma-separated) in client 0's namespace; once
 /// media flows, runs `change` while call.mjs watches every remote video for
-/// `watch_s` seconds, and returns call.mjs's report with that watch.
+/// `watch.0` seconds (the longest stall also within the first `watch.1`),
+/// and returns call.mjs's report with that watch.
 pub fn call_through(
     net: &NetnsPair,
-    server: &NsServer,
+    https: &str,
+    server_log: &dyn Fn() -> String,
     tag: &str,
     names: &str,
-    watch_s: u32,
+    watch: (u32, u32),
     change: impl FnOnce(),
 ) -> Value {
+    let (watch_s, stall_window_s) = watch;
     let client = &net.clients[0];
     let base = std::env::temp_dir().join(format!("swyd-{tag}-{}", std::process::id()));
     let (ready, log) = (base.with_extension("ready"), base.with_extension("log"));
@@ -57,9 +65,17 @@ pub fn call_through(
     let mut cmd = NetnsPair::command(&client.ns, "node");
     cmd.current_dir(browser_dir())
         .arg("call.mjs")
-        .args(["--base", &server.https, "--room", tag, "--names", names])
-        .args(["--min-frames", "50", "--timeout", "60"])
+        .args(["--base", https, "--room", tag, "--names", names])
+        .args([
+            "--min-frames",
+            "50",
+            "--timeout",
+            "60",
+            "--camera",
+            "640x360",
+        ])
         .args(["--watch", &watch_s.to_string()])
+        .args(["--stall-window", &stall_window_s.to_string()])
         .arg("--ready-file")
         .arg(&ready)
         .stdin(Stdio::null())
@@ -86,7 +102,7 @@ pub fn call_through(
             panic!(
                 "call.mjs: {text}\n{}\n--- server ---\n{}",
                 std::fs::read_to_string(&log).unwrap_or_default(),
-                server.log()
+                server_log()
             )
         })
 }

@@ -71,20 +71,28 @@ fn a_broken_media_path_is_restored_by_ice_restart() {
     let client = &net.clients[0];
     // a second network for the browsers, and no more UDP from the first
     // one (TCP, and so signalling, keeps working)
-    let report = call_through(&net, &server, "pathloss", "Ada,Bo", 40, || {
-        let new_ip = client
-            .ip
-            .rsplit_once('.')
-            .map(|(n, _)| format!("{n}.200"))
-            .unwrap();
-        net.add_interface(0, &new_ip).unwrap();
-        nft(
-            &client.ns,
-            &format!(
-                "table inet pathloss {{\n chain out {{\n  type filter hook output priority 0;\n  ip saddr {} ip protocol udp drop\n }}\n}}\n",
-                client.ip
-            ),
-        );
-    });
+    let report = call_through(
+        &net,
+        &server.https,
+        &|| server.log(),
+        "pathloss",
+        "Ada,Bo",
+        (40, 0),
+        || {
+            let new_ip = client
+                .ip
+                .rsplit_once('.')
+                .map(|(n, _)| format!("{n}.200"))
+                .unwrap();
+            net.add_interface(0, &new_ip).unwrap();
+            nft(
+                &client.ns,
+                &format!(
+                    "table inet pathloss {{\n chain out {{\n  type filter hook output priority 0;\n  ip saddr {} ip protocol udp drop\n }}\n}}\n",
+                    client.ip
+                ),
+            );
+        },
+    );
     assert_media_resumed(&report, &server);
 }

@@ -249,6 +249,9 @@ pub struct NsServer {
     child: Child,
     pub https: String,
     pub dir: PathBuf,
+    /// How it was started, to start it again.
+    ns: String,
+    args: Vec<String>,
 }
 
 impl NsServer {
@@ -264,19 +267,53 @@ impl NsServer {
             super::rand_suffix()
         ));
         switchyard_dataplane::abi::access::prepare_socket_dir(&dir).unwrap();
-        let log = std::fs::File::create(dir.join("server.log")).unwrap();
         let addr = &net.server_ip;
-        let mut child = NetnsPair::command(&net.server_ns, env!("CARGO_BIN_EXE_switchyard"))
-            .args(["--http", &format!("{addr}:8080")])
-            .args(["--https", &format!("{addr}:8443")])
-            .args(["--bind", addr, "--base-port", "10000", "--workers", "1"])
-            .arg("--open-rooms")
-            .args(["--log", "info,switchyard::io=warn"])
-            .args(extra)
-            .arg("--state-dir")
-            .arg(&dir)
-            .arg("--control-socket")
-            .arg(dir.join("dp.sock"))
+        let mut args: Vec<String> = [
+            "--http",
+            &format!("{addr}:8080"),
+            "--https",
+            &format!("{addr}:8443"),
+            "--bind",
+            addr,
+            "--base-port",
+            "10000",
+            "--workers",
+            "1",
+            "--open-rooms",
+            "--log",
+            "info,switchyard::io=warn",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        for (flag, path) in [
+            ("--state-dir", dir.clone()),
+            ("--control-socket", dir.join("dp.sock")),
+        ] {
+            args.push(flag.into());
+            args.push(path.to_string_lossy().into_owned());
+        }
+        let (child, https) = NsServer::spawn(&net.server_ns, &args, &dir);
+        NsServer {
+            child,
+            https,
+            dir,
+            ns: net.server_ns.clone(),
+            args,
+        }
+    }
+
+    /// Starts `switchyard` with `args`, its log appended to `dir`/server.log;
+    /// returns it once it printed its HTTPS URL.
+    fn spawn(ns: &str, args: &[String], dir: &Path) -> (Child, String) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))
+            .unwrap();
+        let mut child = NetnsPair::command(ns, env!("CARGO_BIN_EXE_switchyard"))
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -292,7 +329,20 @@ impl NsServer {
             }
         }
         assert!(!https.is_empty(), "no HTTPS URL printed");
-        NsServer { child, https, dir }
+        (child, https)
+    }
+
+    /// `kill -9` of `switchyard` (its dataplane keeps running).
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts `switchyard` again as it was started (after [`NsServer::kill9`]).
+    pub fn restart(&mut self) {
+        let (child, https) = NsServer::spawn(&self.ns, &self.args, &self.dir);
+        self.child = child;
+        self.https = https;
     }
 
     /// The process id of its dataplane (the `switchyard dataplane` whose

@@ -2,6 +2,7 @@
 //! use to drive a dataplane.
 
 use super::access;
+use super::client_state::ClientState;
 use super::command::{Command, SourceSpec, SubscriptionSpec};
 use super::continuity::{Continuity, ContinuityTable};
 use super::counters::CounterBlock;
@@ -36,6 +37,7 @@ pub struct Client {
     next_event_worker: usize,
     next_packet_worker: usize,
     continuity: ContinuityTable,
+    client_state: ClientState,
     socket: UnixStream,
 }
 
@@ -91,6 +93,11 @@ impl Client {
             } else {
                 0
             },
+            client_state_capacity: if minor >= 3 {
+                get(header::CLIENT_STATE_CAPACITY)
+            } else {
+                0
+            },
         };
         let layout = Layout::new(params)?;
         if layout.len > region.len() {
@@ -134,7 +141,10 @@ impl Client {
             params.continuity_capacity as usize,
             params.workers as usize,
         );
+        let client_state =
+            ClientState::new(layout.client_state, params.client_state_capacity as usize);
         Ok(Client {
+            client_state,
             continuity,
             region,
             layout,
@@ -390,6 +400,27 @@ impl Client {
         self.continuity.records(&self.region)
     }
 
+    /// Saves the control plane's state in the region (see
+    /// [`super::client_state`]); only the current client may.
+    pub fn save_state(&self, bytes: &[u8]) -> Result<(), AbiError> {
+        self.current()?;
+        self.client_state
+            .save(&self.region, bytes)
+            .map_err(|_| AbiError::TooLarge)
+    }
+
+    /// The state the last client saved, if any (ABI 1.3).
+    pub fn load_state(&self) -> Option<Vec<u8>> {
+        self.client_state.load(&self.region)
+    }
+
+    /// The dataplane's process id (from the header).
+    pub fn dataplane_pid(&self) -> u32 {
+        self.region
+            .u32_at(header::DATAPLANE_PID)
+            .load(Ordering::Acquire)
+    }
+
     /// True once the dataplane's end of the control socket is closed: its
     /// process has exited (the socket stays open for as long as it runs).
     pub fn peer_gone(&self) -> bool {
@@ -421,6 +452,7 @@ mod tests {
             packet_slots: 8,
             event_slots: 16,
             continuity_capacity: 64,
+            client_state_capacity: 4096,
         };
         let (server, mut rings) = Server::create(params, &[10000, 10001]).unwrap();
         let dir = std::env::temp_dir().join(format!("swyd-abi-{}", std::process::id()));

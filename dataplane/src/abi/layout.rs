@@ -26,6 +26,9 @@ pub const TABLE_ENTRY: usize = 128;
 /// Continuity entries per endpoint the default sizes provide for (SRTP
 /// contexts both ways, outgoing streams, the endpoint itself).
 pub const CONTINUITY_PER_ENDPOINT: u32 = 16;
+/// Bytes of each half of the client-state block by default (memory is
+/// only used as far as the control plane writes).
+pub const DEFAULT_CLIENT_STATE: u32 = 16 << 20;
 /// Alignment of every block: a cache line on the CPUs we run on (and the
 /// adjacent-line prefetcher's pair on x86).
 pub const BLOCK_ALIGN: usize = 128;
@@ -63,6 +66,9 @@ pub mod header {
     /// `u32`: continuity table entries (ABI 1.3; 0 in older regions, which
     /// have no table).
     pub const CONTINUITY_CAPACITY: usize = 80;
+    /// `u32`: bytes of each half of the client-state block (ABI 1.3; 0 =
+    /// no block).
+    pub const CLIENT_STATE_CAPACITY: usize = 84;
     /// `u16 × MAX_WORKERS`: UDP port of each worker's media socket.
     pub const WORKER_PORTS: usize = 128;
 }
@@ -82,6 +88,8 @@ pub struct Params {
     pub event_slots: u32,
     /// Continuity table entries (0 = none).
     pub continuity_capacity: u32,
+    /// Bytes of each half of the client-state block (0 = none).
+    pub client_state_capacity: u32,
 }
 
 impl Default for Params {
@@ -93,6 +101,7 @@ impl Default for Params {
             packet_slots: 1024,
             event_slots: 4096,
             continuity_capacity: 4096 * CONTINUITY_PER_ENDPOINT,
+            client_state_capacity: DEFAULT_CLIENT_STATE,
         }
     }
 }
@@ -123,6 +132,8 @@ pub struct Layout {
     pub table: usize,
     /// The continuity table (ABI 1.3).
     pub continuity: usize,
+    /// The client-state block (ABI 1.3).
+    pub client_state: usize,
     /// Total length (a multiple of the page size, 4096).
     pub len: usize,
 }
@@ -139,6 +150,7 @@ impl Layout {
             && params.endpoint_capacity > 0
             && params.endpoint_capacity <= 1 << 20
             && params.continuity_capacity <= 1 << 24
+            && params.client_state_capacity <= 1 << 30
             && [
                 params.command_slots,
                 params.packet_slots,
@@ -167,11 +179,15 @@ impl Layout {
         let table = take(params.endpoint_capacity as usize * TABLE_ENTRY);
         let continuity =
             take(params.continuity_capacity as usize * super::continuity::CONTINUITY_ENTRY);
+        let client_state = take(super::client_state::ClientState::len(
+            params.client_state_capacity as usize,
+        ));
         Ok(Layout {
             params,
             workers,
             table,
             continuity,
+            client_state,
             len: at.next_multiple_of(4096),
         })
     }
@@ -192,6 +208,7 @@ mod tests {
             (0, HEADER_LEN),
             (l.table, l.table + 4096 * TABLE_ENTRY),
             (l.continuity, l.continuity + 4096 * 16 * 64),
+            (l.client_state, l.client_state + 128 + 2 * (16 << 20)),
         ];
         for w in &l.workers {
             spans.push((w.counters, w.counters + COUNTERS_LEN));

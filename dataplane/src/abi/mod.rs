@@ -17,6 +17,7 @@
 //! a field in reserved bytes); a client accepts any minor.
 
 pub mod access;
+pub mod client_state;
 pub mod codec;
 pub mod command;
 pub mod continuity;

@@ -80,6 +80,7 @@ impl Server {
             (header::PACKET_SLOTS, params.packet_slots),
             (header::EVENT_SLOTS, params.event_slots),
             (header::CONTINUITY_CAPACITY, params.continuity_capacity),
+            (header::CLIENT_STATE_CAPACITY, params.client_state_capacity),
             (header::DATAPLANE_PID, std::process::id()),
         ];
         for (at, v) in u32s {
