@@ -301,6 +301,7 @@ function onMessage(msg) {
     case "resumed":
       state.resumedAt = Date.now();
       state.reconnectStarted = null;
+      state.attempts = 0;
       state.resumes = (state.resumes || 0) + 1;
       showConnection();
       // an offer sent while the connection was down never arrived: again
@@ -475,8 +476,10 @@ function reconnect() {
     return fail("lost the connection to the server; reload to join again");
   }
   state.reconnects = (state.reconnects || 0) + 1;
+  // attempts since the last success: the backoff starts small each time
+  state.attempts = (state.attempts || 0) + 1;
   setStatus("reconnecting…");
-  const delay = Math.min(4000, 250 * 2 ** Math.min(4, state.reconnects - 1));
+  const delay = Math.min(4000, 250 * 2 ** Math.min(4, state.attempts - 1));
   setTimeout(() => openSignalling({ type: "resume", token: state.resumeToken }), delay);
 }
 

@@ -271,3 +271,93 @@ fn a_restarted_control_plane_adopts_the_dataplane_and_carries_the_calls_on() {
     );
     assert!(log.contains("carried on the saved rooms"), "{}", context());
 }
+
+/// Ten `kill -9`s of the dataplane and ten of the control plane (each
+/// started again a second later), one after the other, against one call:
+/// the call is never lost — the same two participants, connected, their
+/// videos moving at the end, never stalled for long.
+#[test]
+fn ten_dataplane_kills_and_ten_control_plane_restarts_lose_no_call() {
+    let _turn = crate::netns::BROWSERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let net = NetnsPair::new();
+    let mut server = NsServer::start(&net, "tenfold");
+    let https = server.https.clone();
+    let log_path = server.dir.join("server.log");
+    let server_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let mut rounds = 0;
+    let report = call_through(
+        &net,
+        &https,
+        &server_log,
+        "tenfold",
+        "Ada,Bo",
+        (90, 0),
+        || {
+            for _ in 0..10 {
+                let pid = server.dataplane_pid().expect("the dataplane runs");
+                kill9(pid);
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while server.dataplane_pid().is_none_or(|p| p == pid) {
+                    assert!(Instant::now() < deadline, "no new dataplane");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                std::thread::sleep(Duration::from_secs(2));
+                server.kill9();
+                std::thread::sleep(Duration::from_secs(1));
+                server.restart();
+                std::thread::sleep(Duration::from_secs(3));
+                rounds += 1;
+            }
+        },
+    );
+    assert_eq!(rounds, 10);
+    let context = || format!("report: {report:#}\n--- server ---\n{}", server.log());
+    eprintln!("watch: {}", report["watch"]);
+    let watch = report["watch"].as_object().expect("watch report");
+    for name in ["Ada", "Bo"] {
+        let before = &report["participants"][name]["me"];
+        assert_eq!(
+            &watch[name]["me"],
+            before,
+            "{name} changed id: {}",
+            context()
+        );
+        assert_eq!(watch[name]["rejoins"], 0, "{name}: {}", context());
+        assert!(
+            watch[name]["resumes"].as_u64().unwrap_or(0) >= 10,
+            "{name}: {}",
+            context()
+        );
+    }
+    let streams: Vec<_> = watch.iter().filter(|(k, _)| k.contains("<-")).collect();
+    assert_eq!(streams.len(), 2, "{}", context());
+    for (key, w) in streams {
+        assert_eq!(w["state"], "connected", "{key}: {}", context());
+        let stall = w["stall_ms"].as_u64().unwrap_or(u64::MAX);
+        assert!(
+            stall < 2_500,
+            "{key}: video stalled {stall} ms: {}",
+            context()
+        );
+        assert!(
+            w["frames_gained"].as_u64().unwrap_or(0) > 900,
+            "{key}: {}",
+            context()
+        );
+    }
+    let log = server.log();
+    assert_eq!(
+        log.matches("restoring the dataplane's state").count(),
+        10,
+        "{}",
+        context()
+    );
+    assert_eq!(
+        log.matches("carried on the saved rooms").count(),
+        10,
+        "{}",
+        context()
+    );
+}
