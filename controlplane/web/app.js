@@ -206,6 +206,8 @@ state.setMaxHeight = (h) => {
 function newPeerConnection() {
   const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" });
   pc.onconnectionstatechange = () => {
+    // a short history, for people (and tests) asking what happened
+    state.connectionLog = [...(state.connectionLog || []).slice(-19), [Date.now(), pc.connectionState]];
     showConnection();
     watchConnection(pc);
   };
@@ -240,24 +242,56 @@ async function publish() {
 // "disconnected" or "failed". Restart ICE on the same session (new
 // credentials, same DTLS and keys) instead of leaving a frozen call.
 function watchConnection(pc) {
-  clearTimeout(state.iceTimer);
   if (pc !== state.pc || state.left) return;
-  if (pc.connectionState === "failed") {
+  if (pc.connectionState === "failed" || pc.connectionState === "disconnected") {
     restartIce();
-  } else if (pc.connectionState === "disconnected") {
-    state.iceTimer = setTimeout(() => {
-      if (pc === state.pc && pc.connectionState === "disconnected") restartIce();
-    }, 1500);
   }
 }
 
-function restartIce() {
-  checkSignalling();
+function restartIce(why) {
+  // at most one a second (a restart takes a round trip and a nomination);
+  // while media stays away, again: Chrome may gather the first restart's
+  // candidates before it has noticed which addresses went away
+  if (Date.now() - (state.lastIceRestart || 0) < 1000) return;
+  state.lastIceRestart = Date.now();
+  if (why && state.resumeToken && !state.reconnectStarted) {
+    // media stopped: our address may have changed under the signalling
+    // connection too, so do not wait for a ping to tell: resume on a new
+    // one now (the server closes the old one, 4009), and the offer below
+    // goes out on it
+    openSignalling({ type: "resume", token: state.resumeToken });
+  } else {
+    checkSignalling();
+  }
   state.iceRestarts = (state.iceRestarts || 0) + 1;
-  console.warn(`connection ${state.pc.connectionState}: restarting ICE (${state.iceRestarts})`);
+  console.warn(`${why || `connection ${state.pc.connectionState}`}: restarting ICE (${state.iceRestarts})`);
   state.pc.restartIce();
   serially(offer);
 }
+
+// Chrome calls a connection "disconnected" only ~5 s after its path broke.
+// Remote audio never pauses (silence and muted tracks still send packets),
+// so 0.75 s without any packet from anyone while others publish means our
+// path broke: restart ICE then, and media is back within about 3 s.
+const MEDIA_SILENCE_MS = 750;
+async function watchMedia() {
+  const pc = state.pc;
+  if (!pc || state.left || pc.connectionState !== "connected") return;
+  const publishing = [...state.participants.values()].some((p) => p.sources.size > 0);
+  if (!publishing) return;
+  let packets = 0;
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp") packets += r.packetsReceived || 0;
+  });
+  const now = Date.now();
+  if (packets !== state.inboundPackets || !state.inboundSince || pc !== state.statsPc) {
+    Object.assign(state, { inboundPackets: packets, inboundSince: now, statsPc: pc });
+  } else if (now - state.inboundSince >= MEDIA_SILENCE_MS && pc === state.pc) {
+    state.inboundSince = now;
+    restartIce(`no media for ${MEDIA_SILENCE_MS} ms`);
+  }
+}
+setInterval(() => watchMedia().catch(() => {}), 250);
 
 async function offer() {
   const pc = state.pc;

@@ -84,6 +84,7 @@ async function watch(pages, a) {
   const last = {};
   const report = {};
   const started = Date.now();
+  report.started_at = started;
   const until = started + a.watch * 1000;
   while (Date.now() < until) {
     const now = Date.now();
@@ -118,7 +119,7 @@ async function watch(pages, a) {
   for (const [name, page] of Object.entries(pages)) {
     const extra = await page.evaluate(() => {
       const s = window.switchyard;
-      return { ice_restarts: s.iceRestarts || 0, resumes: s.resumes || 0, reconnects: s.reconnects || 0, rejoins: s.rejoins || 0, resumed_at: s.resumedAt || null, me: s.me, errors: s.errors };
+      return { ice_restarts: s.iceRestarts || 0, resumes: s.resumes || 0, reconnects: s.reconnects || 0, rejoins: s.rejoins || 0, resumed_at: s.resumedAt || null, connection_log: s.connectionLog || [], me: s.me, errors: s.errors };
     });
     report[name] = extra;
   }
