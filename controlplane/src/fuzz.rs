@@ -1,5 +1,6 @@
 //! Fuzz entry points for the control plane's parsers of network input:
-//! signalling frames, SDP offers, and STUN for the ICE agent. They must
+//! signalling frames, SDP offers, and STUN for the ICE agent; and of what it
+//! reads back from the shared region: ABI commands and its saved state. They must
 //! never panic; used by `fuzz/` and by tests over random input.
 
 use crate::ice::{Credentials, IceLite};
@@ -29,6 +30,23 @@ pub fn sdp_offer(data: &[u8]) {
     }
 }
 
+/// A dataplane command slot (kind in the first two bytes, body after), the
+/// form commands and continuity records are saved and sent in.
+pub fn abi_command(data: &[u8]) {
+    if let [a, b, body @ ..] = data {
+        let _ = switchyard_dataplane::abi::Command::decode(u16::from_le_bytes([*a, *b]), body);
+        let _ = switchyard_dataplane::abi::Continuity::decode(body);
+    }
+}
+
+/// The control plane's saved state as read back from the region, and a
+/// hub carried on from it when it parses.
+pub fn saved_state(data: &[u8]) {
+    if let Ok(mut saved) = crate::saved_state::SavedState::parse(data) {
+        let _ = saved.take_replica();
+    }
+}
+
 /// A datagram for the ICE-lite agent.
 pub fn ice(data: &[u8]) {
     let mut agent = IceLite::new(Credentials {
@@ -45,14 +63,32 @@ mod tests {
     /// Random and mutated inputs never panic any entry point.
     #[test]
     fn entry_points_survive_garbage() {
-        let seeds: [&[u8]; 3] = [
+        let mut resume = vec![14, 0];
+        resume.extend_from_slice(
+            &switchyard_dataplane::abi::Continuity::Endpoint {
+                endpoint: 7,
+                twcc_seq: 9,
+            }
+            .to_bytes(),
+        );
+        let saved = br#"{"version":1,"hub":{"next_id":9,"key_pem":"x","cert_pem":"y","rooms":{},"participants":{},"transports":[]},"replica":[[0,14,[1,2,3]],[1,1,[]]]}"#;
+        assert!(crate::saved_state::SavedState::parse(saved).is_ok());
+        let seeds: [&[u8]; 5] = [
             br#"{"v":1,"type":"join","room":"r","name":"n"}"#,
             include_bytes!("sdp/testdata/chrome_simulcast_offer.sdp"),
             &[
                 0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
             ],
+            &resume,
+            saved,
         ];
-        let targets: [fn(&[u8]); 3] = [super::signalling, super::sdp_offer, super::ice];
+        let targets: [fn(&[u8]); 5] = [
+            super::signalling,
+            super::sdp_offer,
+            super::ice,
+            super::abi_command,
+            super::saved_state,
+        ];
         let mut seed = 0xdead_beef_cafe_f00du64;
         for (target, base) in targets.iter().zip(seeds) {
             for _ in 0..3000 {
