@@ -167,7 +167,14 @@ pub fn supervise(
         *lock(&state.client) = Some(c);
         adopted = Some(pid);
     }
+    let mut superseded = false;
     while !stop.load(Ordering::Relaxed) {
+        if superseded {
+            // another control plane drives the dataplane now: taking it
+            // back would start a tug of war; /health says 503 here
+            std::thread::sleep(Duration::from_millis(200));
+            continue;
+        }
         if lock(&state.client).is_none() {
             adopted = None;
             if spawned && child.is_none() {
@@ -196,6 +203,13 @@ pub fn supervise(
             }
         }
         std::thread::sleep(Duration::from_millis(50));
+        if state.with_client(|c| c.superseded()).unwrap_or(false) {
+            tracing::error!(target: "switchyard::supervisor", "another switchyard attached to this dataplane (same control socket) and drives it now; this one no longer does and reports itself unhealthy: stop one of them");
+            *lock(&state.client) = None;
+            superseded = true;
+            adopted = None;
+            continue;
+        }
         let exited = child.as_mut().and_then(|c| c.try_wait().ok().flatten());
         let why = match exited {
             Some(_) => Some("exited"),
@@ -217,6 +231,10 @@ pub fn supervise(
         }
     }
     *lock(&state.client) = None;
+    if superseded {
+        // the dataplane is the other control plane's now
+        return;
+    }
     if let Some(pid) = adopted {
         // not our child: stopped by its pid, and watched until it is gone
         signal(pid, rustix::process::Signal::TERM);

@@ -35,9 +35,15 @@ impl Server {
 
     /// With extra flags, e.g. `["--join-deadline", "2"]`.
     pub fn start_with(extra: &[&str]) -> Server {
+        Server::start_on(None, extra)
+    }
+
+    /// On the control socket `socket` (default: its own), with extra flags.
+    pub fn start_on(socket: Option<&std::path::Path>, extra: &[&str]) -> Server {
         let dir =
             std::env::temp_dir().join(format!("swyd-cp-{}-{}", std::process::id(), rand_suffix()));
         switchyard_dataplane::abi::access::prepare_socket_dir(&dir).unwrap();
+        let socket = socket.map_or_else(|| dir.join("dp.sock"), |s| s.to_path_buf());
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
             .args([
                 "--http",
@@ -52,7 +58,7 @@ impl Server {
                 "warn",
             ])
             .arg("--control-socket")
-            .arg(dir.join("dp.sock"))
+            .arg(&socket)
             .arg("--state-dir")
             .arg(&dir)
             .args(extra)

@@ -67,3 +67,39 @@ fn runs_restarts_and_stops_its_dataplane() {
     }
     assert!(!pid_alive(new_pid), "the dataplane child stopped with it");
 }
+
+/// A second `switchyard` on the same control socket adopts the running
+/// dataplane; the first one notices, stops driving it and reports itself
+/// unhealthy instead of fighting over it, and its exit leaves the dataplane
+/// to the second.
+#[test]
+fn a_second_switchyard_on_the_socket_takes_the_dataplane_over() {
+    let first = Server::start();
+    let pid = first.healthy(Duration::from_secs(30))["dataplane_pid"]
+        .as_u64()
+        .unwrap() as u32;
+    let second = Server::start_on(Some(&first.dir.join("dp.sock")), &[]);
+    let health = second.healthy(Duration::from_secs(30));
+    assert_eq!(health["dataplane_pid"].as_u64(), Some(u64::from(pid)));
+    assert_eq!(health["dataplane_starts"], 0, "adopted, not started");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while first.get("/health").0 != 503 {
+        assert!(
+            Instant::now() < deadline,
+            "the first still says it is healthy"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(first);
+    assert!(pid_alive(pid), "the first took the dataplane with it");
+    second.healthy(Duration::from_secs(5));
+    drop(second);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pid_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !pid_alive(pid),
+        "the second stopped the dataplane it adopted"
+    );
+}

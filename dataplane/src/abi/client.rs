@@ -169,6 +169,12 @@ impl Client {
         }
     }
 
+    /// True once another client attached after this one (this one may no
+    /// longer write).
+    pub fn superseded(&self) -> bool {
+        self.current().is_err()
+    }
+
     fn worker(&mut self, w: usize) -> Result<&mut WorkerEnds, AbiError> {
         self.workers.get_mut(w).ok_or(AbiError::NoWorker(w))
     }
