@@ -291,23 +291,14 @@ impl Signalling {
 }
 
 /// `GET /ws`: one participant's signalling connection. Refused with 429
-/// (this address has too many connections) or 503 (the server has, or is
-/// still starting) before the upgrade.
+/// (this address has too many connections) or 503 (the server has) before
+/// the upgrade.
 pub async fn ws_handler(
     ws: WebSocketUpgrade,
     State(s): State<Arc<Signalling>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> Response {
     let ip = peer.ip();
-    if lock(&s.hub).is_none() {
-        // starting (no dataplane attached yet): a client retries, and a
-        // `resume` then finds the participants a restart carried over
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "starting: the media server is not attached yet",
-        )
-            .into_response();
-    }
     if let Err(refusal) = lock(&s.admission).connect(ip, Instant::now()) {
         let status = match refusal {
             Refusal::Address(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -443,6 +434,22 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit) {
                 continue;
             }
         };
+        if me.is_none()
+            && matches!(
+                msg,
+                ClientMessage::Join { .. } | ClientMessage::Resume { .. }
+            )
+            && !hub_ready(&s, HUB_WAIT).await
+        {
+            // (a `resume` must not be told `resume_failed` just because the
+            // saved rooms are not carried on yet)
+            send_error(&ProtocolError::new(
+                ErrorCode::Internal,
+                "the media server is not attached yet; retry",
+            ));
+            handle.deliver(BYE);
+            break;
+        }
         let now = Instant::now();
         match (me, msg) {
             (
@@ -550,6 +557,22 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit) {
     }
     drop(stream);
     drop(permit);
+}
+
+/// How long a first `join` or `resume` waits for a server that is starting
+/// (attaching or adopting its dataplane, carrying its rooms on).
+const HUB_WAIT: Duration = Duration::from_secs(10);
+
+/// Waits, at most `within`, until the hub exists.
+async fn hub_ready(s: &Signalling, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while lock(&s.hub).is_none() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
 }
 
 /// `resume`: this connection carries on as the participant the token

@@ -284,7 +284,9 @@ async function watchMedia() {
     if (r.type === "inbound-rtp") packets += r.packetsReceived || 0;
   });
   const now = Date.now();
-  if (packets !== state.inboundPackets || !state.inboundSince || pc !== state.statsPc) {
+  // judged only once media has flowed on this connection: during setup and
+  // renegotiations nothing may arrive for a while
+  if (packets === 0 || packets !== state.inboundPackets || !state.inboundSince || pc !== state.statsPc) {
     Object.assign(state, { inboundPackets: packets, inboundSince: now, statsPc: pc });
   } else if (now - state.inboundSince >= MEDIA_SILENCE_MS && pc === state.pc) {
     state.inboundSince = now;
@@ -468,8 +470,9 @@ function openSignalling(first) {
       if (state.pc) state.pc.close();
       showNotice("The server shut down and ended this call.");
       setStatus("server shut down", "bad");
-    } else if (state.resumeToken && [1000, 4001, 4008, 4009, 1009].indexOf(ev.code) < 0) {
-      // the connection dropped (network change, server restart): carry on
+    } else if (state.resumeToken && (state.reconnectStarted || [1000, 4001, 4008, 4009, 1009].indexOf(ev.code) < 0)) {
+      // the connection dropped (network change, server restart): carry on;
+      // while reconnecting, a server still starting closes us too: again
       reconnect();
     } else {
       fail(`signalling connection closed (${ev.code}${ev.reason ? `: ${ev.reason}` : ""})`);
