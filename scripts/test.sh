@@ -64,15 +64,16 @@ timeout 1800 cargo test --workspace --all-targets --locked
 timeout 600 cargo test --workspace --doc --locked
 
 # --- Miri over the shared-memory code ------------------------------------------
-# The rings, region and endpoint table are what two processes share; Miri
+# The rings, region, endpoint and continuity tables and the client-state
+# block are what two processes share; Miri
 # checks their atomics and raw accesses (on heap-backed regions: it cannot
 # map files). Needs the nightly toolchain with its miri component.
 if cargo +nightly --version >/dev/null 2>&1 \
     && { cargo +nightly miri --version >/dev/null 2>&1 \
         || timeout 300 rustup component add miri rust-src --toolchain nightly >/dev/null 2>&1; }; then
-    step "cargo miri: abi::ring, abi::region, abi::table"
+    step "cargo miri: abi::ring, abi::region, abi::table, abi::continuity, abi::client_state"
     MIRIFLAGS="-Zmiri-disable-isolation" timeout 1200 cargo +nightly miri test --locked \
-        -p switchyard-dataplane --lib -- abi::ring abi::region abi::table
+        -p switchyard-dataplane --lib -- abi::ring abi::region abi::table abi::continuity abi::client_state
 else
     step "cargo miri unavailable (no nightly toolchain with miri): skipped"
 fi

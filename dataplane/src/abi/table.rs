@@ -2,7 +2,7 @@
 //! endpoints that still carry media. Entries are partitioned by worker
 //! (worker `w` owns entries `w·n/W .. (w+1)·n/W`), so each entry has one
 //! writer. Every field is an atomic 64-bit word behind a sequence counter
-//! ([`super::seqlock`]).
+//! (`abi::seqlock`).
 //!
 //! ```text
 //! word 0  sequence (odd while written)
