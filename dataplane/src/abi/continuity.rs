@@ -332,8 +332,7 @@ impl ContinuityTable {
 
     /// Entry indices owned by a worker.
     pub fn slots_of(&self, worker: usize) -> core::ops::Range<usize> {
-        let per = self.capacity / self.workers;
-        worker * per..(worker + 1) * per
+        super::layout::worker_slots(self.capacity, self.workers, worker)
     }
 
     fn entry(&self, slot: usize) -> usize {

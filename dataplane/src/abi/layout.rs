@@ -138,6 +138,13 @@ pub struct Layout {
     pub len: usize,
 }
 
+/// Entry indices of a per-worker table (endpoint or continuity table) that
+/// `worker` owns: `capacity` entries split evenly over `workers`.
+pub fn worker_slots(capacity: usize, workers: usize, worker: usize) -> core::ops::Range<usize> {
+    let per = capacity / workers.max(1);
+    worker * per..(worker + 1) * per
+}
+
 /// Bytes of a ring with `slots` slots of `slot` bytes.
 pub fn ring_len(slots: u32, slot: usize) -> usize {
     RING_HEADER + slots as usize * slot

@@ -104,8 +104,7 @@ impl Table {
 
     /// Entry indices owned by a worker.
     pub fn slots_of(&self, worker: usize) -> core::ops::Range<usize> {
-        let per = self.capacity / self.workers;
-        worker * per..(worker + 1) * per
+        super::layout::worker_slots(self.capacity, self.workers, worker)
     }
 
     fn word(&self, slot: usize, word: usize) -> usize {

@@ -124,16 +124,7 @@ impl Engine {
             }
             Continuity::Stream { source, state, .. } => {
                 let s = self.source_idx(source)?;
-                let o = self
-                    .endpoints
-                    .get(e)
-                    .and_then(|ep| {
-                        ep.streams
-                            .iter()
-                            .copied()
-                            .find(|&o| self.streams.get(o).is_some_and(|st| st.source == s))
-                    })
-                    .ok_or(CommandError::UnknownSource)?;
+                let o = self.stream_of(e, s).ok_or(CommandError::UnknownSource)?;
                 let out = self.streams.get_mut(o).ok_or(CommandError::UnknownSource)?;
                 out.rtx_seq = state.rtx_seq;
                 if state.last_sent_ms != 0 {

@@ -617,19 +617,23 @@ impl Engine {
     fn unsubscribe(&mut self, endpoint: u64, source: u64) -> Result<(), CommandError> {
         let e = self.endpoint_idx(endpoint)?;
         let s = self.source_idx(source)?;
-        let found = self.endpoints.get(e).and_then(|ep| {
-            ep.streams
-                .iter()
-                .copied()
-                .find(|&o| self.streams.get(o).is_some_and(|st| st.source == s))
-        });
-        match found {
+        match self.stream_of(e, s) {
             Some(o) => {
                 self.drop_stream(o);
                 Ok(())
             }
             None => Err(CommandError::UnknownSource),
         }
+    }
+
+    /// Endpoint `e`'s outgoing stream of source `s`.
+    fn stream_of(&self, e: u32, s: u32) -> Option<u32> {
+        self.endpoints.get(e).and_then(|ep| {
+            ep.streams
+                .iter()
+                .copied()
+                .find(|&o| self.streams.get(o).is_some_and(|st| st.source == s))
+        })
     }
 
     fn drop_stream(&mut self, o: u32) {
@@ -656,16 +660,7 @@ impl Engine {
         let s = self.source_idx(source)?;
         let count = self.sources.get(s).map_or(1, |src| src.spec.layer_count);
         let layer = clamp_layer(layer, count);
-        let o = self
-            .endpoints
-            .get(e)
-            .and_then(|ep| {
-                ep.streams
-                    .iter()
-                    .copied()
-                    .find(|&o| self.streams.get(o).is_some_and(|st| st.source == s))
-            })
-            .ok_or(CommandError::UnknownSource)?;
+        let o = self.stream_of(e, s).ok_or(CommandError::UnknownSource)?;
         let Some(out) = self.streams.get_mut(o) else {
             return Err(CommandError::UnknownSource);
         };
