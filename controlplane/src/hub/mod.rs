@@ -491,8 +491,11 @@ impl Hub {
             Event::Bandwidth {
                 endpoint,
                 estimate_bps,
-                ..
+                acked_bps,
+                loss,
+                probing,
             } => {
+                tracing::trace!(target: "switchyard::bwe", participant = endpoint, estimate_bps, acked_bps, loss = f64::from(loss) / 256.0, probing, "bandwidth");
                 if let Some(p) = self.participants.get_mut(&endpoint) {
                     p.estimate = Some(estimate_bps);
                     p.probing.on_estimate(now, estimate_bps);

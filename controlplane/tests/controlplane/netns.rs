@@ -281,7 +281,7 @@ impl NsServer {
             "1",
             "--open-rooms",
             "--log",
-            "info,switchyard::io=warn",
+            "info,switchyard::io=warn,switchyard::alloc=debug",
         ]
         .iter()
         .map(|s| s.to_string())

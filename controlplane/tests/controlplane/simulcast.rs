@@ -40,6 +40,23 @@ fn from_mark<'a>(r: &'a Value, what: &str) -> &'a [Value] {
     &samples[at.min(samples.len())..]
 }
 
+/// The highest frame height decoded in each second of `samples`
+/// (four samples a second), for failure messages.
+fn heights_by_second(samples: &[Value]) -> String {
+    samples
+        .chunks(4)
+        .map(|c| {
+            let h = c
+                .iter()
+                .map(|s| num(&s["height"]) as u32)
+                .max()
+                .unwrap_or(0);
+            h.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn node(ns: &str, server: &NsServer, scenario: &str, role: &str) -> Command {
     let mut cmd = NetnsPair::command(ns, "node");
     cmd.current_dir(browser_dir())
@@ -269,7 +286,8 @@ fn a_narrow_path_gets_the_low_layer_and_a_wide_one_the_high_layer() {
         .map(|s| (num(&s["t"]) - t1) / 1000.0);
     assert!(
         high.is_some_and(|t| t < 15.0),
-        "high layer after {high:?} s\n{}",
+        "high layer after {high:?} s; heights by second after the lift: {}\n{}",
+        heights_by_second(lifted),
         context()
     );
 }

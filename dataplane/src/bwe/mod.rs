@@ -18,7 +18,7 @@ pub mod history;
 pub mod rate;
 
 use delay::DelayDetector;
-use history::{SendHistory, Sent};
+use history::{Report, SendHistory, Sent};
 use rate::{DelayRate, LossRate};
 use std::time::{Duration, Instant};
 use switchyard_wire::rtcp::{PacketStatus, TransportCc};
@@ -50,6 +50,10 @@ impl Default for BweConfig {
 const LOSS_SAMPLE: u32 = 20;
 /// Throughput is measured over at least this much arrival time (µs).
 const THROUGHPUT_SPAN_US: i64 = 250_000;
+/// A probe counts when at least this share of its packets arrived…
+const PROBE_MIN_ARRIVED: f64 = 0.9;
+/// …and at least this many.
+const PROBE_MIN_PACKETS: u32 = 5;
 /// Without transport-cc feedback for this long, REMB (if any) rules.
 const TWCC_STALE: Duration = Duration::from_secs(2);
 
@@ -61,6 +65,7 @@ struct Probe {
     bytes: u64,
     first_arrival: Option<i64>,
     last_arrival: i64,
+    received: u32,
     lost: u32,
     done_sending_seen: bool,
 }
@@ -172,6 +177,7 @@ impl Estimator {
             bytes: 0,
             first_arrival: None,
             last_arrival: 0,
+            received: 0,
             lost: 0,
             done_sending_seen: false,
         });
@@ -196,16 +202,35 @@ impl Estimator {
     pub fn on_transport_cc(&mut self, now: Instant, fb: &TransportCc<'_>) {
         let mut arrival = self.unwrap_reference(fb.reference_time()) * 64_000;
         for (seq, status) in fb.packets() {
-            let sent = self.history.get(seq);
-            match status {
-                PacketStatus::NotReceived => self.packet(sent, None),
+            let at = match status {
+                PacketStatus::NotReceived => None,
                 PacketStatus::Received(delta) => {
                     arrival += i64::from(delta) * 250;
-                    self.packet(sent, Some(arrival));
+                    Some(arrival)
                 }
+            };
+            match self.history.report(seq, at.is_some()) {
+                Report::First(sent) => self.packet(Some(sent), at),
+                Report::LateArrival(sent) => self.late_arrival(sent),
+                Report::Known => {}
             }
         }
         self.update(now);
+    }
+
+    /// A packet first reported lost arrived after all: one loss is taken
+    /// back from the current sample (the one that counted it, or the next,
+    /// so that over two samples the count is right). Its arrival time is
+    /// out of order and stays out of the delay detector.
+    fn late_arrival(&mut self, sent: Sent) {
+        self.loss_counts.1 = self.loss_counts.1.saturating_sub(1);
+        if let Some(p) = self.probe.as_mut()
+            && sent.at >= p.start
+            && sent.at < p.end
+        {
+            p.lost = p.lost.saturating_sub(1);
+            p.received += 1;
+        }
     }
 
     /// One packet's fate from feedback: its send record (if still known)
@@ -222,6 +247,7 @@ impl Estimator {
                 p.done_sending_seen = true;
             } else if let Some(a) = arrival_us {
                 p.bytes += u64::from(sent.size);
+                p.received += 1;
                 p.first_arrival.get_or_insert(a);
                 p.last_arrival = p.last_arrival.max(a);
             } else {
@@ -280,7 +306,10 @@ impl Estimator {
     }
 
     /// Once every probe packet is reported: if the path carried the probe
-    /// without a queue building or loss, both rates start from there.
+    /// without a queue building and most of it arrived, both rates start
+    /// from what arrived per second. A stray loss (a receiver busy for a
+    /// moment) does not void a probe — the rate counts only what got
+    /// through, so a path that drops a probe's excess measures as narrow.
     fn finish_probe(&mut self) {
         let Some(p) = self.probe else { return };
         if !p.done_sending_seen {
@@ -293,7 +322,9 @@ impl Estimator {
             return;
         }
         let carried = p.bytes as f64 * 8.0 * 1e6 / span as f64;
-        let clean = self.delay.usage() != delay::Usage::Overuse && p.lost == 0;
+        let arrived = p.received >= PROBE_MIN_PACKETS
+            && f64::from(p.received) >= PROBE_MIN_ARRIVED * f64::from(p.received + p.lost);
+        let clean = self.delay.usage() != delay::Usage::Overuse && arrived;
         if clean {
             let bps = carried.min(p.target_bps);
             self.delay_rate.raise_to(bps);

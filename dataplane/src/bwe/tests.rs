@@ -288,3 +288,98 @@ fn transport_cc_packets_feed_it() {
     assert_eq!(parsed.loss(), direct.loss());
     assert_eq!(parsed.target_bps(), direct.target_bps());
 }
+
+/// A feedback packet over packets `base..base + statuses.len()`.
+fn feedback_packet(base: u16, statuses: &[PacketStatus]) -> Vec<u8> {
+    let repr = TransportCcRepr {
+        sender_ssrc: 1,
+        media_ssrc: 2,
+        base_sequence: base,
+        reference_time: 100,
+        feedback_count: 0,
+        packets: statuses,
+    };
+    let mut buf = vec![0u8; repr.len()];
+    repr.emit(&mut buf).unwrap();
+    buf
+}
+
+#[test]
+fn repeated_reports_are_not_losses_and_a_late_arrival_undoes_one() {
+    // 40 packets all received; then libwebrtc, after a late packet, starts
+    // its next report back at 20 and says "not received" for the packets
+    // it already reported and forgot: no loss
+    let t = Instant::now();
+    let mut e = Estimator::new(BweConfig::default());
+    for i in 0..80u16 {
+        e.on_sent(i, t + Duration::from_millis(5 * u64::from(i)), 1000, false);
+    }
+    let received = vec![PacketStatus::Received(20); 40];
+    let fb = feedback_packet(0, &received);
+    e.on_transport_cc(
+        t + Duration::from_millis(250),
+        &TransportCc::new_checked(&fb).unwrap(),
+    );
+    assert_eq!(e.loss(), 0.0);
+    let mut again = vec![PacketStatus::NotReceived; 20];
+    again.extend(vec![PacketStatus::Received(20); 20]);
+    let fb = feedback_packet(20, &again);
+    e.on_transport_cc(
+        t + Duration::from_millis(400),
+        &TransportCc::new_checked(&fb).unwrap(),
+    );
+    assert_eq!(e.loss(), 0.0, "repeats of received packets are not losses");
+    // 60..80: 65 first reported lost, then received in the next report
+    let mut some = vec![PacketStatus::Received(20); 20];
+    some[5] = PacketStatus::NotReceived;
+    let fb = feedback_packet(60, &some[..10]);
+    e.on_transport_cc(
+        t + Duration::from_millis(450),
+        &TransportCc::new_checked(&fb).unwrap(),
+    );
+    let mut rest = vec![PacketStatus::Received(20); 15];
+    rest[0] = PacketStatus::Received(40); // 65, late
+    let fb = feedback_packet(65, &rest);
+    e.on_transport_cc(
+        t + Duration::from_millis(500),
+        &TransportCc::new_checked(&fb).unwrap(),
+    );
+    assert_eq!(e.loss(), 0.0, "the late arrival took its loss back");
+}
+
+#[test]
+fn a_probe_with_a_stray_loss_still_counts_and_a_half_lost_one_does_not() {
+    // 20 probe packets of 1000 bytes 5 ms apart (1.6 Mbit/s), arriving as
+    // sent, then one after the probe; `lost` of them not received
+    let run = |lost: &[u16]| {
+        let t = Instant::now();
+        let mut e = Estimator::new(BweConfig {
+            initial_bps: 300_000,
+            ..BweConfig::default()
+        });
+        e.start_probe(t, 1_600_000, Duration::from_millis(100));
+        for i in 0..21u16 {
+            let at = t + Duration::from_millis(5 * u64::from(i));
+            e.on_sent(i, at, 1000, i < 20);
+        }
+        let statuses: Vec<PacketStatus> = (0..21u16)
+            .map(|i| {
+                if lost.contains(&i) {
+                    PacketStatus::NotReceived
+                } else {
+                    PacketStatus::Received(20)
+                }
+            })
+            .collect();
+        let fb = feedback_packet(0, &statuses);
+        e.on_transport_cc(
+            t + Duration::from_millis(150),
+            &TransportCc::new_checked(&fb).unwrap(),
+        );
+        e.target_bps()
+    };
+    assert!(run(&[]) > 1_000_000, "{}", run(&[]));
+    assert!(run(&[7]) > 1_000_000, "one of 20 lost: {}", run(&[7]));
+    let half: Vec<u16> = (0..20).step_by(2).collect();
+    assert!(run(&half) < 1_000_000, "half lost: {}", run(&half));
+}
