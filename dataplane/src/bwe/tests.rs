@@ -330,7 +330,7 @@ fn repeated_reports_are_not_losses_and_a_late_arrival_undoes_one() {
     );
     assert_eq!(e.loss(), 0.0, "repeats of received packets are not losses");
     // 60..80: 65 first reported lost, then received in the next report
-    let mut some = vec![PacketStatus::Received(20); 20];
+    let mut some = [PacketStatus::Received(20); 20];
     some[5] = PacketStatus::NotReceived;
     let fb = feedback_packet(60, &some[..10]);
     e.on_transport_cc(
