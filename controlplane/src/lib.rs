@@ -4,21 +4,24 @@
 //! The `switchyard` binary runs and supervises its dataplane
 //! ([`supervisor`]), serves signalling, the demo app, `/health`, `/stats`
 //! and `/metrics` over HTTP and HTTPS ([`http`], [`server`], [`tls`],
-//! [`demo`]). The rooms ([`hub`]) are a sans-IO state machine built from
-//! [`ice`] (ICE-lite), [`dtls`] (DTLS-SRTP), [`transport`] (both together,
-//! producing dataplane commands), [`conductor`], [`sdp`] (offers and
-//! answers), [`signalling`] (protocol v1 messages), [`auth`] (room tokens)
-//! and [`limits`].
+//! [`demo`]). Two roles meet in it (docs/cluster.md): the rooms
+//! ([`hub`], with [`focus`] placement, [`allocator`], [`sdp`] offers and
+//! answers, [`signalling`] protocol v1 messages, [`auth`] room tokens and
+//! [`limits`]) drive the bridge [`agent`] of this host — ICE-lite and
+//! DTLS-SRTP per endpoint ([`agent::transport`], routed by
+//! [`agent::conductor`]) — only through its messages. [`ice`] and [`dtls`]
+//! are the protocol pieces both use. Everything is sans-IO but the edges.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod allocator;
 pub mod app;
 pub mod auth;
 pub mod command_queue;
-pub mod conductor;
 pub mod config;
 pub mod demo;
 pub mod dtls;
+pub mod focus;
 pub mod fuzz;
 pub mod http;
 pub mod hub;
@@ -33,4 +36,3 @@ pub mod sessions;
 pub mod signalling;
 pub mod supervisor;
 pub mod tls;
-pub mod transport;

@@ -193,7 +193,7 @@ impl Replica {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use switchyard_dataplane::abi::{
         Codec, Direction, LayerSpec, MediaKind, SrtpKeys, StreamState,
@@ -201,7 +201,8 @@ mod tests {
     use switchyard_dataplane::srtp::{MasterKey, Profile};
     use switchyard_wire::rtp::ExtensionIds;
 
-    fn endpoint(id: u64) -> Command {
+    /// An `AddEndpoint` with made-up keys (tests elsewhere use it too).
+    pub(crate) fn endpoint(id: u64) -> Command {
         let p = Profile::AeadAes128Gcm;
         Command::AddEndpoint(EndpointSpec {
             id,

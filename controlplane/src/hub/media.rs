@@ -1,10 +1,10 @@
 //! Offers, answers, publishing and subscribing.
 
 use super::{Hub, Published, Subscription, parse_sid, pid, sid};
+use crate::agent::{ToAgent, TransportSpec};
 use crate::ice::Credentials;
 use crate::sdp::{AnswerParams, Direction, Offer, PcSession, SdpError, SendTrack};
 use crate::signalling::{ErrorCode, ProtocolError, ServerMessage, SourceInfo, VERSION};
-use crate::transport::Transport;
 use rand::Rng;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -86,43 +86,54 @@ impl Hub {
             let session_id = rand::rng().random::<u64>() >> 1;
             let params = AnswerParams {
                 ice: &ice,
-                fingerprint: self.cert.fingerprint(),
+                fingerprint: self.agent.fingerprint(),
                 candidates: &candidates,
                 session_id,
             };
             let pc = PcSession::new(&params, &offer);
             let mut user_data = [0u8; 32];
             user_data[..8].copy_from_slice(&id.to_le_bytes());
-            let transport = Transport::new(
-                id,
-                ice,
-                &self.cert,
-                &offer,
-                endpoint_ext(&offer),
-                user_data,
-                now,
-            )
-            .map_err(|e| ProtocolError::new(ErrorCode::Internal, e.to_string()))?;
             let worker = self.participants.get(&id).map_or(0, |p| p.worker);
-            self.conductor.add(id, worker, port, transport);
+            let spec = TransportSpec {
+                endpoint: id,
+                worker,
+                port,
+                local: ice,
+                remote: offer.ice.clone(),
+                remote_fingerprint: offer.fingerprint,
+                remote_setup: offer.setup,
+                ext: endpoint_ext(&offer),
+                user_data,
+            };
             if let Some(p) = self.participants.get_mut(&id) {
                 p.pc = Some(pc);
+                p.remote_ice = Some(offer.ice.clone());
             }
+            self.tell_agent(now, ToAgent::OpenTransport(spec));
         }
         // new ICE credentials in a later offer: the browser restarts ICE
         // (its network changed); DTLS and keys stay
         let restart = self
-            .conductor
-            .transport(id)
-            .and_then(|t| t.remote_credentials())
+            .participants
+            .get(&id)
+            .and_then(|p| p.remote_ice.as_ref())
             .is_some_and(|r| *r != offer.ice);
         if restart {
             let local = Credentials::random();
-            self.conductor
-                .restart_ice(id, local.clone(), offer.ice.clone());
-            if let Some(pc) = self.participants.get_mut(&id).and_then(|p| p.pc.as_mut()) {
-                pc.set_ice(local);
+            if let Some(p) = self.participants.get_mut(&id) {
+                p.remote_ice = Some(offer.ice.clone());
+                if let Some(pc) = p.pc.as_mut() {
+                    pc.set_ice(local.clone());
+                }
             }
+            self.tell_agent(
+                now,
+                ToAgent::RestartIce {
+                    endpoint: id,
+                    local,
+                    remote: offer.ice.clone(),
+                },
+            );
         }
         let answer = {
             let p = self
@@ -227,10 +238,7 @@ impl Hub {
                 layers,
             };
             for w in 0..workers {
-                self.out.push_back(super::Out::Dataplane {
-                    worker: w,
-                    command: Command::AddSource(spec),
-                });
+                self.dataplane(w, Command::AddSource(spec));
             }
             let Some(p) = self.participants.get_mut(&id) else {
                 return;
@@ -265,10 +273,7 @@ impl Hub {
         self.forget_source(source);
         let workers = self.config.worker_ports.len();
         for w in 0..workers {
-            self.out.push_back(super::Out::Dataplane {
-                worker: w,
-                command: Command::RemoveSource { source },
-            });
+            self.dataplane(w, Command::RemoveSource { source });
         }
         let Some(p) = self.participants.get_mut(&id) else {
             return;

@@ -26,8 +26,8 @@ pub enum ParsedSdp {
     Answer(Result<Offer, SdpError>),
 }
 
+use crate::agent::{Agent, AgentOut, FromAgent, ToAgent};
 use crate::auth::{TokenPolicy, authorize};
-use crate::conductor::{Action, Conductor};
 use crate::dtls::Certificate;
 use crate::limits::{JoinRate, Limits, check_capacity};
 use crate::sdp::{Offer, PcSession, SdpError};
@@ -144,6 +144,11 @@ struct Participant {
     excluded: Vec<u64>,
     /// Its endpoint is in the dataplane (ICE nominated, DTLS done).
     connected: bool,
+    /// The browser's ICE credentials from its last offer: new ones there
+    /// mean an ICE restart. (Saved states from before 0.1.x lack them; a
+    /// restored hub takes them from the agent's transports.)
+    #[serde(default)]
+    remote_ice: Option<crate::ice::Credentials>,
     /// Commands about its endpoint, held until it is in the dataplane.
     #[serde(with = "crate::replica::saved_commands")]
     parked: Vec<Command>,
@@ -175,10 +180,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// All rooms of this control plane.
 pub struct Hub {
     config: HubConfig,
-    cert: Certificate,
     rooms: HashMap<String, Room>,
     participants: HashMap<u64, Participant>,
-    conductor: Conductor,
+    /// The bridge agent of this host, driven only through [`ToAgent`]
+    /// messages (docs/cluster.md): the seam where a remote agent goes.
+    agent: Agent,
     join_rate: JoinRate,
     next_id: u64,
     levels: HashMap<u64, (u8, Instant)>,
@@ -200,10 +206,9 @@ impl Hub {
         let first_id = config.first_id;
         Hub {
             config,
-            cert,
             rooms: HashMap::new(),
             participants: HashMap::new(),
-            conductor: Conductor::default(),
+            agent: Agent::new(cert),
             join_rate,
             next_id: first_id.max(1),
             levels: HashMap::new(),
@@ -300,6 +305,7 @@ impl Hub {
                 subscriptions: Vec::new(),
                 excluded: Vec::new(),
                 connected: false,
+                remote_ice: None,
                 parked: Vec::new(),
                 wishes: allocation::Wishes::default(),
                 estimate: None,
@@ -414,16 +420,12 @@ impl Hub {
         let Some(p) = self.participants.remove(&id) else {
             return;
         };
-        self.conductor.remove(id);
-        self.drain_conductor();
+        self.tell_agent(Instant::now(), ToAgent::CloseTransport { endpoint: id });
         let workers = self.config.worker_ports.len();
         for s in &p.published {
             self.forget_source(s.source);
             for w in 0..workers {
-                self.out.push_back(Out::Dataplane {
-                    worker: w,
-                    command: Command::RemoveSource { source: s.source },
-                });
+                self.dataplane(w, Command::RemoveSource { source: s.source });
             }
         }
         let Some(room) = self.rooms.get_mut(&p.room) else {
@@ -456,14 +458,14 @@ impl Hub {
         header: &PacketHeader,
         data: &[u8],
     ) {
-        self.conductor.handle_packet(now, worker, header, data);
-        self.drain_conductor();
+        self.agent.handle_packet(now, worker, header, data);
+        self.drain_agent();
     }
 
     /// Timers of the transports, and the periodic reallocation.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.conductor.handle_timeout(now);
-        self.drain_conductor();
+        self.agent.handle_timeout(now);
+        self.drain_agent();
         if self.next_allocation.is_none_or(|t| now >= t) {
             self.next_allocation = Some(now + Duration::from_secs(1));
             let ids: Vec<u64> = self.participants.keys().copied().collect();
@@ -565,7 +567,7 @@ impl Hub {
 
     /// Remote addresses the transports learned from checks that passed.
     pub fn learned_addresses(&self) -> usize {
-        self.conductor.learned_addresses()
+        self.agent.learned_addresses()
     }
 
     /// Entries in the per-source maps (audio levels, layer rates), for tests
@@ -574,10 +576,21 @@ impl Hub {
         self.levels.len() + self.layer_rates.len()
     }
 
-    fn drain_conductor(&mut self) {
-        while let Some(a) = self.conductor.poll_action() {
+    /// A message to this host's agent, and what it answers.
+    fn tell_agent(&mut self, now: Instant, msg: ToAgent) {
+        self.agent.handle(now, msg);
+        self.drain_agent();
+    }
+
+    /// A dataplane command, through the agent.
+    fn dataplane(&mut self, worker: usize, command: Command) {
+        self.tell_agent(Instant::now(), ToAgent::Dataplane { worker, command });
+    }
+
+    fn drain_agent(&mut self) {
+        while let Some(a) = self.agent.poll() {
             match a {
-                Action::Send {
+                AgentOut::Send {
                     worker,
                     header,
                     data,
@@ -586,11 +599,11 @@ impl Hub {
                     header,
                     data,
                 }),
-                Action::Dataplane { worker, command } => {
+                AgentOut::Dataplane { worker, command } => {
                     self.out.push_back(Out::Dataplane { worker, command })
                 }
-                Action::Connected(id) => self.endpoint_connected(id),
-                Action::Failed(id, reason) => {
+                AgentOut::Up(FromAgent::Connected(id)) => self.endpoint_connected(id),
+                AgentOut::Up(FromAgent::Failed(id, reason)) => {
                     tracing::info!(target: "switchyard::hub", participant = id, reason, "transport failed");
                     if self.participants.contains_key(&id) {
                         self.error(
@@ -604,6 +617,11 @@ impl Hub {
                         self.disconnect(id);
                     }
                 }
+                AgentOut::Up(FromAgent::Refused { id, reason }) => {
+                    if let Some(suppressed) = self.log_budget.allow(Instant::now()) {
+                        tracing::warn!(target: "switchyard::hub", id, reason, suppressed, "the agent refused a command");
+                    }
+                }
             }
         }
     }
@@ -615,7 +633,7 @@ impl Hub {
             p.connected = true;
             let worker = p.worker;
             for command in std::mem::take(&mut p.parked) {
-                self.out.push_back(Out::Dataplane { worker, command });
+                self.dataplane(worker, command);
             }
         }
     }
@@ -631,7 +649,7 @@ impl Hub {
         };
         if p.connected {
             let worker = p.worker;
-            self.out.push_back(Out::Dataplane { worker, command });
+            self.dataplane(worker, command);
             return;
         }
         if let Command::SetTargetLayer { source, .. } = command {

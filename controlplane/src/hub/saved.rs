@@ -6,8 +6,8 @@
 //! certificate's key is in it.
 
 use super::{Hub, HubConfig, Participant, Room};
+use crate::agent::transport::TransportState;
 use crate::dtls::Certificate;
-use crate::transport::TransportState;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -44,14 +44,18 @@ impl SavedHub {
 impl Hub {
     /// The state to save.
     pub fn saved(&self) -> Result<SavedHubRef<'_>, String> {
-        let (key_pem, cert_pem) = self.cert.to_pem().map_err(|e| e.to_string())?;
+        let (key_pem, cert_pem) = self
+            .agent
+            .certificate()
+            .to_pem()
+            .map_err(|e| e.to_string())?;
         Ok(SavedHubRef {
             next_id: self.next_id,
             key_pem,
             cert_pem,
             rooms: &self.rooms,
             participants: &self.participants,
-            transports: self.conductor.states(),
+            transports: self.agent.states(),
         })
     }
 
@@ -71,13 +75,18 @@ impl Hub {
         hub.rooms = saved.rooms;
         hub.participants = saved.participants;
         for t in &saved.transports {
-            hub.conductor.restore(t, now);
+            hub.agent.restore(t, now);
+            if let Some(p) = hub.participants.get_mut(&t.endpoint)
+                && p.remote_ice.is_none()
+            {
+                p.remote_ice = t.remote.clone();
+            }
         }
         let lost: Vec<u64> = hub
             .participants
             .keys()
             .copied()
-            .filter(|id| hub.conductor.transport(*id).is_none())
+            .filter(|id| hub.agent.transport(*id).is_none())
             .collect();
         for (&id, p) in &hub.participants {
             for s in &p.published {

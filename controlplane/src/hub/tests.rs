@@ -669,7 +669,7 @@ fn new_ice_credentials_restart_ice_on_the_same_session() {
         )),
         "nothing torn down"
     );
-    let transport = h.conductor.transport(a).unwrap();
+    let transport = h.agent.transport(a).unwrap();
     assert_eq!(transport.local_credentials().ufrag, ufrag_of(after));
     assert_eq!(transport.remote_credentials().unwrap().ufrag, "Brw6");
 }
@@ -726,10 +726,7 @@ fn a_saved_hub_carries_on_as_the_same_participants_with_the_same_sessions() {
     drain(&mut h);
     for (i, &id) in ids.iter().enumerate() {
         let addr = std::net::SocketAddr::from(([192, 0, 2, 50 + i as u8], 5000));
-        h.conductor
-            .transport_mut(id)
-            .unwrap()
-            .assume_connected(addr);
+        h.agent.transport_mut(id).unwrap().assume_connected(addr);
     }
     let tokens: Vec<String> = ids
         .iter()
@@ -748,8 +745,8 @@ fn a_saved_hub_carries_on_as_the_same_participants_with_the_same_sessions() {
     // consent checks are still answered: the transports kept their credentials
     for &id in &ids {
         assert_eq!(
-            r.conductor.transport(id).unwrap().local_credentials(),
-            h.conductor.transport(id).unwrap().local_credentials()
+            r.agent.transport(id).unwrap().local_credentials(),
+            h.agent.transport(id).unwrap().local_credentials()
         );
     }
     // a newcomer: fresh id, and the offers to the others are the ones the

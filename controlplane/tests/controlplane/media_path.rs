@@ -7,11 +7,12 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use switchyard_controlplane::conductor::{Action, Conductor};
+use switchyard_controlplane::agent::conductor::Conductor;
+use switchyard_controlplane::agent::transport::Transport;
+use switchyard_controlplane::agent::{AgentOut, FromAgent};
 use switchyard_controlplane::dtls::{Certificate, DtlsEvent, DtlsRole, DtlsSession};
 use switchyard_controlplane::ice::Credentials;
 use switchyard_controlplane::sdp::{Offer, Setup};
-use switchyard_controlplane::transport::Transport;
 use switchyard_dataplane::abi::{
     Client, Codec, Command as Cmd, LayerSpec, MediaKind, SourceSpec, SrtpKeys, SubscriptionSpec,
 };
@@ -177,14 +178,17 @@ fn stun_and_dtls_through_the_dataplane_then_media() {
         conductor.handle_timeout(now);
         while let Some(a) = conductor.poll_action() {
             match a {
-                Action::Send {
+                AgentOut::Send {
                     worker,
                     header,
                     data,
                 } => client.send_packet(worker, &header, &data).unwrap(),
-                Action::Dataplane { worker, command } => client.send(worker, &command).unwrap(),
-                Action::Connected(id) => connected.push(id),
-                Action::Failed(id, reason) => panic!("endpoint {id} failed: {reason}"),
+                AgentOut::Dataplane { worker, command } => client.send(worker, &command).unwrap(),
+                AgentOut::Up(FromAgent::Connected(id)) => connected.push(id),
+                AgentOut::Up(FromAgent::Failed(id, reason)) => {
+                    panic!("endpoint {id} failed: {reason}")
+                }
+                AgentOut::Up(other) => panic!("{other:?}"),
             }
         }
         std::thread::sleep(Duration::from_millis(2));

@@ -9,38 +9,15 @@
 //! check came from for DTLS — and turns the transports' outputs into
 //! actions on the dataplane. Sans-IO like the rest.
 
+use super::transport::{Output, Transport};
+use super::{AgentOut, FromAgent};
 use crate::ice::Credentials;
-use crate::transport::{Output, Transport};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
-use switchyard_dataplane::abi::{Command, PacketHeader};
+use switchyard_dataplane::abi::PacketHeader;
 use switchyard_wire::demux::PacketKind;
 use switchyard_wire::stun::StunMessage;
-
-/// What the caller must do.
-pub enum Action {
-    /// Send a datagram from `worker`'s socket.
-    Send {
-        /// Worker.
-        worker: usize,
-        /// Destination and endpoint.
-        header: PacketHeader,
-        /// Bytes.
-        data: Vec<u8>,
-    },
-    /// Apply a command on `worker`.
-    Dataplane {
-        /// Worker.
-        worker: usize,
-        /// Command.
-        command: Command,
-    },
-    /// The endpoint's media can flow.
-    Connected(u64),
-    /// The endpoint's transport failed; tear the participant down.
-    Failed(u64, String),
-}
 
 struct Slot {
     transport: Transport,
@@ -54,7 +31,7 @@ pub struct Conductor {
     slots: HashMap<u64, Slot>,
     by_ufrag: HashMap<String, u64>,
     by_addr: HashMap<SocketAddr, u64>,
-    actions: VecDeque<Action>,
+    actions: VecDeque<AgentOut>,
     /// Datagrams that matched no transport.
     pub unmatched: u64,
 }
@@ -75,7 +52,7 @@ impl Conductor {
     }
 
     /// Every transport's state, for the saved state.
-    pub fn states(&self) -> Vec<crate::transport::TransportState> {
+    pub fn states(&self) -> Vec<crate::agent::transport::TransportState> {
         self.slots
             .values()
             .map(|s| s.transport.state(s.worker, s.port))
@@ -84,7 +61,11 @@ impl Conductor {
 
     /// Carries on a transport a control plane before a restart had; false
     /// if it cannot be (it had not reached the dataplane).
-    pub fn restore(&mut self, state: &crate::transport::TransportState, now: Instant) -> bool {
+    pub fn restore(
+        &mut self,
+        state: &crate::agent::transport::TransportState,
+        now: Instant,
+    ) -> bool {
         let Some(transport) = Transport::restored(state, now) else {
             return false;
         };
@@ -191,14 +172,14 @@ impl Conductor {
     }
 
     /// The next action.
-    pub fn poll_action(&mut self) -> Option<Action> {
+    pub fn poll_action(&mut self) -> Option<AgentOut> {
         self.actions.pop_front()
     }
 
     fn drain(&mut self, endpoint: u64, slot: &mut Slot) {
         while let Some(o) = slot.transport.poll_output() {
             let action = match o {
-                Output::Send { to, data } => Action::Send {
+                Output::Send { to, data } => AgentOut::Send {
                     worker: slot.worker,
                     header: PacketHeader {
                         endpoint,
@@ -207,12 +188,12 @@ impl Conductor {
                     },
                     data,
                 },
-                Output::Dataplane(command) => Action::Dataplane {
+                Output::Dataplane(command) => AgentOut::Dataplane {
                     worker: slot.worker,
                     command,
                 },
-                Output::Connected => Action::Connected(endpoint),
-                Output::Failed(reason) => Action::Failed(endpoint, reason),
+                Output::Connected => AgentOut::Up(FromAgent::Connected(endpoint)),
+                Output::Failed(reason) => AgentOut::Up(FromAgent::Failed(endpoint, reason)),
             };
             self.actions.push_back(action);
         }
