@@ -40,9 +40,16 @@ function serially(step) {
   return queue;
 }
 
+// While a new connection opens (a resume after a network change), what
+// the page says waits for it instead of vanishing: an ICE restart's offer
+// sent then was lost, and the restart had to be tried again a second later.
+const OUTBOX_MAX = 32;
 function send(msg) {
-  if (state.ws && state.ws.readyState === WebSocket.OPEN) {
-    state.ws.send(JSON.stringify({ v: V, ...msg }));
+  const ws = state.ws;
+  if (ws && ws.readyState === WebSocket.OPEN) {
+    ws.send(JSON.stringify({ v: V, ...msg }));
+  } else if (ws && ws.readyState === WebSocket.CONNECTING && msg.type !== "ping") {
+    state.outbox = [...(state.outbox || []).slice(1 - OUTBOX_MAX), msg];
   }
 }
 
@@ -249,10 +256,11 @@ function watchConnection(pc) {
 }
 
 function restartIce(why) {
-  // at most one a second (a restart takes a round trip and a nomination);
-  // while media stays away, again: Chrome may gather the first restart's
-  // candidates before it has noticed which addresses went away
-  if (Date.now() - (state.lastIceRestart || 0) < 1000) return;
+  // at most one per RESTART_RETRY_MS (a restart takes a round trip and a
+  // nomination); while media stays away, again: Chrome may gather the
+  // first restart's candidates before its list of networks has caught up
+  // with the change (no checks at all arrive from that restart)
+  if (Date.now() - (state.lastIceRestart || 0) < RESTART_RETRY_MS) return;
   state.lastIceRestart = Date.now();
   if (why && state.resumeToken && !state.reconnectStarted) {
     // media stopped: our address may have changed under the signalling
@@ -272,8 +280,20 @@ function restartIce(why) {
 // Chrome calls a connection "disconnected" only ~5 s after its path broke.
 // Remote audio never pauses (silence and muted tracks still send packets),
 // so 0.75 s without any packet from anyone while others publish means our
-// path broke: restart ICE then, and media is back within about 3 s.
+// path broke: restart ICE then. Chrome gathers on a network only once its
+// list of networks has caught up with the change (about 2 s after it here),
+// so media is back after about 2.5 s; restarts before that find nothing.
 const MEDIA_SILENCE_MS = 750;
+// While media stays away after a restart, the next one comes this soon,
+// then at doubling gaps up to RESTART_GAP_MAX_MS (a network that is really
+// gone is not hammered).
+const RESTART_RETRY_MS = 600;
+const RESTART_GAP_MAX_MS = 5000;
+function silenceAllowed() {
+  const n = state.silentRestarts || 0;
+  if (n === 0) return MEDIA_SILENCE_MS;
+  return Math.min(RESTART_GAP_MAX_MS, RESTART_RETRY_MS * 2 ** Math.max(0, n - 2));
+}
 async function watchMedia() {
   const pc = state.pc;
   if (!pc || state.left || pc.connectionState !== "connected") return;
@@ -287,10 +307,14 @@ async function watchMedia() {
   // judged only once media has flowed on this connection: during setup and
   // renegotiations nothing may arrive for a while
   if (packets === 0 || packets !== state.inboundPackets || !state.inboundSince || pc !== state.statsPc) {
+    const flowing = packets > 0 && packets !== state.inboundPackets && pc === state.statsPc;
     Object.assign(state, { inboundPackets: packets, inboundSince: now, statsPc: pc });
-  } else if (now - state.inboundSince >= MEDIA_SILENCE_MS && pc === state.pc) {
+    if (flowing) state.silentRestarts = 0;
+  } else if (now - state.inboundSince >= silenceAllowed() && pc === state.pc) {
+    const silent = now - state.inboundSince;
     state.inboundSince = now;
-    restartIce(`no media for ${MEDIA_SILENCE_MS} ms`);
+    state.silentRestarts = (state.silentRestarts || 0) + 1;
+    restartIce(`no media for ${silent} ms`);
   }
 }
 setInterval(() => watchMedia().catch(() => {}), 250);
@@ -450,6 +474,9 @@ function openSignalling(first) {
   ws.onopen = () => {
     showConnection();
     send(first);
+    // after the join or resume, in order
+    for (const msg of state.outbox || []) send(msg);
+    state.outbox = [];
   };
   ws.onmessage = (ev) => {
     let msg;
@@ -533,7 +560,7 @@ function rejoin() {
   }
   if (state.pc) state.pc.close();
   for (const id of [...state.participants.keys()]) removeParticipant(id);
-  Object.assign(state, { me: null, resumeToken: null, offering: false, offerAgain: false, pinned: null });
+  Object.assign(state, { me: null, resumeToken: null, offering: false, offerAgain: false, pinned: null, outbox: [] });
   state.pc = newPeerConnection();
   setStatus("joining again…");
   openSignalling({ type: "join", room: state.room, name: state.name });
