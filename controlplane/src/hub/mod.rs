@@ -145,8 +145,8 @@ struct Participant {
     /// Its endpoint is in the dataplane (ICE nominated, DTLS done).
     connected: bool,
     /// The browser's ICE credentials from its last offer: new ones there
-    /// mean an ICE restart. (Saved states from before 0.1.x lack them; a
-    /// restored hub takes them from the agent's transports.)
+    /// mean an ICE restart. (Saved states written before this field lack
+    /// it; a restored hub takes it from the agent's transports.)
     #[serde(default)]
     remote_ice: Option<crate::ice::Credentials>,
     /// Commands about its endpoint, held until it is in the dataplane.
