@@ -307,9 +307,9 @@ async function watchMedia() {
   // judged only once media has flowed on this connection: during setup and
   // renegotiations nothing may arrive for a while
   if (packets === 0 || packets !== state.inboundPackets || !state.inboundSince || pc !== state.statsPc) {
-    const flowing = packets > 0 && packets !== state.inboundPackets && pc === state.statsPc;
+    // media flowed, or a new connection starts: restarts count from zero
+    if (packets !== state.inboundPackets || pc !== state.statsPc) state.silentRestarts = 0;
     Object.assign(state, { inboundPackets: packets, inboundSince: now, statsPc: pc });
-    if (flowing) state.silentRestarts = 0;
   } else if (now - state.inboundSince >= silenceAllowed() && pc === state.pc) {
     const silent = now - state.inboundSince;
     state.inboundSince = now;

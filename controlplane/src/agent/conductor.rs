@@ -9,7 +9,7 @@
 //! check came from for DTLS — and turns the transports' outputs into
 //! actions on the dataplane. Sans-IO like the rest.
 
-use super::transport::{Output, Transport};
+use super::transport::{Output, Transport, TransportState};
 use super::{AgentOut, FromAgent};
 use crate::ice::Credentials;
 use std::collections::{HashMap, VecDeque};
@@ -52,7 +52,7 @@ impl Conductor {
     }
 
     /// Every transport's state, for the saved state.
-    pub fn states(&self) -> Vec<crate::agent::transport::TransportState> {
+    pub fn states(&self) -> Vec<TransportState> {
         self.slots
             .values()
             .map(|s| s.transport.state(s.worker, s.port))
@@ -61,11 +61,7 @@ impl Conductor {
 
     /// Carries on a transport a control plane before a restart had; false
     /// if it cannot be (it had not reached the dataplane).
-    pub fn restore(
-        &mut self,
-        state: &crate::agent::transport::TransportState,
-        now: Instant,
-    ) -> bool {
+    pub fn restore(&mut self, state: &TransportState, now: Instant) -> bool {
         let Some(transport) = Transport::restored(state, now) else {
             return false;
         };
@@ -174,6 +170,11 @@ impl Conductor {
     /// The next action.
     pub fn poll_action(&mut self) -> Option<AgentOut> {
         self.actions.pop_front()
+    }
+
+    /// Queues an action of the agent's own behind the transports' ones.
+    pub(super) fn push(&mut self, action: AgentOut) {
+        self.actions.push_back(action);
     }
 
     fn drain(&mut self, endpoint: u64, slot: &mut Slot) {

@@ -14,7 +14,6 @@ use crate::dtls::{Certificate, Fingerprint};
 use crate::ice::Credentials;
 use crate::sdp::{Offer, Setup};
 use conductor::Conductor;
-use std::collections::VecDeque;
 use std::time::Instant;
 use switchyard_dataplane::abi::{Command, PacketHeader};
 use switchyard_wire::rtp::ExtensionIds;
@@ -112,11 +111,11 @@ pub enum AgentOut {
     Up(FromAgent),
 }
 
-/// One bridge's transports.
+/// One bridge's transports. What it asks of its caller queues in the
+/// conductor, in the order it arose.
 pub struct Agent {
     cert: Certificate,
     conductor: Conductor,
-    out: VecDeque<AgentOut>,
 }
 
 impl Agent {
@@ -125,7 +124,6 @@ impl Agent {
         Agent {
             cert,
             conductor: Conductor::default(),
-            out: VecDeque::new(),
         }
     }
 
@@ -150,16 +148,15 @@ impl Agent {
             } => self.conductor.restart_ice(endpoint, local, remote),
             ToAgent::CloseTransport { endpoint } => self.conductor.remove(endpoint),
             ToAgent::Dataplane { command, .. } if carries_keys(&command) => {
-                self.out.push_back(AgentOut::Up(FromAgent::Refused {
+                self.conductor.push(AgentOut::Up(FromAgent::Refused {
                     id: command_subject(&command),
                     reason: "commands that carry keys are the agent's own",
                 }));
             }
             ToAgent::Dataplane { worker, command } => {
-                self.out.push_back(AgentOut::Dataplane { worker, command })
+                self.conductor.push(AgentOut::Dataplane { worker, command })
             }
         }
-        self.drain();
     }
 
     fn open(&mut self, now: Instant, spec: TransportSpec) {
@@ -179,7 +176,7 @@ impl Agent {
             now,
         ) {
             Ok(t) => self.conductor.add(spec.endpoint, spec.worker, spec.port, t),
-            Err(e) => self.out.push_back(AgentOut::Up(FromAgent::Failed(
+            Err(e) => self.conductor.push(AgentOut::Up(FromAgent::Failed(
                 spec.endpoint,
                 format!("DTLS: {e}"),
             ))),
@@ -195,18 +192,16 @@ impl Agent {
         data: &[u8],
     ) {
         self.conductor.handle_packet(now, worker, header, data);
-        self.drain();
     }
 
     /// The transports' timers.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.conductor.handle_timeout(now);
-        self.drain();
     }
 
     /// The next thing to do.
     pub fn poll(&mut self) -> Option<AgentOut> {
-        self.out.pop_front()
+        self.conductor.poll_action()
     }
 
     /// The transport of `endpoint`, if any.
@@ -234,12 +229,6 @@ impl Agent {
     /// be (it had not reached the dataplane).
     pub fn restore(&mut self, state: &TransportState, now: Instant) -> bool {
         self.conductor.restore(state, now)
-    }
-
-    fn drain(&mut self) {
-        while let Some(a) = self.conductor.poll_action() {
-            self.out.push_back(a);
-        }
     }
 }
 
