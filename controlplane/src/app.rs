@@ -1,7 +1,7 @@
 //! The control plane as a whole: what `switchyard` runs, and what tests
 //! and tools run in their own process.
 
-use crate::config::Config;
+use crate::config::{Config, Role};
 use crate::http::{AppState, router};
 use crate::supervisor::{Dataplane, supervise};
 use crate::tls::{self, TlsFiles};
@@ -46,7 +46,7 @@ impl Shutdown {
     }
 
     /// Resolves at the `n`th signal (never, if the sender is gone first).
-    async fn signal(&self, n: u32) {
+    pub(crate) async fn signal(&self, n: u32) {
         let mut rx = self.signals.clone();
         if rx.wait_for(|&c| c >= n).await.is_err() {
             std::future::pending::<()>().await;
@@ -68,17 +68,12 @@ pub async fn serve(
 ) -> Result<(), String> {
     let dataplane = Arc::new(Dataplane::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let supervisor = {
-        let (mode, log, dp, stop) = (
-            config.dataplane.clone(),
-            config.log.clone(),
-            dataplane.clone(),
-            stop.clone(),
-        );
-        std::thread::Builder::new()
-            .name("sy-supervisor".into())
-            .spawn(move || supervise(mode, log, dp, stop))
-            .map_err(|e| format!("starting the supervisor: {e}"))?
+    // a focus has no dataplane of its own: its bridges have
+    let local = config.role == Role::All;
+    let supervisor = if local {
+        Some(start_supervisor(&config, &dataplane, &stop)?)
+    } else {
+        None
     };
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let https = match config.https {
@@ -115,14 +110,16 @@ pub async fn serve(
     let _ = std::io::Write::flush(&mut std::io::stdout());
     let tokens = config.tokens.policy()?;
     let signalling = crate::server::Signalling::new(
-        dataplane.clone(),
+        local.then(|| dataplane.clone()),
         crate::server::RoomSettings {
             advertise: config.advertise.clone(),
             limits: config.limits,
             tokens,
             last_n: config.last_n,
             resume_grace: config.resume_grace,
+            placement: config.placement,
         },
+        config.cluster_secret.clone(),
     );
     let pump = {
         let (s, stop) = (signalling.clone(), stop.clone());
@@ -137,6 +134,7 @@ pub async fn serve(
         signalling,
         load: std::sync::Mutex::new(crate::load::LoadMeter::new(config.worker_capacity_pps)),
         auth: config.tokens.mode(),
+        role: if local { "all" } else { "focus" },
         warnings,
     });
     tokio::spawn(crate::http::sample_load(state.clone()));
@@ -194,11 +192,30 @@ pub async fn serve(
     stop.store(true, Ordering::Relaxed);
     let _ = tokio::task::spawn_blocking(move || {
         let _ = pump.join();
-        supervisor.join()
+        supervisor.map(std::thread::JoinHandle::join)
     })
     .await;
     tracing::info!("switchyard stopped");
     served.map_err(|e| format!("HTTP server: {e}"))
+}
+
+/// Starts the thread that runs (or attaches to) the dataplane and keeps it
+/// running until `stop`.
+pub fn start_supervisor(
+    config: &Config,
+    dataplane: &Arc<Dataplane>,
+    stop: &Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>, String> {
+    let (mode, log, dp, stop) = (
+        config.dataplane.clone(),
+        config.log.clone(),
+        dataplane.clone(),
+        stop.clone(),
+    );
+    std::thread::Builder::new()
+        .name("sy-supervisor".into())
+        .spawn(move || supervise(mode, log, dp, stop))
+        .map_err(|e| format!("starting the supervisor: {e}"))
 }
 
 /// How long the listeners wait for open connections once draining is over.

@@ -117,6 +117,64 @@ pub struct Args {
     /// `--token-public-key`, `switchyard` refuses to listen beyond loopback.
     #[arg(long)]
     pub open_rooms: bool,
+    /// File holding the cluster secret (at least 16 bytes) that the focus
+    /// and its bridge agents share (docs/cluster.md). On a focus, or on a
+    /// plain `switchyard` that takes remote bridges too, it opens
+    /// `/cluster`; a bridge needs it to join.
+    #[arg(long)]
+    pub cluster_secret_file: Option<PathBuf>,
+    /// Bridge only: the focus's cluster URL, e.g.
+    /// `ws://10.0.0.1:8080/cluster`.
+    #[arg(long)]
+    pub focus: Option<String>,
+    /// Bridge only: this bridge's id in the cluster (default: the host
+    /// name).
+    #[arg(long)]
+    pub bridge_id: Option<String>,
+    /// Bridge only: its region, for placement near participants.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Focus: bridges at or above this stress take no new rooms while
+    /// another can (default 0.8).
+    #[arg(long)]
+    pub stress_threshold: Option<f64>,
+    /// What this process runs (set from the subcommand).
+    #[arg(skip)]
+    pub role: RoleKind,
+}
+
+/// The subcommand: which roles this process plays.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum RoleKind {
+    /// Plain `switchyard`: focus and bridge in one process.
+    #[default]
+    All,
+    /// `switchyard focus`.
+    Focus,
+    /// `switchyard bridge`.
+    Bridge,
+}
+
+/// What this process runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Role {
+    /// Focus and bridge in one process (plain `switchyard`).
+    All,
+    /// A focus: signalling and rooms, no dataplane.
+    Focus,
+    /// A bridge agent beside its dataplane, driven by a focus.
+    Bridge(BridgeRole),
+}
+
+/// A bridge agent's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BridgeRole {
+    /// The focus's cluster URL (`ws://…/cluster`).
+    pub focus: String,
+    /// This bridge's id.
+    pub id: String,
+    /// Its region.
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,6 +206,11 @@ struct FileConfig {
     worker_capacity_pps: Option<f64>,
     last_n: Option<usize>,
     open_rooms: Option<bool>,
+    cluster_secret_file: Option<PathBuf>,
+    focus: Option<String>,
+    bridge_id: Option<String>,
+    region: Option<String>,
+    stress_threshold: Option<f64>,
 }
 
 /// How the control plane gets its dataplane.
@@ -255,6 +318,12 @@ pub struct Config {
     pub drain_timeout: std::time::Duration,
     /// How long a dropped participant may `resume` (default 30 s).
     pub resume_grace: std::time::Duration,
+    /// What this process runs.
+    pub role: Role,
+    /// The cluster secret.
+    pub cluster_secret: Option<crate::cluster::auth::Secret>,
+    /// Placement rules.
+    pub placement: crate::focus::placement::Rules,
 }
 
 /// Parses `60s`, `2m`, `1h` or plain seconds (`30`, `2.5`).
@@ -433,7 +502,64 @@ impl Config {
                 .filter(|d| !d.is_zero())
                 .ok_or_else(|| format!("--join-deadline must be positive seconds, not {secs}"))?;
         }
+        let cluster_secret = match args.cluster_secret_file.or(file.cluster_secret_file) {
+            Some(p) => {
+                let bytes = zeroize::Zeroizing::new(
+                    std::fs::read(&p).map_err(|e| format!("reading {}: {e}", p.display()))?,
+                );
+                Some(
+                    crate::cluster::auth::Secret::new(&bytes)
+                        .map_err(|e| format!("{}: {e}", p.display()))?,
+                )
+            }
+            None => None,
+        };
+        let role = match args.role {
+            RoleKind::All => Role::All,
+            RoleKind::Focus => Role::Focus,
+            RoleKind::Bridge => {
+                let focus = args
+                    .focus
+                    .or(file.focus)
+                    .ok_or("switchyard bridge needs --focus ws://<focus>/cluster")?;
+                if !focus.starts_with("ws://") {
+                    return Err(format!(
+                        "--focus must be a ws:// URL (wss:// is not supported yet), not {focus:?}"
+                    ));
+                }
+                let id = match args.bridge_id.or(file.bridge_id) {
+                    Some(id) => id,
+                    None => rustix::system::uname()
+                        .nodename()
+                        .to_string_lossy()
+                        .into_owned(),
+                };
+                crate::cluster::wire::check_name(&id, "--bridge-id").map_err(|e| e.to_string())?;
+                let region = args.region.or(file.region);
+                if let Some(r) = &region {
+                    crate::cluster::wire::check_name(r, "--region").map_err(|e| e.to_string())?;
+                }
+                Role::Bridge(BridgeRole { focus, id, region })
+            }
+        };
+        if role != Role::All && cluster_secret.is_none() {
+            return Err(
+                "a focus and its bridges need --cluster-secret-file (the same file on each)".into(),
+            );
+        }
+        let stress_threshold = args
+            .stress_threshold
+            .or(file.stress_threshold)
+            .unwrap_or(crate::focus::placement::DEFAULT_STRESS_THRESHOLD);
+        if !(stress_threshold.is_finite() && stress_threshold > 0.0) {
+            return Err(format!(
+                "--stress-threshold must be positive, not {stress_threshold}"
+            ));
+        }
         let config = Config {
+            role,
+            cluster_secret,
+            placement: crate::focus::placement::Rules { stress_threshold },
             advertise,
             http: args
                 .http
@@ -457,7 +583,13 @@ impl Config {
                 None => std::time::Duration::from_secs(30),
             },
         };
+        let mut config = config;
+        if matches!(config.role, Role::Bridge(_)) {
+            // a bridge serves no rooms and no page: health and stats only
+            config.https = None;
+        }
         if config.tokens == Tokens::Open
+            && !matches!(config.role, Role::Bridge(_))
             && !config.open_rooms
             && let Some(exposed) = config.exposed_listener()
         {
@@ -488,7 +620,8 @@ impl Config {
                     "rooms are open: anyone who reaches {exposed} can join any room (--open-rooms)"
                 ));
             }
-            if self.advertise.iter().all(IpAddr::is_loopback) {
+            // (a focus's media is on its bridges, which say where)
+            if self.role == Role::All && self.advertise.iter().all(IpAddr::is_loopback) {
                 out.push(format!(
                     "the page is served on {exposed} but media only on {}: calls from other machines \
                      will fail; start with --bind <address of this host> (or --advertise <public address>)",

@@ -1,6 +1,7 @@
 //! Fuzz entry points for the control plane's parsers of network input:
-//! signalling frames, SDP offers, and STUN for the ICE agent; and of what it
-//! reads back from the shared region: ABI commands and its saved state. They must
+//! signalling frames, SDP offers, STUN for the ICE agent and cluster
+//! protocol frames; and of what it reads back from the shared region: ABI
+//! commands and its saved state. They must
 //! never panic; used by `fuzz/` and by tests over random input.
 
 use crate::ice::{Credentials, IceLite};
@@ -39,11 +40,41 @@ pub fn abi_command(data: &[u8]) {
     }
 }
 
-/// The control plane's saved state as read back from the region, and a
-/// hub carried on from it when it parses.
+/// The saved state as read back from the region, and the agent carried on
+/// from it when it parses.
 pub fn saved_state(data: &[u8]) {
-    if let Ok(mut saved) = crate::saved_state::SavedState::parse(data) {
-        let _ = saved.take_replica();
+    if let Ok(saved) = crate::saved_state::SavedState::parse(data) {
+        let _ = crate::agent::host::AgentHost::restore(saved.agent, Instant::now());
+    }
+}
+
+/// A cluster protocol frame as each end reads it: as a handshake message
+/// (`hello`, `welcome`), as a sealed frame, and as the JSON of the
+/// messages both ways with what they decode to.
+pub fn cluster_frame(data: &[u8]) {
+    use crate::cluster::auth::{Direction, Secret};
+    use crate::cluster::handshake::{AgentHandshake, FocusHandshake, open};
+    use crate::cluster::wire::{Down, Up};
+    let text = String::from_utf8_lossy(data);
+    let Ok(secret) = Secret::new(b"fuzzing cluster secret") else {
+        return;
+    };
+    let (focus, _) = FocusHandshake::start(secret.clone());
+    let _ = focus.on_hello(&text, |_| false);
+    let challenge = r#"{"type":"challenge","v":1,"nonce":"0000000000000000000000000000000000000000000000000000000000000000"}"#;
+    if let Ok((agent, _)) = AgentHandshake::on_challenge(secret.clone(), "fuzz", challenge) {
+        let _ = agent.on_welcome(&text);
+    }
+    if let Ok(mut s) = secret.session(&[0; 32], &[1; 32], Direction::Down) {
+        let _ = open::<Up>(&mut s, &text);
+    }
+    if let Ok(up) = serde_json::from_str::<Up>(&text) {
+        let _ = up.health();
+        let _ = up.clone().registration("fuzz");
+        let _ = up.into_msg();
+    }
+    if let Ok(down) = serde_json::from_str::<Down>(&text) {
+        let _ = down.into_msg();
     }
 }
 
@@ -71,9 +102,9 @@ mod tests {
             }
             .to_bytes(),
         );
-        let saved = br#"{"version":1,"hub":{"next_id":9,"key_pem":"x","cert_pem":"y","rooms":{},"participants":{},"transports":[]},"replica":[[0,14,[1,2,3]],[1,1,[]]]}"#;
+        let saved = br#"{"version":2,"agent":{"key_pem":"x","cert_pem":"y","transports":[],"replica":[[0,14,[1,2,3]],[1,1,[]]]},"hub":{"next_id":9,"rooms":{},"participants":{}}}"#;
         assert!(crate::saved_state::SavedState::parse(saved).is_ok());
-        let seeds: [&[u8]; 5] = [
+        let seeds: [&[u8]; 6] = [
             br#"{"v":1,"type":"join","room":"r","name":"n"}"#,
             include_bytes!("sdp/testdata/chrome_simulcast_offer.sdp"),
             &[
@@ -81,13 +112,15 @@ mod tests {
             ],
             &resume,
             saved,
+            br#"{"type":"open","endpoint":7,"worker":0,"port":10000,"local":{"ufrag":"abcd","pwd":"0123456789012345678901"},"remote":{"ufrag":"efgh","pwd":"0123456789012345678901"},"fingerprint":"sha-256 AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB","setup":"actpass","ext":[1,null,null,null,3,null,null],"user_data":"0000000000000000000000000000000000000000000000000000000000000000"}"#,
         ];
-        let targets: [fn(&[u8]); 5] = [
+        let targets: [fn(&[u8]); 6] = [
             super::signalling,
             super::sdp_offer,
             super::ice,
             super::abi_command,
             super::saved_state,
+            super::cluster_frame,
         ];
         let mut seed = 0xdead_beef_cafe_f00du64;
         for (target, base) in targets.iter().zip(seeds) {

@@ -22,13 +22,15 @@ pub struct AppState {
     pub load: std::sync::Mutex<LoadMeter>,
     /// How joins are authorised: `open`, `hs256` or `rs256`.
     pub auth: &'static str,
+    /// `all` (plain `switchyard`: a dataplane of its own) or `focus`.
+    pub role: &'static str,
     /// What the operator must know about the configuration (also shown on
     /// the demo page).
     pub warnings: Vec<String>,
 }
 
 /// The dataplane's counter totals over all workers, and its worker count.
-fn totals(dp: &Dataplane) -> Option<(Totals, usize)> {
+pub(crate) fn totals(dp: &Dataplane) -> Option<(Totals, usize)> {
     dp.with_client(|c| {
         let mut t = Totals::default();
         for b in (0..c.workers()).filter_map(|w| c.counters(w)) {
@@ -63,6 +65,8 @@ fn lock_load(s: &AppState) -> std::sync::MutexGuard<'_, LoadMeter> {
 pub fn router(state: Arc<AppState>) -> Router {
     let ws = Router::new()
         .route("/ws", get(crate::server::ws_handler))
+        .route("/cluster", get(crate::focus::link::cluster_handler))
+        .route("/bridges", get(bridges))
         .with_state(state.signalling.clone());
     Router::new()
         .route("/health", get(health))
@@ -87,9 +91,11 @@ async fn health(State(s): State<Arc<AppState>>) -> impl IntoResponse {
             "heartbeat_age_ms": now.saturating_sub(c.heartbeat_ms()),
         })
     });
-    let ok = dp
-        .as_ref()
-        .is_some_and(|d| d["heartbeat_age_ms"].as_u64().unwrap_or(u64::MAX) < 2000);
+    // a focus has no dataplane: its bridges' health is in `/bridges`
+    let ok = s.role == "focus"
+        || dp
+            .as_ref()
+            .is_some_and(|d| d["heartbeat_age_ms"].as_u64().unwrap_or(u64::MAX) < 2000);
     let draining = s.signalling.draining();
     let status = match (&draining, ok) {
         (Some(_), _) => "draining",
@@ -101,6 +107,7 @@ async fn health(State(s): State<Arc<AppState>>) -> impl IntoResponse {
         "status": status,
         "draining": draining,
         "version": env!("CARGO_PKG_VERSION"),
+        "role": s.role,
         "dataplane": dp.unwrap_or_else(|| json!({"attached": false})),
         "dataplane_pid": s.dataplane.pid(),
         "dataplane_starts": s.dataplane.starts(),
@@ -116,6 +123,12 @@ async fn health(State(s): State<Arc<AppState>>) -> impl IntoResponse {
         },
         Json(body),
     )
+}
+
+/// `GET /bridges`: every bridge rooms can be placed on, with its health,
+/// stress, rooms and participants (docs/cluster.md).
+async fn bridges(State(s): State<Arc<crate::server::Signalling>>) -> Json<Value> {
+    Json(s.bridges_json())
 }
 
 /// Packet counters per worker and drops by reason.
@@ -157,6 +170,7 @@ async fn stats(State(s): State<Arc<AppState>>) -> Json<Value> {
             "forwarded_per_s": rates.forwarded_per_s,
         },
         "dataplane": { "workers": workers.unwrap_or_default() },
+        "bridges": s.signalling.bridges_json()["bridges"],
         "signalling": s.signalling.bounded_state(),
     }))
 }
@@ -189,6 +203,45 @@ async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
         "stress_level",
         "Packet rate over the dataplane's capacity (1 = full)",
         stress,
+    );
+    // the bridges rooms are placed on (docs/cluster.md): what an
+    // autoscaler looks at
+    let listed = s.signalling.bridges_json();
+    let bridges = listed["bridges"].as_array().cloned().unwrap_or_default();
+    let healthy = bridges.iter().filter(|b| b["healthy"] == true).count();
+    registry.register(
+        "bridges",
+        "Bridges registered with this focus",
+        gauge(bridges.len() as i64),
+    );
+    registry.register(
+        "bridges_healthy",
+        "Bridges that can take rooms (link and dataplane up)",
+        gauge(healthy as i64),
+    );
+    let bridge_stress = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    let bridge_participants = Family::<Labels, Gauge>::default();
+    for b in &bridges {
+        let labels = vec![(
+            "bridge".to_string(),
+            b["id"].as_str().unwrap_or("").to_string(),
+        )];
+        bridge_stress
+            .get_or_create(&labels)
+            .set(b["stress"].as_f64().unwrap_or(0.0));
+        bridge_participants
+            .get_or_create(&labels)
+            .set(b["participants"].as_i64().unwrap_or(0));
+    }
+    registry.register(
+        "bridge_stress",
+        "Stress each bridge last reported (1 = full)",
+        bridge_stress,
+    );
+    registry.register(
+        "bridge_participants",
+        "Participants on each bridge",
+        bridge_participants,
     );
     let counters: [(&str, &str, Counter); 5] = [
         (

@@ -4,19 +4,22 @@
 //! The `switchyard` binary runs and supervises its dataplane
 //! ([`supervisor`]), serves signalling, the demo app, `/health`, `/stats`
 //! and `/metrics` over HTTP and HTTPS ([`http`], [`server`], [`tls`],
-//! [`demo`]). Two roles meet in it (docs/cluster.md): the rooms
-//! ([`hub`], with [`focus`] placement, [`allocator`], [`sdp`] offers and
+//! [`demo`]). Two roles meet in it (docs/cluster.md), and `switchyard
+//! focus` / `switchyard bridge` run them apart: the rooms ([`hub`], with
+//! [`focus`] placement and bridge links, [`allocator`], [`sdp`] offers and
 //! answers, [`signalling`] protocol v1 messages, [`auth`] room tokens and
-//! [`limits`]) drive the bridge [`agent`] of this host — ICE-lite and
-//! DTLS-SRTP per endpoint ([`agent::transport`], routed by
-//! [`agent::conductor`]) — only through its messages. [`ice`] and [`dtls`]
-//! are the protocol pieces both use. Everything is sans-IO but the edges.
+//! [`limits`]) drive bridge [`agent`]s — ICE-lite and DTLS-SRTP per
+//! endpoint ([`agent::transport`], routed by [`agent::conductor`]) — only
+//! through their messages, in process or over the [`cluster`] protocol.
+//! [`ice`] and [`dtls`] are the protocol pieces both use. Everything is
+//! sans-IO but the edges.
 #![forbid(unsafe_code)]
 
 pub mod agent;
 pub mod allocator;
 pub mod app;
 pub mod auth;
+pub mod cluster;
 pub mod command_queue;
 pub mod config;
 pub mod demo;

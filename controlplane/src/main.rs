@@ -1,9 +1,12 @@
-//! `switchyard`: the command people run. `switchyard dataplane …` runs the
-//! dataplane (the control plane starts itself that way as its child).
+//! `switchyard`: the command people run — focus and bridge in one process.
+//! `switchyard focus …` runs only the focus, `switchyard bridge …` a bridge
+//! agent beside its dataplane (docs/cluster.md), and `switchyard dataplane
+//! …` the dataplane (the control plane starts itself that way as its
+//! child).
 
 use clap::Parser;
 use std::process::ExitCode;
-use switchyard_controlplane::config::{Args, Config};
+use switchyard_controlplane::config::{Args, Config, Role, RoleKind};
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1).peekable();
@@ -11,7 +14,18 @@ fn main() -> ExitCode {
         args.next();
         return switchyard_dataplane::runtime::main_with_args(args);
     }
-    let config = match Config::load(Args::parse()) {
+    let role = match args.peek().map(String::as_str) {
+        Some("focus") => RoleKind::Focus,
+        Some("bridge") => RoleKind::Bridge,
+        _ => RoleKind::All,
+    };
+    let name = match role {
+        RoleKind::All => "switchyard".to_string(),
+        _ => format!("switchyard {}", args.next().unwrap_or_default()),
+    };
+    let mut parsed = Args::parse_from(std::iter::once(name).chain(args));
+    parsed.role = role;
+    let config = match Config::load(parsed) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("switchyard: {e}");
@@ -74,5 +88,11 @@ async fn run(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("binding HTTP {}: {e}", config.http))?;
     let shutdown = switchyard_controlplane::app::Shutdown::on_signals();
-    switchyard_controlplane::app::serve(config, listener, shutdown).await
+    match (config.role.clone(), config.cluster_secret.clone()) {
+        (Role::Bridge(role), Some(secret)) => {
+            switchyard_controlplane::agent::bridge::serve(config, role, secret, listener, shutdown)
+                .await
+        }
+        _ => switchyard_controlplane::app::serve(config, listener, shutdown).await,
+    }
 }

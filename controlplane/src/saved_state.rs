@@ -1,18 +1,21 @@
-//! The control plane's saved state: the hub (`hub::saved`) and the replica
-//! of the dataplane's state (with the SRTP keys it holds), serialized as
-//! JSON into the dataplane's shared region (`abi::client_state`) a few
-//! times a second when it changed. A control plane that starts and finds a
-//! running dataplane with a saved state carries its calls on.
+//! What a process saves in its dataplane's shared region
+//! (`abi::client_state`) a few times a second when it changed: the agent's
+//! part (`agent::saved`: certificate, transports, the replica with its
+//! keys) and, in plain `switchyard`, the hub's (`hub::saved`: rooms and
+//! participants). A process that starts and finds a running dataplane with
+//! a saved state carries its calls on.
 
+use crate::agent::host::AgentHost;
+use crate::agent::saved::{SavedAgent, SavedAgentRef};
 use crate::hub::{Hub, SavedHub, SavedHubRef};
-use crate::replica::{Replica, saved_commands};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use switchyard_dataplane::abi::Client;
 use zeroize::Zeroizing;
 
-/// Version of the saved form; another version is not carried on.
-pub const VERSION: u32 = 1;
+/// Version of the saved form; another version is not carried on (2: the
+/// agent's part apart from the hub's).
+pub const VERSION: u32 = 2;
 /// How often the state is saved (when it changed): what changed in the
 /// last this-long before a crash is what a restart does not know.
 pub const SAVE_EVERY: Duration = Duration::from_millis(250);
@@ -20,55 +23,46 @@ pub const SAVE_EVERY: Duration = Duration::from_millis(250);
 #[derive(Serialize)]
 struct SavedRef<'a> {
     version: u32,
-    hub: SavedHubRef<'a>,
-    replica: Vec<(usize, u16, Vec<u8>)>,
+    agent: SavedAgentRef,
+    hub: Option<SavedHubRef<'a>>,
 }
 
 /// A saved state read back.
 #[derive(Deserialize)]
 pub struct SavedState {
     version: u32,
-    /// The hub.
-    pub hub: SavedHub,
-    replica: Vec<(usize, u16, Vec<u8>)>,
+    /// The agent's part.
+    pub agent: SavedAgent,
+    /// The hub's part (plain `switchyard` only).
+    pub hub: Option<SavedHub>,
 }
 
 impl SavedState {
     /// Parses a saved state of this version.
     pub fn parse(bytes: &[u8]) -> Result<SavedState, String> {
-        let s: SavedState = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        if s.version != VERSION {
+        #[derive(Deserialize)]
+        struct Version {
+            version: u32,
+        }
+        let v: Version = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if v.version != VERSION {
             return Err(format!(
                 "saved state version {} (this is {VERSION})",
-                s.version
+                v.version
             ));
         }
+        let s: SavedState = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        debug_assert_eq!(s.version, VERSION);
         Ok(s)
-    }
-
-    /// The replica it holds.
-    pub fn take_replica(&mut self) -> Replica {
-        Replica::from_commands(
-            std::mem::take(&mut self.replica)
-                .into_iter()
-                .filter_map(|(w, k, b)| saved_commands::decode(k, b).map(|c| (w, c))),
-        )
     }
 }
 
 /// Serializes the state.
-pub fn encode(hub: &Hub, replica: &Replica) -> Result<Zeroizing<Vec<u8>>, String> {
+pub fn encode(host: &AgentHost, hub: Option<&Hub>) -> Result<Zeroizing<Vec<u8>>, String> {
     let saved = SavedRef {
         version: VERSION,
-        hub: hub.saved()?,
-        replica: replica
-            .commands()
-            .iter()
-            .map(|(w, c)| {
-                let (k, b) = saved_commands::encode(c);
-                (*w, k, b)
-            })
-            .collect(),
+        agent: host.saved()?,
+        hub: hub.map(Hub::saved),
     };
     serde_json::to_vec(&saved)
         .map(Zeroizing::new)
@@ -86,12 +80,12 @@ pub struct Saver {
 
 impl Saver {
     /// Saves if due and changed.
-    pub fn tick(&mut self, now: Instant, hub: &Hub, replica: &Replica, client: &Client) {
+    pub fn tick(&mut self, now: Instant, host: &AgentHost, hub: Option<&Hub>, client: &Client) {
         if self.next.is_some_and(|t| now < t) {
             return;
         }
         self.next = Some(now + SAVE_EVERY);
-        let result = encode(hub, replica).and_then(|bytes| {
+        let result = encode(host, hub).and_then(|bytes| {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
             bytes.hash(&mut h);

@@ -11,15 +11,15 @@
 //! that does not read is closed with [`CLOSE_NOT_READING`]), and SDP parsed
 //! in the session's task, off the hub's lock.
 
+use crate::agent::host::AgentHost;
 use crate::auth::TokenPolicy;
-use crate::command_queue::CommandQueue;
 use crate::dtls::Certificate;
+use crate::focus::bridges::{BridgeInfo, LOCAL};
 use crate::hub::ParsedSdp;
 use crate::hub::{Hub, HubConfig, Out};
 use crate::limits::Limits;
 use crate::limits::{Admission, Refusal};
-use crate::replica::Replica;
-use crate::saved_state::{SavedState, Saver};
+use crate::saved_state::SavedState;
 use crate::sdp::Offer;
 use crate::sessions::{BYE, CLOSE_NOT_READING, SessionHandle, Sessions, ToSession};
 use crate::signalling::MAX_MESSAGE;
@@ -65,18 +65,25 @@ pub struct RoomSettings {
     pub last_n: Option<usize>,
     /// How long a participant whose connection dropped may `resume`.
     pub resume_grace: Duration,
+    /// Where new rooms may go.
+    pub placement: crate::focus::placement::Rules,
 }
 
 /// State the WebSocket handlers and the pump share.
 pub struct Signalling {
     hub: Mutex<Option<Hub>>,
+    /// The agent of this host's bridge (locked after `hub` when both are).
+    local: Mutex<Option<AgentHost>>,
     sessions: Mutex<Sessions>,
     /// Numbers connections, to tell a participant's old one from its new.
     serials: std::sync::atomic::AtomicU64,
     admission: Mutex<Admission>,
     /// Set once the server is shutting down: why.
     draining: Mutex<Option<String>>,
-    dataplane: Arc<Dataplane>,
+    /// This host's dataplane (`None` on a focus, which has none).
+    dataplane: Option<Arc<Dataplane>>,
+    /// Remote bridges' links, with a cluster secret.
+    cluster: Option<crate::focus::link::Cluster>,
     settings: RoomSettings,
 }
 
@@ -86,17 +93,77 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Signalling {
-    /// Signalling for a supervised dataplane.
-    pub fn new(dataplane: Arc<Dataplane>, settings: RoomSettings) -> Arc<Signalling> {
+    /// Signalling for this host's dataplane (`None` on a focus) and, with
+    /// a cluster secret, remote bridges.
+    pub fn new(
+        dataplane: Option<Arc<Dataplane>>,
+        settings: RoomSettings,
+        cluster_secret: Option<crate::cluster::auth::Secret>,
+    ) -> Arc<Signalling> {
         Arc::new(Signalling {
             hub: Mutex::new(None),
+            local: Mutex::new(None),
             sessions: Mutex::new(Sessions::new(settings.resume_grace)),
             serials: std::sync::atomic::AtomicU64::new(1),
             admission: Mutex::new(Admission::new(settings.limits)),
             draining: Mutex::new(None),
             dataplane,
+            cluster: cluster_secret.map(|secret| crate::focus::link::Cluster {
+                secret,
+                links: Default::default(),
+            }),
             settings,
         })
+    }
+
+    /// The cluster links, if this process takes remote bridges.
+    pub fn cluster(&self) -> Option<&crate::focus::link::Cluster> {
+        self.cluster.as_ref()
+    }
+
+    /// Runs `f` on the hub, once there is one.
+    pub fn with_hub<R>(&self, f: impl FnOnce(&mut Hub) -> R) -> Option<R> {
+        lock(&self.hub).as_mut().map(f)
+    }
+
+    /// The bridges as `GET /bridges` lists them.
+    pub fn bridges_json(&self) -> serde_json::Value {
+        let now = Instant::now();
+        let list: Vec<serde_json::Value> = lock(&self.hub).as_ref().map_or_else(Vec::new, |h| {
+            h.bridges()
+                .iter()
+                .map(|b| {
+                    let (rooms, participants) = h.counts_on(&b.info.id);
+                    serde_json::json!({
+                        "id": b.info.id,
+                        "region": b.info.region,
+                        "version": b.info.version,
+                        "workers": b.info.worker_ports.len(),
+                        "ports": b.info.worker_ports,
+                        "advertise": b.info.advertise,
+                        "stress": b.health.stress,
+                        "draining": b.health.draining,
+                        "healthy": b.health.dataplane_up,
+                        "heard_ms_ago": now.saturating_duration_since(b.heard).as_millis() as u64,
+                        "rooms": rooms,
+                        "participants": participants,
+                    })
+                })
+                .collect()
+        });
+        serde_json::json!({ "bridges": list })
+    }
+
+    fn hub_config(&self) -> HubConfig {
+        HubConfig {
+            limits: self.settings.limits,
+            tokens: self.settings.tokens.clone(),
+            placement: self.settings.placement,
+            last_n: self.settings.last_n,
+            // never an id of an earlier run (unless it handed out more
+            // than one a millisecond)
+            first_id: switchyard_dataplane::abi::server::unix_ms(),
+        }
     }
 
     /// Rooms and participants.
@@ -148,9 +215,12 @@ impl Signalling {
     pub fn bounded_state(&self) -> serde_json::Value {
         let (connections, addresses) = lock(&self.admission).counts();
         let detached = lock(&self.sessions).detached();
-        let (learned, per_source) = lock(&self.hub)
+        let per_source = lock(&self.hub)
             .as_ref()
-            .map_or((0, 0), |h| (h.learned_addresses(), h.per_source_entries()));
+            .map_or(0, |h| h.per_source_entries());
+        let learned = lock(&self.local)
+            .as_ref()
+            .map_or(0, |a| a.agent().learned_addresses());
         serde_json::json!({
             "connections": connections,
             "client_addresses": addresses,
@@ -160,110 +230,97 @@ impl Signalling {
         })
     }
 
-    /// The hub, once the dataplane is attached: carried on from the state a
-    /// control plane before this one saved in the dataplane's region (its
-    /// participants then wait for their `resume`), or a new one.
-    fn start_hub(&self, now: Instant, replica: &mut Replica) -> Option<Hub> {
-        let (worker_ports, saved) = self.dataplane.with_client(|c| {
+    /// The hub and this host's agent, once the dataplane is attached:
+    /// carried on from the state a control plane before this one saved in
+    /// the dataplane's region (its participants then wait for their
+    /// `resume`), or new ones.
+    fn start(&self, now: Instant, dataplane: &Dataplane) -> Option<(Hub, AgentHost)> {
+        let (worker_ports, saved) = dataplane.with_client(|c| {
             let ports: Vec<u16> = (0..c.workers()).filter_map(|w| c.worker_port(w)).collect();
             (ports, c.load_state())
         })?;
-        let config = HubConfig {
-            limits: self.settings.limits,
-            tokens: self.settings.tokens.clone(),
-            worker_ports,
-            advertise: self.settings.advertise.clone(),
-            last_n: self.settings.last_n,
-            // never an id of an earlier run (unless it handed out more
-            // than one a millisecond)
-            first_id: switchyard_dataplane::abi::server::unix_ms(),
-        };
-        if let Some(bytes) = saved.filter(|b| !b.is_empty()) {
-            let restored = SavedState::parse(&bytes).and_then(|mut s| {
-                let r = s.take_replica();
-                Hub::restore(config.clone(), s.hub, now).map(|h| (h, r))
+        let config = self.hub_config();
+        let restored = saved.filter(|b| !b.is_empty()).and_then(|bytes| {
+            let restored = SavedState::parse(&bytes).and_then(|s| {
+                let host = AgentHost::restore(s.agent, now)?;
+                let hub = s.hub.map(|h| Hub::restore(config.clone(), h));
+                Ok((hub, host))
             });
-            match restored {
-                Ok(((hub, kept), r)) => {
-                    *replica = r;
-                    let mut sessions = lock(&self.sessions);
-                    for id in kept {
-                        sessions.waiting(id, now);
-                    }
-                    return Some(hub);
-                }
+            restored
+                .map_err(|e| tracing::error!(target: "switchyard::server", error = %e, "the saved state cannot be carried on; starting afresh (the running calls end)"))
+                .ok()
+        });
+        let (hub, host) = match restored {
+            Some((hub, host)) => (hub.unwrap_or_else(|| Hub::new(config.clone())), host),
+            None => match Certificate::generate() {
+                Ok(cert) => (Hub::new(config), AgentHost::new(cert)),
                 Err(e) => {
-                    tracing::error!(target: "switchyard::server", error = %e, "the saved state cannot be carried on; starting afresh (the running calls end)")
+                    tracing::error!(target: "switchyard::server", error = %e, "no DTLS certificate");
+                    return None;
                 }
-            }
+            },
+        };
+        let mut hub = hub;
+        hub.bridge_up(
+            now,
+            BridgeInfo {
+                id: LOCAL.to_string(),
+                region: None,
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                worker_ports,
+                advertise: self.settings.advertise.clone(),
+                fingerprint: host.agent().fingerprint(),
+            },
+        );
+        let carried = host.agent().endpoints().into_iter().collect();
+        let kept = hub.keep_carried(LOCAL, &carried);
+        let mut sessions = lock(&self.sessions);
+        for id in kept {
+            sessions.waiting(id, now);
         }
-        match Certificate::generate() {
-            Ok(cert) => Some(Hub::new(config, cert)),
-            Err(e) => {
-                tracing::error!(target: "switchyard::server", error = %e, "no DTLS certificate");
-                None
-            }
-        }
+        Some((hub, host))
     }
 
-    /// Runs the pump until `stop`: creates the hub once the dataplane is
-    /// attached, then moves packets, events, time and outputs.
+    /// Runs the pump until `stop`: creates the hub (and this host's agent
+    /// once its dataplane is attached), then moves packets, events, time
+    /// and messages between them, to remote bridges' outboxes and to the
+    /// sessions.
     pub fn pump(self: &Arc<Self>, stop: &AtomicBool) {
-        let mut buf = vec![0u8; 2048];
-        // what the dataplane holds, to give a new one after a crash
-        let mut replica = Replica::default();
-        let mut commands = CommandQueue::default();
-        let mut boot: Option<u64> = None;
-        let mut saver = Saver::default();
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(1));
             let now = Instant::now();
             let mut hub_guard = lock(&self.hub);
+            let mut local_guard = lock(&self.local);
             if hub_guard.is_none() {
-                *hub_guard = self.start_hub(now, &mut replica);
+                match &self.dataplane {
+                    Some(dp) => {
+                        if let Some((hub, host)) = self.start(now, dp) {
+                            *hub_guard = Some(hub);
+                            *local_guard = Some(host);
+                        }
+                    }
+                    None => *hub_guard = Some(Hub::new(self.hub_config())),
+                }
             }
             let Some(hub) = hub_guard.as_mut() else {
                 continue;
             };
-            let outs: Vec<Out> = self
-                .dataplane
-                .with_client(|client| {
-                    if boot != Some(client.boot_id()) {
-                        if boot.is_some() {
-                            // a new dataplane: give it what the dead one held
-                            let records = self.dataplane.take_lost();
-                            commands.restore(replica.rebuild(&records));
-                            self.dataplane.restored();
-                            saver.reset();
-                            tracing::info!(target: "switchyard::server", endpoints = replica.endpoints(), records = records.len(), commands = commands.len(), "restoring the dataplane's state");
-                        }
-                        boot = Some(client.boot_id());
-                    }
-                    while let Some((w, h, n)) = client.recv_packet(&mut buf) {
-                        hub.handle_packet(now, w, &h, &buf[..n]);
-                    }
-                    while let Some((_, e)) = client.poll_event() {
-                        hub.handle_event(now, e);
-                    }
+            let mut outs = Vec::new();
+            match (&self.dataplane, local_guard.as_mut()) {
+                (Some(dp), Some(host)) => {
+                    dp.with_client(|client| {
+                        host.take_in(now, client, dp);
+                        hub.handle_timeout(now);
+                        self.exchange(now, hub, Some((host, client)), &mut outs);
+                        host.flush(now, client, Some(hub));
+                    });
+                }
+                _ => {
                     hub.handle_timeout(now);
-                    let mut rest = Vec::new();
-                    while let Some(o) = hub.poll() {
-                        match o {
-                            Out::Dataplane { worker, command } => {
-                                replica.record(worker, &command);
-                                commands.push(worker, command);
-                            }
-                            Out::Send { worker, header, data } => {
-                                let _ = client.send_packet(worker, &header, &data);
-                            }
-                            other => rest.push(other),
-                        }
-                    }
-                    commands.flush(now, client);
-                    saver.tick(now, hub, &replica, client);
-                    rest
-                })
-                .unwrap_or_default();
+                    self.exchange(now, hub, None, &mut outs);
+                }
+            }
+            drop(local_guard);
             drop(hub_guard);
             let mut sessions = lock(&self.sessions);
             for o in outs {
@@ -272,7 +329,7 @@ impl Signalling {
                         sessions.deliver(participant, msg.to_json())
                     }
                     Out::Close { participant } => sessions.close(participant),
-                    Out::Dataplane { .. } | Out::Send { .. } => {}
+                    Out::Agent { .. } | Out::BridgeGone { .. } => {}
                 }
             }
             // participants that dropped and did not resume in time leave
@@ -285,6 +342,53 @@ impl Signalling {
                     tracing::info!(target: "switchyard::server", participant = id, "not resumed in time");
                     hub.disconnect(id);
                 }
+            }
+        }
+    }
+
+    /// Moves messages between the hub and the bridges until neither has
+    /// more for the other: to this host's agent directly, to remote ones
+    /// through their outboxes. What is for the sessions lands in `outs`.
+    fn exchange(
+        &self,
+        now: Instant,
+        hub: &mut Hub,
+        mut local: Option<(&mut AgentHost, &mut switchyard_dataplane::abi::Client)>,
+        outs: &mut Vec<Out>,
+    ) {
+        loop {
+            let mut moved = false;
+            if let Some((host, _)) = local.as_mut() {
+                while let Some(msg) = host.poll_up() {
+                    hub.from_agent(now, LOCAL, msg);
+                    moved = true;
+                }
+            }
+            while let Some(o) = hub.poll() {
+                moved = true;
+                match o {
+                    Out::Agent { bridge, msg } => match local.as_mut() {
+                        Some((host, client)) if bridge == LOCAL => host.handle(now, msg, client),
+                        _ => {
+                            let sent = self
+                                .cluster
+                                .as_ref()
+                                .is_some_and(|c| c.links.send(&bridge, msg));
+                            if !sent {
+                                tracing::debug!(target: "switchyard::server", bridge, "message for a bridge that is not here");
+                            }
+                        }
+                    },
+                    Out::BridgeGone { bridge } => {
+                        if let Some(c) = &self.cluster {
+                            c.links.forget(&bridge);
+                        }
+                    }
+                    other => outs.push(other),
+                }
+            }
+            if !moved {
+                return;
             }
         }
     }
@@ -515,13 +619,13 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit) {
                 // parsed here, so a large SDP never holds the hub
                 let parsed = ParsedSdp::Offer(Offer::parse(&sdp));
                 if let Some(hub) = lock(&s.hub).as_mut() {
-                    hub.handle_sdp(now, id, parsed);
+                    hub.handle_sdp(id, parsed);
                 }
             }
             (Some(id), ClientMessage::Answer { sdp, .. }) => {
                 let parsed = ParsedSdp::Answer(Offer::parse(&sdp));
                 if let Some(hub) = lock(&s.hub).as_mut() {
-                    hub.handle_sdp(now, id, parsed);
+                    hub.handle_sdp(id, parsed);
                 }
             }
             (Some(id), msg) => {

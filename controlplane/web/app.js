@@ -411,6 +411,11 @@ function onMessage(msg) {
     case "pong":
       state.lastPong = Date.now();
       break;
+    case "media_moved":
+      // the media server carrying our call is gone or emptying: the same
+      // participant starts its media over on another, on this connection
+      serially(() => moveMedia(msg.reason));
+      break;
     case "going_away":
       state.goingAway = msg;
       showNotice(`The server is shutting down: this call ends within ${msg.within_s} s.`);
@@ -545,6 +550,24 @@ function reconnect() {
   setStatus("reconnecting…");
   const delay = Math.min(4000, 250 * 2 ** Math.min(4, state.attempts - 1));
   setTimeout(() => openSignalling({ type: "resume", token: state.resumeToken }), delay);
+}
+
+// `media_moved`: a new peer connection, the same signalling connection,
+// participant id and local tracks. Sources are announced again as the
+// others publish on the new media server; until then their tiles wait.
+async function moveMedia(reason) {
+  state.moves = (state.moves || 0) + 1;
+  console.warn(`media moving (${state.moves}): ${reason}`);
+  if (state.pc) state.pc.close();
+  for (const p of state.participants.values()) {
+    for (const t of p.stream.getTracks()) p.stream.removeTrack(t);
+    p.sources.clear();
+    setMutedBadge(p);
+  }
+  Object.assign(state, { offering: false, offerAgain: false, silentRestarts: 0 });
+  state.pc = newPeerConnection();
+  showConnection();
+  await publish();
 }
 
 // Joins again as a new participant: a fresh peer connection and signalling

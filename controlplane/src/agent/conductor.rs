@@ -51,6 +51,16 @@ impl Conductor {
         );
     }
 
+    /// How many endpoints have a transport.
+    pub fn endpoint_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The endpoints with a transport.
+    pub fn endpoints(&self) -> Vec<u64> {
+        self.slots.keys().copied().collect()
+    }
+
     /// Every transport's state, for the saved state.
     pub fn states(&self) -> Vec<TransportState> {
         self.slots

@@ -7,7 +7,10 @@
 //! Sans-IO: the caller feeds it messages, exception-ring datagrams and
 //! timeouts, and carries out what [`Agent::poll`] returns.
 
+pub mod bridge;
 pub mod conductor;
+pub mod host;
+pub mod saved;
 pub mod transport;
 
 use crate::dtls::{Certificate, Fingerprint};
@@ -15,7 +18,7 @@ use crate::ice::Credentials;
 use crate::sdp::{Offer, Setup};
 use conductor::Conductor;
 use std::time::Instant;
-use switchyard_dataplane::abi::{Command, PacketHeader};
+use switchyard_dataplane::abi::{Command, Event, PacketHeader};
 use switchyard_wire::rtp::ExtensionIds;
 use transport::{Transport, TransportState};
 
@@ -84,8 +87,10 @@ pub enum FromAgent {
         /// The endpoint or source it named.
         id: u64,
         /// Why.
-        reason: &'static str,
+        reason: String,
     },
+    /// A dataplane event the focus acts on (see [`Agent::handle_event`]).
+    Event(Event),
 }
 
 /// What the caller of an agent does.
@@ -150,7 +155,7 @@ impl Agent {
             ToAgent::Dataplane { command, .. } if carries_keys(&command) => {
                 self.conductor.push(AgentOut::Up(FromAgent::Refused {
                     id: command_subject(&command),
-                    reason: "commands that carry keys are the agent's own",
+                    reason: "commands that carry keys are the agent's own".into(),
                 }));
             }
             ToAgent::Dataplane { worker, command } => {
@@ -192,6 +197,32 @@ impl Agent {
         data: &[u8],
     ) {
         self.conductor.handle_packet(now, worker, header, data);
+    }
+
+    /// An event from the dataplane: those the focus acts on go up
+    /// (bandwidth, audio levels, layer rates, idle endpoints, refused
+    /// commands); the rest are the dataplane's own statistics.
+    pub fn handle_event(&mut self, event: Event) {
+        if matches!(
+            event,
+            Event::Bandwidth { .. }
+                | Event::AudioLevel { .. }
+                | Event::SourceRates { .. }
+                | Event::EndpointIdle { .. }
+                | Event::CommandFailed { .. }
+        ) {
+            self.conductor.push(AgentOut::Up(FromAgent::Event(event)));
+        }
+    }
+
+    /// How many endpoints it carries.
+    pub fn endpoint_count(&self) -> usize {
+        self.conductor.endpoint_count()
+    }
+
+    /// The endpoints whose transports it carries.
+    pub fn endpoints(&self) -> Vec<u64> {
+        self.conductor.endpoints()
     }
 
     /// The transports' timers.

@@ -71,6 +71,42 @@ pub struct TransportState {
     pub in_dataplane: bool,
 }
 
+/// Header extension ids as saved and sent: mid, rid, repaired-rid,
+/// abs-send-time, transport-cc, audio-level, dependency-descriptor.
+pub fn ext_to_array(e: &ExtensionIds) -> [Option<u8>; 7] {
+    [
+        e.mid,
+        e.rid,
+        e.repaired_rid,
+        e.abs_send_time,
+        e.transport_cc,
+        e.audio_level,
+        e.dependency_descriptor,
+    ]
+}
+
+/// The ids back from [`ext_to_array`]'s form.
+pub fn ext_from_array(a: [Option<u8>; 7]) -> ExtensionIds {
+    let [
+        mid,
+        rid,
+        repaired_rid,
+        abs_send_time,
+        transport_cc,
+        audio_level,
+        dependency_descriptor,
+    ] = a;
+    ExtensionIds {
+        mid,
+        rid,
+        repaired_rid,
+        abs_send_time,
+        transport_cc,
+        audio_level,
+        dependency_descriptor,
+    }
+}
+
 /// ICE + DTLS state of one participant.
 pub struct Transport {
     endpoint: u64,
@@ -133,15 +169,7 @@ impl Transport {
             local: self.ice.local().clone(),
             remote: self.ice.remote().cloned(),
             selected: self.remote.or(self.ice.selected()),
-            ext: [
-                self.ext.mid,
-                self.ext.rid,
-                self.ext.repaired_rid,
-                self.ext.abs_send_time,
-                self.ext.transport_cc,
-                self.ext.audio_level,
-                self.ext.dependency_descriptor,
-            ],
+            ext: ext_to_array(&self.ext),
             user_data: self.user_data,
             in_dataplane: self.in_dataplane,
         }
@@ -162,26 +190,9 @@ impl Transport {
         if let Some(addr) = s.selected {
             ice.resume_selected(addr, now);
         }
-        let [
-            mid,
-            rid,
-            repaired_rid,
-            abs_send_time,
-            transport_cc,
-            audio_level,
-            dependency_descriptor,
-        ] = s.ext;
         Some(Transport {
             endpoint: s.endpoint,
-            ext: ExtensionIds {
-                mid,
-                rid,
-                repaired_rid,
-                abs_send_time,
-                transport_cc,
-                audio_level,
-                dependency_descriptor,
-            },
+            ext: ext_from_array(s.ext),
             user_data: s.user_data,
             ice,
             dtls: None,

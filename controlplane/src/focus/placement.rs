@@ -47,7 +47,7 @@ pub struct Candidate<'a> {
 }
 
 /// Placement settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rules {
     /// Bridges at or above this (effective) stress take no new rooms.
     pub stress_threshold: f64,

@@ -42,11 +42,13 @@ fn endpoint_ext(offer: &Offer) -> ExtensionIds {
 impl Hub {
     pub(super) fn on_offer(
         &mut self,
-        now: Instant,
         id: u64,
         offer: Result<Offer, SdpError>,
     ) -> Result<(), ProtocolError> {
         let offer = offer.map_err(bad_sdp)?;
+        if self.is_stale(id, &offer) {
+            return Ok(());
+        }
         let sending = offer
             .media
             .iter()
@@ -62,7 +64,7 @@ impl Hub {
                 ),
             ));
         }
-        let port = {
+        let (bridge, worker) = {
             let p = self
                 .participants
                 .get(&id)
@@ -73,12 +75,19 @@ impl Hub {
                     "glare: answer the server's offer first, then offer again",
                 ));
             }
-            self.config.worker_ports.get(p.worker).copied().unwrap_or(0)
+            (p.bridge.clone(), p.worker)
         };
         if self.participants.get(&id).is_some_and(|p| p.pc.is_none()) {
+            let info = self
+                .bridges
+                .get(&bridge)
+                .map(|b| b.info.clone())
+                .ok_or_else(|| {
+                    ProtocolError::new(ErrorCode::Internal, "this room's media bridge is gone")
+                })?;
+            let port = info.worker_ports.get(worker).copied().unwrap_or(0);
             let ice = Credentials::random();
-            let candidates: Vec<SocketAddr> = self
-                .config
+            let candidates: Vec<SocketAddr> = info
                 .advertise
                 .iter()
                 .map(|&a| SocketAddr::new(a, port))
@@ -86,14 +95,13 @@ impl Hub {
             let session_id = rand::rng().random::<u64>() >> 1;
             let params = AnswerParams {
                 ice: &ice,
-                fingerprint: self.agent.fingerprint(),
+                fingerprint: info.fingerprint,
                 candidates: &candidates,
                 session_id,
             };
             let pc = PcSession::new(&params, &offer);
             let mut user_data = [0u8; 32];
             user_data[..8].copy_from_slice(&id.to_le_bytes());
-            let worker = self.participants.get(&id).map_or(0, |p| p.worker);
             let spec = TransportSpec {
                 endpoint: id,
                 worker,
@@ -109,7 +117,7 @@ impl Hub {
                 p.pc = Some(pc);
                 p.remote_ice = Some(offer.ice.clone());
             }
-            self.tell_agent(now, ToAgent::OpenTransport(spec));
+            self.tell_agent(&bridge, ToAgent::OpenTransport(spec));
         }
         // new ICE credentials in a later offer: the browser restarts ICE
         // (its network changed); DTLS and keys stay
@@ -127,7 +135,7 @@ impl Hub {
                 }
             }
             self.tell_agent(
-                now,
+                &bridge,
                 ToAgent::RestartIce {
                     endpoint: id,
                     local,
@@ -181,10 +189,11 @@ impl Hub {
     /// Sources follow the browser's `sendonly` m-lines: new ones are added
     /// to the dataplane and offered to the room, stopped ones removed.
     fn update_published(&mut self, id: u64, offer: &Offer) {
-        let workers = self.config.worker_ports.len();
         let Some(p) = self.participants.get(&id) else {
             return;
         };
+        let bridge = p.bridge.clone();
+        let workers = self.workers_of(&bridge);
         let Some(pc) = &p.pc else { return };
         let mut added = Vec::new();
         let mut removed = Vec::new();
@@ -238,7 +247,7 @@ impl Hub {
                 layers,
             };
             for w in 0..workers {
-                self.dataplane(w, Command::AddSource(spec));
+                self.dataplane(&bridge, w, Command::AddSource(spec));
             }
             let Some(p) = self.participants.get_mut(&id) else {
                 return;
@@ -271,9 +280,11 @@ impl Hub {
 
     fn unpublish(&mut self, id: u64, source: u64) {
         self.forget_source(source);
-        let workers = self.config.worker_ports.len();
-        for w in 0..workers {
-            self.dataplane(w, Command::RemoveSource { source });
+        let Some(bridge) = self.participants.get(&id).map(|p| p.bridge.clone()) else {
+            return;
+        };
+        for w in 0..self.workers_of(&bridge) {
+            self.dataplane(&bridge, w, Command::RemoveSource { source });
         }
         let Some(p) = self.participants.get_mut(&id) else {
             return;
@@ -405,6 +416,9 @@ impl Hub {
         answer: Result<Offer, SdpError>,
     ) -> Result<(), ProtocolError> {
         let answer = answer.map_err(bad_sdp)?;
+        if self.is_stale(id, &answer) {
+            return Ok(());
+        }
         let p = self
             .participants
             .get_mut(&id)
@@ -421,6 +435,20 @@ impl Hub {
         pc.apply_answer(&answer).map_err(bad_sdp)?;
         p.offer_pending = false;
         Ok(())
+    }
+
+    /// Whether an offer or answer comes from the peer connection the
+    /// participant had before its media moved (it crossed `media_moved`).
+    fn is_stale(&self, id: u64, sdp: &Offer) -> bool {
+        let stale = self
+            .participants
+            .get(&id)
+            .and_then(|p| p.stale_ice.as_deref())
+            .is_some_and(|u| u == sdp.ice.ufrag);
+        if stale {
+            tracing::debug!(target: "switchyard::hub", participant = id, "ignored SDP from the peer connection before the move");
+        }
+        stale
     }
 
     pub(super) fn on_subscribe(

@@ -3,15 +3,18 @@
 //! the WebSocket sessions, the transports and the dataplane.
 //!
 //! Inputs: [`Hub::join`], [`Hub::handle_message`], [`Hub::disconnect`],
-//! [`Hub::handle_packet`] (exception-ring datagrams), [`Hub::handle_event`]
-//! (dataplane events), [`Hub::handle_timeout`]. Outputs through
-//! [`Hub::poll`]: signalling messages, socket closes, dataplane commands and
-//! datagrams to send. A room lives on one dataplane worker (all its
-//! participants' endpoints are there), chosen as the least loaded when the
-//! room is created, so media never crosses workers.
+//! [`Hub::from_agent`] (what bridge agents report: transports connected or
+//! failed, dataplane events), [`Hub::handle_timeout`], and the bridges'
+//! comings and goings ([`Hub::bridge_up`], [`Hub::bridge_health`]).
+//! Outputs through [`Hub::poll`]: signalling messages, socket closes and
+//! messages to bridge agents ([`ToAgent`]). A room lives on one bridge,
+//! chosen by placement when the room is created (`focus::placement`), and
+//! on one dataplane worker there, the least loaded then, so media never
+//! crosses bridges or workers.
 
 mod allocation;
 mod media;
+mod moves;
 mod saved;
 
 pub use saved::{SavedHub, SavedHubRef};
@@ -26,9 +29,10 @@ pub enum ParsedSdp {
     Answer(Result<Offer, SdpError>),
 }
 
-use crate::agent::{Agent, AgentOut, FromAgent, ToAgent};
+use crate::agent::{FromAgent, ToAgent};
 use crate::auth::{TokenPolicy, authorize};
-use crate::dtls::Certificate;
+use crate::focus::bridges::{BridgeInfo, Bridges, Health};
+use crate::focus::placement::Rules;
 use crate::limits::{JoinRate, Limits, check_capacity};
 use crate::sdp::{Offer, PcSession, SdpError};
 
@@ -37,9 +41,8 @@ use crate::signalling::{
 };
 pub use media::MAX_SOURCES_PER_PARTICIPANT;
 use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
-use switchyard_dataplane::abi::{Command, CommandError, Event, PacketHeader};
+use switchyard_dataplane::abi::{Command, CommandError, Event};
 
 /// What the hub asks of its caller.
 #[derive(Debug)]
@@ -56,21 +59,17 @@ pub enum Out {
         /// Participant.
         participant: u64,
     },
-    /// Apply a command on a dataplane worker.
-    Dataplane {
-        /// Worker.
-        worker: usize,
-        /// Command.
-        command: Command,
+    /// A message to a bridge's agent.
+    Agent {
+        /// The bridge's id.
+        bridge: String,
+        /// The message.
+        msg: ToAgent,
     },
-    /// Send a datagram from a worker's socket.
-    Send {
-        /// Worker.
-        worker: usize,
-        /// Destination and endpoint.
-        header: PacketHeader,
-        /// Bytes.
-        data: Vec<u8>,
+    /// A bridge was lost and its rooms moved: what waits for it can go.
+    BridgeGone {
+        /// The bridge's id.
+        bridge: String,
     },
 }
 
@@ -81,11 +80,8 @@ pub struct HubConfig {
     pub limits: Limits,
     /// Room tokens.
     pub tokens: TokenPolicy,
-    /// UDP port of each dataplane worker.
-    pub worker_ports: Vec<u16>,
-    /// Addresses browsers reach the workers at (one host candidate each; a
-    /// public address for servers behind NAT).
-    pub advertise: Vec<IpAddr>,
+    /// Where new rooms may go.
+    pub placement: Rules,
     /// Forward at most this many videos to each receiver (`None`: all).
     pub last_n: Option<usize>,
     /// The first participant / source id to hand out. Ids are never reused
@@ -96,6 +92,8 @@ pub struct HubConfig {
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Room {
+    /// The bridge it lives on.
+    bridge: String,
     worker: usize,
     members: Vec<u64>,
     dominant: Option<u64>,
@@ -134,6 +132,8 @@ struct Participant {
     /// Lets a new signalling connection carry on as this participant
     /// (`resume`); sent only in its own `joined`.
     resume_token: String,
+    /// Its room's bridge and worker there.
+    bridge: String,
     worker: usize,
     pc: Option<PcSession>,
     offer_pending: bool,
@@ -145,10 +145,14 @@ struct Participant {
     /// Its endpoint is in the dataplane (ICE nominated, DTLS done).
     connected: bool,
     /// The browser's ICE credentials from its last offer: new ones there
-    /// mean an ICE restart. (Saved states written before this field lack
-    /// it; a restored hub takes it from the agent's transports.)
+    /// mean an ICE restart.
     #[serde(default)]
     remote_ice: Option<crate::ice::Credentials>,
+    /// The ICE ufrag of the peer connection it had before its media moved
+    /// to another bridge: offers and answers still on their way from that
+    /// one are ignored.
+    #[serde(default)]
+    stale_ice: Option<String>,
     /// Commands about its endpoint, held until it is in the dataplane.
     #[serde(with = "crate::replica::saved_commands")]
     parked: Vec<Command>,
@@ -182,9 +186,9 @@ pub struct Hub {
     config: HubConfig,
     rooms: HashMap<String, Room>,
     participants: HashMap<u64, Participant>,
-    /// The bridge agent of this host, driven only through [`ToAgent`]
-    /// messages (docs/cluster.md): the seam where a remote agent goes.
-    agent: Agent,
+    /// The bridges rooms can be placed on, driven only through
+    /// [`ToAgent`] messages (docs/cluster.md).
+    bridges: Bridges,
     join_rate: JoinRate,
     next_id: u64,
     levels: HashMap<u64, (u8, Instant)>,
@@ -200,15 +204,15 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A hub answering with `cert`.
-    pub fn new(config: HubConfig, cert: Certificate) -> Hub {
+    /// A hub with no bridges yet.
+    pub fn new(config: HubConfig) -> Hub {
         let join_rate = JoinRate::new(&config.limits);
         let first_id = config.first_id;
         Hub {
             config,
             rooms: HashMap::new(),
             participants: HashMap::new(),
-            agent: Agent::new(cert),
+            bridges: Bridges::default(),
             join_rate,
             next_id: first_id.max(1),
             levels: HashMap::new(),
@@ -268,20 +272,14 @@ impl Hub {
             self.rooms.get(room).map(|r| r.members.len()),
         )?;
         self.join_rate.admit(now, &self.config.limits)?;
-        let workers = self.config.worker_ports.len().max(1);
+        let (bridge, worker) = match self.rooms.get(room) {
+            Some(r) => (r.bridge.clone(), r.worker),
+            None => self.place_room(now, None)?,
+        };
         let id = self.next_id;
         self.next_id += 1;
-        let worker = match self.rooms.get(room) {
-            Some(r) => r.worker,
-            None => {
-                let mut load = vec![0usize; workers];
-                for r in self.rooms.values() {
-                    load[r.worker.min(workers - 1)] += r.members.len();
-                }
-                (0..workers).min_by_key(|&w| load[w]).unwrap_or(0)
-            }
-        };
         let room_state = self.rooms.entry(room.to_string()).or_insert(Room {
+            bridge: bridge.clone(),
             worker,
             members: Vec::new(),
             dominant: None,
@@ -297,6 +295,7 @@ impl Hub {
                 name: name.to_string(),
                 room: room.to_string(),
                 resume_token: resume_token(),
+                bridge: bridge.clone(),
                 worker,
                 pc: None,
                 offer_pending: false,
@@ -306,6 +305,7 @@ impl Hub {
                 excluded: Vec::new(),
                 connected: false,
                 remote_ice: None,
+                stale_ice: None,
                 parked: Vec::new(),
                 wishes: allocation::Wishes::default(),
                 estimate: None,
@@ -340,8 +340,74 @@ impl Hub {
                 );
             }
         }
-        tracing::info!(target: "switchyard::hub", participant = id, room, worker, "joined");
+        tracing::info!(target: "switchyard::hub", participant = id, room, bridge, worker, "joined");
         Ok(id)
+    }
+
+    /// The bridge (never `except`) and worker a new room goes to:
+    /// placement over the bridges, then the worker of that bridge with the
+    /// fewest participants.
+    fn place_room(
+        &mut self,
+        now: Instant,
+        except: Option<&str>,
+    ) -> Result<(String, usize), ProtocolError> {
+        let rooms = &self.rooms;
+        let bridge = self
+            .bridges
+            .place(now, None, self.config.placement, except, |b| {
+                rooms.values().filter(|r| r.bridge == b).count()
+            })
+            .ok_or_else(|| {
+                ProtocolError::new(
+                    ErrorCode::Limit,
+                    "no media bridge can take a new room now; try again in a moment",
+                )
+            })?;
+        let workers = self.workers_of(&bridge).max(1);
+        let mut load = vec![0usize; workers];
+        for r in self.rooms.values().filter(|r| r.bridge == bridge) {
+            load[r.worker.min(workers - 1)] += r.members.len();
+        }
+        let worker = (0..workers).min_by_key(|&w| load[w]).unwrap_or(0);
+        Ok((bridge, worker))
+    }
+
+    /// How many dataplane workers a bridge has.
+    fn workers_of(&self, bridge: &str) -> usize {
+        self.bridges
+            .get(bridge)
+            .map_or(0, |b| b.info.worker_ports.len())
+    }
+
+    /// A bridge registered (or registered again, e.g. after its link
+    /// dropped): new rooms may go there.
+    pub fn bridge_up(&mut self, now: Instant, info: BridgeInfo) {
+        tracing::info!(target: "switchyard::hub", bridge = info.id, region = info.region, workers = info.worker_ports.len(), "bridge up");
+        self.bridges.register(now, info);
+    }
+
+    /// A bridge's link ended: no new rooms go there, and unless it
+    /// registers again within `moves::BRIDGE_GRACE` its rooms move to
+    /// other bridges.
+    pub fn bridge_down(&mut self, now: Instant, bridge: &str) {
+        self.bridges.link_down(now, bridge);
+    }
+
+    /// A bridge's heartbeat.
+    pub fn bridge_health(&mut self, now: Instant, bridge: &str, health: Health) {
+        self.bridges.heartbeat(now, bridge, health);
+    }
+
+    /// The bridges, for `/bridges` and `/stats`.
+    pub fn bridges(&self) -> &Bridges {
+        &self.bridges
+    }
+
+    /// Rooms and participants on `bridge`.
+    pub fn counts_on(&self, bridge: &str) -> (usize, usize) {
+        let rooms = self.rooms.values().filter(|r| r.bridge == bridge);
+        rooms.fold((0, 0), |(r, p), room| (r + 1, p + room.members.len()))
     }
 
     /// The participant a `resume` token belongs to.
@@ -371,7 +437,7 @@ impl Hub {
             ClientMessage::Join { .. } | ClientMessage::Resume { .. } => {
                 Err(ProtocolError::new(ErrorCode::BadState, "already joined"))
             }
-            ClientMessage::Offer { sdp, .. } => self.on_offer(now, id, Offer::parse(&sdp)),
+            ClientMessage::Offer { sdp, .. } => self.on_offer(id, Offer::parse(&sdp)),
             ClientMessage::Answer { sdp, .. } => self.on_answer(id, Offer::parse(&sdp)),
             ClientMessage::Subscribe { sources, .. } => self.on_subscribe(id, &sources),
             ClientMessage::Constraints {
@@ -395,12 +461,12 @@ impl Hub {
     }
 
     /// An offer or answer whose SDP the caller parsed.
-    pub fn handle_sdp(&mut self, now: Instant, id: u64, sdp: ParsedSdp) {
+    pub fn handle_sdp(&mut self, id: u64, sdp: ParsedSdp) {
         if !self.participants.contains_key(&id) {
             return;
         }
         let result = match sdp {
-            ParsedSdp::Offer(offer) => self.on_offer(now, id, offer),
+            ParsedSdp::Offer(offer) => self.on_offer(id, offer),
             ParsedSdp::Answer(answer) => self.on_answer(id, answer),
         };
         self.finish(id, result);
@@ -420,12 +486,12 @@ impl Hub {
         let Some(p) = self.participants.remove(&id) else {
             return;
         };
-        self.tell_agent(Instant::now(), ToAgent::CloseTransport { endpoint: id });
-        let workers = self.config.worker_ports.len();
+        self.tell_agent(&p.bridge, ToAgent::CloseTransport { endpoint: id });
+        let workers = self.workers_of(&p.bridge);
         for s in &p.published {
             self.forget_source(s.source);
             for w in 0..workers {
-                self.dataplane(w, Command::RemoveSource { source: s.source });
+                self.dataplane(&p.bridge, w, Command::RemoveSource { source: s.source });
             }
         }
         let Some(room) = self.rooms.get_mut(&p.room) else {
@@ -450,22 +516,9 @@ impl Hub {
         tracing::info!(target: "switchyard::hub", participant = id, room = p.room, "left");
     }
 
-    /// A datagram from a worker's exception ring.
-    pub fn handle_packet(
-        &mut self,
-        now: Instant,
-        worker: usize,
-        header: &PacketHeader,
-        data: &[u8],
-    ) {
-        self.agent.handle_packet(now, worker, header, data);
-        self.drain_agent();
-    }
-
-    /// Timers of the transports, and the periodic reallocation.
+    /// The periodic reallocation, and moving rooms off lost bridges.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.agent.handle_timeout(now);
-        self.drain_agent();
+        self.move_off_lost_bridges(now);
         if self.next_allocation.is_none_or(|t| now >= t) {
             self.next_allocation = Some(now + Duration::from_secs(1));
             let ids: Vec<u64> = self.participants.keys().copied().collect();
@@ -475,7 +528,61 @@ impl Hub {
         }
     }
 
-    /// An event from the dataplane.
+    /// A message from the agent of `bridge`. What it says about an
+    /// endpoint or source that is not on that bridge is ignored: a bridge
+    /// speaks only for its own.
+    pub fn from_agent(&mut self, now: Instant, bridge: &str, msg: FromAgent) {
+        match msg {
+            FromAgent::Connected(id) if self.is_on(id, bridge) => self.endpoint_connected(id),
+            FromAgent::Failed(id, reason) if self.is_on(id, bridge) => {
+                tracing::info!(target: "switchyard::hub", participant = id, reason, "transport failed");
+                self.error(
+                    id,
+                    &ProtocolError::new(
+                        ErrorCode::Internal,
+                        format!("media transport failed: {reason}"),
+                    ),
+                );
+                self.out.push_back(Out::Close { participant: id });
+                self.disconnect(id);
+            }
+            FromAgent::Refused { id, reason } => {
+                if let Some(suppressed) = self.log_budget.allow(now) {
+                    tracing::warn!(target: "switchyard::hub", bridge, id, reason, suppressed, "the agent refused a command");
+                }
+            }
+            FromAgent::Event(e) if self.event_is_from(bridge, &e) => self.handle_event(now, e),
+            _ => {}
+        }
+    }
+
+    /// Whether participant `id` is on `bridge`.
+    fn is_on(&self, id: u64, bridge: &str) -> bool {
+        self.participants
+            .get(&id)
+            .is_some_and(|p| p.bridge == bridge)
+    }
+
+    /// Whether what `event` names lives on `bridge`.
+    fn event_is_from(&self, bridge: &str, event: &Event) -> bool {
+        let source_on = |s: &u64| {
+            self.publishers
+                .get(s)
+                .is_some_and(|p| self.is_on(*p, bridge))
+        };
+        match event {
+            Event::AudioLevel { source, .. } | Event::SourceRates { source, .. } => {
+                source_on(source)
+            }
+            Event::Bandwidth { endpoint, .. } | Event::EndpointIdle { endpoint, .. } => {
+                self.is_on(*endpoint, bridge)
+            }
+            Event::CommandFailed { id, .. } => self.is_on(*id, bridge) || source_on(id),
+            _ => false,
+        }
+    }
+
+    /// An event from a dataplane (through its agent).
     pub fn handle_event(&mut self, now: Instant, event: Event) {
         match event {
             // per-source state only for sources that exist: a late event for
@@ -565,65 +672,23 @@ impl Hub {
         self.layer_rates.remove(&source);
     }
 
-    /// Remote addresses the transports learned from checks that passed.
-    pub fn learned_addresses(&self) -> usize {
-        self.agent.learned_addresses()
-    }
-
     /// Entries in the per-source maps (audio levels, layer rates), for tests
     /// and `/stats`.
     pub fn per_source_entries(&self) -> usize {
         self.levels.len() + self.layer_rates.len()
     }
 
-    /// A message to this host's agent, and what it answers.
-    fn tell_agent(&mut self, now: Instant, msg: ToAgent) {
-        self.agent.handle(now, msg);
-        self.drain_agent();
+    /// A message to a bridge's agent.
+    fn tell_agent(&mut self, bridge: &str, msg: ToAgent) {
+        self.out.push_back(Out::Agent {
+            bridge: bridge.to_string(),
+            msg,
+        });
     }
 
-    /// A dataplane command, through the agent.
-    fn dataplane(&mut self, worker: usize, command: Command) {
-        self.tell_agent(Instant::now(), ToAgent::Dataplane { worker, command });
-    }
-
-    fn drain_agent(&mut self) {
-        while let Some(a) = self.agent.poll() {
-            match a {
-                AgentOut::Send {
-                    worker,
-                    header,
-                    data,
-                } => self.out.push_back(Out::Send {
-                    worker,
-                    header,
-                    data,
-                }),
-                AgentOut::Dataplane { worker, command } => {
-                    self.out.push_back(Out::Dataplane { worker, command })
-                }
-                AgentOut::Up(FromAgent::Connected(id)) => self.endpoint_connected(id),
-                AgentOut::Up(FromAgent::Failed(id, reason)) => {
-                    tracing::info!(target: "switchyard::hub", participant = id, reason, "transport failed");
-                    if self.participants.contains_key(&id) {
-                        self.error(
-                            id,
-                            &ProtocolError::new(
-                                ErrorCode::Internal,
-                                format!("media transport failed: {reason}"),
-                            ),
-                        );
-                        self.out.push_back(Out::Close { participant: id });
-                        self.disconnect(id);
-                    }
-                }
-                AgentOut::Up(FromAgent::Refused { id, reason }) => {
-                    if let Some(suppressed) = self.log_budget.allow(Instant::now()) {
-                        tracing::warn!(target: "switchyard::hub", id, reason, suppressed, "the agent refused a command");
-                    }
-                }
-            }
-        }
+    /// A dataplane command, through the bridge's agent.
+    fn dataplane(&mut self, bridge: &str, worker: usize, command: Command) {
+        self.tell_agent(bridge, ToAgent::Dataplane { worker, command });
     }
 
     /// Participant `id`'s endpoint is in the dataplane: what waited for it goes.
@@ -631,9 +696,9 @@ impl Hub {
         tracing::info!(target: "switchyard::hub", participant = id, "media connected");
         if let Some(p) = self.participants.get_mut(&id) {
             p.connected = true;
-            let worker = p.worker;
+            let (bridge, worker) = (p.bridge.clone(), p.worker);
             for command in std::mem::take(&mut p.parked) {
-                self.dataplane(worker, command);
+                self.dataplane(&bridge, worker, command);
             }
         }
     }
@@ -648,8 +713,8 @@ impl Hub {
             return;
         };
         if p.connected {
-            let worker = p.worker;
-            self.dataplane(worker, command);
+            let (bridge, worker) = (p.bridge.clone(), p.worker);
+            self.dataplane(&bridge, worker, command);
             return;
         }
         if let Command::SetTargetLayer { source, .. } = command {

@@ -2,7 +2,10 @@
 //! offer, the server's offers to the others, answers, leaving.
 
 use super::*;
+use crate::agent::{Agent, AgentOut};
 use crate::auth::TokenPolicy;
+use crate::dtls::Certificate;
+use crate::focus::bridges::LOCAL;
 use crate::sdp::Offer;
 use crate::signalling::ClientMessage;
 use switchyard_dataplane::abi::command::PAUSED;
@@ -11,23 +14,109 @@ use webrtc_sdp::media_type::SdpMediaValue;
 
 const CHROME: &str = include_str!("../sdp/testdata/chrome_simulcast_offer.sdp");
 
-fn hub() -> Hub {
-    let config = HubConfig {
+fn config() -> HubConfig {
+    HubConfig {
         limits: Limits {
             participants_per_room: 3,
             ..Limits::default()
         },
         tokens: TokenPolicy::Open,
-        worker_ports: vec![10000, 10001],
-        advertise: vec!["192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap()],
+        placement: Rules::default(),
         last_n: None,
         first_id: 1,
-    };
-    Hub::new(config, Certificate::generate().unwrap())
+    }
 }
 
-fn drain(h: &mut Hub) -> Vec<Out> {
-    std::iter::from_fn(|| h.poll()).collect()
+/// A hub with its one bridge's agent beside it, as plain `switchyard`
+/// runs them.
+struct Bench {
+    hub: Hub,
+    agent: Agent,
+}
+
+impl std::ops::Deref for Bench {
+    type Target = Hub;
+    fn deref(&self) -> &Hub {
+        &self.hub
+    }
+}
+
+impl std::ops::DerefMut for Bench {
+    fn deref_mut(&mut self) -> &mut Hub {
+        &mut self.hub
+    }
+}
+
+/// `hub` with `agent` as its bridge (two workers, two addresses).
+fn bench(mut hub: Hub, agent: Agent) -> Bench {
+    hub.bridge_up(
+        Instant::now(),
+        BridgeInfo {
+            id: LOCAL.into(),
+            region: None,
+            version: env!("CARGO_PKG_VERSION").into(),
+            worker_ports: vec![10000, 10001],
+            advertise: vec!["192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap()],
+            fingerprint: agent.fingerprint(),
+        },
+    );
+    Bench { hub, agent }
+}
+
+fn hub() -> Bench {
+    bench(
+        Hub::new(config()),
+        Agent::new(Certificate::generate().unwrap()),
+    )
+}
+
+/// What the hub and its agent asked for, the agent's part carried out.
+#[derive(Debug)]
+enum Out {
+    Signal {
+        participant: u64,
+        msg: ServerMessage,
+    },
+    Close,
+    Dataplane {
+        command: Command,
+    },
+    Send,
+}
+
+/// Runs hub and agent until neither has more for the other; what they
+/// asked of the sessions and the dataplane.
+fn drain(h: &mut Bench) -> Vec<Out> {
+    let now = Instant::now();
+    let mut outs = Vec::new();
+    loop {
+        let mut moved = false;
+        while let Some(o) = h.hub.poll() {
+            moved = true;
+            match o {
+                super::Out::Signal { participant, msg } => {
+                    outs.push(Out::Signal { participant, msg })
+                }
+                super::Out::Close { .. } => outs.push(Out::Close),
+                super::Out::BridgeGone { .. } => {}
+                super::Out::Agent { bridge, msg } => {
+                    assert_eq!(bridge, LOCAL);
+                    h.agent.handle(now, msg);
+                }
+            }
+        }
+        while let Some(a) = h.agent.poll() {
+            moved = true;
+            match a {
+                AgentOut::Send { .. } => outs.push(Out::Send),
+                AgentOut::Dataplane { command, .. } => outs.push(Out::Dataplane { command }),
+                AgentOut::Up(m) => h.hub.from_agent(now, LOCAL, m),
+            }
+        }
+        if !moved {
+            return outs;
+        }
+    }
 }
 
 fn offer(v: &str) -> ClientMessage {
@@ -318,7 +407,7 @@ fn protocol_errors_and_limits() {
 
 /// `n` participants in one room, each publishing CHROME's audio and
 /// three-layer video, endpoints in the dataplane; returns their ids.
-fn room_of(h: &mut Hub, t: Instant, n: usize) -> Vec<u64> {
+fn room_of(h: &mut Bench, t: Instant, n: usize) -> Vec<u64> {
     let mut ids = Vec::new();
     for i in 0..n {
         let id = h.join(t, "r", &format!("P{i}"), None).unwrap();
@@ -372,7 +461,7 @@ fn the_estimate_moves_layers_and_a_short_one_asks_for_a_probe() {
     let ids = room_of(&mut h, t, 2);
     let (a, b) = (ids[0], ids[1]);
     let (_, a_video) = sources_of(&h, a);
-    let bw = |h: &mut Hub, t, bps| {
+    let bw = |h: &mut Bench, t, bps| {
         h.handle_event(
             t,
             Event::Bandwidth {
@@ -461,13 +550,13 @@ fn the_estimate_moves_layers_and_a_short_one_asks_for_a_probe() {
 
 #[test]
 fn last_n_follows_the_dominant_speaker_with_hysteresis() {
-    let mut h = Hub::new(
-        HubConfig {
+    let mut h = bench(
+        Hub::new(HubConfig {
             last_n: Some(1),
             limits: Limits::default(),
-            ..hub().config
-        },
-        Certificate::generate().unwrap(),
+            ..config()
+        }),
+        Agent::new(Certificate::generate().unwrap()),
     );
     let mut t = Instant::now();
     let ids = room_of(&mut h, t, 3);
@@ -553,7 +642,7 @@ fn an_offer_with_too_many_sources_is_refused() {
                 .replace("track-a", &format!("track-a{i}")),
         );
     }
-    h.handle_sdp(t, a, ParsedSdp::Offer(Offer::parse(&sdp)));
+    h.handle_sdp(a, ParsedSdp::Offer(Offer::parse(&sdp)));
     let errors: Vec<(ErrorCode, String)> = drain(&mut h)
         .iter()
         .filter_map(|o| match o {
@@ -568,7 +657,7 @@ fn an_offer_with_too_many_sources_is_refused() {
     assert_eq!(errors[0].0, ErrorCode::InvalidValue, "{errors:?}");
     assert!(errors[0].1.contains("too many sources"), "{errors:?}");
     // the same participant can still publish a normal offer
-    h.handle_sdp(t, a, ParsedSdp::Offer(Offer::parse(CHROME)));
+    h.handle_sdp(a, ParsedSdp::Offer(Offer::parse(CHROME)));
     assert!(
         drain(&mut h).iter().any(|o| matches!(
             o,
@@ -692,7 +781,7 @@ fn without_origin(sdp: &str) -> String {
 }
 
 /// Answers every server offer in `outs` (and those the answers bring).
-fn answer_all(h: &mut Hub, t: Instant, ids: &[u64], mut outs: Vec<Out>) {
+fn answer_all(h: &mut Bench, t: Instant, ids: &[u64], mut outs: Vec<Out>) {
     for _ in 0..10 {
         let mut any = false;
         for &id in ids {
@@ -732,10 +821,16 @@ fn a_saved_hub_carries_on_as_the_same_participants_with_the_same_sessions() {
         .iter()
         .map(|id| h.participants[id].resume_token.clone())
         .collect();
-    let json = serde_json::to_vec(&h.saved().unwrap()).unwrap();
+    let json = serde_json::to_vec(&h.saved()).unwrap();
     let saved: SavedHub = serde_json::from_slice(&json).unwrap();
-    let (mut r, kept) = Hub::restore(hub().config, saved, t).unwrap();
-    let mut kept = kept;
+    let (key, cert) = h.agent.certificate().to_pem().unwrap();
+    let mut agent = Agent::new(Certificate::from_pem(&key, &cert).unwrap());
+    for state in h.agent.states() {
+        agent.restore(&state, t);
+    }
+    let mut r = bench(Hub::restore(config(), saved), agent);
+    let carried = r.agent.endpoints().into_iter().collect();
+    let mut kept = r.keep_carried(LOCAL, &carried);
     kept.sort();
     assert_eq!(kept, ids);
     assert!(!r.contains(late));
@@ -770,4 +865,82 @@ fn a_saved_hub_carries_on_as_the_same_participants_with_the_same_sessions() {
         assert_eq!((a.len(), b.len()), (1, 1));
         assert_eq!(without_origin(&a[0]), without_origin(&b[0]));
     }
+}
+
+#[test]
+fn a_lost_bridges_rooms_move_whole_and_stale_sdp_is_ignored() {
+    let t = Instant::now();
+    let mut h = hub();
+    let ids = room_of(&mut h, t, 2);
+    let other = Agent::new(Certificate::generate().unwrap());
+    h.hub.bridge_up(
+        t,
+        BridgeInfo {
+            id: "b2".into(),
+            region: None,
+            version: env!("CARGO_PKG_VERSION").into(),
+            worker_ports: vec![20000],
+            advertise: vec!["192.0.2.9".parse().unwrap()],
+            fingerprint: other.fingerprint(),
+        },
+    );
+    // the link drops; within the grace nothing moves
+    h.hub.bridge_down(t, LOCAL);
+    h.hub.handle_timeout(t + Duration::from_secs(1));
+    assert!(
+        !std::iter::from_fn(|| h.hub.poll()).any(|o| matches!(
+            o,
+            super::Out::BridgeGone { .. }
+                | super::Out::Signal {
+                    msg: ServerMessage::MediaMoved { .. },
+                    ..
+                }
+        )),
+        "nothing moves within the grace"
+    );
+    let later = t + moves::BRIDGE_GRACE + Duration::from_millis(10);
+    h.hub.handle_timeout(later);
+    let outs: Vec<super::Out> = std::iter::from_fn(|| h.hub.poll()).collect();
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, super::Out::BridgeGone { bridge } if bridge == LOCAL))
+    );
+    for &id in &ids {
+        assert!(
+            outs.iter().any(|o| matches!(o, super::Out::Signal { participant, msg: ServerMessage::MediaMoved { .. } } if *participant == id)),
+            "{id} told"
+        );
+    }
+    assert!(
+        !outs
+            .iter()
+            .any(|o| matches!(o, super::Out::Agent { bridge, .. } if bridge == LOCAL)),
+        "nothing more for the lost bridge"
+    );
+    assert_eq!(h.hub.counts_on("b2"), (1, 2));
+    // the old peer connection's renegotiation arrives late: ignored
+    let a = ids[0];
+    h.hub
+        .handle_message(later, a, offer(&CHROME.replace("Brw5", "Bx00")));
+    assert!(
+        !std::iter::from_fn(|| h.hub.poll())
+            .any(|o| matches!(o, super::Out::Agent { .. } | super::Out::Signal { .. })),
+        "stale offer ignored"
+    );
+    // the new peer connection's offer opens a transport on the new bridge
+    h.hub
+        .handle_message(later, a, offer(&CHROME.replace("Brw5", "Nw00")));
+    let outs: Vec<super::Out> = std::iter::from_fn(|| h.hub.poll()).collect();
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        super::Out::Agent { bridge, msg: ToAgent::OpenTransport(spec) } if bridge == "b2" && spec.port == 20000
+    )));
+    let answer = outs.iter().find_map(|o| match o {
+        super::Out::Signal {
+            msg: ServerMessage::Answer { sdp, .. },
+            ..
+        } => Some(sdp),
+        _ => None,
+    });
+    assert!(answer.unwrap().contains("192.0.2.9 20000 typ host"));
 }

@@ -30,7 +30,8 @@ pub enum ErrorCode {
     InvalidValue,
     /// Token missing, invalid or expired.
     Unauthorized,
-    /// Room full, too many rooms, or joining too fast.
+    /// Room full, too many rooms, joining too fast, or no media bridge can
+    /// take a new room.
     Limit,
     /// The server failed; the participant should rejoin.
     Internal,
@@ -277,6 +278,17 @@ pub enum ServerMessage {
         reason: String,
         /// Seconds until the server ends the call at the latest.
         within_s: u64,
+    },
+    /// This participant's media session is gone (the media bridge carrying
+    /// it was lost, or is being emptied): close the peer connection, forget
+    /// the sources learned so far (they are announced again), make a new
+    /// peer connection and `offer`, on this same signalling connection.
+    /// Participant id, room and participants stay.
+    MediaMoved {
+        /// Protocol version.
+        v: u32,
+        /// Why, for people.
+        reason: String,
     },
     /// A request was refused.
     Error {

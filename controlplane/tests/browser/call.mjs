@@ -92,9 +92,16 @@ async function watch(pages, a) {
       const rx = await received(page);
       for (const [id, r] of Object.entries(rx.remotes)) {
         const key = `${name}<-${id}`;
-        const seen = last[key] || { frames: r.video_frames, at: now, first: r.video_frames, firstAudio: r.audio_packets };
-        if (r.video_frames > seen.frames) {
-          seen.frames = r.video_frames;
+        const seen = last[key] || { frames: r.video_frames, at: now, first: r.video_frames, firstAudio: r.audio_packets, raw: r.video_frames, rawAudio: r.audio_packets, offset: 0, offsetAudio: 0 };
+        // a new peer connection (media moved) counts from zero again
+        if (r.video_frames < seen.raw) seen.offset += seen.raw;
+        if (r.audio_packets < seen.rawAudio) seen.offsetAudio += seen.rawAudio;
+        seen.raw = r.video_frames;
+        seen.rawAudio = r.audio_packets;
+        const frames = seen.offset + r.video_frames;
+        const audio = seen.offsetAudio + r.audio_packets;
+        if (frames > seen.frames) {
+          seen.frames = frames;
           seen.at = now;
         }
         last[key] = seen;
@@ -108,8 +115,8 @@ async function watch(pages, a) {
           // when the longest stall began, ms after the watch began
           entry.stall_from_ms = seen.at - started;
         }
-        entry.frames_gained = r.video_frames - seen.first;
-        entry.audio_gained = r.audio_packets - seen.firstAudio;
+        entry.frames_gained = frames - seen.first;
+        entry.audio_gained = audio - seen.firstAudio;
         entry.state = rx.state;
         report[key] = entry;
       }
@@ -119,7 +126,7 @@ async function watch(pages, a) {
   for (const [name, page] of Object.entries(pages)) {
     const extra = await page.evaluate(() => {
       const s = window.switchyard;
-      return { ice_restarts: s.iceRestarts || 0, resumes: s.resumes || 0, reconnects: s.reconnects || 0, rejoins: s.rejoins || 0, resumed_at: s.resumedAt || null, connection_log: s.connectionLog || [], me: s.me, errors: s.errors };
+      return { moves: s.moves || 0, ice_restarts: s.iceRestarts || 0, resumes: s.resumes || 0, reconnects: s.reconnects || 0, rejoins: s.rejoins || 0, resumed_at: s.resumedAt || null, connection_log: s.connectionLog || [], me: s.me, errors: s.errors };
     });
     report[name] = extra;
   }

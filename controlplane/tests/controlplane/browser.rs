@@ -57,12 +57,32 @@ pub fn call_through(
     watch: (u32, u32),
     change: impl FnOnce(),
 ) -> Value {
+    call_through_in(
+        &net.clients[0].ns,
+        https,
+        server_log,
+        tag,
+        names,
+        watch,
+        change,
+    )
+}
+
+/// [`call_through`] with the browsers in namespace `ns`.
+pub fn call_through_in(
+    ns: &str,
+    https: &str,
+    server_log: &dyn Fn() -> String,
+    tag: &str,
+    names: &str,
+    watch: (u32, u32),
+    change: impl FnOnce(),
+) -> Value {
     let (watch_s, stall_window_s) = watch;
-    let client = &net.clients[0];
     let base = std::env::temp_dir().join(format!("swyd-{tag}-{}", std::process::id()));
     let (ready, log) = (base.with_extension("ready"), base.with_extension("log"));
     let _ = std::fs::remove_file(&ready);
-    let mut cmd = NetnsPair::command(&client.ns, "node");
+    let mut cmd = NetnsPair::command(ns, "node");
     cmd.current_dir(browser_dir())
         .arg("call.mjs")
         .args(["--base", https, "--room", tag, "--names", names])

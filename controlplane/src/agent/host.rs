@@ -1,0 +1,148 @@
+//! The agent at work beside its dataplane: the edge between the sans-IO
+//! [`Agent`] and the shared-memory client. It feeds the agent the
+//! exception-ring datagrams, the events and the time; sends what the agent
+//! sends; records every command in the [`Replica`] and queues it
+//! ([`CommandQueue`]); and gives a dataplane that replaced a dead one
+//! (a new boot id) everything the old one held. What the agent tells its
+//! focus waits in [`AgentHost::poll_up`].
+//!
+//! Plain `switchyard` runs one beside its hub in the pump; `switchyard
+//! bridge` runs one and carries what goes up and down over the cluster
+//! link.
+
+use super::saved::SavedAgent;
+use super::{Agent, AgentOut, FromAgent, ToAgent};
+use crate::command_queue::CommandQueue;
+use crate::dtls::Certificate;
+use crate::replica::Replica;
+use crate::saved_state::Saver;
+use crate::supervisor::Dataplane;
+use std::collections::VecDeque;
+use std::time::Instant;
+use switchyard_dataplane::abi::Client;
+
+/// An agent and what it keeps of its dataplane.
+pub struct AgentHost {
+    agent: Agent,
+    replica: Replica,
+    commands: CommandQueue,
+    boot: Option<u64>,
+    saver: Saver,
+    up: VecDeque<FromAgent>,
+    buf: Vec<u8>,
+}
+
+/// Messages to the focus that may wait before the oldest are dropped (a
+/// focus that is away learns the state again when it comes back).
+const MAX_UP: usize = 1 << 14;
+
+impl AgentHost {
+    /// A host for a new agent with `cert`.
+    pub fn new(cert: Certificate) -> AgentHost {
+        AgentHost::with(Agent::new(cert), Replica::default())
+    }
+
+    fn with(agent: Agent, replica: Replica) -> AgentHost {
+        AgentHost {
+            agent,
+            replica,
+            commands: CommandQueue::default(),
+            boot: None,
+            saver: Saver::default(),
+            up: VecDeque::new(),
+            buf: vec![0u8; 2048],
+        }
+    }
+
+    /// Carries on the agent a process before this one saved: its
+    /// certificate, transports and replica. Transports that had not
+    /// reached the dataplane are not carried on.
+    pub fn restore(mut saved: SavedAgent, now: Instant) -> Result<AgentHost, String> {
+        let cert =
+            Certificate::from_pem(&saved.key_pem, &saved.cert_pem).map_err(|e| e.to_string())?;
+        let replica = saved.take_replica();
+        let mut host = AgentHost::with(Agent::new(cert), replica);
+        for t in &saved.transports {
+            host.agent.restore(t, now);
+        }
+        Ok(host)
+    }
+
+    /// The agent.
+    pub fn agent(&self) -> &Agent {
+        &self.agent
+    }
+
+    /// What the dataplane holds, as this host built it.
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
+    /// Takes in what the dataplane has for the agent: after a dataplane
+    /// restart (a new boot id) it first gives the new one the old one's
+    /// state; then datagrams, events and the agent's timers.
+    pub fn take_in(&mut self, now: Instant, client: &mut Client, dataplane: &Dataplane) {
+        if self.boot != Some(client.boot_id()) {
+            if self.boot.is_some() {
+                let records = dataplane.take_lost();
+                self.commands.restore(self.replica.rebuild(&records));
+                dataplane.restored();
+                self.saver.reset();
+                tracing::info!(target: "switchyard::agent", endpoints = self.replica.endpoints(), records = records.len(), commands = self.commands.len(), "restoring the dataplane's state");
+            }
+            self.boot = Some(client.boot_id());
+        }
+        while let Some((w, h, n)) = client.recv_packet(&mut self.buf) {
+            self.agent.handle_packet(now, w, &h, &self.buf[..n]);
+        }
+        while let Some((_, e)) = client.poll_event() {
+            self.agent.handle_event(e);
+        }
+        self.agent.handle_timeout(now);
+        self.carry_out(client);
+    }
+
+    /// A message from the focus.
+    pub fn handle(&mut self, now: Instant, msg: ToAgent, client: &mut Client) {
+        self.agent.handle(now, msg);
+        self.carry_out(client);
+    }
+
+    /// Sends the queued commands and, when due, saves the state (with the
+    /// hub's, in plain `switchyard`).
+    pub fn flush(&mut self, now: Instant, client: &mut Client, hub: Option<&crate::hub::Hub>) {
+        self.commands.flush(now, client);
+        let mut saver = std::mem::take(&mut self.saver);
+        saver.tick(now, self, hub, client);
+        self.saver = saver;
+    }
+
+    /// The next message for the focus.
+    pub fn poll_up(&mut self) -> Option<FromAgent> {
+        self.up.pop_front()
+    }
+
+    fn carry_out(&mut self, client: &mut Client) {
+        while let Some(out) = self.agent.poll() {
+            match out {
+                AgentOut::Send {
+                    worker,
+                    header,
+                    data,
+                } => {
+                    let _ = client.send_packet(worker, &header, &data);
+                }
+                AgentOut::Dataplane { worker, command } => {
+                    self.replica.record(worker, &command);
+                    self.commands.push(worker, command);
+                }
+                AgentOut::Up(msg) => {
+                    if self.up.len() >= MAX_UP {
+                        self.up.pop_front();
+                    }
+                    self.up.push_back(msg);
+                }
+            }
+        }
+    }
+}

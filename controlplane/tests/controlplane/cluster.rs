@@ -1,0 +1,832 @@
+//! Many bridges: a focus (`switchyard focus`) and bridge agents
+//! (`switchyard bridge`), each in a network namespace of its own that the
+//! test makes, joined by one /24. Real browsers call through them; the
+//! cluster protocol is attacked with a real WebSocket client.
+
+use crate::browser::call_in_at;
+use crate::netns::NetnsPair;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// One `switchyard` role in a namespace, stopped on drop (SIGTERM twice:
+/// drain, then stop now).
+pub struct NsRole {
+    child: Child,
+    pub ns: String,
+    /// Its HTTP address (`ip:port`).
+    pub http: String,
+    /// Its HTTPS URL, for a focus.
+    pub https: Option<String>,
+    pub dir: PathBuf,
+    name: String,
+}
+
+/// A cluster secret file in `dir`.
+pub fn secret_file(dir: &Path) -> PathBuf {
+    let p = dir.join("cluster.secret");
+    std::fs::write(&p, "a test cluster secret, 41 bytes long ok\n").unwrap();
+    p
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "swyd-cl-{name}-{}-{}",
+        std::process::id(),
+        super::rand_suffix()
+    ));
+    switchyard_dataplane::abi::access::prepare_socket_dir(&dir).unwrap();
+    dir
+}
+
+impl NsRole {
+    /// `switchyard focus` on `ip` (HTTP 8080, HTTPS 8443).
+    pub fn focus(ns: &str, ip: &str, secret: &Path, extra: &[&str]) -> NsRole {
+        let dir = temp_dir("focus");
+        let mut args: Vec<String> = vec![
+            "focus".into(),
+            "--http".into(),
+            format!("{ip}:8080"),
+            "--https".into(),
+            format!("{ip}:8443"),
+            "--open-rooms".into(),
+            "--cluster-secret-file".into(),
+            secret.display().to_string(),
+            "--state-dir".into(),
+            dir.display().to_string(),
+            "--log".into(),
+            "info,switchyard::alloc=debug".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        NsRole::spawn(ns, "focus", &args, dir, format!("{ip}:8080"))
+    }
+
+    /// `switchyard bridge` with id `id` on `ip` (HTTP 8081, media UDP
+    /// 10000), joining the focus at `focus_ip`.
+    pub fn bridge(
+        ns: &str,
+        id: &str,
+        ip: &str,
+        focus_ip: &str,
+        secret: &Path,
+        extra: &[&str],
+    ) -> NsRole {
+        let dir = temp_dir(id);
+        let mut args: Vec<String> = vec![
+            "bridge".into(),
+            "--focus".into(),
+            format!("ws://{focus_ip}:8080/cluster"),
+            "--cluster-secret-file".into(),
+            secret.display().to_string(),
+            "--bridge-id".into(),
+            id.into(),
+            "--http".into(),
+            format!("{ip}:8081"),
+            "--bind".into(),
+            ip.into(),
+            "--base-port".into(),
+            "10000".into(),
+            "--workers".into(),
+            "1".into(),
+            "--control-socket".into(),
+            dir.join("dp.sock").display().to_string(),
+            "--drain-timeout".into(),
+            "2s".into(),
+            "--log".into(),
+            "info,switchyard::io=warn".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        NsRole::spawn(ns, id, &args, dir, format!("{ip}:8081"))
+    }
+
+    fn spawn(ns: &str, name: &str, args: &[String], dir: PathBuf, http: String) -> NsRole {
+        let log = std::fs::File::create(dir.join("log")).unwrap();
+        let mut child = NetnsPair::command(ns, env!("CARGO_BIN_EXE_switchyard"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start switchyard");
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut https = None;
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        if name == "focus" {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            https = line
+                .split("https://")
+                .nth(1)
+                .map(|r| format!("https://{}", r.split('/').next().unwrap_or("")));
+        }
+        // whoever started us may stop reading: keep the pipe drained
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        NsRole {
+            child,
+            ns: ns.to_string(),
+            http,
+            https,
+            dir,
+            name: name.to_string(),
+        }
+    }
+
+    /// GET `path` from inside its namespace: (status, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        get_in(&self.ns, &self.http, path)
+    }
+
+    /// GET `path` as JSON (`Null` when it does not answer).
+    pub fn json(&self, path: &str) -> Value {
+        serde_json::from_str(&self.get(path).1).unwrap_or(Value::Null)
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.join("log")).unwrap_or_default();
+        format!("--- {} ---\n{text}", self.name)
+    }
+
+    /// Sends `signal` to the process.
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        let _ =
+            rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), signal);
+    }
+
+    /// Waits up to `within` for it to exit; its status.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for NsRole {
+    fn drop(&mut self) {
+        for _ in 0..2 {
+            self.signal(rustix::process::Signal::TERM);
+            if self.wait_exit(Duration::from_secs(5)).is_some() {
+                break;
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(keep) = std::env::var_os("SWITCHYARD_KEEP_LOGS") {
+            let name = self.dir.file_name().unwrap_or_default().to_owned();
+            let _ = std::fs::copy(
+                self.dir.join("log"),
+                Path::new(&keep).join(name).with_extension("log"),
+            );
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// GET `http://{addr}{path}` from a thread inside namespace `ns`.
+pub fn get_in(ns: &str, addr: &str, path: &str) -> (u16, String) {
+    let (ns, addr, path) = (ns.to_string(), addr.to_string(), path.to_string());
+    std::thread::spawn(move || {
+        let fd = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("namespace");
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&fd),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .expect("setns");
+        let Ok(mut s) = std::net::TcpStream::connect(&addr) else {
+            return (0, String::new());
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        );
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        (status, body)
+    })
+    .join()
+    .unwrap_or((0, String::new()))
+}
+
+/// Waits until the focus lists `n` healthy bridges; its `/bridges`.
+pub fn wait_bridges(
+    focus: &NsRole,
+    n: usize,
+    within: Duration,
+    logs: &dyn Fn() -> String,
+) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let b = focus.json("/bridges");
+        let healthy = b["bridges"]
+            .as_array()
+            .map_or(0, |l| l.iter().filter(|b| b["healthy"] == true).count());
+        if healthy == n {
+            return b;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{healthy} of {n} bridges registered: {b}\n{}",
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn num(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+#[test]
+fn three_browsers_in_one_room_land_on_one_of_two_bridges_and_see_each_other() {
+    let _turn = crate::netns::BROWSERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    // the focus in the "server" namespace; bridges and browsers in clients
+    let net = NetnsPair::with_clients(3);
+    let dir = temp_dir("secret");
+    let secret = secret_file(&dir);
+    let focus = NsRole::focus(&net.server_ns, &net.server_ip, &secret, &[]);
+    let bridges: Vec<NsRole> = (0..2)
+        .map(|i| {
+            let c = &net.clients[i];
+            NsRole::bridge(&c.ns, &format!("b{i}"), &c.ip, &net.server_ip, &secret, &[])
+        })
+        .collect();
+    let logs = || {
+        let mut s = focus.log();
+        for b in &bridges {
+            s.push_str(&b.log());
+        }
+        s
+    };
+    wait_bridges(&focus, 2, Duration::from_secs(20), &logs);
+    let https = focus.https.clone().expect("the focus prints its HTTPS URL");
+    // what the focus and the bridges report while the call runs: the most
+    // participants seen per bridge
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let done = done.clone();
+        let (ns, http) = (focus.ns.clone(), focus.http.clone());
+        let agents: Vec<(String, String)> = bridges
+            .iter()
+            .map(|b| (b.ns.clone(), b.http.clone()))
+            .collect();
+        std::thread::spawn(move || {
+            let mut most = std::collections::BTreeMap::<String, (u64, u64, u64)>::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let listed: Value =
+                    serde_json::from_str(&get_in(&ns, &http, "/bridges").1).unwrap_or(Value::Null);
+                for (b, (ans, ahttp)) in listed["bridges"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .zip(&agents)
+                {
+                    let endpoints = serde_json::from_str::<Value>(&get_in(ans, ahttp, "/stats").1)
+                        .map_or(0, |v| num(&v["endpoints"]));
+                    let e = most
+                        .entry(b["id"].as_str().unwrap_or("").to_string())
+                        .or_default();
+                    e.0 = e.0.max(num(&b["rooms"]));
+                    e.1 = e.1.max(num(&b["participants"]));
+                    e.2 = e.2.max(endpoints);
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            most
+        })
+    };
+    let r = call_in_at(
+        &net.clients[2].ns,
+        &https,
+        &[
+            "--room",
+            "bridged",
+            "--names",
+            "Ada,Bo,Cy",
+            "--min-frames",
+            "100",
+            "--timeout",
+            "30",
+            "--camera",
+            "320x180",
+        ],
+        "cluster-call",
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", logs()));
+    let context = || format!("report: {r:#}\n{}", logs());
+    for name in ["Ada", "Bo", "Cy"] {
+        let p = &r["participants"][name];
+        assert_eq!(p["state"], "connected", "{name}: {}", context());
+        let remotes = p["remotes"].as_object().expect("remotes");
+        assert_eq!(remotes.len(), 2, "{name} sees two others: {}", context());
+        for (id, rx) in remotes {
+            assert!(
+                num(&rx["video_frames"]) >= 100,
+                "{name} ← {id}: {}",
+                context()
+            );
+            assert!(
+                num(&rx["audio_packets"]) > 0,
+                "{name} ← {id}: {}",
+                context()
+            );
+        }
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let most = watcher.join().unwrap();
+    // the whole room on one bridge, nothing on the other: (rooms,
+    // participants) as the focus lists them, endpoints as the bridge does
+    let mut seen: Vec<(u64, u64, u64)> = most.values().copied().collect();
+    seen.sort();
+    assert_eq!(seen, [(0, 0, 0), (1, 3, 3)], "{most:?}\n{}", context());
+}
+
+/// The pid of the dataplane whose control socket is in `dir`.
+fn dataplane_in(dir: &Path) -> Option<u32> {
+    let socket = dir.join("dp.sock");
+    let socket = socket.to_string_lossy();
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        (args.get(1) == Some(&&b"dataplane"[..]) && args.iter().any(|a| *a == socket.as_bytes()))
+            .then_some(pid)
+    })
+}
+
+#[test]
+fn a_killed_bridge_moves_its_call_to_the_other_and_the_browsers_carry_on() {
+    let _turn = crate::netns::BROWSERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let net = NetnsPair::with_clients(3);
+    let dir = temp_dir("secret");
+    let secret = secret_file(&dir);
+    let focus = NsRole::focus(&net.server_ns, &net.server_ip, &secret, &[]);
+    let mut bridges: Vec<NsRole> = (0..2)
+        .map(|i| {
+            let c = &net.clients[i];
+            NsRole::bridge(&c.ns, &format!("b{i}"), &c.ip, &net.server_ip, &secret, &[])
+        })
+        .collect();
+    let logs = |bridges: &[NsRole]| {
+        let mut s = focus.log();
+        for b in bridges {
+            s.push_str(&b.log());
+        }
+        s
+    };
+    wait_bridges(&focus, 2, Duration::from_secs(20), &|| logs(&bridges));
+    let https = focus.https.clone().expect("the focus prints its HTTPS URL");
+    let mut killed = None;
+    let report = crate::browser::call_through_in(
+        &net.clients[2].ns,
+        &https,
+        &|| focus.log(),
+        "moved",
+        "Ada,Bo,Cy",
+        (10, 0),
+        || {
+            let listed = focus.json("/bridges");
+            let carrying = listed["bridges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .position(|b| num(&b["participants"]) == 3)
+                .expect("one bridge carries the call");
+            let id = listed["bridges"][carrying]["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let b = bridges.iter().position(|b| b.name == id).unwrap();
+            bridges[b].signal(rustix::process::Signal::KILL);
+            killed = Some(b);
+        },
+    );
+    let killed = killed.expect("a bridge was killed");
+    let _ = bridges[killed].wait_exit(Duration::from_secs(5));
+    // its dataplane outlives it (as it should); this test ends it
+    if let Some(pid) = dataplane_in(&bridges[killed].dir) {
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(pid as i32).unwrap(),
+            rustix::process::Signal::KILL,
+        );
+    }
+    let context = || format!("report: {report:#}\n{}", logs(&bridges));
+    let watch = report["watch"].as_object().expect("watch report");
+    let streams: Vec<_> = watch.iter().filter(|(k, _)| k.contains("<-")).collect();
+    assert_eq!(streams.len(), 6, "{}", context());
+    for (key, w) in streams {
+        assert_eq!(w["state"], "connected", "{key}: {}", context());
+        let frames = num(&w["frames_gained"]);
+        assert!(
+            frames >= 50,
+            "{key}: {frames} frames in the 10 s after the kill: {}",
+            context()
+        );
+    }
+    for name in ["Ada", "Bo", "Cy"] {
+        let page = &watch[name];
+        assert_eq!(page["moves"], 1, "{name} moved once: {}", context());
+        assert_eq!(
+            page["rejoins"],
+            0,
+            "{name} kept its participant id: {}",
+            context()
+        );
+    }
+    // the call is on the other bridge now
+    let listed = focus.json("/bridges");
+    let ids: Vec<&str> = listed["bridges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["id"].as_str())
+        .collect();
+    assert_eq!(ids, [bridges[1 - killed].name.as_str()], "{listed}");
+}
+
+/// A focus on loopback (HTTP on an OS port, no HTTPS), for protocol tests.
+struct LoopbackFocus {
+    child: Child,
+    http: String,
+    dir: PathBuf,
+}
+
+impl LoopbackFocus {
+    fn start(extra: &[&str]) -> LoopbackFocus {
+        let dir = temp_dir("lofocus");
+        let secret = secret_file(&dir);
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["focus", "--http", "127.0.0.1:0", "--https", "off"])
+            .arg("--cluster-secret-file")
+            .arg(&secret)
+            .arg("--state-dir")
+            .arg(&dir)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("log")).unwrap())
+            .spawn()
+            .expect("start the focus");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let http = line
+            .split("http://")
+            .nth(1)
+            .expect("URL line")
+            .trim()
+            .trim_end_matches('/')
+            .to_string();
+        LoopbackFocus { child, http, dir }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+
+    fn bridges(&self) -> Value {
+        let (_, body) = get_plain(&self.http, "/bridges");
+        serde_json::from_str(&body).unwrap_or(Value::Null)
+    }
+}
+
+impl Drop for LoopbackFocus {
+    fn drop(&mut self) {
+        super::stop(&mut self.child);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A bridge on loopback (media and HTTP on OS ports) joined to `focus`.
+struct LoopbackBridge {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl LoopbackBridge {
+    fn start(focus: &LoopbackFocus, id: &str, extra: &[&str]) -> LoopbackBridge {
+        let dir = temp_dir(id);
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["bridge", "--focus", &format!("ws://{}/cluster", focus.http)])
+            .arg("--cluster-secret-file")
+            .arg(focus.dir.join("cluster.secret"))
+            .args([
+                "--bridge-id",
+                id,
+                "--http",
+                "127.0.0.1:0",
+                "--base-port",
+                "0",
+            ])
+            .args(["--workers", "1", "--drain-timeout", "1s", "--log", "warn"])
+            .arg("--control-socket")
+            .arg(dir.join("dp.sock"))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("log")).unwrap())
+            .spawn()
+            .expect("start a bridge");
+        let _ = &mut child;
+        LoopbackBridge { child, dir }
+    }
+}
+
+impl Drop for LoopbackBridge {
+    fn drop(&mut self) {
+        super::stop(&mut self.child);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn get_plain(addr: &str, path: &str) -> (u16, String) {
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return (0, String::new());
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        text.split("\r\n\r\n").nth(1).unwrap_or("").to_string(),
+    )
+}
+
+/// Rooms per bridge as the focus lists them, by bridge id.
+fn rooms_per_bridge(focus: &LoopbackFocus) -> std::collections::BTreeMap<String, u64> {
+    focus.bridges()["bridges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|b| (b["id"].as_str().unwrap_or("").to_string(), num(&b["rooms"])))
+        .collect()
+}
+
+#[test]
+fn rooms_spread_over_bridges_and_a_stressed_one_gets_none() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let focus = LoopbackFocus::start(&[
+        "--joins-per-second",
+        "200",
+        "--joins-per-second-per-address",
+        "200",
+    ]);
+    // b0's capacity is tiny, so a trickle of packets makes it look full
+    let _b0 = LoopbackBridge::start(&focus, "b0", &["--worker-capacity-pps", "20"]);
+    let _b1 = LoopbackBridge::start(&focus, "b1", &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while rooms_per_bridge(&focus).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "bridges did not register:\n{}",
+            focus.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let join = |room: String| {
+        let http = focus.http.clone();
+        async move {
+            let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/ws"))
+                .await
+                .expect("signalling");
+            let join = format!(r#"{{"v":1,"type":"join","room":"{room}","name":"p"}}"#);
+            ws.send(Message::Text(join.into())).await.unwrap();
+            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) if t.contains("\"joined\"") => ws,
+                other => panic!("join {room}: {other:?}"),
+            }
+        }
+    };
+    // 20 two-person rooms
+    let mut held = Vec::new();
+    rt.block_on(async {
+        for r in 0..20 {
+            for _ in 0..2 {
+                held.push(join(format!("spread{r}")).await);
+            }
+        }
+    });
+    let spread = rooms_per_bridge(&focus);
+    for (id, n) in &spread {
+        assert!(
+            (7..=13).contains(n),
+            "{id}: {n} rooms: {spread:?}\n{}",
+            focus.log()
+        );
+    }
+    assert_eq!(
+        spread.values().sum::<u64>(),
+        20,
+        "no room split: {spread:?}"
+    );
+    // b0 gets busy: packets at its media port until it reports stress ≥ 0.9
+    let port = focus.bridges()["bridges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == "b0")
+        .and_then(|b| b["ports"][0].as_u64())
+        .expect("b0's port") as u16;
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        for _ in 0..20 {
+            let _ = sock.send_to(&[0x80; 40], ("127.0.0.1", port));
+        }
+        let stress = focus.bridges()["bridges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["id"] == "b0")
+            .and_then(|b| b["stress"].as_f64())
+            .unwrap_or(0.0);
+        if stress >= 0.9 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "b0 never reported stress ≥ 0.9: {}",
+            focus.bridges()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rt.block_on(async {
+        for r in 0..10 {
+            held.push(join(format!("busy{r}")).await);
+        }
+    });
+    let after = rooms_per_bridge(&focus);
+    assert_eq!(
+        after["b0"], spread["b0"],
+        "no new room on the stressed bridge: {after:?}"
+    );
+    assert_eq!(after["b1"], spread["b1"] + 10, "{after:?}");
+    drop(held);
+}
+
+mod protocol {
+    use super::*;
+    use futures_util::{SinkExt, StreamExt};
+    use switchyard_controlplane::cluster::auth::{Secret, Session};
+    use switchyard_controlplane::cluster::handshake::{AgentHandshake, seal};
+    use switchyard_controlplane::cluster::wire::{Up, WorkerInfo};
+    use tokio_tungstenite::tungstenite::Message;
+
+    type Ws = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+
+    const SECRET: &[u8] = b"a test cluster secret, 41 bytes long ok";
+
+    async fn connect(http: &str) -> Ws {
+        tokio_tungstenite::connect_async(format!("ws://{http}/cluster"))
+            .await
+            .expect("connect")
+            .0
+    }
+
+    /// The next text frame, `None` once the focus closed the link.
+    async fn next(ws: &mut Ws) -> Option<String> {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => return Some(t.to_string()),
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+                Ok(_) => return None,
+                Err(_) => panic!("the focus neither answered nor closed in 5 s"),
+            }
+        }
+    }
+
+    /// Runs the handshake as `id` with `secret`: the session, or the
+    /// focus's refusal.
+    async fn handshake(ws: &mut Ws, id: &str, secret: &[u8]) -> Result<Session, String> {
+        let challenge = next(ws).await.expect("challenge");
+        let (hs, hello) =
+            AgentHandshake::on_challenge(Secret::new(secret).unwrap(), id, &challenge).unwrap();
+        ws.send(Message::Text(hello.into())).await.unwrap();
+        let answer = next(ws).await.unwrap_or_default();
+        hs.on_welcome(&answer).map_err(|e| e.reason)
+    }
+
+    fn register() -> Up {
+        Up::Register {
+            region: None,
+            version: env!("CARGO_PKG_VERSION").into(),
+            workers: vec![WorkerInfo { port: 10000 }],
+            advertise: vec!["192.0.2.1".parse().unwrap()],
+            fingerprint: format!("sha-256 {}", vec!["AB"; 32].join(":")),
+            endpoints: vec![],
+        }
+    }
+
+    fn heartbeat() -> Up {
+        Up::Heartbeat {
+            stress: 0.1,
+            endpoints: 0,
+            draining: false,
+            dataplane_up: true,
+        }
+    }
+
+    #[test]
+    fn wrong_secrets_garbage_and_stolen_ids_are_refused_and_the_cluster_goes_on() {
+        let focus = LoopbackFocus::start(&[]);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let listed = rt.block_on(async {
+            // a genuine agent registers and heartbeats
+            let mut good = connect(&focus.http).await;
+            let mut session = handshake(&mut good, "b1", SECRET).await.expect("welcome");
+            let frame = seal(&mut session, register()).unwrap();
+            good.send(Message::Text(frame.into())).await.unwrap();
+            let beat = |s: &mut Session| Message::Text(seal(s, heartbeat()).unwrap().into());
+            good.send(beat(&mut session)).await.unwrap();
+
+            // another secret
+            let mut ws = connect(&focus.http).await;
+            let refused = handshake(&mut ws, "b2", b"not the cluster secret at all").await;
+            assert!(refused.unwrap_err().contains("bad_proof"));
+            // another agent claiming b1
+            let mut ws = connect(&focus.http).await;
+            let refused = handshake(&mut ws, "b1", SECRET).await;
+            assert!(refused.unwrap_err().contains("id_in_use"));
+            // garbage instead of hello, a binary frame, an oversized frame
+            for garbage in [
+                Message::Text("{\"type\":\"hello\"".into()),
+                Message::Binary(vec![0u8; 64].into()),
+                Message::Text("x".repeat(200_000).into()),
+            ] {
+                let mut ws = connect(&focus.http).await;
+                next(&mut ws).await.expect("challenge");
+                let _ = ws.send(garbage).await;
+                let answer = next(&mut ws).await;
+                assert!(
+                    answer.as_deref().is_none_or(|a| a.contains("\"refused\"")),
+                    "{answer:?}"
+                );
+                assert!(next(&mut ws).await.is_none(), "closed after a refusal");
+            }
+            // an agent that authenticated but sends a frame with a bad MAC
+            let mut rogue = connect(&focus.http).await;
+            let mut s2 = handshake(&mut rogue, "b3", SECRET).await.expect("welcome");
+            let frame = seal(&mut s2, register()).unwrap();
+            rogue.send(Message::Text(frame.into())).await.unwrap();
+            let forged = seal(&mut s2, heartbeat()).unwrap().replace("0.1", "0.0");
+            rogue.send(Message::Text(forged.into())).await.unwrap();
+            assert!(next(&mut rogue).await.is_none(), "cut off");
+
+            // the genuine agent is still there
+            for _ in 0..3 {
+                good.send(beat(&mut session)).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            let listed = focus.bridges();
+            drop(good);
+            listed
+        });
+        let healthy: Vec<&str> = listed["bridges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["healthy"] == true)
+            .filter_map(|b| b["id"].as_str())
+            .collect();
+        assert_eq!(healthy, ["b1"], "{listed}\n{}", focus.log());
+        let log = focus.log();
+        for reason in ["bad_proof", "id_in_use", "bad_message", "bridge link cut"] {
+            assert!(log.contains(reason), "{reason} logged:\n{log}");
+        }
+        assert_eq!(get_plain(&focus.http, "/health").0, 200);
+    }
+}
