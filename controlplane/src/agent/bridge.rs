@@ -11,7 +11,9 @@
 //!
 //! SIGTERM drains: heartbeats say so (the focus places no new rooms
 //! here), `/health` answers 503, and the process exits 0 once no endpoint
-//! is left or `--drain-timeout` passed; a second signal stops at once.
+//! is left. At `--drain-timeout` it asks the focus to move the rooms left
+//! (`evacuate`) and exits once they are gone, or [`EVACUATE_WAIT`] later;
+//! a second signal stops at once.
 
 use super::host::AgentHost;
 use super::{FromAgent, ToAgent};
@@ -47,6 +49,8 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(5);
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// A focus silent this long (not even a pong) is gone.
 const FOCUS_SILENCE: Duration = Duration::from_secs(10);
+/// How long an evacuating bridge waits for the focus to move its rooms.
+pub const EVACUATE_WAIT: Duration = Duration::from_secs(15);
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -225,17 +229,34 @@ pub async fn serve(
     shutdown.signal(1).await;
     shared.draining.store(true, Ordering::Relaxed);
     tracing::info!(target: "switchyard::agent", endpoints = shared.endpoints(), timeout_s = config.drain_timeout.as_secs(), "draining: no new rooms here; stopping once the last endpoint left");
-    let empty = async {
-        // the focus hears `draining` in the next heartbeat before we look
-        tokio::time::sleep(HEARTBEAT).await;
-        while shared.endpoints() > 0 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    let empty = |first_wait: Duration| {
+        let shared = shared.clone();
+        async move {
+            tokio::time::sleep(first_wait).await;
+            while shared.endpoints() > 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     };
-    tokio::select! {
-        _ = empty => tracing::info!(target: "switchyard::agent", "no endpoint left: stopping"),
-        _ = tokio::time::sleep(config.drain_timeout) => tracing::info!(target: "switchyard::agent", endpoints = shared.endpoints(), "drain timeout: stopping"),
-        _ = shutdown.signal(2) => tracing::info!(target: "switchyard::agent", "second signal: stopping now"),
+    // the focus hears `draining` in the next heartbeat before we look
+    let drained = tokio::select! {
+        _ = empty(HEARTBEAT) => true,
+        _ = tokio::time::sleep(config.drain_timeout) => false,
+        _ = shutdown.signal(2) => {
+            tracing::info!(target: "switchyard::agent", "second signal: stopping now");
+            true
+        }
+    };
+    if drained {
+        tracing::info!(target: "switchyard::agent", "no endpoint left: stopping");
+    } else {
+        tracing::info!(target: "switchyard::agent", endpoints = shared.endpoints(), "drain timeout: asking the focus to move the rooms left");
+        let _ = shared.up.try_send(FromAgent::Evacuate);
+        tokio::select! {
+            _ = empty(Duration::ZERO) => tracing::info!(target: "switchyard::agent", "rooms moved: stopping"),
+            _ = tokio::time::sleep(EVACUATE_WAIT) => tracing::warn!(target: "switchyard::agent", endpoints = shared.endpoints(), "the focus did not move every room: stopping"),
+            _ = shutdown.signal(2) => tracing::info!(target: "switchyard::agent", "second signal: stopping now"),
+        }
     }
     let _ = stopping.send(true);
     link.abort();

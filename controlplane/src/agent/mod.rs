@@ -91,6 +91,8 @@ pub enum FromAgent {
     },
     /// A dataplane event the focus acts on (see [`Agent::handle_event`]).
     Event(Event),
+    /// The bridge's drain timed out: move every room off it now.
+    Evacuate,
 }
 
 /// What the caller of an agent does.

@@ -144,6 +144,8 @@ pub enum Up {
         /// Its body, hex.
         body: String,
     },
+    /// The bridge's drain timed out: move its rooms elsewhere now.
+    Evacuate,
 }
 
 /// Focus → agent.
@@ -332,6 +334,7 @@ impl Up {
                 id: *id,
                 reason: crate::signalling::clip(reason),
             },
+            FromAgent::Evacuate => Up::Evacuate,
             FromAgent::Event(e) => {
                 let mut buf = [0u8; switchyard_dataplane::abi::layout::EVENT_SLOT];
                 let (kind, n) = e.encode(&mut buf)?;
@@ -361,6 +364,7 @@ impl Up {
                     .ok_or_else(|| bad(format!("event kind {kind}: does not decode")))?;
                 FromAgent::Event(e)
             }
+            Up::Evacuate => FromAgent::Evacuate,
             Up::Register { .. } | Up::Heartbeat { .. } => return Ok(None),
         }))
     }

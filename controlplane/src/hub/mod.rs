@@ -552,6 +552,7 @@ impl Hub {
                 }
             }
             FromAgent::Event(e) if self.event_is_from(bridge, &e) => self.handle_event(now, e),
+            FromAgent::Evacuate => self.evacuate(now, bridge),
             _ => {}
         }
     }

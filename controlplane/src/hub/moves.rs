@@ -37,7 +37,7 @@ impl Hub {
     /// A draining bridge whose time is up asks for its rooms to go
     /// elsewhere: they move, and it is told to close their endpoints (it
     /// carries their media until the new bridge does).
-    pub fn evacuate(&mut self, now: Instant, bridge: &str) {
+    pub(super) fn evacuate(&mut self, now: Instant, bridge: &str) {
         tracing::info!(target: "switchyard::hub", bridge, "moving the rooms off a draining bridge");
         self.move_rooms(now, bridge, true);
     }

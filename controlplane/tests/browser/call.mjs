@@ -181,7 +181,8 @@ async function main() {
       log(`holding the call for ${a.hold}s`);
       await sleep(a.hold * 1000);
     }
-    out.stats_after = await first.evaluate(() => fetch("/stats").then((r) => r.json()));
+    // (null when the server is gone: a test may have killed it)
+    out.stats_after = await first.evaluate(() => fetch("/stats").then((r) => r.json()).catch(() => null));
     if (a.screenshot) {
       await first.screenshot({ path: a.screenshot });
       log(`screenshot ${a.screenshot}`);

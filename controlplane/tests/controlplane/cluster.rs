@@ -92,11 +92,12 @@ impl NsRole {
             "1".into(),
             "--control-socket".into(),
             dir.join("dp.sock").display().to_string(),
-            "--drain-timeout".into(),
-            "2s".into(),
             "--log".into(),
             "info,switchyard::io=warn".into(),
         ];
+        if !extra.contains(&"--drain-timeout") {
+            args.extend(["--drain-timeout".into(), "2s".into()]);
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         NsRole::spawn(ns, id, &args, dir, format!("{ip}:8081"))
     }
@@ -192,16 +193,40 @@ impl Drop for NsRole {
     }
 }
 
+/// Moves the calling thread into network namespace `ns`.
+fn enter(ns: &str) {
+    let fd = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("namespace");
+    rustix::thread::move_into_link_name_space(
+        std::os::fd::AsFd::as_fd(&fd),
+        Some(rustix::thread::LinkNameSpaceType::Network),
+    )
+    .expect("setns");
+}
+
+/// From inside namespace `ns`: joins `room` through the focus's signalling
+/// at `http`, and while joined, reads the focus's `/bridges`.
+fn join_in(ns: &str, http: &str, room: &str) -> (String, Value) {
+    let (ns, http, room) = (ns.to_string(), http.to_string(), room.to_string());
+    std::thread::spawn(move || {
+        enter(&ns);
+        let (mut ws, _) =
+            tokio_tungstenite::tungstenite::connect(format!("ws://{http}/ws")).expect("signalling");
+        let join = format!(r#"{{"v":1,"type":"join","room":"{room}","name":"late"}}"#);
+        ws.send(tokio_tungstenite::tungstenite::Message::Text(join.into()))
+            .unwrap();
+        let answer = ws.read().map(|m| m.to_string()).unwrap_or_default();
+        let (_, body) = get_plain(&http, "/bridges");
+        (answer, serde_json::from_str(&body).unwrap_or(Value::Null))
+    })
+    .join()
+    .unwrap()
+}
+
 /// GET `http://{addr}{path}` from a thread inside namespace `ns`.
 pub fn get_in(ns: &str, addr: &str, path: &str) -> (u16, String) {
     let (ns, addr, path) = (ns.to_string(), addr.to_string(), path.to_string());
     std::thread::spawn(move || {
-        let fd = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("namespace");
-        rustix::thread::move_into_link_name_space(
-            std::os::fd::AsFd::as_fd(&fd),
-            Some(rustix::thread::LinkNameSpaceType::Network),
-        )
-        .expect("setns");
+        enter(&ns);
         let Ok(mut s) = std::net::TcpStream::connect(&addr) else {
             return (0, String::new());
         };
@@ -462,6 +487,175 @@ fn a_killed_bridge_moves_its_call_to_the_other_and_the_browsers_carry_on() {
         .filter_map(|b| b["id"].as_str())
         .collect();
     assert_eq!(ids, [bridges[1 - killed].name.as_str()], "{listed}");
+}
+
+#[test]
+fn a_draining_bridge_takes_no_new_room_and_moves_its_call_at_the_timeout() {
+    let _turn = crate::netns::BROWSERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let net = NetnsPair::with_clients(3);
+    let dir = temp_dir("secret");
+    let secret = secret_file(&dir);
+    let focus = NsRole::focus(&net.server_ns, &net.server_ip, &secret, &[]);
+    let mut bridges: Vec<NsRole> = (0..2)
+        .map(|i| {
+            let c = &net.clients[i];
+            let id = format!("b{i}");
+            NsRole::bridge(
+                &c.ns,
+                &id,
+                &c.ip,
+                &net.server_ip,
+                &secret,
+                &["--drain-timeout", "15s"],
+            )
+        })
+        .collect();
+    let logs = |bridges: &[NsRole]| {
+        let mut s = focus.log();
+        for b in bridges {
+            s.push_str(&b.log());
+        }
+        s
+    };
+    wait_bridges(&focus, 2, Duration::from_secs(20), &|| logs(&bridges));
+    let https = focus.https.clone().expect("the focus prints its HTTPS URL");
+    let mut drained: Option<(usize, Instant)> = None;
+    let mut late = None;
+    let browsers_ns = net.clients[2].ns.clone();
+    let report = crate::browser::call_through_in(
+        &browsers_ns,
+        &https,
+        &|| focus.log(),
+        "drained",
+        "Ada,Bo",
+        (25, 0),
+        || {
+            let listed = focus.json("/bridges");
+            let carrying = listed["bridges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|b| num(&b["participants"]) == 2)
+                .and_then(|b| b["id"].as_str())
+                .expect("one bridge carries the call")
+                .to_string();
+            let b = bridges.iter().position(|b| b.name == carrying).unwrap();
+            bridges[b].signal(rustix::process::Signal::TERM);
+            drained = Some((b, Instant::now()));
+            // once the focus heard it, a new room goes to the other bridge
+            std::thread::sleep(Duration::from_millis(2500));
+            late = Some(join_in(&browsers_ns, &focus.http, "after-drain"));
+        },
+    );
+    let (b, at) = drained.expect("a bridge was drained");
+    let status = bridges[b].wait_exit(Duration::from_secs(30));
+    let exited_after = at.elapsed();
+    let context = || format!("report: {report:#}\n{}", logs(&bridges));
+    let (joined, listed) = late.unwrap();
+    assert!(joined.contains("\"joined\""), "{joined}\n{}", context());
+    let draining = &bridges[b].name;
+    for bridge in listed["bridges"].as_array().unwrap() {
+        let (rooms, mine) = (num(&bridge["rooms"]), bridge["id"] == draining.as_str());
+        assert_eq!(bridge["draining"], mine, "{listed}");
+        assert_eq!(
+            rooms, 1,
+            "the call's room and the new one on the other bridge: {listed}"
+        );
+    }
+    // the call went on through the drain, moved once at the timeout, and
+    // decoded again within a few seconds
+    let watch = report["watch"].as_object().expect("watch report");
+    for (key, w) in watch.iter().filter(|(k, _)| k.contains("<-")) {
+        assert_eq!(w["state"], "connected", "{key}: {}", context());
+        let (stall, from) = (num(&w["stall_ms"]), num(&w["stall_from_ms"]));
+        assert!(stall < 5_000, "{key}: stalled {stall} ms: {}", context());
+        assert!(
+            stall < 1_000 || from >= 13_000,
+            "{key}: a {stall} ms stall {from} ms into the drain, before its timeout: {}",
+            context()
+        );
+        assert!(num(&w["frames_gained"]) >= 200, "{key}: {}", context());
+    }
+    for name in ["Ada", "Bo"] {
+        assert_eq!(watch[name]["moves"], 1, "{name}: {}", context());
+        assert_eq!(watch[name]["rejoins"], 0, "{name}: {}", context());
+    }
+    // and the drained bridge left, with status 0, within 5 s of asking for
+    // its rooms to move (by its own log's clock)
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "exit {status:?} {exited_after:?}: {}",
+        context()
+    );
+    let log = bridges[b].log();
+    let when = |what: &str| {
+        log.lines()
+            .find(|l| l.contains(what))
+            .and_then(seconds_of_day)
+            .unwrap_or_else(|| panic!("no {what:?} in the log: {log}"))
+    };
+    let (asked, stopped) = (when("asking the focus to move"), when("bridge stopped"));
+    assert!(
+        stopped - asked < 5.0,
+        "stopped {:.1} s after asking: {log}",
+        stopped - asked
+    );
+}
+
+/// The time of day (seconds) a log line starts with
+/// (`2026-11-30T23:33:47.329432Z …`).
+fn seconds_of_day(line: &str) -> Option<f64> {
+    let time = line.split('T').nth(1)?.split('Z').next()?;
+    let mut parts = time.split(':');
+    let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
+    Some(h.parse::<f64>().ok()? * 3600.0 + m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
+}
+
+#[test]
+fn media_flows_on_for_30_s_after_the_focus_is_killed() {
+    let _turn = crate::netns::BROWSERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let net = NetnsPair::with_clients(3);
+    let dir = temp_dir("secret");
+    let secret = secret_file(&dir);
+    let focus = NsRole::focus(&net.server_ns, &net.server_ip, &secret, &[]);
+    let bridges: Vec<NsRole> = (0..2)
+        .map(|i| {
+            let c = &net.clients[i];
+            NsRole::bridge(&c.ns, &format!("b{i}"), &c.ip, &net.server_ip, &secret, &[])
+        })
+        .collect();
+    let logs = || {
+        let mut s = focus.log();
+        for b in &bridges {
+            s.push_str(&b.log());
+        }
+        s
+    };
+    wait_bridges(&focus, 2, Duration::from_secs(20), &logs);
+    let https = focus.https.clone().expect("the focus prints its HTTPS URL");
+    let report = crate::browser::call_through_in(
+        &net.clients[2].ns,
+        &https,
+        &logs,
+        "headless",
+        "Ada,Bo",
+        (30, 0),
+        || focus.signal(rustix::process::Signal::KILL),
+    );
+    let context = || format!("report: {report:#}\n{}", logs());
+    let watch = report["watch"].as_object().expect("watch report");
+    let streams: Vec<_> = watch.iter().filter(|(k, _)| k.contains("<-")).collect();
+    assert_eq!(streams.len(), 2, "{}", context());
+    for (key, w) in streams {
+        // frames kept coming the whole 30 s: no gap over 2 s, and plenty
+        let stall = num(&w["stall_ms"]);
+        assert!(stall < 2_000, "{key}: stalled {stall} ms: {}", context());
+        assert!(num(&w["frames_gained"]) >= 300, "{key}: {}", context());
+    }
 }
 
 /// A focus on loopback (HTTP on an OS port, no HTTPS), for protocol tests.
