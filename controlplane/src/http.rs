@@ -51,7 +51,23 @@ pub async fn sample_load(state: Arc<AppState>) {
     loop {
         tick.tick().await;
         if let Some((t, workers)) = totals(&state.dataplane) {
-            lock_load(&state).sample(std::time::Instant::now(), t, workers);
+            let now = std::time::Instant::now();
+            let stress = {
+                let mut meter = lock_load(&state);
+                meter.sample(now, t, workers);
+                meter.stress()
+            };
+            // this host's bridge is placed on by the same measure as remote
+            // ones (docs/cluster.md, "Placement")
+            let draining = state.signalling.draining().is_some();
+            state.signalling.with_hub(|h| {
+                let health = crate::focus::bridges::Health {
+                    stress,
+                    draining,
+                    dataplane_up: true,
+                };
+                h.bridge_health(now, crate::focus::bridges::LOCAL, health)
+            });
         }
     }
 }
@@ -67,6 +83,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ws", get(crate::server::ws_handler))
         .route("/cluster", get(crate::focus::link::cluster_handler))
         .route("/bridges", get(bridges))
+        .route("/bridges/{id}/drain", axum::routing::post(drain_bridge))
         .with_state(state.signalling.clone());
     Router::new()
         .route("/health", get(health))
@@ -77,9 +94,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(crate::demo::routes())
 }
 
-/// `200 {"status":"ok",…}` while a dataplane is attached and alive and the
-/// server is not shutting down; `503` with `"status":"draining"` (and the
-/// reason in `draining`) or `"degraded"` otherwise.
+/// `200 {"status":"ok",…}` while a dataplane is attached and alive (on a
+/// focus: while a bridge can take rooms) and the server is not shutting
+/// down; `503` with `"status":"draining"` (and the reason in `draining`) or
+/// `"degraded"` otherwise.
 async fn health(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     let now = switchyard_dataplane::abi::server::unix_ms();
     let dp = s.dataplane.with_client(|c| {
@@ -91,11 +109,16 @@ async fn health(State(s): State<Arc<AppState>>) -> impl IntoResponse {
             "heartbeat_age_ms": now.saturating_sub(c.heartbeat_ms()),
         })
     });
-    // a focus has no dataplane: its bridges' health is in `/bridges`
-    let ok = s.role == "focus"
-        || dp
-            .as_ref()
-            .is_some_and(|d| d["heartbeat_age_ms"].as_u64().unwrap_or(u64::MAX) < 2000);
+    // a focus has no dataplane: it is healthy while a bridge can take rooms
+    let listed = s.signalling.bridges_json();
+    let bridges = listed["bridges"].as_array().cloned().unwrap_or_default();
+    let healthy_bridges = bridges.iter().filter(|b| b["healthy"] == true).count();
+    let ok = if s.role == "focus" {
+        healthy_bridges > 0
+    } else {
+        dp.as_ref()
+            .is_some_and(|d| d["heartbeat_age_ms"].as_u64().unwrap_or(u64::MAX) < 2000)
+    };
     let draining = s.signalling.draining();
     let status = match (&draining, ok) {
         (Some(_), _) => "draining",
@@ -108,6 +131,7 @@ async fn health(State(s): State<Arc<AppState>>) -> impl IntoResponse {
         "draining": draining,
         "version": env!("CARGO_PKG_VERSION"),
         "role": s.role,
+        "bridges": { "registered": bridges.len(), "healthy": healthy_bridges },
         "dataplane": dp.unwrap_or_else(|| json!({"attached": false})),
         "dataplane_pid": s.dataplane.pid(),
         "dataplane_starts": s.dataplane.starts(),
@@ -129,6 +153,41 @@ async fn health(State(s): State<Arc<AppState>>) -> impl IntoResponse {
 /// stress, rooms and participants (docs/cluster.md).
 async fn bridges(State(s): State<Arc<crate::server::Signalling>>) -> Json<Value> {
     Json(s.bridges_json())
+}
+
+/// `POST /bridges/{id}/drain` with `Authorization: Bearer <cluster
+/// secret>`: the bridge drains as on SIGTERM (docs/cluster.md). 404 for an
+/// unknown bridge (or without a cluster), 401 without the secret, 409 for
+/// a plain `switchyard`'s own bridge, 202 once asked.
+async fn drain_bridge(
+    State(s): State<Arc<crate::server::Signalling>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+) -> (StatusCode, &'static str) {
+    let Some(cluster) = s.cluster() else {
+        return (StatusCode::NOT_FOUND, "no cluster here\n");
+    };
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !cluster.secret.matches(bearer.as_bytes()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "Authorization: Bearer <cluster secret>\n",
+        );
+    }
+    if id == crate::focus::bridges::LOCAL {
+        return (
+            StatusCode::CONFLICT,
+            "this process's own bridge drains with it (SIGTERM)\n",
+        );
+    }
+    match s.with_hub(|h| h.drain_bridge(&id)) {
+        Some(true) => (StatusCode::ACCEPTED, "draining\n"),
+        _ => (StatusCode::NOT_FOUND, "no such bridge\n"),
+    }
 }
 
 /// Packet counters per worker and drops by reason.

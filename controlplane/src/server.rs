@@ -111,6 +111,7 @@ impl Signalling {
             cluster: cluster_secret.map(|secret| crate::focus::link::Cluster {
                 secret,
                 links: Default::default(),
+                handshakes: Default::default(),
             }),
             settings,
         })

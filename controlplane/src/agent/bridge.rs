@@ -13,7 +13,8 @@
 //! here), `/health` answers 503, and the process exits 0 once no endpoint
 //! is left. At `--drain-timeout` it asks the focus to move the rooms left
 //! (`evacuate`) and exits once they are gone, or [`EVACUATE_WAIT`] later;
-//! a second signal stops at once.
+//! a second signal stops at once. The focus can ask for the same drain
+//! (`POST /bridges/{id}/drain` on the focus).
 
 use super::host::AgentHost;
 use super::{FromAgent, ToAgent};
@@ -43,6 +44,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// Reports that may wait for the link before new ones are dropped.
 const UP_QUEUE: usize = 1 << 14;
+/// The focus's messages that may wait for the pump (while the dataplane is
+/// away) before the oldest are dropped.
+const DOWN_QUEUE: usize = 1 << 16;
 /// How long connecting, each handshake step and one frame may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Heartbeat period.
@@ -65,8 +69,12 @@ struct Shared {
     up: mpsc::Sender<FromAgent>,
     /// Reports dropped because the link was away too long.
     up_dropped: std::sync::atomic::AtomicU64,
+    /// The focus's messages dropped because the dataplane was away too long.
+    down_dropped: std::sync::atomic::AtomicU64,
     load: Mutex<LoadMeter>,
     draining: AtomicBool,
+    /// The focus asked for a drain (as SIGTERM does).
+    drain_asked: tokio::sync::Notify,
     linked: AtomicBool,
     stop: Arc<AtomicBool>,
 }
@@ -171,7 +179,7 @@ impl Shared {
 }
 
 /// Runs a bridge agent until it is stopped (see the module docs).
-/// `listener` serves `/health`, `/stats` and `/metrics`.
+/// `listener` serves `/health` and `/stats`.
 pub async fn serve(
     config: Config,
     role: BridgeRole,
@@ -191,8 +199,10 @@ pub async fn serve(
         down: Mutex::new(VecDeque::new()),
         up: up_tx,
         up_dropped: Default::default(),
+        down_dropped: Default::default(),
         load: Mutex::new(LoadMeter::new(config.worker_capacity_pps)),
         draining: AtomicBool::new(false),
+        drain_asked: tokio::sync::Notify::new(),
         linked: AtomicBool::new(false),
         stop: stop.clone(),
     });
@@ -226,7 +236,10 @@ pub async fn serve(
             })
             .await
     });
-    shutdown.signal(1).await;
+    tokio::select! {
+        _ = shutdown.signal(1) => {}
+        _ = shared.drain_asked.notified() => {}
+    }
     shared.draining.store(true, Ordering::Relaxed);
     tracing::info!(target: "switchyard::agent", endpoints = shared.endpoints(), timeout_s = config.drain_timeout.as_secs(), "draining: no new rooms here; stopping once the last endpoint left");
     let empty = |first_wait: Duration| {
@@ -396,7 +409,18 @@ async fn link_once(
                 };
                 let down: Down = open(&mut session, &text)?;
                 match down.into_msg() {
-                    Ok(msg) => lock(&s.down).push_back(msg),
+                    Ok(ToAgent::Drain) => {
+                        tracing::info!(target: "switchyard::agent", "the focus asks this bridge to drain");
+                        s.drain_asked.notify_one();
+                    }
+                    Ok(msg) => {
+                        let mut queue = lock(&s.down);
+                        if queue.len() >= DOWN_QUEUE {
+                            queue.pop_front();
+                            s.down_dropped.fetch_add(1, Ordering::Relaxed);
+                        }
+                        queue.push_back(msg);
+                    }
                     Err(e) => {
                         if let Some(suppressed) = log.allow(Instant::now()) {
                             tracing::warn!(target: "switchyard::agent", error = %e, suppressed, "a message from the focus was refused");
@@ -477,5 +501,6 @@ async fn stats(State(s): State<Arc<Shared>>) -> Json<serde_json::Value> {
         "stress_level": lock(&s.load).stress(),
         "learned_addresses": lock(&s.host).as_ref().map_or(0, |h| h.agent().learned_addresses()),
         "reports_dropped": s.up_dropped.load(Ordering::Relaxed),
+        "messages_dropped": s.down_dropped.load(Ordering::Relaxed),
     }))
 }

@@ -65,6 +65,9 @@ pub enum ToAgent {
         /// The endpoint.
         endpoint: u64,
     },
+    /// Drain the bridge, as SIGTERM does (the `switchyard bridge` process
+    /// acts on it; the agent core has nothing to do).
+    Drain,
     /// A dataplane command; never one that carries keys (the agent adds
     /// endpoints itself once their DTLS is done).
     Dataplane {
@@ -154,6 +157,7 @@ impl Agent {
                 remote,
             } => self.conductor.restart_ice(endpoint, local, remote),
             ToAgent::CloseTransport { endpoint } => self.conductor.remove(endpoint),
+            ToAgent::Drain => {}
             ToAgent::Dataplane { command, .. } if carries_keys(&command) => {
                 self.conductor.push(AgentOut::Up(FromAgent::Refused {
                     id: command_subject(&command),

@@ -100,6 +100,12 @@ impl Secret {
         Ok(Secret(Zeroizing::new(trimmed.to_vec())))
     }
 
+    /// Whether `candidate` is the secret (as [`Secret::new`] reads it), in
+    /// constant time.
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        proofs_match(&self.0, candidate.trim_ascii())
+    }
+
     fn mac(&self, parts: &[&[u8]]) -> Result<[u8; 32], AuthError> {
         hmac(&self.0, parts)
     }

@@ -16,8 +16,10 @@ use switchyard_dataplane::abi::Event;
 
 /// Protocol version.
 pub const VERSION: u32 = 1;
-/// Largest frame either end reads (bytes); larger ones end the link.
-pub const MAX_FRAME: usize = 64 * 1024;
+/// Largest frame either end reads (bytes); larger ones end the link. (A
+/// registration lists every endpoint a bridge carries: about 14 bytes
+/// each.)
+pub const MAX_FRAME: usize = 1 << 20;
 /// Longest bridge id, region or reason.
 pub const MAX_NAME: usize = 64;
 /// Most endpoints a registration may list.
@@ -188,6 +190,8 @@ pub enum Down {
         /// Endpoint.
         endpoint: u64,
     },
+    /// Drain, as on SIGTERM.
+    Drain,
     /// A dataplane command (docs/abi.md, "Commands"); never one that
     /// carries keys.
     Command {
@@ -252,6 +256,7 @@ impl Down {
             ToAgent::CloseTransport { endpoint } => Down::Close {
                 endpoint: *endpoint,
             },
+            ToAgent::Drain => Down::Drain,
             ToAgent::Dataplane { worker, command } => {
                 let (kind, body) = crate::replica::saved_commands::encode(command);
                 Down::Command {
@@ -304,6 +309,7 @@ impl Down {
                 remote: checked(remote)?,
             },
             Down::Close { endpoint } => ToAgent::CloseTransport { endpoint },
+            Down::Drain => ToAgent::Drain,
             Down::Command { worker, kind, body } => {
                 let bytes = hex::decode(&body).map_err(|_| bad("command body: not hex"))?;
                 let command = crate::replica::saved_commands::decode(kind, bytes)

@@ -12,6 +12,7 @@ use super::links::{Claim, Links};
 use crate::cluster::auth::Secret;
 use crate::cluster::handshake::{FocusHandshake, LinkError, open, seal};
 use crate::cluster::wire::{Down, MAX_FRAME, Up};
+use crate::focus::bridges::LOCAL;
 use crate::server::Signalling;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
@@ -28,6 +29,22 @@ pub struct Cluster {
     pub secret: Secret,
     /// The bridges' outboxes.
     pub links: Links,
+    /// Connections still in their handshake (bounded by
+    /// [`MAX_HANDSHAKES`]).
+    pub handshakes: std::sync::atomic::AtomicUsize,
+}
+
+/// Connections that may be in their handshake at once; more get 503 (an
+/// unauthenticated peer cannot hold more than this many 5 s waits).
+pub const MAX_HANDSHAKES: usize = 64;
+
+/// Counts a connection in its handshake while it lives.
+struct Handshaking<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Handshaking<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// How long each handshake step and the registration may take.
@@ -45,8 +62,17 @@ pub async fn cluster_handler(
     State(s): State<Arc<Signalling>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> Response {
-    if s.cluster().is_none() {
+    let Some(cluster) = s.cluster() else {
         return (StatusCode::NOT_FOUND, "no cluster here").into_response();
+    };
+    use std::sync::atomic::Ordering;
+    if cluster.handshakes.load(Ordering::Relaxed) >= MAX_HANDSHAKES {
+        tracing::warn!(target: "switchyard::cluster", %peer, "cluster link refused: too many handshakes at once");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many cluster handshakes",
+        )
+            .into_response();
     }
     ws.max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
@@ -73,6 +99,10 @@ async fn next_text(
 
 async fn link(socket: WebSocket, s: Arc<Signalling>, peer: SocketAddr) {
     let Some(cluster) = s.cluster() else { return };
+    cluster
+        .handshakes
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let handshaking = Handshaking(&cluster.handshakes);
     let (mut sink, mut stream) = socket.split();
     let refuse = |e: &LinkError| {
         tracing::warn!(target: "switchyard::cluster", %peer, code = e.code, reason = e.reason, "cluster link refused");
@@ -93,8 +123,9 @@ async fn link(socket: WebSocket, s: Arc<Signalling>, peer: SocketAddr) {
             return;
         }
     };
-    let (id, welcome, mut session) = match handshake.on_hello(&hello, |id| cluster.links.in_use(id))
-    {
+    // (`local` is the in-process bridge's id, never a remote one's)
+    let in_use = |id: &str| id == LOCAL || cluster.links.in_use(id);
+    let (id, welcome, mut session) = match handshake.on_hello(&hello, in_use) {
         Ok(ok) => ok,
         Err(e) => {
             let _ = sink.send(refuse(&e)).await;
@@ -114,6 +145,7 @@ async fn link(socket: WebSocket, s: Arc<Signalling>, peer: SocketAddr) {
         cluster.links.release(&id, claim.serial);
         return;
     }
+    drop(handshaking);
     let ended = carry(
         &s,
         cluster,
@@ -124,8 +156,10 @@ async fn link(socket: WebSocket, s: Arc<Signalling>, peer: SocketAddr) {
         &mut stream,
     )
     .await;
-    cluster.links.release(&id, claim.serial);
+    // down before the outbox is free: a new link of this bridge registers
+    // after that, never before
     s.with_hub(|h| h.bridge_down(Instant::now(), &id));
+    cluster.links.release(&id, claim.serial);
     match &ended {
         Ok(why) => {
             tracing::warn!(target: "switchyard::cluster", bridge = id, %peer, why, "bridge link ended")

@@ -394,6 +394,18 @@ impl Hub {
         self.bridges.link_down(now, bridge);
     }
 
+    /// Asks a remote bridge to drain (as SIGTERM does there); false for an
+    /// unknown bridge or this process's own (which drains with the
+    /// process).
+    pub fn drain_bridge(&mut self, bridge: &str) -> bool {
+        if bridge == crate::focus::bridges::LOCAL || self.bridges.get(bridge).is_none() {
+            return false;
+        }
+        tracing::info!(target: "switchyard::hub", bridge, "asking the bridge to drain");
+        self.tell_agent(bridge, ToAgent::Drain);
+        true
+    }
+
     /// A bridge's heartbeat.
     pub fn bridge_health(&mut self, now: Instant, bridge: &str, health: Health) {
         self.bridges.heartbeat(now, bridge, health);

@@ -971,10 +971,12 @@ mod protocol {
             let mut ws = connect(&focus.http).await;
             let refused = handshake(&mut ws, "b2", b"not the cluster secret at all").await;
             assert!(refused.unwrap_err().contains("bad_proof"));
-            // another agent claiming b1
-            let mut ws = connect(&focus.http).await;
-            let refused = handshake(&mut ws, "b1", SECRET).await;
-            assert!(refused.unwrap_err().contains("id_in_use"));
+            // another agent claiming b1, or the in-process bridge's id
+            for id in ["b1", "local"] {
+                let mut ws = connect(&focus.http).await;
+                let refused = handshake(&mut ws, id, SECRET).await;
+                assert!(refused.unwrap_err().contains("id_in_use"), "{id}");
+            }
             // garbage instead of hello, a binary frame, an oversized frame
             for garbage in [
                 Message::Text("{\"type\":\"hello\"".into()),
@@ -1006,6 +1008,8 @@ mod protocol {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             let listed = focus.bridges();
+            // a focus is healthy while a bridge can take rooms
+            assert_eq!(get_plain(&focus.http, "/health").0, 200);
             drop(good);
             listed
         });
@@ -1021,6 +1025,11 @@ mod protocol {
         for reason in ["bad_proof", "id_in_use", "bad_message", "bridge link cut"] {
             assert!(log.contains(reason), "{reason} logged:\n{log}");
         }
-        assert_eq!(get_plain(&focus.http, "/health").0, 200);
+        // and none can once the genuine one's link is gone
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while get_plain(&focus.http, "/health").0 != 503 {
+            assert!(Instant::now() < deadline, "{}", focus.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
