@@ -560,7 +560,11 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit) {
             (
                 None,
                 ClientMessage::Join {
-                    room, name, token, ..
+                    room,
+                    name,
+                    token,
+                    region,
+                    ..
                 },
             ) => {
                 let admitted = match s.draining() {
@@ -575,7 +579,9 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit) {
                 let joined = admitted.and_then(|()| {
                     let mut hub = lock(&s.hub);
                     let joined = match hub.as_mut() {
-                        Some(h) => h.join(now, &room, &name, token.as_deref()),
+                        Some(h) => {
+                            h.join_in(now, &room, &name, token.as_deref(), region.as_deref())
+                        }
                         None => Err(ProtocolError::new(
                             ErrorCode::Internal,
                             "the dataplane is starting; retry",

@@ -467,7 +467,9 @@ async function join(room, name) {
   const mine = makeTile("me", name, true);
   mine.querySelector("video").srcObject = state.local;
   state.pc = newPeerConnection();
-  openSignalling({ type: "join", room, name });
+  // ?region=eu-west: a new room goes to a media server in that region
+  state.region = new URLSearchParams(location.search).get("region") || undefined;
+  openSignalling({ type: "join", room, name, region: state.region });
   new ResizeObserver(sendConstraints).observe($("grid"));
 }
 
@@ -586,7 +588,7 @@ function rejoin() {
   Object.assign(state, { me: null, resumeToken: null, offering: false, offerAgain: false, pinned: null, outbox: [] });
   state.pc = newPeerConnection();
   setStatus("joining again…");
-  openSignalling({ type: "join", room: state.room, name: state.name });
+  openSignalling({ type: "join", room: state.room, name: state.name, region: state.region });
 }
 
 function leave() {

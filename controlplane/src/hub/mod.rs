@@ -256,14 +256,27 @@ impl Hub {
         })
     }
 
-    /// A `join`: admits a participant (the caller then routes its messages
-    /// by the returned id) or refuses with `unauthorized` / `limit`.
+    /// A `join` without a region: see [`Hub::join_in`].
     pub fn join(
         &mut self,
         now: Instant,
         room: &str,
         name: &str,
         token: Option<&str>,
+    ) -> Result<u64, ProtocolError> {
+        self.join_in(now, room, name, token, None)
+    }
+
+    /// A `join`: admits a participant (the caller then routes its messages
+    /// by the returned id) or refuses with `unauthorized` / `limit`. A new
+    /// room goes to a bridge of `region` when one can take it.
+    pub fn join_in(
+        &mut self,
+        now: Instant,
+        room: &str,
+        name: &str,
+        token: Option<&str>,
+        region: Option<&str>,
     ) -> Result<u64, ProtocolError> {
         authorize(&self.config.tokens, token, room)?;
         check_capacity(
@@ -274,7 +287,7 @@ impl Hub {
         self.join_rate.admit(now, &self.config.limits)?;
         let (bridge, worker) = match self.rooms.get(room) {
             Some(r) => (r.bridge.clone(), r.worker),
-            None => self.place_room(now, None)?,
+            None => self.place_room(now, region, None)?,
         };
         let id = self.next_id;
         self.next_id += 1;
@@ -344,18 +357,19 @@ impl Hub {
         Ok(id)
     }
 
-    /// The bridge (never `except`) and worker a new room goes to:
-    /// placement over the bridges, then the worker of that bridge with the
-    /// fewest participants.
+    /// The bridge (in `region` if one there can take it; never `except`)
+    /// and worker a new room goes to: placement over the bridges, then the
+    /// worker of that bridge with the fewest participants.
     fn place_room(
         &mut self,
         now: Instant,
+        region: Option<&str>,
         except: Option<&str>,
     ) -> Result<(String, usize), ProtocolError> {
         let rooms = &self.rooms;
         let bridge = self
             .bridges
-            .place(now, None, self.config.placement, except, |b| {
+            .place(now, region, self.config.placement, except, |b| {
                 rooms.values().filter(|r| r.bridge == b).count()
             })
             .ok_or_else(|| {

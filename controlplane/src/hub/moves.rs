@@ -53,7 +53,9 @@ impl Hub {
             .collect();
         for name in rooms {
             // the old bridge cannot take it back
-            let placed = self.place_room(now, Some(bridge));
+            // (a moved room keeps its old bridge's region where it can)
+            let region = self.bridges.get(bridge).and_then(|b| b.info.region.clone());
+            let placed = self.place_room(now, region.as_deref(), Some(bridge));
             let Some(room) = self.rooms.get_mut(&name) else {
                 continue;
             };

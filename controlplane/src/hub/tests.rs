@@ -379,6 +379,7 @@ fn protocol_errors_and_limits() {
             room: "r".into(),
             name: "A".into(),
             token: None,
+            region: None,
         },
     );
     let codes: Vec<ErrorCode> = drain(&mut h)
@@ -943,4 +944,31 @@ fn a_lost_bridges_rooms_move_whole_and_stale_sdp_is_ignored() {
         _ => None,
     });
     assert!(answer.unwrap().contains("192.0.2.9 20000 typ host"));
+}
+
+#[test]
+fn a_new_room_goes_to_a_bridge_of_the_joiners_region() {
+    let t = Instant::now();
+    let mut h = hub();
+    for (id, region) in [("eu", "eu-west"), ("us", "us-east")] {
+        h.hub.bridge_up(
+            t,
+            BridgeInfo {
+                id: id.into(),
+                region: Some(region.into()),
+                version: env!("CARGO_PKG_VERSION").into(),
+                worker_ports: vec![20000],
+                advertise: vec!["192.0.2.9".parse().unwrap()],
+                fingerprint: h.agent.fingerprint(),
+            },
+        );
+    }
+    for room in ["a", "b", "c"] {
+        h.hub.join_in(t, room, "P", None, Some("us-east")).unwrap();
+    }
+    h.hub.join_in(t, "d", "P", None, Some("eu-west")).unwrap();
+    // a later joiner of a room goes where the room is, whatever its region
+    h.hub.join_in(t, "d", "Q", None, Some("us-east")).unwrap();
+    assert_eq!(h.hub.counts_on("us"), (3, 3));
+    assert_eq!(h.hub.counts_on("eu"), (1, 2));
 }

@@ -81,6 +81,10 @@ pub enum ClientMessage {
         /// JWT when the server requires tokens.
         #[serde(default)]
         token: Option<String>,
+        /// Where the client is (1–64 of `A–Z a–z 0–9 - _ .`): a new room
+        /// goes to a media bridge of this region when there is one.
+        #[serde(default)]
+        region: Option<String>,
     },
     /// An SDP offer (initial, or renegotiation when the browser adds or
     /// removes tracks).
@@ -383,9 +387,14 @@ impl ClientMessage {
     fn validate(&self) -> Result<(), ProtocolError> {
         let bad = |m: &str| Err(ProtocolError::new(ErrorCode::InvalidValue, m));
         match self {
-            ClientMessage::Join { room, name, .. } => {
+            ClientMessage::Join {
+                room, name, region, ..
+            } => {
                 if !valid_room(room) {
                     return bad("room: 1–64 of A–Z a–z 0–9 - _ .");
+                }
+                if region.as_deref().is_some_and(|r| !valid_room(r)) {
+                    return bad("region: 1–64 of A–Z a–z 0–9 - _ .");
                 }
                 let chars = name.chars().count();
                 if !(1..=64).contains(&chars) || name.chars().any(char::is_control) {
