@@ -224,6 +224,29 @@ mod tests {
         Secret::new(s.as_bytes()).unwrap()
     }
 
+    /// docs/cluster.md's test vectors (computed from its definitions by
+    /// an independent implementation).
+    #[test]
+    fn the_documented_vectors() {
+        let secret = secret("0123456789abcdef0123");
+        let (nf, na) = ([1u8; NONCE_LEN], [2u8; NONCE_LEN]);
+        assert_eq!(
+            hex::encode(secret.agent_proof(&nf, &na, "b1").unwrap()),
+            "98a57ca6be8a8280aa7490767091a6440a875ce407e3386010f28f1f923dd094"
+        );
+        assert_eq!(
+            hex::encode(secret.focus_proof(&nf, &na, "b1").unwrap()),
+            "9a0d9edf702154bbb2e8f311ecc8fe4e098d67302174c5c94771eca3b86bb42f"
+        );
+        let mut up = secret.session(&nf, &na, Direction::Up).unwrap();
+        let frame = seal(&mut up, Up::Connected { endpoint: 4 }).unwrap();
+        assert_eq!(
+            frame,
+            "5c00a4e8682409ff7430ab98359dbb7ebab23708aae99a60c6111331d8e2114d.\
+             {\"v\":1,\"seq\":0,\"type\":\"connected\",\"endpoint\":4}"
+        );
+    }
+
     #[test]
     fn both_ends_prove_the_secret_then_talk_sealed() {
         let (focus, challenge) = FocusHandshake::start(secret("a cluster secret!"));

@@ -115,7 +115,11 @@ async fn link(socket: WebSocket, s: Arc<Signalling>, peer: SocketAddr) {
     let hello = match tokio::time::timeout(HANDSHAKE_TIMEOUT, next_text(&mut stream)).await {
         Ok(Ok(hello)) => hello,
         Ok(Err(why)) => {
-            tracing::warn!(target: "switchyard::cluster", %peer, code = "bad_message", why, "cluster link refused");
+            let e = LinkError {
+                code: "bad_message",
+                reason: format!("expected `hello`, got {why}"),
+            };
+            let _ = sink.send(refuse(&e)).await;
             return;
         }
         Err(_) => {
