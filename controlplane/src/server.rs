@@ -108,11 +108,7 @@ impl Signalling {
             admission: Mutex::new(Admission::new(settings.limits)),
             draining: Mutex::new(None),
             dataplane,
-            cluster: cluster_secret.map(|secret| crate::focus::link::Cluster {
-                secret,
-                links: Default::default(),
-                handshakes: Default::default(),
-            }),
+            cluster: cluster_secret.map(crate::focus::link::Cluster::new),
             settings,
         })
     }

@@ -32,6 +32,31 @@ pub struct Cluster {
     /// Connections still in their handshake (bounded by
     /// [`MAX_HANDSHAKES`]).
     pub handshakes: std::sync::atomic::AtomicUsize,
+    /// Bounds the lines refused connections cause (anyone can cause them).
+    pub refusals_log: std::sync::Mutex<switchyard_dataplane::log_budget::LogBudget>,
+}
+
+impl Cluster {
+    /// A focus's cluster with `secret`.
+    pub fn new(secret: Secret) -> Cluster {
+        Cluster {
+            secret,
+            links: Links::default(),
+            handshakes: Default::default(),
+            refusals_log: std::sync::Mutex::new(
+                switchyard_dataplane::log_budget::LogBudget::per_minute(),
+            ),
+        }
+    }
+
+    /// Whether a refusal may be logged now: `Some(lines suppressed since
+    /// the last one)`.
+    fn log_refusal(&self) -> Option<u64> {
+        self.refusals_log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .allow(Instant::now())
+    }
 }
 
 /// Connections that may be in their handshake at once; more get 503 (an
@@ -67,7 +92,9 @@ pub async fn cluster_handler(
     };
     use std::sync::atomic::Ordering;
     if cluster.handshakes.load(Ordering::Relaxed) >= MAX_HANDSHAKES {
-        tracing::warn!(target: "switchyard::cluster", %peer, "cluster link refused: too many handshakes at once");
+        if let Some(suppressed) = cluster.log_refusal() {
+            tracing::warn!(target: "switchyard::cluster", %peer, suppressed, "cluster link refused: too many handshakes at once");
+        }
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "too many cluster handshakes",
@@ -105,7 +132,9 @@ async fn link(socket: WebSocket, s: Arc<Signalling>, peer: SocketAddr) {
     let handshaking = Handshaking(&cluster.handshakes);
     let (mut sink, mut stream) = socket.split();
     let refuse = |e: &LinkError| {
-        tracing::warn!(target: "switchyard::cluster", %peer, code = e.code, reason = e.reason, "cluster link refused");
+        if let Some(suppressed) = cluster.log_refusal() {
+            tracing::warn!(target: "switchyard::cluster", %peer, code = e.code, reason = e.reason, suppressed, "cluster link refused");
+        }
         Message::Text(e.refused_frame().into())
     };
     let (handshake, challenge) = FocusHandshake::start(cluster.secret.clone());
@@ -123,7 +152,9 @@ async fn link(socket: WebSocket, s: Arc<Signalling>, peer: SocketAddr) {
             return;
         }
         Err(_) => {
-            tracing::warn!(target: "switchyard::cluster", %peer, "cluster link refused: no hello in time");
+            if let Some(suppressed) = cluster.log_refusal() {
+                tracing::warn!(target: "switchyard::cluster", %peer, suppressed, "cluster link refused: no hello in time");
+            }
             return;
         }
     };
