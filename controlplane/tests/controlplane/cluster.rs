@@ -4,9 +4,9 @@
 //! cluster protocol is attacked with a real WebSocket client.
 
 use crate::browser::call_in_at;
-use crate::netns::NetnsPair;
+use crate::netns::{NetnsPair, dataplane_in};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -248,23 +248,7 @@ pub fn get_in(ns: &str, addr: &str, path: &str) -> (u16, String) {
     let (ns, addr, path) = (ns.to_string(), addr.to_string(), path.to_string());
     std::thread::spawn(move || {
         enter(&ns);
-        let Ok(mut s) = std::net::TcpStream::connect(&addr) else {
-            return (0, String::new());
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-        let _ = write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-        );
-        let mut text = String::new();
-        let _ = s.read_to_string(&mut text);
-        let status = text
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-        (status, body)
+        super::http_get(&addr, &path)
     })
     .join()
     .unwrap_or((0, String::new()))
@@ -299,20 +283,27 @@ fn num(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
 }
 
-#[test]
-fn three_browsers_in_one_room_land_on_one_of_two_bridges_and_see_each_other() {
-    let _turn = crate::netns::BROWSERS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    // the focus in the "server" namespace; bridges and browsers in clients
-    let net = NetnsPair::with_clients(3);
-    let dir = temp_dir("secret");
-    let secret = secret_file(&dir);
+/// A focus in the test's server namespace and bridge agents `b0`, `b1`, …
+/// in the first client namespaces, all registered; the client namespace
+/// after them is for browsers.
+struct Cluster {
+    net: NetnsPair,
+    focus: NsRole,
+    bridges: Vec<NsRole>,
+    /// Holds the secret file (bridges read it again when restarted).
+    secret_dir: PathBuf,
+}
+
+fn cluster(bridges: usize, bridge_extra: &[&str]) -> Cluster {
+    let net = NetnsPair::with_clients(bridges + 1);
+    let secret_dir = temp_dir("secret");
+    let secret = secret_file(&secret_dir);
     let focus = NsRole::focus(&net.server_ns, &net.server_ip, &secret, &[]);
-    let bridges: Vec<NsRole> = (0..2)
+    let bridges: Vec<NsRole> = (0..bridges)
         .map(|i| {
             let c = &net.clients[i];
-            NsRole::bridge(&c.ns, &format!("b{i}"), &c.ip, &net.server_ip, &secret, &[])
+            let id = format!("b{i}");
+            NsRole::bridge(&c.ns, &id, &c.ip, &net.server_ip, &secret, bridge_extra)
         })
         .collect();
     let logs = || {
@@ -322,7 +313,33 @@ fn three_browsers_in_one_room_land_on_one_of_two_bridges_and_see_each_other() {
         }
         s
     };
-    wait_bridges(&focus, 2, Duration::from_secs(20), &logs);
+    wait_bridges(&focus, bridges.len(), Duration::from_secs(20), &logs);
+    Cluster {
+        net,
+        focus,
+        bridges,
+        secret_dir,
+    }
+}
+
+#[test]
+fn three_browsers_in_one_room_land_on_one_of_two_bridges_and_see_each_other() {
+    let _turn = crate::netns::BROWSERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let Cluster {
+        net,
+        focus,
+        bridges,
+        secret_dir: _secret,
+    } = cluster(2, &[]);
+    let logs = || {
+        let mut s = focus.log();
+        for b in &bridges {
+            s.push_str(&b.log());
+        }
+        s
+    };
     let https = focus.https.clone().expect("the focus prints its HTTPS URL");
     // what the focus and the bridges report while the call runs: the most
     // participants seen per bridge
@@ -405,34 +422,17 @@ fn three_browsers_in_one_room_land_on_one_of_two_bridges_and_see_each_other() {
     assert_eq!(seen, [(0, 0, 0), (1, 3, 3)], "{most:?}\n{}", context());
 }
 
-/// The pid of the dataplane whose control socket is in `dir`.
-fn dataplane_in(dir: &Path) -> Option<u32> {
-    let socket = dir.join("dp.sock");
-    let socket = socket.to_string_lossy();
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        (args.get(1) == Some(&&b"dataplane"[..]) && args.iter().any(|a| *a == socket.as_bytes()))
-            .then_some(pid)
-    })
-}
-
 #[test]
 fn a_killed_bridge_moves_its_call_to_the_other_and_the_browsers_carry_on() {
     let _turn = crate::netns::BROWSERS
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    let net = NetnsPair::with_clients(3);
-    let dir = temp_dir("secret");
-    let secret = secret_file(&dir);
-    let focus = NsRole::focus(&net.server_ns, &net.server_ip, &secret, &[]);
-    let mut bridges: Vec<NsRole> = (0..2)
-        .map(|i| {
-            let c = &net.clients[i];
-            NsRole::bridge(&c.ns, &format!("b{i}"), &c.ip, &net.server_ip, &secret, &[])
-        })
-        .collect();
+    let Cluster {
+        net,
+        focus,
+        mut bridges,
+        secret_dir: _secret,
+    } = cluster(2, &[]);
     let logs = |bridges: &[NsRole]| {
         let mut s = focus.log();
         for b in bridges {
@@ -440,7 +440,6 @@ fn a_killed_bridge_moves_its_call_to_the_other_and_the_browsers_carry_on() {
         }
         s
     };
-    wait_bridges(&focus, 2, Duration::from_secs(20), &|| logs(&bridges));
     let https = focus.https.clone().expect("the focus prints its HTTPS URL");
     let mut killed = None;
     let report = crate::browser::call_through_in(
@@ -515,24 +514,12 @@ fn a_draining_bridge_takes_no_new_room_and_moves_its_call_at_the_timeout() {
     let _turn = crate::netns::BROWSERS
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    let net = NetnsPair::with_clients(3);
-    let dir = temp_dir("secret");
-    let secret = secret_file(&dir);
-    let focus = NsRole::focus(&net.server_ns, &net.server_ip, &secret, &[]);
-    let mut bridges: Vec<NsRole> = (0..2)
-        .map(|i| {
-            let c = &net.clients[i];
-            let id = format!("b{i}");
-            NsRole::bridge(
-                &c.ns,
-                &id,
-                &c.ip,
-                &net.server_ip,
-                &secret,
-                &["--drain-timeout", "15s"],
-            )
-        })
-        .collect();
+    let Cluster {
+        net,
+        focus,
+        mut bridges,
+        secret_dir: _secret,
+    } = cluster(2, &["--drain-timeout", "30s"]);
     let logs = |bridges: &[NsRole]| {
         let mut s = focus.log();
         for b in bridges {
@@ -540,7 +527,6 @@ fn a_draining_bridge_takes_no_new_room_and_moves_its_call_at_the_timeout() {
         }
         s
     };
-    wait_bridges(&focus, 2, Duration::from_secs(20), &|| logs(&bridges));
     let https = focus.https.clone().expect("the focus prints its HTTPS URL");
     let mut drained: Option<(usize, Instant)> = None;
     let mut late = None;
@@ -639,16 +625,12 @@ fn media_flows_on_for_30_s_after_the_focus_is_killed() {
     let _turn = crate::netns::BROWSERS
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    let net = NetnsPair::with_clients(3);
-    let dir = temp_dir("secret");
-    let secret = secret_file(&dir);
-    let focus = NsRole::focus(&net.server_ns, &net.server_ip, &secret, &[]);
-    let bridges: Vec<NsRole> = (0..2)
-        .map(|i| {
-            let c = &net.clients[i];
-            NsRole::bridge(&c.ns, &format!("b{i}"), &c.ip, &net.server_ip, &secret, &[])
-        })
-        .collect();
+    let Cluster {
+        net,
+        focus,
+        bridges,
+        secret_dir: _secret,
+    } = cluster(2, &[]);
     let logs = || {
         let mut s = focus.log();
         for b in &bridges {
@@ -656,7 +638,6 @@ fn media_flows_on_for_30_s_after_the_focus_is_killed() {
         }
         s
     };
-    wait_bridges(&focus, 2, Duration::from_secs(20), &logs);
     let https = focus.https.clone().expect("the focus prints its HTTPS URL");
     let report = crate::browser::call_through_in(
         &net.clients[2].ns,
@@ -684,14 +665,14 @@ fn a_bridge_killed_and_started_again_carries_its_call_on_without_a_move() {
     let _turn = crate::netns::BROWSERS
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    let net = NetnsPair::with_clients(2);
-    let dir = temp_dir("secret");
-    let secret = secret_file(&dir);
-    let focus = NsRole::focus(&net.server_ns, &net.server_ip, &secret, &[]);
-    let c = &net.clients[0];
-    let mut bridge = NsRole::bridge(&c.ns, "b0", &c.ip, &net.server_ip, &secret, &[]);
+    let Cluster {
+        net,
+        focus,
+        mut bridges,
+        secret_dir: _secret,
+    } = cluster(1, &[]);
+    let mut bridge = bridges.remove(0);
     let logs = |b: &NsRole| format!("{}{}", focus.log(), b.log());
-    wait_bridges(&focus, 1, Duration::from_secs(20), &|| logs(&bridge));
     let https = focus.https.clone().expect("the focus prints its HTTPS URL");
     let report = crate::browser::call_through_in(
         &net.clients[1].ns,
@@ -821,25 +802,7 @@ impl Drop for LoopbackBridge {
 }
 
 fn get_plain(addr: &str, path: &str) -> (u16, String) {
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
-        return (0, String::new());
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    );
-    let mut text = String::new();
-    let _ = s.read_to_string(&mut text);
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (
-        status,
-        text.split("\r\n\r\n").nth(1).unwrap_or("").to_string(),
-    )
+    super::http_get(addr, path)
 }
 
 /// Rooms per bridge as the focus lists them, by bridge id.

@@ -348,16 +348,7 @@ impl NsServer {
     /// The process id of its dataplane (the `switchyard dataplane` whose
     /// control socket is in this server's directory).
     pub fn dataplane_pid(&self) -> Option<u32> {
-        let socket = self.dir.join("dp.sock");
-        let socket = socket.to_string_lossy();
-        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            (args.get(1) == Some(&&b"dataplane"[..])
-                && args.iter().any(|a| *a == socket.as_bytes()))
-            .then_some(pid)
-        })
+        dataplane_in(&self.dir)
     }
 
     /// The server's log so far (for failure messages).
@@ -380,6 +371,20 @@ impl Drop for NsServer {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The pid of the `switchyard dataplane` whose control socket is
+/// `dir`/dp.sock.
+pub fn dataplane_in(dir: &Path) -> Option<u32> {
+    let socket = dir.join("dp.sock");
+    let socket = socket.to_string_lossy();
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        (args.get(1) == Some(&&b"dataplane"[..]) && args.iter().any(|a| *a == socket.as_bytes()))
+            .then_some(pid)
+    })
 }
 
 /// Runs `cmd` with a time bound; its stderr goes to `log`.
