@@ -258,8 +258,9 @@ function watchConnection(pc) {
 function restartIce(why) {
   // at most one per RESTART_RETRY_MS (a restart takes a round trip and a
   // nomination); while media stays away, again: Chrome may gather the
-  // first restart's candidates before its list of networks has caught up
-  // with the change (no checks at all arrive from that restart)
+  // first restart's candidates before it knows of the new network (its
+  // list follows the kernel's about 2 s late). Restarts in a row cost
+  // nothing: the server answers the earlier ones' checks too
   if (Date.now() - (state.lastIceRestart || 0) < RESTART_RETRY_MS) return;
   state.lastIceRestart = Date.now();
   if (why && state.resumeToken && !state.reconnectStarted) {
@@ -280,9 +281,9 @@ function restartIce(why) {
 // Chrome calls a connection "disconnected" only ~5 s after its path broke.
 // Remote audio never pauses (silence and muted tracks still send packets),
 // so 0.75 s without any packet from anyone while others publish means our
-// path broke: restart ICE then. Chrome gathers on a network only once its
-// list of networks has caught up with the change (about 2 s after it here),
-// so media is back after about 2.5 s; restarts before that find nothing.
+// path broke: restart ICE then. Chrome checks the new path at once but
+// keeps its old pair until nothing arrived on it for 2.5 s, so media is
+// back about 2.5 s after the change.
 const MEDIA_SILENCE_MS = 750;
 // While media stays away after a restart, the next one comes this soon,
 // then at doubling gaps up to RESTART_GAP_MAX_MS (a network that is really

@@ -94,14 +94,17 @@ impl Conductor {
     }
 
     /// Restarts ICE on `endpoint`'s transport with new credentials both ways;
-    /// checks are then routed by the new ufrag only.
+    /// checks are then routed by the new ufrag and by those of the earlier
+    /// generations the transport still answers (a bounded few).
     pub fn restart_ice(&mut self, endpoint: u64, local: Credentials, remote: Credentials) {
         let Some(slot) = self.slots.get_mut(&endpoint) else {
             return;
         };
-        self.by_ufrag.retain(|_, e| *e != endpoint);
         self.by_ufrag.insert(local.ufrag.clone(), endpoint);
         slot.transport.restart_ice(local, remote);
+        let transport = &slot.transport;
+        self.by_ufrag
+            .retain(|u, e| *e != endpoint || transport.answers_ufrag(u));
     }
 
     /// Closes and forgets a transport (its RemoveEndpoint is queued).

@@ -230,6 +230,12 @@ impl Transport {
         self.ice.restart(local, remote);
     }
 
+    /// Whether checks naming `ufrag` as ours are still answered (see
+    /// [`IceLite::restart`]).
+    pub fn answers_ufrag(&self, ufrag: &str) -> bool {
+        self.ice.answers_ufrag(ufrag)
+    }
+
     /// Whether `addr` has passed a connectivity check (MESSAGE-INTEGRITY
     /// verified) and is still one of the pairs ICE keeps.
     pub fn verified(&self, addr: SocketAddr) -> bool {

@@ -11,6 +11,9 @@ use thiserror::Error;
 pub const CONSENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most candidate pairs remembered per transport (a browser has a handful).
 const MAX_PAIRS: usize = 16;
+/// Most credential generations answered at once: the current one and the
+/// last few an ICE restart replaced (see [`IceLite::restart`]).
+pub const MAX_GENERATIONS: usize = 4;
 
 /// Why a datagram was not answered with a success response.
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
@@ -65,11 +68,18 @@ struct Pair {
     last_valid: Instant,
 }
 
+/// The credentials one offer/answer exchange set, both ways.
+#[derive(Debug)]
+struct Generation {
+    local: Credentials,
+    remote: Option<Credentials>,
+}
+
 /// The ICE-lite state of one transport (one PeerConnection with BUNDLE).
 #[derive(Debug)]
 pub struct IceLite {
-    local: Credentials,
-    remote: Option<Credentials>,
+    /// Oldest first; the last is the current one. Never empty.
+    generations: Vec<Generation>,
     pairs: Vec<Pair>,
     selected: Option<SocketAddr>,
     expired: bool,
@@ -80,8 +90,10 @@ impl IceLite {
     /// An agent answering with these local credentials.
     pub fn new(local: Credentials) -> IceLite {
         IceLite {
-            local,
-            remote: None,
+            generations: vec![Generation {
+                local,
+                remote: None,
+            }],
             pairs: Vec::new(),
             selected: None,
             expired: false,
@@ -91,24 +103,48 @@ impl IceLite {
 
     /// Our credentials (for the SDP answer).
     pub fn local(&self) -> &Credentials {
-        &self.local
+        &self.current().local
+    }
+
+    fn current(&self) -> &Generation {
+        self.generations.last().expect("never empty")
     }
 
     /// The remote credentials from the offer; requests must name the remote
     /// ufrag once they are known.
     pub fn set_remote(&mut self, remote: Credentials) {
-        self.remote = Some(remote);
+        self.generations.last_mut().expect("never empty").remote = Some(remote);
     }
 
     /// ICE restart (RFC 8445 §9): new credentials both ways; the selected
     /// pair stays usable (its consent clock running on) until a new one is
     /// nominated, so a restart that does not finish ends the way consent
     /// does, 30 s after the last valid check.
+    ///
+    /// Checks with the credentials of the generations before stay answered
+    /// (up to [`MAX_GENERATIONS`] in all) until one of this or a later
+    /// generation nominates a pair: the browser keeps checking its older
+    /// pairs with their own credentials, and after a network change it may
+    /// nominate one of those — found on the new network by a restart
+    /// that a later one replaced — before the newest restart has finished.
+    /// Refusing them would throw that path away and leave media off until
+    /// the newest generation is checked through.
     pub fn restart(&mut self, local: Credentials, remote: Credentials) {
-        self.local = local;
-        self.remote = Some(remote);
+        self.generations.push(Generation {
+            local,
+            remote: Some(remote),
+        });
+        if self.generations.len() > MAX_GENERATIONS {
+            self.generations.remove(0);
+        }
         let selected = self.selected;
         self.pairs.retain(|p| Some(p.remote) == selected);
+    }
+
+    /// Whether checks naming `ufrag` as ours are answered (it is the
+    /// current or a still accepted earlier generation's).
+    pub fn answers_ufrag(&self, ufrag: &str) -> bool {
+        self.generations.iter().any(|g| g.local.ufrag == ufrag)
     }
 
     /// Carries on with `addr` selected, as a control plane before a restart
@@ -125,7 +161,7 @@ impl IceLite {
 
     /// The remote credentials, once the offer gave them.
     pub fn remote(&self) -> Option<&Credentials> {
-        self.remote.as_ref()
+        self.current().remote.as_ref()
     }
 
     /// Whether `addr` has passed a valid connectivity check.
@@ -175,11 +211,13 @@ impl IceLite {
         };
         // USERNAME is "<our ufrag>:<their ufrag>" (RFC 8445 §7.2.2)
         let (ours, theirs) = username.split_once(':').unwrap_or((username, ""));
-        let remote_ok = self.remote.as_ref().is_none_or(|r| r.ufrag == theirs);
-        if ours != self.local.ufrag
-            || !remote_ok
-            || msg.verify_integrity(self.local.pwd.as_bytes()).is_err()
-        {
+        let Some(generation) = self.generations.iter().position(|g| {
+            g.local.ufrag == ours && g.remote.as_ref().is_none_or(|r| r.ufrag == theirs)
+        }) else {
+            return error(401, "Unauthorized", IceError::Unauthorized, out);
+        };
+        let key = self.generations[generation].local.pwd.clone();
+        if msg.verify_integrity(key.as_bytes()).is_err() {
             return error(401, "Unauthorized", IceError::Unauthorized, out);
         }
         if msg.attribute(attr::ICE_CONTROLLED).is_some() {
@@ -200,12 +238,16 @@ impl IceLite {
                 });
             }
         }
-        if msg.attribute(attr::USE_CANDIDATE).is_some() && self.selected != Some(from) {
-            self.selected = Some(from);
-            self.expired = false;
-            self.events.push(IceEvent::Selected(from));
+        if msg.attribute(attr::USE_CANDIDATE).is_some() {
+            // this generation is in use: the ones before it are done
+            self.generations.drain(..generation);
+            if self.selected != Some(from) {
+                self.selected = Some(from);
+                self.expired = false;
+                self.events.push(IceEvent::Selected(from));
+            }
         }
-        let len = success_response(out, &txid, from, self.local.pwd.as_bytes())
+        let len = success_response(out, &txid, from, key.as_bytes())
             .map_err(|e| (IceError::NotStun(e), None))?;
         Ok(Response { len, to: from })
     }
@@ -481,5 +523,62 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ice.poll_event(), Some(IceEvent::Selected(b)));
+    }
+
+    #[test]
+    fn earlier_generations_are_answered_until_a_later_one_nominates() {
+        let t = Instant::now();
+        let (a, b): (SocketAddr, SocketAddr) = (
+            "192.0.2.7:1".parse().unwrap(),
+            "192.0.2.8:2".parse().unwrap(),
+        );
+        let g1 = creds("sfu1");
+        let mut ice = IceLite::new(g1.clone());
+        ice.set_remote(creds("brw1"));
+        let check = |ice: &mut IceLite, from, user: &str, key: &Credentials, nominate| {
+            let mut out = [0u8; 256];
+            let req = request(user, key.pwd.as_bytes(), nominate, None);
+            ice.handle(t, from, &req, &mut out).map_err(|(e, _)| e)
+        };
+        check(&mut ice, a, "sfu1:brw1", &g1, true).unwrap();
+        assert_eq!(ice.poll_event(), Some(IceEvent::Selected(a)));
+        // two restarts in a row: the first's pairs are still answered, with
+        // its own credentials and none other
+        let (g2, g3) = (creds("sfu2"), creds("sfu3"));
+        ice.restart(g2.clone(), creds("brw2"));
+        ice.restart(g3.clone(), creds("brw3"));
+        assert_eq!(ice.local(), &g3);
+        assert!(ice.answers_ufrag("sfu1") && ice.answers_ufrag("sfu2"));
+        check(&mut ice, a, "sfu1:brw1", &g1, false).expect("consent on the old pair");
+        assert_eq!(
+            check(&mut ice, b, "sfu2:brw1", &g2, false),
+            Err(IceError::Unauthorized),
+            "generations are not mixed"
+        );
+        assert_eq!(
+            check(&mut ice, b, "sfu2:brw2", &g1, false),
+            Err(IceError::Unauthorized),
+            "nor their passwords"
+        );
+        // the browser nominates a pair of the second generation: the first
+        // is done, the third still answered
+        check(&mut ice, b, "sfu2:brw2", &g2, true).unwrap();
+        assert_eq!(ice.poll_event(), Some(IceEvent::Selected(b)));
+        assert!(!ice.answers_ufrag("sfu1"));
+        assert_eq!(
+            check(&mut ice, a, "sfu1:brw1", &g1, false),
+            Err(IceError::Unauthorized)
+        );
+        check(&mut ice, b, "sfu3:brw3", &g3, true).unwrap();
+        assert!(!ice.answers_ufrag("sfu2") && ice.answers_ufrag("sfu3"));
+        // however many restarts, a bounded few generations are kept
+        for i in 4..20 {
+            ice.restart(creds(&format!("sfu{i}")), creds(&format!("brw{i}")));
+        }
+        assert!(!ice.answers_ufrag("sfu3"));
+        let kept = (4..20)
+            .filter(|i| ice.answers_ufrag(&format!("sfu{i}")))
+            .count();
+        assert_eq!(kept, MAX_GENERATIONS);
     }
 }

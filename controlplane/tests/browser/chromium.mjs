@@ -12,6 +12,9 @@ export function launch(extraArgs = []) {
       "--use-fake-device-for-media-stream",
       "--use-fake-ui-for-media-stream",
       ...extraArgs,
+      // for a person chasing a problem: e.g. "--enable-logging
+      // --log-file=/tmp/chromium.log --vmodule=*p2p*=2"
+      ...(process.env.CHROMIUM_EXTRA_ARGS || "").split(" ").filter(Boolean),
       "--autoplay-policy=no-user-gesture-required",
       "--ignore-certificate-errors",
     ],
