@@ -28,6 +28,8 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v nft >/dev/null 2>&1 || missing+=(nftables) # path loss in the ICE restart test
 command -v gcc >/dev/null 2>&1 || missing+=(gcc) # the C ABI test
 command -v janus >/dev/null 2>&1 || missing+=(janus) # the side-by-side benchmark
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server) # the shards' registry
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy) # shards behind a proxy
 if [ ${#missing[@]} -gt 0 ]; then
     step "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -86,12 +86,7 @@ pub async fn serve(
     );
     if let Some((l, files, _)) = &https {
         let a = l.local_addr().map_err(|e| e.to_string())?;
-        let host = if a.ip().is_unspecified() {
-            SocketAddr::new(config.advertise[0], a.port())
-        } else {
-            a
-        };
-        banner.push_str(&format!("switchyard: or https://{host}/"));
+        banner.push_str(&format!("switchyard: or https://{}/", public(a, &config)));
         if files.self_signed {
             banner.push_str(&format!(
                 " (self-signed certificate {})",
@@ -109,6 +104,27 @@ pub async fn serve(
     let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
     let _ = std::io::Write::flush(&mut std::io::stdout());
     let tokens = config.tokens.policy()?;
+    let shard = {
+        let url = match (&config.shard.url, &https) {
+            (Some(u), _) => u.clone(),
+            (None, Some((l, _, _))) => {
+                let a = l.local_addr().map_err(|e| e.to_string())?;
+                format!("wss://{}/ws", public(a, &config))
+            }
+            (None, None) => format!("ws://{}/ws", public(addr, &config)),
+        };
+        let registry = config
+            .shard
+            .registry
+            .open()
+            .map_err(|e| format!("--registry: {e}"))?;
+        Arc::new(crate::shard::Shard::new(
+            config.shard.id.clone(),
+            url,
+            registry,
+        ))
+    };
+    tracing::info!(target: "switchyard::shard", shard = shard.id(), registry = %shard.registry_name(), "shard");
     let signalling = crate::server::Signalling::new(
         local.then(|| dataplane.clone()),
         crate::server::RoomSettings {
@@ -118,9 +134,12 @@ pub async fn serve(
             last_n: config.last_n,
             resume_grace: config.resume_grace,
             placement: config.placement,
+            trusted_proxies: config.trusted_proxies.clone(),
         },
         config.cluster_secret.clone(),
+        shard,
     );
+    tokio::spawn(refresh_shard(signalling.clone()));
     let pump = {
         let (s, stop) = (signalling.clone(), stop.clone());
         std::thread::Builder::new()
@@ -197,6 +216,31 @@ pub async fn serve(
     .await;
     tracing::info!("switchyard stopped");
     served.map_err(|e| format!("HTTP server: {e}"))
+}
+
+/// A listener's address as others reach it: an unspecified address is
+/// replaced by the first advertised one.
+fn public(a: SocketAddr, config: &Config) -> SocketAddr {
+    if a.ip().is_unspecified() {
+        SocketAddr::new(config.advertise[0], a.port())
+    } else {
+        a
+    }
+}
+
+/// Keeps this shard's room claims and records in the registry fresh, every
+/// [`crate::shard::REFRESH`], for as long as the process runs.
+async fn refresh_shard(signalling: Arc<crate::server::Signalling>) {
+    let mut tick = tokio::time::interval(crate::shard::REFRESH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let snapshot = signalling.shard_snapshot();
+        signalling
+            .shard()
+            .refresh(std::time::Instant::now(), snapshot)
+            .await;
+    }
 }
 
 /// Starts the thread that runs (or attaches to) the dataplane and keeps it

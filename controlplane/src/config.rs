@@ -138,6 +138,28 @@ pub struct Args {
     /// another can (default 0.8).
     #[arg(long)]
     pub stress_threshold: Option<f64>,
+    /// The registry the shards of a cluster share (docs/cluster.md,
+    /// "Shards"): `redis://[:password@]host[:port][/db]`. Default: none,
+    /// this process is the only shard.
+    #[arg(long, env = "SWITCHYARD_REGISTRY", hide_env_values = true)]
+    pub registry: Option<String>,
+    /// Prefix of this cluster's keys in the registry (default
+    /// `switchyard:`).
+    #[arg(long)]
+    pub registry_prefix: Option<String>,
+    /// Proxies (e.g. HAProxy in front of several shards) whose
+    /// `X-Forwarded-For` names the client: per-address limits then count
+    /// the client's address, not the proxy's. Comma-separated addresses.
+    #[arg(long, value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// This shard's id in the cluster (default: the host name).
+    #[arg(long)]
+    pub shard_id: Option<String>,
+    /// The signalling URL clients are redirected to for rooms this shard
+    /// holds, e.g. `wss://meet.example.com/ws?shard=a` (default: this
+    /// process's own HTTPS, or HTTP, listener).
+    #[arg(long)]
+    pub shard_url: Option<String>,
     /// What this process runs (set from the subcommand).
     #[arg(skip)]
     pub role: RoleKind,
@@ -211,6 +233,11 @@ struct FileConfig {
     bridge_id: Option<String>,
     region: Option<String>,
     stress_threshold: Option<f64>,
+    registry: Option<String>,
+    registry_prefix: Option<String>,
+    trusted_proxies: Option<Vec<IpAddr>>,
+    shard_id: Option<String>,
+    shard_url: Option<String>,
 }
 
 /// How the control plane gets its dataplane.
@@ -324,6 +351,61 @@ pub struct Config {
     pub cluster_secret: Option<crate::cluster::auth::Secret>,
     /// Placement rules.
     pub placement: crate::focus::placement::Rules,
+    /// This process as a shard of a cluster.
+    pub shard: ShardSettings,
+    /// Proxies trusted to name the client in `X-Forwarded-For`.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// This process as one shard of a cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardSettings {
+    /// Its id.
+    pub id: String,
+    /// Where clients are redirected for its rooms (`None`: its own
+    /// listener, known once bound).
+    pub url: Option<String>,
+    /// The registry it shares.
+    pub registry: RegistrySource,
+}
+
+/// Where the registry is.
+#[derive(Clone, PartialEq)]
+pub enum RegistrySource {
+    /// In this process: one shard alone.
+    Memory,
+    /// In Redis.
+    Redis {
+        /// `redis://…` (may hold a password: never logged).
+        url: String,
+        /// Key prefix.
+        prefix: String,
+    },
+}
+
+impl std::fmt::Debug for RegistrySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistrySource::Memory => f.write_str("Memory"),
+            RegistrySource::Redis { prefix, .. } => write!(f, "Redis {{ prefix: {prefix:?} }}"),
+        }
+    }
+}
+
+impl RegistrySource {
+    /// Opens it.
+    pub fn open(
+        &self,
+    ) -> Result<std::sync::Arc<dyn crate::registry::Registry>, crate::registry::RegistryError> {
+        Ok(match self {
+            RegistrySource::Memory => {
+                std::sync::Arc::new(crate::registry::memory::MemoryRegistry::new())
+            }
+            RegistrySource::Redis { url, prefix } => {
+                std::sync::Arc::new(crate::registry::redis::RedisRegistry::new(url, prefix)?)
+            }
+        })
+    }
 }
 
 /// Parses `60s`, `2m`, `1h` or plain seconds (`30`, `2.5`).
@@ -556,7 +638,53 @@ impl Config {
                 "--stress-threshold must be positive, not {stress_threshold}"
             ));
         }
+        let shard = {
+            let id = match args.shard_id.or(file.shard_id) {
+                Some(id) => id,
+                None => rustix::system::uname()
+                    .nodename()
+                    .to_string_lossy()
+                    .into_owned(),
+            };
+            crate::cluster::wire::check_name(&id, "--shard-id").map_err(|e| e.to_string())?;
+            let url = args.shard_url.or(file.shard_url);
+            if let Some(u) = &url
+                && !(u.starts_with("wss://") || u.starts_with("ws://"))
+            {
+                return Err(format!(
+                    "--shard-url must be a ws:// or wss:// URL, not {u:?}"
+                ));
+            }
+            let registry = match args.registry.or(file.registry) {
+                None => RegistrySource::Memory,
+                Some(url) if url.starts_with("redis://") => RegistrySource::Redis {
+                    url,
+                    prefix: args
+                        .registry_prefix
+                        .or(file.registry_prefix)
+                        .unwrap_or_else(|| "switchyard:".into()),
+                },
+                Some(_) => {
+                    return Err(
+                        "--registry must be a redis:// URL (rediss:// is not supported yet)".into(),
+                    );
+                }
+            };
+            if matches!(role, Role::Bridge(_)) && registry != RegistrySource::Memory {
+                return Err(
+                    "a bridge uses no registry: its focus (shard) writes its record".into(),
+                );
+            }
+            ShardSettings { id, url, registry }
+        };
+        let trusted_proxies = if args.trusted_proxies.is_empty() {
+            file.trusted_proxies.unwrap_or_default()
+        } else {
+            args.trusted_proxies
+        };
         let config = Config {
+            trusted_proxies,
+            shard,
             role,
             cluster_secret,
             placement: crate::focus::placement::Rules { stress_threshold },

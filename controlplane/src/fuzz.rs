@@ -1,6 +1,6 @@
 //! Fuzz entry points for the control plane's parsers of network input:
-//! signalling frames, SDP offers, STUN for the ICE agent and cluster
-//! protocol frames; and of what it reads back from the shared region: ABI
+//! signalling frames, SDP offers, STUN for the ICE agent, cluster
+//! protocol frames and registry records; and of what it reads back from the shared region: ABI
 //! commands and its saved state. They must
 //! never panic; used by `fuzz/` and by tests over random input.
 
@@ -89,6 +89,13 @@ pub fn ice(data: &[u8]) {
     let _ = agent.handle(Instant::now(), from, data, &mut out);
 }
 
+/// A record read from the shards' registry (another process wrote it).
+pub fn registry_record(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let _ = crate::registry::parse_record::<crate::registry::ShardRecord>(&text);
+    let _ = crate::registry::parse_record::<crate::registry::BridgeRecord>(&text);
+}
+
 #[cfg(test)]
 mod tests {
     /// Random and mutated inputs never panic any entry point.
@@ -104,7 +111,7 @@ mod tests {
         );
         let saved = br#"{"version":2,"agent":{"key_pem":"x","cert_pem":"y","transports":[],"replica":[[0,14,[1,2,3]],[1,1,[]]]},"hub":{"next_id":9,"rooms":{},"participants":{}}}"#;
         assert!(crate::saved_state::SavedState::parse(saved).is_ok());
-        let seeds: [&[u8]; 6] = [
+        let seeds: [&[u8]; 7] = [
             br#"{"v":1,"type":"join","room":"r","name":"n"}"#,
             include_bytes!("sdp/testdata/chrome_simulcast_offer.sdp"),
             &[
@@ -113,14 +120,16 @@ mod tests {
             &resume,
             saved,
             br#"{"type":"open","endpoint":7,"worker":0,"port":10000,"local":{"ufrag":"abcd","pwd":"0123456789012345678901"},"remote":{"ufrag":"efgh","pwd":"0123456789012345678901"},"fingerprint":"sha-256 AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB","setup":"actpass","ext":[1,null,null,null,3,null,null],"user_data":"0000000000000000000000000000000000000000000000000000000000000000"}"#,
+            br#"{"id":"b1","shard":"a","region":"eu","stress":0.25,"participants":3,"available":true}"#,
         ];
-        let targets: [fn(&[u8]); 6] = [
+        let targets: [fn(&[u8]); 7] = [
             super::signalling,
             super::sdp_offer,
             super::ice,
             super::abi_command,
             super::saved_state,
             super::cluster_frame,
+            super::registry_record,
         ];
         let mut seed = 0xdead_beef_cafe_f00du64;
         for (target, base) in targets.iter().zip(seeds) {

@@ -132,6 +132,13 @@ async fn health(State(s): State<Arc<AppState>>) -> impl IntoResponse {
         "version": env!("CARGO_PKG_VERSION"),
         "role": s.role,
         "bridges": { "registered": bridges.len(), "healthy": healthy_bridges },
+        // a registry that cannot be reached stops new rooms only: the
+        // shard stays up for its calls (and for a proxy's health check)
+        "shard": {
+            "id": s.signalling.shard().id(),
+            "registry": s.signalling.shard().registry_name(),
+            "registry_up": s.signalling.shard().registry_up(),
+        },
         "dataplane": dp.unwrap_or_else(|| json!({"attached": false})),
         "dataplane_pid": s.dataplane.pid(),
         "dataplane_starts": s.dataplane.starts(),
@@ -255,6 +262,19 @@ async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
         "participants",
         "Participants on this server",
         gauge(participants as i64),
+    );
+    let shard = s.signalling.shard();
+    registry.register(
+        "registry_up",
+        "Whether the cluster registry answered this shard's last call (1) or not (0)",
+        gauge(i64::from(shard.registry_up())),
+    );
+    let conflicts: PromCounter = PromCounter::default();
+    conflicts.inc_by(shard.conflicts());
+    registry.register(
+        "room_claim_conflicts",
+        "Rooms open here that another shard turned out to hold too (after a registry outage)",
+        conflicts,
     );
     let stress: Gauge<f64, std::sync::atomic::AtomicU64> = Gauge::default();
     stress.set(lock_load(&s).stress());

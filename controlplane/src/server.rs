@@ -19,9 +19,11 @@ use crate::hub::ParsedSdp;
 use crate::hub::{Hub, HubConfig, Out};
 use crate::limits::Limits;
 use crate::limits::{Admission, Refusal};
+use crate::registry::BridgeRecord;
 use crate::saved_state::SavedState;
 use crate::sdp::Offer;
 use crate::sessions::{BYE, CLOSE_NOT_READING, SessionHandle, Sessions, ToSession};
+use crate::shard::{Route, Shard, Snapshot};
 use crate::signalling::MAX_MESSAGE;
 use crate::signalling::{ClientMessage, ErrorCode, ProtocolError, ServerMessage};
 use crate::supervisor::Dataplane;
@@ -67,6 +69,8 @@ pub struct RoomSettings {
     pub resume_grace: Duration,
     /// Where new rooms may go.
     pub placement: crate::focus::placement::Rules,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// State the WebSocket handlers and the pump share.
@@ -84,6 +88,8 @@ pub struct Signalling {
     dataplane: Option<Arc<Dataplane>>,
     /// Remote bridges' links, with a cluster secret.
     cluster: Option<crate::focus::link::Cluster>,
+    /// This process as a shard of the cluster (one alone by default).
+    shard: Arc<Shard>,
     settings: RoomSettings,
 }
 
@@ -99,6 +105,7 @@ impl Signalling {
         dataplane: Option<Arc<Dataplane>>,
         settings: RoomSettings,
         cluster_secret: Option<crate::cluster::auth::Secret>,
+        shard: Arc<Shard>,
     ) -> Arc<Signalling> {
         Arc::new(Signalling {
             hub: Mutex::new(None),
@@ -109,6 +116,7 @@ impl Signalling {
             draining: Mutex::new(None),
             dataplane,
             cluster: cluster_secret.map(crate::focus::link::Cluster::new),
+            shard,
             settings,
         })
     }
@@ -116,6 +124,47 @@ impl Signalling {
     /// The cluster links, if this process takes remote bridges.
     pub fn cluster(&self) -> Option<&crate::focus::link::Cluster> {
         self.cluster.as_ref()
+    }
+
+    /// This process as a shard.
+    pub fn shard(&self) -> &Arc<Shard> {
+        &self.shard
+    }
+
+    /// What the shard's refresh writes to the registry: the rooms open
+    /// here and the bridges whose links are up.
+    pub fn shard_snapshot(&self) -> Snapshot {
+        let hub = lock(&self.hub);
+        let Some(h) = hub.as_ref() else {
+            return Snapshot {
+                rooms: Vec::new(),
+                participants: 0,
+                bridges: Vec::new(),
+            };
+        };
+        let shard = self.shard.id();
+        Snapshot {
+            rooms: h.room_names(),
+            participants: h.counts().1 as u64,
+            bridges: h
+                .bridges()
+                .iter()
+                .filter(|b| b.is_linked())
+                .map(|b| BridgeRecord {
+                    // every shard has a bridge called `local`
+                    id: if b.info.id == LOCAL {
+                        format!("{shard}.{LOCAL}")
+                    } else {
+                        b.info.id.clone()
+                    },
+                    shard: shard.to_string(),
+                    region: b.info.region.clone(),
+                    stress: b.health.stress,
+                    participants: h.counts_on(&b.info.id).1 as u64,
+                    available: b.health.dataplane_up && !b.health.draining,
+                })
+                .collect(),
+        }
     }
 
     /// Runs `f` on the hub, once there is one.
@@ -391,6 +440,14 @@ impl Signalling {
     }
 }
 
+/// The query of the signalling URL: `/ws?room=R` names the room the
+/// connection will join, so that a proxy can route it to the room's shard.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct WsQuery {
+    /// The room the `join` must name.
+    room: Option<String>,
+}
+
 /// `GET /ws`: one participant's signalling connection. Refused with 429
 /// (this address has too many connections) or 503 (the server has) before
 /// the upgrade.
@@ -398,8 +455,11 @@ pub async fn ws_handler(
     ws: WebSocketUpgrade,
     State(s): State<Arc<Signalling>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    axum::extract::Query(query): axum::extract::Query<WsQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
-    let ip = peer.ip();
+    let url_room = query.room;
+    let ip = client_address(peer.ip(), &headers, &s.settings.trusted_proxies);
     if let Err(refusal) = lock(&s.admission).connect(ip, Instant::now()) {
         let status = match refusal {
             Refusal::Address(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -410,7 +470,24 @@ pub async fn ws_handler(
     let permit = Permit { s: s.clone(), ip };
     ws.max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket| session(socket, s, permit))
+        .on_upgrade(move |socket| session(socket, s, permit, url_room))
+}
+
+/// The client's address: the peer's, or — when the peer is a trusted
+/// proxy — the last address in `X-Forwarded-For` (the one that proxy
+/// added; earlier ones are the client's word, and not trusted).
+pub fn client_address(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next_back()
+        .and_then(|a| a.trim().parse().ok())
+        .unwrap_or(peer)
 }
 
 /// One admitted connection; frees its place when dropped.
@@ -465,7 +542,7 @@ async fn write_frames(
     }
 }
 
-async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit) {
+async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit, url_room: Option<String>) {
     let ip = permit.ip;
     let (sink, mut stream) = socket.split();
     let (tx, rx) = mpsc::channel::<ToSession>(OUT_QUEUE);
@@ -563,12 +640,46 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit) {
                     ..
                 },
             ) => {
+                if url_room.as_ref().is_some_and(|r| *r != room) {
+                    send_error(&ProtocolError::new(
+                        ErrorCode::InvalidValue,
+                        "the join names another room than the URL's ?room=",
+                    ));
+                    continue;
+                }
                 let admitted = match s.draining() {
                     Some(reason) => Err(ProtocolError::new(
                         ErrorCode::Draining,
                         format!("this server is shutting down ({reason}); join again in a moment"),
                     )),
                     None => lock(&s.admission).join(ip, now),
+                };
+                // a room opens on one shard of the cluster: here, or the
+                // client is sent to the one that holds it
+                let admitted = match admitted {
+                    Ok(()) => {
+                        let open_here = lock(&s.hub).as_ref().is_some_and(|h| h.has_room(&room));
+                        match s.shard.admit(&room, open_here).await {
+                            Route::Here => Ok(()),
+                            Route::Redirect { shard, url } => {
+                                handle.deliver(ToSession::Frame(
+                                    ServerMessage::Redirect {
+                                        v: crate::signalling::VERSION,
+                                        room: room.clone(),
+                                        shard,
+                                        url,
+                                    }
+                                    .to_json(),
+                                ));
+                                handle.deliver(BYE);
+                                break;
+                            }
+                            Route::Unavailable(why) => {
+                                Err(ProtocolError::new(ErrorCode::RoomUnavailable, why))
+                            }
+                        }
+                    }
+                    Err(e) => Err(e),
                 };
                 // the session is registered before the hub lock is let go,
                 // so the pump cannot route `joined` before it exists
@@ -598,6 +709,7 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit) {
                                 | ErrorCode::Limit
                                 | ErrorCode::Internal
                                 | ErrorCode::Draining
+                                | ErrorCode::RoomUnavailable
                         ) {
                             handle.deliver(BYE);
                             break;
@@ -725,4 +837,29 @@ fn resume(
 /// exceeded: Message too long: …"; bad_input.rs fails if that changes).
 fn is_capacity(e: &axum::Error) -> bool {
     e.to_string().starts_with("Space limit exceeded")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_address;
+    use axum::http::HeaderMap;
+
+    #[test]
+    fn only_a_trusted_proxy_names_the_client() {
+        let (proxy, client, other): (std::net::IpAddr, std::net::IpAddr, std::net::IpAddr) = (
+            "10.0.0.5".parse().unwrap(),
+            "198.51.100.7".parse().unwrap(),
+            "192.0.2.1".parse().unwrap(),
+        );
+        let mut h = HeaderMap::new();
+        // a client's own header first, then the proxy's
+        h.append("x-forwarded-for", "203.0.113.9, 192.0.2.1".parse().unwrap());
+        h.append("x-forwarded-for", "198.51.100.7".parse().unwrap());
+        assert_eq!(client_address(proxy, &h, &[proxy]), client);
+        assert_eq!(client_address(other, &h, &[proxy]), other, "untrusted peer");
+        assert_eq!(client_address(proxy, &HeaderMap::new(), &[proxy]), proxy);
+        let mut junk = HeaderMap::new();
+        junk.append("x-forwarded-for", "not an address".parse().unwrap());
+        assert_eq!(client_address(proxy, &junk, &[proxy]), proxy);
+    }
 }

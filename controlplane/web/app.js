@@ -373,6 +373,7 @@ function onMessage(msg) {
       if (state.pc) watchConnection(state.pc);
       break;
     case "joined":
+      Object.assign(state, { redirectsInARow: 0, joinRetries: 0, joinRetryStarted: null });
       state.me = msg.id;
       state.resumeToken = msg.resume_token;
       for (const p of msg.participants) addParticipant(p);
@@ -417,6 +418,10 @@ function onMessage(msg) {
       // participant starts its media over on another, on this connection
       serially(() => moveMedia(msg.reason));
       break;
+    case "redirect":
+      // another server of the cluster holds the room: join there
+      redirectTo(msg);
+      break;
     case "going_away":
       state.goingAway = msg;
       showNotice(`The server is shutting down: this call ends within ${msg.within_s} s.`);
@@ -434,6 +439,11 @@ function onMessage(msg) {
         // the server could not give our media back (it restarted): a new
         // participant on a new connection, same camera
         rejoin();
+      } else if (msg.code === "room_unavailable" && !state.me) {
+        // the room cannot open now (the server that held it stopped and
+        // its claim has not run out, or the cluster's registry is away):
+        // try again shortly
+        retryJoin(msg.message);
       } else {
         fail(`server: ${msg.code}: ${msg.message}`);
       }
@@ -475,9 +485,14 @@ async function join(room, name) {
 }
 
 // One signalling connection; `first` is `join`, or `resume` after a drop.
+// The URL names the room (?room=), so that a proxy in front of several
+// servers (shards) can send every participant of a room to the same one;
+// a `redirect` names another server's URL to use instead.
 function openSignalling(first) {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/ws`);
+  const url = new URL(state.signallingUrl || `${scheme}://${location.host}/ws`);
+  url.searchParams.set("room", state.room);
+  const ws = new WebSocket(url.href);
   state.ws = ws;
   ws.onopen = () => {
     showConnection();
@@ -551,6 +566,9 @@ function reconnect() {
   // attempts since the last success: the backoff starts small each time
   state.attempts = (state.attempts || 0) + 1;
   setStatus("reconnecting…");
+  // the server a redirect named may be gone: after two failed tries,
+  // through the entry point again
+  if (state.attempts > 2) state.signallingUrl = null;
   const delay = Math.min(4000, 250 * 2 ** Math.min(4, state.attempts - 1));
   setTimeout(() => openSignalling({ type: "resume", token: state.resumeToken }), delay);
 }
@@ -573,17 +591,52 @@ async function moveMedia(reason) {
   await publish();
 }
 
-// Joins again as a new participant: a fresh peer connection and signalling
-// connection, the same room, name and local tracks.
-function rejoin() {
-  state.rejoins = (state.rejoins || 0) + 1;
-  console.warn(`rejoining (${state.rejoins})`);
+// Drops the current signalling connection without reacting to its close.
+function dropSignalling() {
   const old = state.ws;
   state.ws = null;
   if (old) {
     old.onclose = null;
     old.close();
   }
+}
+
+// `redirect`: the join goes to the server that holds the room. A few in a
+// row without a join (servers disagreeing) end in an error.
+function redirectTo(msg) {
+  state.redirects = (state.redirects || 0) + 1;
+  state.redirectsInARow = (state.redirectsInARow || 0) + 1;
+  // servers disagreeing (one just stopped and its record has not run out):
+  // wait and try again through the entry point
+  if (state.redirectsInARow > 3) return retryJoin(`redirected ${state.redirectsInARow} times in a row`);
+  console.warn(`room ${msg.room} is on ${msg.shard}: ${msg.url}`);
+  dropSignalling();
+  state.signallingUrl = msg.url;
+  openSignalling({ type: "join", room: state.room, name: state.name, region: state.region });
+}
+
+// `room_unavailable` before we joined: again after 1 s, 2 s, then every
+// 3 s, for up to a minute.
+function retryJoin(why) {
+  state.joinRetryStarted = state.joinRetryStarted || Date.now();
+  if (Date.now() - state.joinRetryStarted > 60_000) return fail(`the room could not open: ${why}`);
+  state.joinRetries = (state.joinRetries || 0) + 1;
+  setStatus("the room is opening, please wait…");
+  dropSignalling();
+  // the entry point may send us to another server now
+  state.signallingUrl = null;
+  const delay = Math.min(3000, 1000 * state.joinRetries);
+  setTimeout(() => openSignalling({ type: "join", room: state.room, name: state.name, region: state.region }), delay);
+}
+
+// Joins again as a new participant: a fresh peer connection and signalling
+// connection, the same room, name and local tracks.
+function rejoin() {
+  state.rejoins = (state.rejoins || 0) + 1;
+  console.warn(`rejoining (${state.rejoins})`);
+  dropSignalling();
+  // through the entry point again: the server we were sent to may be gone
+  state.signallingUrl = null;
   if (state.pc) state.pc.close();
   for (const id of [...state.participants.keys()]) removeParticipant(id);
   Object.assign(state, { me: null, resumeToken: null, offering: false, offerAgain: false, pinned: null, outbox: [] });

@@ -55,6 +55,13 @@ pub struct Bridge {
     down_since: Option<Instant>,
 }
 
+impl Bridge {
+    /// Whether its link is up.
+    pub fn is_linked(&self) -> bool {
+        self.down_since.is_none()
+    }
+}
+
 /// Every registered bridge, by id.
 #[derive(Debug, Default)]
 pub struct Bridges {

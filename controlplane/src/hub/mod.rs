@@ -229,6 +229,16 @@ impl Hub {
         (self.rooms.len(), self.participants.len())
     }
 
+    /// Whether room `name` is open here.
+    pub fn has_room(&self, name: &str) -> bool {
+        self.rooms.contains_key(name)
+    }
+
+    /// The names of the rooms open here.
+    pub fn room_names(&self) -> Vec<String> {
+        self.rooms.keys().cloned().collect()
+    }
+
     /// The next output.
     pub fn poll(&mut self) -> Option<Out> {
         self.out.pop_front()

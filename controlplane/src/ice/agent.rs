@@ -122,7 +122,7 @@ impl IceLite {
     /// does, 30 s after the last valid check.
     ///
     /// Checks with the credentials of the generations before stay answered
-    /// (up to [`MAX_GENERATIONS`] in all) until one of this or a later
+    /// (up to `MAX_GENERATIONS` in all) until one of this or a later
     /// generation nominates a pair: the browser keeps checking its older
     /// pairs with their own credentials, and after a network change it may
     /// nominate one of those — found on the new network by a restart

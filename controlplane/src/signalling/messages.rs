@@ -44,6 +44,10 @@ pub enum ErrorCode {
     /// (its dataplane restarted and refused the participant's endpoint); the
     /// connection is closed: join again.
     MediaLost,
+    /// The room cannot be opened now (the cluster's registry is unreachable,
+    /// or the server that held the room stopped and the room is not free
+    /// yet); the connection is closed: join again in a few seconds.
+    RoomUnavailable,
 }
 
 /// Why a client message was refused.
@@ -293,6 +297,18 @@ pub enum ServerMessage {
         v: u32,
         /// Why, for people.
         reason: String,
+    },
+    /// Another server of the cluster holds the room: connect to `url` and
+    /// `join` there. The connection is closed.
+    Redirect {
+        /// Protocol version.
+        v: u32,
+        /// The room asked for.
+        room: String,
+        /// The id of the server (shard) that holds it.
+        shard: String,
+        /// Its signalling URL.
+        url: String,
     },
     /// A request was refused.
     Error {

@@ -32,7 +32,7 @@ pub fn secret_file(dir: &Path) -> PathBuf {
     p
 }
 
-fn temp_dir(name: &str) -> PathBuf {
+pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "swyd-cl-{name}-{}-{}",
         std::process::id(),
@@ -101,6 +101,46 @@ impl NsRole {
         }
         args.extend(extra.iter().map(|s| s.to_string()));
         NsRole::spawn(ns, id, &args, dir, format!("{ip}:8081"))
+    }
+
+    /// Plain `switchyard` (focus and bridge in one) called `name` on `ip`:
+    /// HTTP on `http_port`, no HTTPS, media UDP from `base_port`.
+    pub fn plain(
+        ns: &str,
+        name: &str,
+        ip: &str,
+        http_port: u16,
+        base_port: u16,
+        extra: &[&str],
+    ) -> NsRole {
+        let dir = temp_dir(name);
+        let mut args: Vec<String> = [
+            "--http",
+            &format!("{ip}:{http_port}"),
+            "--https",
+            "off",
+            "--bind",
+            ip,
+            "--base-port",
+            &base_port.to_string(),
+            "--workers",
+            "1",
+            "--open-rooms",
+            "--log",
+            "info,switchyard::io=warn",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for (flag, path) in [
+            ("--state-dir", dir.clone()),
+            ("--control-socket", dir.join("dp.sock")),
+        ] {
+            args.push(flag.into());
+            args.push(path.display().to_string());
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        NsRole::spawn(ns, name, &args, dir, format!("{ip}:{http_port}"))
     }
 
     fn spawn(ns: &str, name: &str, args: &[String], dir: PathBuf, http: String) -> NsRole {
@@ -215,7 +255,7 @@ impl Drop for NsRole {
 }
 
 /// Moves the calling thread into network namespace `ns`.
-fn enter(ns: &str) {
+pub fn enter(ns: &str) {
     let fd = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("namespace");
     rustix::thread::move_into_link_name_space(
         std::os::fd::AsFd::as_fd(&fd),

@@ -11,6 +11,7 @@ mod lastn;
 mod media_path;
 mod netns;
 mod resume;
+mod shards;
 mod shutdown;
 mod signalling;
 mod simulcast;
