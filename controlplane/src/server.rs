@@ -656,6 +656,12 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit, url_room
                 };
                 // a room opens on one shard of the cluster: here, or the
                 // client is sent to the one that holds it
+                // (only someone the room's token admits reaches the registry)
+                let admitted = admitted.and_then(|()| {
+                    lock(&s.hub)
+                        .as_ref()
+                        .map_or(Ok(()), |h| h.authorize(&room, token.as_deref()))
+                });
                 let admitted = match admitted {
                     Ok(()) => {
                         let open_here = lock(&s.hub).as_ref().is_some_and(|h| h.has_room(&room));

@@ -229,6 +229,12 @@ impl Hub {
         (self.rooms.len(), self.participants.len())
     }
 
+    /// Whether `token` admits its holder to `room` (checked again by the
+    /// join; asked first so that no one without it reaches the registry).
+    pub fn authorize(&self, room: &str, token: Option<&str>) -> Result<(), ProtocolError> {
+        authorize(&self.config.tokens, token, room).map(|_| ())
+    }
+
     /// Whether room `name` is open here.
     pub fn has_room(&self, name: &str) -> bool {
         self.rooms.contains_key(name)
