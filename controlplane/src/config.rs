@@ -646,7 +646,12 @@ impl Config {
                     .to_string_lossy()
                     .into_owned(),
             };
-            crate::cluster::wire::check_name(&id, "--shard-id").map_err(|e| e.to_string())?;
+            // it goes into registry keys and URLs (?shard=): a plain token
+            if !crate::signalling::valid_room(&id) {
+                return Err(format!(
+                    "--shard-id must be 1-64 of A-Z a-z 0-9 - _ . (the host name otherwise), not {id:?}"
+                ));
+            }
             let url = args.shard_url.or(file.shard_url);
             if let Some(u) = &url
                 && !(u.starts_with("wss://") || u.starts_with("ws://"))
@@ -827,6 +832,46 @@ mod tests {
         );
         let toml: FileConfig = toml::from_str("open_rooms = true").unwrap();
         assert_eq!(toml.open_rooms, Some(true));
+    }
+
+    #[test]
+    fn shard_settings() {
+        let c = Config::load(Args::default()).unwrap();
+        assert_eq!(c.shard.registry, RegistrySource::Memory);
+        assert!(!c.shard.id.is_empty(), "the host name by default");
+        let c = Config::load(Args {
+            registry: Some("redis://:hunter2@10.0.0.30:6379/0".into()),
+            shard_id: Some("a".into()),
+            shard_url: Some("wss://meet.example.com/ws?shard=a".into()),
+            trusted_proxies: vec!["10.0.0.5".parse().unwrap()],
+            ..Args::default()
+        })
+        .unwrap();
+        assert_eq!(c.shard.id, "a");
+        assert!(
+            matches!(&c.shard.registry, RegistrySource::Redis { prefix, .. } if prefix == "switchyard:")
+        );
+        assert!(
+            !format!("{c:?}").contains("hunter2"),
+            "the password stays out of logs"
+        );
+        assert_eq!(c.trusted_proxies.len(), 1);
+        for bad in [
+            Args {
+                registry: Some("http://10.0.0.30".into()),
+                ..Args::default()
+            },
+            Args {
+                shard_id: Some("a b".into()),
+                ..Args::default()
+            },
+            Args {
+                shard_url: Some("https://x/ws".into()),
+                ..Args::default()
+            },
+        ] {
+            assert!(Config::load(bad).is_err());
+        }
     }
 
     #[test]
