@@ -178,20 +178,26 @@ impl Shard {
             // (a failed release expires by itself)
             let _ = self.registry.release(room, &self.id).await;
         }
-        if let Ok(owners) = self.noted(self.registry.claim(&rooms, &self.id, ROOM_TTL).await) {
-            for (room, owner) in rooms.iter().zip(owners) {
-                if let Owner::Shard(other) = owner {
-                    // both shards opened it while the registry was away:
-                    // the calls go on where they are
-                    self.conflicts.fetch_add(1, Ordering::Relaxed);
-                    let budget = self
-                        .log_budget
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .allow(now);
-                    if let Some(suppressed) = budget {
-                        tracing::warn!(target: "switchyard::shard", room, other, suppressed, "room open here is claimed by another shard too");
-                    }
+        // (no rooms: nothing to ask; an empty answer would say nothing of
+        // whether the registry is there)
+        let owners = match rooms.is_empty() {
+            true => Vec::new(),
+            false => self
+                .noted(self.registry.claim(&rooms, &self.id, ROOM_TTL).await)
+                .unwrap_or_default(),
+        };
+        for (room, owner) in rooms.iter().zip(owners) {
+            if let Owner::Shard(other) = owner {
+                // both shards opened it while the registry was away: the
+                // calls go on where they are
+                self.conflicts.fetch_add(1, Ordering::Relaxed);
+                let budget = self
+                    .log_budget
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .allow(now);
+                if let Some(suppressed) = budget {
+                    tracing::warn!(target: "switchyard::shard", room, other, suppressed, "room open here is claimed by another shard too");
                 }
             }
         }
