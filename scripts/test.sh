@@ -13,6 +13,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
 # libssl-dev: OpenSSL for DTLS in the control plane.
 packages=(libsrtp2-dev libssl-dev pkg-config)
 missing=()
+lean=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
@@ -30,11 +31,14 @@ command -v gcc >/dev/null 2>&1 || missing+=(gcc) # the C ABI test
 command -v janus >/dev/null 2>&1 || missing+=(janus) # the side-by-side benchmark
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server) # the shards' registry
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy) # shards behind a proxy
-if [ ${#missing[@]} -gt 0 ]; then
-    step "installing ${missing[*]}"
+# promtool checks /metrics; the rest of the prometheus package is not needed
+command -v promtool >/dev/null 2>&1 || lean+=(prometheus)
+if [ ${#missing[@]} -gt 0 ] || [ ${#lean[@]} -gt 0 ]; then
+    step "installing ${missing[*]} ${lean[*]}"
     export DEBIAN_FRONTEND=noninteractive
     as_root apt-get update -qq </dev/null
-    as_root apt-get install -y -qq "${missing[@]}" </dev/null
+    [ ${#missing[@]} -eq 0 ] || as_root apt-get install -y -qq "${missing[@]}" </dev/null
+    [ ${#lean[@]} -eq 0 ] || as_root apt-get install -y -qq --no-install-recommends "${lean[@]}" </dev/null
 fi
 
 # --- what the browser and aiortc tests drive -------------------------------------

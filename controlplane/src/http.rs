@@ -241,10 +241,70 @@ async fn stats(State(s): State<Arc<AppState>>) -> Json<Value> {
     }))
 }
 
+/// The whole cluster as the registry lists it (every shard exports the
+/// same numbers): what an autoscaler acts on (docs/cluster.md).
+fn register_cluster(
+    registry: &mut prometheus_client::registry::Registry,
+    t: &crate::shard::Totals,
+) {
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::Gauge;
+    type F64 = Gauge<f64, std::sync::atomic::AtomicU64>;
+    let gauge = |v: u64| {
+        let g: Gauge = Gauge::default();
+        g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        g
+    };
+    registry.register(
+        "cluster_shards",
+        "Live shards in the cluster's registry",
+        gauge(t.shards),
+    );
+    registry.register("cluster_rooms", "Rooms on all shards", gauge(t.rooms));
+    registry.register(
+        "cluster_participants",
+        "Participants on all shards",
+        gauge(t.participants),
+    );
+    registry.register(
+        "cluster_bridges",
+        "Live bridges in the cluster's registry",
+        gauge(t.bridges.len() as u64),
+    );
+    registry.register(
+        "cluster_bridges_available",
+        "Bridges that take new rooms (healthy, not draining)",
+        gauge(t.available),
+    );
+    let free = F64::default();
+    free.set(t.free_capacity);
+    registry.register(
+        "cluster_free_capacity",
+        "Room left before the placement threshold, in idle bridges",
+        free,
+    );
+    let stress = Family::<Vec<(String, String)>, F64>::default();
+    for b in &t.bridges {
+        let labels = vec![
+            ("bridge".to_string(), b.id.clone()),
+            ("shard".to_string(), b.shard.clone()),
+        ];
+        stress.get_or_create(&labels).set(b.stress);
+    }
+    registry.register(
+        "cluster_bridge_stress",
+        "Stress of every bridge in the cluster (1 = full)",
+        stress,
+    );
+}
+
 /// Prometheus text exposition: rooms, participants, and the dataplane's
 /// counters per worker (drops by reason). Built fresh per scrape from the
 /// shared-memory counters, which are the source of truth.
-async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
+async fn metrics(
+    State(s): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+) -> impl IntoResponse {
     use prometheus_client::metrics::counter::Counter as PromCounter;
     use prometheus_client::metrics::family::Family;
     use prometheus_client::metrics::gauge::Gauge;
@@ -384,6 +444,9 @@ async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
         "Datagrams dropped by the dataplane, by reason",
         drops,
     );
+    if let Some(t) = shard.totals(s.signalling.stress_threshold()).await {
+        register_cluster(&mut registry, &t);
+    }
     let mut body = String::new();
     if prometheus_client::encoding::text::encode(&mut body, &registry).is_err() {
         return (
@@ -392,12 +455,64 @@ async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
             String::from("encoding failed"),
         );
     }
-    (
-        StatusCode::OK,
-        [(
-            "content-type",
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        body,
-    )
+    // OpenMetrics for whoever asks for it (Prometheus does); the classic
+    // text format otherwise (curl, promtool)
+    let openmetrics = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"));
+    if openmetrics {
+        (
+            StatusCode::OK,
+            [(
+                "content-type",
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        )
+    } else {
+        (
+            StatusCode::OK,
+            [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+            classic_text(&body),
+        )
+    }
+}
+
+/// The classic Prometheus text format (0.0.4) of an OpenMetrics text: a
+/// counter's `# HELP` and `# TYPE` name its samples' `_total` name, and there
+/// is no `# EOF`.
+fn classic_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_classic_text_names_counters_by_their_samples() {
+        let om = "# HELP a_rooms Rooms.\n# TYPE a_rooms gauge\na_rooms 2\n# HELP a_drops Drops.\n# TYPE a_drops counter\na_drops_total{w=\"0\"} 5\n# EOF\n";
+        assert_eq!(
+            super::classic_text(om),
+            "# HELP a_rooms Rooms.\n# TYPE a_rooms gauge\na_rooms 2\n# HELP a_drops_total Drops.\n# TYPE a_drops_total counter\na_drops_total{w=\"0\"} 5\n"
+        );
+    }
 }

@@ -126,6 +126,11 @@ impl Signalling {
         self.cluster.as_ref()
     }
 
+    /// The stress at which placement stops choosing a bridge.
+    pub fn stress_threshold(&self) -> f64 {
+        self.settings.placement.stress_threshold
+    }
+
     /// This process as a shard.
     pub fn shard(&self) -> &Arc<Shard> {
         &self.shard

@@ -218,6 +218,15 @@ impl Shard {
         }
     }
 
+    /// The whole cluster as the registry lists it, for autoscaling (`None`
+    /// while the registry cannot be reached). `threshold` is the stress at
+    /// which placement stops choosing a bridge.
+    pub async fn totals(&self, threshold: f64) -> Option<Totals> {
+        let shards = self.shards().await.ok()?;
+        let bridges = self.bridges().await.ok()?;
+        Some(Totals::of(&shards, bridges, threshold))
+    }
+
     /// The live shards, as the registry lists them.
     pub async fn shards(&self) -> Result<Vec<ShardRecord>, RegistryError> {
         self.noted(self.registry.shards().await)
@@ -226,6 +235,43 @@ impl Shard {
     /// The live bridges of the whole cluster.
     pub async fn bridges(&self) -> Result<Vec<BridgeRecord>, RegistryError> {
         self.noted(self.registry.bridges().await)
+    }
+}
+
+/// The cluster in numbers, from the registry's records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Totals {
+    /// Live shards.
+    pub shards: u64,
+    /// Rooms on them.
+    pub rooms: u64,
+    /// Participants in those rooms.
+    pub participants: u64,
+    /// Live bridges, each with its stress.
+    pub bridges: Vec<BridgeRecord>,
+    /// Bridges that take new rooms.
+    pub available: u64,
+    /// Room left before placement's threshold, in empty bridges: the sum
+    /// over available bridges of `max(0, threshold − stress) / threshold`
+    /// (2.5 = two and a half idle bridges' worth).
+    pub free_capacity: f64,
+}
+
+impl Totals {
+    fn of(shards: &[ShardRecord], mut bridges: Vec<BridgeRecord>, threshold: f64) -> Totals {
+        bridges.sort_by(|a, b| a.id.cmp(&b.id));
+        let available: Vec<&BridgeRecord> = bridges.iter().filter(|b| b.available).collect();
+        Totals {
+            shards: shards.len() as u64,
+            rooms: shards.iter().map(|s| s.rooms).sum(),
+            participants: shards.iter().map(|s| s.participants).sum(),
+            available: available.len() as u64,
+            free_capacity: available
+                .iter()
+                .map(|b| ((threshold - b.stress) / threshold).clamp(0.0, 1.0))
+                .sum(),
+            bridges,
+        }
     }
 }
 
@@ -243,6 +289,42 @@ mod tests {
             participants: rooms.len() as u64,
             bridges: Vec::new(),
         }
+    }
+
+    #[test]
+    fn totals_add_the_shards_up_and_count_free_room_in_idle_bridges() {
+        let shard = |id: &str, rooms, participants| ShardRecord {
+            id: id.into(),
+            url: String::new(),
+            rooms,
+            participants,
+            version: "1".into(),
+        };
+        let bridge = |id: &str, stress, available| BridgeRecord {
+            id: id.into(),
+            shard: "a".into(),
+            region: None,
+            stress,
+            participants: 0,
+            available,
+        };
+        let t = Totals::of(
+            &[shard("a", 3, 10), shard("b", 2, 5)],
+            vec![
+                bridge("b2", 0.4, true),
+                bridge("b1", 0.0, true),
+                bridge("b3", 0.9, true),
+                bridge("b4", 0.0, false),
+            ],
+            0.8,
+        );
+        assert_eq!(
+            (t.shards, t.rooms, t.participants, t.available),
+            (2, 5, 15, 3)
+        );
+        // idle: 1, half way to the threshold: 0.5, over it: 0, draining: not counted
+        assert!((t.free_capacity - 1.5).abs() < 1e-9, "{}", t.free_capacity);
+        assert_eq!(t.bridges[0].id, "b1");
     }
 
     #[tokio::test]

@@ -311,6 +311,38 @@ fn join_through(addr: &str, room: &str) -> Result<(u32, Wss), String> {
     }
 }
 
+/// The value of an unlabelled metric in a text exposition (NaN if absent).
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// `promtool check metrics` (Debian's prometheus package) passes `text`.
+fn promtool_check(text: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (scripts/test.sh installs the prometheus package)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn wait_for(within: Duration, what: &str, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
     while !ok() {
@@ -369,6 +401,29 @@ fn rooms_spread_over_two_shards_and_every_joiner_reaches_its_room_s_shard() {
         held.push(j);
     }
     assert!(redirected >= 5, "{redirected} of 20 were redirected");
+    // every shard exports the whole cluster for an autoscaler, in a form
+    // Prometheus' own checker accepts
+    let mut metrics = String::new();
+    wait_for(Duration::from_secs(5), "cluster totals", || {
+        metrics = s.shards[1].get("/metrics").1;
+        metric(&metrics, "switchyard_cluster_rooms") >= 20.0
+    });
+    assert_eq!(
+        metric(&metrics, "switchyard_cluster_shards"),
+        2.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, "switchyard_cluster_bridges_available"),
+        2.0,
+        "{metrics}"
+    );
+    assert!(
+        metric(&metrics, "switchyard_cluster_free_capacity") > 1.5,
+        "{metrics}"
+    );
+    assert_eq!(metric(&metrics, "switchyard_registry_up"), 1.0, "{metrics}");
+    promtool_check(&metrics);
     let now: Vec<u64> = s.rooms().iter().zip(&base).map(|(n, b)| n - b).collect();
     assert_eq!(now, opened, "no room opened on a second shard");
     drop(held);

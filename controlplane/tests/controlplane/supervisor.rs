@@ -27,7 +27,11 @@ fn runs_restarts_and_stops_its_dataplane() {
         metrics.contains("switchyard_dataplane_drops_total{worker=\"0\",reason=\"auth_failed\"} 0"),
         "{metrics}"
     );
-    assert!(metrics.contains("# EOF"));
+    // the classic text format (no Accept header asked for OpenMetrics)
+    assert!(
+        metrics.contains("# TYPE switchyard_dataplane_drops_total counter"),
+        "{metrics}"
+    );
 
     // the dataplane dies: a new one is started and attached
     let _ = rustix::process::kill_process(
