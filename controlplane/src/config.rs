@@ -856,6 +856,29 @@ mod tests {
             "the password stays out of logs"
         );
         assert_eq!(c.trusted_proxies.len(), 1);
+        // the file form docs/cluster.md shows
+        let dir = std::env::temp_dir().join(format!("swyd-cfg-shard-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("switchyard.toml");
+        std::fs::write(
+            &file,
+            "shard_id = \"a\"\nshard_url = \"wss://meet.example.com/ws?shard=a\"\ntrusted_proxies = [\"10.0.0.5\"]\nhttps = \"off\"\nhttp = \"127.0.0.1:8080\"\nregistry = \"redis://127.0.0.1:6379/0\"\nregistry_prefix = \"c1:\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Args {
+            config: Some(file),
+            ..Args::default()
+        })
+        .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(c.shard.id, "a");
+        assert_eq!(
+            c.trusted_proxies,
+            vec!["10.0.0.5".parse::<IpAddr>().unwrap()]
+        );
+        assert!(
+            matches!(&c.shard.registry, RegistrySource::Redis { prefix, .. } if prefix == "c1:")
+        );
         for bad in [
             Args {
                 registry: Some("http://10.0.0.30".into()),

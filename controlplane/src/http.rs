@@ -283,6 +283,13 @@ fn register_cluster(
         "Room left before the placement threshold, in idle bridges",
         free,
     );
+    let sum = F64::default();
+    sum.set(t.bridges.iter().map(|b| b.stress).sum());
+    registry.register(
+        "cluster_stress",
+        "Sum of every bridge's stress: an autoscaler's target per bridge divides it",
+        sum,
+    );
     let stress = Family::<Vec<(String, String)>, F64>::default();
     for b in &t.bridges {
         let labels = vec![

@@ -424,6 +424,32 @@ fn rooms_spread_over_two_shards_and_every_joiner_reaches_its_room_s_shard() {
     );
     assert_eq!(metric(&metrics, "switchyard_registry_up"), 1.0, "{metrics}");
     promtool_check(&metrics);
+    // the Grafana dashboard asks only for what is exported
+    let dashboard = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana-dashboard.json"),
+    )
+    .unwrap();
+    let names: std::collections::BTreeSet<&str> = dashboard
+        .match_indices("switchyard_")
+        .map(|(i, _)| {
+            let rest = &dashboard[i..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .collect();
+    assert!(names.len() >= 10, "{names:?}");
+    for name in names {
+        let exported = metrics.lines().any(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|r| r.starts_with([' ', '{']))
+        });
+        assert!(
+            exported,
+            "the dashboard asks for {name}, not exported:\n{metrics}"
+        );
+    }
     let now: Vec<u64> = s.rooms().iter().zip(&base).map(|(n, b)| n - b).collect();
     assert_eq!(now, opened, "no room opened on a second shard");
     drop(held);
