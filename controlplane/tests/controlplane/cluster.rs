@@ -790,6 +790,19 @@ impl LoopbackFocus {
         let (_, body) = get_plain(&self.http, "/bridges");
         serde_json::from_str(&body).unwrap_or(Value::Null)
     }
+
+    /// Waits up to 20 s until `n` bridges registered.
+    fn wait_registered(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while rooms_per_bridge(self).len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "{n} bridges did not register:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 impl Drop for LoopbackFocus {
@@ -855,10 +868,73 @@ fn rooms_per_bridge(focus: &LoopbackFocus) -> std::collections::BTreeMap<String,
         .collect()
 }
 
-#[test]
-fn rooms_spread_over_bridges_and_a_stressed_one_gets_none() {
+type Signalling =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A participant joined to `room` through the focus at `http`, its
+/// connection held open.
+async fn join_loopback(http: String, room: String) -> Signalling {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/ws"))
+        .await
+        .expect("signalling");
+    let join = format!(r#"{{"v":1,"type":"join","room":"{room}","name":"p"}}"#);
+    ws.send(Message::Text(join.into())).await.unwrap();
+    match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+        Ok(Some(Ok(Message::Text(t)))) if t.contains("\"joined\"") => ws,
+        other => panic!("join {room}: {other:?}"),
+    }
+}
+
+#[test]
+fn a_bridge_started_while_the_cluster_runs_takes_new_rooms_within_2_s() {
+    let focus = LoopbackFocus::start(&[
+        "--joins-per-second",
+        "200",
+        "--joins-per-second-per-address",
+        "200",
+    ]);
+    let _b0 = LoopbackBridge::start(&focus, "b0", &[]);
+    focus.wait_registered(1);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut held = vec![rt.block_on(join_loopback(focus.http.clone(), "before".into()))];
+    // a new bridge; new rooms, one every 100 ms, until one lands on it
+    let started = Instant::now();
+    let _b1 = LoopbackBridge::start(&focus, "b1", &[]);
+    let mut n = 0;
+    let took = loop {
+        n += 1;
+        held.push(rt.block_on(join_loopback(focus.http.clone(), format!("new{n}"))));
+        if rooms_per_bridge(&focus).get("b1").copied().unwrap_or(0) > 0 {
+            break started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no room on the new bridge: {}\n{}",
+            focus.bridges(),
+            focus.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!("the new bridge took a room {took:?} after it was started");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    // and the registry lists both (refreshed every second), for the
+    // cluster's totals
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let (_, metrics) = get_plain(&focus.http, "/metrics");
+        if metrics.contains("switchyard_cluster_bridges 2") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{metrics}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(held);
+}
+
+#[test]
+fn rooms_spread_over_bridges_and_a_stressed_one_gets_none() {
     let focus = LoopbackFocus::start(&[
         "--joins-per-second",
         "200",
@@ -868,30 +944,9 @@ fn rooms_spread_over_bridges_and_a_stressed_one_gets_none() {
     // b0's capacity is tiny, so a trickle of packets makes it look full
     let _b0 = LoopbackBridge::start(&focus, "b0", &["--worker-capacity-pps", "20"]);
     let _b1 = LoopbackBridge::start(&focus, "b1", &[]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while rooms_per_bridge(&focus).len() < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "bridges did not register:\n{}",
-            focus.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    focus.wait_registered(2);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let join = |room: String| {
-        let http = focus.http.clone();
-        async move {
-            let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/ws"))
-                .await
-                .expect("signalling");
-            let join = format!(r#"{{"v":1,"type":"join","room":"{room}","name":"p"}}"#);
-            ws.send(Message::Text(join.into())).await.unwrap();
-            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
-                Ok(Some(Ok(Message::Text(t)))) if t.contains("\"joined\"") => ws,
-                other => panic!("join {room}: {other:?}"),
-            }
-        }
-    };
+    let join = |room: String| join_loopback(focus.http.clone(), room);
     // 20 two-person rooms
     let mut held = Vec::new();
     rt.block_on(async {
