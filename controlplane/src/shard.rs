@@ -174,9 +174,12 @@ impl Shard {
             }
             (gone, snapshot.rooms)
         };
-        for room in &release {
-            // (a failed release expires by itself)
-            let _ = self.registry.release(room, &self.id).await;
+        // (a release that fails, or is skipped while the registry is away so
+        // that the refresh is not held up, expires by itself)
+        if self.registry_up() {
+            for room in &release {
+                let _ = self.registry.release(room, &self.id).await;
+            }
         }
         // (no rooms: nothing to ask; an empty answer would say nothing of
         // whether the registry is there)
