@@ -601,8 +601,8 @@ function dropSignalling() {
   }
 }
 
-// `redirect`: the join goes to the server that holds the room. A few in a
-// row without a join (servers disagreeing) end in an error.
+// `redirect`: the join goes to the server that holds the room. More than
+// three in a row without a join wait and retry (see retryJoin).
 function redirectTo(msg) {
   state.redirects = (state.redirects || 0) + 1;
   state.redirectsInARow = (state.redirectsInARow || 0) + 1;
