@@ -408,6 +408,27 @@ impl RegistrySource {
     }
 }
 
+/// A shard id made of a host name: characters a token cannot hold become
+/// `-`, at most 64 of them, `switchyard` for an empty name.
+fn shard_id_from_host(host: &str) -> String {
+    let id: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    if id.is_empty() {
+        "switchyard".into()
+    } else {
+        id
+    }
+}
+
 /// Parses `60s`, `2m`, `1h` or plain seconds (`30`, `2.5`).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let t = text.trim();
@@ -641,10 +662,8 @@ impl Config {
         let shard = {
             let id = match args.shard_id.or(file.shard_id) {
                 Some(id) => id,
-                None => rustix::system::uname()
-                    .nodename()
-                    .to_string_lossy()
-                    .into_owned(),
+                // (any host name starts: what a token cannot hold becomes -)
+                None => shard_id_from_host(&rustix::system::uname().nodename().to_string_lossy()),
             };
             // it goes into registry keys and URLs (?shard=): a plain token
             if !crate::signalling::valid_room(&id) {
@@ -836,6 +855,10 @@ mod tests {
 
     #[test]
     fn shard_settings() {
+        assert_eq!(shard_id_from_host("media-1.example"), "media-1.example");
+        assert_eq!(shard_id_from_host("höst name"), "h-st-name");
+        assert_eq!(shard_id_from_host(&"a".repeat(100)).len(), 64);
+        assert_eq!(shard_id_from_host(""), "switchyard");
         let c = Config::load(Args::default()).unwrap();
         assert_eq!(c.shard.registry, RegistrySource::Memory);
         assert!(!c.shard.id.is_empty(), "the host name by default");
