@@ -661,35 +661,34 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit, url_room
                 };
                 // a room opens on one shard of the cluster: here, or the
                 // client is sent to the one that holds it
-                // (only someone the room's token admits reaches the registry)
+                // (only someone the room's token admits reaches the
+                // registry); whether the room is open here, in the same look
                 let admitted = admitted.and_then(|()| {
-                    lock(&s.hub)
-                        .as_ref()
-                        .map_or(Ok(()), |h| h.authorize(&room, token.as_deref()))
+                    lock(&s.hub).as_ref().map_or(Ok(false), |h| {
+                        h.authorize(&room, token.as_deref())
+                            .map(|()| h.has_room(&room))
+                    })
                 });
                 let admitted = match admitted {
-                    Ok(()) => {
-                        let open_here = lock(&s.hub).as_ref().is_some_and(|h| h.has_room(&room));
-                        match s.shard.admit(&room, open_here).await {
-                            Route::Here => Ok(()),
-                            Route::Redirect { shard, url } => {
-                                handle.deliver(ToSession::Frame(
-                                    ServerMessage::Redirect {
-                                        v: crate::signalling::VERSION,
-                                        room: room.clone(),
-                                        shard,
-                                        url,
-                                    }
-                                    .to_json(),
-                                ));
-                                handle.deliver(BYE);
-                                break;
-                            }
-                            Route::Unavailable(why) => {
-                                Err(ProtocolError::new(ErrorCode::RoomUnavailable, why))
-                            }
+                    Ok(open_here) => match s.shard.admit(&room, open_here).await {
+                        Route::Here => Ok(()),
+                        Route::Redirect { shard, url } => {
+                            handle.deliver(ToSession::Frame(
+                                ServerMessage::Redirect {
+                                    v: crate::signalling::VERSION,
+                                    room: room.clone(),
+                                    shard,
+                                    url,
+                                }
+                                .to_json(),
+                            ));
+                            handle.deliver(BYE);
+                            break;
                         }
-                    }
+                        Route::Unavailable(why) => {
+                            Err(ProtocolError::new(ErrorCode::RoomUnavailable, why))
+                        }
+                    },
                     Err(e) => Err(e),
                 };
                 // the session is registered before the hub lock is let go,

@@ -211,13 +211,15 @@ impl IceLite {
         };
         // USERNAME is "<our ufrag>:<their ufrag>" (RFC 8445 §7.2.2)
         let (ours, theirs) = username.split_once(':').unwrap_or((username, ""));
-        let Some(generation) = self.generations.iter().position(|g| {
+        let Some(mut generation) = self.generations.iter().position(|g| {
             g.local.ufrag == ours && g.remote.as_ref().is_none_or(|r| r.ufrag == theirs)
         }) else {
             return error(401, "Unauthorized", IceError::Unauthorized, out);
         };
-        let key = self.generations[generation].local.pwd.clone();
-        if msg.verify_integrity(key.as_bytes()).is_err() {
+        if msg
+            .verify_integrity(self.generations[generation].local.pwd.as_bytes())
+            .is_err()
+        {
             return error(401, "Unauthorized", IceError::Unauthorized, out);
         }
         if msg.attribute(attr::ICE_CONTROLLED).is_some() {
@@ -241,14 +243,16 @@ impl IceLite {
         if msg.attribute(attr::USE_CANDIDATE).is_some() {
             // this generation is in use: the ones before it are done
             self.generations.drain(..generation);
+            generation = 0;
             if self.selected != Some(from) {
                 self.selected = Some(from);
                 self.expired = false;
                 self.events.push(IceEvent::Selected(from));
             }
         }
-        let len = success_response(out, &txid, from, key.as_bytes())
-            .map_err(|e| (IceError::NotStun(e), None))?;
+        let key = self.generations[generation].local.pwd.as_bytes();
+        let len =
+            success_response(out, &txid, from, key).map_err(|e| (IceError::NotStun(e), None))?;
         Ok(Response { len, to: from })
     }
 

@@ -36,6 +36,24 @@ fn live<K, V>(map: &mut HashMap<K, (V, Instant)>, now: Instant) {
     map.retain(|_, (_, until)| *until > now);
 }
 
+/// Writes a record to expire `ttl` after `now`.
+fn put<V: Clone>(
+    map: &mut HashMap<String, (V, Instant)>,
+    id: &str,
+    v: &V,
+    now: Instant,
+    ttl: Duration,
+) {
+    live(map, now);
+    map.insert(id.to_string(), (v.clone(), now + ttl));
+}
+
+/// The records that have not expired.
+fn listed<V: Clone>(map: &mut HashMap<String, (V, Instant)>, now: Instant) -> Vec<V> {
+    live(map, now);
+    map.values().map(|(v, _)| v.clone()).collect()
+}
+
 impl Registry for MemoryRegistry {
     fn claim<'a>(
         &'a self,
@@ -73,36 +91,22 @@ impl Registry for MemoryRegistry {
     }
 
     fn put_shard<'a>(&'a self, shard: &'a ShardRecord, ttl: Duration) -> Call<'a, ()> {
-        self.with(|t, now| {
-            live(&mut t.shards, now);
-            t.shards
-                .insert(shard.id.clone(), (shard.clone(), now + ttl));
-        });
+        self.with(|t, now| put(&mut t.shards, &shard.id, shard, now, ttl));
         Box::pin(async { Ok(()) })
     }
 
     fn shards(&self) -> Call<'_, Vec<ShardRecord>> {
-        let list = self.with(|t, now| {
-            live(&mut t.shards, now);
-            t.shards.values().map(|(s, _)| s.clone()).collect()
-        });
+        let list = self.with(|t, now| listed(&mut t.shards, now));
         Box::pin(async move { Ok(list) })
     }
 
     fn put_bridge<'a>(&'a self, bridge: &'a BridgeRecord, ttl: Duration) -> Call<'a, ()> {
-        self.with(|t, now| {
-            live(&mut t.bridges, now);
-            t.bridges
-                .insert(bridge.id.clone(), (bridge.clone(), now + ttl));
-        });
+        self.with(|t, now| put(&mut t.bridges, &bridge.id, bridge, now, ttl));
         Box::pin(async { Ok(()) })
     }
 
     fn bridges(&self) -> Call<'_, Vec<BridgeRecord>> {
-        let list = self.with(|t, now| {
-            live(&mut t.bridges, now);
-            t.bridges.values().map(|(b, _)| b.clone()).collect()
-        });
+        let list = self.with(|t, now| listed(&mut t.bridges, now));
         Box::pin(async move { Ok(list) })
     }
 

@@ -319,6 +319,15 @@ pub fn wait_bridges(
     }
 }
 
+/// The focus's log, then every bridge's.
+fn logs_of(focus: &NsRole, bridges: &[NsRole]) -> String {
+    let mut s = focus.log();
+    for b in bridges {
+        s.push_str(&b.log());
+    }
+    s
+}
+
 fn num(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
 }
@@ -346,13 +355,7 @@ fn cluster(bridges: usize, bridge_extra: &[&str]) -> Cluster {
             NsRole::bridge(&c.ns, &id, &c.ip, &net.server_ip, &secret, bridge_extra)
         })
         .collect();
-    let logs = || {
-        let mut s = focus.log();
-        for b in &bridges {
-            s.push_str(&b.log());
-        }
-        s
-    };
+    let logs = || logs_of(&focus, &bridges);
     wait_bridges(&focus, bridges.len(), Duration::from_secs(20), &logs);
     Cluster {
         net,
@@ -373,13 +376,7 @@ fn three_browsers_in_one_room_land_on_one_of_two_bridges_and_see_each_other() {
         bridges,
         secret_dir: _secret,
     } = cluster(2, &[]);
-    let logs = || {
-        let mut s = focus.log();
-        for b in &bridges {
-            s.push_str(&b.log());
-        }
-        s
-    };
+    let logs = || logs_of(&focus, &bridges);
     let https = focus.https.clone().expect("the focus prints its HTTPS URL");
     // what the focus and the bridges report while the call runs: the most
     // participants seen per bridge
@@ -473,13 +470,7 @@ fn a_killed_bridge_moves_its_call_to_the_other_and_the_browsers_carry_on() {
         mut bridges,
         secret_dir: _secret,
     } = cluster(2, &[]);
-    let logs = |bridges: &[NsRole]| {
-        let mut s = focus.log();
-        for b in bridges {
-            s.push_str(&b.log());
-        }
-        s
-    };
+    let logs = |bridges: &[NsRole]| logs_of(&focus, bridges);
     let https = focus.https.clone().expect("the focus prints its HTTPS URL");
     let mut killed = None;
     let report = crate::browser::call_through_in(
@@ -560,13 +551,7 @@ fn a_draining_bridge_takes_no_new_room_and_moves_its_call_at_the_timeout() {
         mut bridges,
         secret_dir: _secret,
     } = cluster(2, &["--drain-timeout", "30s"]);
-    let logs = |bridges: &[NsRole]| {
-        let mut s = focus.log();
-        for b in bridges {
-            s.push_str(&b.log());
-        }
-        s
-    };
+    let logs = |bridges: &[NsRole]| logs_of(&focus, bridges);
     let https = focus.https.clone().expect("the focus prints its HTTPS URL");
     let mut drained: Option<(usize, Instant)> = None;
     let mut late = None;
@@ -671,13 +656,7 @@ fn media_flows_on_for_30_s_after_the_focus_is_killed() {
         bridges,
         secret_dir: _secret,
     } = cluster(2, &[]);
-    let logs = || {
-        let mut s = focus.log();
-        for b in &bridges {
-            s.push_str(&b.log());
-        }
-        s
-    };
+    let logs = || logs_of(&focus, &bridges);
     let https = focus.https.clone().expect("the focus prints its HTTPS URL");
     let report = crate::browser::call_through_in(
         &net.clients[2].ns,
