@@ -118,9 +118,19 @@ pub async fn serve(
             .registry
             .open()
             .map_err(|e| format!("--registry: {e}"))?;
+        // (bridges that find this shard in the registry link here; only
+        // where the cluster secret opens /cluster)
+        let cluster = config.cluster_secret.as_ref().map(|_| {
+            config
+                .shard
+                .cluster_url
+                .clone()
+                .unwrap_or_else(|| format!("ws://{}/cluster", public(addr, &config)))
+        });
         Arc::new(crate::shard::Shard::new(
             config.shard.id.clone(),
             url,
+            cluster,
             registry,
         ))
     };

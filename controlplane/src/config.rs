@@ -123,10 +123,12 @@ pub struct Args {
     /// `/cluster`; a bridge needs it to join.
     #[arg(long)]
     pub cluster_secret_file: Option<PathBuf>,
-    /// Bridge only: the focus's cluster URL, e.g.
-    /// `ws://10.0.0.1:8080/cluster`.
+    /// Bridge only: a focus's cluster URL, e.g.
+    /// `ws://10.0.0.1:8080/cluster`; given more than once, the bridge
+    /// serves every one of them (shards sharing bridges). With
+    /// `--registry` it also finds every live shard's focus there.
     #[arg(long)]
-    pub focus: Option<String>,
+    pub focus: Vec<String>,
     /// Bridge only: this bridge's id in the cluster (default: the host
     /// name).
     #[arg(long)]
@@ -160,6 +162,11 @@ pub struct Args {
     /// process's own HTTPS, or HTTP, listener).
     #[arg(long)]
     pub shard_url: Option<String>,
+    /// The cluster URL bridges that find this shard in the registry link
+    /// to, e.g. `ws://10.0.0.1:8080/cluster` (default: this process's own
+    /// HTTP listener, when `--cluster-secret-file` opens `/cluster`).
+    #[arg(long)]
+    pub cluster_url: Option<String>,
     /// What this process runs (set from the subcommand).
     #[arg(skip)]
     pub role: RoleKind,
@@ -191,8 +198,10 @@ pub enum Role {
 /// A bridge agent's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BridgeRole {
-    /// The focus's cluster URL (`ws://…/cluster`).
-    pub focus: String,
+    /// The cluster URLs (`ws://…/cluster`) of the focuses it serves
+    /// whatever the registry says (it may be empty when the registry
+    /// names them).
+    pub focus: Vec<String>,
     /// This bridge's id.
     pub id: String,
     /// Its region.
@@ -229,7 +238,7 @@ struct FileConfig {
     last_n: Option<usize>,
     open_rooms: Option<bool>,
     cluster_secret_file: Option<PathBuf>,
-    focus: Option<String>,
+    focus: Option<OneOrMany>,
     bridge_id: Option<String>,
     region: Option<String>,
     stress_threshold: Option<f64>,
@@ -238,6 +247,25 @@ struct FileConfig {
     trusted_proxies: Option<Vec<IpAddr>>,
     shard_id: Option<String>,
     shard_url: Option<String>,
+    cluster_url: Option<String>,
+}
+
+/// A setting given as one value or a list (`focus = "ws://…"` or
+/// `focus = ["ws://…", "ws://…"]`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
 }
 
 /// How the control plane gets its dataplane.
@@ -365,7 +393,10 @@ pub struct ShardSettings {
     /// Where clients are redirected for its rooms (`None`: its own
     /// listener, known once bound).
     pub url: Option<String>,
-    /// The registry it shares.
+    /// Where bridges that find it in the registry link to (`None`: its own
+    /// HTTP listener, when it opens `/cluster`).
+    pub cluster_url: Option<String>,
+    /// The registry it shares (a bridge: where it finds the shards).
     pub registry: RegistrySource,
 }
 
@@ -621,14 +652,24 @@ impl Config {
             RoleKind::All => Role::All,
             RoleKind::Focus => Role::Focus,
             RoleKind::Bridge => {
-                let focus = args
-                    .focus
-                    .or(file.focus)
-                    .ok_or("switchyard bridge needs --focus ws://<focus>/cluster")?;
-                if !focus.starts_with("ws://") {
+                let focus = if args.focus.is_empty() {
+                    file.focus.map(OneOrMany::into_vec).unwrap_or_default()
+                } else {
+                    args.focus
+                };
+                if focus.is_empty() && args.registry.is_none() && file.registry.is_none() {
+                    return Err(
+                        "switchyard bridge needs --focus ws://<focus>/cluster or --registry".into(),
+                    );
+                }
+                if let Some(f) = focus.iter().find(|f| !f.starts_with("ws://")) {
                     return Err(format!(
-                        "--focus must be a ws:// URL (wss:// is not supported yet), not {focus:?}"
+                        "--focus must be a ws:// URL (wss:// is not supported yet), not {f:?}"
                     ));
+                }
+                let mut seen = std::collections::HashSet::new();
+                if let Some(f) = focus.iter().find(|f| !seen.insert(f.as_str())) {
+                    return Err(format!("--focus {f:?} is given twice"));
                 }
                 let id = match args.bridge_id.or(file.bridge_id) {
                     Some(id) => id,
@@ -694,12 +735,20 @@ impl Config {
                     );
                 }
             };
-            if matches!(role, Role::Bridge(_)) && registry != RegistrySource::Memory {
-                return Err(
-                    "a bridge uses no registry: its focus (shard) writes its record".into(),
-                );
+            let cluster_url = args.cluster_url.or(file.cluster_url);
+            if let Some(u) = &cluster_url
+                && !u.starts_with("ws://")
+            {
+                return Err(format!(
+                    "--cluster-url must be a ws:// URL (wss:// is not supported yet), not {u:?}"
+                ));
             }
-            ShardSettings { id, url, registry }
+            ShardSettings {
+                id,
+                url,
+                cluster_url,
+                registry,
+            }
         };
         let trusted_proxies = if args.trusted_proxies.is_empty() {
             file.trusted_proxies.unwrap_or_default()

@@ -65,6 +65,7 @@ pub async fn sample_load(state: Arc<AppState>) {
                     stress,
                     draining,
                     dataplane_up: true,
+                    endpoints: None,
                 };
                 h.bridge_health(now, crate::focus::bridges::LOCAL, health)
             });

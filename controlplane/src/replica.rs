@@ -89,6 +89,15 @@ impl Replica {
         self.workers.values().map(|w| w.endpoints.len()).sum()
     }
 
+    /// The workers that hold source `id`.
+    pub fn workers_of_source(&self, id: u64) -> Vec<usize> {
+        self.workers
+            .iter()
+            .filter(|(_, w)| w.sources.contains_key(&id))
+            .map(|(n, _)| *n)
+            .collect()
+    }
+
     /// The commands that give a new dataplane this state, carrying on from
     /// `records` (what the dead one last wrote): per worker its endpoints
     /// (each followed by its SRTP and counter records), sources (each
@@ -217,7 +226,8 @@ pub(crate) mod tests {
         })
     }
 
-    fn source(id: u64, endpoint: u64) -> Command {
+    /// An `AddSource` of a one-layer VP8 video (tests elsewhere use it too).
+    pub(crate) fn source(id: u64, endpoint: u64) -> Command {
         Command::AddSource(SourceSpec {
             id,
             endpoint,

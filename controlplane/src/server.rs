@@ -165,7 +165,11 @@ impl Signalling {
                     shard: shard.to_string(),
                     region: b.info.region.clone(),
                     stress: b.health.stress,
-                    participants: h.counts_on(&b.info.id).1 as u64,
+                    // (a bridge shared with other shards counts theirs too)
+                    participants: b
+                        .health
+                        .endpoints
+                        .unwrap_or(h.counts_on(&b.info.id).1 as u64),
                     available: b.health.dataplane_up && !b.health.draining,
                 })
                 .collect(),
@@ -213,7 +217,7 @@ impl Signalling {
             last_n: self.settings.last_n,
             // never an id of an earlier run (unless it handed out more
             // than one a millisecond)
-            first_id: switchyard_dataplane::abi::server::unix_ms(),
+            first_id: crate::hub::first_id_now(),
         }
     }
 
@@ -697,6 +701,10 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit, url_room
                     let mut hub = lock(&s.hub);
                     let joined = match hub.as_mut() {
                         Some(h) => {
+                            // (admitted: the shard has its id tag)
+                            if let Some(tag) = s.shard.id_tag() {
+                                h.set_id_tag(tag);
+                            }
                             h.join_in(now, &room, &name, token.as_deref(), region.as_deref())
                         }
                         None => Err(ProtocolError::new(

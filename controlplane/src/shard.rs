@@ -57,7 +57,10 @@ pub struct Snapshot {
 pub struct Shard {
     id: String,
     url: String,
+    cluster: Option<String>,
     registry: Arc<dyn Registry>,
+    /// The tag of its ids, once the registry gave one.
+    id_tag: std::sync::OnceLock<u16>,
     /// Rooms claimed for this shard, with when each was last seen open.
     claimed: Mutex<HashMap<String, Instant>>,
     /// The registry answered the last call.
@@ -68,12 +71,20 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// Shard `id`, reached by clients at `url`, sharing `registry`.
-    pub fn new(id: String, url: String, registry: Arc<dyn Registry>) -> Shard {
+    /// Shard `id`, reached by clients at `url` and by bridges at `cluster`
+    /// (if it takes bridges), sharing `registry`.
+    pub fn new(
+        id: String,
+        url: String,
+        cluster: Option<String>,
+        registry: Arc<dyn Registry>,
+    ) -> Shard {
         Shard {
             id,
             url,
+            cluster,
             registry,
+            id_tag: std::sync::OnceLock::new(),
             claimed: Mutex::new(HashMap::new()),
             up: AtomicBool::new(true),
             conflicts: AtomicU64::new(0),
@@ -101,6 +112,23 @@ impl Shard {
         self.conflicts.load(Ordering::Relaxed)
     }
 
+    /// The tag of the ids it hands out (`None` until the registry gave
+    /// one).
+    pub fn id_tag(&self) -> Option<u16> {
+        self.id_tag.get().copied()
+    }
+
+    /// Asks the registry for the id tag if there is none yet.
+    async fn ensure_id_tag(&self) -> Option<u16> {
+        if let Some(t) = self.id_tag() {
+            return Some(t);
+        }
+        let tag = self.noted(self.registry.id_tag().await).ok()?;
+        let tag = *self.id_tag.get_or_init(|| tag);
+        tracing::info!(target: "switchyard::shard", tag, "id tag");
+        Some(tag)
+    }
+
     fn claimed(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
         self.claimed.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -120,6 +148,10 @@ impl Shard {
     /// Where a join for `room` goes; `open_here` says whether the room is
     /// open on this shard already.
     pub async fn admit(&self, room: &str, open_here: bool) -> Route {
+        // (no ids before the tag: they could meet another shard's)
+        if self.ensure_id_tag().await.is_none() {
+            return Route::Unavailable(UNREACHABLE.into());
+        }
         if open_here {
             return Route::Here;
         }
@@ -159,6 +191,7 @@ impl Shard {
     /// its bridges' records; rooms no longer open are given up. Run every
     /// [`REFRESH`].
     pub async fn refresh(&self, now: Instant, snapshot: Snapshot) {
+        self.ensure_id_tag().await;
         let (release, rooms) = {
             let mut claimed = self.claimed();
             for room in &snapshot.rooms {
@@ -207,6 +240,7 @@ impl Shard {
         let record = ShardRecord {
             id: self.id.clone(),
             url: self.url.clone(),
+            cluster: self.cluster.clone(),
             rooms: rooms.len() as u64,
             participants: snapshot.participants,
             version: env!("CARGO_PKG_VERSION").into(),
@@ -299,6 +333,7 @@ mod tests {
         let shard = |id: &str, rooms, participants| ShardRecord {
             id: id.into(),
             url: String::new(),
+            cluster: None,
             rooms,
             participants,
             version: "1".into(),
@@ -333,8 +368,8 @@ mod tests {
     #[tokio::test]
     async fn a_room_is_opened_by_one_shard_and_the_other_redirects() {
         let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
-        let a = Shard::new("a".into(), "wss://a/ws".into(), registry.clone());
-        let b = Shard::new("b".into(), "wss://b/ws".into(), registry.clone());
+        let a = Shard::new("a".into(), "wss://a/ws".into(), None, registry.clone());
+        let b = Shard::new("b".into(), "wss://b/ws".into(), None, registry.clone());
         let now = Instant::now();
         a.refresh(now, snapshot(&[])).await;
         b.refresh(now, snapshot(&[])).await;
@@ -353,8 +388,8 @@ mod tests {
     #[tokio::test]
     async fn a_room_that_never_opened_or_closed_is_given_up() {
         let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
-        let a = Shard::new("a".into(), "wss://a/ws".into(), registry.clone());
-        let b = Shard::new("b".into(), "wss://b/ws".into(), registry.clone());
+        let a = Shard::new("a".into(), "wss://a/ws".into(), None, registry.clone());
+        let b = Shard::new("b".into(), "wss://b/ws".into(), None, registry.clone());
         let t = Instant::now();
         assert_eq!(a.admit("r", false).await, Route::Here);
         // the join failed: the room is not open at the next refreshes

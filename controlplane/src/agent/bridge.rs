@@ -3,26 +3,29 @@
 //!
 //! Three parts: the supervisor keeps the dataplane running (as in plain
 //! `switchyard`); a pump thread drives the [`AgentHost`] — exception
-//! packets, events, timers, the focus's messages in, reports out; and the
-//! link task connects out to the focus, authenticates, registers,
+//! packets, events, timers, the focuses' messages in, reports out to the
+//! focus that owns what they name; and one link task per focus
+//! (`agent::focus_link`) connects out, authenticates, registers,
 //! heartbeats every second and carries messages both ways, reconnecting
-//! with backoff whenever the link drops. Media flows while the focus is
-//! away: ICE consent and DTLS are answered here.
+//! with backoff whenever the link drops. Which focuses: `--focus`, and
+//! with `--registry` every shard listed there (`agent::focuses`). Media
+//! flows while a focus is away: ICE consent and DTLS are answered here.
 //!
 //! SIGTERM drains: heartbeats say so (the focus places no new rooms
 //! here), `/health` answers 503, and the process exits 0 once no endpoint
-//! is left. At `--drain-timeout` it asks the focus to move the rooms left
-//! (`evacuate`) and exits once they are gone, or [`EVACUATE_WAIT`] later;
-//! a second signal stops at once. The focus can ask for the same drain
-//! (`POST /bridges/{id}/drain` on the focus).
+//! is left. At `--drain-timeout` it asks every focus to move the rooms
+//! left (`evacuate`) and exits once they are gone, or [`EVACUATE_WAIT`]
+//! later; a second signal stops at once. A focus can ask for the same
+//! drain (`POST /bridges/{id}/drain` on the focus).
 
+use super::focus_link::HEARTBEAT;
+use super::focuses::{Links, keep_focuses, stop_all};
 use super::host::AgentHost;
 use super::{FromAgent, ToAgent};
 use crate::app::{Shutdown, start_supervisor};
-use crate::cluster::auth::{Secret, Session};
-use crate::cluster::handshake::{AgentHandshake, LinkError, open, seal};
-use crate::cluster::wire::{Down, MAX_FRAME, Up, WorkerInfo};
-use crate::config::{BridgeRole, Config};
+use crate::cluster::auth::Secret;
+use crate::cluster::wire::{Up, WorkerInfo};
+use crate::config::{BridgeRole, Config, RegistrySource};
 use crate::dtls::Certificate;
 use crate::load::LoadMeter;
 use crate::saved_state::SavedState;
@@ -32,50 +35,40 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json};
 use axum::routing::get;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use switchyard_dataplane::log_budget::LogBudget;
-use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
 
-/// Reports that may wait for the link before new ones are dropped.
-const UP_QUEUE: usize = 1 << 14;
-/// The focus's messages that may wait for the pump (while the dataplane is
-/// away) before the oldest are dropped.
+/// The focuses' messages that may wait for the pump (while the dataplane
+/// is away) before the oldest are dropped.
 const DOWN_QUEUE: usize = 1 << 16;
-/// How long connecting, each handshake step and one frame may take.
-const STEP_TIMEOUT: Duration = Duration::from_secs(5);
-/// Heartbeat period.
-const HEARTBEAT: Duration = Duration::from_secs(1);
-/// A focus silent this long (not even a pong) is gone.
-const FOCUS_SILENCE: Duration = Duration::from_secs(10);
-/// How long an evacuating bridge waits for the focus to move its rooms.
+/// How long an evacuating bridge waits for the focuses to move its rooms.
 pub const EVACUATE_WAIT: Duration = Duration::from_secs(15);
-/// Longest wait between reconnection attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// What the pump, the link and the HTTP handlers share.
-struct Shared {
+/// What the pump, the links and the HTTP handlers share.
+pub struct Shared {
     role: BridgeRole,
     advertise: Vec<std::net::IpAddr>,
     dataplane: Arc<Dataplane>,
     host: Mutex<Option<AgentHost>>,
-    /// The focus's messages, for the pump.
-    down: Mutex<VecDeque<ToAgent>>,
-    up: mpsc::Sender<FromAgent>,
-    /// Reports dropped because the link was away too long.
-    up_dropped: std::sync::atomic::AtomicU64,
-    /// The focus's messages dropped because the dataplane was away too long.
-    down_dropped: std::sync::atomic::AtomicU64,
+    /// The focuses' messages, each with the focus it came from, for the
+    /// pump.
+    down: Mutex<VecDeque<(Arc<str>, ToAgent)>>,
+    /// Focuses gone for good, whose endpoints the pump closes.
+    gone: Mutex<Vec<String>>,
+    links: Mutex<Links>,
+    /// Reports dropped because their focus's link was away too long, or
+    /// the focus is gone.
+    up_dropped: AtomicU64,
+    /// The focuses' messages dropped because the dataplane was away too
+    /// long.
+    down_dropped: AtomicU64,
     load: Mutex<LoadMeter>,
     draining: AtomicBool,
-    /// The focus asked for a drain (as SIGTERM does).
-    drain_asked: tokio::sync::Notify,
-    linked: AtomicBool,
+    /// A focus asked for a drain (as SIGTERM does).
+    pub(super) drain_asked: tokio::sync::Notify,
     stop: Arc<AtomicBool>,
 }
 
@@ -84,9 +77,50 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    /// The registration, once the dataplane is attached and the agent
-    /// exists.
-    fn registration(&self) -> Option<Up> {
+    /// This bridge's id.
+    pub(super) fn id(&self) -> &str {
+        &self.role.id
+    }
+
+    /// The links to the focuses.
+    pub(super) fn links(&self) -> MutexGuard<'_, Links> {
+        lock(&self.links)
+    }
+
+    /// A message from the focus at `focus`, for the pump.
+    pub(super) fn take_down(&self, focus: &Arc<str>, msg: ToAgent) {
+        let mut queue = lock(&self.down);
+        if queue.len() >= DOWN_QUEUE {
+            queue.pop_front();
+            self.down_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        queue.push_back((focus.clone(), msg));
+    }
+
+    /// `focus` is gone for good: the pump closes what it owned.
+    pub(super) fn give_up(&self, focus: String) {
+        lock(&self.gone).push(focus);
+    }
+
+    /// Sends a report to the focus that owns what it names, or to every
+    /// focus.
+    fn report(&self, owner: Option<&str>, msg: &FromAgent) {
+        let Some(up) = Up::from_msg(msg) else { return };
+        let links = self.links();
+        let sent = match owner {
+            Some(f) => links.get(f).is_some_and(|l| l.up.try_send(up).is_ok()),
+            None => links.iter().fold(false, |any, (_, l)| {
+                l.up.try_send(up.clone()).is_ok() || any
+            }),
+        };
+        if !sent {
+            self.up_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The registration with `focus`, once the dataplane is attached and
+    /// the agent exists: it lists the endpoints that focus owns.
+    pub(super) fn registration(&self, focus: &str) -> Option<Up> {
         let ports = self.dataplane.with_client(|c| {
             (0..c.workers())
                 .filter_map(|w| c.worker_port(w))
@@ -101,7 +135,7 @@ impl Shared {
             workers: ports,
             advertise: self.advertise.clone(),
             fingerprint: agent.fingerprint().to_sdp(),
-            endpoints: agent.endpoints(),
+            endpoints: host.as_ref()?.endpoints_for(focus),
         })
     }
 
@@ -118,7 +152,7 @@ impl Shared {
             .unwrap_or(false)
     }
 
-    fn heartbeat(&self) -> Up {
+    pub(super) fn heartbeat(&self) -> Up {
         Up::Heartbeat {
             stress: lock(&self.load).stress(),
             endpoints: self.endpoints() as u64,
@@ -163,14 +197,17 @@ impl Shared {
             let Some(host) = guard.as_mut() else { continue };
             self.dataplane.with_client(|client| {
                 host.take_in(now, client, &self.dataplane);
-                let down: Vec<ToAgent> = lock(&self.down).drain(..).collect();
-                for msg in down {
-                    host.handle(now, msg, client);
+                let down: Vec<(Arc<str>, ToAgent)> = lock(&self.down).drain(..).collect();
+                for (focus, msg) in down {
+                    host.handle_from(now, &focus, msg, client);
+                }
+                let gone: Vec<String> = lock(&self.gone).drain(..).collect();
+                for focus in gone {
+                    let closed = host.release_focus(now, &focus, client);
+                    tracing::info!(target: "switchyard::agent", focus, closed, "closed what a gone focus owned");
                 }
                 while let Some(msg) = host.poll_up() {
-                    if self.up.try_send(msg).is_err() {
-                        self.up_dropped.fetch_add(1, Ordering::Relaxed);
-                    }
+                    self.report(host.owners().of(&msg), &msg);
                 }
                 host.flush(now, client, None);
             });
@@ -190,20 +227,23 @@ pub async fn serve(
     let dataplane = Arc::new(Dataplane::default());
     let stop = Arc::new(AtomicBool::new(false));
     let supervisor = start_supervisor(&config, &dataplane, &stop)?;
-    let (up_tx, up_rx) = mpsc::channel(UP_QUEUE);
+    let registry = match &config.shard.registry {
+        RegistrySource::Memory => None,
+        r => Some(r.open().map_err(|e| format!("--registry: {e}"))?),
+    };
     let shared = Arc::new(Shared {
         role: role.clone(),
         advertise: config.advertise.clone(),
         dataplane,
         host: Mutex::new(None),
         down: Mutex::new(VecDeque::new()),
-        up: up_tx,
+        gone: Mutex::new(Vec::new()),
+        links: Mutex::new(Links::default()),
         up_dropped: Default::default(),
         down_dropped: Default::default(),
         load: Mutex::new(LoadMeter::new(config.worker_capacity_pps)),
         draining: AtomicBool::new(false),
         drain_asked: tokio::sync::Notify::new(),
-        linked: AtomicBool::new(false),
         stop: stop.clone(),
     });
     let pump = {
@@ -214,16 +254,25 @@ pub async fn serve(
             .map_err(|e| format!("starting the pump: {e}"))?
     };
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut focuses = role.focus.join(" ");
+    if let Some(r) = &registry {
+        focuses.push_str(&format!(" (and every shard in {})", r.describe()));
+    }
     let banner = format!(
         "switchyard {} bridge {}: health on http://{addr}/health, focus {}\n",
         env!("CARGO_PKG_VERSION"),
         role.id,
-        role.focus
+        focuses.trim()
     );
     let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
     let _ = std::io::Write::flush(&mut std::io::stdout());
     tokio::spawn(sample_load(shared.clone()));
-    let link = tokio::spawn(keep_linked(shared.clone(), secret, up_rx));
+    let link = tokio::spawn(keep_focuses(
+        shared.clone(),
+        role.focus.clone(),
+        registry,
+        secret,
+    ));
     let app = Router::new()
         .route("/health", get(health))
         .route("/stats", get(stats))
@@ -263,8 +312,8 @@ pub async fn serve(
     if drained {
         tracing::info!(target: "switchyard::agent", "no endpoint left: stopping");
     } else {
-        tracing::info!(target: "switchyard::agent", endpoints = shared.endpoints(), "drain timeout: asking the focus to move the rooms left");
-        let _ = shared.up.try_send(FromAgent::Evacuate);
+        tracing::info!(target: "switchyard::agent", endpoints = shared.endpoints(), "drain timeout: asking the focuses to move the rooms left");
+        shared.report(None, &FromAgent::Evacuate);
         tokio::select! {
             _ = empty(Duration::ZERO) => tracing::info!(target: "switchyard::agent", "rooms moved: stopping"),
             _ = tokio::time::sleep(EVACUATE_WAIT) => tracing::warn!(target: "switchyard::agent", endpoints = shared.endpoints(), "the focus did not move every room: stopping"),
@@ -273,6 +322,7 @@ pub async fn serve(
     }
     let _ = stopping.send(true);
     link.abort();
+    stop_all(&mut shared.links());
     stop.store(true, Ordering::Relaxed);
     let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
     let _ = tokio::task::spawn_blocking(move || {
@@ -296,179 +346,10 @@ async fn sample_load(s: Arc<Shared>) {
     }
 }
 
-/// Keeps a link to the focus up, reconnecting with backoff.
-async fn keep_linked(s: Arc<Shared>, secret: Secret, mut up: mpsc::Receiver<FromAgent>) {
-    let mut backoff = Duration::from_millis(250);
-    let mut log = LogBudget::per_minute();
-    loop {
-        let started = tokio::time::Instant::now();
-        let ended = link_once(&s, &secret, &mut up).await;
-        s.linked.store(false, Ordering::Relaxed);
-        if let Some(suppressed) = log.allow(Instant::now()) {
-            match &ended {
-                Ok(why) => {
-                    tracing::warn!(target: "switchyard::agent", focus = s.role.focus, why, suppressed, "link to the focus ended; reconnecting")
-                }
-                Err(e) => {
-                    tracing::warn!(target: "switchyard::agent", focus = s.role.focus, code = e.code, reason = e.reason, suppressed, "link to the focus failed; reconnecting")
-                }
-            }
-        }
-        if started.elapsed() > Duration::from_secs(10) {
-            backoff = Duration::from_millis(250);
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
-}
-
-fn io_error(what: &str, e: impl std::fmt::Display) -> LinkError {
-    LinkError {
-        code: "io",
-        reason: format!("{what}: {e}"),
-    }
-}
-
-type Stream = futures_util::stream::SplitStream<
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
->;
-
-/// The next text frame (`Ok(None)`: the focus closed the link).
-async fn next_text(stream: &mut Stream) -> Result<Option<String>, LinkError> {
-    loop {
-        match stream.next().await {
-            None | Some(Ok(Message::Close(_))) => return Ok(None),
-            Some(Ok(Message::Text(t))) => return Ok(Some(t.to_string())),
-            Some(Ok(Message::Binary(_))) => return Err(io_error("frame", "binary frame")),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(io_error("reading", e)),
-        }
-    }
-}
-
-async fn step<T>(
-    what: &str,
-    f: impl std::future::Future<Output = Result<Option<T>, LinkError>>,
-) -> Result<T, LinkError> {
-    match tokio::time::timeout(STEP_TIMEOUT, f).await {
-        Ok(Ok(Some(t))) => Ok(t),
-        Ok(Ok(None)) => Err(io_error(what, "the focus closed the link")),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(io_error(what, "timed out")),
-    }
-}
-
-/// One link: connect, authenticate, register, then carry messages until it
-/// ends. `Ok` with why for an orderly end.
-async fn link_once(
-    s: &Shared,
-    secret: &Secret,
-    up: &mut mpsc::Receiver<FromAgent>,
-) -> Result<&'static str, LinkError> {
-    let mut ws_config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default();
-    ws_config.max_message_size = Some(MAX_FRAME);
-    ws_config.max_frame_size = Some(MAX_FRAME);
-    let (ws, _) = tokio::time::timeout(
-        STEP_TIMEOUT,
-        tokio_tungstenite::connect_async_with_config(&s.role.focus, Some(ws_config), true),
-    )
-    .await
-    .map_err(|_| io_error("connecting", "timed out"))?
-    .map_err(|e| io_error("connecting", e))?;
-    let (mut sink, mut stream) = ws.split();
-    let challenge = step("challenge", next_text(&mut stream)).await?;
-    let (handshake, hello) = AgentHandshake::on_challenge(secret.clone(), &s.role.id, &challenge)?;
-    sink.send(Message::Text(hello.into()))
-        .await
-        .map_err(|e| io_error("hello", e))?;
-    let welcome = step("welcome", next_text(&mut stream)).await?;
-    let mut session = handshake.on_welcome(&welcome)?;
-    // the registration needs the dataplane's ports and the certificate
-    let register = loop {
-        if let Some(r) = s.registration() {
-            break r;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    send(&mut sink, &mut session, register).await?;
-    s.linked.store(true, Ordering::Relaxed);
-    tracing::info!(target: "switchyard::agent", focus = s.role.focus, id = s.role.id, "registered with the focus");
-    let mut heartbeat = tokio::time::interval(HEARTBEAT);
-    let mut heard = tokio::time::Instant::now();
-    let mut log = LogBudget::per_minute();
-    loop {
-        tokio::select! {
-            frame = stream.next() => {
-                heard = tokio::time::Instant::now();
-                let text = match frame {
-                    None | Some(Ok(Message::Close(_))) => return Ok("the focus closed the link"),
-                    Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(Message::Binary(_))) => return Err(io_error("frame", "binary frame")),
-                    Some(Ok(_)) => continue,
-                    Some(Err(e)) => return Err(io_error("reading", e)),
-                };
-                let down: Down = open(&mut session, &text)?;
-                match down.into_msg() {
-                    Ok(ToAgent::Drain) => {
-                        tracing::info!(target: "switchyard::agent", "the focus asks this bridge to drain");
-                        s.drain_asked.notify_one();
-                    }
-                    Ok(msg) => {
-                        let mut queue = lock(&s.down);
-                        if queue.len() >= DOWN_QUEUE {
-                            queue.pop_front();
-                            s.down_dropped.fetch_add(1, Ordering::Relaxed);
-                        }
-                        queue.push_back(msg);
-                    }
-                    Err(e) => {
-                        if let Some(suppressed) = log.allow(Instant::now()) {
-                            tracing::warn!(target: "switchyard::agent", error = %e, suppressed, "a message from the focus was refused");
-                        }
-                    }
-                }
-            }
-            msg = up.recv() => {
-                let Some(msg) = msg else { return Ok("stopping") };
-                if let Some(u) = Up::from_msg(&msg) {
-                    send(&mut sink, &mut session, u).await?;
-                }
-            }
-            _ = heartbeat.tick() => {
-                if heard.elapsed() > FOCUS_SILENCE {
-                    return Ok("the focus went silent");
-                }
-                send(&mut sink, &mut session, s.heartbeat()).await?;
-                // answered with a pong, which tells us the focus is there
-                sink.send(Message::Ping(Vec::new().into()))
-                    .await
-                    .map_err(|e| io_error("ping", e))?;
-            }
-        }
-    }
-}
-
-async fn send(
-    sink: &mut futures_util::stream::SplitSink<
-        tokio_tungstenite::WebSocketStream<
-            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-        >,
-        Message,
-    >,
-    session: &mut Session,
-    msg: Up,
-) -> Result<(), LinkError> {
-    let frame = seal(session, msg)?;
-    match tokio::time::timeout(STEP_TIMEOUT, sink.send(Message::Text(frame.into()))).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(io_error("sending", e)),
-        Err(_) => Err(io_error("sending", "the focus does not read")),
-    }
-}
-
 /// `200` while the dataplane runs and the bridge is not draining; `503`
 /// with `"status": "draining"` or `"degraded"` otherwise. `focus_link`
-/// says whether the focus is connected (media flows without it).
+/// says whether the focuses are connected — `up` (all), `partial` or
+/// `down` (media flows without them) — and `focuses` lists each.
 async fn health(State(s): State<Arc<Shared>>) -> impl IntoResponse {
     let up = s.dataplane_up();
     let draining = s.draining.load(Ordering::Relaxed);
@@ -482,7 +363,12 @@ async fn health(State(s): State<Arc<Shared>>) -> impl IntoResponse {
         "role": "bridge",
         "id": s.role.id,
         "version": env!("CARGO_PKG_VERSION"),
-        "focus_link": if s.linked.load(Ordering::Relaxed) { "up" } else { "down" },
+        "focus_link": match s.links().counts() {
+            (up, all) if up == all && all > 0 => "up",
+            (0, _) => "down",
+            _ => "partial",
+        },
+        "focuses": s.links().iter().map(|(f, l)| json!({ "url": &**f, "link": if l.state.is_up() { "up" } else { "down" } })).collect::<Vec<_>>(),
         "dataplane": { "attached": up, "pid": s.dataplane.pid(), "starts": s.dataplane.starts(), "restores": s.dataplane.restores() },
     });
     let code = if status == "ok" {

@@ -10,6 +10,7 @@
 //! bridge` runs one and carries what goes up and down over the cluster
 //! link.
 
+use super::owners::{Owned, Owners};
 use super::saved::SavedAgent;
 use super::{Agent, AgentOut, FromAgent, ToAgent};
 use crate::command_queue::CommandQueue;
@@ -25,6 +26,8 @@ use switchyard_dataplane::abi::Client;
 pub struct AgentHost {
     agent: Agent,
     replica: Replica,
+    /// Which focus owns what (a bridge serving several).
+    owners: Owners,
     commands: CommandQueue,
     boot: Option<u64>,
     saver: Saver,
@@ -46,6 +49,7 @@ impl AgentHost {
         AgentHost {
             agent,
             replica,
+            owners: Owners::default(),
             commands: CommandQueue::default(),
             boot: None,
             saver: Saver::default(),
@@ -65,6 +69,7 @@ impl AgentHost {
         for t in &saved.transports {
             host.agent.restore(t, now);
         }
+        host.owners = Owners::from_saved(std::mem::take(&mut saved.owners));
         Ok(host)
     }
 
@@ -106,6 +111,49 @@ impl AgentHost {
     pub fn handle(&mut self, now: Instant, msg: ToAgent, client: &mut Client) {
         self.agent.handle(now, msg);
         self.carry_out(client);
+    }
+
+    /// A message from the focus at `focus` (a bridge serving several): it
+    /// owns what the message opens.
+    pub fn handle_from(&mut self, now: Instant, focus: &str, msg: ToAgent, client: &mut Client) {
+        self.owners.note(focus, &msg);
+        self.handle(now, msg, client);
+    }
+
+    /// Who owns what.
+    pub fn owners(&self) -> &Owners {
+        &self.owners
+    }
+
+    /// The endpoints `focus` hears of in its registration: its own, and
+    /// any nobody owns.
+    pub fn endpoints_for(&self, focus: &str) -> Vec<u64> {
+        let mut list = self.agent.endpoints();
+        list.retain(|e| self.owners.reported_to(*e, focus));
+        list
+    }
+
+    /// Closes every endpoint and removes every source `focus` owned (it is
+    /// gone from the cluster); how many.
+    pub fn release_focus(&mut self, now: Instant, focus: &str, client: &mut Client) -> usize {
+        let replica = &self.replica;
+        let owned = self
+            .owners
+            .release(focus, |id| !replica.workers_of_source(id).is_empty());
+        for o in &owned {
+            match *o {
+                Owned::Endpoint(endpoint) => {
+                    self.handle(now, ToAgent::CloseTransport { endpoint }, client)
+                }
+                Owned::Source(source) => {
+                    for worker in self.replica.workers_of_source(source) {
+                        let command = switchyard_dataplane::abi::Command::RemoveSource { source };
+                        self.handle(now, ToAgent::Dataplane { worker, command }, client);
+                    }
+                }
+            }
+        }
+        owned.len()
     }
 
     /// Sends the queued commands and, when due, saves the state (with the

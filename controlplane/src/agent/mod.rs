@@ -9,7 +9,10 @@
 
 pub mod bridge;
 pub mod conductor;
+pub mod focus_link;
+pub mod focuses;
 pub mod host;
+pub mod owners;
 pub mod saved;
 pub mod transport;
 
@@ -283,8 +286,23 @@ fn command_subject(command: &Command) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A transport for `endpoint` on worker 0 with fresh credentials.
+    pub(crate) fn spec(endpoint: u64) -> TransportSpec {
+        TransportSpec {
+            endpoint,
+            worker: 0,
+            port: 10000,
+            local: Credentials::random(),
+            remote: Credentials::random(),
+            remote_fingerprint: Fingerprint([0xAB; 32]),
+            remote_setup: Setup::ActPass,
+            ext: ExtensionIds::default(),
+            user_data: [0; 32],
+        }
+    }
 
     #[test]
     fn key_carrying_commands_from_the_focus_are_refused() {

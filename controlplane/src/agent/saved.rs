@@ -32,6 +32,7 @@ pub struct SavedAgentRef {
     cert_pem: String,
     transports: Vec<TransportState>,
     replica: SavedCommands,
+    owners: std::collections::BTreeMap<u64, String>,
 }
 
 /// The agent as saved (read back).
@@ -44,6 +45,10 @@ pub struct SavedAgent {
     /// The transports.
     pub transports: Vec<TransportState>,
     replica: SavedCommands,
+    /// Which focus owns each endpoint and source (none saved: every focus
+    /// hears of every endpoint).
+    #[serde(default)]
+    pub owners: std::collections::BTreeMap<u64, String>,
 }
 
 impl SavedAgent {
@@ -79,6 +84,7 @@ impl AgentHost {
                     })
                     .collect(),
             ),
+            owners: self.owners().saved().clone(),
         })
     }
 }

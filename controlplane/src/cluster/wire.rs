@@ -424,7 +424,7 @@ impl Up {
                 stress,
                 draining,
                 dataplane_up,
-                ..
+                endpoints,
             } => Some(Health {
                 stress: if stress.is_finite() {
                     stress.max(0.0)
@@ -433,6 +433,7 @@ impl Up {
                 },
                 draining,
                 dataplane_up,
+                endpoints: Some(endpoints),
             }),
             _ => None,
         }

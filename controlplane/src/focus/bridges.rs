@@ -38,6 +38,9 @@ pub struct Health {
     pub draining: bool,
     /// Its dataplane is attached and running.
     pub dataplane_up: bool,
+    /// Endpoints on it as it reports them, every focus's (`None`: the
+    /// local bridge, whose endpoints are all this focus's).
+    pub endpoints: Option<u64>,
 }
 
 /// One bridge as the focus sees it.
@@ -222,6 +225,7 @@ mod tests {
                     stress: 0.95,
                     draining: false,
                     dataplane_up: true,
+                    endpoints: None,
                 },
             );
         }

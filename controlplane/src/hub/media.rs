@@ -215,8 +215,7 @@ impl Hub {
             self.unpublish(id, source);
         }
         for (line, m, codec) in added {
-            let source = self.next_id;
-            self.next_id += 1;
+            let source = self.take_id();
             let kind = if line.kind == SdpMediaValue::Audio {
                 MediaKind::Audio
             } else {

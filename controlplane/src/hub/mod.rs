@@ -84,10 +84,23 @@ pub struct HubConfig {
     pub placement: Rules,
     /// Forward at most this many videos to each receiver (`None`: all).
     pub last_n: Option<usize>,
-    /// The first participant / source id to hand out. Ids are never reused
+    /// The first participant / source id to hand out, below 2^40 (with the
+    /// shard's tag above it, [`Hub::set_id_tag`]). Ids are never reused
     /// across restarts: a saved state carries its next id on, and without
-    /// one the caller starts from the clock (docs/deployment.md).
+    /// one the caller starts from the clock ([`first_id_now`]).
     pub first_id: u64,
+}
+
+/// Bits of an id below the shard's tag.
+const ID_TAG_SHIFT: u32 = 40;
+
+/// 2026-01-01T00:00:00Z in Unix milliseconds: ids count from there.
+const ID_EPOCH_MS: u64 = 1_767_225_600_000;
+
+/// The first id of a hub that starts afresh: milliseconds since
+/// [`ID_EPOCH_MS`] (fits below the tag for 34 years).
+pub fn first_id_now() -> u64 {
+    switchyard_dataplane::abi::server::unix_ms().saturating_sub(ID_EPOCH_MS)
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -191,6 +204,9 @@ pub struct Hub {
     bridges: Bridges,
     join_rate: JoinRate,
     next_id: u64,
+    /// The shard's id tag, above every id's counter: shards sharing
+    /// bridges never hand out the same id.
+    id_tag: u64,
     levels: HashMap<u64, (u8, Instant)>,
     /// Bit/s of each layer of each source, from the dataplane.
     layer_rates: HashMap<u64, [u32; 3]>,
@@ -204,6 +220,19 @@ pub struct Hub {
 }
 
 impl Hub {
+    /// Sets the tag of the ids handed out from now on (the registry's,
+    /// [`crate::registry::Registry::id_tag`]).
+    pub fn set_id_tag(&mut self, tag: u16) {
+        self.id_tag = u64::from(tag);
+    }
+
+    /// The next participant or source id: the tag, then the counter.
+    fn take_id(&mut self) -> u64 {
+        let id = self.id_tag << ID_TAG_SHIFT | (self.next_id & ((1 << ID_TAG_SHIFT) - 1));
+        self.next_id += 1;
+        id
+    }
+
     /// A hub with no bridges yet.
     pub fn new(config: HubConfig) -> Hub {
         let join_rate = JoinRate::new(&config.limits);
@@ -215,6 +244,7 @@ impl Hub {
             bridges: Bridges::default(),
             join_rate,
             next_id: first_id.max(1),
+            id_tag: 0,
             levels: HashMap::new(),
             layer_rates: HashMap::new(),
             publishers: HashMap::new(),
@@ -305,8 +335,7 @@ impl Hub {
             Some(r) => (r.bridge.clone(), r.worker),
             None => self.place_room(now, region, None)?,
         };
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.take_id();
         let room_state = self.rooms.entry(room.to_string()).or_insert(Room {
             bridge: bridge.clone(),
             worker,

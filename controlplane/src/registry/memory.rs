@@ -12,6 +12,7 @@ struct Tables {
     rooms: HashMap<String, (String, Instant)>,
     shards: HashMap<String, (ShardRecord, Instant)>,
     bridges: HashMap<String, (BridgeRecord, Instant)>,
+    tags: u64,
 }
 
 /// A registry in memory: the default, for one shard.
@@ -110,6 +111,14 @@ impl Registry for MemoryRegistry {
         Box::pin(async move { Ok(list) })
     }
 
+    fn id_tag(&self) -> Call<'_, u16> {
+        let n = self.with(|t, _| {
+            t.tags += 1;
+            t.tags
+        });
+        Box::pin(async move { Ok(super::tag_of(n)) })
+    }
+
     fn describe(&self) -> String {
         "memory (one shard)".into()
     }
@@ -126,5 +135,6 @@ mod tests {
         contract::claim_races_have_one_winner(&r, &r).await;
         contract::claims_expire_unless_refreshed(&r).await;
         contract::records_expire(&r).await;
+        contract::id_tags_differ(&r, &r).await;
     }
 }

@@ -19,6 +19,15 @@ use std::time::Duration;
 /// Longest a registry call may take before it counts as unreachable.
 pub const TIMEOUT: Duration = Duration::from_secs(1);
 
+/// The highest id tag ([`Registry::id_tag`]): ids are `tag << 40 | n`
+/// and stay below 2^53, exact in JavaScript.
+pub const MAX_ID_TAG: u16 = 8191;
+
+/// The tag the `n`-th call of a shared counter (from 1) gives.
+pub fn tag_of(n: u64) -> u16 {
+    ((n.saturating_sub(1)) % u64::from(MAX_ID_TAG) + 1) as u16
+}
+
 /// A registry call's future.
 pub type Call<'a, T> = Pin<Box<dyn Future<Output = Result<T, RegistryError>> + Send + 'a>>;
 
@@ -41,6 +50,10 @@ pub struct ShardRecord {
     pub id: String,
     /// The signalling URL clients are sent to by `redirect` (`--shard-url`).
     pub url: String,
+    /// The cluster URL its bridges link to (`--cluster-url`), if it takes
+    /// bridges: a bridge started with `--registry` links to every one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     /// Rooms it holds.
     pub rooms: u64,
     /// Participants in them.
@@ -96,6 +109,11 @@ pub trait Registry: Send + Sync {
     fn put_bridge<'a>(&'a self, bridge: &'a BridgeRecord, ttl: Duration) -> Call<'a, ()>;
     /// The live bridges.
     fn bridges(&self) -> Call<'_, Vec<BridgeRecord>>;
+    /// A tag for a starting shard's participant and source ids, 1 to
+    /// [`MAX_ID_TAG`]: the next of a counter they share, so shards started
+    /// fewer than [`MAX_ID_TAG`] apart never get the same one and their ids
+    /// never meet on a bridge they share.
+    fn id_tag(&self) -> Call<'_, u16>;
     /// What it is, for logs and `/health` (no password).
     fn describe(&self) -> String;
 }
@@ -184,6 +202,17 @@ pub(crate) mod contract {
         );
     }
 
+    /// Two shards asking for id tags at once get different ones, each in
+    /// range.
+    pub async fn id_tags_differ(a: &dyn Registry, b: &dyn Registry) {
+        for _ in 0..10 {
+            let (x, y) = tokio::join!(a.id_tag(), b.id_tag());
+            let (x, y) = (x.unwrap(), y.unwrap());
+            assert_ne!(x, y);
+            assert!((1..=MAX_ID_TAG).contains(&x) && (1..=MAX_ID_TAG).contains(&y));
+        }
+    }
+
     /// Shard and bridge records are listed while refreshed and gone once
     /// their ttl passed.
     pub async fn records_expire(r: &dyn Registry) {
@@ -191,6 +220,7 @@ pub(crate) mod contract {
         let shard = ShardRecord {
             id: format!("s-{tag}"),
             url: "wss://s.example/ws".into(),
+            cluster: Some("ws://10.0.0.1:8080/cluster".into()),
             rooms: 2,
             participants: 5,
             version: "1".into(),
@@ -219,5 +249,23 @@ pub(crate) mod contract {
         tokio::time::sleep(Duration::from_millis(800)).await;
         assert!(!r.shards().await.unwrap().iter().any(|s| s.id == shard.id));
         assert!(!r.bridges().await.unwrap().iter().any(|b| b.id == bridge.id));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_wrap_within_range() {
+        assert_eq!(tag_of(0), 1);
+        assert_eq!(tag_of(1), 1);
+        assert_eq!(tag_of(2), 2);
+        assert_eq!(tag_of(u64::from(MAX_ID_TAG)), MAX_ID_TAG);
+        assert_eq!(tag_of(u64::from(MAX_ID_TAG) + 1), 1);
+        assert_eq!(tag_of(u64::MAX), tag_of(u64::MAX % u64::from(MAX_ID_TAG)));
+        // the largest id stays exact in JavaScript
+        let largest = (u64::from(MAX_ID_TAG) << 40) + ((1 << 40) - 1);
+        assert!(largest < 1 << 53, "{largest}");
     }
 }

@@ -257,6 +257,21 @@ impl Registry for RedisRegistry {
         Box::pin(self.list("bridge"))
     }
 
+    fn id_tag(&self) -> Call<'_, u16> {
+        let key = format!("{}id-tags", self.prefix);
+        Box::pin(async move {
+            self.run(|mut c| async move {
+                redis::cmd("INCR")
+                    .arg(&key)
+                    .query_async::<u64>(&mut c)
+                    .await
+                    .map(super::tag_of)
+                    .map_err(unreachable)
+            })
+            .await
+        })
+    }
+
     fn describe(&self) -> String {
         self.shown.clone()
     }
@@ -332,6 +347,7 @@ mod tests {
         contract::claim_races_have_one_winner(&a, &b).await;
         contract::claims_expire_unless_refreshed(&a).await;
         contract::records_expire(&b).await;
+        contract::id_tags_differ(&a, &b).await;
     }
 
     #[tokio::test]
