@@ -27,7 +27,7 @@ const FOCUS_SILENCE: Duration = Duration::from_secs(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// What the bridge sees of a link.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct LinkState {
     /// Registered and carrying messages.
     pub up: AtomicBool,
@@ -36,9 +36,12 @@ pub struct LinkState {
 }
 
 impl LinkState {
+    /// Up now, or down (the time it went down is the last it was up).
     fn set(&self, up: bool) {
-        self.up.store(up, Ordering::Relaxed);
-        *self.last_up.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        let was = self.up.swap(up, Ordering::Relaxed);
+        if up || was {
+            *self.last_up.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        }
     }
 
     /// Whether it is up.
@@ -217,5 +220,29 @@ async fn send(sink: &mut Sink, session: &mut Session, msg: Up) -> Result<(), Lin
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(io_error("sending", e)),
         Err(_) => Err(io_error("sending", "the focus does not read")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn down_counts_from_when_it_went_down_not_from_each_failed_attempt() {
+        let started = Instant::now();
+        let s = LinkState::default();
+        std::thread::sleep(Duration::from_millis(20));
+        // never up: down since it started
+        s.set(false);
+        assert!(s.down_for(Instant::now(), started) >= Duration::from_millis(20));
+        s.set(true);
+        assert_eq!(s.down_for(Instant::now(), started), Duration::ZERO);
+        s.set(false);
+        let went_down = Instant::now();
+        std::thread::sleep(Duration::from_millis(20));
+        s.set(false); // a reconnection attempt failed
+        let down = s.down_for(Instant::now(), started);
+        assert!(down >= Duration::from_millis(20), "{down:?}");
+        assert!(down <= went_down.elapsed() + Duration::from_millis(5));
     }
 }

@@ -194,3 +194,20 @@ impl AgentHost {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn who_owns_what_is_saved_and_carried_on() {
+        let mut host = AgentHost::new(Certificate::generate().unwrap());
+        let open = ToAgent::OpenTransport(crate::agent::tests::spec(5));
+        host.owners.note("ws://a/cluster", &open);
+        let bytes = crate::saved_state::encode(&host, None).unwrap();
+        let saved = crate::saved_state::SavedState::parse(&bytes).unwrap();
+        let back = AgentHost::restore(saved.agent, Instant::now()).unwrap();
+        assert_eq!(back.owners(), host.owners());
+        assert_eq!(back.owners().len(), 1);
+    }
+}

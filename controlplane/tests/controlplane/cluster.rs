@@ -74,11 +74,25 @@ impl NsRole {
         secret: &Path,
         extra: &[&str],
     ) -> NsRole {
+        let focus = format!("ws://{focus_ip}:8080/cluster");
+        NsRole::bridge_of(ns, id, ip, &["--focus", &focus], secret, extra)
+    }
+
+    /// `switchyard bridge` with id `id` on `ip` (HTTP 8081, media UDP
+    /// 10000) serving the focuses `link` names (`--focus …` or
+    /// `--registry …`).
+    pub fn bridge_of(
+        ns: &str,
+        id: &str,
+        ip: &str,
+        link: &[&str],
+        secret: &Path,
+        extra: &[&str],
+    ) -> NsRole {
         let dir = temp_dir(id);
-        let mut args: Vec<String> = vec![
-            "bridge".into(),
-            "--focus".into(),
-            format!("ws://{focus_ip}:8080/cluster"),
+        let mut args: Vec<String> = vec!["bridge".into()];
+        args.extend(link.iter().map(|s| s.to_string()));
+        args.extend([
             "--cluster-secret-file".into(),
             secret.display().to_string(),
             "--bridge-id".into(),
@@ -95,12 +109,41 @@ impl NsRole {
             dir.join("dp.sock").display().to_string(),
             "--log".into(),
             "info,switchyard::io=warn".into(),
-        ];
+        ]);
         if !extra.contains(&"--drain-timeout") {
             args.extend(["--drain-timeout".into(), "2s".into()]);
         }
         args.extend(extra.iter().map(|s| s.to_string()));
         NsRole::spawn(ns, id, &args, dir, format!("{ip}:8081"))
+    }
+
+    /// `switchyard focus` called `name` on `ip`: HTTP (and `/cluster`) on
+    /// `http_port`, no HTTPS — one shard of several.
+    pub fn shard_focus(
+        ns: &str,
+        name: &str,
+        ip: &str,
+        http_port: u16,
+        secret: &Path,
+        extra: &[&str],
+    ) -> NsRole {
+        let dir = temp_dir(name);
+        let mut args: Vec<String> = vec![
+            "focus".into(),
+            "--http".into(),
+            format!("{ip}:{http_port}"),
+            "--https".into(),
+            "off".into(),
+            "--open-rooms".into(),
+            "--cluster-secret-file".into(),
+            secret.display().to_string(),
+            "--state-dir".into(),
+            dir.display().to_string(),
+            "--log".into(),
+            "info".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        NsRole::spawn(ns, name, &args, dir, format!("{ip}:{http_port}"))
     }
 
     /// Plain `switchyard` (focus and bridge in one) called `name` on `ip`:
@@ -725,14 +768,14 @@ fn a_bridge_killed_and_started_again_carries_its_call_on_without_a_move() {
 }
 
 /// A focus on loopback (HTTP on an OS port, no HTTPS), for protocol tests.
-struct LoopbackFocus {
-    child: Child,
-    http: String,
-    dir: PathBuf,
+pub(crate) struct LoopbackFocus {
+    pub(crate) child: Child,
+    pub(crate) http: String,
+    pub(crate) dir: PathBuf,
 }
 
 impl LoopbackFocus {
-    fn start(extra: &[&str]) -> LoopbackFocus {
+    pub(crate) fn start(extra: &[&str]) -> LoopbackFocus {
         let dir = temp_dir("lofocus");
         let secret = secret_file(&dir);
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
@@ -761,17 +804,17 @@ impl LoopbackFocus {
         LoopbackFocus { child, http, dir }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
     }
 
-    fn bridges(&self) -> Value {
+    pub(crate) fn bridges(&self) -> Value {
         let (_, body) = get_plain(&self.http, "/bridges");
         serde_json::from_str(&body).unwrap_or(Value::Null)
     }
 
     /// Waits up to 20 s until `n` bridges registered.
-    fn wait_registered(&self, n: usize) {
+    pub(crate) fn wait_registered(&self, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while rooms_per_bridge(self).len() < n {
             assert!(
@@ -792,18 +835,33 @@ impl Drop for LoopbackFocus {
 }
 
 /// A bridge on loopback (media and HTTP on OS ports) joined to `focus`.
-struct LoopbackBridge {
+pub(crate) struct LoopbackBridge {
     child: Child,
     dir: PathBuf,
+    /// Its HTTP listener.
+    pub(crate) http: String,
 }
 
 impl LoopbackBridge {
     fn start(focus: &LoopbackFocus, id: &str, extra: &[&str]) -> LoopbackBridge {
+        let url = format!("ws://{}/cluster", focus.http);
+        LoopbackBridge::start_of(&focus.dir, &["--focus", &url], id, extra)
+    }
+
+    /// A bridge serving the focuses `link` names (`--focus …` or
+    /// `--registry …`), with the cluster secret in `secret_dir`.
+    pub(crate) fn start_of(
+        secret_dir: &Path,
+        link: &[&str],
+        id: &str,
+        extra: &[&str],
+    ) -> LoopbackBridge {
         let dir = temp_dir(id);
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .args(["bridge", "--focus", &format!("ws://{}/cluster", focus.http)])
+            .arg("bridge")
+            .args(link)
             .arg("--cluster-secret-file")
-            .arg(focus.dir.join("cluster.secret"))
+            .arg(secret_dir.join("cluster.secret"))
             .args([
                 "--bridge-id",
                 id,
@@ -812,17 +870,36 @@ impl LoopbackBridge {
                 "--base-port",
                 "0",
             ])
-            .args(["--workers", "1", "--drain-timeout", "1s", "--log", "warn"])
+            .args(["--workers", "1", "--drain-timeout", "1s", "--log", "info"])
             .arg("--control-socket")
             .arg(dir.join("dp.sock"))
             .args(extra)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.join("log")).unwrap())
             .spawn()
             .expect("start a bridge");
-        let _ = &mut child;
-        LoopbackBridge { child, dir }
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let http = line
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .unwrap_or_else(|| panic!("banner: {line:?}"))
+            .to_string();
+        LoopbackBridge { child, dir, http }
+    }
+
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+
+    /// Its `/stats`.
+    pub(crate) fn stats(&self) -> Value {
+        let (_, body) = get_plain(&self.http, "/stats");
+        serde_json::from_str(&body).unwrap_or(Value::Null)
     }
 }
 
@@ -833,12 +910,12 @@ impl Drop for LoopbackBridge {
     }
 }
 
-fn get_plain(addr: &str, path: &str) -> (u16, String) {
+pub(crate) fn get_plain(addr: &str, path: &str) -> (u16, String) {
     super::http_get(addr, path)
 }
 
 /// Rooms per bridge as the focus lists them, by bridge id.
-fn rooms_per_bridge(focus: &LoopbackFocus) -> std::collections::BTreeMap<String, u64> {
+pub(crate) fn rooms_per_bridge(focus: &LoopbackFocus) -> std::collections::BTreeMap<String, u64> {
     focus.bridges()["bridges"]
         .as_array()
         .into_iter()
@@ -847,12 +924,12 @@ fn rooms_per_bridge(focus: &LoopbackFocus) -> std::collections::BTreeMap<String,
         .collect()
 }
 
-type Signalling =
+pub(crate) type Signalling =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A participant joined to `room` through the focus at `http`, its
 /// connection held open.
-async fn join_loopback(http: String, room: String) -> Signalling {
+pub(crate) async fn join_loopback(http: String, room: String) -> Signalling {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/ws"))

@@ -12,6 +12,7 @@ mod media_path;
 mod netns;
 mod resume;
 mod shards;
+mod shared_bridges;
 mod shutdown;
 mod signalling;
 mod simulcast;

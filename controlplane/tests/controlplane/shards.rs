@@ -1,9 +1,11 @@
 //! Shards: two `switchyard` processes sharing a real `redis-server` as their
 //! registry, behind a real HAProxy running the repository's
 //! deploy/haproxy.cfg, all in a network namespace the test makes; clients
-//! (a WebSocket client and headless Chromium) in another.
+//! (a WebSocket client and headless Chromium) in another. Plain shards
+//! (each its own bridge), or focus shards sharing a bridge agent that
+//! found them in Redis.
 
-use crate::cluster::{NsRole, enter, temp_dir};
+use crate::cluster::{NsRole, enter, secret_file, temp_dir};
 use crate::netns::{NetnsPair, dataplane_in};
 use openssl::ssl::{SslConnector, SslMethod, SslStream, SslVerifyMode};
 use serde_json::Value;
@@ -26,52 +28,79 @@ impl Drop for Helper {
 const REDIS_PORT: u16 = 6379;
 const PROXY_PORT: u16 = 8443;
 
-/// Two shards `a` and `b`, their Redis, and HAProxy in front.
+/// Two shards `a` and `b`, their Redis, and HAProxy in front; with shared
+/// bridges, the shards are focuses and bridge `b0` (in the second client
+/// namespace) serves both, having found them in Redis.
 struct Shards {
     net: NetnsPair,
     shards: Vec<NsRole>,
+    bridges: Vec<NsRole>,
     redis: std::sync::Mutex<Option<Helper>>,
     proxy: Option<Helper>,
     dir: PathBuf,
 }
 
 impl Shards {
+    /// Plain shards, each with its own bridge.
     fn start() -> Shards {
-        let net = NetnsPair::new();
+        Shards::start_with(false)
+    }
+
+    /// Focus shards and one bridge they share.
+    fn start_shared() -> Shards {
+        Shards::start_with(true)
+    }
+
+    fn start_with(shared: bool) -> Shards {
+        let net = NetnsPair::with_clients(1 + usize::from(shared));
         let dir = temp_dir("shards");
         let ip = net.server_ip.clone();
         let mut s = Shards {
             redis: std::sync::Mutex::new(None),
             proxy: None,
             shards: Vec::new(),
+            bridges: Vec::new(),
             dir,
             net,
         };
         s.start_redis();
+        let registry = format!("redis://{ip}:{REDIS_PORT}/");
+        let secret = secret_file(&s.dir);
         for (i, id) in ["a", "b"].into_iter().enumerate() {
             let url = format!("wss://{ip}:{PROXY_PORT}/ws?shard={id}");
-            let registry = format!("redis://{ip}:{REDIS_PORT}/");
-            let shard = NsRole::plain(
-                &s.net.server_ns,
+            let args = [
+                "--shard-id",
                 id,
+                "--shard-url",
+                &url,
+                "--registry",
+                &registry,
+                "--trusted-proxies",
                 &ip,
-                8081 + i as u16,
-                10000 + 100 * i as u16,
-                &[
-                    "--shard-id",
+                // every test client joins from one address
+                "--joins-per-second-per-address",
+                "100",
+            ];
+            let http_port = 8081 + i as u16;
+            let shard = if shared {
+                NsRole::shard_focus(&s.net.server_ns, id, &ip, http_port, &secret, &args)
+            } else {
+                NsRole::plain(
+                    &s.net.server_ns,
                     id,
-                    "--shard-url",
-                    &url,
-                    "--registry",
-                    &registry,
-                    "--trusted-proxies",
                     &ip,
-                    // every test client joins from one address
-                    "--joins-per-second-per-address",
-                    "100",
-                ],
-            );
+                    http_port,
+                    10000 + 100 * i as u16,
+                    &args,
+                )
+            };
             s.shards.push(shard);
+        }
+        if shared {
+            let c = &s.net.clients[1];
+            let bridge =
+                NsRole::bridge_of(&c.ns, "b0", &c.ip, &["--registry", &registry], &secret, &[]);
+            s.bridges.push(bridge);
         }
         s.start_proxy();
         s.wait_proxy_sees(2);
@@ -218,7 +247,7 @@ impl Shards {
 
     fn logs(&self) -> String {
         let mut s = String::new();
-        for sh in &self.shards {
+        for sh in self.shards.iter().chain(&self.bridges) {
             s.push_str(&sh.log());
         }
         s.push_str("--- haproxy ---\n");
@@ -231,7 +260,7 @@ impl Drop for Shards {
     fn drop(&mut self) {
         self.proxy = None;
         self.stop_redis();
-        for s in &self.shards {
+        for s in self.shards.iter().chain(&self.bridges) {
             // a killed shard's dataplane outlives it (as it should)
             if let Some(pid) = dataplane_in(&s.dir) {
                 let _ = rustix::process::kill_process(
@@ -482,12 +511,15 @@ fn assert_everyone_sees_everyone(
     }
 }
 
+/// Shards sharing a bridge: the room of a killed shard reopens on the
+/// other, on the same bridge, and the bridge closes what the dead shard
+/// owned.
 #[test]
 fn a_killed_shard_s_room_reopens_on_the_other_and_its_browsers_carry_on() {
     let _turn = crate::netns::BROWSERS
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    let s = Shards::start();
+    let s = Shards::start_shared();
     let https = format!("https://{}:{PROXY_PORT}", s.net.server_ip);
     let mut killed = None;
     let report = crate::browser::call_through_in(
@@ -530,6 +562,27 @@ fn a_killed_shard_s_room_reopens_on_the_other_and_its_browsers_carry_on() {
     assert!(
         joined >= 3,
         "{joined} joins on the other shard: {}",
+        context()
+    );
+    // the bridge both shards used closed the dead one's endpoints (and
+    // sources) once the registry stopped listing it
+    let dead = format!("ws://{}/cluster", s.shards[killed].http);
+    let closed: u64 = s.bridges[0]
+        .log()
+        .lines()
+        .filter(|l| l.contains("closed what a gone focus owned") && l.contains(&dead))
+        .filter_map(|l| {
+            l.split("closed=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert!(
+        closed >= 3,
+        "closed {closed} of the dead shard's: {}",
         context()
     );
 }
