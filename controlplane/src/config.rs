@@ -970,6 +970,67 @@ mod tests {
     }
 
     #[test]
+    fn a_bridge_serves_the_focuses_named_or_those_in_the_registry() {
+        let dir = std::env::temp_dir().join(format!("swyd-cfg-bridge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("cluster.secret");
+        std::fs::write(&secret, "a cluster secret of enough bytes").unwrap();
+        let bridge = |focus: &[&str], registry: Option<&str>, file: Option<&str>| {
+            let config = file.map(|text| {
+                let f = dir.join("bridge.toml");
+                std::fs::write(&f, text).unwrap();
+                f
+            });
+            Config::load(Args {
+                role: RoleKind::Bridge,
+                cluster_secret_file: Some(secret.clone()),
+                bridge_id: Some("media-1".into()),
+                focus: focus.iter().map(|s| s.to_string()).collect(),
+                registry: registry.map(str::to_string),
+                config,
+                ..Args::default()
+            })
+        };
+        let focuses = |c: Result<Config, String>| match c.map(|c| c.role) {
+            Ok(Role::Bridge(b)) => Ok(b.focus),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e),
+        };
+        let (a, b) = ("ws://10.0.0.1:8080/cluster", "ws://10.0.0.2:8080/cluster");
+        assert_eq!(
+            focuses(bridge(&[a, b], None, None)),
+            Ok(vec![a.into(), b.into()])
+        );
+        // only the registry: every shard listed there
+        let c = bridge(&[], Some("redis://10.0.0.30:6379/0"), None).unwrap();
+        assert!(matches!(&c.role, Role::Bridge(b) if b.focus.is_empty()));
+        assert!(matches!(c.shard.registry, RegistrySource::Redis { .. }));
+        // the file takes one or a list
+        let list = format!("focus = [\"{a}\", \"{b}\"]\n");
+        assert_eq!(
+            focuses(bridge(&[], None, Some(&list))),
+            Ok(vec![a.into(), b.into()])
+        );
+        let one = format!("focus = \"{a}\"\n");
+        assert_eq!(focuses(bridge(&[], None, Some(&one))), Ok(vec![a.into()]));
+        for (bad, why) in [
+            (bridge(&[], None, None), "--registry"),
+            (bridge(&[a, a], None, None), "twice"),
+            (bridge(&["wss://x/cluster"], None, None), "ws://"),
+        ] {
+            let err = bad.err().unwrap_or_default();
+            assert!(err.contains(why), "{err}");
+        }
+        let err = Config::load(Args {
+            cluster_url: Some("http://x/cluster".into()),
+            ..Args::default()
+        })
+        .unwrap_err();
+        assert!(err.contains("--cluster-url"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn https_tokens_and_limits() {
         let c = Config::load(Args::default()).unwrap();
         assert_eq!(c.https, Some("127.0.0.1:8443".parse().unwrap()));

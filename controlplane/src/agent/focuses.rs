@@ -104,25 +104,29 @@ pub async fn keep_focuses(
     let mut registry_up = true;
     loop {
         tick.tick().await;
-        let listed: BTreeSet<String> = match &registry {
-            None => BTreeSet::new(),
+        // (None: the registry cannot say)
+        let listed: Option<BTreeSet<String>> = match &registry {
+            None => Some(BTreeSet::new()),
             Some(r) => match r.shards().await {
                 Ok(shards) => {
                     if !registry_up {
                         tracing::info!(target: "switchyard::agent", "registry back");
                     }
                     registry_up = true;
-                    shards.into_iter().filter_map(|sh| sh.cluster).collect()
+                    Some(shards.into_iter().filter_map(|sh| sh.cluster).collect())
                 }
                 Err(e) => {
                     if registry_up {
-                        tracing::warn!(target: "switchyard::agent", error = %e, "registry lost: the focuses linked stay, none is added or given up");
+                        tracing::warn!(target: "switchyard::agent", error = %e, "registry lost: the focuses linked stay, none found there is added or given up");
                     }
                     registry_up = false;
-                    continue;
+                    None
                 }
             },
         };
+        // without the registry's word every focus linked is still wanted
+        let listed =
+            listed.unwrap_or_else(|| s.links().iter().map(|(f, _)| f.to_string()).collect());
         let wanted: BTreeSet<String> = fixed.iter().cloned().chain(listed).collect();
         let now = Instant::now();
         let todo = {

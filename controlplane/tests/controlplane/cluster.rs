@@ -671,7 +671,7 @@ fn a_draining_bridge_takes_no_new_room_and_moves_its_call_at_the_timeout() {
             .and_then(seconds_of_day)
             .unwrap_or_else(|| panic!("no {what:?} in the log: {log}"))
     };
-    let (asked, stopped) = (when("asking the focus to move"), when("bridge stopped"));
+    let (asked, stopped) = (when("to move the rooms left"), when("bridge stopped"));
     assert!(
         stopped - asked < 5.0,
         "stopped {:.1} s after asking: {log}",

@@ -587,12 +587,14 @@ fn a_killed_shard_s_room_reopens_on_the_other_and_its_browsers_carry_on() {
     );
 }
 
+/// On focus shards sharing a bridge that found them in Redis: without
+/// Redis the bridge keeps its links, and the call goes on.
 #[test]
 fn a_call_goes_on_without_redis_and_new_rooms_wait_for_it() {
     let _turn = crate::netns::BROWSERS
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    let s = Shards::start();
+    let s = Shards::start_shared();
     let https = format!("https://{}:{PROXY_PORT}", s.net.server_ip);
     let tag = crate::rand_suffix();
     let mut refused = None;
@@ -634,6 +636,14 @@ fn a_call_goes_on_without_redis_and_new_rooms_wait_for_it() {
     let reopened = reopened
         .unwrap_or_else(|| panic!("no new room within 10 s of Redis' return: {}", context()));
     assert!(reopened < Duration::from_secs(5), "{reopened:?}");
+    // the shared bridge kept both links through the outage
+    let log = s.bridges[0].log();
+    assert!(
+        log.contains("registry lost") && log.contains("registry back"),
+        "{}",
+        context()
+    );
+    assert!(!log.contains("gone focus"), "{}", context());
     // the call went on the whole time: ≥ 30 s of video, never stalled 2 s
     assert_everyone_sees_everyone(&report, &["Ada", "Bo"], 360, &context);
     for (key, w) in report["watch"]
