@@ -92,7 +92,7 @@ pub fn changes(
     out
 }
 
-/// Keeps the links matching the focuses wanted, every [`DISCOVER_EVERY`].
+/// Keeps the links matching the focuses wanted, every second.
 pub async fn keep_focuses(
     s: Arc<Shared>,
     fixed: Vec<String>,

@@ -98,7 +98,7 @@ const ID_TAG_SHIFT: u32 = 40;
 const ID_EPOCH_MS: u64 = 1_767_225_600_000;
 
 /// The first id of a hub that starts afresh: milliseconds since
-/// [`ID_EPOCH_MS`] (fits below the tag for 34 years).
+/// 2026-01-01 (fits below the tag for 34 years).
 pub fn first_id_now() -> u64 {
     switchyard_dataplane::abi::server::unix_ms().saturating_sub(ID_EPOCH_MS)
 }
