@@ -353,6 +353,20 @@ async fn sample_load(s: Arc<Shared>) {
 async fn health(State(s): State<Arc<Shared>>) -> impl IntoResponse {
     let up = s.dataplane_up();
     let draining = s.draining.load(Ordering::Relaxed);
+    // (one look at the links: the guard is let go before the reply)
+    let (focus_link, focuses) = {
+        let links = s.links();
+        let link = match links.counts() {
+            (up, all) if up == all && all > 0 => "up",
+            (0, _) => "down",
+            _ => "partial",
+        };
+        let list: Vec<_> = links
+            .iter()
+            .map(|(f, l)| json!({ "url": &**f, "link": if l.state.is_up() { "up" } else { "down" } }))
+            .collect();
+        (link, list)
+    };
     let status = match (draining, up) {
         (true, _) => "draining",
         (false, true) => "ok",
@@ -363,12 +377,8 @@ async fn health(State(s): State<Arc<Shared>>) -> impl IntoResponse {
         "role": "bridge",
         "id": s.role.id,
         "version": env!("CARGO_PKG_VERSION"),
-        "focus_link": match s.links().counts() {
-            (up, all) if up == all && all > 0 => "up",
-            (0, _) => "down",
-            _ => "partial",
-        },
-        "focuses": s.links().iter().map(|(f, l)| json!({ "url": &**f, "link": if l.state.is_up() { "up" } else { "down" } })).collect::<Vec<_>>(),
+        "focus_link": focus_link,
+        "focuses": focuses,
         "dataplane": { "attached": up, "pid": s.dataplane.pid(), "starts": s.dataplane.starts(), "restores": s.dataplane.restores() },
     });
     let code = if status == "ok" {

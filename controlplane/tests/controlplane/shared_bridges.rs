@@ -2,8 +2,11 @@
 //! with a real `redis-server` as their registry, and bridge agents started
 //! with only `--registry`, which find both shards there and serve them.
 
-use crate::cluster::{LoopbackBridge, LoopbackFocus, Signalling, join_loopback, rooms_per_bridge};
+use crate::cluster::{
+    LoopbackBridge, LoopbackFocus, Signalling, get_plain, join_loopback, rooms_per_bridge,
+};
 use crate::signalling::{expect, send};
+use serde_json::Value;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -109,6 +112,17 @@ fn shards_share_bridges_found_in_the_registry_and_a_dead_shard_s_endpoints_are_c
     let context = || format!("{}\n{}\n--- b0 ---\n{}", a.log(), b.log(), b0.log());
     a.wait_registered(1);
     b.wait_registered(1);
+    let health = |bridge: &LoopbackBridge| {
+        let (code, body) = get_plain(&bridge.http, "/health");
+        (
+            code,
+            serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
+        )
+    };
+    let (code, h) = health(&b0);
+    assert_eq!(code, 200, "{h}");
+    assert_eq!(h["focus_link"], "up", "{h}");
+    assert_eq!(h["focuses"].as_array().map(Vec::len), Some(2), "{h}");
 
     // a participant offering media on each shard: both endpoints on b0,
     // their ids apart by the shards' tags
@@ -162,11 +176,29 @@ fn shards_share_bridges_found_in_the_registry_and_a_dead_shard_s_endpoints_are_c
     // shard a dies: once the registry stops listing it, b0 closes what it
     // owned; shard b's participant stays
     let killed = Instant::now();
+    let link_of = |h: &Value, focus: &LoopbackFocus| {
+        let url = format!("ws://{}/cluster", focus.http);
+        h["focuses"]
+            .as_array()
+            .and_then(|l| l.iter().find(|f| f["url"] == url.as_str()))
+            .map(|f| f["link"].clone())
+    };
     rustix::process::kill_process(
         rustix::process::Pid::from_child(&a.child),
         rustix::process::Signal::KILL,
     )
     .unwrap();
+    // a's link drops at once; b's stays
+    wait_for(
+        Duration::from_secs(3),
+        "b0 sees a's link down",
+        &context,
+        || {
+            let h = health(&b0).1;
+            h["focus_link"] == "partial" && link_of(&h, &a) == Some("down".into())
+        },
+    );
+    assert_eq!(link_of(&health(&b0).1, &b), Some("up".into()));
     wait_for(
         Duration::from_secs(25),
         "b0 closes shard a's endpoint",
@@ -177,6 +209,10 @@ fn shards_share_bridges_found_in_the_registry_and_a_dead_shard_s_endpoints_are_c
         "b0 closed the dead shard's endpoint {:?} after the kill",
         killed.elapsed()
     );
+    // given up: one focus left, and it is linked
+    let (code, h) = health(&b0);
+    assert_eq!((code, &h["focus_link"]), (200, &Value::from("up")), "{h}");
+    assert_eq!(h["focuses"].as_array().map(Vec::len), Some(1), "{h}");
     wait_for(Duration::from_secs(3), "1 endpoint on b0", &context, || {
         b0.stats()["endpoints"] == 1
     });
