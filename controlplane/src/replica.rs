@@ -12,7 +12,9 @@
 //! the transports (zeroized on drop) and are never written anywhere else.
 
 use std::collections::BTreeMap;
-use switchyard_dataplane::abi::{Command, Continuity, EndpointSpec, SourceSpec, SubscriptionSpec};
+use switchyard_dataplane::abi::{
+    Command, Continuity, EndpointSpec, RelaySpec, SourceSpec, SubscriptionSpec,
+};
 
 /// The state of one worker.
 #[derive(Default)]
@@ -21,6 +23,10 @@ struct Worker {
     sources: BTreeMap<u64, SourceSpec>,
     fan_out: BTreeMap<(u64, u16), ()>,
     subscriptions: BTreeMap<(u64, u64), SubscriptionSpec>,
+    /// Endpoint ids marked as relays.
+    relays: std::collections::BTreeSet<u64>,
+    /// Sources relayed, by (relay endpoint, source).
+    relayed: BTreeMap<(u64, u64), RelaySpec>,
 }
 
 /// The dataplane's state as this control plane built it.
@@ -40,6 +46,7 @@ impl Replica {
             Command::RemoveEndpoint { endpoint } => {
                 w.endpoints.remove(endpoint);
                 w.subscriptions.retain(|(e, _), _| e != endpoint);
+                w.relayed.retain(|(e, _), _| e != endpoint);
             }
             Command::UpdateRemote { endpoint, remote } => {
                 if let Some(e) = w.endpoints.get_mut(endpoint) {
@@ -58,6 +65,7 @@ impl Replica {
                 w.sources.remove(source);
                 w.fan_out.retain(|(s, _), _| s != source);
                 w.subscriptions.retain(|(_, s), _| s != source);
+                w.relayed.retain(|(_, s), _| s != source);
             }
             Command::Subscribe(spec) => {
                 w.subscriptions.insert((spec.endpoint, spec.source), *spec);
@@ -80,6 +88,19 @@ impl Replica {
             Command::RemoveFanOut { source, worker } => {
                 w.fan_out.remove(&(*source, *worker));
             }
+            Command::SetRelay { endpoint, relay } => {
+                if *relay {
+                    w.relays.insert(*endpoint);
+                } else {
+                    w.relays.remove(endpoint);
+                }
+            }
+            Command::RelaySource(spec) => {
+                w.relayed.insert((spec.endpoint, spec.source), *spec);
+            }
+            Command::UnrelaySource { endpoint, source } => {
+                w.relayed.remove(&(*endpoint, *source));
+            }
             Command::RequestKeyframe { .. } | Command::Probe { .. } | Command::Resume(_) => {}
         }
     }
@@ -100,9 +121,10 @@ impl Replica {
 
     /// The commands that give a new dataplane this state, carrying on from
     /// `records` (what the dead one last wrote): per worker its endpoints
-    /// (each followed by its SRTP and counter records), sources (each
-    /// followed by its layers' SSRCs), fan-outs, then subscriptions (each
-    /// followed by its stream record).
+    /// (each followed by its SRTP and counter records), after the relay
+    /// marks; sources (each followed by its layers' SSRCs), fan-outs, then
+    /// subscriptions (each followed by its stream record) and relayed
+    /// sources (started afresh).
     pub fn rebuild(&self, records: &[Continuity]) -> Vec<(usize, Command)> {
         let mut by_endpoint: BTreeMap<u64, Vec<Continuity>> = BTreeMap::new();
         let mut by_stream: BTreeMap<(u64, u64), Continuity> = BTreeMap::new();
@@ -125,6 +147,15 @@ impl Replica {
         }
         let mut out = Vec::new();
         for (&worker, w) in &self.workers {
+            for &endpoint in &w.relays {
+                out.push((
+                    worker,
+                    Command::SetRelay {
+                        endpoint,
+                        relay: true,
+                    },
+                ));
+            }
             for (id, spec) in &w.endpoints {
                 out.push((worker, Command::AddEndpoint(spec.clone())));
                 for r in by_endpoint.get(id).into_iter().flatten() {
@@ -145,6 +176,9 @@ impl Replica {
                 if let Some(r) = by_stream.get(key) {
                     out.push((worker, Command::Resume(*r)));
                 }
+            }
+            for spec in w.relayed.values() {
+                out.push((worker, Command::RelaySource(*spec)));
             }
         }
         out
@@ -359,5 +393,58 @@ pub(crate) mod tests {
             panic!()
         };
         assert_eq!(s.target_layer, 0xff);
+    }
+
+    #[test]
+    fn relays_are_rebuilt_marked_first_and_relayed_after_their_sources() {
+        use switchyard_dataplane::abi::RelaySpec;
+        let mut r = Replica::default();
+        let relay = RelaySpec {
+            endpoint: 9,
+            source: 11,
+            ssrcs: [1, 2, 3],
+            rtx_ssrcs: [0; 3],
+        };
+        for c in [
+            endpoint(9),
+            Command::SetRelay {
+                endpoint: 9,
+                relay: true,
+            },
+            source(11, 4),
+            Command::RelaySource(relay),
+            source(12, 4),
+            Command::RelaySource(RelaySpec {
+                source: 12,
+                ..relay
+            }),
+            Command::RemoveSource { source: 12 },
+        ] {
+            r.record(0, &c);
+        }
+        let names: Vec<String> = r
+            .rebuild(&[])
+            .iter()
+            .map(|(_, c)| format!("{c:?}"))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "SetRelay(9: true)",
+                "AddEndpoint(9, SRTP_AEAD_AES_128_GCM)",
+                "AddSource(11 of 4)",
+                "RelaySource(11 -> 9)",
+            ],
+        );
+        // the relay gone: its relayed sources with it; unmarked: no mark
+        r.record(0, &Command::RemoveEndpoint { endpoint: 9 });
+        r.record(
+            0,
+            &Command::SetRelay {
+                endpoint: 9,
+                relay: false,
+            },
+        );
+        assert_eq!(r.rebuild(&[]).len(), 1, "{:?}", r.rebuild(&[]));
     }
 }

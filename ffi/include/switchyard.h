@@ -229,6 +229,19 @@ typedef struct SwitchyardSubscription {
   char mid[17];
 } SwitchyardSubscription;
 
+// Every layer of a source forwarded to a relay endpoint (another
+// bridge), each layer its own stream with these SSRCs.
+typedef struct SwitchyardRelay {
+  // The relay endpoint (marked with `switchyard_set_relay`).
+  uint64_t endpoint;
+  // The source.
+  uint64_t source;
+  // Per layer of the source: the stream's SSRC on the relay (nonzero).
+  uint32_t ssrcs[3];
+  // Per layer: its RTX SSRC (0: resend the original packet).
+  uint32_t rtx_ssrcs[3];
+} SwitchyardRelay;
+
 // Where an exception packet came from.
 typedef struct SwitchyardPacketInfo {
   // The worker that received it.
@@ -427,6 +440,28 @@ SwitchyardStatus switchyard_set_target_layer(uint64_t handle,
                                              uint64_t endpoint,
                                              uint64_t source,
                                              uint8_t layer);
+
+// Marks (`relay` nonzero) or unmarks an endpoint id as a relay to another
+// bridge, on every worker: a relay takes sources only through
+// `switchyard_relay_source`, and what a relay publishes is never relayed
+// again.
+SwitchyardStatus switchyard_set_relay(uint64_t handle, uint64_t endpoint, uint8_t relay);
+
+// Forwards every layer of a source published on `source_worker` to a
+// relay endpoint on `relay_worker`, one stream per layer.
+//
+// # Safety
+// `relay` points to a valid struct.
+SwitchyardStatus switchyard_relay_source(uint64_t handle,
+                                         uint32_t relay_worker,
+                                         uint32_t source_worker,
+                                         const struct SwitchyardRelay *relay);
+
+// Stops relaying a source to a relay endpoint on `worker`.
+SwitchyardStatus switchyard_unrelay_source(uint64_t handle,
+                                           uint32_t worker,
+                                           uint64_t endpoint,
+                                           uint64_t source);
 
 // Asks a source's publisher for a keyframe of `layer` (throttled by the
 // dataplane).

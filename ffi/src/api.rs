@@ -10,7 +10,7 @@ use crate::handles;
 use crate::status::{Failure, SwitchyardStatus, copy_last, set_last};
 use crate::types::{
     self, SwitchyardCounters, SwitchyardEndpoint, SwitchyardEvent, SwitchyardPacketInfo,
-    SwitchyardSource, SwitchyardSubscription,
+    SwitchyardRelay, SwitchyardSource, SwitchyardSubscription,
 };
 use core::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -352,6 +352,54 @@ pub extern "C" fn switchyard_set_target_layer(
             },
         )
     })
+}
+
+/// Marks (`relay` nonzero) or unmarks an endpoint id as a relay to another
+/// bridge, on every worker: a relay takes sources only through
+/// `switchyard_relay_source`, and what a relay publishes is never relayed
+/// again.
+#[unsafe(no_mangle)]
+pub extern "C" fn switchyard_set_relay(handle: u64, endpoint: u64, relay: u8) -> SwitchyardStatus {
+    run(|| {
+        handles::with(handle, |c| {
+            c.set_relay(endpoint, relay != 0)?;
+            Ok(SwitchyardStatus::Ok)
+        })
+    })
+}
+
+/// Forwards every layer of a source published on `source_worker` to a
+/// relay endpoint on `relay_worker`, one stream per layer.
+///
+/// # Safety
+/// `relay` points to a valid struct.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switchyard_relay_source(
+    handle: u64,
+    relay_worker: u32,
+    source_worker: u32,
+    relay: *const SwitchyardRelay,
+) -> SwitchyardStatus {
+    run(|| {
+        // SAFETY: forwarded caller contract.
+        let spec = types::relay(unsafe { arg(relay, "relay") }?)?;
+        handles::with(handle, |c| {
+            let (rw, sw) = (worker(c, relay_worker)?, worker(c, source_worker)?);
+            c.relay_source(rw, sw, &spec)?;
+            Ok(SwitchyardStatus::Ok)
+        })
+    })
+}
+
+/// Stops relaying a source to a relay endpoint on `worker`.
+#[unsafe(no_mangle)]
+pub extern "C" fn switchyard_unrelay_source(
+    handle: u64,
+    worker: u32,
+    endpoint: u64,
+    source: u64,
+) -> SwitchyardStatus {
+    run(|| send(handle, worker, Command::UnrelaySource { endpoint, source }))
 }
 
 /// Asks a source's publisher for a keyframe of `layer` (throttled by the

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use switchyard_dataplane::abi::command::{MAX_LAYERS, MAX_MID, MAX_RID};
 use switchyard_dataplane::abi::{
     Codec, CounterBlock, DropReason, EndpointSpec, Event, LayerSpec, MediaKind, PacketHeader,
-    SourceSpec, SrtpKeys, SubscriptionSpec,
+    RelaySpec, SourceSpec, SrtpKeys, SubscriptionSpec,
 };
 use switchyard_dataplane::srtp::{MasterKey, Profile};
 use switchyard_dataplane::wire::rtp::ExtensionIds;
@@ -409,6 +409,33 @@ pub fn source(s: &SwitchyardSource) -> Result<SourceSpec, Failure> {
         rtx_payload_type: s.rtx_payload_type,
         layer_count: s.layer_count,
         layers,
+    })
+}
+
+/// Every layer of a source forwarded to a relay endpoint (another
+/// bridge), each layer its own stream with these SSRCs.
+#[repr(C)]
+pub struct SwitchyardRelay {
+    /// The relay endpoint (marked with `switchyard_set_relay`).
+    pub endpoint: u64,
+    /// The source.
+    pub source: u64,
+    /// Per layer of the source: the stream's SSRC on the relay (nonzero).
+    pub ssrcs: [u32; 3],
+    /// Per layer: its RTX SSRC (0: resend the original packet).
+    pub rtx_ssrcs: [u32; 3],
+}
+
+/// The dataplane's relay spec.
+pub fn relay(r: &SwitchyardRelay) -> Result<RelaySpec, Failure> {
+    if r.endpoint == 0 || r.source == 0 {
+        return Err(bad("endpoint and source ids must be nonzero"));
+    }
+    Ok(RelaySpec {
+        endpoint: r.endpoint,
+        source: r.source,
+        ssrcs: r.ssrcs,
+        rtx_ssrcs: r.rtx_ssrcs,
     })
 }
 

@@ -317,6 +317,39 @@ impl Client {
         Ok(())
     }
 
+    /// Marks (or unmarks) an endpoint id as a relay to another bridge, on
+    /// every worker.
+    pub fn set_relay(&mut self, endpoint: u64, relay: bool) -> Result<(), AbiError> {
+        for w in 0..self.workers() {
+            self.send(w, &Command::SetRelay { endpoint, relay })?;
+        }
+        Ok(())
+    }
+
+    /// Relays every layer of a source published on `source_worker` to a
+    /// relay endpoint on `relay_worker`, wiring the cross-worker fan-out
+    /// when they differ (as [`Client::subscribe`]).
+    pub fn relay_source(
+        &mut self,
+        relay_worker: usize,
+        source_worker: usize,
+        spec: &super::RelaySpec,
+    ) -> Result<(), AbiError> {
+        self.send(relay_worker, &Command::RelaySource(*spec))?;
+        if relay_worker != source_worker {
+            let worker =
+                u16::try_from(relay_worker).map_err(|_| AbiError::NoWorker(relay_worker))?;
+            self.send(
+                source_worker,
+                &Command::AddFanOut {
+                    source: spec.source,
+                    worker,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
     /// The next event from any worker (round robin).
     pub fn poll_event(&mut self) -> Option<(usize, Event)> {
         let n = self.workers.len();

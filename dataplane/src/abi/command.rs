@@ -245,6 +245,41 @@ pub enum Command {
     /// control plane that rebuilds a restarted dataplane, after the
     /// `AddEndpoint` / `Subscribe` the record belongs to.
     Resume(Continuity),
+    /// Says whether an endpoint id is a relay to another bridge (ABI 1.4;
+    /// sent to every worker, like `AddSource`): a relay takes sources only
+    /// through `RelaySource`, and a source a relay publishes never goes out
+    /// on a relay.
+    SetRelay {
+        /// Endpoint id (it need not exist on this worker).
+        endpoint: u64,
+        /// Relay or not.
+        relay: bool,
+    },
+    /// Forwards every layer of a source to a relay endpoint, each layer as
+    /// its own stream pinned to it (ABI 1.4). Replaces an earlier
+    /// `RelaySource` of the same pair.
+    RelaySource(RelaySpec),
+    /// Undoes `RelaySource` (ABI 1.4).
+    UnrelaySource {
+        /// The relay endpoint.
+        endpoint: u64,
+        /// Source.
+        source: u64,
+    },
+}
+
+/// A source relayed to another bridge: per layer, the SSRCs its stream
+/// has on the relay (the far bridge declares them in its `AddSource`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelaySpec {
+    /// The relay endpoint.
+    pub endpoint: u64,
+    /// Source.
+    pub source: u64,
+    /// Per layer (as many as the source has): media SSRC on the relay.
+    pub ssrcs: [u32; MAX_LAYERS],
+    /// Per layer: RTX SSRC on the relay (0 = resend the original packet).
+    pub rtx_ssrcs: [u32; MAX_LAYERS],
 }
 
 impl core::fmt::Debug for Command {
@@ -288,6 +323,11 @@ impl core::fmt::Debug for Command {
                 "Probe({endpoint} at {target_bps} bit/s for {duration_ms} ms)"
             ),
             Command::Resume(r) => write!(f, "Resume({r:?})"),
+            Command::SetRelay { endpoint, relay } => write!(f, "SetRelay({endpoint}: {relay})"),
+            Command::RelaySource(r) => write!(f, "RelaySource({} -> {})", r.source, r.endpoint),
+            Command::UnrelaySource { endpoint, source } => {
+                write!(f, "UnrelaySource({source} -> {endpoint})")
+            }
         }
     }
 }
@@ -309,6 +349,9 @@ pub mod kind {
     pub const REMOVE_FAN_OUT: u16 = 12;
     pub const PROBE: u16 = 13;
     pub const RESUME: u16 = 14;
+    pub const SET_RELAY: u16 = 15;
+    pub const RELAY_SOURCE: u16 = 16;
+    pub const UNRELAY_SOURCE: u16 = 17;
 }
 
 fn write_keys(w: &mut Writer<'_>, k: &SrtpKeys) {
@@ -455,6 +498,21 @@ impl Command {
                 w.bytes(&record.to_bytes());
                 kind::RESUME
             }
+            Command::SetRelay { endpoint, relay } => {
+                w.u64(*endpoint).u8(u8::from(*relay));
+                kind::SET_RELAY
+            }
+            Command::RelaySource(r) => {
+                w.u64(r.endpoint).u64(r.source);
+                for (ssrc, rtx) in r.ssrcs.iter().zip(&r.rtx_ssrcs) {
+                    w.u32(*ssrc).u32(*rtx);
+                }
+                kind::RELAY_SOURCE
+            }
+            Command::UnrelaySource { endpoint, source } => {
+                w.u64(*endpoint).u64(*source);
+                kind::UNRELAY_SOURCE
+            }
         };
         Some((kind, w.finish()?))
     }
@@ -570,6 +628,32 @@ impl Command {
                 duration_ms: r.u32(),
             },
             kind::RESUME => Command::Resume(Continuity::decode(&r.bytes::<RECORD_LEN>())?),
+            kind::SET_RELAY => Command::SetRelay {
+                endpoint: r.u64(),
+                relay: match r.u8() {
+                    0 => false,
+                    1 => true,
+                    _ => return None,
+                },
+            },
+            kind::RELAY_SOURCE => {
+                let (endpoint, source) = (r.u64(), r.u64());
+                let mut spec = RelaySpec {
+                    endpoint,
+                    source,
+                    ssrcs: [0; MAX_LAYERS],
+                    rtx_ssrcs: [0; MAX_LAYERS],
+                };
+                for l in 0..MAX_LAYERS {
+                    spec.ssrcs[l] = r.u32();
+                    spec.rtx_ssrcs[l] = r.u32();
+                }
+                Command::RelaySource(spec)
+            }
+            kind::UNRELAY_SOURCE => Command::UnrelaySource {
+                endpoint: r.u64(),
+                source: r.u64(),
+            },
             _ => return None,
         };
         (!r.is_short()).then_some(cmd)
@@ -673,6 +757,24 @@ mod tests {
                 endpoint: 3,
                 twcc_seq: 9,
             }),
+            Command::SetRelay {
+                endpoint: 8,
+                relay: true,
+            },
+            Command::SetRelay {
+                endpoint: 8,
+                relay: false,
+            },
+            Command::RelaySource(RelaySpec {
+                endpoint: 8,
+                source: 10,
+                ssrcs: [101, 102, 103],
+                rtx_ssrcs: [201, 0, 203],
+            }),
+            Command::UnrelaySource {
+                endpoint: 8,
+                source: 10,
+            },
         ];
         for cmd in cmds {
             let mut buf = [0u8; 248];

@@ -19,6 +19,9 @@ pub enum CommandError {
     BadKeys = 5,
     /// The endpoint's remote address is already used by another endpoint.
     AddressInUse = 6,
+    /// A relay would take a source another relay brought, or a relay was
+    /// named where only a participant may be (ABI 1.4).
+    RelayLoop = 7,
 }
 
 impl CommandError {
@@ -29,6 +32,7 @@ impl CommandError {
             4 => CommandError::Full,
             5 => CommandError::BadKeys,
             6 => CommandError::AddressInUse,
+            7 => CommandError::RelayLoop,
             _ => CommandError::Malformed,
         }
     }

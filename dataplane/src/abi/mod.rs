@@ -35,7 +35,8 @@ mod client;
 
 pub use client::Client;
 pub use command::{
-    Codec, Command, EndpointSpec, LayerSpec, MediaKind, SourceSpec, SrtpKeys, SubscriptionSpec,
+    Codec, Command, EndpointSpec, LayerSpec, MediaKind, RelaySpec, SourceSpec, SrtpKeys,
+    SubscriptionSpec,
 };
 pub use continuity::{Continuity, Direction, StreamState};
 pub use counters::{Counter, CounterBlock, DropReason};
@@ -50,7 +51,7 @@ pub const MAGIC: [u8; 8] = *b"SWYDABI\0";
 /// Incompatible-change number.
 pub const ABI_MAJOR: u16 = 1;
 /// Compatible-addition number.
-pub const ABI_MINOR: u16 = 3;
+pub const ABI_MINOR: u16 = 4;
 
 /// Errors of the ABI layer.
 #[derive(Debug, Error)]

@@ -32,27 +32,33 @@ impl Engine {
             .chain(srtp(Direction::Receive, &e.rx))
             .chain(srtp(Direction::Send, &e.tx))
         });
-        let streams = self.streams.iter().filter_map(move |(_, out)| {
-            let endpoint = self.endpoints.get(out.endpoint)?.id;
-            let source = self.sources.get(out.source)?.spec.id;
-            let mut state = StreamState {
-                rtx_seq: out.rtx_seq,
-                ..StreamState::default()
-            };
-            if let Some((high, last)) = out.rewriter.high_water() {
-                let age = now.saturating_duration_since(last).as_millis() as u64;
-                state.seq = high.seq;
-                state.timestamp = high.timestamp;
-                state.picture_id = high.picture_id.unwrap_or(0);
-                state.tl0_pic_idx = high.tl0_pic_idx.unwrap_or(0);
-                state.last_sent_ms = unix_ms.saturating_sub(age).max(1);
-            }
-            Some(Continuity::Stream {
-                endpoint,
-                source,
-                state,
-            })
-        });
+        // (relay streams are not carried on yet: a rebuilt dataplane starts
+        // them afresh, docs/cascading.md)
+        let streams = self
+            .streams
+            .iter()
+            .filter(|(_, out)| !out.relay)
+            .filter_map(move |(_, out)| {
+                let endpoint = self.endpoints.get(out.endpoint)?.id;
+                let source = self.sources.get(out.source)?.spec.id;
+                let mut state = StreamState {
+                    rtx_seq: out.rtx_seq,
+                    ..StreamState::default()
+                };
+                if let Some((high, last)) = out.rewriter.high_water() {
+                    let age = now.saturating_duration_since(last).as_millis() as u64;
+                    state.seq = high.seq;
+                    state.timestamp = high.timestamp;
+                    state.picture_id = high.picture_id.unwrap_or(0);
+                    state.tl0_pic_idx = high.tl0_pic_idx.unwrap_or(0);
+                    state.last_sent_ms = unix_ms.saturating_sub(age).max(1);
+                }
+                Some(Continuity::Stream {
+                    endpoint,
+                    source,
+                    state,
+                })
+            });
         let layers = self
             .sources
             .iter()

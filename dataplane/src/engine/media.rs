@@ -368,7 +368,11 @@ impl Engine {
                 continue;
             }
             if out.current != Some(meta.layer) {
-                let want = effective_layer(out.target, active);
+                // a relay stream carries its own layer only
+                let want = match out.relay {
+                    true => out.target,
+                    false => effective_layer(out.target, active),
+                };
                 if want == meta.layer && !meta.keyframe {
                     wanted_keyframe = Some(want);
                 }

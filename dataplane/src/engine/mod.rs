@@ -21,6 +21,7 @@ mod exception_budget;
 mod history;
 mod keyframe;
 mod media;
+mod relay;
 mod rewrite;
 mod sink;
 mod slab;
@@ -192,6 +193,9 @@ struct OutStream {
     octets: u32,
     /// Outgoing sequence number of the newest packet in `history`.
     newest: Option<u16>,
+    /// A relay stream: pinned to its layer, never switched or paused by
+    /// subscriber commands (`RelaySource`).
+    relay: bool,
 }
 
 /// One worker's forwarding state.
@@ -216,6 +220,9 @@ pub struct Engine {
     /// A moment in both clocks (monotonic, unix ms), for continuity
     /// records, which carry wall-clock times across processes.
     wall_clock: (Instant, u64),
+    /// Endpoint ids that are relays to other bridges, wherever they live
+    /// (`SetRelay` reaches every worker).
+    relays: std::collections::HashSet<u64>,
 }
 
 /// Housekeeping granularity: timers are checked at least this often.
@@ -244,6 +251,7 @@ impl Engine {
             next_twcc: None,
             last_rates: None,
             wall_clock: (Instant::now(), 0),
+            relays: std::collections::HashSet::new(),
         }
     }
 
@@ -383,6 +391,21 @@ impl Engine {
                 cmd_kind::RESUME,
                 record.endpoint(),
                 self.resume(now, record),
+            ),
+            Command::SetRelay { endpoint, relay } => (
+                cmd_kind::SET_RELAY,
+                endpoint,
+                self.set_relay(endpoint, relay),
+            ),
+            Command::RelaySource(spec) => (
+                cmd_kind::RELAY_SOURCE,
+                spec.source,
+                self.relay_source(now, spec, sink),
+            ),
+            Command::UnrelaySource { endpoint, source } => (
+                cmd_kind::UNRELAY_SOURCE,
+                source,
+                self.unrelay_source(endpoint, source),
             ),
         };
         if let Err(error) = result {
@@ -577,6 +600,10 @@ impl Engine {
     ) -> Result<(), CommandError> {
         let e = self.endpoint_idx(spec.endpoint)?;
         let s = self.source_idx(spec.source)?;
+        // a relay takes sources only as relay streams
+        if self.relays.contains(&spec.endpoint) {
+            return Err(CommandError::RelayLoop);
+        }
         let _ = self.unsubscribe(spec.endpoint, spec.source);
         let src = self.sources.get(s).ok_or(CommandError::UnknownSource)?;
         let video = src.spec.kind == MediaKind::Video;
@@ -601,6 +628,7 @@ impl Engine {
             packets: 0,
             octets: 0,
             newest: None,
+            relay: false,
         });
         if let Some(src) = self.sources.get_mut(s) {
             src.subscribers.push(out);
@@ -626,13 +654,15 @@ impl Engine {
         }
     }
 
-    /// Endpoint `e`'s outgoing stream of source `s`.
+    /// Endpoint `e`'s outgoing stream of source `s` (a subscription, not
+    /// a relay stream).
     fn stream_of(&self, e: u32, s: u32) -> Option<u32> {
         self.endpoints.get(e).and_then(|ep| {
-            ep.streams
-                .iter()
-                .copied()
-                .find(|&o| self.streams.get(o).is_some_and(|st| st.source == s))
+            ep.streams.iter().copied().find(|&o| {
+                self.streams
+                    .get(o)
+                    .is_some_and(|st| st.source == s && !st.relay)
+            })
         })
     }
 

@@ -14,13 +14,13 @@ use switchyard_wire::rtp::{Extension, RtpHeader, RtpPacket};
 const PROFILE: Profile = Profile::AeadAes128Gcm;
 
 #[derive(Default)]
-struct VecSink {
-    scratch: Vec<u8>,
-    sent: Vec<(SocketAddr, Vec<u8>)>,
-    cross: Vec<(u16, CrossMessage, Vec<u8>)>,
-    exceptions: Vec<(u64, SocketAddr, Vec<u8>)>,
-    events: Vec<Event>,
-    table: Vec<(u64, bool)>,
+pub(super) struct VecSink {
+    pub(super) scratch: Vec<u8>,
+    pub(super) sent: Vec<(SocketAddr, Vec<u8>)>,
+    pub(super) cross: Vec<(u16, CrossMessage, Vec<u8>)>,
+    pub(super) exceptions: Vec<(u64, SocketAddr, Vec<u8>)>,
+    pub(super) events: Vec<Event>,
+    pub(super) table: Vec<(u64, bool)>,
 }
 
 impl Sink for VecSink {
@@ -48,7 +48,7 @@ impl Sink for VecSink {
 }
 
 impl VecSink {
-    fn take_to(&mut self, to: SocketAddr) -> Vec<Vec<u8>> {
+    pub(super) fn take_to(&mut self, to: SocketAddr) -> Vec<Vec<u8>> {
         let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.sent)
             .into_iter()
             .partition(|(a, _)| *a == to);
@@ -58,17 +58,17 @@ impl VecSink {
 }
 
 /// The far side of one endpoint: what a browser would hold.
-struct Peer {
-    id: u64,
-    addr: SocketAddr,
+pub(super) struct Peer {
+    pub(super) id: u64,
+    pub(super) addr: SocketAddr,
     /// Protects what the peer sends (the engine's rx key).
-    send: Session,
+    pub(super) send: Session,
     /// Unprotects what the engine sends (the engine's tx key).
-    recv: Session,
-    keys: SrtpKeys,
+    pub(super) recv: Session,
+    pub(super) keys: SrtpKeys,
 }
 
-fn peer(id: u64, port: u16) -> Peer {
+pub(super) fn peer(id: u64, port: u16) -> Peer {
     let rx = MasterKey::new(PROFILE, &[id as u8; 16], &[1; 12]).unwrap();
     let tx = MasterKey::new(PROFILE, &[id as u8 ^ 0x80; 16], &[2; 12]).unwrap();
     let cfg = switchyard_srtp::Config::default();
@@ -95,7 +95,7 @@ const EXT: ExtensionIds = ExtensionIds {
     dependency_descriptor: None,
 };
 
-fn add(engine: &mut Engine, sink: &mut VecSink, p: &Peer, t: Instant) {
+pub(super) fn add(engine: &mut Engine, sink: &mut VecSink, p: &Peer, t: Instant) {
     let spec = EndpointSpec {
         id: p.id,
         remote: p.addr,
@@ -108,7 +108,7 @@ fn add(engine: &mut Engine, sink: &mut VecSink, p: &Peer, t: Instant) {
 
 const LAYER_SSRC: [u32; 3] = [100, 200, 300];
 
-fn video_source(publisher: u64) -> SourceSpec {
+pub(super) fn video_source(publisher: u64) -> SourceSpec {
     let layer = |i: usize| LayerSpec {
         ssrc: LAYER_SSRC[i],
         rtx_ssrc: 0,
@@ -128,7 +128,7 @@ fn video_source(publisher: u64) -> SourceSpec {
     }
 }
 
-fn subscription(endpoint: u64, ssrc: u32, target: u8) -> SubscriptionSpec {
+pub(super) fn subscription(endpoint: u64, ssrc: u32, target: u8) -> SubscriptionSpec {
     SubscriptionSpec {
         endpoint,
         source: 77,
@@ -208,19 +208,19 @@ fn open(p: &mut Peer, mut pkt: Vec<u8>) -> Received {
     }
 }
 
-struct World {
-    t: Instant,
-    engine: Engine,
-    sink: VecSink,
-    publisher: Peer,
-    a: Peer,
-    b: Peer,
+pub(super) struct World {
+    pub(super) t: Instant,
+    pub(super) engine: Engine,
+    pub(super) sink: VecSink,
+    pub(super) publisher: Peer,
+    pub(super) a: Peer,
+    pub(super) b: Peer,
     seqs: [u16; 3],
     frame: u16,
 }
 
 impl World {
-    fn new() -> World {
+    pub(super) fn new() -> World {
         let t = Instant::now();
         let mut engine = Engine::new(EngineConfig::default());
         let mut sink = VecSink::default();
@@ -244,7 +244,7 @@ impl World {
     }
 
     /// One frame of two packets on every layer; `key` marks keyframes per layer.
-    fn frame(&mut self, key: [bool; 3]) {
+    pub(super) fn frame(&mut self, key: [bool; 3]) {
         self.frame_of(key.map(Some));
     }
 

@@ -1,0 +1,138 @@
+//! Relays to other bridges (cascading, docs/cascading.md): which endpoint
+//! ids are relays, and relay streams — every layer of a source forwarded
+//! to a relay endpoint as its own stream pinned to that layer, with its own
+//! numbering, retransmission history and RTX, so the far bridge can treat
+//! the source as one of its own. A source a relay publishes is never
+//! relayed again, and a relay never subscribes: rooms over any number of
+//! bridges have no loops.
+
+use super::{Engine, History, OutStream, Rewriter, Sink};
+use crate::abi::command::MAX_LAYERS;
+use crate::abi::{CommandError, MediaKind, RelaySpec, SubscriptionSpec};
+use std::time::Instant;
+
+/// Most relay endpoint ids a worker remembers.
+const MAX_RELAYS: usize = 4096;
+
+impl Engine {
+    /// `SetRelay`: marks or unmarks an endpoint id as a relay.
+    pub(super) fn set_relay(&mut self, endpoint: u64, relay: bool) -> Result<(), CommandError> {
+        if !relay {
+            self.relays.remove(&endpoint);
+            return Ok(());
+        }
+        if self.relays.len() >= MAX_RELAYS && !self.relays.contains(&endpoint) {
+            return Err(CommandError::Full);
+        }
+        self.relays.insert(endpoint);
+        Ok(())
+    }
+
+    /// `RelaySource`: one pinned stream per layer of the source toward the
+    /// relay endpoint (replacing earlier ones of the pair).
+    pub(super) fn relay_source(
+        &mut self,
+        now: Instant,
+        spec: RelaySpec,
+        sink: &mut dyn Sink,
+    ) -> Result<(), CommandError> {
+        let e = self.endpoint_idx(spec.endpoint)?;
+        let s = self.source_idx(spec.source)?;
+        let src = self.sources.get(s).ok_or(CommandError::UnknownSource)?;
+        // only to a relay, and never what a relay brought
+        if !self.relays.contains(&spec.endpoint) || self.relays.contains(&src.spec.endpoint) {
+            return Err(CommandError::RelayLoop);
+        }
+        let (source_spec, count) = (src.spec, usize::from(src.spec.layer_count.max(1)));
+        if spec.ssrcs[..count].contains(&0) {
+            return Err(CommandError::Malformed);
+        }
+        self.drop_relay_streams(e, s);
+        let video = source_spec.kind == MediaKind::Video;
+        for layer in 0..count.min(MAX_LAYERS) {
+            let (ssrc, rtx_ssrc) = (spec.ssrcs[layer], spec.rtx_ssrcs[layer]);
+            let first_seq = (ssrc >> 16) as u16 ^ ssrc as u16;
+            let out = self.streams.insert(OutStream {
+                endpoint: e,
+                source: s,
+                spec: SubscriptionSpec {
+                    endpoint: spec.endpoint,
+                    source: spec.source,
+                    ssrc,
+                    rtx_ssrc,
+                    payload_type: source_spec.payload_type,
+                    rtx_payload_type: if rtx_ssrc == 0 {
+                        0
+                    } else {
+                        source_spec.rtx_payload_type
+                    },
+                    target_layer: layer as u8,
+                    mid: [0; crate::abi::command::MAX_MID],
+                    mid_len: 0,
+                },
+                current: None,
+                target: layer as u8,
+                rewriter: Rewriter::new(source_spec.clock_rate, first_seq),
+                history: History::new(if video {
+                    self.config.video_history
+                } else {
+                    self.config.audio_history
+                }),
+                rtx_seq: first_seq ^ 0x5555,
+                packets: 0,
+                octets: 0,
+                newest: None,
+                relay: true,
+            });
+            if let Some(src) = self.sources.get_mut(s) {
+                src.subscribers.push(out);
+            }
+            if let Some(ep) = self.endpoints.get_mut(e) {
+                ep.streams.push(out);
+            }
+            if video {
+                self.request_keyframe(now, s, layer as u8, sink);
+            }
+        }
+        Ok(())
+    }
+
+    /// `UnrelaySource`.
+    pub(super) fn unrelay_source(
+        &mut self,
+        endpoint: u64,
+        source: u64,
+    ) -> Result<(), CommandError> {
+        let e = self.endpoint_idx(endpoint)?;
+        let s = self.source_idx(source)?;
+        match self.drop_relay_streams(e, s) {
+            0 => Err(CommandError::UnknownSource),
+            _ => Ok(()),
+        }
+    }
+
+    /// Drops the relay streams of source `s` toward endpoint `e`; how many.
+    fn drop_relay_streams(&mut self, e: u32, s: u32) -> usize {
+        let Some(ep) = self.endpoints.get(e) else {
+            return 0;
+        };
+        let doomed: Vec<u32> = ep
+            .streams
+            .iter()
+            .copied()
+            .filter(|&o| {
+                self.streams
+                    .get(o)
+                    .is_some_and(|st| st.relay && st.source == s)
+            })
+            .collect();
+        for &o in &doomed {
+            self.drop_stream(o);
+        }
+        doomed.len()
+    }
+}
+
+#[cfg(test)]
+#[path = "relay_tests.rs"]
+mod tests;

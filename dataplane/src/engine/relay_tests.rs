@@ -1,0 +1,189 @@
+//! Relay streams and loop prevention, on the engine's scenario world: a
+//! VP8 publisher with three layers, two subscribers, and relay endpoints
+//! to other bridges.
+
+use super::super::tests::{Peer, World, add, peer, subscription, video_source};
+use super::*;
+use crate::abi::{Command, Event};
+use switchyard_wire::rtcp::{NackPair, NackRepr};
+use switchyard_wire::rtp::RtpPacket;
+
+const RELAY_SSRC: [u32; 3] = [0x4401, 0x4402, 0x4403];
+
+fn relay_spec(endpoint: u64, source: u64) -> RelaySpec {
+    RelaySpec {
+        endpoint,
+        source,
+        ssrcs: RELAY_SSRC,
+        rtx_ssrcs: [0; 3],
+    }
+}
+
+/// A relay endpoint `id` added and marked.
+fn relay(w: &mut World, id: u64) -> Peer {
+    let r = peer(id, 6000);
+    add(&mut w.engine, &mut w.sink, &r, w.t);
+    w.engine.handle_command(
+        w.t,
+        Command::SetRelay {
+            endpoint: id,
+            relay: true,
+        },
+        &mut w.sink,
+    );
+    r
+}
+
+/// (ssrc, seq) of each packet sent to `p`.
+fn received(w: &mut World, p: &mut Peer) -> Vec<(u32, u16)> {
+    w.sink
+        .take_to(p.addr)
+        .into_iter()
+        .filter_map(|mut pkt| {
+            let n = p.recv.unprotect_rtp(&mut pkt).ok()?;
+            let r = RtpPacket::new_checked(&pkt[..n]).ok()?;
+            Some((r.ssrc(), r.sequence_number()))
+        })
+        .collect()
+}
+
+fn refusals(w: &mut World) -> Vec<CommandError> {
+    std::mem::take(&mut w.sink.events)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::CommandFailed { error, .. } => Some(error),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_layer_crosses_a_relay_once_as_its_own_stream_with_continuous_numbering() {
+    let mut w = World::new();
+    let mut r = relay(&mut w, 4);
+    w.engine
+        .handle_command(w.t, Command::RelaySource(relay_spec(4, 77)), &mut w.sink);
+    assert!(refusals(&mut w).is_empty());
+    w.frame([true; 3]);
+    for _ in 0..4 {
+        w.frame([false; 3]);
+    }
+    let got = received(&mut w, &mut r);
+    // 5 frames × 2 packets on each layer, each layer on its own SSRC, once
+    assert_eq!(got.len(), 30, "{got:?}");
+    for ssrc in RELAY_SSRC {
+        let seqs: Vec<u16> = got.iter().filter(|p| p.0 == ssrc).map(|p| p.1).collect();
+        assert_eq!(seqs.len(), 10, "{ssrc:x}: {seqs:?}");
+        assert!(
+            seqs.windows(2).all(|p| p[1] == p[0].wrapping_add(1)),
+            "{ssrc:x}: {seqs:?}"
+        );
+    }
+    // the subscribers still get their one layer each
+    assert_eq!(w.sink.take_to(w.a.addr).len(), 10);
+    assert_eq!(w.sink.take_to(w.b.addr).len(), 10);
+    // subscriber commands do not touch relay streams
+    let layer = Command::SetTargetLayer {
+        endpoint: 4,
+        source: 77,
+        layer: 0,
+    };
+    w.engine.handle_command(w.t, layer, &mut w.sink);
+    w.frame([false; 3]);
+    assert_eq!(received(&mut w, &mut r).len(), 6);
+    // unrelayed: nothing more crosses
+    let stop = Command::UnrelaySource {
+        endpoint: 4,
+        source: 77,
+    };
+    w.engine.handle_command(w.t, stop, &mut w.sink);
+    w.frame([true; 3]);
+    assert!(received(&mut w, &mut r).is_empty());
+}
+
+#[test]
+fn a_relay_answers_nacks_from_its_stream_history() {
+    let mut w = World::new();
+    let mut r = relay(&mut w, 4);
+    w.engine
+        .handle_command(w.t, Command::RelaySource(relay_spec(4, 77)), &mut w.sink);
+    w.frame([true; 3]);
+    w.frame([false; 3]);
+    // the far bridge lost these: read only their clear headers (its SRTP
+    // never saw them, so the retransmission is no replay to it)
+    let got: Vec<(u32, u16)> = w
+        .sink
+        .take_to(r.addr)
+        .iter()
+        .filter_map(|pkt| {
+            let p = RtpPacket::new_checked(&pkt[..]).ok()?;
+            Some((p.ssrc(), p.sequence_number()))
+        })
+        .collect();
+    let lost = got.iter().find(|p| p.0 == RELAY_SSRC[2]).unwrap().1;
+    // the far bridge lost one packet of the top layer and asks for it
+    let mut pairs = [NackPair::default(); 1];
+    let (np, _) = NackPair::pack(&[lost], &mut pairs);
+    let nack = NackRepr {
+        sender_ssrc: 9,
+        media_ssrc: RELAY_SSRC[2],
+        pairs: &pairs[..np],
+    };
+    let mut buf = vec![0u8; 1500];
+    let n = nack.emit(&mut buf).unwrap();
+    let n = r.send.protect_rtcp(&mut buf, n).unwrap();
+    w.engine
+        .handle_datagram(w.t, r.addr, &mut buf[..n], &mut w.sink);
+    assert_eq!(received(&mut w, &mut r), vec![(RELAY_SSRC[2], lost)]);
+}
+
+#[test]
+fn what_a_relay_brings_never_leaves_on_a_relay_and_a_relay_never_subscribes() {
+    let mut w = World::new();
+    let _r = relay(&mut w, 4);
+    let mut r2 = relay(&mut w, 5);
+    // a source the relay 4 brought from another bridge
+    let mut relayed = video_source(4);
+    relayed.id = 88;
+    for (l, ssrc) in relayed.layers.iter_mut().zip(RELAY_SSRC) {
+        l.ssrc = ssrc;
+    }
+    w.engine
+        .handle_command(w.t, Command::AddSource(relayed), &mut w.sink);
+    assert!(refusals(&mut w).is_empty());
+    for cmd in [
+        // relayed again: a loop
+        Command::RelaySource(relay_spec(5, 88)),
+        // a relay as a subscriber
+        Command::Subscribe(subscription(5, 0xcccc, 2)),
+        // relay streams toward a participant
+        Command::RelaySource(relay_spec(2, 77)),
+    ] {
+        w.engine.handle_command(w.t, cmd, &mut w.sink);
+        assert_eq!(refusals(&mut w), vec![CommandError::RelayLoop]);
+    }
+    w.frame([true; 3]);
+    assert!(received(&mut w, &mut r2).is_empty());
+    // a participant on this bridge still gets the relayed source
+    w.engine.handle_command(
+        w.t,
+        Command::Subscribe(SubscriptionSpec {
+            source: 88,
+            ..subscription(2, 0xdddd, 0)
+        }),
+        &mut w.sink,
+    );
+    assert!(refusals(&mut w).is_empty());
+    // unmarked, 5 is an endpoint like any other again
+    let unmark = Command::SetRelay {
+        endpoint: 5,
+        relay: false,
+    };
+    w.engine.handle_command(w.t, unmark, &mut w.sink);
+    w.engine.handle_command(
+        w.t,
+        Command::Subscribe(subscription(5, 0xcccc, 2)),
+        &mut w.sink,
+    );
+    assert!(refusals(&mut w).is_empty());
+}
