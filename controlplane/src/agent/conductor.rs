@@ -41,6 +41,10 @@ impl Conductor {
     pub fn add(&mut self, endpoint: u64, worker: usize, port: u16, transport: Transport) {
         self.by_ufrag
             .insert(transport.local_credentials().ufrag.clone(), endpoint);
+        // a relay's checking side hears answers (no USERNAME) from its peer
+        if let Some(peer) = transport.peer() {
+            self.by_addr.insert(peer, endpoint);
+        }
         self.slots.insert(
             endpoint,
             Slot {
@@ -129,14 +133,13 @@ impl Conductor {
             Some(header.endpoint)
         } else {
             match PacketKind::classify(data) {
-                PacketKind::Stun => StunMessage::new_checked(data)
-                    .ok()
-                    .and_then(|m| {
-                        m.username()
-                            .and_then(|u| u.split(':').next())
-                            .map(str::to_string)
-                    })
-                    .and_then(|ufrag| self.by_ufrag.get(&ufrag).copied()),
+                PacketKind::Stun => StunMessage::new_checked(data).ok().and_then(|m| {
+                    match m.username().and_then(|u| u.split(':').next()) {
+                        Some(ufrag) => self.by_ufrag.get(ufrag).copied(),
+                        // an answer to a relay's check
+                        None => self.by_addr.get(&header.remote).copied(),
+                    }
+                }),
                 _ => self.by_addr.get(&header.remote).copied(),
             }
         };

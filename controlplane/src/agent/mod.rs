@@ -13,6 +13,8 @@ pub mod focus_link;
 pub mod focuses;
 pub mod host;
 pub mod owners;
+#[cfg(test)]
+mod relay_tests;
 pub mod saved;
 pub mod transport;
 
@@ -47,6 +49,10 @@ pub struct TransportSpec {
     pub ext: ExtensionIds,
     /// Opaque to the dataplane; returned with its events.
     pub user_data: [u8; 32],
+    /// A relay to another bridge whose side we check from: its address
+    /// (ICE controlling, docs/cascading.md). `None`: we answer checks
+    /// (ICE-lite), as for browsers — and for the other side of a relay.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 /// A message from the focus to an agent.
@@ -188,7 +194,11 @@ impl Agent {
             spec.ext,
             spec.user_data,
             now,
-        ) {
+        )
+        .map(|t| match spec.peer {
+            Some(peer) => t.checking(peer, now),
+            None => t,
+        }) {
             Ok(t) => self.conductor.add(spec.endpoint, spec.worker, spec.port, t),
             Err(e) => self.conductor.push(AgentOut::Up(FromAgent::Failed(
                 spec.endpoint,
@@ -301,6 +311,7 @@ pub(crate) mod tests {
             remote_setup: Setup::ActPass,
             ext: ExtensionIds::default(),
             user_data: [0; 32],
+            peer: None,
         }
     }
 

@@ -9,7 +9,7 @@
 //! consent or a failed handshake removes it.
 
 use crate::dtls::{Certificate, DtlsError, DtlsEvent, DtlsRole, DtlsSession};
-use crate::ice::{Credentials, IceEvent, IceLite};
+use crate::ice::{CheckerEvent, Credentials, IceChecker, IceEvent, IceLite};
 use crate::sdp::{Offer, Setup};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -69,6 +69,9 @@ pub struct TransportState {
     pub user_data: [u8; 32],
     /// It reached the dataplane (ICE and DTLS done).
     pub in_dataplane: bool,
+    /// The far bridge of a relay we check from (ICE controlling).
+    #[serde(default)]
+    pub peer: Option<SocketAddr>,
 }
 
 /// Header extension ids as saved and sent: mid, rid, repaired-rid,
@@ -113,6 +116,9 @@ pub struct Transport {
     ext: ExtensionIds,
     user_data: [u8; 32],
     ice: IceLite,
+    /// The controlling side of a relay to another bridge: it sends the
+    /// checks (`ice` then only holds the credentials).
+    checker: Option<IceChecker>,
     /// `None` for a transport restored after a control-plane restart: its
     /// handshake finished before, in another process, and the keys are in
     /// the dataplane.
@@ -150,6 +156,7 @@ impl Transport {
             ext,
             user_data,
             ice,
+            checker: None,
             dtls: Some(dtls),
             keys: None,
             remote: None,
@@ -172,7 +179,33 @@ impl Transport {
             ext: ext_to_array(&self.ext),
             user_data: self.user_data,
             in_dataplane: self.in_dataplane,
+            peer: self.checker.as_ref().map(IceChecker::peer),
         }
+    }
+
+    /// Makes this the controlling side of a relay to the bridge at `peer`:
+    /// it checks `peer` (nominating at once) instead of answering checks,
+    /// from `now`.
+    pub fn checking(mut self, peer: SocketAddr, now: Instant) -> Transport {
+        let remote = self
+            .ice
+            .remote()
+            .cloned()
+            .unwrap_or_else(Credentials::random);
+        let tie_breaker = rand::random::<u64>();
+        self.checker = Some(IceChecker::new(
+            self.ice.local().clone(),
+            remote,
+            peer,
+            tie_breaker,
+            now,
+        ));
+        self
+    }
+
+    /// The far bridge of a relay this transport checks from.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.checker.as_ref().map(IceChecker::peer)
     }
 
     /// A transport carried on from a saved state: consent checks on the
@@ -190,11 +223,18 @@ impl Transport {
         if let Some(addr) = s.selected {
             ice.resume_selected(addr, now);
         }
+        // (a relay's checking side goes on checking: consent at the far end
+        // needs its checks)
+        let checker = s.peer.map(|peer| {
+            let remote = s.remote.clone().unwrap_or_else(Credentials::random);
+            IceChecker::new(s.local.clone(), remote, peer, rand::random::<u64>(), now)
+        });
         Some(Transport {
             endpoint: s.endpoint,
             ext: ext_from_array(s.ext),
             user_data: s.user_data,
             ice,
+            checker,
             dtls: None,
             keys: None,
             remote: s.selected,
@@ -239,7 +279,10 @@ impl Transport {
     /// Whether `addr` has passed a connectivity check (MESSAGE-INTEGRITY
     /// verified) and is still one of the pairs ICE keeps.
     pub fn verified(&self, addr: SocketAddr) -> bool {
-        self.ice.verified(addr)
+        match &self.checker {
+            Some(c) => c.peer() == addr,
+            None => self.ice.verified(addr),
+        }
     }
 
     /// A STUN or DTLS datagram from `from`.
@@ -248,6 +291,11 @@ impl Transport {
             return;
         }
         match PacketKind::classify(data) {
+            PacketKind::Stun if self.checker.is_some() => {
+                if let Some(Err(e)) = self.checker.as_mut().map(|c| c.handle_response(now, from, data)) {
+                    tracing::debug!(target: "switchyard::transport", endpoint = self.endpoint, error = %e, "relay check answer refused");
+                }
+            }
             PacketKind::Stun => {
                 let mut buf = [0u8; 512];
                 let response = match self.ice.handle(now, from, data, &mut buf) {
@@ -266,7 +314,7 @@ impl Transport {
             }
             PacketKind::Dtls
                 // only from an address that passed an ICE check
-                if self.ice.verified(from) => {
+                if self.verified(from) => {
                     if let Some(dtls) = &mut self.dtls {
                         dtls.handle_datagram(now, data);
                     }
@@ -282,6 +330,16 @@ impl Transport {
             return;
         }
         self.ice.handle_timeout(now);
+        if let Some(c) = &mut self.checker {
+            c.handle_timeout(now);
+            let mut buf = [0u8; 512];
+            if let Some((len, to)) = c.poll_transmit(now, rand::random(), &mut buf) {
+                self.out.push_back(Output::Send {
+                    to,
+                    data: buf[..len].to_vec(),
+                });
+            }
+        }
         if let Some(dtls) = &mut self.dtls {
             dtls.handle_timeout(now);
         }
@@ -319,6 +377,11 @@ impl Transport {
 
     fn flush_dtls(&mut self) {
         let to = self.remote.or(self.ice.selected());
+        // a relay's checking side starts the handshake: its first flight
+        // waits for the pair to answer
+        if to.is_none() && self.checker.is_some() {
+            return;
+        }
         let Some(dtls) = &mut self.dtls else { return };
         while let Some(d) = dtls.poll_datagram() {
             if let Some(to) = to {
@@ -328,6 +391,18 @@ impl Transport {
     }
 
     fn progress(&mut self, _now: Instant, from: Option<SocketAddr>) {
+        while let Some(e) = self.checker.as_mut().and_then(IceChecker::poll_event) {
+            match e {
+                CheckerEvent::Selected(addr) => {
+                    tracing::debug!(target: "switchyard::transport", endpoint = self.endpoint, %addr, "relay pair answered");
+                    self.remote = Some(addr);
+                }
+                CheckerEvent::Failed => {
+                    let peer = self.peer().map(|p| p.to_string()).unwrap_or_default();
+                    return self.fail(format!("relay to {peer}: no answer to ICE checks"));
+                }
+            }
+        }
         while let Some(e) = self.ice.poll_event() {
             match e {
                 IceEvent::Selected(addr) => {

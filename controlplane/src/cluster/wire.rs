@@ -175,6 +175,11 @@ pub enum Down {
         ext: [Option<u8>; 7],
         /// The dataplane's user data, hex (32 bytes).
         user_data: String,
+        /// A relay to another bridge: the far bridge's address and port,
+        /// which this agent checks from the ICE controlling side
+        /// (docs/cascading.md). Absent for browsers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<std::net::SocketAddr>,
     },
     /// New ICE credentials both ways, same DTLS.
     RestartIce {
@@ -243,6 +248,7 @@ impl Down {
                 setup: setup_name(s.remote_setup).into(),
                 ext: ext_to_array(&s.ext),
                 user_data: hex::encode(s.user_data),
+                peer: s.peer,
             },
             ToAgent::RestartIce {
                 endpoint,
@@ -281,6 +287,7 @@ impl Down {
                 setup,
                 ext,
                 user_data,
+                peer,
             } => ToAgent::OpenTransport(TransportSpec {
                 endpoint,
                 worker,
@@ -298,6 +305,7 @@ impl Down {
                 ext: ext_from_array(ext),
                 user_data: crate::cluster::auth::from_hex(&user_data, "user_data")
                     .map_err(|e| bad(e.to_string()))?,
+                peer,
             }),
             Down::RestartIce {
                 endpoint,
@@ -462,6 +470,7 @@ mod tests {
                 ..ExtensionIds::default()
             },
             user_data: [9; 32],
+            peer: Some("10.0.0.2:10000".parse().unwrap()),
         });
         let command = ToAgent::Dataplane {
             worker: 0,

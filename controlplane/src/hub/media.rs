@@ -112,6 +112,7 @@ impl Hub {
                 remote_setup: offer.setup,
                 ext: endpoint_ext(&offer),
                 user_data,
+                peer: None,
             };
             if let Some(p) = self.participants.get_mut(&id) {
                 p.pc = Some(pc);
