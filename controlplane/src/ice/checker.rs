@@ -35,8 +35,8 @@ const PRIORITY: u32 = (126 << 24) | (65535 << 8) | (256 - 1);
 pub enum CheckerEvent {
     /// The pair answered a nominating check: media and DTLS go to it.
     Selected(SocketAddr),
-    /// No answer for [`CONNECT_TIMEOUT`] before connecting, or for
-    /// [`CONSENT_TIMEOUT`] after: the relay is gone.
+    /// No answer for 10 s before connecting, or for 30 s after (consent,
+    /// RFC 7675): the relay is gone.
     Failed,
 }
 
