@@ -215,6 +215,12 @@ async fn stats(State(s): State<Arc<AppState>>) -> Json<Value> {
                     "tx_packets": b.get(Counter::TxPackets),
                     "tx_bytes": b.get(Counter::TxBytes),
                     "forwarded": b.get(Counter::Forwarded),
+                    "relay": {
+                        "rx_packets": b.get(Counter::RelayRxPackets),
+                        "rx_bytes": b.get(Counter::RelayRxBytes),
+                        "tx_packets": b.get(Counter::RelayTxPackets),
+                        "tx_bytes": b.get(Counter::RelayTxBytes),
+                    },
                     "drops": drops,
                 })
             })
@@ -390,7 +396,7 @@ async fn metrics(
         "Participants on each bridge",
         bridge_participants,
     );
-    let counters: [(&str, &str, Counter); 5] = [
+    let counters: [(&str, &str, Counter); 9] = [
         (
             "dataplane_packets_received",
             "Datagrams received by the dataplane",
@@ -415,6 +421,26 @@ async fn metrics(
             "dataplane_forwarded",
             "Packets forwarded to subscribers",
             Counter::Forwarded,
+        ),
+        (
+            "dataplane_relay_packets_received",
+            "RTP packets received from relays to other bridges",
+            Counter::RelayRxPackets,
+        ),
+        (
+            "dataplane_relay_bytes_received",
+            "Bytes of RTP received from relays to other bridges",
+            Counter::RelayRxBytes,
+        ),
+        (
+            "dataplane_relay_packets_sent",
+            "RTP packets sent to relays to other bridges",
+            Counter::RelayTxPackets,
+        ),
+        (
+            "dataplane_relay_bytes_sent",
+            "Bytes of RTP sent to relays to other bridges",
+            Counter::RelayTxBytes,
         ),
     ];
     let blocks = s.dataplane.with_client(|c| {

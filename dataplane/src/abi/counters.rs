@@ -43,6 +43,15 @@ pub enum Counter {
     KeyframeRequests = 13,
     /// Packets forwarded to subscribers (before encryption).
     Forwarded = 14,
+    /// RTP packets received from relays to other bridges (ABI 1.4; after
+    /// the drop reasons).
+    RelayRxPackets = 48,
+    /// Their bytes (as received, SRTP included).
+    RelayRxBytes = 49,
+    /// RTP packets sent to relays (retransmissions included).
+    RelayTxPackets = 50,
+    /// Their bytes (as sent).
+    RelayTxBytes = 51,
 }
 
 /// Why a datagram was dropped.

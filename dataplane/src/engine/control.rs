@@ -386,6 +386,10 @@ impl Engine {
                 if !probe {
                     counters.add(Counter::Retransmissions, 1);
                 }
+                if sub.relay {
+                    counters.add(Counter::RelayTxPackets, 1);
+                    counters.add(Counter::RelayTxBytes, n as u64);
+                }
                 true
             }
             Err(e) => {

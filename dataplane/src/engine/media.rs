@@ -65,6 +65,10 @@ impl Engine {
         };
         ep.last_rx = now;
         ep.idle_reported = false;
+        if ep.relay {
+            self.counters.add(Counter::RelayRxPackets, 1);
+            self.counters.add(Counter::RelayRxBytes, data.len() as u64);
+        }
         let ext = ep.ext;
         let Ok(p) = RtpPacket::new_checked(&data[..len]) else {
             return self.counters.drop_packet(DropReason::MalformedRtp);
@@ -412,6 +416,10 @@ impl Engine {
                 Ok(n) => {
                     sink.commit(n, sub.remote);
                     sub.sent_bytes += n as u64;
+                    if sub.relay {
+                        counters.add(Counter::RelayTxPackets, 1);
+                        counters.add(Counter::RelayTxBytes, n as u64);
+                    }
                     if sub.ext.transport_cc.is_some() {
                         sub.bwe.on_sent(sub.twcc_seq.wrapping_sub(1), now, n, false);
                     }

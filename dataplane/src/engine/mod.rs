@@ -139,6 +139,8 @@ struct Endpoint {
     probe_credit: f64,
     /// Arrivals of its packets, for transport-cc feedback to it.
     arrivals: ReceiveRecorder,
+    /// A relay to another bridge (`SetRelay`): its traffic is counted apart.
+    relay: bool,
     /// Keyframe requests passed on for it in the current window, and when
     /// the window began.
     keyframe_budget: (u8, Option<Instant>),
@@ -465,6 +467,7 @@ impl Engine {
             probe_credit: 0.0,
             arrivals: ReceiveRecorder::default(),
             keyframe_budget: (0, None),
+            relay: self.relays.contains(&spec.id),
         });
         self.by_id.insert(spec.id, idx);
         self.by_addr.insert(spec.remote, idx);

@@ -17,14 +17,21 @@ const MAX_RELAYS: usize = 4096;
 impl Engine {
     /// `SetRelay`: marks or unmarks an endpoint id as a relay.
     pub(super) fn set_relay(&mut self, endpoint: u64, relay: bool) -> Result<(), CommandError> {
-        if !relay {
-            self.relays.remove(&endpoint);
-            return Ok(());
-        }
-        if self.relays.len() >= MAX_RELAYS && !self.relays.contains(&endpoint) {
+        if relay && self.relays.len() >= MAX_RELAYS && !self.relays.contains(&endpoint) {
             return Err(CommandError::Full);
         }
-        self.relays.insert(endpoint);
+        if relay {
+            self.relays.insert(endpoint);
+        } else {
+            self.relays.remove(&endpoint);
+        }
+        if let Some(e) = self
+            .by_id
+            .get(&endpoint)
+            .and_then(|&i| self.endpoints.get_mut(i))
+        {
+            e.relay = relay;
+        }
         Ok(())
     }
 

@@ -71,6 +71,11 @@ fn every_layer_crosses_a_relay_once_as_its_own_stream_with_continuous_numbering(
     let got = received(&mut w, &mut r);
     // 5 frames × 2 packets on each layer, each layer on its own SSRC, once
     assert_eq!(got.len(), 30, "{got:?}");
+    // counted apart from what goes to participants
+    let c = w.engine.counters();
+    assert_eq!(c.get(crate::abi::Counter::RelayTxPackets), 30);
+    assert!(c.get(crate::abi::Counter::RelayTxBytes) > 30 * 100);
+    assert_eq!(c.get(crate::abi::Counter::RelayRxPackets), 0);
     for ssrc in RELAY_SSRC {
         let seqs: Vec<u16> = got.iter().filter(|p| p.0 == ssrc).map(|p| p.1).collect();
         assert_eq!(seqs.len(), 10, "{ssrc:x}: {seqs:?}");
@@ -135,19 +140,22 @@ fn a_relay_answers_nacks_from_its_stream_history() {
     w.engine
         .handle_datagram(w.t, r.addr, &mut buf[..n], &mut w.sink);
     assert_eq!(received(&mut w, &mut r), vec![(RELAY_SSRC[2], lost)]);
+    // 2 frames × 3 layers × 2 packets, and the retransmission
+    assert_eq!(
+        w.engine.counters().get(crate::abi::Counter::RelayTxPackets),
+        13
+    );
 }
 
 #[test]
 fn what_a_relay_brings_never_leaves_on_a_relay_and_a_relay_never_subscribes() {
     let mut w = World::new();
-    let _r = relay(&mut w, 4);
+    let mut r = relay(&mut w, 4);
     let mut r2 = relay(&mut w, 5);
-    // a source the relay 4 brought from another bridge
+    // a source the relay 4 brought from another bridge (its layers on the
+    // relay happen to have the publisher's SSRCs: SSRCs are per endpoint)
     let mut relayed = video_source(4);
     relayed.id = 88;
-    for (l, ssrc) in relayed.layers.iter_mut().zip(RELAY_SSRC) {
-        l.ssrc = ssrc;
-    }
     w.engine
         .handle_command(w.t, Command::AddSource(relayed), &mut w.sink);
     assert!(refusals(&mut w).is_empty());
@@ -174,6 +182,18 @@ fn what_a_relay_brings_never_leaves_on_a_relay_and_a_relay_never_subscribes() {
         &mut w.sink,
     );
     assert!(refusals(&mut w).is_empty());
+    // what arrives over the relay is counted as relay traffic
+    let mut pkt = super::super::tests::vp8(&mut r, 0, 7, 0, true, true);
+    let len = pkt.len() as u64;
+    w.engine.handle_datagram(w.t, r.addr, &mut pkt, &mut w.sink);
+    let c = w.engine.counters();
+    assert_eq!(
+        (
+            c.get(crate::abi::Counter::RelayRxPackets),
+            c.get(crate::abi::Counter::RelayRxBytes)
+        ),
+        (1, len)
+    );
     // unmarked, 5 is an endpoint like any other again
     let unmark = Command::SetRelay {
         endpoint: 5,

@@ -143,7 +143,7 @@ pub(super) fn subscription(endpoint: u64, ssrc: u32, target: u8) -> Subscription
 }
 
 /// A protected VP8 packet of `layer`, frame `frame`, packet `k` of the frame.
-fn vp8(
+pub(super) fn vp8(
     p: &mut Peer,
     layer: usize,
     seq: u16,
