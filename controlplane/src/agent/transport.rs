@@ -74,42 +74,6 @@ pub struct TransportState {
     pub peer: Option<SocketAddr>,
 }
 
-/// Header extension ids as saved and sent: mid, rid, repaired-rid,
-/// abs-send-time, transport-cc, audio-level, dependency-descriptor.
-pub fn ext_to_array(e: &ExtensionIds) -> [Option<u8>; 7] {
-    [
-        e.mid,
-        e.rid,
-        e.repaired_rid,
-        e.abs_send_time,
-        e.transport_cc,
-        e.audio_level,
-        e.dependency_descriptor,
-    ]
-}
-
-/// The ids back from [`ext_to_array`]'s form.
-pub fn ext_from_array(a: [Option<u8>; 7]) -> ExtensionIds {
-    let [
-        mid,
-        rid,
-        repaired_rid,
-        abs_send_time,
-        transport_cc,
-        audio_level,
-        dependency_descriptor,
-    ] = a;
-    ExtensionIds {
-        mid,
-        rid,
-        repaired_rid,
-        abs_send_time,
-        transport_cc,
-        audio_level,
-        dependency_descriptor,
-    }
-}
-
 /// ICE + DTLS state of one participant.
 pub struct Transport {
     endpoint: u64,
@@ -176,7 +140,7 @@ impl Transport {
             local: self.ice.local().clone(),
             remote: self.ice.remote().cloned(),
             selected: self.remote.or(self.ice.selected()),
-            ext: ext_to_array(&self.ext),
+            ext: self.ext.to_array(),
             user_data: self.user_data,
             in_dataplane: self.in_dataplane,
             peer: self.checker.as_ref().map(IceChecker::peer),
@@ -231,7 +195,7 @@ impl Transport {
         });
         Some(Transport {
             endpoint: s.endpoint,
-            ext: ext_from_array(s.ext),
+            ext: ExtensionIds::from_array(s.ext),
             user_data: s.user_data,
             ice,
             checker,

@@ -4,7 +4,6 @@
 //! events travel in their ABI encoding (docs/abi.md), hex in JSON, so that
 //! the two ends share one definition of them.
 
-use crate::agent::transport::{ext_from_array, ext_to_array};
 use crate::agent::{FromAgent, ToAgent, TransportSpec};
 use crate::dtls::Fingerprint;
 use crate::focus::bridges::{BridgeInfo, Health};
@@ -246,7 +245,7 @@ impl Down {
                 remote: s.remote.clone(),
                 fingerprint: s.remote_fingerprint.to_sdp(),
                 setup: setup_name(s.remote_setup).into(),
-                ext: ext_to_array(&s.ext),
+                ext: s.ext.to_array(),
                 user_data: hex::encode(s.user_data),
                 peer: s.peer,
             },
@@ -302,7 +301,7 @@ impl Down {
                     "passive" => Setup::Passive,
                     _ => return Err(bad("setup: actpass, active or passive")),
                 },
-                ext: ext_from_array(ext),
+                ext: switchyard_wire::rtp::ExtensionIds::from_array(ext),
                 user_data: crate::cluster::auth::from_hex(&user_data, "user_data")
                     .map_err(|e| bad(e.to_string()))?,
                 peer,

@@ -381,33 +381,16 @@ fn read_keys(r: &mut Reader<'_>) -> Option<SrtpKeys> {
 }
 
 fn write_ext(w: &mut Writer<'_>, e: &ExtensionIds) {
-    for id in [
-        e.mid,
-        e.rid,
-        e.repaired_rid,
-        e.abs_send_time,
-        e.transport_cc,
-        e.audio_level,
-        e.dependency_descriptor,
-    ] {
+    for id in e.to_array() {
         w.u8(id.unwrap_or(0));
     }
     w.u8(0);
 }
 
 fn read_ext(r: &mut Reader<'_>) -> ExtensionIds {
-    let mut next = || Some(r.u8()).filter(|&v| v != 0);
-    let e = ExtensionIds {
-        mid: next(),
-        rid: next(),
-        repaired_rid: next(),
-        abs_send_time: next(),
-        transport_cc: next(),
-        audio_level: next(),
-        dependency_descriptor: next(),
-    };
+    let ids = [(); 7].map(|()| Some(r.u8()).filter(|&v| v != 0));
     r.u8();
-    e
+    ExtensionIds::from_array(ids)
 }
 
 impl Command {

@@ -162,6 +162,45 @@ pub struct ExtensionIds {
     pub dependency_descriptor: Option<u8>,
 }
 
+impl ExtensionIds {
+    /// The ids in a fixed order — mid, rid, repaired-rid, abs-send-time,
+    /// transport-cc, audio-level, dependency-descriptor — the order the
+    /// shared-memory ABI and the cluster protocol carry them in.
+    pub fn to_array(&self) -> [Option<u8>; 7] {
+        [
+            self.mid,
+            self.rid,
+            self.repaired_rid,
+            self.abs_send_time,
+            self.transport_cc,
+            self.audio_level,
+            self.dependency_descriptor,
+        ]
+    }
+
+    /// The ids back from [`ExtensionIds::to_array`]'s order.
+    pub fn from_array(a: [Option<u8>; 7]) -> ExtensionIds {
+        let [
+            mid,
+            rid,
+            repaired_rid,
+            abs_send_time,
+            transport_cc,
+            audio_level,
+            dependency_descriptor,
+        ] = a;
+        ExtensionIds {
+            mid,
+            rid,
+            repaired_rid,
+            abs_send_time,
+            transport_cc,
+            audio_level,
+            dependency_descriptor,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
