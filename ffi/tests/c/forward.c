@@ -6,11 +6,13 @@
  *
  *   forward <control-socket> <publisher addr> <subscriber addr>
  */
+#define _POSIX_C_SOURCE 199309L /* nanosleep */
 #include "switchyard.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CHECK(call, expected)                                                   \
     do {                                                                        \
@@ -121,6 +123,40 @@ int main(int argc, char **argv) {
     while ((st = switchyard_poll_event(h, &ev)) == SWITCHYARD_STATUS_OK)
         printf("event kind %u\n", ev.kind);
     CHECK(st, SWITCHYARD_STATUS_EMPTY);
+
+    /* a relay to another bridge (ABI 1.4): marked on every worker, then
+       given every layer of the source; a participant as the relay target is
+       refused by the worker (command error 7, relay loop) */
+    SwitchyardEndpoint relay = endpoint(3, "127.0.0.1:9", 0x90, 0xb0);
+    CHECK(switchyard_set_relay(h, 3, 1), SWITCHYARD_STATUS_OK);
+    CHECK(switchyard_add_endpoint(h, 0, &relay), SWITCHYARD_STATUS_OK);
+    SwitchyardRelay r;
+    memset(&r, 0, sizeof r);
+    r.source = 9;
+    r.ssrcs[0] = 0x999;
+    CHECK(switchyard_relay_source(h, 0, 0, NULL), SWITCHYARD_STATUS_NULL_ARGUMENT);
+    CHECK(switchyard_relay_source(h, 0, 0, &r), SWITCHYARD_STATUS_BAD_ARGUMENT);
+    r.endpoint = 3;
+    CHECK(switchyard_relay_source(h, 0, 0, &r), SWITCHYARD_STATUS_OK);
+    r.endpoint = 2;
+    CHECK(switchyard_relay_source(h, 0, 0, &r), SWITCHYARD_STATUS_OK);
+    int refused = 0;
+    for (int i = 0; i < 300 && !refused; i++) {
+        while (switchyard_poll_event(h, &ev) == SWITCHYARD_STATUS_OK)
+            if (ev.kind == SWITCHYARD_EVENT_COMMAND_FAILED && ev.id == 9 && ev.command_error == 7)
+                refused = 1;
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        if (!refused) nanosleep(&pause, NULL);
+    }
+    if (!refused) {
+        fprintf(stderr, "the relay loop was not refused\n");
+        return 1;
+    }
+    printf("relay loop refused\n");
+    CHECK(switchyard_unrelay_source(h, 0, 3, 9), SWITCHYARD_STATUS_OK);
+    CHECK(switchyard_set_relay(h, 3, 0), SWITCHYARD_STATUS_OK);
+    CHECK(switchyard_remove_endpoint(h, 0, 3), SWITCHYARD_STATUS_OK);
+
     SwitchyardCounters c;
     CHECK(switchyard_counters(h, 0, &c), SWITCHYARD_STATUS_OK);
     printf("commands applied so far: %llu\n", (unsigned long long)c.commands);
