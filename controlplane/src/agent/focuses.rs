@@ -28,6 +28,9 @@ const DISCOVER_EVERY: Duration = Duration::from_secs(1);
 /// A focus the registry stopped listing, with its link down this long, is
 /// gone.
 pub const GONE_AFTER: Duration = Duration::from_secs(10);
+/// Most focuses a bridge links to (a registry listing more is taken in
+/// part: every link costs a task and a queue).
+pub const MAX_FOCUSES: usize = 256;
 
 /// One focus's link as the bridge holds it.
 pub struct Link {
@@ -72,8 +75,9 @@ pub enum Change {
     GiveUp(String),
 }
 
-/// The changes for `wanted` (static ones and those listed) with `links` as
-/// they are at `now`; `down_for` tells how long a link has been down.
+/// The changes that make the focuses `linked` now into those `wanted`
+/// (named ones and those listed); `down_for` tells how long a link has
+/// been down.
 pub fn changes(
     wanted: &BTreeSet<String>,
     linked: &BTreeSet<String>,
@@ -102,6 +106,7 @@ pub async fn keep_focuses(
     let mut tick = tokio::time::interval(DISCOVER_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut registry_up = true;
+    let mut warned_many = false;
     loop {
         tick.tick().await;
         // (None: the registry cannot say)
@@ -113,7 +118,18 @@ pub async fn keep_focuses(
                         tracing::info!(target: "switchyard::agent", "registry back");
                     }
                     registry_up = true;
-                    Some(shards.into_iter().filter_map(|sh| sh.cluster).collect())
+                    // (only ws:// URLs; the handshake proves each is a
+                    // focus holding the cluster secret)
+                    let urls: BTreeSet<String> = shards
+                        .into_iter()
+                        .filter_map(|sh| sh.cluster)
+                        .filter(|u| u.starts_with("ws://"))
+                        .collect();
+                    if urls.len() > MAX_FOCUSES && !warned_many {
+                        tracing::warn!(target: "switchyard::agent", listed = urls.len(), linked = MAX_FOCUSES, "the registry lists more focuses than a bridge links to");
+                    }
+                    warned_many = urls.len() > MAX_FOCUSES;
+                    Some(urls.into_iter().take(MAX_FOCUSES).collect())
                 }
                 Err(e) => {
                     if registry_up {

@@ -74,6 +74,18 @@ pub struct TransportState {
     pub peer: Option<SocketAddr>,
 }
 
+/// The controlling checker of a relay end toward `peer` (a random tie
+/// breaker; the far side's credentials always come with a relay's `open`).
+fn checker(
+    local: &Credentials,
+    remote: Option<&Credentials>,
+    peer: SocketAddr,
+    now: Instant,
+) -> IceChecker {
+    let remote = remote.cloned().unwrap_or_else(Credentials::random);
+    IceChecker::new(local.clone(), remote, peer, rand::random::<u64>(), now)
+}
+
 /// ICE + DTLS state of one participant.
 pub struct Transport {
     endpoint: u64,
@@ -151,19 +163,7 @@ impl Transport {
     /// it checks `peer` (nominating at once) instead of answering checks,
     /// from `now`.
     pub fn checking(mut self, peer: SocketAddr, now: Instant) -> Transport {
-        let remote = self
-            .ice
-            .remote()
-            .cloned()
-            .unwrap_or_else(Credentials::random);
-        let tie_breaker = rand::random::<u64>();
-        self.checker = Some(IceChecker::new(
-            self.ice.local().clone(),
-            remote,
-            peer,
-            tie_breaker,
-            now,
-        ));
+        self.checker = Some(checker(self.ice.local(), self.ice.remote(), peer, now));
         self
     }
 
@@ -189,10 +189,9 @@ impl Transport {
         }
         // (a relay's checking side goes on checking: consent at the far end
         // needs its checks)
-        let checker = s.peer.map(|peer| {
-            let remote = s.remote.clone().unwrap_or_else(Credentials::random);
-            IceChecker::new(s.local.clone(), remote, peer, rand::random::<u64>(), now)
-        });
+        let checker = s
+            .peer
+            .map(|peer| checker(&s.local, s.remote.as_ref(), peer, now));
         Some(Transport {
             endpoint: s.endpoint,
             ext: ExtensionIds::from_array(s.ext),
