@@ -396,6 +396,28 @@ async fn metrics(
         "Participants on each bridge",
         bridge_participants,
     );
+    register_dataplane(&mut registry, &s.dataplane);
+    if let Some(t) = shard.totals(s.signalling.stress_threshold()).await {
+        register_cluster(&mut registry, &t);
+    }
+    metrics_reply(&registry, &headers)
+}
+
+/// The dataplane's counters (per worker), drops by reason and whether one
+/// is attached, into `registry` (plain `switchyard` and `switchyard bridge`).
+pub(crate) fn register_dataplane(
+    registry: &mut prometheus_client::registry::Registry,
+    dataplane: &Dataplane,
+) {
+    use prometheus_client::metrics::counter::Counter as PromCounter;
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::Gauge;
+    type Labels = Vec<(String, String)>;
+    let gauge = |v: i64| {
+        let g: Gauge = Gauge::default();
+        g.set(v);
+        g
+    };
     let counters: [(&str, &str, Counter); 9] = [
         (
             "dataplane_packets_received",
@@ -443,7 +465,7 @@ async fn metrics(
             Counter::RelayTxBytes,
         ),
     ];
-    let blocks = s.dataplane.with_client(|c| {
+    let blocks = dataplane.with_client(|c| {
         (0..c.workers())
             .filter_map(|w| c.counters(w))
             .collect::<Vec<_>>()
@@ -478,19 +500,22 @@ async fn metrics(
         "Datagrams dropped by the dataplane, by reason",
         drops,
     );
-    if let Some(t) = shard.totals(s.signalling.stress_threshold()).await {
-        register_cluster(&mut registry, &t);
-    }
+}
+
+/// `registry` as the scraper asked: OpenMetrics when `Accept` names it
+/// (Prometheus does), the classic text format otherwise (curl, promtool).
+pub(crate) fn metrics_reply(
+    registry: &prometheus_client::registry::Registry,
+    headers: &axum::http::HeaderMap,
+) -> (StatusCode, [(&'static str, &'static str); 1], String) {
     let mut body = String::new();
-    if prometheus_client::encoding::text::encode(&mut body, &registry).is_err() {
+    if prometheus_client::encoding::text::encode(&mut body, registry).is_err() {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
             [("content-type", "text/plain")],
             String::from("encoding failed"),
         );
     }
-    // OpenMetrics for whoever asks for it (Prometheus does); the classic
-    // text format otherwise (curl, promtool)
     let openmetrics = headers
         .get(axum::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())

@@ -276,6 +276,7 @@ pub async fn serve(
     let app = Router::new()
         .route("/health", get(health))
         .route("/stats", get(stats))
+        .route("/metrics", get(metrics))
         .with_state(shared.clone());
     let (stopping, mut stopped) = tokio::sync::watch::channel(false);
     let http = tokio::spawn(async move {
@@ -399,4 +400,66 @@ async fn stats(State(s): State<Arc<Shared>>) -> Json<serde_json::Value> {
         "reports_dropped": s.up_dropped.load(Ordering::Relaxed),
         "messages_dropped": s.down_dropped.load(Ordering::Relaxed),
     }))
+}
+
+/// Prometheus metrics of this bridge (`/metrics`, the formats the focus's
+/// has): its dataplane's counters, drops and relay traffic, its endpoints
+/// and stress, whether it drains, and its links to the focuses.
+async fn metrics(
+    State(s): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
+) -> impl IntoResponse {
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::metrics::gauge::Gauge;
+    let mut registry = prometheus_client::registry::Registry::with_prefix("switchyard");
+    crate::http::register_dataplane(&mut registry, &s.dataplane);
+    let gauge = |v: i64| {
+        let g: Gauge = Gauge::default();
+        g.set(v);
+        g
+    };
+    let counter = |v: u64| {
+        let c: Counter = Counter::default();
+        c.inc_by(v);
+        c
+    };
+    let stress: Gauge<f64, AtomicU64> = Gauge::default();
+    stress.set(lock(&s.load).stress());
+    registry.register(
+        "stress_level",
+        "Packet rate over the dataplane's capacity (1 = full)",
+        stress,
+    );
+    registry.register(
+        "bridge_endpoints",
+        "Endpoints on this bridge, every focus's",
+        gauge(s.endpoints() as i64),
+    );
+    registry.register(
+        "bridge_draining",
+        "1 while this bridge drains",
+        gauge(i64::from(s.draining.load(Ordering::Relaxed))),
+    );
+    let (up, all) = s.links().counts();
+    registry.register(
+        "bridge_focuses",
+        "Focuses this bridge serves",
+        gauge(all as i64),
+    );
+    registry.register(
+        "bridge_focuses_linked",
+        "Focuses this bridge is linked to now",
+        gauge(up as i64),
+    );
+    registry.register(
+        "bridge_reports_dropped",
+        "Reports to a focus dropped (its link away too long, or the focus gone)",
+        counter(s.up_dropped.load(Ordering::Relaxed)),
+    );
+    registry.register(
+        "bridge_messages_dropped",
+        "Messages from the focuses dropped (the dataplane away too long)",
+        counter(s.down_dropped.load(Ordering::Relaxed)),
+    );
+    crate::http::metrics_reply(&registry, &headers)
 }

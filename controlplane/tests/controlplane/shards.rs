@@ -341,14 +341,14 @@ fn join_through(addr: &str, room: &str) -> Result<(u32, Wss), String> {
 }
 
 /// The value of an unlabelled metric in a text exposition (NaN if absent).
-fn metric(text: &str, name: &str) -> f64 {
+pub(crate) fn metric(text: &str, name: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
         .unwrap_or(f64::NAN)
 }
 
 /// `promtool check metrics` (Debian's prometheus package) passes `text`.
-fn promtool_check(text: &str) {
+pub(crate) fn promtool_check(text: &str) {
     use std::io::Write;
     let mut child = std::process::Command::new("promtool")
         .args(["check", "metrics"])

@@ -136,6 +136,24 @@ fn shards_share_bridges_found_in_the_registry_and_a_dead_shard_s_endpoints_are_c
         &context,
         || b0.stats()["endpoints"] == 2,
     );
+    // the bridge's own /metrics: its dataplane, endpoints and links, valid
+    // for Prometheus
+    let (code, text) = get_plain(&b0.http, "/metrics");
+    assert_eq!(code, 200, "{text}");
+    crate::shards::promtool_check(&text);
+    for (name, want) in [
+        ("switchyard_dataplane_up", 1.0),
+        ("switchyard_bridge_endpoints", 2.0),
+        ("switchyard_bridge_focuses", 2.0),
+        ("switchyard_bridge_focuses_linked", 2.0),
+        ("switchyard_bridge_draining", 0.0),
+    ] {
+        assert_eq!(crate::shards::metric(&text, name), want, "{name}: {text}");
+    }
+    assert!(
+        text.contains("switchyard_dataplane_relay_bytes_received_total{worker=\"0\"} 0"),
+        "{text}"
+    );
 
     // a bridge started while both shards run takes new rooms of each
     // within 2 s
