@@ -420,6 +420,11 @@ fn rooms_spread_over_two_shards_and_every_joiner_reaches_its_room_s_shard() {
     // (one more new room, so that round-robin does not happen to repeat
     // the first pass's order)
     drop(s.join(&format!("shift-{tag}")).unwrap());
+    // (its leave is through before the next join counts participants)
+    let held_count = held.len() as u64;
+    wait_for(Duration::from_secs(5), "the shift room emptied", || {
+        s.participants().iter().sum::<u64>() == held_count
+    });
     let mut redirected = 0;
     for room in &rooms {
         let j = s
