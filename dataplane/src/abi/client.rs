@@ -280,18 +280,22 @@ impl Client {
         spec: &SubscriptionSpec,
     ) -> Result<(), AbiError> {
         self.send(subscriber_worker, &Command::Subscribe(*spec))?;
-        if subscriber_worker != source_worker {
-            let worker = u16::try_from(subscriber_worker)
-                .map_err(|_| AbiError::NoWorker(subscriber_worker))?;
-            self.send(
-                source_worker,
-                &Command::AddFanOut {
-                    source: spec.source,
-                    worker,
-                },
-            )?;
+        self.fan_out(source_worker, spec.source, subscriber_worker)
+    }
+
+    /// Has `source_worker` hand `source`'s packets to `to_worker` as well
+    /// (nothing when they are the same worker).
+    fn fan_out(
+        &mut self,
+        source_worker: usize,
+        source: u64,
+        to_worker: usize,
+    ) -> Result<(), AbiError> {
+        if to_worker == source_worker {
+            return Ok(());
         }
-        Ok(())
+        let worker = u16::try_from(to_worker).map_err(|_| AbiError::NoWorker(to_worker))?;
+        self.send(source_worker, &Command::AddFanOut { source, worker })
     }
 
     /// Undoes [`Client::subscribe`]. The fan-out stays while other
@@ -336,18 +340,7 @@ impl Client {
         spec: &super::RelaySpec,
     ) -> Result<(), AbiError> {
         self.send(relay_worker, &Command::RelaySource(*spec))?;
-        if relay_worker != source_worker {
-            let worker =
-                u16::try_from(relay_worker).map_err(|_| AbiError::NoWorker(relay_worker))?;
-            self.send(
-                source_worker,
-                &Command::AddFanOut {
-                    source: spec.source,
-                    worker,
-                },
-            )?;
-        }
-        Ok(())
+        self.fan_out(source_worker, spec.source, relay_worker)
     }
 
     /// The next event from any worker (round robin).

@@ -609,13 +609,34 @@ impl Engine {
         }
         let _ = self.unsubscribe(spec.endpoint, spec.source);
         let src = self.sources.get(s).ok_or(CommandError::UnknownSource)?;
+        let target = clamp_layer(spec.target_layer, src.spec.layer_count);
+        self.open_stream(now, e, s, spec, target, false, sink);
+        Ok(())
+    }
+
+    /// Starts outgoing stream `spec` of source `s` toward endpoint `e`,
+    /// wanting `target` (a relay stream stays on it), and asks for a
+    /// keyframe of a video source.
+    #[allow(clippy::too_many_arguments)]
+    fn open_stream(
+        &mut self,
+        now: Instant,
+        e: u32,
+        s: u32,
+        spec: SubscriptionSpec,
+        target: u8,
+        relay: bool,
+        sink: &mut dyn Sink,
+    ) {
+        let Some(src) = self.sources.get(s) else {
+            return;
+        };
         let video = src.spec.kind == MediaKind::Video;
         let history = History::new(if video {
             self.config.video_history
         } else {
             self.config.audio_history
         });
-        let target = clamp_layer(spec.target_layer, src.spec.layer_count);
         // Start the subscriber's sequence space at a value derived from its SSRC
         // (RFC 3550 recommends a random start; the SSRC already is).
         let first_seq = (spec.ssrc >> 16) as u16 ^ spec.ssrc as u16;
@@ -631,7 +652,7 @@ impl Engine {
             packets: 0,
             octets: 0,
             newest: None,
-            relay: false,
+            relay,
         });
         if let Some(src) = self.sources.get_mut(s) {
             src.subscribers.push(out);
@@ -642,7 +663,6 @@ impl Engine {
         if video {
             self.request_keyframe(now, s, target, sink);
         }
-        Ok(())
     }
 
     fn unsubscribe(&mut self, endpoint: u64, source: u64) -> Result<(), CommandError> {

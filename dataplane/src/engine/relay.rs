@@ -6,9 +6,9 @@
 //! relayed again, and a relay never subscribes: rooms over any number of
 //! bridges have no loops.
 
-use super::{Engine, History, OutStream, Rewriter, Sink};
+use super::{Engine, Sink};
 use crate::abi::command::MAX_LAYERS;
-use crate::abi::{CommandError, MediaKind, RelaySpec, SubscriptionSpec};
+use crate::abi::{CommandError, RelaySpec, SubscriptionSpec};
 use std::time::Instant;
 
 /// Most relay endpoint ids a worker remembers.
@@ -50,56 +50,30 @@ impl Engine {
         if !self.relays.contains(&spec.endpoint) || self.relays.contains(&src.spec.endpoint) {
             return Err(CommandError::RelayLoop);
         }
-        let (source_spec, count) = (src.spec, usize::from(src.spec.layer_count.max(1)));
+        let source_spec = src.spec;
+        let count = usize::from(source_spec.layer_count.max(1)).min(MAX_LAYERS);
         if spec.ssrcs[..count].contains(&0) {
             return Err(CommandError::Malformed);
         }
         self.drop_relay_streams(e, s);
-        let video = source_spec.kind == MediaKind::Video;
-        for layer in 0..count.min(MAX_LAYERS) {
+        for layer in 0..count {
             let (ssrc, rtx_ssrc) = (spec.ssrcs[layer], spec.rtx_ssrcs[layer]);
-            let first_seq = (ssrc >> 16) as u16 ^ ssrc as u16;
-            let out = self.streams.insert(OutStream {
-                endpoint: e,
-                source: s,
-                spec: SubscriptionSpec {
-                    endpoint: spec.endpoint,
-                    source: spec.source,
-                    ssrc,
-                    rtx_ssrc,
-                    payload_type: source_spec.payload_type,
-                    rtx_payload_type: if rtx_ssrc == 0 {
-                        0
-                    } else {
-                        source_spec.rtx_payload_type
-                    },
-                    target_layer: layer as u8,
-                    mid: [0; crate::abi::command::MAX_MID],
-                    mid_len: 0,
-                },
-                current: None,
-                target: layer as u8,
-                rewriter: Rewriter::new(source_spec.clock_rate, first_seq),
-                history: History::new(if video {
-                    self.config.video_history
+            let stream = SubscriptionSpec {
+                endpoint: spec.endpoint,
+                source: spec.source,
+                ssrc,
+                rtx_ssrc,
+                payload_type: source_spec.payload_type,
+                rtx_payload_type: if rtx_ssrc == 0 {
+                    0
                 } else {
-                    self.config.audio_history
-                }),
-                rtx_seq: first_seq ^ 0x5555,
-                packets: 0,
-                octets: 0,
-                newest: None,
-                relay: true,
-            });
-            if let Some(src) = self.sources.get_mut(s) {
-                src.subscribers.push(out);
-            }
-            if let Some(ep) = self.endpoints.get_mut(e) {
-                ep.streams.push(out);
-            }
-            if video {
-                self.request_keyframe(now, s, layer as u8, sink);
-            }
+                    source_spec.rtx_payload_type
+                },
+                target_layer: layer as u8,
+                mid: [0; crate::abi::command::MAX_MID],
+                mid_len: 0,
+            };
+            self.open_stream(now, e, s, stream, layer as u8, true, sink);
         }
         Ok(())
     }
