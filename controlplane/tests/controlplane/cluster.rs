@@ -790,17 +790,7 @@ impl LoopbackFocus {
             .stderr(std::fs::File::create(dir.join("log")).unwrap())
             .spawn()
             .expect("start the focus");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let http = line
-            .split("http://")
-            .nth(1)
-            .expect("URL line")
-            .trim()
-            .trim_end_matches('/')
-            .to_string();
+        let http = super::banner_http(&mut child);
         LoopbackFocus { child, http, dir }
     }
 
@@ -879,16 +869,7 @@ impl LoopbackBridge {
             .stderr(std::fs::File::create(dir.join("log")).unwrap())
             .spawn()
             .expect("start a bridge");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let http = line
-            .split("http://")
-            .nth(1)
-            .and_then(|r| r.split('/').next())
-            .unwrap_or_else(|| panic!("banner: {line:?}"))
-            .to_string();
+        let http = super::banner_http(&mut child);
         LoopbackBridge { child, dir, http }
     }
 

@@ -24,6 +24,21 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The `host:port` of the first `http://` URL in the first line `child`
+/// prints (its banner; its stdout piped).
+pub fn banner_http(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout piped"))
+        .read_line(&mut line)
+        .unwrap();
+    line.split("http://")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| c == '/' || c.is_whitespace()).next())
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| panic!("banner: {line:?}"))
+        .to_string()
+}
+
 /// A running `switchyard`, terminated on drop.
 pub struct Server {
     pub child: Child,
@@ -69,17 +84,7 @@ impl Server {
             .stdout(Stdio::piped())
             .spawn()
             .expect("start switchyard");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let http = line
-            .split("http://")
-            .nth(1)
-            .expect("URL line")
-            .trim()
-            .trim_end_matches('/')
-            .to_string();
+        let http = banner_http(&mut child);
         Server { child, http, dir }
     }
 
