@@ -23,7 +23,8 @@ pub(super) struct Wishes {
 
 /// Probes toward a receiver start this far apart; each probe that does
 /// not raise the estimate doubles the gap (up to [`PROBE_GAP_MAX`]), so a
-/// path that is really full is not hammered.
+/// path that is really full is not hammered, and one that raised it by a
+/// fifth or more is followed at once.
 const PROBE_GAP: Duration = Duration::from_secs(2);
 const PROBE_GAP_MAX: Duration = Duration::from_secs(6);
 /// A probe asks for at most this multiple of the current estimate.
@@ -63,11 +64,15 @@ impl Probing {
             return;
         }
         self.estimate_before = None;
-        self.gap = if estimate as f64 >= 1.2 * before as f64 {
-            PROBE_GAP
+        if estimate as f64 >= 1.2 * before as f64 {
+            // the path had room: while the wishes still do not fit, the
+            // next probe follows at once (from the higher estimate, so the
+            // ramp is geometric) rather than after the gap
+            self.last = None;
+            self.gap = PROBE_GAP;
         } else {
-            (self.gap * 2).min(PROBE_GAP_MAX)
-        };
+            self.gap = (self.gap * 2).min(PROBE_GAP_MAX);
+        }
     }
 
     /// The receiver's wishes changed: the next probe need not wait for the

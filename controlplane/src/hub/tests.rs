@@ -550,6 +550,47 @@ fn the_estimate_moves_layers_and_a_short_one_asks_for_a_probe() {
 }
 
 #[test]
+fn a_probe_that_raised_the_estimate_is_followed_at_once() {
+    let mut h = hub();
+    let t = Instant::now();
+    let ids = room_of(&mut h, t, 2);
+    let b = ids[1];
+    let mut probe_at = |ms: u64, bps: u64| {
+        h.handle_event(
+            t + Duration::from_millis(ms),
+            Event::Bandwidth {
+                endpoint: b,
+                estimate_bps: bps,
+                acked_bps: bps / 2,
+                loss: 0,
+                probing: false,
+            },
+        );
+        drain(&mut h).iter().find_map(|o| match o {
+            Out::Dataplane {
+                command:
+                    Command::Probe {
+                        endpoint,
+                        target_bps,
+                        ..
+                    },
+                ..
+            } if *endpoint == b => Some(*target_bps),
+            _ => None,
+        })
+    };
+    assert_eq!(probe_at(0, 200_000), Some(800_000));
+    // still running, then judged: 200 → 500 kbit/s is a gain, and 1.5 Mbit/s
+    // still does not fit, so the next probe starts without the 2 s gap
+    assert_eq!(probe_at(300, 250_000), None);
+    assert_eq!(probe_at(1100, 500_000), Some(1_875_000));
+    // that one gained nothing: now the gap holds (doubled)
+    assert_eq!(probe_at(2200, 500_000), None);
+    assert_eq!(probe_at(3200, 500_000), None);
+    assert_eq!(probe_at(5200, 500_000), Some(1_875_000));
+}
+
+#[test]
 fn last_n_follows_the_dominant_speaker_with_hysteresis() {
     let mut h = bench(
         Hub::new(HubConfig {
