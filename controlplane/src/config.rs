@@ -140,6 +140,15 @@ pub struct Args {
     /// another can (default 0.8).
     #[arg(long)]
     pub stress_threshold: Option<f64>,
+    /// Focus: let a room span bridges (docs/cascading.md): joiners go to a
+    /// bridge of their region, or to another bridge when the room's are
+    /// full, linked by encrypted relays.
+    #[arg(long)]
+    pub cascade: bool,
+    /// Focus with `--cascade`: at most this many of a room's participants
+    /// on one bridge before the room spreads to another (default 50).
+    #[arg(long)]
+    pub room_cap_per_bridge: Option<usize>,
     /// The registry the shards of a cluster share (docs/cluster.md,
     /// "Shards"): `redis://[:password@]host[:port][/db]`. Default: none,
     /// this process is the only shard.
@@ -242,6 +251,8 @@ struct FileConfig {
     bridge_id: Option<String>,
     region: Option<String>,
     stress_threshold: Option<f64>,
+    cascade: Option<bool>,
+    room_cap_per_bridge: Option<usize>,
     registry: Option<String>,
     registry_prefix: Option<String>,
     trusted_proxies: Option<Vec<IpAddr>>,
@@ -700,6 +711,14 @@ impl Config {
                 "--stress-threshold must be positive, not {stress_threshold}"
             ));
         }
+        let room_cap_per_bridge = args
+            .room_cap_per_bridge
+            .or(file.room_cap_per_bridge)
+            .unwrap_or(crate::focus::placement::DEFAULT_ROOM_CAP_PER_BRIDGE);
+        if room_cap_per_bridge == 0 {
+            return Err("--room-cap-per-bridge must be at least 1".into());
+        }
+        let cascade = args.cascade || file.cascade.unwrap_or(false);
         let shard = {
             let id = match args.shard_id.or(file.shard_id) {
                 Some(id) => id,
@@ -760,7 +779,11 @@ impl Config {
             shard,
             role,
             cluster_secret,
-            placement: crate::focus::placement::Rules { stress_threshold },
+            placement: crate::focus::placement::Rules {
+                stress_threshold,
+                cascade,
+                room_cap_per_bridge,
+            },
             advertise,
             http: args
                 .http

@@ -143,17 +143,17 @@ impl Bridges {
         self.map.is_empty()
     }
 
-    /// The bridge a new room goes to, given the rooms each bridge holds
-    /// (`rooms_on`), and counts the placement; `None` when no bridge can
-    /// take one. Bridges over the stress threshold are the last resort: a
-    /// full cluster still places calls on its least stressed bridge, as a
-    /// full single host does.
+    /// The bridge a new room (or a room's new leg, with cascading) goes
+    /// to, given the rooms each bridge holds (`rooms_on`), and counts the
+    /// placement; `None` when no bridge can take one. Bridges over the
+    /// stress threshold are the last resort: a full cluster still places
+    /// calls on its least stressed bridge, as a full single host does.
     pub fn place(
         &mut self,
         now: Instant,
         region: Option<&str>,
         rules: Rules,
-        except: Option<&str>,
+        except: &[&str],
         rooms_on: impl Fn(&str) -> usize,
     ) -> Option<String> {
         for b in self.map.values_mut() {
@@ -164,22 +164,14 @@ impl Bridges {
             let candidates: Vec<Candidate<'_>> = self
                 .map
                 .values()
-                .filter(|b| Some(b.info.id.as_str()) != except)
-                .map(|b| Candidate {
-                    id: &b.info.id,
-                    region: b.info.region.as_deref(),
-                    healthy: b.health.dataplane_up,
-                    draining: b.health.draining,
-                    compatible: b.info.version == env!("CARGO_PKG_VERSION"),
-                    stress: b.health.stress,
-                    rooms: rooms_on(&b.info.id),
-                    placed: &b.placed,
-                })
+                .filter(|b| !except.contains(&b.info.id.as_str()))
+                .map(|b| candidate(b, rooms_on(&b.info.id)))
                 .collect();
             placement::place(&candidates, region, rules, now)
                 .or_else(|| {
                     let last_resort = Rules {
                         stress_threshold: f64::INFINITY,
+                        ..rules
                     };
                     placement::place(&candidates, region, last_resort, now)
                 })
@@ -189,6 +181,33 @@ impl Bridges {
             b.placed.push(now);
         }
         Some(chosen)
+    }
+
+    /// Whether bridge `id` can take more now: healthy, not draining, of
+    /// this version and below the stress threshold (what placement asks
+    /// of a candidate).
+    pub fn can_take(&self, now: Instant, id: &str, rules: Rules) -> bool {
+        self.map.get(id).is_some_and(|b| {
+            let c = candidate(b, 0);
+            c.healthy
+                && !c.draining
+                && c.compatible
+                && placement::effective_stress(&c, now) < rules.stress_threshold
+        })
+    }
+}
+
+/// What placement looks at of bridge `b`.
+fn candidate(b: &Bridge, rooms: usize) -> Candidate<'_> {
+    Candidate {
+        id: &b.info.id,
+        region: b.info.region.as_deref(),
+        healthy: b.health.dataplane_up,
+        draining: b.health.draining,
+        compatible: b.info.version == env!("CARGO_PKG_VERSION"),
+        stress: b.health.stress,
+        rooms,
+        placed: &b.placed,
     }
 }
 
@@ -214,8 +233,8 @@ mod tests {
         b.register(t, info("a"));
         b.register(t, info("b"));
         let rooms = |_: &str| 0;
-        let first = b.place(t, None, Rules::default(), None, rooms).unwrap();
-        let second = b.place(t, None, Rules::default(), None, rooms).unwrap();
+        let first = b.place(t, None, Rules::default(), &[], rooms).unwrap();
+        let second = b.place(t, None, Rules::default(), &[], rooms).unwrap();
         assert_ne!(first, second, "recent placements count");
         for id in ["a", "b"] {
             b.heartbeat(
@@ -229,7 +248,7 @@ mod tests {
                 },
             );
         }
-        assert!(b.place(t, None, Rules::default(), None, rooms).is_some());
+        assert!(b.place(t, None, Rules::default(), &[], rooms).is_some());
         b.heartbeat(
             t,
             "a",
@@ -240,7 +259,7 @@ mod tests {
         );
         b.heartbeat(t, "b", Health::default());
         assert_eq!(
-            b.place(t, None, Rules::default(), None, rooms),
+            b.place(t, None, Rules::default(), &[], rooms),
             None,
             "draining and dataplane down take nothing, not even as a last resort"
         );
@@ -257,10 +276,10 @@ mod tests {
                 ..info("old")
             },
         );
-        assert_eq!(b.place(t, None, Rules::default(), None, |_| 0), None);
+        assert_eq!(b.place(t, None, Rules::default(), &[], |_| 0), None);
         b.register(t, info("new"));
         assert_eq!(
-            b.place(t, None, Rules::default(), None, |_| 0).as_deref(),
+            b.place(t, None, Rules::default(), &[], |_| 0).as_deref(),
             Some("new")
         );
     }

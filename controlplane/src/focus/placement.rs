@@ -46,17 +46,27 @@ pub struct Candidate<'a> {
     pub placed: &'a [Instant],
 }
 
+/// A room's participants on one bridge, at most (with cascading on).
+pub const DEFAULT_ROOM_CAP_PER_BRIDGE: usize = 50;
+
 /// Placement settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rules {
     /// Bridges at or above this (effective) stress take no new rooms.
     pub stress_threshold: f64,
+    /// Rooms may span bridges (docs/cascading.md).
+    pub cascade: bool,
+    /// With `cascade`: a room's participants on one bridge, at most,
+    /// before the room spreads to another.
+    pub room_cap_per_bridge: usize,
 }
 
 impl Default for Rules {
     fn default() -> Self {
         Rules {
             stress_threshold: DEFAULT_STRESS_THRESHOLD,
+            cascade: false,
+            room_cap_per_bridge: DEFAULT_ROOM_CAP_PER_BRIDGE,
         }
     }
 }

@@ -24,7 +24,7 @@ fn bad_sdp(e: impl std::fmt::Display) -> ProtocolError {
     ProtocolError::new(ErrorCode::BadSdp, crate::signalling::clip(&e.to_string()))
 }
 
-fn codec_of(name: &str) -> Codec {
+pub(super) fn codec_of(name: &str) -> Codec {
     match name.to_ascii_lowercase().as_str() {
         "opus" => Codec::Opus,
         "vp8" => Codec::Vp8,
@@ -260,7 +260,16 @@ impl Hub {
                 codec: codec.name.clone(),
                 layers: layer_count,
                 muted: false,
+                clock_rate: codec.clock_rate,
+                payload_type: codec.pt,
+                rtx_payload_type: codec.rtx_pt.unwrap_or(0),
             });
+            // copies on the room's other bridges first: the others'
+            // subscriptions name them
+            let room = p.room.clone();
+            for leg in self.legs_of(&room) {
+                self.copy_source(&room, id, source, &leg.bridge);
+            }
             let others = self.room_others(id);
             for o in others {
                 self.subscribe(o, id, source);
@@ -278,7 +287,7 @@ impl Hub {
         }
     }
 
-    fn unpublish(&mut self, id: u64, source: u64) {
+    pub(super) fn unpublish(&mut self, id: u64, source: u64) {
         self.forget_source(source);
         let Some(bridge) = self.participants.get(&id).map(|p| p.bridge.clone()) else {
             return;
@@ -290,6 +299,7 @@ impl Hub {
             return;
         };
         p.published.retain(|s| s.source != source);
+        let room = p.room.clone();
         let others = self.room_others(id);
         for o in others {
             self.unsubscribe(o, source);
@@ -302,6 +312,7 @@ impl Hub {
                 },
             );
         }
+        self.drop_copies(&room, source);
     }
 
     /// Adds a send m-line for `source` to `to`'s session and the stream to

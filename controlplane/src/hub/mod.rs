@@ -10,9 +10,11 @@
 //! messages to bridge agents ([`ToAgent`]). A room lives on one bridge,
 //! chosen by placement when the room is created (`focus::placement`), and
 //! on one dataplane worker there, the least loaded then, so media never
-//! crosses bridges or workers.
+//! crosses workers; with cascading on it may span further bridges, linked
+//! by relays (`cascade`).
 
 mod allocation;
+mod cascade;
 mod media;
 mod moves;
 mod saved;
@@ -118,6 +120,33 @@ struct Room {
     /// The loudest voice that is not dominant yet, and since when it leads.
     #[serde(skip)]
     candidate: Option<(u64, Instant)>,
+    /// With cascading: the further bridges it is on.
+    #[serde(default)]
+    legs: Vec<cascade::Leg>,
+    /// The relays between its bridges.
+    #[serde(default)]
+    relays: Vec<cascade::Relay>,
+    /// Its sources' copies on the bridges other than their publishers'.
+    #[serde(default)]
+    copies: Vec<cascade::Copy>,
+}
+
+impl Room {
+    /// Whether it is on `bridge` (first or further).
+    fn is_on(&self, bridge: &str) -> bool {
+        self.bridge == bridge || self.legs.iter().any(|l| l.bridge == bridge)
+    }
+
+    /// Its worker on `bridge`.
+    fn worker_on(&self, bridge: &str) -> Option<usize> {
+        if self.bridge == bridge {
+            return Some(self.worker);
+        }
+        self.legs
+            .iter()
+            .find(|l| l.bridge == bridge)
+            .map(|l| l.worker)
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -129,6 +158,23 @@ struct Published {
     codec: String,
     layers: u8,
     muted: bool,
+    /// What a copy on another bridge needs (cascading).
+    #[serde(default)]
+    clock_rate: u32,
+    #[serde(default)]
+    payload_type: u8,
+    #[serde(default)]
+    rtx_payload_type: u8,
+}
+
+impl Published {
+    fn media_kind(&self) -> switchyard_dataplane::abi::MediaKind {
+        if self.kind == webrtc_sdp::media_type::SdpMediaValue::Audio {
+            switchyard_dataplane::abi::MediaKind::Audio
+        } else {
+            switchyard_dataplane::abi::MediaKind::Video
+        }
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -331,9 +377,12 @@ impl Hub {
             self.rooms.get(room).map(|r| r.members.len()),
         )?;
         self.join_rate.admit(now, &self.config.limits)?;
-        let (bridge, worker) = match self.rooms.get(room) {
-            Some(r) => (r.bridge.clone(), r.worker),
-            None => self.place_room(now, region, None)?,
+        let (bridge, worker) = if self.rooms.contains_key(room) {
+            let leg = self.place_joiner(now, room, region)?;
+            self.add_leg(room, &leg);
+            (leg.bridge, leg.worker)
+        } else {
+            self.place_room(now, region, &[])?
         };
         let id = self.take_id();
         let room_state = self.rooms.entry(room.to_string()).or_insert(Room {
@@ -344,6 +393,9 @@ impl Hub {
             dominant_since: None,
             speakers: Vec::new(),
             candidate: None,
+            legs: Vec::new(),
+            relays: Vec::new(),
+            copies: Vec::new(),
         });
         let others = room_state.members.clone();
         room_state.members.push(id);
@@ -402,20 +454,21 @@ impl Hub {
         Ok(id)
     }
 
-    /// The bridge (in `region` if one there can take it; never `except`)
-    /// and worker a new room goes to: placement over the bridges, then the
-    /// worker of that bridge with the fewest participants.
+    /// The bridge (in `region` if one there can take it; none of `except`)
+    /// and worker a new room (or a room's new leg) goes to: placement over
+    /// the bridges, then the worker of that bridge with the fewest
+    /// participants.
     fn place_room(
         &mut self,
         now: Instant,
         region: Option<&str>,
-        except: Option<&str>,
+        except: &[&str],
     ) -> Result<(String, usize), ProtocolError> {
         let rooms = &self.rooms;
         let bridge = self
             .bridges
             .place(now, region, self.config.placement, except, |b| {
-                rooms.values().filter(|r| r.bridge == b).count()
+                rooms.values().filter(|r| r.is_on(b)).count()
             })
             .ok_or_else(|| {
                 ProtocolError::new(
@@ -425,8 +478,11 @@ impl Hub {
             })?;
         let workers = self.workers_of(&bridge).max(1);
         let mut load = vec![0usize; workers];
-        for r in self.rooms.values().filter(|r| r.bridge == bridge) {
-            load[r.worker.min(workers - 1)] += r.members.len();
+        for r in self.rooms.values() {
+            if let Some(w) = r.worker_on(&bridge) {
+                let here = r.members.iter().filter(|&&m| self.is_on(m, &bridge));
+                load[w.min(workers - 1)] += here.count();
+            }
         }
         let worker = (0..workers).min_by_key(|&w| load[w]).unwrap_or(0);
         Ok((bridge, worker))
@@ -477,8 +533,9 @@ impl Hub {
 
     /// Rooms and participants on `bridge`.
     pub fn counts_on(&self, bridge: &str) -> (usize, usize) {
-        let rooms = self.rooms.values().filter(|r| r.bridge == bridge);
-        rooms.fold((0, 0), |(r, p), room| (r + 1, p + room.members.len()))
+        let rooms = self.rooms.values().filter(|r| r.is_on(bridge)).count();
+        let here = self.participants.values().filter(|p| p.bridge == bridge);
+        (rooms, here.count())
     }
 
     /// The participant a `resume` token belongs to.
@@ -571,6 +628,10 @@ impl Hub {
         room.members.retain(|&m| m != id);
         let members = room.members.clone();
         if members.is_empty() {
+            // its last member: relays and copies go with it
+            for leg in self.legs_of(&p.room).into_iter().skip(1) {
+                self.drop_leg(&p.room, &leg.bridge);
+            }
             self.rooms.remove(&p.room);
         }
         for m in members {
@@ -583,6 +644,10 @@ impl Hub {
                 },
             );
         }
+        for s in &p.published {
+            self.drop_copies(&p.room, s.source);
+        }
+        self.prune_legs(&p.room);
         self.flush_offers();
         tracing::info!(target: "switchyard::hub", participant = id, room = p.room, "left");
     }
@@ -605,6 +670,12 @@ impl Hub {
     pub fn from_agent(&mut self, now: Instant, bridge: &str, msg: FromAgent) {
         match msg {
             FromAgent::Connected(id) if self.is_on(id, bridge) => self.endpoint_connected(id),
+            FromAgent::Connected(id) if self.is_relay_on(id, bridge) => {
+                self.relay_connected(bridge, id)
+            }
+            FromAgent::Failed(id, reason) if self.is_relay_on(id, bridge) => {
+                self.relay_failed(now, bridge, id, &reason)
+            }
             FromAgent::Failed(id, reason) if self.is_on(id, bridge) => {
                 tracing::info!(target: "switchyard::hub", participant = id, reason, "transport failed");
                 self.error(
@@ -781,6 +852,7 @@ impl Hub {
     /// subscriptions of endpoints it does not know, and browsers often
     /// finish DTLS after the first renegotiation.
     fn for_endpoint(&mut self, id: u64, command: Command) {
+        let command = self.localize(id, command);
         let Some(p) = self.participants.get_mut(&id) else {
             return;
         };
@@ -894,5 +966,7 @@ fn parse_sid(s: &str) -> Option<u64> {
     s.strip_prefix('s')?.parse().ok()
 }
 
+#[cfg(test)]
+mod cascade_tests;
 #[cfg(test)]
 mod tests;

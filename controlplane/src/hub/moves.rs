@@ -26,11 +26,13 @@ impl Hub {
     pub(super) fn move_off_lost_bridges(&mut self, now: Instant) {
         for bridge in self.bridges.down_longer_than(now, BRIDGE_GRACE) {
             tracing::warn!(target: "switchyard::hub", bridge, "bridge lost: moving its rooms");
+            // its participants stay in its region where they can
+            let region = self.region_of(&bridge).map(str::to_string);
             self.bridges.remove(&bridge);
             self.out.push_back(Out::BridgeGone {
                 bridge: bridge.clone(),
             });
-            self.move_rooms(now, &bridge, false);
+            self.move_rooms(now, &bridge, region.as_deref(), false);
         }
     }
 
@@ -39,23 +41,27 @@ impl Hub {
     /// carries their media until the new bridge does).
     pub(super) fn evacuate(&mut self, now: Instant, bridge: &str) {
         tracing::info!(target: "switchyard::hub", bridge, "moving the rooms off a draining bridge");
-        self.move_rooms(now, bridge, true);
+        let region = self.region_of(bridge).map(str::to_string);
+        self.move_rooms(now, bridge, region.as_deref(), true);
     }
 
-    /// Moves every room on `bridge`; `alive`: the old bridge still runs
+    /// Moves every room on `bridge` (of `region`, where the moved
+    /// participants stay if they can); `alive`: the old bridge still runs
     /// and is told to let go of what moved.
-    fn move_rooms(&mut self, now: Instant, bridge: &str, alive: bool) {
+    fn move_rooms(&mut self, now: Instant, bridge: &str, region: Option<&str>, alive: bool) {
         let rooms: Vec<String> = self
             .rooms
             .iter()
-            .filter(|(_, r)| r.bridge == bridge)
+            .filter(|(_, r)| r.is_on(bridge))
             .map(|(name, _)| name.clone())
             .collect();
         for name in rooms {
+            if self.legs_of(&name).len() > 1 {
+                self.move_leg(now, &name, bridge, region, alive);
+                continue;
+            }
             // the old bridge cannot take it back
-            // (a moved room keeps its old bridge's region where it can)
-            let region = self.bridges.get(bridge).and_then(|b| b.info.region.clone());
-            let placed = self.place_room(now, region.as_deref(), Some(bridge));
+            let placed = self.place_room(now, region, &[bridge]);
             let Some(room) = self.rooms.get_mut(&name) else {
                 continue;
             };
@@ -89,6 +95,61 @@ impl Hub {
                 }
             }
         }
+    }
+
+    /// A room spanning bridges leaves `bridge`: only its members there
+    /// move, each where a joiner would go now (docs/cascading.md); their
+    /// sources leave the room first (the others are told, and announced
+    /// again as the movers publish them anew), and the relays to `bridge`
+    /// close. The others' media does not stop.
+    fn move_leg(
+        &mut self,
+        now: Instant,
+        name: &str,
+        bridge: &str,
+        region: Option<&str>,
+        alive: bool,
+    ) {
+        let movers: Vec<u64> = self
+            .rooms
+            .get(name)
+            .map(|r| r.members.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|&m| self.is_on(m, bridge))
+            .collect();
+        for &id in &movers {
+            let sources: Vec<u64> = self
+                .participants
+                .get(&id)
+                .map(|p| p.published.iter().map(|s| s.source).collect())
+                .unwrap_or_default();
+            for source in sources {
+                self.unpublish(id, source);
+            }
+        }
+        self.drop_leg(name, bridge);
+        tracing::info!(target: "switchyard::hub", room = name, from = bridge, participants = movers.len(), "moving a room's participants off one of its bridges");
+        for id in movers {
+            match self.place_joiner(now, name, region) {
+                Ok(leg) if leg.bridge != bridge => {
+                    self.add_leg(name, &leg);
+                    self.restart_media(id, bridge, alive, &leg.bridge, leg.worker, why(alive));
+                }
+                _ => {
+                    self.error(
+                        id,
+                        &ProtocolError::new(
+                            ErrorCode::MediaLost,
+                            "the media bridge of this participant is gone and no other can take it; join again",
+                        ),
+                    );
+                    self.out.push_back(Out::Close { participant: id });
+                    self.disconnect(id);
+                }
+            }
+        }
+        self.flush_offers();
     }
 
     /// Participant `id`'s media session starts over on bridge `to`.

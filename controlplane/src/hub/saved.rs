@@ -69,7 +69,7 @@ impl Hub {
         let orphans: Vec<u64> = carried
             .iter()
             .copied()
-            .filter(|id| !self.is_on(*id, bridge))
+            .filter(|id| !self.is_on(*id, bridge) && !self.is_relay_on(*id, bridge))
             .collect();
         for endpoint in orphans {
             tracing::info!(target: "switchyard::hub", endpoint, bridge, "closing an endpoint no participant here has");

@@ -5,14 +5,15 @@
 //
 //   node call.mjs --base https://10.99.0.1:8443 --room r --names ada,bo,cy \
 //     [--remotes 2] [--min-frames 100] [--timeout 90] [--leave cy] [--screenshot out.png] [--hold 5]
-//     [--watch 30 --ready-file /tmp/ready]
+//     [--watch 30 --ready-file /tmp/ready] [--regions eu,eu,us]
 //
 // --remotes: how many remote participants each browser must hear and see
 // (default: the other names). --hold: seconds to stay in the call after
 // that (for clients outside this script). --watch: once media flows, write
 // --ready-file and sample every remote's decoded frames for that many seconds
 // (--stall-window S: also the longest stall within the first S seconds),
-// --camera WxH: the size the app asks of the (fake) camera,
+// --camera WxH: the size the app asks of the (fake) camera, --regions: each
+// name's region (the app's ?region=, sent in its join),
 // reporting the longest stall (for tests that break the network meanwhile).
 // Progress goes to stderr.
 
@@ -36,6 +37,7 @@ function args() {
     else if (k === "--ready-file") a.readyFile = v;
     else if (k === "--stall-window") a.stallWindow = Number(v);
     else if (k === "--camera") a.camera = v;
+    else if (k === "--regions") a.regions = v.split(",");
     else throw new Error(`unknown argument ${k}`);
   }
   if (!a.base || !a.room || !a.names) throw new Error("--base, --room and --names are required");
@@ -153,7 +155,9 @@ async function main() {
       });
       page.on("pageerror", (e) => log(`${name} page error: ${e.message}`));
       const camera = a.camera ? `&camera=${a.camera}` : "";
-      await page.goto(`${a.base}/${a.room}?name=${encodeURIComponent(name)}${camera}`);
+      const i = a.names.indexOf(name);
+      const region = a.regions && a.regions[i] ? `&region=${encodeURIComponent(a.regions[i])}` : "";
+      await page.goto(`${a.base}/${a.room}?name=${encodeURIComponent(name)}${camera}${region}`);
       pages[name] = page;
       log(`${name} opened the room`);
     }

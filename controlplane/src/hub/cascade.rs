@@ -1,0 +1,636 @@
+//! Rooms over several bridges (cascading, docs/cascading.md).
+//!
+//! With cascading on (`--cascade`), a room lives on its first bridge and on
+//! *legs*: further bridges, each on one worker there, that joiners were
+//! placed on (their region, or the room's bridges were full). Every pair of
+//! a room's bridges is linked by a [`Relay`]: one endpoint on each side,
+//! ICE + DTLS-SRTP between the two agents (the focus hands each side the
+//! other's credentials and fingerprint; the keys come from the handshake).
+//! Each source crosses each relay of its room once, every layer as its own
+//! stream (`RelaySource` on the publisher's bridge); on the far bridge it is
+//! a *copy*, a source with an id of its own whose publisher is the relay's
+//! end there, and the far bridge forwards it like a local source. Receivers'
+//! dataplane commands name the copy on their bridge
+//! ([`Hub::localize`]); signalling names only the original. Events about a
+//! copy are not taken (the original's bridge reports the source). The
+//! dataplane refuses to relay a copy or to subscribe a relay, so a room over
+//! any number of bridges has no loops.
+
+use super::{Hub, Published};
+use crate::agent::{ToAgent, TransportSpec};
+use crate::ice::Credentials;
+use crate::sdp::Setup;
+use crate::signalling::{ErrorCode, ProtocolError};
+use rand::Rng;
+use std::net::SocketAddr;
+use std::time::Instant;
+use switchyard_dataplane::abi::command::MAX_LAYERS;
+use switchyard_dataplane::abi::{Command, LayerSpec, RelaySpec, SourceSpec};
+use switchyard_wire::rtp::ExtensionIds;
+
+/// Header extensions on relays, the same at both ends: what the far bridge
+/// needs of a relayed packet (the audio level for the dominant speaker,
+/// abs-send-time and transport-cc for estimates). Relay streams carry no
+/// mid or rid: the far side knows each layer by its SSRC.
+pub(super) const RELAY_EXT: ExtensionIds = ExtensionIds {
+    mid: None,
+    rid: None,
+    repaired_rid: None,
+    abs_send_time: Some(2),
+    transport_cc: Some(3),
+    audio_level: Some(1),
+    dependency_descriptor: None,
+};
+
+/// Where a room is on one bridge.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(super) struct Leg {
+    pub(super) bridge: String,
+    pub(super) worker: usize,
+}
+
+/// One end of a relay.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(super) struct RelayEnd {
+    pub(super) endpoint: u64,
+    pub(super) leg: Leg,
+    /// Its endpoint is in the dataplane (ICE and DTLS done).
+    pub(super) connected: bool,
+    /// `RelaySource` commands waiting for that.
+    #[serde(with = "crate::replica::saved_commands")]
+    parked: Vec<Command>,
+}
+
+/// A relay between two bridges of a room: `ends[0]` on the bridge that was
+/// in the room first (ICE-lite and DTLS server, as for browsers), `ends[1]`
+/// on the other, whose agent checks and is the DTLS client.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(super) struct Relay {
+    pub(super) ends: [RelayEnd; 2],
+}
+
+impl Relay {
+    /// Its ends on `a` and on `b`, in that order.
+    fn between(&self, a: &str, b: &str) -> Option<(&RelayEnd, &RelayEnd)> {
+        let [x, y] = &self.ends;
+        if x.leg.bridge == a && y.leg.bridge == b {
+            Some((x, y))
+        } else if y.leg.bridge == a && x.leg.bridge == b {
+            Some((y, x))
+        } else {
+            None
+        }
+    }
+
+    fn touches(&self, bridge: &str) -> bool {
+        self.ends.iter().any(|e| e.leg.bridge == bridge)
+    }
+}
+
+/// A source's copy on a bridge other than its publisher's.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(super) struct Copy {
+    pub(super) source: u64,
+    pub(super) bridge: String,
+    pub(super) id: u64,
+    /// The relay ends that carry it: on the publisher's bridge, and on
+    /// `bridge` (the copy's publisher).
+    near: u64,
+    far: u64,
+    /// Its layers' SSRCs on the relay (media, RTX).
+    ssrcs: [u32; MAX_LAYERS],
+    rtx_ssrcs: [u32; MAX_LAYERS],
+}
+
+impl Copy {
+    fn relay_source(&self) -> Command {
+        Command::RelaySource(RelaySpec {
+            endpoint: self.near,
+            source: self.source,
+            ssrcs: self.ssrcs,
+            rtx_ssrcs: self.rtx_ssrcs,
+        })
+    }
+}
+
+impl Hub {
+    /// Every bridge room `name` is on, its first bridge first.
+    pub(super) fn legs_of(&self, name: &str) -> Vec<Leg> {
+        self.rooms
+            .get(name)
+            .map(|r| {
+                std::iter::once(Leg {
+                    bridge: r.bridge.clone(),
+                    worker: r.worker,
+                })
+                .chain(r.legs.iter().cloned())
+                .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Members of room `name` on `bridge`.
+    fn members_on(&self, name: &str, bridge: &str) -> usize {
+        self.rooms.get(name).map_or(0, |r| {
+            r.members.iter().filter(|&&m| self.is_on(m, bridge)).count()
+        })
+    }
+
+    pub(super) fn region_of(&self, bridge: &str) -> Option<&str> {
+        self.bridges.get(bridge)?.info.region.as_deref()
+    }
+
+    /// Where a joiner of the existing room `name` goes. Without cascading:
+    /// the room's bridge. With it: a bridge of the room in the joiner's
+    /// region that has room (below the room's cap per bridge and the stress
+    /// threshold); else a bridge of that region the room is not on yet;
+    /// else a bridge of the room that has room; else the bridge placement
+    /// picks among the others; and when none can take more, the room's
+    /// first bridge.
+    pub(super) fn place_joiner(
+        &mut self,
+        now: Instant,
+        name: &str,
+        region: Option<&str>,
+    ) -> Result<Leg, ProtocolError> {
+        let legs = self.legs_of(name);
+        let home = legs
+            .first()
+            .cloned()
+            .ok_or_else(|| ProtocolError::new(ErrorCode::Internal, "the room is gone"))?;
+        let rules = self.config.placement;
+        if !rules.cascade {
+            return Ok(home);
+        }
+        let fits = |hub: &Hub, leg: &Leg| {
+            hub.members_on(name, &leg.bridge) < rules.room_cap_per_bridge
+                && hub.bridges.can_take(now, &leg.bridge, rules)
+        };
+        let in_room: Vec<String> = legs.iter().map(|l| l.bridge.clone()).collect();
+        let in_room: Vec<&str> = in_room.iter().map(String::as_str).collect();
+        if let Some(region) = region {
+            if let Some(leg) = legs
+                .iter()
+                .find(|l| self.region_of(&l.bridge) == Some(region) && fits(self, l))
+            {
+                return Ok(leg.clone());
+            }
+            let regional = self.bridges.iter().any(|b| {
+                b.info.region.as_deref() == Some(region)
+                    && !in_room.contains(&b.info.id.as_str())
+                    && self.bridges.can_take(now, &b.info.id, rules)
+            });
+            if regional && let Ok((bridge, worker)) = self.place_room(now, Some(region), &in_room) {
+                return Ok(Leg { bridge, worker });
+            }
+        }
+        if let Some(leg) = legs.iter().find(|l| fits(self, l)) {
+            return Ok(leg.clone());
+        }
+        match self.place_room(now, region, &in_room) {
+            Ok((bridge, worker)) if self.bridges.can_take(now, &bridge, rules) => {
+                Ok(Leg { bridge, worker })
+            }
+            _ => Ok(home),
+        }
+    }
+
+    /// Room `name` extends to `leg`'s bridge (if it is not there yet): a
+    /// relay to each bridge it is on, and a copy there of every source
+    /// published in it.
+    pub(super) fn add_leg(&mut self, name: &str, leg: &Leg) {
+        let legs = self.legs_of(name);
+        if legs.is_empty() || legs.iter().any(|l| l.bridge == leg.bridge) {
+            return;
+        }
+        tracing::info!(target: "switchyard::hub", room = name, bridge = leg.bridge, worker = leg.worker, "the room spans another bridge");
+        for other in &legs {
+            self.open_relay(name, other, leg);
+        }
+        if let Some(r) = self.rooms.get_mut(name) {
+            r.legs.push(leg.clone());
+        }
+        let members = self
+            .rooms
+            .get(name)
+            .map(|r| r.members.clone())
+            .unwrap_or_default();
+        for m in members {
+            let sources: Vec<u64> = self
+                .participants
+                .get(&m)
+                .map(|p| p.published.iter().map(|s| s.source).collect())
+                .unwrap_or_default();
+            for source in sources {
+                self.copy_source(name, m, source, &leg.bridge);
+            }
+        }
+    }
+
+    /// Opens a relay of room `name` between `lite` (a bridge the room is
+    /// on) and `checking` (the one it extends to): each bridge learns on
+    /// every worker that the end's id is a relay, then each agent opens its
+    /// end with the other's credentials and fingerprint.
+    fn open_relay(&mut self, name: &str, lite: &Leg, checking: &Leg) {
+        let endpoints = [self.take_id(), self.take_id()];
+        let legs = [lite, checking];
+        for (leg, &endpoint) in legs.iter().zip(&endpoints) {
+            for w in 0..self.workers_of(&leg.bridge) {
+                let command = Command::SetRelay {
+                    endpoint,
+                    relay: true,
+                };
+                self.dataplane(&leg.bridge, w, command);
+            }
+        }
+        let end = |i: usize| RelayEnd {
+            endpoint: endpoints[i],
+            leg: legs[i].clone(),
+            connected: false,
+            parked: Vec::new(),
+        };
+        let relay = Relay {
+            ends: [end(0), end(1)],
+        };
+        if let Some(r) = self.rooms.get_mut(name) {
+            r.relays.push(relay);
+        }
+        self.connect_relay(name, endpoints[0]);
+    }
+
+    /// Asks both agents to open the ends of the relay whose first end is
+    /// `endpoint`, with fresh ICE credentials.
+    fn connect_relay(&mut self, name: &str, endpoint: u64) {
+        let Some((lite, checking, ends)) = self
+            .rooms
+            .get(name)
+            .and_then(|r| r.relays.iter().find(|x| x.ends[0].endpoint == endpoint))
+            .map(|x| {
+                let [a, b] = &x.ends;
+                (a.leg.clone(), b.leg.clone(), [a.endpoint, b.endpoint])
+            })
+        else {
+            return;
+        };
+        let info = |b: &str| self.bridges.get(b).map(|b| b.info.clone());
+        let (Some(a), Some(b)) = (info(&lite.bridge), info(&checking.bridge)) else {
+            tracing::warn!(target: "switchyard::hub", room = name, lite = lite.bridge, checking = checking.bridge, "a relay's bridge is unknown");
+            return;
+        };
+        let port = |info: &crate::focus::bridges::BridgeInfo, leg: &Leg| {
+            info.worker_ports.get(leg.worker).copied().unwrap_or(0)
+        };
+        let (a_port, b_port) = (port(&a, &lite), port(&b, &checking));
+        let Some(&a_addr) = a.advertise.first() else {
+            tracing::warn!(target: "switchyard::hub", room = name, bridge = lite.bridge, "a relay's bridge advertises no address");
+            return;
+        };
+        let (a_ice, b_ice) = (Credentials::random(), Credentials::random());
+        self.tell_agent(
+            &lite.bridge,
+            ToAgent::OpenTransport(TransportSpec {
+                endpoint: ends[0],
+                worker: lite.worker,
+                port: a_port,
+                local: a_ice.clone(),
+                remote: b_ice.clone(),
+                remote_fingerprint: b.fingerprint,
+                // the checking side is the DTLS client
+                remote_setup: Setup::Active,
+                ext: RELAY_EXT,
+                user_data: [0; 32],
+                peer: None,
+            }),
+        );
+        self.tell_agent(
+            &checking.bridge,
+            ToAgent::OpenTransport(TransportSpec {
+                endpoint: ends[1],
+                worker: checking.worker,
+                port: b_port,
+                local: b_ice,
+                remote: a_ice,
+                remote_fingerprint: a.fingerprint,
+                remote_setup: Setup::Passive,
+                ext: RELAY_EXT,
+                user_data: [0; 32],
+                peer: Some(SocketAddr::new(a_addr, a_port)),
+            }),
+        );
+    }
+
+    /// A copy of `publisher`'s `source` on `far`, a bridge of room `name`
+    /// other than the publisher's: added on every worker of `far` with the
+    /// relay's end there as its publisher, and `RelaySource` on the
+    /// publisher's side (once that end is connected).
+    pub(super) fn copy_source(&mut self, name: &str, publisher: u64, source: u64, far: &str) {
+        let Some(p) = self.participants.get(&publisher) else {
+            return;
+        };
+        let home = p.bridge.clone();
+        let Some(src) = p.published.iter().find(|s| s.source == source) else {
+            return;
+        };
+        if home == far {
+            return;
+        }
+        let spec_of = |src: &Published, id: u64, endpoint: u64| SourceSpec {
+            id,
+            endpoint,
+            kind: src.media_kind(),
+            codec: super::media::codec_of(&src.codec),
+            clock_rate: src.clock_rate,
+            payload_type: src.payload_type,
+            rtx_payload_type: src.rtx_payload_type,
+            layer_count: src.layers,
+            layers: [LayerSpec::default(); MAX_LAYERS],
+        };
+        let template = spec_of(src, 0, 0);
+        let Some((near, far_end)) = self.rooms.get(name).and_then(|r| {
+            r.relays
+                .iter()
+                .find_map(|x| x.between(&home, far))
+                .map(|(n, f)| (n.endpoint, f.endpoint))
+        }) else {
+            tracing::warn!(target: "switchyard::hub", room = name, home, far, "no relay between the bridges of a room");
+            return;
+        };
+        let id = self.take_id();
+        let mut rng = rand::rng();
+        let mut copy = Copy {
+            source,
+            bridge: far.to_string(),
+            id,
+            near,
+            far: far_end,
+            ssrcs: [0; MAX_LAYERS],
+            rtx_ssrcs: [0; MAX_LAYERS],
+        };
+        let mut spec = SourceSpec {
+            id,
+            endpoint: far_end,
+            ..template
+        };
+        let count = usize::from(spec.layer_count.clamp(1, MAX_LAYERS as u8));
+        for l in 0..count {
+            let ssrc = rng.random::<u32>() | 1;
+            let rtx = if spec.rtx_payload_type != 0 {
+                ssrc ^ 0x8000_0000
+            } else {
+                0
+            };
+            copy.ssrcs[l] = ssrc;
+            copy.rtx_ssrcs[l] = rtx;
+            spec.layers[l].ssrc = ssrc;
+            spec.layers[l].rtx_ssrc = rtx;
+        }
+        for w in 0..self.workers_of(far) {
+            self.dataplane(far, w, Command::AddSource(spec));
+        }
+        let command = copy.relay_source();
+        if let Some(r) = self.rooms.get_mut(name) {
+            r.copies.push(copy);
+        }
+        self.send_to_relay_end(name, near, command);
+    }
+
+    /// A command for relay end `endpoint` of room `name`: now if it is
+    /// connected, else when it is.
+    fn send_to_relay_end(&mut self, name: &str, endpoint: u64, command: Command) {
+        let Some(end) = self.relay_end_mut(name, endpoint) else {
+            return;
+        };
+        if end.connected {
+            let (bridge, worker) = (end.leg.bridge.clone(), end.leg.worker);
+            self.dataplane(&bridge, worker, command);
+        } else {
+            end.parked.push(command);
+        }
+    }
+
+    /// `source` left (unpublished, or its publisher left or moved): its
+    /// copies go, on the far bridges and on the relays.
+    pub(super) fn drop_copies(&mut self, name: &str, source: u64) {
+        let Some(r) = self.rooms.get_mut(name) else {
+            return;
+        };
+        let (gone, kept): (Vec<Copy>, Vec<Copy>) =
+            r.copies.drain(..).partition(|c| c.source == source);
+        r.copies = kept;
+        for c in gone {
+            for w in 0..self.workers_of(&c.bridge) {
+                self.dataplane(&c.bridge, w, Command::RemoveSource { source: c.id });
+            }
+            let Some(end) = self.relay_end_mut(name, c.near) else {
+                continue;
+            };
+            if end.connected {
+                let (bridge, worker) = (end.leg.bridge.clone(), end.leg.worker);
+                let command = Command::UnrelaySource {
+                    endpoint: c.near,
+                    source,
+                };
+                self.dataplane(&bridge, worker, command);
+            } else {
+                end.parked
+                    .retain(|p| !matches!(p, Command::RelaySource(s) if s.source == source));
+            }
+        }
+    }
+
+    fn relay_end_mut(&mut self, name: &str, endpoint: u64) -> Option<&mut RelayEnd> {
+        self.rooms.get_mut(name).and_then(|r| {
+            r.relays
+                .iter_mut()
+                .flat_map(|x| x.ends.iter_mut())
+                .find(|e| e.endpoint == endpoint)
+        })
+    }
+
+    /// What `source` is called on `bridge` in room `name`: its copy there,
+    /// or itself.
+    pub(super) fn local_source(&self, name: &str, bridge: &str, source: u64) -> u64 {
+        self.rooms
+            .get(name)
+            .and_then(|r| {
+                r.copies
+                    .iter()
+                    .find(|c| c.source == source && c.bridge == bridge)
+            })
+            .map_or(source, |c| c.id)
+    }
+
+    /// A command about participant `id`'s endpoint, with the sources it
+    /// names as they are called on its bridge.
+    pub(super) fn localize(&self, id: u64, command: Command) -> Command {
+        let Some(p) = self.participants.get(&id) else {
+            return command;
+        };
+        let local = |s: u64| self.local_source(&p.room, &p.bridge, s);
+        match command {
+            Command::Subscribe(mut spec) => {
+                spec.source = local(spec.source);
+                Command::Subscribe(spec)
+            }
+            Command::Unsubscribe { endpoint, source } => Command::Unsubscribe {
+                endpoint,
+                source: local(source),
+            },
+            Command::SetTargetLayer {
+                endpoint,
+                source,
+                layer,
+            } => Command::SetTargetLayer {
+                endpoint,
+                source: local(source),
+                layer,
+            },
+            Command::RequestKeyframe { source, layer } => Command::RequestKeyframe {
+                source: local(source),
+                layer,
+            },
+            other => other,
+        }
+    }
+
+    /// Whether `endpoint` is an end of a relay on `bridge`; its room.
+    fn relay_room(&self, endpoint: u64, bridge: &str) -> Option<String> {
+        self.rooms
+            .iter()
+            .find(|(_, r)| {
+                r.relays
+                    .iter()
+                    .flat_map(|x| &x.ends)
+                    .any(|e| e.endpoint == endpoint && e.leg.bridge == bridge)
+            })
+            .map(|(name, _)| name.clone())
+    }
+
+    /// Whether `endpoint` is a relay end on `bridge`.
+    pub(super) fn is_relay_on(&self, endpoint: u64, bridge: &str) -> bool {
+        self.relay_room(endpoint, bridge).is_some()
+    }
+
+    /// A relay end's endpoint is in its dataplane: what waited for it goes.
+    pub(super) fn relay_connected(&mut self, bridge: &str, endpoint: u64) {
+        let Some(name) = self.relay_room(endpoint, bridge) else {
+            return;
+        };
+        tracing::info!(target: "switchyard::hub", room = name, bridge, endpoint, "relay end connected");
+        let Some(end) = self.relay_end_mut(&name, endpoint) else {
+            return;
+        };
+        end.connected = true;
+        let (worker, parked) = (end.leg.worker, std::mem::take(&mut end.parked));
+        for command in parked {
+            self.dataplane(bridge, worker, command);
+        }
+    }
+
+    /// A relay end failed (ICE or DTLS): both ends start over with fresh
+    /// credentials and the same ids — the far copies stay, and the relay
+    /// streams are asked for again once the near end is back.
+    pub(super) fn relay_failed(&mut self, now: Instant, bridge: &str, endpoint: u64, reason: &str) {
+        let Some(name) = self.relay_room(endpoint, bridge) else {
+            return;
+        };
+        if let Some(suppressed) = self.log_budget.allow(now) {
+            tracing::warn!(target: "switchyard::hub", room = name, bridge, endpoint, reason, suppressed, "relay failed: connecting it again");
+        }
+        let Some(r) = self.rooms.get_mut(&name) else {
+            return;
+        };
+        let Some(relay) = r
+            .relays
+            .iter_mut()
+            .find(|x| x.ends.iter().any(|e| e.endpoint == endpoint))
+        else {
+            return;
+        };
+        let mut closes = Vec::new();
+        for end in relay.ends.iter_mut() {
+            end.connected = false;
+            end.parked = r
+                .copies
+                .iter()
+                .filter(|c| c.near == end.endpoint)
+                .map(Copy::relay_source)
+                .collect();
+            closes.push((end.leg.bridge.clone(), end.endpoint));
+        }
+        let first = relay.ends[0].endpoint;
+        for (bridge, endpoint) in closes {
+            self.tell_agent(&bridge, ToAgent::CloseTransport { endpoint });
+        }
+        self.connect_relay(&name, first);
+    }
+
+    /// Bridges of room `name` with none of its members go (while another
+    /// bridge still has some): their relays close and the copies there are
+    /// removed. A first bridge that goes hands that role to the next.
+    pub(super) fn prune_legs(&mut self, name: &str) {
+        loop {
+            let legs = self.legs_of(name);
+            if legs.len() < 2 {
+                return;
+            }
+            let Some(empty) = legs
+                .iter()
+                .find(|l| self.members_on(name, &l.bridge) == 0)
+                .cloned()
+            else {
+                return;
+            };
+            self.drop_leg(name, &empty.bridge);
+        }
+    }
+
+    /// Room `name` leaves `bridge`: the relays to it close (both ends) and
+    /// the copies they carried go. Its members must have left or moved
+    /// already.
+    pub(super) fn drop_leg(&mut self, name: &str, bridge: &str) {
+        let Some(r) = self.rooms.get_mut(name) else {
+            return;
+        };
+        tracing::info!(target: "switchyard::hub", room = name, bridge, "the room leaves a bridge");
+        if r.bridge == bridge {
+            if r.legs.is_empty() {
+                return;
+            }
+            let next = r.legs.remove(0);
+            r.bridge = next.bridge;
+            r.worker = next.worker;
+        } else {
+            r.legs.retain(|l| l.bridge != bridge);
+        }
+        let (gone, kept): (Vec<Relay>, Vec<Relay>) =
+            r.relays.drain(..).partition(|x| x.touches(bridge));
+        r.relays = kept;
+        let closed: Vec<u64> = gone
+            .iter()
+            .flat_map(|x| x.ends.iter().map(|e| e.endpoint))
+            .collect();
+        let (copies, kept): (Vec<Copy>, Vec<Copy>) =
+            r.copies.drain(..).partition(|c| closed.contains(&c.near));
+        r.copies = kept;
+        for c in copies {
+            for w in 0..self.workers_of(&c.bridge) {
+                self.dataplane(&c.bridge, w, Command::RemoveSource { source: c.id });
+            }
+        }
+        for relay in gone {
+            for end in relay.ends {
+                let b = &end.leg.bridge;
+                let endpoint = end.endpoint;
+                self.tell_agent(b, ToAgent::CloseTransport { endpoint });
+                for w in 0..self.workers_of(b) {
+                    let command = Command::SetRelay {
+                        endpoint,
+                        relay: false,
+                    };
+                    self.dataplane(b, w, command);
+                }
+            }
+        }
+    }
+}

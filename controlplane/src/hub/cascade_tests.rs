@@ -1,0 +1,385 @@
+//! A room over two bridges, each with its own real agent: the hub opens a
+//! relay between them (its datagrams carried across by hand, ICE and DTLS
+//! for real), copies each source to the far bridge once and names the copies
+//! in the far receivers' commands; leaving and losing a bridge clean up.
+
+use super::*;
+use crate::agent::{Agent, AgentOut};
+use crate::auth::TokenPolicy;
+use crate::dtls::Certificate;
+use crate::focus::placement::Rules;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use switchyard_dataplane::abi::PacketHeader;
+
+const CHROME: &str = include_str!("../sdp/testdata/chrome_simulcast_offer.sdp");
+
+struct Side {
+    agent: Agent,
+    addr: SocketAddr,
+    /// Dataplane commands it was asked for, in order.
+    commands: Vec<Command>,
+}
+
+struct Cluster {
+    hub: Hub,
+    sides: HashMap<String, Side>,
+    t: Instant,
+}
+
+impl Cluster {
+    /// Bridges `eu` and `us` (regions of the same names, one worker each),
+    /// cascading on with `cap` participants of a room per bridge.
+    fn new(cap: usize) -> Cluster {
+        let t = Instant::now();
+        let mut hub = Hub::new(HubConfig {
+            limits: Limits::default(),
+            tokens: TokenPolicy::Open,
+            placement: Rules {
+                cascade: true,
+                room_cap_per_bridge: cap,
+                ..Rules::default()
+            },
+            last_n: None,
+            first_id: 1,
+        });
+        let mut sides = HashMap::new();
+        for (id, addr) in [("eu", "192.0.2.1:10000"), ("us", "192.0.2.2:20000")] {
+            let addr: SocketAddr = addr.parse().unwrap();
+            let agent = Agent::new(Certificate::generate().unwrap());
+            hub.bridge_up(
+                t,
+                BridgeInfo {
+                    id: id.into(),
+                    region: Some(id.into()),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    worker_ports: vec![addr.port()],
+                    advertise: vec![addr.ip()],
+                    fingerprint: agent.fingerprint(),
+                },
+            );
+            let side = Side {
+                agent,
+                addr,
+                commands: Vec::new(),
+            };
+            sides.insert(id.to_string(), side);
+        }
+        Cluster { hub, sides, t }
+    }
+
+    /// Runs the hub and both agents until none has more for another.
+    fn drain(&mut self) {
+        let now = self.t;
+        loop {
+            let mut moved = false;
+            while let Some(o) = self.hub.poll() {
+                moved = true;
+                if let super::Out::Agent { bridge, msg } = o
+                    && let Some(side) = self.sides.get_mut(&bridge)
+                {
+                    side.agent.handle(now, msg);
+                }
+            }
+            let names: Vec<String> = self.sides.keys().cloned().collect();
+            for name in &names {
+                while let Some(a) = self.sides.get_mut(name).and_then(|s| s.agent.poll()) {
+                    moved = true;
+                    let from = self.sides[name].addr;
+                    match a {
+                        AgentOut::Send { header, data, .. } => {
+                            // to the other bridge, if that is where it goes
+                            if let Some(to) =
+                                self.sides.values_mut().find(|s| s.addr == header.remote)
+                            {
+                                let header = PacketHeader {
+                                    endpoint: 0,
+                                    remote: from,
+                                    local_port: to.addr.port(),
+                                };
+                                to.agent.handle_packet(now, 0, &header, &data);
+                            }
+                        }
+                        AgentOut::Dataplane { command, .. } => {
+                            if let Some(s) = self.sides.get_mut(name) {
+                                s.commands.push(command);
+                            }
+                        }
+                        AgentOut::Up(m) => self.hub.from_agent(now, name, m),
+                    }
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// `ms` of time in 10 ms steps, timers fired and everything carried.
+    fn run(&mut self, ms: u64) {
+        for _ in 0..ms / 10 {
+            self.t += Duration::from_millis(10);
+            let t = self.t;
+            for s in self.sides.values_mut() {
+                s.agent.handle_timeout(t);
+            }
+            self.hub.handle_timeout(t);
+            self.drain();
+        }
+    }
+
+    /// A participant of room `r` from `region` that publishes audio and
+    /// three-layer video, its media connected.
+    fn join(&mut self, name: &str, region: &str) -> u64 {
+        let id = self
+            .hub
+            .join_in(self.t, "r", name, None, Some(region))
+            .unwrap();
+        let sdp = CHROME.replace("Brw5", &format!("B{name:>3}"));
+        self.hub
+            .handle_message(self.t, id, ClientMessage::Offer { v: VERSION, sdp });
+        self.drain();
+        // as the agent says once the browser's ICE and DTLS are done
+        let bridge = self.hub.participants[&id].bridge.clone();
+        self.hub
+            .from_agent(self.t, &bridge, FromAgent::Connected(id));
+        self.drain();
+        id
+    }
+
+    fn commands(&self, bridge: &str) -> &[Command] {
+        &self.sides[bridge].commands
+    }
+
+    fn sources_of(&self, id: u64) -> Vec<u64> {
+        let p = &self.hub.participants[&id];
+        p.published.iter().map(|s| s.source).collect()
+    }
+}
+
+fn relay_sources(commands: &[Command]) -> Vec<RelaySpec> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::RelaySource(s) => Some(*s),
+            _ => None,
+        })
+        .collect()
+}
+
+fn added_sources(commands: &[Command]) -> Vec<SourceSpec> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::AddSource(s) => Some(*s),
+            _ => None,
+        })
+        .collect()
+}
+
+fn subscribed(commands: &[Command], endpoint: u64) -> Vec<u64> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Subscribe(s) if s.endpoint == endpoint => Some(s.source),
+            _ => None,
+        })
+        .collect()
+}
+
+use switchyard_dataplane::abi::{RelaySpec, SourceSpec};
+
+#[test]
+fn a_room_over_two_regions_relays_each_source_once_and_names_the_copies() {
+    let mut c = Cluster::new(50);
+    let a = c.join("A", "eu");
+    let b = c.join("B", "us");
+    let d = c.join("D", "us");
+    assert_eq!(c.hub.participants[&a].bridge, "eu");
+    assert_eq!(c.hub.participants[&b].bridge, "us");
+    assert_eq!(c.hub.participants[&d].bridge, "us");
+    // the relay connects over ICE and DTLS between the two agents
+    c.run(1000);
+    let relays = &c.hub.rooms["r"].relays;
+    assert_eq!(relays.len(), 1, "one relay per room and pair of bridges");
+    let [lite, checking] = &relays[0].ends;
+    assert!(lite.connected && checking.connected, "{relays:?}");
+    assert_eq!((&*lite.leg.bridge, &*checking.leg.bridge), ("eu", "us"));
+    let (eu_end, us_end) = (lite.endpoint, checking.endpoint);
+    for (bridge, end) in [("eu", eu_end), ("us", us_end)] {
+        assert!(c.commands(bridge).iter().any(|x| matches!(
+            x,
+            Command::SetRelay { endpoint, relay: true } if *endpoint == end
+        )));
+        assert!(c.commands(bridge).iter().any(|x| matches!(
+            x,
+            Command::AddEndpoint(e) if e.id == end
+        )));
+    }
+    // each source crosses once each way: A's from eu, B's and D's from us
+    let from_eu = relay_sources(c.commands("eu"));
+    let from_us = relay_sources(c.commands("us"));
+    let mut sent: Vec<u64> = from_eu.iter().map(|r| r.source).collect();
+    sent.sort_unstable();
+    let mut a_sources = c.sources_of(a);
+    a_sources.sort_unstable();
+    assert_eq!(sent, a_sources);
+    assert!(from_eu.iter().all(|r| r.endpoint == eu_end));
+    let mut from_us_sources: Vec<u64> = from_us.iter().map(|r| r.source).collect();
+    from_us_sources.sort_unstable();
+    let mut bd: Vec<u64> = [c.sources_of(b), c.sources_of(d)].concat();
+    bd.sort_unstable();
+    assert_eq!(from_us_sources, bd);
+    // the far bridge has a copy of each, published by its relay end, whose
+    // layers are the relay streams' SSRCs
+    let copies_on_us: Vec<SourceSpec> = added_sources(c.commands("us"))
+        .into_iter()
+        .filter(|s| s.endpoint == us_end)
+        .collect();
+    assert_eq!(copies_on_us.len(), a_sources.len());
+    for r in &from_eu {
+        let copy = c.hub.local_source("r", "us", r.source);
+        assert_ne!(copy, r.source);
+        let spec = copies_on_us.iter().find(|s| s.id == copy).unwrap();
+        let n = usize::from(spec.layer_count);
+        let ssrcs: Vec<u32> = spec.layers[..n].iter().map(|l| l.ssrc).collect();
+        assert_eq!(ssrcs, r.ssrcs[..n].to_vec());
+        assert!(ssrcs.iter().all(|&s| s != 0));
+    }
+    // no copy is relayed again
+    let copies: Vec<u64> = c.hub.rooms["r"].copies.iter().map(|x| x.id).collect();
+    assert!(
+        from_eu
+            .iter()
+            .chain(&from_us)
+            .all(|r| !copies.contains(&r.source))
+    );
+    // receivers subscribe to what their bridge has: B on us to A's copies
+    // and D's originals, A on eu to B's and D's copies
+    let b_subs = subscribed(c.commands("us"), b);
+    for s in c.sources_of(a) {
+        assert!(b_subs.contains(&c.hub.local_source("r", "us", s)));
+        assert!(!b_subs.contains(&s));
+    }
+    for s in c.sources_of(d) {
+        assert!(b_subs.contains(&s));
+    }
+    let a_subs = subscribed(c.commands("eu"), a);
+    for s in [c.sources_of(b), c.sources_of(d)].concat() {
+        assert!(a_subs.contains(&c.hub.local_source("r", "eu", s)));
+    }
+    // signalling names only the originals (no copy id leaks to browsers)
+    let copy_names: Vec<String> = copies.iter().map(|&x| sid(x)).collect();
+    let mut told = Vec::new();
+    while let Some(o) = c.hub.poll() {
+        told.push(format!("{o:?}"));
+    }
+    assert!(
+        told.iter()
+            .all(|o| copy_names.iter().all(|n| !o.contains(n)))
+    );
+
+    // A leaves: its copies go from us; B's and D's streams to eu stop
+    let a_copies: Vec<u64> = c
+        .sources_of(a)
+        .iter()
+        .map(|&s| c.hub.local_source("r", "us", s))
+        .collect();
+    c.hub.disconnect(a);
+    c.drain();
+    for copy in &a_copies {
+        assert!(
+            c.commands("us")
+                .iter()
+                .any(|x| matches!(x, Command::RemoveSource { source } if source == copy))
+        );
+    }
+    // with nobody left on eu the room leaves it: the relay closes
+    assert!(c.hub.rooms["r"].relays.is_empty());
+    assert_eq!(c.hub.legs_of("r").len(), 1);
+    assert_eq!(c.hub.rooms["r"].bridge, "us");
+    assert!(c.hub.rooms["r"].copies.is_empty());
+    assert!(c.commands("eu").iter().any(|x| matches!(
+        x,
+        Command::RemoveEndpoint { endpoint } if *endpoint == eu_end
+    )));
+}
+
+#[test]
+fn a_full_bridge_spreads_the_room_and_a_late_source_is_copied_to_every_bridge() {
+    // cap 2: the third joiner from eu goes to us although it is from eu
+    let mut c = Cluster::new(2);
+    let a = c.join("A", "eu");
+    let b = c.join("B", "eu");
+    let e = c.join("E", "eu");
+    assert_eq!(c.hub.participants[&a].bridge, "eu");
+    assert_eq!(c.hub.participants[&b].bridge, "eu");
+    assert_eq!(c.hub.participants[&e].bridge, "us");
+    c.run(1000);
+    // every source of A and B is copied to us, E's to eu
+    for s in [c.sources_of(a), c.sources_of(b)].concat() {
+        assert_ne!(c.hub.local_source("r", "us", s), s);
+    }
+    for s in c.sources_of(e) {
+        assert_ne!(c.hub.local_source("r", "eu", s), s);
+    }
+    assert_eq!(
+        relay_sources(c.commands("eu")).len(),
+        c.sources_of(a).len() + c.sources_of(b).len()
+    );
+}
+
+#[test]
+fn losing_a_bridge_of_a_spanning_room_moves_only_its_participants() {
+    let mut c = Cluster::new(50);
+    let a = c.join("A", "eu");
+    let b = c.join("B", "us");
+    c.run(1000);
+    // a third bridge in us takes over when us is lost
+    let addr: SocketAddr = "192.0.2.3:30000".parse().unwrap();
+    let agent = Agent::new(Certificate::generate().unwrap());
+    c.hub.bridge_up(
+        c.t,
+        BridgeInfo {
+            id: "us2".into(),
+            region: Some("us".into()),
+            version: env!("CARGO_PKG_VERSION").into(),
+            worker_ports: vec![addr.port()],
+            advertise: vec![addr.ip()],
+            fingerprint: agent.fingerprint(),
+        },
+    );
+    c.sides.insert(
+        "us2".into(),
+        Side {
+            agent,
+            addr,
+            commands: Vec::new(),
+        },
+    );
+    let eu_before = c.commands("eu").len();
+    c.hub.bridge_down(c.t, "us");
+    c.sides.remove("us");
+    c.run(3000);
+    // B moved to us2 and was told; A stayed on eu, untouched
+    assert_eq!(c.hub.participants[&b].bridge, "us2");
+    assert_eq!(c.hub.participants[&a].bridge, "eu");
+    assert!(c.hub.participants[&a].connected);
+    let legs: Vec<String> = c.hub.legs_of("r").into_iter().map(|l| l.bridge).collect();
+    assert_eq!(legs, ["eu", "us2"]);
+    // eu closed its relay to us, opened one to us2 and stopped B's old
+    // copies; A's endpoint was never removed
+    let eu_new = &c.commands("eu")[eu_before..];
+    assert!(
+        !eu_new
+            .iter()
+            .any(|x| matches!(x, Command::RemoveEndpoint { endpoint } if *endpoint == a))
+    );
+    let relays = &c.hub.rooms["r"].relays;
+    assert_eq!(relays.len(), 1);
+    assert!(relays[0].ends.iter().all(|e| e.connected), "{relays:?}");
+    // A's sources are on their way to us2
+    for s in c.sources_of(a) {
+        assert_ne!(c.hub.local_source("r", "us2", s), s);
+    }
+}
