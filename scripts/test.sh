@@ -31,6 +31,7 @@ command -v gcc >/dev/null 2>&1 || missing+=(gcc) # the C ABI test
 command -v janus >/dev/null 2>&1 || missing+=(janus) # the side-by-side benchmark
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server) # the shards' registry
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy) # shards behind a proxy
+command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump) # what crosses a relay between bridges
 # promtool checks /metrics; the rest of the prometheus package is not needed
 command -v promtool >/dev/null 2>&1 || lean+=(prometheus)
 if [ ${#missing[@]} -gt 0 ] || [ ${#lean[@]} -gt 0 ]; then

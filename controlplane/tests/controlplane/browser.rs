@@ -78,6 +78,21 @@ pub fn call_through_in(
     watch: (u32, u32),
     change: impl FnOnce(),
 ) -> Value {
+    call_through_with(ns, https, server_log, tag, names, watch, &[], change)
+}
+
+/// [`call_through_in`] with more arguments for call.mjs (e.g. `--regions`).
+#[allow(clippy::too_many_arguments)]
+pub fn call_through_with(
+    ns: &str,
+    https: &str,
+    server_log: &dyn Fn() -> String,
+    tag: &str,
+    names: &str,
+    watch: (u32, u32),
+    extra: &[&str],
+    change: impl FnOnce(),
+) -> Value {
     let (watch_s, stall_window_s) = watch;
     let base = std::env::temp_dir().join(format!("swyd-{tag}-{}", std::process::id()));
     let (ready, log) = (base.with_extension("ready"), base.with_extension("log"));
@@ -96,6 +111,7 @@ pub fn call_through_in(
         ])
         .args(["--watch", &watch_s.to_string()])
         .args(["--stall-window", &stall_window_s.to_string()])
+        .args(extra)
         .arg("--ready-file")
         .arg(&ready)
         .stdin(Stdio::null())

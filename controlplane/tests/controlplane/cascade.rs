@@ -4,6 +4,7 @@
 //! per region, in a fifth.
 
 use crate::browser::call_in_at;
+use crate::capture::{Capture, Kind};
 use crate::cluster::{NsRole, get_in, secret_file, temp_dir, wait_bridges};
 use crate::netns::NetnsPair;
 use serde_json::Value;
@@ -27,36 +28,76 @@ fn num(v: &Value) -> f64 {
     v.as_f64().unwrap_or(0.0)
 }
 
+/// A focus with `--cascade` in the server namespace and bridges `bA` and
+/// `bB` (regions A and B) in clients 0 and 1; client 2 is for browsers.
+struct Cascade {
+    net: NetnsPair,
+    focus: NsRole,
+    bridges: Vec<NsRole>,
+    _secret_dir: std::path::PathBuf,
+}
+
+impl Cascade {
+    fn start() -> Cascade {
+        let net = NetnsPair::with_clients(3);
+        let secret_dir = temp_dir("secret");
+        let secret = secret_file(&secret_dir);
+        let focus = NsRole::focus(&net.server_ns, &net.server_ip, &secret, &["--cascade"]);
+        let bridges: Vec<NsRole> = ["A", "B"]
+            .iter()
+            .enumerate()
+            .map(|(i, region)| {
+                let c = &net.clients[i];
+                let id = format!("b{region}");
+                let extra = ["--region", region];
+                NsRole::bridge(&c.ns, &id, &c.ip, &net.server_ip, &secret, &extra)
+            })
+            .collect();
+        let c = Cascade {
+            net,
+            focus,
+            bridges,
+            _secret_dir: secret_dir,
+        };
+        wait_bridges(&c.focus, 2, Duration::from_secs(20), &|| c.logs());
+        c
+    }
+
+    fn logs(&self) -> String {
+        let mut s = format!("--- focus ---\n{}", self.focus.log());
+        for b in &self.bridges {
+            s.push_str(&format!("\n--- bridge ---\n{}", b.log()));
+        }
+        s
+    }
+}
+
 #[test]
 fn two_regions_share_a_room_through_one_relay_that_carries_each_source_once() {
     let _turn = crate::netns::BROWSERS
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    let net = NetnsPair::with_clients(3);
-    let secret_dir = temp_dir("secret");
-    let secret = secret_file(&secret_dir);
-    let focus = NsRole::focus(&net.server_ns, &net.server_ip, &secret, &["--cascade"]);
-    let bridges: Vec<NsRole> = ["A", "B"]
-        .iter()
-        .enumerate()
-        .map(|(i, region)| {
-            let c = &net.clients[i];
-            let id = format!("b{region}");
-            let extra = ["--region", region];
-            NsRole::bridge(&c.ns, &id, &c.ip, &net.server_ip, &secret, &extra)
-        })
-        .collect();
-    let logs = || {
-        let mut s = format!("--- focus ---\n{}", focus.log());
-        for b in &bridges {
-            s.push_str(&format!("\n--- bridge ---\n{}", b.log()));
-        }
-        s
-    };
-    wait_bridges(&focus, 2, Duration::from_secs(20), &logs);
+    let c = Cascade::start();
+    let (net, focus, bridges) = (&c.net, &c.focus, &c.bridges);
+    let logs = || c.logs();
     let https = focus.https.clone().expect("the focus prints its HTTPS URL");
     let metrics = |b: &NsRole| get_in(&b.ns, &b.http, "/metrics").1;
     let before: Vec<String> = bridges.iter().map(metrics).collect();
+    // what crosses the link between the bridges (on B), and what A's
+    // browsers send A (on A), to learn their SSRCs
+    let (a, b, browsers) = (&net.clients[0], &net.clients[1], &net.clients[2]);
+    let link = Capture::start(
+        &b.ns,
+        &b.veth,
+        &format!("udp and host {}", a.ip),
+        "relay-link",
+    );
+    let from_browsers = Capture::start(
+        &a.ns,
+        &a.veth,
+        &format!("udp and src host {}", browsers.ip),
+        "browsers-a",
+    );
 
     let r = call_in_at(
         &net.clients[2].ns,
@@ -140,4 +181,110 @@ fn two_regions_share_a_room_through_one_relay_that_carries_each_source_once() {
         context()
     );
     assert!(relayed_to_b <= sent_by_a, "{}", context());
+
+    // 3. the link is encrypted: a DTLS handshake, then only SRTP (and STUN
+    // consent checks); no browser's SSRC in clear, and payloads that look
+    // random (a VP8 payload descriptor or an Opus TOC in clear would give a
+    // handful of distinct first bytes, not dozens)
+    let link = link.finish();
+    let browser_ssrcs: std::collections::BTreeSet<u32> = from_browsers
+        .finish()
+        .iter()
+        .filter_map(|d| d.ssrc())
+        .collect();
+    let kinds: Vec<Kind> = link.iter().map(|d| d.kind()).collect();
+    let handshake = kinds.iter().position(|k| *k == Kind::Dtls(22));
+    let first_media = kinds
+        .iter()
+        .position(|k| matches!(k, Kind::Rtp | Kind::Rtcp));
+    let summary = format!(
+        "{} datagrams on the link: {} STUN, {} DTLS, {} RTP, {} RTCP, {} other",
+        kinds.len(),
+        kinds.iter().filter(|k| **k == Kind::Stun).count(),
+        kinds.iter().filter(|k| matches!(k, Kind::Dtls(_))).count(),
+        kinds.iter().filter(|k| **k == Kind::Rtp).count(),
+        kinds.iter().filter(|k| **k == Kind::Rtcp).count(),
+        kinds.iter().filter(|k| **k == Kind::Other).count(),
+    );
+    eprintln!("{summary}");
+    assert!(
+        handshake.is_some() && first_media.is_some() && handshake < first_media,
+        "{summary}\n{}",
+        context()
+    );
+    assert!(!kinds.contains(&Kind::Other), "{summary}");
+    let relay_ssrcs: std::collections::BTreeSet<u32> =
+        link.iter().filter_map(|d| d.ssrc()).collect();
+    assert!(
+        !browser_ssrcs.is_empty() && !relay_ssrcs.is_empty(),
+        "{summary}"
+    );
+    assert!(
+        relay_ssrcs.is_disjoint(&browser_ssrcs),
+        "browser SSRCs {browser_ssrcs:x?} on the link {relay_ssrcs:x?}"
+    );
+    let first_bytes: std::collections::BTreeSet<u8> =
+        link.iter().filter_map(|d| d.first_payload_byte()).collect();
+    assert!(first_bytes.len() > 64, "{first_bytes:?}\n{summary}");
+}
+
+/// Show 7: SIGKILL to bridge B mid-call. Only B's two browsers move (to A,
+/// the room's other bridge) and decode again within 10 s; the media between
+/// A's two browsers never stops for more than a second.
+#[test]
+fn a_killed_bridge_of_a_spanning_room_moves_only_its_browsers() {
+    let _turn = crate::netns::BROWSERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let c = Cascade::start();
+    let https = c
+        .focus
+        .https
+        .clone()
+        .expect("the focus prints its HTTPS URL");
+    let logs = || c.logs();
+    let report = crate::browser::call_through_with(
+        &c.net.clients[2].ns,
+        &https,
+        &logs,
+        "cascadekill",
+        "Ada,Bo,Cy,Di",
+        (20, 0),
+        &["--regions", "A,A,B,B", "--camera", "320x180"],
+        || c.bridges[1].signal(rustix::process::Signal::KILL),
+    );
+    let context = || format!("report: {report:#}\n{}", logs());
+    let watch = report["watch"].as_object().expect("watch report");
+    let id_of = |name: &str| watch[name]["me"].as_str().unwrap_or("").to_string();
+    let on_a = [id_of("Ada"), id_of("Bo")];
+    for name in ["Ada", "Bo", "Cy", "Di"] {
+        let moved = if name == "Ada" || name == "Bo" { 0 } else { 1 };
+        assert_eq!(watch[name]["moves"], moved, "{name}: {}", context());
+        assert_eq!(watch[name]["rejoins"], 0, "{name}: {}", context());
+    }
+    let streams: Vec<_> = watch.iter().filter(|(k, _)| k.contains("<-")).collect();
+    assert_eq!(streams.len(), 12, "{}", context());
+    for (key, w) in streams {
+        let (to, from) = key.split_once("<-").unwrap();
+        let stall = num(&w["stall_ms"]);
+        eprintln!(
+            "{key}: longest stall {stall} ms, {} frames",
+            w["frames_gained"]
+        );
+        assert_eq!(w["state"], "connected", "{key}: {}", context());
+        assert!(num(&w["frames_gained"]) >= 50.0, "{key}: {}", context());
+        let within = if ["Ada", "Bo"].contains(&to) && on_a.iter().any(|id| id == from) {
+            1_000.0
+        } else {
+            10_000.0
+        };
+        assert!(stall < within, "{key}: stalled {stall} ms: {}", context());
+    }
+    assert!(
+        c.focus
+            .log()
+            .contains("moving a room's participants off one of its bridges"),
+        "{}",
+        context()
+    );
 }

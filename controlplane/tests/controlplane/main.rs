@@ -4,6 +4,7 @@ mod abuse;
 mod aiortc;
 mod bad_input;
 mod browser;
+mod capture;
 mod cascade;
 mod cluster;
 mod exposure;
