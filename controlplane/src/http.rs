@@ -220,7 +220,11 @@ async fn stats(State(s): State<Arc<AppState>>) -> Json<Value> {
                         "rx_bytes": b.get(Counter::RelayRxBytes),
                         "tx_packets": b.get(Counter::RelayTxPackets),
                         "tx_bytes": b.get(Counter::RelayTxBytes),
+                        "retransmissions": b.get(Counter::RelayRetransmissions),
+                        "nacks_sent": b.get(Counter::RelayNacksSent),
                     },
+                    "retransmissions": b.get(Counter::Retransmissions),
+                    "keyframe_requests": b.get(Counter::KeyframeRequests),
                     "drops": drops,
                 })
             })
@@ -418,7 +422,7 @@ pub(crate) fn register_dataplane(
         g.set(v);
         g
     };
-    let counters: [(&str, &str, Counter); 9] = [
+    let counters: [(&str, &str, Counter); 13] = [
         (
             "dataplane_packets_received",
             "Datagrams received by the dataplane",
@@ -445,6 +449,16 @@ pub(crate) fn register_dataplane(
             Counter::Forwarded,
         ),
         (
+            "dataplane_retransmissions",
+            "Packets sent again for receivers' NACKs",
+            Counter::Retransmissions,
+        ),
+        (
+            "dataplane_keyframe_requests",
+            "Keyframe requests (PLI/FIR) sent to publishers",
+            Counter::KeyframeRequests,
+        ),
+        (
             "dataplane_relay_packets_received",
             "RTP packets received from relays to other bridges",
             Counter::RelayRxPackets,
@@ -463,6 +477,16 @@ pub(crate) fn register_dataplane(
             "dataplane_relay_bytes_sent",
             "Bytes of RTP sent to relays to other bridges",
             Counter::RelayTxBytes,
+        ),
+        (
+            "dataplane_relay_retransmissions",
+            "Packets sent again to relays for the far bridges' NACKs",
+            Counter::RelayRetransmissions,
+        ),
+        (
+            "dataplane_relay_nacks_sent",
+            "NACKs sent to relays for relayed packets that did not arrive",
+            Counter::RelayNacksSent,
         ),
     ];
     let blocks = dataplane.with_client(|c| {

@@ -13,7 +13,9 @@
 // --ready-file and sample every remote's decoded frames for that many seconds
 // (--stall-window S: also the longest stall within the first S seconds),
 // --camera WxH: the size the app asks of the (fake) camera, --regions: each
-// name's region (the app's ?region=, sent in its join),
+// name's region (the app's ?region=, sent in its join), --first-frames 1:
+// also report, per remote, how long after the page's media connected its
+// first video frame was decoded (sampled every 100 ms),
 // reporting the longest stall (for tests that break the network meanwhile).
 // Progress goes to stderr.
 
@@ -38,6 +40,7 @@ function args() {
     else if (k === "--stall-window") a.stallWindow = Number(v);
     else if (k === "--camera") a.camera = v;
     else if (k === "--regions") a.regions = v.split(",");
+    else if (k === "--first-frames") a.firstFrames = v === "1";
     else throw new Error(`unknown argument ${k}`);
   }
   if (!a.base || !a.room || !a.names) throw new Error("--base, --room and --names are required");
@@ -61,6 +64,8 @@ async function received(page) {
     const remotes = {};
     for (const [id, p] of s.participants) {
       const r = { name: p.name, video_frames: 0, frame_height: 0, audio_packets: 0, audio_samples: 0, tile: !!p.tile.isConnected };
+      const ff = window.__firstFrames;
+      if (ff && ff[id] && window.__connectedAt) r.first_frame_ms = ff[id] - window.__connectedAt;
       for (const src of p.sources.values()) {
         const st = src.mid !== undefined ? byMid.get(src.mid) : undefined;
         if (!st) continue;
@@ -76,6 +81,31 @@ async function received(page) {
     }
     return { state: s.pc.connectionState, me: s.me, errors: s.errors, remotes };
   });
+}
+
+// In the page: when its media first connected, and when the first video
+// frame of each remote participant was decoded (getStats every 100 ms, for
+// a minute).
+function trackFirstFrames() {
+  window.__firstFrames = {};
+  const until = Date.now() + 60_000;
+  const tick = async () => {
+    const s = window.switchyard;
+    if (s && s.pc) {
+      const up = (s.connectionLog || []).find((e) => e[1] === "connected");
+      if (up && !window.__connectedAt) window.__connectedAt = up[0];
+      const decoding = new Set();
+      (await s.pc.getStats()).forEach((r) => {
+        if (r.type === "inbound-rtp" && r.kind === "video" && r.mid !== undefined && r.framesDecoded > 0) decoding.add(r.mid);
+      });
+      for (const [id, p] of s.participants) {
+        if (window.__firstFrames[id]) continue;
+        if ([...p.sources.values()].some((src) => src.kind === "video" && decoding.has(src.mid))) window.__firstFrames[id] = Date.now();
+      }
+    }
+    if (Date.now() < until) setTimeout(tick, 100);
+  };
+  tick();
 }
 
 // Samples decoded frames per remote every 250 ms for --watch seconds after
@@ -126,9 +156,18 @@ async function watch(pages, a) {
     await sleep(250);
   }
   for (const [name, page] of Object.entries(pages)) {
-    const extra = await page.evaluate(() => {
+    const extra = await page.evaluate(async () => {
       const s = window.switchyard;
-      return { moves: s.moves || 0, ice_restarts: s.iceRestarts || 0, resumes: s.resumes || 0, reconnects: s.reconnects || 0, rejoins: s.rejoins || 0, resumed_at: s.resumedAt || null, connection_log: s.connectionLog || [], me: s.me, errors: s.errors };
+      // per remote source: its m-line and what arrived on it (for failures)
+      const byMid = new Map();
+      if (s.pc) (await s.pc.getStats()).forEach((r) => r.type === "inbound-rtp" && r.mid !== undefined && byMid.set(r.mid, r));
+      const sources = {};
+      for (const [id, p] of s.participants)
+        sources[id] = [...p.sources.values()].map((src) => {
+          const st = byMid.get(src.mid) || {};
+          return { kind: src.kind, mid: src.mid, ssrc: st.ssrc, packets: st.packetsReceived, frames: st.framesDecoded, keyframes: st.keyFramesDecoded, plis: st.pliCount };
+        });
+      return { sources, moves: s.moves || 0, ice_restarts: s.iceRestarts || 0, resumes: s.resumes || 0, reconnects: s.reconnects || 0, rejoins: s.rejoins || 0, resumed_at: s.resumedAt || null, connection_log: s.connectionLog || [], me: s.me, errors: s.errors };
     });
     report[name] = extra;
   }
@@ -158,6 +197,7 @@ async function main() {
       const i = a.names.indexOf(name);
       const region = a.regions && a.regions[i] ? `&region=${encodeURIComponent(a.regions[i])}` : "";
       await page.goto(`${a.base}/${a.room}?name=${encodeURIComponent(name)}${camera}${region}`);
+      if (a.firstFrames) await page.evaluate(trackFirstFrames);
       pages[name] = page;
       log(`${name} opened the room`);
     }

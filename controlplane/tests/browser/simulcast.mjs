@@ -5,12 +5,14 @@
 // (controlplane/tests/controlplane/simulcast.rs) judges.
 //
 //   node simulcast.mjs --base https://10.1.2.1:8443 --room r --scenario switch|bandwidth [--role both|pub|rx]
+//     [--pub-region A --rx-region B]
 //
 // switch:    max height 180, then 720, then 10 switches 2 s apart.
 // bandwidth: runs until stdin says "done"; the test shapes the path
 //            between the "limit" and "lift" lines it writes to stdin.
 // --role pub runs only the publisher (until stdin closes), --role rx only
 // the receiver, so that each can live in its own network namespace.
+// --pub-region / --rx-region: each one's region (the app's ?region=).
 
 import { launch } from "./chromium.mjs";
 import * as readline from "node:readline";
@@ -63,16 +65,18 @@ async function main() {
       await page.goto(`${args.base}/${args.room}?name=${name}${query}`);
       return page;
     };
+    const region = (r) => (r ? `&region=${encodeURIComponent(r)}` : "");
+    const [pubQuery, rxQuery] = [region(args["pub-region"]), `&video=0${region(args["rx-region"])}`];
     const role = args.role || "both";
     if (role === "pub") {
-      await open("Pub", "");
+      await open("Pub", pubQuery);
       log("publishing");
       const lines = readline.createInterface({ input: process.stdin });
       for await (const line of lines) if (line.trim() === "done") break;
       return;
     }
-    const pub = role === "both" ? await open("Pub", "") : null;
-    const rx = await open("Rx", "&video=0");
+    const pub = role === "both" ? await open("Pub", pubQuery) : null;
+    const rx = await open("Rx", rxQuery);
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {

@@ -286,6 +286,13 @@ impl Drop for NsRole {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // a dataplane outlives its bridge agent when that was killed (as it
+        // should): the test that started it ends it
+        if let Some(pid) =
+            dataplane_in(&self.dir).and_then(|p| rustix::process::Pid::from_raw(p as i32))
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
         if let Some(keep) = std::env::var_os("SWITCHYARD_KEEP_LOGS") {
             let name = self.dir.file_name().unwrap_or_default().to_owned();
             let _ = std::fs::copy(
@@ -542,13 +549,6 @@ fn a_killed_bridge_moves_its_call_to_the_other_and_the_browsers_carry_on() {
     );
     let killed = killed.expect("a bridge was killed");
     let _ = bridges[killed].wait_exit(Duration::from_secs(5));
-    // its dataplane outlives it (as it should); this test ends it
-    if let Some(pid) = dataplane_in(&bridges[killed].dir) {
-        let _ = rustix::process::kill_process(
-            rustix::process::Pid::from_raw(pid as i32).unwrap(),
-            rustix::process::Signal::KILL,
-        );
-    }
     let context = || format!("report: {report:#}\n{}", logs(&bridges));
     let watch = report["watch"].as_object().expect("watch report");
     let streams: Vec<_> = watch.iter().filter(|(k, _)| k.contains("<-")).collect();

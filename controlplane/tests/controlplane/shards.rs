@@ -6,7 +6,7 @@
 //! found them in Redis.
 
 use crate::cluster::{NsRole, enter, secret_file, temp_dir};
-use crate::netns::{NetnsPair, dataplane_in};
+use crate::netns::NetnsPair;
 use openssl::ssl::{SslConnector, SslMethod, SslStream, SslVerifyMode};
 use serde_json::Value;
 use std::net::TcpStream;
@@ -260,15 +260,7 @@ impl Drop for Shards {
     fn drop(&mut self) {
         self.proxy = None;
         self.stop_redis();
-        for s in self.shards.iter().chain(&self.bridges) {
-            // a killed shard's dataplane outlives it (as it should)
-            if let Some(pid) = dataplane_in(&s.dir) {
-                let _ = rustix::process::kill_process(
-                    rustix::process::Pid::from_raw(pid as i32).unwrap(),
-                    rustix::process::Signal::TERM,
-                );
-            }
-        }
+        // (each role, dropped next, ends a dataplane that outlived it)
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -58,15 +58,20 @@ fn heights_by_second(samples: &[Value]) -> String {
 }
 
 fn node(ns: &str, server: &NsServer, scenario: &str, role: &str) -> Command {
+    node_at(ns, &server.https, scenario, scenario, role)
+}
+
+/// simulcast.mjs in `ns` against the HTTPS URL `https`, in `room`.
+fn node_at(ns: &str, https: &str, room: &str, scenario: &str, role: &str) -> Command {
     let mut cmd = NetnsPair::command(ns, "node");
     cmd.current_dir(browser_dir())
         .arg("simulcast.mjs")
-        .args(["--base", &server.https])
-        .args(["--room", scenario, "--scenario", scenario, "--role", role]);
+        .args(["--base", https])
+        .args(["--room", room, "--scenario", scenario, "--role", role]);
     cmd
 }
 
-fn parse(stdout: &[u8], log: &str, server: &NsServer) -> Value {
+fn parse(stdout: &[u8], log: &str, server_log: &dyn Fn() -> String) -> Value {
     String::from_utf8_lossy(stdout)
         .lines()
         .rev()
@@ -74,9 +79,28 @@ fn parse(stdout: &[u8], log: &str, server: &NsServer) -> Value {
         .unwrap_or_else(|| {
             panic!(
                 "simulcast.mjs failed:\n{log}\n--- server ---\n{}",
-                server.log()
+                server_log()
             )
         })
+}
+
+/// The `switch` scenario (publisher and receiver in one script) in `ns`
+/// against `https`, room `room`, with more arguments for simulcast.mjs
+/// (e.g. each one's region); its report and its log.
+pub(crate) fn run_switch(
+    ns: &str,
+    https: &str,
+    room: &str,
+    extra: &[&str],
+    server_log: &dyn Fn() -> String,
+) -> (Value, String) {
+    let log = std::env::temp_dir().join(format!("simulcast-{room}-{}.log", std::process::id()));
+    let mut cmd = node_at(ns, https, room, "switch", "both");
+    cmd.args(extra);
+    let out = crate::netns::run_bounded(cmd, Duration::from_secs(240), &log);
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    let r = parse(&out.stdout, &log, server_log);
+    (r, log)
 }
 
 #[test]
@@ -84,18 +108,19 @@ fn the_receiver_gets_the_layer_it_asks_for_and_switches_cleanly() {
     let _turn = BROWSERS.lock().unwrap_or_else(|p| p.into_inner());
     let net = NetnsPair::new();
     let server = NsServer::start(&net, "switch");
-    let log = std::env::temp_dir().join(format!("simulcast-switch-{}.log", std::process::id()));
-    let out = crate::netns::run_bounded(
-        node(&net.client_ns, &server, "switch", "both"),
-        Duration::from_secs(240),
-        &log,
-    );
-    let log = String::from_utf8_lossy(&out.stderr).to_string();
-    let r = parse(&out.stdout, &log, &server);
-    let context = || format!("{log}\n--- server ---\n{}", server.log());
+    let (r, log) = run_switch(&net.client_ns, &server.https, "switch", &[], &|| {
+        server.log()
+    });
+    check_switches(&r, &|| format!("{log}\n--- server ---\n{}", server.log()));
+}
 
+/// What the `switch` scenario must show: asking for 180 gives at most 180
+/// lines, 720 comes within 3 s of asking, and ten switches keep one SSRC,
+/// never freeze for a second in total, keep frames coming and really
+/// alternate.
+pub(crate) fn check_switches(r: &Value, context: &dyn Fn() -> String) {
     // asking for 180: frames of at most 180 lines
-    let small = between_marks(&r, "max_height 180");
+    let small = between_marks(r, "max_height 180");
     let settled: Vec<&Value> = small.iter().filter(|s| num(&s["height"]) > 0.0).collect();
     assert!(
         settled.last().is_some_and(|s| num(&s["height"]) <= 180.0),
@@ -103,7 +128,7 @@ fn the_receiver_gets_the_layer_it_asks_for_and_switches_cleanly() {
         context()
     );
     // asking for 720: 720 within 3 s
-    let big = from_mark(&r, "max_height 720");
+    let big = from_mark(r, "max_height 720");
     let t0 = num(&big[0]["t"]);
     let reached = big.iter().find(|s| num(&s["height"]) >= 720.0);
     let took = reached.map(|s| (num(&s["t"]) - t0) / 1000.0);
@@ -244,7 +269,7 @@ fn a_narrow_path_gets_the_low_layer_and_a_wide_one_the_high_layer() {
         }
         child.wait_with_output().unwrap()
     };
-    let r = parse(&out.stdout, &log(), &server);
+    let r = parse(&out.stdout, &log(), &|| server.log());
     let context = || format!("{}\n--- server ---\n{}", log(), server.log());
 
     let limited = from_mark(&r, "limit");

@@ -52,6 +52,12 @@ pub enum Counter {
     RelayTxPackets = 50,
     /// Their bytes (as sent).
     RelayTxBytes = 51,
+    /// Retransmissions sent to relays, for NACKs from the far bridge (ABI
+    /// 1.4).
+    RelayRetransmissions = 52,
+    /// NACKs sent to relays: packets of a relayed source this bridge did
+    /// not receive, asked for again (ABI 1.4).
+    RelayNacksSent = 53,
 }
 
 /// Why a datagram was dropped.

@@ -14,8 +14,9 @@ use switchyard_wire::rtp::RtpPacket;
 /// Most sequence numbers one upstream NACK asks for.
 const MAX_UPSTREAM_NACK: usize = 64;
 
-/// Keyframe requests (PLI, FIR) one receiver may pass on per window (as
-/// Jitsi: 3 per 10 s); the per-layer throttle then spaces them.
+/// Keyframe requests (PLI, FIR) one receiver may pass on per window for
+/// each stream it receives (3 per 10 s, as Jitsi's per receiver); the
+/// per-layer throttle then spaces them.
 const RECEIVER_KEYFRAMES: u8 = 3;
 const RECEIVER_KEYFRAME_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -163,24 +164,29 @@ impl Engine {
         let Some(o) = self.stream_by_ssrc(e, media_ssrc) else {
             return;
         };
-        let Some(out) = self.streams.get(o) else {
+        let relay = self.endpoints.get(e).is_some_and(|ep| ep.relay);
+        if let Some(ep) = self.endpoints.get_mut(e) {
+            ep.feedback.keyframe_requests += 1;
+            ep.feedback.any = true;
+        }
+        let Some(out) = self.streams.get_mut(o) else {
             return;
         };
         let (s, layer) = (out.source, out.current.unwrap_or(out.target));
-        let Some(ep) = self.endpoints.get_mut(e) else {
-            return;
-        };
-        ep.feedback.keyframe_requests += 1;
-        ep.feedback.any = true;
         // a receiver gets at most RECEIVER_KEYFRAMES requests through per
-        // window: one that asks in a loop cannot make a publisher send
-        // nothing but keyframes for everyone
-        let (count, since) = &mut ep.keyframe_budget;
+        // window for each stream it receives: one that asks in a loop cannot
+        // make a publisher send nothing but keyframes for everyone, and
+        // asking for one stream never uses up what another needs (a
+        // receiver that joins or moves asks for all of them at once). A
+        // relay speaks for every receiver of the far bridge, which held each
+        // of them to that budget already (and asks at most once per window
+        // per source layer)
+        let (count, since) = &mut out.keyframe_budget;
         if since.is_none_or(|t| now.saturating_duration_since(t) >= RECEIVER_KEYFRAME_WINDOW) {
             *since = Some(now);
             *count = 0;
         }
-        if *count >= RECEIVER_KEYFRAMES {
+        if *count >= RECEIVER_KEYFRAMES && !relay {
             self.counters.drop_packet(DropReason::Filtered);
             return;
         }
@@ -313,6 +319,9 @@ impl Engine {
             media_ssrc,
             pairs: &pairs[..np],
         };
+        if self.endpoints.get(e).is_some_and(|ep| ep.relay) {
+            self.counters.add(Counter::RelayNacksSent, 1);
+        }
         self.send_rtcp(e, sink, |buf| nack.emit(buf).ok());
     }
 
@@ -389,6 +398,9 @@ impl Engine {
                 if sub.relay {
                     counters.add(Counter::RelayTxPackets, 1);
                     counters.add(Counter::RelayTxBytes, n as u64);
+                    if !probe {
+                        counters.add(Counter::RelayRetransmissions, 1);
+                    }
                 }
                 true
             }

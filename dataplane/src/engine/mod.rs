@@ -141,9 +141,6 @@ struct Endpoint {
     arrivals: ReceiveRecorder,
     /// A relay to another bridge (`SetRelay`): its traffic is counted apart.
     relay: bool,
-    /// Keyframe requests passed on for it in the current window, and when
-    /// the window began.
-    keyframe_budget: (u8, Option<Instant>),
 }
 
 #[derive(Default)]
@@ -198,6 +195,9 @@ struct OutStream {
     /// A relay stream: pinned to its layer, never switched or paused by
     /// subscriber commands (`RelaySource`).
     relay: bool,
+    /// The receiver's keyframe requests for this stream passed on in the
+    /// current window, and since when (control.rs).
+    keyframe_budget: (u8, Option<Instant>),
 }
 
 /// One worker's forwarding state.
@@ -466,7 +466,6 @@ impl Engine {
             probe_tick: None,
             probe_credit: 0.0,
             arrivals: ReceiveRecorder::default(),
-            keyframe_budget: (0, None),
             relay: self.relays.contains(&spec.id),
         });
         self.by_id.insert(spec.id, idx);
@@ -653,6 +652,7 @@ impl Engine {
             octets: 0,
             newest: None,
             relay,
+            keyframe_budget: (0, None),
         });
         if let Some(src) = self.sources.get_mut(s) {
             src.subscribers.push(out);

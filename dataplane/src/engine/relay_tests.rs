@@ -141,10 +141,39 @@ fn a_relay_answers_nacks_from_its_stream_history() {
         .handle_datagram(w.t, r.addr, &mut buf[..n], &mut w.sink);
     assert_eq!(received(&mut w, &mut r), vec![(RELAY_SSRC[2], lost)]);
     // 2 frames × 3 layers × 2 packets, and the retransmission
-    assert_eq!(
-        w.engine.counters().get(crate::abi::Counter::RelayTxPackets),
-        13
-    );
+    let c = w.engine.counters();
+    assert_eq!(c.get(crate::abi::Counter::RelayTxPackets), 13);
+    assert_eq!(c.get(crate::abi::Counter::RelayRetransmissions), 1);
+}
+
+/// A relay asks for keyframes on behalf of every receiver of the far
+/// bridge: the per-receiver budget (3 per 10 s) does not hold it back, the
+/// per-source window still does.
+#[test]
+fn a_relays_keyframe_requests_are_not_held_to_one_receivers_budget() {
+    let mut w = World::new();
+    let mut r = relay(&mut w, 4);
+    w.engine
+        .handle_command(w.t, Command::RelaySource(relay_spec(4, 77)), &mut w.sink);
+    w.frame([true; 3]);
+    w.plis_to_publisher();
+    let mut asked = 0;
+    for _ in 0..6 {
+        // past the per-source window each time
+        w.t += std::time::Duration::from_millis(600);
+        let mut buf = vec![0u8; 1500];
+        let n = switchyard_wire::rtcp::PliRepr {
+            sender_ssrc: 9,
+            media_ssrc: RELAY_SSRC[2],
+        }
+        .emit(&mut buf)
+        .unwrap();
+        let n = r.send.protect_rtcp(&mut buf, n).unwrap();
+        w.engine
+            .handle_datagram(w.t, r.addr, &mut buf[..n], &mut w.sink);
+        asked += w.plis_to_publisher();
+    }
+    assert_eq!(asked, 6, "every request past the source's window went on");
 }
 
 #[test]

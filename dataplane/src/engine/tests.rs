@@ -292,7 +292,7 @@ impl World {
             .handle_datagram(self.t, addr, &mut buf[..n], &mut self.sink);
     }
 
-    fn plis_to_publisher(&mut self) -> usize {
+    pub(super) fn plis_to_publisher(&mut self) -> usize {
         let pkts = self.sink.take_to(self.publisher.addr);
         pkts.into_iter()
             .filter(|p| {
@@ -807,8 +807,22 @@ fn a_paused_stream_sends_nothing_and_resumes_at_a_keyframe() {
 }
 
 #[test]
-fn one_receiver_passes_on_at_most_three_keyframe_requests_per_ten_seconds() {
+fn one_receiver_passes_on_at_most_three_keyframe_requests_per_ten_seconds_per_stream() {
     let mut w = World::new();
+    // the publisher's second video (a screen, say), which A also receives
+    let mut screen = video_source(1);
+    screen.id = 88;
+    for l in screen.layers.iter_mut() {
+        l.ssrc += 0x1000;
+    }
+    w.engine
+        .handle_command(w.t, Command::AddSource(screen), &mut w.sink);
+    let second = SubscriptionSpec {
+        source: 88,
+        ..subscription(2, 0xaaab, 2)
+    };
+    w.engine
+        .handle_command(w.t, Command::Subscribe(second), &mut w.sink);
     w.frame([true; 3]);
     w.plis_to_publisher();
     // A asks every second for 9 s: three get through (each a window apart)
@@ -820,9 +834,11 @@ fn one_receiver_passes_on_at_most_three_keyframe_requests_per_ten_seconds() {
         through += w.plis_to_publisher();
     }
     assert_eq!(through, 3);
-    // B is not held back by A's loop
+    // B is not held back by A's loop, nor is A's other stream
     w.t += Duration::from_millis(600);
     w.pli_from(3, 0xbbbb);
+    assert_eq!(w.plis_to_publisher(), 1);
+    w.pli_from(2, 0xaaab);
     assert_eq!(w.plis_to_publisher(), 1);
     // a new window: A again
     w.t += Duration::from_secs(2);
