@@ -32,7 +32,7 @@ impl Cluster {
     /// cascading on with `cap` participants of a room per bridge.
     fn new(cap: usize) -> Cluster {
         let t = Instant::now();
-        let mut hub = Hub::new(HubConfig {
+        let hub = Hub::new(HubConfig {
             limits: Limits::default(),
             tokens: TokenPolicy::Open,
             placement: Rules {
@@ -43,29 +43,37 @@ impl Cluster {
             last_n: None,
             first_id: 1,
         });
-        let mut sides = HashMap::new();
-        for (id, addr) in [("eu", "192.0.2.1:10000"), ("us", "192.0.2.2:20000")] {
-            let addr: SocketAddr = addr.parse().unwrap();
-            let agent = Agent::new(Certificate::generate().unwrap());
-            hub.bridge_up(
-                t,
-                BridgeInfo {
-                    id: id.into(),
-                    region: Some(id.into()),
-                    version: env!("CARGO_PKG_VERSION").into(),
-                    worker_ports: vec![addr.port()],
-                    advertise: vec![addr.ip()],
-                    fingerprint: agent.fingerprint(),
-                },
-            );
-            let side = Side {
-                agent,
-                addr,
-                commands: Vec::new(),
-            };
-            sides.insert(id.to_string(), side);
-        }
-        Cluster { hub, sides, t }
+        let mut c = Cluster {
+            hub,
+            sides: HashMap::new(),
+            t,
+        };
+        c.add_bridge("eu", "eu", "192.0.2.1:10000");
+        c.add_bridge("us", "us", "192.0.2.2:20000");
+        c
+    }
+
+    /// Bridge `id` in `region` at `addr` (one worker), with its own agent.
+    fn add_bridge(&mut self, id: &str, region: &str, addr: &str) {
+        let addr: SocketAddr = addr.parse().unwrap();
+        let agent = Agent::new(Certificate::generate().unwrap());
+        self.hub.bridge_up(
+            self.t,
+            BridgeInfo {
+                id: id.into(),
+                region: Some(region.into()),
+                version: env!("CARGO_PKG_VERSION").into(),
+                worker_ports: vec![addr.port()],
+                advertise: vec![addr.ip()],
+                fingerprint: agent.fingerprint(),
+            },
+        );
+        let side = Side {
+            agent,
+            addr,
+            commands: Vec::new(),
+        };
+        self.sides.insert(id.to_string(), side);
     }
 
     /// Runs the hub and both agents until none has more for another.
@@ -336,27 +344,7 @@ fn losing_a_bridge_of_a_spanning_room_moves_only_its_participants() {
     let b = c.join("B", "us");
     c.run(1000);
     // a third bridge in us takes over when us is lost
-    let addr: SocketAddr = "192.0.2.3:30000".parse().unwrap();
-    let agent = Agent::new(Certificate::generate().unwrap());
-    c.hub.bridge_up(
-        c.t,
-        BridgeInfo {
-            id: "us2".into(),
-            region: Some("us".into()),
-            version: env!("CARGO_PKG_VERSION").into(),
-            worker_ports: vec![addr.port()],
-            advertise: vec![addr.ip()],
-            fingerprint: agent.fingerprint(),
-        },
-    );
-    c.sides.insert(
-        "us2".into(),
-        Side {
-            agent,
-            addr,
-            commands: Vec::new(),
-        },
-    );
+    c.add_bridge("us2", "us", "192.0.2.3:30000");
     let eu_before = c.commands("eu").len();
     c.hub.bridge_down(c.t, "us");
     c.sides.remove("us");

@@ -455,6 +455,22 @@ fn targets_for(outs: &[Out], endpoint: u64) -> Vec<(u64, u8)> {
         .collect()
 }
 
+/// The probe target `outs` ask for toward `endpoint`, if any.
+fn probe_for(outs: &[Out], endpoint: u64) -> Option<u64> {
+    outs.iter().find_map(|o| match o {
+        Out::Dataplane {
+            command:
+                Command::Probe {
+                    endpoint: e,
+                    target_bps,
+                    ..
+                },
+            ..
+        } if *e == endpoint => Some(*target_bps),
+        _ => None,
+    })
+}
+
 #[test]
 fn the_estimate_moves_layers_and_a_short_one_asks_for_a_probe() {
     let mut h = hub();
@@ -478,18 +494,7 @@ fn the_estimate_moves_layers_and_a_short_one_asks_for_a_probe() {
     // 300 kbit/s: B gets A's low layer, and a probe toward what it wants
     let outs = bw(&mut h, t, 300_000);
     assert_eq!(targets_for(&outs, b), [(a_video, 0)]);
-    let probe = outs.iter().find_map(|o| match o {
-        Out::Dataplane {
-            command:
-                Command::Probe {
-                    endpoint,
-                    target_bps,
-                    ..
-                },
-            ..
-        } if *endpoint == b => Some(*target_bps),
-        _ => None,
-    });
+    let probe = probe_for(&outs, b);
     assert_eq!(
         probe,
         Some(1_200_000),
@@ -566,18 +571,7 @@ fn a_probe_that_raised_the_estimate_is_followed_at_once() {
                 probing: false,
             },
         );
-        drain(&mut h).iter().find_map(|o| match o {
-            Out::Dataplane {
-                command:
-                    Command::Probe {
-                        endpoint,
-                        target_bps,
-                        ..
-                    },
-                ..
-            } if *endpoint == b => Some(*target_bps),
-            _ => None,
-        })
+        probe_for(&drain(&mut h), b)
     };
     assert_eq!(probe_at(0, 200_000), Some(800_000));
     // still running, then judged: 200 → 500 kbit/s is a gain, and 1.5 Mbit/s

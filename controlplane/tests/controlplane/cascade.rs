@@ -30,15 +30,22 @@ fn num(v: &Value) -> f64 {
 
 /// A focus with `--cascade` in the server namespace and bridges `bA` and
 /// `bB` (regions A and B) in clients 0 and 1; client 2 is for browsers.
+/// Each test holds the browsers' turn for as long as it runs.
 struct Cascade {
     net: NetnsPair,
     focus: NsRole,
+    /// The focus's HTTPS URL, for browsers.
+    https: String,
     bridges: Vec<NsRole>,
     _secret_dir: std::path::PathBuf,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Cascade {
     fn start() -> Cascade {
+        let turn = crate::netns::BROWSERS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let net = NetnsPair::with_clients(3);
         let secret_dir = temp_dir("secret");
         let secret = secret_file(&secret_dir);
@@ -53,11 +60,14 @@ impl Cascade {
                 NsRole::bridge(&c.ns, &id, &c.ip, &net.server_ip, &secret, &extra)
             })
             .collect();
+        let https = focus.https.clone().expect("the focus prints its HTTPS URL");
         let c = Cascade {
             net,
             focus,
+            https,
             bridges,
             _secret_dir: secret_dir,
+            _turn: turn,
         };
         wait_bridges(&c.focus, 2, Duration::from_secs(20), &|| c.logs());
         c
@@ -74,13 +84,9 @@ impl Cascade {
 
 #[test]
 fn two_regions_share_a_room_through_one_relay_that_carries_each_source_once() {
-    let _turn = crate::netns::BROWSERS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
     let c = Cascade::start();
-    let (net, focus, bridges) = (&c.net, &c.focus, &c.bridges);
+    let (net, bridges) = (&c.net, &c.bridges);
     let logs = || c.logs();
-    let https = focus.https.clone().expect("the focus prints its HTTPS URL");
     let metrics = |b: &NsRole| get_in(&b.ns, &b.http, "/metrics").1;
     let before: Vec<String> = bridges.iter().map(metrics).collect();
     // what crosses the link between the bridges (on B), and what A's
@@ -101,7 +107,7 @@ fn two_regions_share_a_room_through_one_relay_that_carries_each_source_once() {
 
     let r = call_in_at(
         &net.clients[2].ns,
-        &https,
+        &c.https,
         &[
             "--room",
             "cascaded",
@@ -251,19 +257,11 @@ fn two_regions_share_a_room_through_one_relay_that_carries_each_source_once() {
 /// A's two browsers never stops for more than a second.
 #[test]
 fn a_killed_bridge_of_a_spanning_room_moves_only_its_browsers() {
-    let _turn = crate::netns::BROWSERS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
     let c = Cascade::start();
-    let https = c
-        .focus
-        .https
-        .clone()
-        .expect("the focus prints its HTTPS URL");
     let logs = || c.logs();
     let report = crate::browser::call_through_with(
         &c.net.clients[2].ns,
-        &https,
+        &c.https,
         &logs,
         "cascadekill",
         "Ada,Bo,Cy,Di",
@@ -339,23 +337,15 @@ fn lose(ns: &str, from: &str, percent: u32) {
 /// the link, answered from the relay stream's history) — both counted.
 #[test]
 fn three_percent_loss_on_the_link_is_repaired_across_it() {
-    let _turn = crate::netns::BROWSERS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
     let c = Cascade::start();
     let (a, b) = (&c.net.clients[0], &c.net.clients[1]);
     lose(&b.ns, &a.ip, 3);
-    let https = c
-        .focus
-        .https
-        .clone()
-        .expect("the focus prints its HTTPS URL");
     let logs = || c.logs();
     let metrics = |r: &NsRole| get_in(&r.ns, &r.http, "/metrics").1;
     let before: Vec<String> = c.bridges.iter().map(metrics).collect();
     let report = crate::browser::call_through_with(
         &c.net.clients[2].ns,
-        &https,
+        &c.https,
         &logs,
         "cascadeloss",
         "Ada,Bo,Cy,Di",
@@ -396,15 +386,7 @@ fn three_percent_loss_on_the_link_is_repaired_across_it() {
 /// one SSRC, no freeze, 720 within 3 s of asking).
 #[test]
 fn a_far_receiver_switches_layers_across_the_link_as_on_one_bridge() {
-    let _turn = crate::netns::BROWSERS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
     let c = Cascade::start();
-    let https = c
-        .focus
-        .https
-        .clone()
-        .expect("the focus prints its HTTPS URL");
     let logs = || c.logs();
     let b = &c.bridges[1];
     let relayed = || {
@@ -416,7 +398,7 @@ fn a_far_receiver_switches_layers_across_the_link_as_on_one_bridge() {
     let before = relayed();
     let (r, log) = crate::simulcast::run_switch(
         &c.net.clients[2].ns,
-        &https,
+        &c.https,
         "cascadeswitch",
         &["--pub-region", "A", "--rx-region", "B"],
         &logs,
