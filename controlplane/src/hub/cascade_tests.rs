@@ -371,3 +371,64 @@ fn losing_a_bridge_of_a_spanning_room_moves_only_its_participants() {
         assert_ne!(c.hub.local_source("r", "us2", s), s);
     }
 }
+
+#[test]
+fn a_room_over_three_bridges_links_each_pair_once_and_copies_each_source_to_each_other_bridge() {
+    let mut c = Cluster::new(50);
+    c.add_bridge("ap", "ap", "192.0.2.3:30000");
+    let a = c.join("A", "eu");
+    let b = c.join("B", "us");
+    let d = c.join("D", "ap");
+    c.run(1500);
+    let room = &c.hub.rooms["r"];
+    // three bridges, three relays (one per pair), all connected
+    let mut pairs: Vec<(String, String)> = room
+        .relays
+        .iter()
+        .map(|x| {
+            assert!(x.ends.iter().all(|e| e.connected), "{x:?}");
+            let mut p = [x.ends[0].leg.bridge.clone(), x.ends[1].leg.bridge.clone()];
+            p.sort();
+            (p[0].clone(), p[1].clone())
+        })
+        .collect();
+    pairs.sort();
+    let pair = |x: &str, y: &str| (x.to_string(), y.to_string());
+    assert_eq!(
+        pairs,
+        [pair("ap", "eu"), pair("ap", "us"), pair("eu", "us")]
+    );
+    // each source has exactly one copy on each bridge but its own, and
+    // crosses each of its bridge's two relays once
+    for (who, home) in [(a, "eu"), (b, "us"), (d, "ap")] {
+        for s in c.sources_of(who) {
+            let mut on: Vec<&str> = room
+                .copies
+                .iter()
+                .filter(|x| x.source == s)
+                .map(|x| x.bridge.as_str())
+                .collect();
+            on.sort_unstable();
+            let mut others: Vec<&str> = ["eu", "us", "ap"]
+                .into_iter()
+                .filter(|x| *x != home)
+                .collect();
+            others.sort_unstable();
+            assert_eq!(on, others, "copies of {s}");
+            let relayed = relay_sources(c.commands(home))
+                .iter()
+                .filter(|r| r.source == s)
+                .count();
+            assert_eq!(relayed, 2, "{s} leaves {home} once per relay");
+        }
+    }
+    // and nothing a relay brought leaves on another relay
+    let copies: Vec<u64> = room.copies.iter().map(|x| x.id).collect();
+    for bridge in ["eu", "us", "ap"] {
+        assert!(
+            relay_sources(c.commands(bridge))
+                .iter()
+                .all(|r| !copies.contains(&r.source))
+        );
+    }
+}
