@@ -72,6 +72,7 @@ fn two_rooms_of_four_get_everything() {
             threads: 2,
             cores: vec![],
             room_prefix: "ci".into(),
+            regions: vec![],
         },
         |line| eprintln!("{line}"),
     );

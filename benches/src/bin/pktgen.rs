@@ -61,6 +61,11 @@ struct Args {
     /// Room name prefix (rooms are `<prefix>0`, `<prefix>1`, …).
     #[arg(long, default_value = "load")]
     room_prefix: String,
+    /// Regions the participants of each room join from, in turn
+    /// (comma-separated, e.g. `A,B`): against a focus with `--cascade`,
+    /// rooms then span the bridges of those regions.
+    #[arg(long, value_delimiter = ',')]
+    regions: Vec<String>,
     /// Ramp: start at --rooms and add --ramp-step rooms per step (each step
     /// --duration seconds) until loss > 0.1 % or p99 > 20 ms; report the knee.
     #[arg(long)]
@@ -145,6 +150,7 @@ fn main() -> ExitCode {
         }),
         cores: args.cores.clone(),
         room_prefix: args.room_prefix.clone(),
+        regions: args.regions.clone(),
     };
     eprintln!(
         "switchyard-pktgen: {} rooms × {} participants against {:?} at {} for {} s",

@@ -120,19 +120,27 @@ pub(super) fn answer(server_offer: &str, ice: &Credentials, cert: &Certificate) 
 }
 
 impl Client {
-    /// Joins `room` on the server at `http` as `name` and completes ICE and
-    /// DTLS; sends nothing until [`Participant::resume_sending`].
-    pub fn connect(http: SocketAddr, room: &str, name: &str, epoch: Instant) -> Result<Client> {
+    /// Joins `room` on the server at `http` as `name` (from `region`, if
+    /// given) and completes ICE and DTLS; sends nothing until
+    /// [`Participant::resume_sending`].
+    pub fn connect(
+        http: SocketAddr,
+        room: &str,
+        name: &str,
+        region: Option<&str>,
+        epoch: Instant,
+    ) -> Result<Client> {
         let deadline = Instant::now() + Duration::from_secs(20);
         // a server still attaching its dataplane says so: try again shortly
         let mut ws = loop {
             let tcp = TcpStream::connect(http).map_err(sig)?;
             tcp.set_nodelay(true).map_err(sig)?;
             let (mut ws, _) = tungstenite::client(format!("ws://{http}/ws"), tcp).map_err(sig)?;
-            send_json(
-                &mut ws,
-                serde_json::json!({"v":1,"type":"join","room":room,"name":name}),
-            )?;
+            let mut join = serde_json::json!({"v":1,"type":"join","room":room,"name":name});
+            if let Some(region) = region {
+                join["region"] = region.into();
+            }
+            send_json(&mut ws, join)?;
             let joined = next_message(&mut ws, deadline)?;
             if joined["type"] == "joined" {
                 break ws;

@@ -93,6 +93,10 @@ pub struct LoadConfig {
     /// The SFU's processes, whose CPU time the report divides by the
     /// packets forwarded (empty: not measured).
     pub server_pids: Vec<u32>,
+    /// Regions the participants of each room join from, in turn (the
+    /// `region` of their `join`: with cascading, rooms span the bridges of
+    /// these regions); empty: none.
+    pub regions: Vec<String>,
 }
 
 /// What a run measured.
@@ -370,7 +374,9 @@ fn connect(
     Ok(match config.target {
         Target::Switchyard => {
             let room = format!("{}{}", config.room_prefix, i / config.participants);
-            Box::new(Client::connect(config.server, &room, &name, epoch)?)
+            let region = (!config.regions.is_empty())
+                .then(|| config.regions[(i % config.participants) % config.regions.len()].as_str());
+            Box::new(Client::connect(config.server, &room, &name, region, epoch)?)
         }
         Target::Janus => {
             let seat = Seat {

@@ -3,9 +3,12 @@
 //! With cascading on (`--cascade`), a room lives on its first bridge and on
 //! *legs*: further bridges, each on one worker there, that joiners were
 //! placed on (their region, or the room's bridges were full). Every pair of
-//! a room's bridges is linked by a [`Relay`]: one endpoint on each side,
-//! ICE + DTLS-SRTP between the two agents (the focus hands each side the
-//! other's credentials and fingerprint; the keys come from the handshake).
+//! a room's legs is linked by a [`Relay`]: one endpoint on each side, ICE +
+//! DTLS-SRTP between the two agents (the focus hands each side the other's
+//! credentials and fingerprint; the keys come from the handshake). A relay
+//! joins two workers of two bridges and serves every room of this focus
+//! between them: the dataplane tells endpoints apart by their address, and
+//! two relays between the same two worker ports would share one.
 //! Each source crosses each relay of its room once, every layer as its own
 //! stream (`RelaySource` on the publisher's bridge); on the far bridge it is
 //! a *copy*, a source with an id of its own whose publisher is the relay's
@@ -61,12 +64,15 @@ pub(super) struct RelayEnd {
     parked: Vec<Command>,
 }
 
-/// A relay between two bridges of a room: `ends[0]` on the bridge that was
-/// in the room first (ICE-lite and DTLS server, as for browsers), `ends[1]`
-/// on the other, whose agent checks and is the DTLS client.
+/// A relay between two workers of two bridges: `ends[0]` on the bridge
+/// that was in the first room using it first (ICE-lite and DTLS server, as
+/// for browsers), `ends[1]` on the other, whose agent checks and is the
+/// DTLS client.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(super) struct Relay {
     pub(super) ends: [RelayEnd; 2],
+    /// The rooms that use it; it closes when the last one leaves.
+    pub(super) rooms: Vec<String>,
 }
 
 impl Relay {
@@ -82,8 +88,10 @@ impl Relay {
         }
     }
 
-    fn touches(&self, bridge: &str) -> bool {
-        self.ends.iter().any(|e| e.leg.bridge == bridge)
+    /// Whether it joins exactly these two legs.
+    fn joins(&self, a: &Leg, b: &Leg) -> bool {
+        let [x, y] = &self.ends;
+        (x.leg == *a && y.leg == *b) || (x.leg == *b && y.leg == *a)
     }
 }
 
@@ -227,11 +235,18 @@ impl Hub {
         }
     }
 
-    /// Opens a relay of room `name` between `lite` (a bridge the room is
-    /// on) and `checking` (the one it extends to): each bridge learns on
-    /// every worker that the end's id is a relay, then each agent opens its
+    /// Links room `name`'s legs `lite` (a bridge the room is on) and
+    /// `checking` (the one it extends to): through the relay between those
+    /// two workers if one is open, else a new one — each bridge learns on
+    /// every worker that its end's id is a relay, then each agent opens its
     /// end with the other's credentials and fingerprint.
     fn open_relay(&mut self, name: &str, lite: &Leg, checking: &Leg) {
+        if let Some(relay) = self.relays.iter_mut().find(|x| x.joins(lite, checking)) {
+            if !relay.rooms.iter().any(|r| r == name) {
+                relay.rooms.push(name.to_string());
+            }
+            return;
+        }
         let endpoints = [self.take_id(), self.take_id()];
         let legs = [lite, checking];
         for (leg, &endpoint) in legs.iter().zip(&endpoints) {
@@ -249,22 +264,20 @@ impl Hub {
             connected: false,
             parked: Vec::new(),
         };
-        let relay = Relay {
+        self.relays.push(Relay {
             ends: [end(0), end(1)],
-        };
-        if let Some(r) = self.rooms.get_mut(name) {
-            r.relays.push(relay);
-        }
-        self.connect_relay(name, endpoints[0]);
+            rooms: vec![name.to_string()],
+        });
+        self.connect_relay(endpoints[0]);
     }
 
     /// Asks both agents to open the ends of the relay whose first end is
     /// `endpoint`, with fresh ICE credentials.
-    fn connect_relay(&mut self, name: &str, endpoint: u64) {
+    fn connect_relay(&mut self, endpoint: u64) {
         let Some((lite, checking, ends)) = self
-            .rooms
-            .get(name)
-            .and_then(|r| r.relays.iter().find(|x| x.ends[0].endpoint == endpoint))
+            .relays
+            .iter()
+            .find(|x| x.ends[0].endpoint == endpoint)
             .map(|x| {
                 let [a, b] = &x.ends;
                 (a.leg.clone(), b.leg.clone(), [a.endpoint, b.endpoint])
@@ -274,7 +287,7 @@ impl Hub {
         };
         let info = |b: &str| self.bridges.get(b).map(|b| b.info.clone());
         let (Some(a), Some(b)) = (info(&lite.bridge), info(&checking.bridge)) else {
-            tracing::warn!(target: "switchyard::hub", room = name, lite = lite.bridge, checking = checking.bridge, "a relay's bridge is unknown");
+            tracing::warn!(target: "switchyard::hub", lite = lite.bridge, checking = checking.bridge, "a relay's bridge is unknown");
             return;
         };
         let port = |info: &crate::focus::bridges::BridgeInfo, leg: &Leg| {
@@ -282,7 +295,7 @@ impl Hub {
         };
         let (a_port, b_port) = (port(&a, &lite), port(&b, &checking));
         let Some(&a_addr) = a.advertise.first() else {
-            tracing::warn!(target: "switchyard::hub", room = name, bridge = lite.bridge, "a relay's bridge advertises no address");
+            tracing::warn!(target: "switchyard::hub", bridge = lite.bridge, "a relay's bridge advertises no address");
             return;
         };
         let (a_ice, b_ice) = (Credentials::random(), Credentials::random());
@@ -346,10 +359,12 @@ impl Hub {
             layers: [LayerSpec::default(); MAX_LAYERS],
         };
         let template = spec_of(src, 0, 0);
-        let Some((near, far_end)) = self.rooms.get(name).and_then(|r| {
-            r.relays
-                .iter()
-                .find_map(|x| x.between(&home, far))
+        let legs = self.legs_of(name);
+        let leg_on = |b: &str| legs.iter().find(|l| l.bridge == b);
+        let Some((near, far_end)) = leg_on(&home).zip(leg_on(far)).and_then(|(h, f)| {
+            let relay = self.relays.iter().find(|x| x.joins(h, f))?;
+            relay
+                .between(&home, far)
                 .map(|(n, f)| (n.endpoint, f.endpoint))
         }) else {
             tracing::warn!(target: "switchyard::hub", room = name, home, far, "no relay between the bridges of a room");
@@ -391,13 +406,13 @@ impl Hub {
         if let Some(r) = self.rooms.get_mut(name) {
             r.copies.push(copy);
         }
-        self.send_to_relay_end(name, near, command);
+        self.send_to_relay_end(near, command);
     }
 
-    /// A command for relay end `endpoint` of room `name`: now if it is
-    /// connected, else when it is.
-    fn send_to_relay_end(&mut self, name: &str, endpoint: u64, command: Command) {
-        let Some(end) = self.relay_end_mut(name, endpoint) else {
+    /// A command for relay end `endpoint`: now if it is connected, else
+    /// when it is.
+    fn send_to_relay_end(&mut self, endpoint: u64, command: Command) {
+        let Some(end) = self.relay_end_mut(endpoint) else {
             return;
         };
         if end.connected {
@@ -418,33 +433,37 @@ impl Hub {
             r.copies.drain(..).partition(|c| c.source == source);
         r.copies = kept;
         for c in gone {
-            for w in 0..self.workers_of(&c.bridge) {
-                self.dataplane(&c.bridge, w, Command::RemoveSource { source: c.id });
-            }
-            let Some(end) = self.relay_end_mut(name, c.near) else {
-                continue;
-            };
-            if end.connected {
-                let (bridge, worker) = (end.leg.bridge.clone(), end.leg.worker);
-                let command = Command::UnrelaySource {
-                    endpoint: c.near,
-                    source,
-                };
-                self.dataplane(&bridge, worker, command);
-            } else {
-                end.parked
-                    .retain(|p| !matches!(p, Command::RelaySource(s) if s.source == source));
-            }
+            self.remove_copy(&c);
         }
     }
 
-    fn relay_end_mut(&mut self, name: &str, endpoint: u64) -> Option<&mut RelayEnd> {
-        self.rooms.get_mut(name).and_then(|r| {
-            r.relays
-                .iter_mut()
-                .flat_map(|x| x.ends.iter_mut())
-                .find(|e| e.endpoint == endpoint)
-        })
+    /// A copy goes: from every worker of its bridge, and from its relay
+    /// (which may serve other rooms on).
+    fn remove_copy(&mut self, c: &Copy) {
+        for w in 0..self.workers_of(&c.bridge) {
+            self.dataplane(&c.bridge, w, Command::RemoveSource { source: c.id });
+        }
+        let Some(end) = self.relay_end_mut(c.near) else {
+            return;
+        };
+        if end.connected {
+            let (bridge, worker) = (end.leg.bridge.clone(), end.leg.worker);
+            let command = Command::UnrelaySource {
+                endpoint: c.near,
+                source: c.source,
+            };
+            self.dataplane(&bridge, worker, command);
+        } else {
+            end.parked
+                .retain(|p| !matches!(p, Command::RelaySource(s) if s.source == c.source));
+        }
+    }
+
+    fn relay_end_mut(&mut self, endpoint: u64) -> Option<&mut RelayEnd> {
+        self.relays
+            .iter_mut()
+            .flat_map(|x| x.ends.iter_mut())
+            .find(|e| e.endpoint == endpoint)
     }
 
     /// What `source` is called on `bridge` in room `name`: its copy there,
@@ -493,31 +512,18 @@ impl Hub {
         }
     }
 
-    /// Whether `endpoint` is an end of a relay on `bridge`; its room.
-    fn relay_room(&self, endpoint: u64, bridge: &str) -> Option<String> {
-        self.rooms
-            .iter()
-            .find(|(_, r)| {
-                r.relays
-                    .iter()
-                    .flat_map(|x| &x.ends)
-                    .any(|e| e.endpoint == endpoint && e.leg.bridge == bridge)
-            })
-            .map(|(name, _)| name.clone())
-    }
-
     /// Whether `endpoint` is a relay end on `bridge`.
     pub(super) fn is_relay_on(&self, endpoint: u64, bridge: &str) -> bool {
-        self.relay_room(endpoint, bridge).is_some()
+        self.relays
+            .iter()
+            .flat_map(|x| &x.ends)
+            .any(|e| e.endpoint == endpoint && e.leg.bridge == bridge)
     }
 
     /// A relay end's endpoint is in its dataplane: what waited for it goes.
     pub(super) fn relay_connected(&mut self, bridge: &str, endpoint: u64) {
-        let Some(name) = self.relay_room(endpoint, bridge) else {
-            return;
-        };
-        tracing::info!(target: "switchyard::hub", room = name, bridge, endpoint, "relay end connected");
-        let Some(end) = self.relay_end_mut(&name, endpoint) else {
+        tracing::info!(target: "switchyard::hub", bridge, endpoint, "relay end connected");
+        let Some(end) = self.relay_end_mut(endpoint) else {
             return;
         };
         end.connected = true;
@@ -528,19 +534,19 @@ impl Hub {
     }
 
     /// A relay end failed (ICE or DTLS): both ends start over with fresh
-    /// credentials and the same ids — the far copies stay, and the relay
-    /// streams are asked for again once the near end is back.
+    /// credentials and the same ids — the far copies stay (their subscribers
+    /// with them), and the relay streams are asked for again once the near
+    /// end is back.
     pub(super) fn relay_failed(&mut self, now: Instant, bridge: &str, endpoint: u64, reason: &str) {
-        let Some(name) = self.relay_room(endpoint, bridge) else {
-            return;
-        };
         if let Some(suppressed) = self.log_budget.allow(now) {
-            tracing::warn!(target: "switchyard::hub", room = name, bridge, endpoint, reason, suppressed, "relay failed: connecting it again");
+            tracing::warn!(target: "switchyard::hub", bridge, endpoint, reason, suppressed, "relay failed: connecting it again");
         }
-        let Some(r) = self.rooms.get_mut(&name) else {
-            return;
-        };
-        let Some(relay) = r
+        let copies: Vec<Copy> = self
+            .rooms
+            .values()
+            .flat_map(|r| r.copies.iter().cloned())
+            .collect();
+        let Some(relay) = self
             .relays
             .iter_mut()
             .find(|x| x.ends.iter().any(|e| e.endpoint == endpoint))
@@ -550,8 +556,7 @@ impl Hub {
         let mut closes = Vec::new();
         for end in relay.ends.iter_mut() {
             end.connected = false;
-            end.parked = r
-                .copies
+            end.parked = copies
                 .iter()
                 .filter(|c| c.near == end.endpoint)
                 .map(Copy::relay_source)
@@ -562,7 +567,7 @@ impl Hub {
         for (bridge, endpoint) in closes {
             self.tell_agent(&bridge, ToAgent::CloseTransport { endpoint });
         }
-        self.connect_relay(&name, first);
+        self.connect_relay(first);
     }
 
     /// Bridges of room `name` with none of its members go (while another
@@ -585,40 +590,58 @@ impl Hub {
         }
     }
 
-    /// Room `name` leaves `bridge`: the relays to it close (both ends) and
-    /// the copies they carried go. Its members must have left or moved
-    /// already.
+    /// Room `name` leaves `bridge`: its copies there and those carried to
+    /// or from there go, and the relays to it that no other room uses
+    /// close (both ends). Its members must have left or moved already.
     pub(super) fn drop_leg(&mut self, name: &str, bridge: &str) {
         let Some(r) = self.rooms.get_mut(name) else {
             return;
         };
         tracing::info!(target: "switchyard::hub", room = name, bridge, "the room leaves a bridge");
-        if r.bridge == bridge {
+        let Some(leg) = (if r.bridge == bridge {
+            let first = Leg {
+                bridge: r.bridge.clone(),
+                worker: r.worker,
+            };
             if r.legs.is_empty() {
                 return;
             }
             let next = r.legs.remove(0);
             r.bridge = next.bridge;
             r.worker = next.worker;
+            Some(first)
         } else {
-            r.legs.retain(|l| l.bridge != bridge);
-        }
-        let (gone, kept): (Vec<Relay>, Vec<Relay>) =
-            r.relays.drain(..).partition(|x| x.touches(bridge));
-        r.relays = kept;
-        let closed: Vec<u64> = gone
-            .iter()
-            .flat_map(|x| x.ends.iter().map(|e| e.endpoint))
-            .collect();
-        let (copies, kept): (Vec<Copy>, Vec<Copy>) =
-            r.copies.drain(..).partition(|c| closed.contains(&c.near));
-        r.copies = kept;
-        for c in copies {
-            for w in 0..self.workers_of(&c.bridge) {
-                self.dataplane(&c.bridge, w, Command::RemoveSource { source: c.id });
+            let i = r.legs.iter().position(|l| l.bridge == bridge);
+            i.map(|i| r.legs.remove(i))
+        }) else {
+            return;
+        };
+        // this room's relays to that leg, and its copies over them
+        let mut ends = Vec::new();
+        for relay in self.relays.iter_mut() {
+            if relay.ends.iter().any(|e| e.leg == leg) && relay.rooms.iter().any(|r| r == name) {
+                relay.rooms.retain(|r| r != name);
+                ends.extend(relay.ends.iter().map(|e| e.endpoint));
             }
         }
-        for relay in gone {
+        let copies = match self.rooms.get_mut(name) {
+            Some(r) => {
+                let (gone, kept): (Vec<Copy>, Vec<Copy>) = r
+                    .copies
+                    .drain(..)
+                    .partition(|c| ends.contains(&c.near) || c.bridge == bridge);
+                r.copies = kept;
+                gone
+            }
+            None => Vec::new(),
+        };
+        for c in &copies {
+            self.remove_copy(c);
+        }
+        let (unused, used): (Vec<Relay>, Vec<Relay>) =
+            self.relays.drain(..).partition(|x| x.rooms.is_empty());
+        self.relays = used;
+        for relay in unused {
             for end in relay.ends {
                 let b = &end.leg.bridge;
                 let endpoint = end.endpoint;

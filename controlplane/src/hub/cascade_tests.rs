@@ -139,9 +139,14 @@ impl Cluster {
     /// A participant of room `r` from `region` that publishes audio and
     /// three-layer video, its media connected.
     fn join(&mut self, name: &str, region: &str) -> u64 {
+        self.join_room("r", name, region)
+    }
+
+    /// [`Cluster::join`] into room `room`.
+    fn join_room(&mut self, room: &str, name: &str, region: &str) -> u64 {
         let id = self
             .hub
-            .join_in(self.t, "r", name, None, Some(region))
+            .join_in(self.t, room, name, None, Some(region))
             .unwrap();
         let sdp = CHROME.replace("Brw5", &format!("B{name:>3}"));
         self.hub
@@ -208,7 +213,7 @@ fn a_room_over_two_regions_relays_each_source_once_and_names_the_copies() {
     assert_eq!(c.hub.participants[&d].bridge, "us");
     // the relay connects over ICE and DTLS between the two agents
     c.run(1000);
-    let relays = &c.hub.rooms["r"].relays;
+    let relays = &c.hub.relays;
     assert_eq!(relays.len(), 1, "one relay per room and pair of bridges");
     let [lite, checking] = &relays[0].ends;
     assert!(lite.connected && checking.connected, "{relays:?}");
@@ -303,7 +308,7 @@ fn a_room_over_two_regions_relays_each_source_once_and_names_the_copies() {
         );
     }
     // with nobody left on eu the room leaves it: the relay closes
-    assert!(c.hub.rooms["r"].relays.is_empty());
+    assert!(c.hub.relays.is_empty());
     assert_eq!(c.hub.legs_of("r").len(), 1);
     assert_eq!(c.hub.rooms["r"].bridge, "us");
     assert!(c.hub.rooms["r"].copies.is_empty());
@@ -363,7 +368,7 @@ fn losing_a_bridge_of_a_spanning_room_moves_only_its_participants() {
             .iter()
             .any(|x| matches!(x, Command::RemoveEndpoint { endpoint } if *endpoint == a))
     );
-    let relays = &c.hub.rooms["r"].relays;
+    let relays = &c.hub.relays;
     assert_eq!(relays.len(), 1);
     assert!(relays[0].ends.iter().all(|e| e.connected), "{relays:?}");
     // A's sources are on their way to us2
@@ -382,7 +387,8 @@ fn a_room_over_three_bridges_links_each_pair_once_and_copies_each_source_to_each
     c.run(1500);
     let room = &c.hub.rooms["r"];
     // three bridges, three relays (one per pair), all connected
-    let mut pairs: Vec<(String, String)> = room
+    let mut pairs: Vec<(String, String)> = c
+        .hub
         .relays
         .iter()
         .map(|x| {
@@ -431,4 +437,68 @@ fn a_room_over_three_bridges_links_each_pair_once_and_copies_each_source_to_each
                 .all(|r| !copies.contains(&r.source))
         );
     }
+}
+
+#[test]
+fn rooms_over_the_same_two_bridges_share_one_relay_until_the_last_leaves() {
+    let mut c = Cluster::new(50);
+    let a = c.join_room("r", "A", "eu");
+    let b = c.join_room("r", "B", "us");
+    let x = c.join_room("s", "X", "eu");
+    let y = c.join_room("s", "Y", "us");
+    c.run(1000);
+    // the dataplane tells endpoints apart by address: one relay between the
+    // two workers, used by both rooms, each with its own copies over it
+    assert_eq!(c.hub.relays.len(), 1, "{:?}", c.hub.relays);
+    let mut rooms = c.hub.relays[0].rooms.clone();
+    rooms.sort();
+    assert_eq!(rooms, ["r", "s"]);
+    assert!(c.hub.relays[0].ends.iter().all(|e| e.connected));
+    for (room, who, far) in [
+        ("r", a, "us"),
+        ("r", b, "eu"),
+        ("s", x, "us"),
+        ("s", y, "eu"),
+    ] {
+        for s in c.sources_of(who) {
+            assert_ne!(c.hub.local_source(room, far, s), s, "{room}: {s} on {far}");
+        }
+    }
+    let eu_end = c.hub.relays[0].ends[0].endpoint;
+    // room r leaves us: its copies over the relay go, the relay stays for s
+    let r_copies: Vec<u64> = c.hub.rooms["r"].copies.iter().map(|x| x.id).collect();
+    let before = c.commands("eu").len();
+    c.hub.disconnect(b);
+    c.drain();
+    assert_eq!(c.hub.relays.len(), 1);
+    assert_eq!(c.hub.relays[0].rooms, ["s"]);
+    assert!(c.hub.rooms["r"].copies.is_empty());
+    for copy in &r_copies {
+        let removed = |bridge: &str| {
+            c.commands(bridge)
+                .iter()
+                .any(|x| matches!(x, Command::RemoveSource { source } if source == copy))
+        };
+        assert!(removed("eu") || removed("us"), "copy {copy} removed");
+    }
+    // A's streams stop on the relay; the relay endpoint itself stays
+    let eu_new = &c.commands("eu")[before..];
+    for s in c.sources_of(a) {
+        assert!(eu_new.iter().any(|x| matches!(
+            x,
+            Command::UnrelaySource { endpoint, source } if *endpoint == eu_end && *source == s
+        )));
+    }
+    assert!(!eu_new.iter().any(|x| matches!(
+        x,
+        Command::RemoveEndpoint { endpoint } if *endpoint == eu_end
+    )));
+    // and when s leaves us too, the relay closes
+    c.hub.disconnect(y);
+    c.drain();
+    assert!(c.hub.relays.is_empty());
+    assert!(c.commands("eu").iter().any(|x| matches!(
+        x,
+        Command::RemoveEndpoint { endpoint } if *endpoint == eu_end
+    )));
 }

@@ -378,6 +378,7 @@ impl Hub {
             source,
             publisher,
             mid,
+            unanswered: true,
         });
         q.needs_offer = true;
         self.for_endpoint(to, Command::Subscribe(spec));
@@ -445,7 +446,43 @@ impl Hub {
                 .ok_or_else(|| ProtocolError::new(ErrorCode::BadState, "no session"))?;
         pc.apply_answer(&answer).map_err(bad_sdp)?;
         p.offer_pending = false;
+        self.keyframes_for_answered(id);
         Ok(())
+    }
+
+    /// The receiver answered: its new m-lines carry media from now on. What
+    /// the dataplane forwarded on them before (the keyframe that started
+    /// each stream) it could not decode, so each new video asks its
+    /// publisher for a keyframe now (throttled per layer in the dataplane)
+    /// rather than waiting for the receiver's own request.
+    fn keyframes_for_answered(&mut self, id: u64) {
+        let Some(p) = self.participants.get_mut(&id) else {
+            return;
+        };
+        let mut new = Vec::new();
+        for sub in p.subscriptions.iter_mut().filter(|s| s.unanswered) {
+            sub.unanswered = false;
+            new.push((sub.source, sub.publisher));
+        }
+        let targets = p.allocation.targets.clone();
+        for (source, publisher) in new {
+            let Some(src) = self
+                .participants
+                .get(&publisher)
+                .and_then(|q| q.published.iter().find(|s| s.source == source))
+            else {
+                continue;
+            };
+            if src.kind != SdpMediaValue::Video {
+                continue;
+            }
+            let layer = match targets.get(&source) {
+                Some(crate::allocator::Target::Paused) => continue,
+                Some(crate::allocator::Target::Layer(l)) => *l,
+                None => src.layers.saturating_sub(1),
+            };
+            self.for_endpoint(id, Command::RequestKeyframe { source, layer });
+        }
     }
 
     /// Whether an offer or answer comes from the peer connection the

@@ -123,9 +123,6 @@ struct Room {
     /// With cascading: the further bridges it is on.
     #[serde(default)]
     legs: Vec<cascade::Leg>,
-    /// The relays between its bridges.
-    #[serde(default)]
-    relays: Vec<cascade::Relay>,
     /// Its sources' copies on the bridges other than their publishers'.
     #[serde(default)]
     copies: Vec<cascade::Copy>,
@@ -182,6 +179,10 @@ struct Subscription {
     source: u64,
     publisher: u64,
     mid: String,
+    /// The receiver has not answered an offer with its m-line yet: what
+    /// was forwarded before (a keyframe, say) it could not use.
+    #[serde(default)]
+    unanswered: bool,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -259,6 +260,8 @@ pub struct Hub {
     /// Source id → its publisher, for every published source: events name
     /// sources, and must not scan every participant to find them.
     publishers: HashMap<u64, u64>,
+    /// Relays between the bridges of spanning rooms (cascading).
+    relays: Vec<cascade::Relay>,
     /// Bounds the lines participants' input can cause.
     log_budget: switchyard_dataplane::log_budget::LogBudget,
     next_allocation: Option<Instant>,
@@ -294,6 +297,7 @@ impl Hub {
             levels: HashMap::new(),
             layer_rates: HashMap::new(),
             publishers: HashMap::new(),
+            relays: Vec::new(),
             log_budget: switchyard_dataplane::log_budget::LogBudget::per_minute(),
             next_allocation: None,
             out: VecDeque::new(),
@@ -394,7 +398,6 @@ impl Hub {
             speakers: Vec::new(),
             candidate: None,
             legs: Vec::new(),
-            relays: Vec::new(),
             copies: Vec::new(),
         });
         let others = room_state.members.clone();

@@ -13,6 +13,7 @@ pub struct SavedHubRef<'a> {
     next_id: u64,
     rooms: &'a HashMap<String, Room>,
     participants: &'a HashMap<u64, Participant>,
+    relays: &'a [super::cascade::Relay],
 }
 
 /// The hub as saved (owned, read back).
@@ -21,6 +22,8 @@ pub struct SavedHub {
     next_id: u64,
     rooms: HashMap<String, Room>,
     participants: HashMap<u64, Participant>,
+    #[serde(default)]
+    relays: Vec<super::cascade::Relay>,
 }
 
 impl SavedHub {
@@ -37,6 +40,7 @@ impl Hub {
             next_id: self.next_id,
             rooms: &self.rooms,
             participants: &self.participants,
+            relays: &self.relays,
         }
     }
 
@@ -49,6 +53,7 @@ impl Hub {
         hub.next_id = hub.next_id.max(saved.next_id);
         hub.rooms = saved.rooms;
         hub.participants = saved.participants;
+        hub.relays = saved.relays;
         for (&id, p) in &hub.participants {
             for s in &p.published {
                 hub.publishers.insert(s.source, id);

@@ -299,6 +299,19 @@ fn two_participants_publish_and_receive_each_other() {
         )),
         "{outs:?}"
     );
+    // answered, the new m-lines carry media: a keyframe of each new video
+    // is asked for at once (what came before, B could not use)
+    let asked = |outs: &[Out]| -> Vec<u64> {
+        outs.iter()
+            .filter_map(|o| match o {
+                Out::Dataplane {
+                    command: Command::RequestKeyframe { source, .. },
+                } => Some(*source),
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(asked(&outs).contains(&video.id), "{outs:?}");
 
     // B asks for a small picture of A's video; mute state travels
     let mut m = std::collections::BTreeMap::new();
