@@ -97,7 +97,7 @@ impl Relay {
 
 /// A source's copy on a bridge other than its publisher's.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub(super) struct Copy {
+pub(super) struct SourceCopy {
     pub(super) source: u64,
     pub(super) bridge: String,
     pub(super) id: u64,
@@ -110,7 +110,7 @@ pub(super) struct Copy {
     rtx_ssrcs: [u32; MAX_LAYERS],
 }
 
-impl Copy {
+impl SourceCopy {
     fn relay_source(&self) -> Command {
         Command::RelaySource(RelaySpec {
             endpoint: self.near,
@@ -372,7 +372,7 @@ impl Hub {
         };
         let id = self.take_id();
         let mut rng = rand::rng();
-        let mut copy = Copy {
+        let mut copy = SourceCopy {
             source,
             bridge: far.to_string(),
             id,
@@ -429,7 +429,7 @@ impl Hub {
         let Some(r) = self.rooms.get_mut(name) else {
             return;
         };
-        let (gone, kept): (Vec<Copy>, Vec<Copy>) =
+        let (gone, kept): (Vec<SourceCopy>, Vec<SourceCopy>) =
             r.copies.drain(..).partition(|c| c.source == source);
         r.copies = kept;
         for c in gone {
@@ -439,7 +439,7 @@ impl Hub {
 
     /// A copy goes: from every worker of its bridge, and from its relay
     /// (which may serve other rooms on).
-    fn remove_copy(&mut self, c: &Copy) {
+    fn remove_copy(&mut self, c: &SourceCopy) {
         for w in 0..self.workers_of(&c.bridge) {
             self.dataplane(&c.bridge, w, Command::RemoveSource { source: c.id });
         }
@@ -541,7 +541,7 @@ impl Hub {
         if let Some(suppressed) = self.log_budget.allow(now) {
             tracing::warn!(target: "switchyard::hub", bridge, endpoint, reason, suppressed, "relay failed: connecting it again");
         }
-        let copies: Vec<Copy> = self
+        let copies: Vec<SourceCopy> = self
             .rooms
             .values()
             .flat_map(|r| r.copies.iter().cloned())
@@ -559,7 +559,7 @@ impl Hub {
             end.parked = copies
                 .iter()
                 .filter(|c| c.near == end.endpoint)
-                .map(Copy::relay_source)
+                .map(SourceCopy::relay_source)
                 .collect();
             closes.push((end.leg.bridge.clone(), end.endpoint));
         }
@@ -626,7 +626,7 @@ impl Hub {
         }
         let copies = match self.rooms.get_mut(name) {
             Some(r) => {
-                let (gone, kept): (Vec<Copy>, Vec<Copy>) = r
+                let (gone, kept): (Vec<SourceCopy>, Vec<SourceCopy>) = r
                     .copies
                     .drain(..)
                     .partition(|c| ends.contains(&c.near) || c.bridge == bridge);

@@ -125,7 +125,7 @@ struct Room {
     legs: Vec<cascade::Leg>,
     /// Its sources' copies on the bridges other than their publishers'.
     #[serde(default)]
-    copies: Vec<cascade::Copy>,
+    copies: Vec<cascade::SourceCopy>,
 }
 
 impl Room {
