@@ -224,12 +224,7 @@ impl Hub {
             .map(|r| r.members.clone())
             .unwrap_or_default();
         for m in members {
-            let sources: Vec<u64> = self
-                .participants
-                .get(&m)
-                .map(|p| p.published.iter().map(|s| s.source).collect())
-                .unwrap_or_default();
-            for source in sources {
+            for source in self.published_sources(m) {
                 self.copy_source(name, m, source, &leg.bridge);
             }
         }

@@ -807,6 +807,14 @@ impl Hub {
         }
     }
 
+    /// The ids of the sources participant `id` publishes.
+    fn published_sources(&self, id: u64) -> Vec<u64> {
+        self.participants
+            .get(&id)
+            .map(|p| p.published.iter().map(|s| s.source).collect())
+            .unwrap_or_default()
+    }
+
     fn is_published(&self, source: u64) -> bool {
         self.publishers.contains_key(&source)
     }

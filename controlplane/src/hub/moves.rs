@@ -119,12 +119,7 @@ impl Hub {
             .filter(|&m| self.is_on(m, bridge))
             .collect();
         for &id in &movers {
-            let sources: Vec<u64> = self
-                .participants
-                .get(&id)
-                .map(|p| p.published.iter().map(|s| s.source).collect())
-                .unwrap_or_default();
-            for source in sources {
+            for source in self.published_sources(id) {
                 self.unpublish(id, source);
             }
         }

@@ -468,6 +468,17 @@ fn targets_for(outs: &[Out], endpoint: u64) -> Vec<(u64, u8)> {
         .collect()
 }
 
+/// A bandwidth report for `endpoint`: `bps` estimated, half of it acked.
+fn bandwidth(endpoint: u64, bps: u64) -> Event {
+    Event::Bandwidth {
+        endpoint,
+        estimate_bps: bps,
+        acked_bps: bps / 2,
+        loss: 0,
+        probing: false,
+    }
+}
+
 /// The probe target `outs` ask for toward `endpoint`, if any.
 fn probe_for(outs: &[Out], endpoint: u64) -> Option<u64> {
     outs.iter().find_map(|o| match o {
@@ -492,16 +503,7 @@ fn the_estimate_moves_layers_and_a_short_one_asks_for_a_probe() {
     let (a, b) = (ids[0], ids[1]);
     let (_, a_video) = sources_of(&h, a);
     let bw = |h: &mut Bench, t, bps| {
-        h.handle_event(
-            t,
-            Event::Bandwidth {
-                endpoint: b,
-                estimate_bps: bps,
-                acked_bps: bps / 2,
-                loss: 0,
-                probing: false,
-            },
-        );
+        h.handle_event(t, bandwidth(b, bps));
         drain(h)
     };
     // 300 kbit/s: B gets A's low layer, and a probe toward what it wants
@@ -574,16 +576,7 @@ fn a_probe_that_raised_the_estimate_is_followed_at_once() {
     let ids = room_of(&mut h, t, 2);
     let b = ids[1];
     let mut probe_at = |ms: u64, bps: u64| {
-        h.handle_event(
-            t + Duration::from_millis(ms),
-            Event::Bandwidth {
-                endpoint: b,
-                estimate_bps: bps,
-                acked_bps: bps / 2,
-                loss: 0,
-                probing: false,
-            },
-        );
+        h.handle_event(t + Duration::from_millis(ms), bandwidth(b, bps));
         probe_for(&drain(&mut h), b)
     };
     assert_eq!(probe_at(0, 200_000), Some(800_000));

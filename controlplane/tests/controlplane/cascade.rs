@@ -73,6 +73,22 @@ impl Cascade {
         c
     }
 
+    /// Four browsers (Ada and Bo from region A, Cy and Di from B) in room
+    /// `room`: once media flows, `change` runs while call.mjs watches every
+    /// remote video for `watch_s` seconds; its report.
+    fn call_four(&self, room: &str, watch_s: u32, change: impl FnOnce()) -> Value {
+        crate::browser::call_through_with(
+            &self.net.clients[2].ns,
+            &self.https,
+            &|| self.logs(),
+            room,
+            "Ada,Bo,Cy,Di",
+            (watch_s, 0),
+            &["--regions", "A,A,B,B", "--camera", "320x180"],
+            change,
+        )
+    }
+
     fn logs(&self) -> String {
         let mut s = format!("--- focus ---\n{}", self.focus.log());
         for b in &self.bridges {
@@ -262,16 +278,9 @@ fn two_regions_share_a_room_through_one_relay_that_carries_each_source_once() {
 fn a_killed_bridge_of_a_spanning_room_moves_only_its_browsers() {
     let c = Cascade::start();
     let logs = || c.logs();
-    let report = crate::browser::call_through_with(
-        &c.net.clients[2].ns,
-        &c.https,
-        &logs,
-        "cascadekill",
-        "Ada,Bo,Cy,Di",
-        (20, 0),
-        &["--regions", "A,A,B,B", "--camera", "320x180"],
-        || c.bridges[1].signal(rustix::process::Signal::KILL),
-    );
+    let report = c.call_four("cascadekill", 20, || {
+        c.bridges[1].signal(rustix::process::Signal::KILL)
+    });
     let context = || format!("report: {report:#}\n{}", logs());
     let watch = report["watch"].as_object().expect("watch report");
     let id_of = |name: &str| watch[name]["me"].as_str().unwrap_or("").to_string();
@@ -352,16 +361,7 @@ fn three_percent_loss_on_the_link_is_repaired_across_it() {
     let logs = || c.logs();
     let metrics = |r: &NsRole| get_in(&r.ns, &r.http, "/metrics").1;
     let before: Vec<String> = c.bridges.iter().map(metrics).collect();
-    let report = crate::browser::call_through_with(
-        &c.net.clients[2].ns,
-        &c.https,
-        &logs,
-        "cascadeloss",
-        "Ada,Bo,Cy,Di",
-        (15, 0),
-        &["--regions", "A,A,B,B", "--camera", "320x180"],
-        || {},
-    );
+    let report = c.call_four("cascadeloss", 15, || {});
     let after: Vec<String> = c.bridges.iter().map(metrics).collect();
     let delta = |i: usize, name: &str| counter(&after[i], name) - counter(&before[i], name);
     let context = || format!("report: {report:#}\n{}", logs());
