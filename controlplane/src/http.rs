@@ -422,7 +422,7 @@ pub(crate) fn register_dataplane(
         g.set(v);
         g
     };
-    let counters: [(&str, &str, Counter); 13] = [
+    let counters: [(&str, &str, Counter); 15] = [
         (
             "dataplane_packets_received",
             "Datagrams received by the dataplane",
@@ -487,6 +487,16 @@ pub(crate) fn register_dataplane(
             "dataplane_relay_nacks_sent",
             "NACKs sent to relays for relayed packets that did not arrive",
             Counter::RelayNacksSent,
+        ),
+        (
+            "dataplane_upstream_nack_retries",
+            "Packets of publishers and relays NACKed again after a round trip without them",
+            Counter::UpstreamNackRetries,
+        ),
+        (
+            "dataplane_upstream_loss_given_up",
+            "Packets of publishers and relays still missing after the last NACK",
+            Counter::UpstreamLossGivenUp,
         ),
     ];
     let blocks = dataplane.with_client(|c| {

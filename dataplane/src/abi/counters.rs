@@ -58,6 +58,12 @@ pub enum Counter {
     /// NACKs sent to relays: packets of a relayed source this bridge did
     /// not receive, asked for again (ABI 1.4).
     RelayNacksSent = 53,
+    /// Packets of publishers and relays asked for again (NACK) because the
+    /// first request brought nothing within a round trip (ABI 1.5).
+    UpstreamNackRetries = 54,
+    /// Packets of publishers and relays given up: still missing after the
+    /// last request, too old, or pushed out by newer losses (ABI 1.5).
+    UpstreamLossGivenUp = 55,
 }
 
 /// Why a datagram was dropped.

@@ -11,8 +11,9 @@ use switchyard_wire::rtcp::{
 };
 use switchyard_wire::rtp::RtpPacket;
 
-/// Most sequence numbers one upstream NACK asks for.
-const MAX_UPSTREAM_NACK: usize = 64;
+/// Most sequence numbers one upstream NACK asks for: all a layer
+/// remembers as missing.
+const MAX_UPSTREAM_NACK: usize = super::missing::CAPACITY;
 
 /// Keyframe requests (PLI, FIR) one receiver may pass on per window for
 /// each stream it receives (3 per 10 s, as Jitsi's per receiver); the
@@ -303,17 +304,11 @@ impl Engine {
         &mut self,
         e: u32,
         media_ssrc: u32,
-        first: u16,
-        missing: u16,
+        lost: &[u16],
         sink: &mut dyn Sink,
     ) {
-        let n = (missing as usize).min(MAX_UPSTREAM_NACK);
-        let mut lost = [0u16; MAX_UPSTREAM_NACK];
-        for (i, l) in lost[..n].iter_mut().enumerate() {
-            *l = first.wrapping_add(i as u16);
-        }
         let mut pairs = [NackPair::default(); MAX_UPSTREAM_NACK];
-        let (np, _) = NackPair::pack(&lost[..n], &mut pairs);
+        let (np, _) = NackPair::pack(lost, &mut pairs);
         let nack = NackRepr {
             sender_ssrc: self.config.rtcp_ssrc,
             media_ssrc,

@@ -195,10 +195,28 @@ impl Engine {
         src.layers[layer as usize].bytes += pkt.len() as u64;
         let update = src.layers[layer as usize].stats.update(p.sequence_number());
         let media_ssrc = src.layers[layer as usize].ssrc;
-        if let super::stats::SeqUpdate::Gap { first, missing } = update
-            && let Some(e) = src.publisher
-        {
-            self.nack_upstream(e, media_ssrc, first, missing, sink);
+        // audio is not asked for again: a late packet would be played too
+        // late, and concealment covers the gap (browsers keep no audio
+        // history to answer from)
+        let repair = src.spec.kind == MediaKind::Video;
+        match (update, src.publisher) {
+            (super::stats::SeqUpdate::Gap { first, missing }, Some(e)) if repair => {
+                let mut lost = [0u16; super::missing::CAPACITY];
+                let n = usize::from(missing).min(lost.len());
+                for (i, l) in lost[..n].iter_mut().enumerate() {
+                    *l = first.wrapping_add(i as u16);
+                }
+                let pushed_out = src.layers[layer as usize].missing.gap(now, &lost[..n]);
+                self.counters
+                    .add(Counter::UpstreamLossGivenUp, pushed_out as u64);
+                self.nack_upstream(e, media_ssrc, &lost[..n], sink);
+            }
+            (super::stats::SeqUpdate::Late, _) => {
+                src.layers[layer as usize]
+                    .missing
+                    .arrived(now, p.sequence_number());
+            }
+            _ => {}
         }
         let Some(src) = self.sources.get_mut(s) else {
             return;

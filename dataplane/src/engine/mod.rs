@@ -21,6 +21,7 @@ mod exception_budget;
 mod history;
 mod keyframe;
 mod media;
+mod missing;
 mod relay;
 mod rewrite;
 mod sink;
@@ -151,6 +152,8 @@ struct LayerIn {
     rid_len: u8,
     throttle: KeyframeThrottle,
     stats: SeqStats,
+    /// Packets that did not arrive, asked for again until they come.
+    missing: missing::Missing,
     /// Last sender report: NTP time, RTP time, when received.
     last_sr: Option<(u64, u32, Instant)>,
     /// A keyframe request waits for the home worker to be known (mirrors).

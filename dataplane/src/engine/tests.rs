@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::abi::continuity::RTP_MARGIN;
-use crate::abi::{Codec, Continuity, DropReason, LayerSpec, MediaKind, SrtpKeys};
+use crate::abi::{Codec, Continuity, Counter, DropReason, LayerSpec, MediaKind, SrtpKeys};
 use std::time::Duration;
 use switchyard_srtp::{MasterKey, Profile, Session};
 use switchyard_wire::codec::Vp8Descriptor;
@@ -290,6 +290,21 @@ impl World {
         let addr = peer.addr;
         self.engine
             .handle_datagram(self.t, addr, &mut buf[..n], &mut self.sink);
+    }
+
+    /// The sequence numbers NACKed to the publisher since the last call.
+    fn nacked_to_publisher(&mut self) -> Vec<u16> {
+        let pkts = self.sink.take_to(self.publisher.addr);
+        let mut lost = Vec::new();
+        for mut p in pkts {
+            let n = self.publisher.recv.unprotect_rtcp(&mut p).unwrap();
+            for x in Compound::new(&p[..n]) {
+                if let Ok(Packet::Nack(nack)) = x {
+                    lost.extend(nack.lost());
+                }
+            }
+        }
+        lost
     }
 
     pub(super) fn plis_to_publisher(&mut self) -> usize {
@@ -941,4 +956,69 @@ fn a_new_engine_resumed_from_continuity_records_is_accepted_by_every_receiver() 
     for p in b {
         open(&mut w.b, p);
     }
+}
+
+#[test]
+fn a_lost_packet_is_asked_for_again_each_round_trip_until_it_comes() {
+    let mut w = World::new();
+    w.frame([true; 3]);
+    w.nacked_to_publisher();
+    // layer 0 loses two packets
+    let lost = [w.seqs[0], w.seqs[0].wrapping_add(1)];
+    w.seqs[0] = w.seqs[0].wrapping_add(2);
+    w.frame([false; 3]);
+    assert_eq!(w.nacked_to_publisher(), lost, "asked for at once");
+    // nothing came: asked again after the assumed round trip (100 ms + 1/4)
+    w.t += Duration::from_millis(60);
+    w.engine.handle_timeout(w.t, &mut w.sink);
+    assert_eq!(w.nacked_to_publisher(), Vec::<u16>::new());
+    w.t += Duration::from_millis(80);
+    w.engine.handle_timeout(w.t, &mut w.sink);
+    assert_eq!(w.nacked_to_publisher(), lost, "asked for again");
+    // the first arrives; only the second is asked for a third time
+    let mut pkt = vp8(&mut w.publisher, 0, lost[0], 1, true, false);
+    w.engine
+        .handle_datagram(w.t, w.publisher.addr, &mut pkt, &mut w.sink);
+    w.t += Duration::from_millis(130);
+    w.engine.handle_timeout(w.t, &mut w.sink);
+    assert_eq!(w.nacked_to_publisher(), [lost[1]]);
+    // and given up after the fourth request
+    for _ in 0..4 {
+        w.t += Duration::from_millis(130);
+        w.engine.handle_timeout(w.t, &mut w.sink);
+    }
+    assert_eq!(w.nacked_to_publisher(), [lost[1]]);
+    let c = w.engine.counters();
+    assert_eq!(c.get(Counter::UpstreamNackRetries), 4);
+    assert_eq!(c.get(Counter::UpstreamLossGivenUp), 1);
+}
+
+#[test]
+fn lost_audio_is_not_asked_for() {
+    let t = Instant::now();
+    let mut engine = Engine::new(EngineConfig::default());
+    let mut sink = VecSink::default();
+    let mut publisher = peer(1, 5000);
+    add(&mut engine, &mut sink, &publisher, t);
+    let audio = SourceSpec {
+        kind: MediaKind::Audio,
+        codec: Codec::Opus,
+        clock_rate: 48_000,
+        layer_count: 1,
+        ..video_source(1)
+    };
+    engine.handle_command(t, Command::AddSource(audio), &mut sink);
+    for seq in [10, 11, 14, 15] {
+        let mut pkt = vp8(&mut publisher, 0, seq, seq, true, false);
+        engine.handle_datagram(t, publisher.addr, &mut pkt, &mut sink);
+    }
+    engine.handle_timeout(t + Duration::from_millis(500), &mut sink);
+    for mut p in sink.take_to(publisher.addr) {
+        let n = publisher.recv.unprotect_rtcp(&mut p).unwrap();
+        assert!(
+            Compound::new(&p[..n]).all(|x| !matches!(x, Ok(Packet::Nack(_)))),
+            "no NACK for audio"
+        );
+    }
+    assert_eq!(engine.counters().get(Counter::UpstreamLossGivenUp), 0);
 }

@@ -2,7 +2,7 @@
 //! reports to publishers, deferred keyframe requests.
 
 use super::{Engine, Sink};
-use crate::abi::Event;
+use crate::abi::{Counter, Event};
 use std::time::{Duration, Instant};
 use switchyard_wire::rtcp::{ReceiverReportRepr, ReportBlock};
 
@@ -105,6 +105,37 @@ impl Engine {
                     .is_some_and(|src| src.layers[l as usize].throttle.due(now, window));
                 if due {
                     self.send_keyframe_request(now, s, l, sink);
+                }
+            }
+        }
+        self.nack_again(now, sink);
+    }
+
+    /// Asks publishers and relays again for packets still missing a round
+    /// trip after the last request.
+    fn nack_again(&mut self, now: Instant, sink: &mut dyn Sink) {
+        let mut lost = [0u16; super::missing::CAPACITY];
+        for s in 0..self.sources.bound() {
+            let Some(src) = self.sources.get_mut(s) else {
+                continue;
+            };
+            let Some(e) = src.publisher else { continue };
+            for l in 0..src.spec.layer_count as usize {
+                let Some(src) = self.sources.get_mut(s) else {
+                    break;
+                };
+                let layer = &mut src.layers[l];
+                if layer.missing.is_empty() {
+                    continue;
+                }
+                let due = layer.missing.due(now, &mut lost);
+                let ssrc = layer.ssrc;
+                self.counters
+                    .add(Counter::UpstreamLossGivenUp, due.given_up as u64);
+                if due.asked > 0 {
+                    self.counters
+                        .add(Counter::UpstreamNackRetries, due.asked as u64);
+                    self.nack_upstream(e, ssrc, &lost[..due.asked], sink);
                 }
             }
         }
