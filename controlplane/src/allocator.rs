@@ -11,7 +11,9 @@
 //!    them round by round, never past the layer its drawn height needs,
 //!    while the estimate has room.
 //!
-//! Downgrades follow the estimate at once; an upgrade needs 10 % headroom,
+//! Downgrades follow the estimate at once, but a video is paused only when
+//! the lowest layers exceed by a quarter the highest estimate of the last
+//! two seconds; an upgrade needs 10 % headroom,
 //! and when the wanted allocation does not fit the estimate the caller is
 //! told to probe for it (the estimate of an SFU that sends only what it
 //! allocated cannot grow by itself).
@@ -54,6 +56,11 @@ pub struct SourceView {
 pub struct ReceiverView {
     /// Its path's estimate (bit/s); `None` before any feedback.
     pub estimate_bps: Option<u64>,
+    /// The highest estimate of the last [`PAUSE_HOLD`]: a video is paused
+    /// only when the lowest layers exceed even that (by a quarter), so a
+    /// dip of the estimate shorter than the hold lowers layers but pauses
+    /// nothing. `None`: the current estimate alone.
+    pub recent_max_bps: Option<u64>,
     /// Forward at most this many videos (`None`: all).
     pub last_n: Option<usize>,
     /// Its remote video sources.
@@ -78,6 +85,20 @@ pub const NOMINAL_BPS: [u32; 3] = [150_000, 500_000, 1_500_000];
 
 /// Upgrades need this much headroom over their cost.
 const UPGRADE_HEADROOM: f64 = 1.1;
+
+/// The lowest layers may exceed the estimate by this much before a video is
+/// paused. A delay-based estimate that detects overuse drops to 0.85 × what
+/// was acknowledged, below the cost of what flows; a video paused for that
+/// freezes for a second or more (the resume waits for a keyframe), while a
+/// lowest layer costs a tenth of a top one. A path that really is narrower
+/// keeps lowering the estimate, and videos go.
+const LOWEST_LAYER_SLACK: f64 = 1.25;
+
+/// How long the estimate must stay low before a video is paused for it
+/// (the hub keeps the estimates of this long; [`ReceiverView::recent_max_bps`]).
+/// On a busy machine, estimates dipped for 0.6–1.8 s and came back with the
+/// next probe while nothing on the path had changed.
+pub const PAUSE_HOLD: std::time::Duration = std::time::Duration::from_millis(2000);
 
 /// The highest layer a drawn height needs: simulcast layers are about ¼, ½
 /// and full height of a 720p camera.
@@ -125,21 +146,27 @@ fn ordered(sources: &[SourceView]) -> Vec<&SourceView> {
     v
 }
 
-/// Allocates within `budget` (bit/s); returns targets and cost.
-fn fill(order: &[&SourceView], forwarded: usize, budget: f64) -> (BTreeMap<u64, Target>, u64) {
+/// Allocates within `budget` (bit/s), lowest layers within `low_budget`;
+/// returns targets and cost.
+fn fill(
+    order: &[&SourceView],
+    forwarded: usize,
+    (budget, low_budget): (f64, f64),
+) -> (BTreeMap<u64, Target>, u64) {
     let mut targets: BTreeMap<u64, Target> =
         order.iter().map(|s| (s.source, Target::Paused)).collect();
     let mut layer: Vec<Option<u8>> = vec![None; order.len()];
     let mut spent = 0.0;
     let cost = |s: &SourceView, l: u8| f64::from(rates(s)[usize::from(l)]);
-    // lowest layers first, in order; the first source always gets one
+    // lowest layers first, in order, with some slack; the first source
+    // always gets one
     for (i, s) in order.iter().enumerate().take(forwarded) {
         let Some(top) = ceiling(s) else { continue };
         let low = (0..=top)
             .find(|&l| rates(s)[usize::from(l)] > 0)
             .unwrap_or(0);
         let c = cost(s, low);
-        if spent + c <= budget || i == 0 {
+        if spent + c <= low_budget || i == 0 {
             layer[i] = Some(low);
             spent += c;
         }
@@ -177,7 +204,7 @@ fn fill(order: &[&SourceView], forwarded: usize, budget: f64) -> (BTreeMap<u64, 
 pub fn allocate(r: &ReceiverView, previous: &Allocation) -> Allocation {
     let order = ordered(&r.sources);
     let forwarded = r.last_n.unwrap_or(usize::MAX).min(order.len());
-    let (wanted, wanted_bps) = fill(&order, forwarded, f64::INFINITY);
+    let (wanted, wanted_bps) = fill(&order, forwarded, (f64::INFINITY, f64::INFINITY));
     let Some(estimate) = r.estimate_bps else {
         // no feedback yet: what the receiver wants
         return Allocation {
@@ -187,14 +214,19 @@ pub fn allocate(r: &ReceiverView, previous: &Allocation) -> Allocation {
         };
     };
     let budget = estimate as f64;
-    let (targets, cost) = fill(&order, forwarded, budget);
+    let low_budget = r.recent_max_bps.unwrap_or(estimate).max(estimate) as f64 * LOWEST_LAYER_SLACK;
+    let (targets, cost) = fill(&order, forwarded, (budget, low_budget));
     // an upgrade over the previous allocation needs headroom
     let upgraded = targets
         .iter()
         .any(|(s, t)| previous.targets.get(s).is_none_or(|p| t > p))
         && previous.cost_bps > 0;
     if upgraded && (cost as f64) * UPGRADE_HEADROOM > budget {
-        let (targets, cost) = fill(&order, forwarded, budget / UPGRADE_HEADROOM);
+        let (targets, cost) = fill(
+            &order,
+            forwarded,
+            (budget / UPGRADE_HEADROOM, low_budget / UPGRADE_HEADROOM),
+        );
         return Allocation {
             targets,
             cost_bps: cost,
@@ -227,6 +259,7 @@ mod tests {
     fn view(estimate: Option<u64>, sources: Vec<SourceView>) -> ReceiverView {
         ReceiverView {
             estimate_bps: estimate,
+            recent_max_bps: None,
             last_n: None,
             sources,
         }
@@ -271,11 +304,12 @@ mod tests {
         let mut speaker = src(2);
         speaker.speaker_rank = Some(0);
         let other = src(1);
-        // 400 kbit/s: everyone's lowest layer (450k) does not fit: the
-        // selected source gets its low layer, the speaker too, then nothing
+        // 350 kbit/s: everyone's lowest layer (450k) does not fit, even
+        // with the slack: the selected source gets its low layer, the
+        // speaker too, then nothing
         let a = allocate(
             &view(
-                Some(400_000),
+                Some(350_000),
                 vec![other.clone(), speaker.clone(), selected.clone()],
             ),
             &Allocation::default(),
@@ -313,6 +347,40 @@ mod tests {
             &Allocation::default(),
         );
         assert_eq!(layers(&a), [Target::Layer(0), Target::Paused]);
+    }
+
+    #[test]
+    fn a_dip_of_the_estimate_below_the_lowest_layers_pauses_nothing() {
+        let three = || (1..=3).map(src).collect::<Vec<_>>();
+        // 450 kbit/s of lowest layers: 400 (an overuse's 0.85 × 470) keeps
+        // all three, 300 does not
+        let a = allocate(&view(Some(400_000), three()), &Allocation::default());
+        assert_eq!(layers(&a), [Target::Layer(0); 3]);
+        let a = allocate(&view(Some(300_000), three()), &a);
+        assert_eq!(
+            layers(&a),
+            [Target::Layer(0), Target::Layer(0), Target::Paused]
+        );
+        // the slack is for lowest layers only: 480k does not raise one
+        // source to its 500k layer
+        let a = allocate(&view(Some(480_000), vec![src(1)]), &a);
+        assert_eq!(layers(&a), [Target::Layer(0)]);
+    }
+
+    #[test]
+    fn a_dip_shorter_than_the_hold_lowers_layers_but_pauses_nothing() {
+        let two = || vec![src(1), src(2)];
+        let high = allocate(&view(Some(1_500_000), two()), &Allocation::default());
+        assert_eq!(layers(&high), [Target::Layer(1), Target::Layer(1)]);
+        // the estimate dips to 200k while 1.5M is recent: lowest layers
+        let mut v = view(Some(200_000), two());
+        v.recent_max_bps = Some(1_500_000);
+        let dip = allocate(&v, &high);
+        assert_eq!(layers(&dip), [Target::Layer(0), Target::Layer(0)]);
+        // once the hold has passed with the estimate low, one goes
+        v.recent_max_bps = Some(220_000);
+        let low = allocate(&v, &dip);
+        assert_eq!(layers(&low), [Target::Layer(0), Target::Paused]);
     }
 
     #[test]

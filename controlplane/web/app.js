@@ -237,7 +237,11 @@ async function publish() {
   const [audio] = state.local.getAudioTracks();
   const [video] = state.local.getVideoTracks();
   const a = audio && pc.addTransceiver(audio, { direction: "sendonly", streams: [state.local] });
-  const v = video && pc.addTransceiver(video, { direction: "sendonly", streams: [state.local], sendEncodings: LAYERS });
+  // ?simulcast=0 sends one encoding (a weak machine, or a test that wants
+  // every receiver to get the same stream)
+  const single = new URLSearchParams(location.search).get("simulcast") === "0";
+  const encodings = single ? [{ maxBitrate: LAYERS[LAYERS.length - 1].maxBitrate }] : LAYERS;
+  const v = video && pc.addTransceiver(video, { direction: "sendonly", streams: [state.local], sendEncodings: encodings });
   // without a camera, still offer to receive video (the server fills the line)
   if (!video) pc.addTransceiver("video", { direction: "recvonly" });
   await offer();
@@ -280,11 +284,14 @@ function restartIce(why) {
 
 // Chrome calls a connection "disconnected" only ~5 s after its path broke.
 // Remote audio never pauses (silence and muted tracks still send packets),
-// so 0.75 s without any packet from anyone while others publish means our
+// so 1.5 s without any packet from anyone while others publish means our
 // path broke: restart ICE then. Chrome checks the new path at once but
 // keeps its old pair until nothing arrived on it for 2.5 s, so media is
-// back about 2.5 s after the change.
-const MEDIA_SILENCE_MS = 750;
+// back about 2.5 s after the change whether we ask at 0.75 s or 1.5 s; and
+// shorter silences happen without any network change on a busy machine
+// (four browsers of a test restarting at once after their browser process
+// was held up for most of a second).
+const MEDIA_SILENCE_MS = 1500;
 // While media stays away after a restart, the next one comes this soon,
 // then at doubling gaps up to RESTART_GAP_MAX_MS (a network that is really
 // gone is not hammered).
@@ -295,6 +302,11 @@ function silenceAllowed() {
   if (n === 0) return MEDIA_SILENCE_MS;
   return Math.min(RESTART_GAP_MAX_MS, RESTART_RETRY_MS * 2 ** Math.max(0, n - 2));
 }
+// A look at the stats this much later than planned means this tab itself
+// was held up (a busy machine): the silence it measured says nothing about
+// the path, and the watch starts over.
+const WATCH_MS = 250;
+const WATCH_LATE_MS = 2 * WATCH_MS;
 async function watchMedia() {
   const pc = state.pc;
   if (!pc || state.left || pc.connectionState !== "connected") return;
@@ -305,9 +317,11 @@ async function watchMedia() {
     if (r.type === "inbound-rtp") packets += r.packetsReceived || 0;
   });
   const now = Date.now();
+  const late = now - (state.lastWatch || now) > WATCH_MS + WATCH_LATE_MS;
+  state.lastWatch = now;
   // judged only once media has flowed on this connection: during setup and
   // renegotiations nothing may arrive for a while
-  if (packets === 0 || packets !== state.inboundPackets || !state.inboundSince || pc !== state.statsPc) {
+  if (late || packets === 0 || packets !== state.inboundPackets || !state.inboundSince || pc !== state.statsPc) {
     // media flowed, or a new connection starts: restarts count from zero
     if (packets !== state.inboundPackets || pc !== state.statsPc) state.silentRestarts = 0;
     Object.assign(state, { inboundPackets: packets, inboundSince: now, statsPc: pc });
@@ -318,7 +332,7 @@ async function watchMedia() {
     restartIce(`no media for ${silent} ms`);
   }
 }
-setInterval(() => watchMedia().catch(() => {}), 250);
+setInterval(() => watchMedia().catch(() => {}), WATCH_MS);
 
 async function offer() {
   const pc = state.pc;

@@ -222,6 +222,7 @@ impl Agent {
     /// (bandwidth, audio levels, layer rates, idle endpoints, refused
     /// commands); the rest are the dataplane's own statistics.
     pub fn handle_event(&mut self, event: Event) {
+        tracing::trace!(target: "switchyard::events", event = ?event, "dataplane event");
         if matches!(
             event,
             Event::Bandwidth { .. }

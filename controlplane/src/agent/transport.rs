@@ -3,10 +3,14 @@
 //! handed over through its exception ring) into dataplane commands.
 //!
 //! Sans-IO: `handle_datagram` / `handle_timeout` in, `poll_output` out.
-//! The endpoint is added to the dataplane once both halves are done: ICE
-//! nominated a remote address and DTLS produced keys checked against the
-//! SDP fingerprint. A later nomination moves it (`UpdateRemote`); a lapsed
-//! consent or a failed handshake removes it.
+//! The endpoint is added to the dataplane once both halves are done: DTLS
+//! produced keys checked against the SDP fingerprint, and ICE gave an
+//! address — the nominated one, or before any nomination the checked
+//! address the handshake came from (RFC 8445 §12.1: data may flow on a
+//! valid pair before one is selected; Chrome finishes DTLS on its first
+//! checked pair and may nominate seconds later). A nomination of another
+//! address moves it (`UpdateRemote`); a lapsed consent or a failed
+//! handshake removes it.
 
 use crate::dtls::{Certificate, DtlsError, DtlsEvent, DtlsRole, DtlsSession};
 use crate::ice::{CheckerEvent, Credentials, IceChecker, IceEvent, IceLite};
@@ -101,6 +105,8 @@ pub struct Transport {
     dtls: Option<DtlsSession>,
     keys: Option<SrtpKeys>,
     remote: Option<SocketAddr>,
+    /// The checked address the last DTLS datagram came from.
+    dtls_from: Option<SocketAddr>,
     in_dataplane: bool,
     failed: bool,
     out: VecDeque<Output>,
@@ -136,6 +142,7 @@ impl Transport {
             dtls: Some(dtls),
             keys: None,
             remote: None,
+            dtls_from: None,
             in_dataplane: false,
             failed: false,
             out: VecDeque::new(),
@@ -201,6 +208,7 @@ impl Transport {
             dtls: None,
             keys: None,
             remote: s.selected,
+            dtls_from: None,
             in_dataplane: true,
             failed: false,
             out: VecDeque::new(),
@@ -279,6 +287,7 @@ impl Transport {
                 // only from an address that passed an ICE check
                 if self.verified(from) => {
                     if let Some(dtls) = &mut self.dtls {
+                        self.dtls_from = Some(from);
                         dtls.handle_datagram(now, data);
                     }
                 }
@@ -405,7 +414,16 @@ impl Transport {
             }
         }
         // keys may come before the nomination (browsers nominate late):
-        // they wait for it
+        // media starts on the checked pair the handshake came on, and a
+        // later nomination of another pair moves it
+        if !self.in_dataplane
+            && self.keys.is_some()
+            && self.remote.is_none()
+            && let Some(from) = self.dtls_from
+        {
+            tracing::debug!(target: "switchyard::transport", endpoint = self.endpoint, addr = %from, "media on the handshake's pair until a nomination");
+            self.remote = Some(from);
+        }
         if !self.in_dataplane
             && let Some(remote) = self.remote
             && let Some(keys) = self.keys.take()
@@ -485,12 +503,25 @@ mod tests {
     }
 
     #[test]
-    fn dtls_before_the_nomination_waits_for_it() {
-        // Chrome finishes DTLS on the first checked pair and nominates later
-        handshake(false);
+    fn dtls_before_the_nomination_starts_media_on_its_pair_and_a_nomination_moves_it() {
+        // Chrome finishes DTLS on its first checked pair and may nominate
+        // seconds later: media need not wait for it
+        let (mut t, browser, local) = handshake(false);
+        let now = Instant::now();
+        let elsewhere = SocketAddr::from(([192, 0, 2, 9], 4000));
+        t.handle_datagram(now, elsewhere, &check(&browser, &local, true));
+        let mut moved = None;
+        while let Some(o) = t.poll_output() {
+            if let Output::Dataplane(Command::UpdateRemote { endpoint, remote }) = o {
+                moved = Some((endpoint, remote));
+            }
+        }
+        assert_eq!(moved, Some((42, elsewhere)));
     }
 
-    fn handshake(nominate_first: bool) {
+    /// A check (nominating or not), then the DTLS handshake: the endpoint
+    /// is added with the browser's address and keys.
+    fn handshake(nominate: bool) -> (Transport, Browser, Credentials) {
         let now = Instant::now();
         let sfu_cert = Certificate::generate().unwrap();
         let mut browser = browser(&sfu_cert, now);
@@ -505,14 +536,9 @@ mod tests {
             now,
         )
         .unwrap();
-        // connectivity check (with or without nomination), then the DTLS handshake
-        t.handle_datagram(now, browser.addr, &check(&browser, &local, nominate_first));
+        t.handle_datagram(now, browser.addr, &check(&browser, &local, nominate));
         let mut added = None;
-        for round in 0..20 {
-            if round == 10 && !nominate_first {
-                assert!(added.is_none(), "no endpoint before the nomination");
-                t.handle_datagram(now, browser.addr, &check(&browser, &local, true));
-            }
+        for _ in 0..20 {
             while let Some(d) = browser.dtls.poll_datagram() {
                 t.handle_datagram(now, browser.addr, &d);
             }
@@ -538,6 +564,7 @@ mod tests {
         // what the browser sends with is what the dataplane receives with
         assert_eq!(bk.tx.key(), spec.keys.rx.key());
         assert_eq!(bk.rx.key(), spec.keys.tx.key());
+        (t, browser, local)
     }
 
     #[test]

@@ -35,6 +35,30 @@ const PROBE_MS: u32 = 400;
 /// has its headroom once the probe succeeds.
 const PROBE_OVERSHOOT: f64 = 1.25;
 
+/// A receiver's estimates of the last [`crate::allocator::PAUSE_HOLD`].
+#[derive(Debug, Clone, Default)]
+pub(super) struct RecentEstimates(std::collections::VecDeque<(Instant, u64)>);
+
+impl RecentEstimates {
+    /// A new estimate; older ones than the hold are forgotten.
+    pub(super) fn record(&mut self, now: Instant, estimate: u64) {
+        let hold = crate::allocator::PAUSE_HOLD;
+        while self
+            .0
+            .front()
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > hold)
+        {
+            self.0.pop_front();
+        }
+        self.0.push_back((now, estimate));
+    }
+
+    /// The highest of them.
+    fn max(&self) -> Option<u64> {
+        self.0.iter().map(|(_, e)| *e).max()
+    }
+}
+
 /// Probing state of one receiver.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Probing {
@@ -165,6 +189,7 @@ impl Hub {
             .collect();
         Some(ReceiverView {
             estimate_bps: p.estimate,
+            recent_max_bps: p.recent_estimates.max(),
             last_n: self.config.last_n,
             sources,
         })

@@ -446,6 +446,7 @@ impl Hub {
                 .ok_or_else(|| ProtocolError::new(ErrorCode::BadState, "no session"))?;
         pc.apply_answer(&answer).map_err(bad_sdp)?;
         p.offer_pending = false;
+        tracing::debug!(target: "switchyard::hub", participant = id, "answer applied");
         self.keyframes_for_answered(id);
         Ok(())
     }
@@ -613,6 +614,7 @@ impl Hub {
             let sdp = pc.offer();
             p.needs_offer = false;
             p.offer_pending = true;
+            tracing::debug!(target: "switchyard::hub", participant = id, "offer sent");
             self.signal(id, ServerMessage::Offer { v: VERSION, sdp });
         }
     }

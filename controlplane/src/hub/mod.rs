@@ -226,6 +226,9 @@ struct Participant {
     /// Probes toward it.
     #[serde(skip)]
     probing: allocation::Probing,
+    /// Its estimates of the last seconds (pauses wait for them to agree).
+    #[serde(skip)]
+    recent_estimates: allocation::RecentEstimates,
 }
 
 /// Characters of a resume token (128 random bits, hex).
@@ -424,6 +427,7 @@ impl Hub {
                 estimate: None,
                 allocation: crate::allocator::Allocation::default(),
                 probing: allocation::Probing::default(),
+                recent_estimates: Default::default(),
             },
         );
         let participants: Vec<ParticipantInfo> =
@@ -696,7 +700,12 @@ impl Hub {
                     tracing::warn!(target: "switchyard::hub", bridge, id, reason, suppressed, "the agent refused a command");
                 }
             }
-            FromAgent::Event(e) if self.event_is_from(bridge, &e) => self.handle_event(now, e),
+            FromAgent::Event(e) => {
+                tracing::trace!(target: "switchyard::events", bridge, event = ?e, "dataplane event");
+                if self.event_is_from(bridge, &e) {
+                    self.handle_event(now, e);
+                }
+            }
             FromAgent::Evacuate => self.evacuate(now, bridge),
             _ => {}
         }
@@ -753,6 +762,7 @@ impl Hub {
                 tracing::trace!(target: "switchyard::bwe", participant = endpoint, estimate_bps, acked_bps, loss = f64::from(loss) / 256.0, probing, "bandwidth");
                 if let Some(p) = self.participants.get_mut(&endpoint) {
                     p.estimate = Some(estimate_bps);
+                    p.recent_estimates.record(now, estimate_bps);
                     p.probing.on_estimate(now, estimate_bps);
                     self.reallocate(now, endpoint);
                 }

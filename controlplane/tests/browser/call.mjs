@@ -12,7 +12,8 @@
 // that (for clients outside this script). --watch: once media flows, write
 // --ready-file and sample every remote's decoded frames for that many seconds
 // (--stall-window S: also the longest stall within the first S seconds),
-// --camera WxH: the size the app asks of the (fake) camera, --regions: each
+// --camera WxH: the size the app asks of the (fake) camera, --simulcast 0:
+// one encoding per camera (the app's ?simulcast=0), --regions: each
 // name's region (the app's ?region=, sent in its join), --first-frames 1:
 // also report, per remote, how long after the page's media connected its
 // first video frame was decoded (sampled every 100 ms),
@@ -39,6 +40,7 @@ function args() {
     else if (k === "--ready-file") a.readyFile = v;
     else if (k === "--stall-window") a.stallWindow = Number(v);
     else if (k === "--camera") a.camera = v;
+    else if (k === "--simulcast") a.simulcast = v;
     else if (k === "--regions") a.regions = v.split(",");
     else if (k === "--first-frames") a.firstFrames = v === "1";
     else throw new Error(`unknown argument ${k}`);
@@ -66,6 +68,8 @@ async function received(page) {
       const r = { name: p.name, video_frames: 0, frame_height: 0, audio_packets: 0, audio_samples: 0, tile: !!p.tile.isConnected };
       const ff = window.__firstFrames;
       if (ff && ff[id] && window.__connectedAt) r.first_frame_ms = ff[id] - window.__connectedAt;
+      const fp = window.__firstPackets;
+      if (fp && fp[id] && window.__connectedAt) r.first_video_packet_ms = fp[id] - window.__connectedAt;
       for (const src of p.sources.values()) {
         const st = src.mid !== undefined ? byMid.get(src.mid) : undefined;
         if (!st) continue;
@@ -88,6 +92,7 @@ async function received(page) {
 // a minute).
 function trackFirstFrames() {
   window.__firstFrames = {};
+  window.__firstPackets = {};
   const until = Date.now() + 60_000;
   const tick = async () => {
     const s = window.switchyard;
@@ -95,12 +100,16 @@ function trackFirstFrames() {
       const up = (s.connectionLog || []).find((e) => e[1] === "connected");
       if (up && !window.__connectedAt) window.__connectedAt = up[0];
       const decoding = new Set();
+      const receiving = new Set();
       (await s.pc.getStats()).forEach((r) => {
-        if (r.type === "inbound-rtp" && r.kind === "video" && r.mid !== undefined && r.framesDecoded > 0) decoding.add(r.mid);
+        if (r.type !== "inbound-rtp" || r.kind !== "video" || r.mid === undefined) return;
+        if (r.framesDecoded > 0) decoding.add(r.mid);
+        if (r.packetsReceived > 0) receiving.add(r.mid);
       });
       for (const [id, p] of s.participants) {
-        if (window.__firstFrames[id]) continue;
-        if ([...p.sources.values()].some((src) => src.kind === "video" && decoding.has(src.mid))) window.__firstFrames[id] = Date.now();
+        const video = [...p.sources.values()].filter((src) => src.kind === "video");
+        if (!window.__firstPackets[id] && video.some((src) => receiving.has(src.mid))) window.__firstPackets[id] = Date.now();
+        if (!window.__firstFrames[id] && video.some((src) => decoding.has(src.mid))) window.__firstFrames[id] = Date.now();
       }
     }
     if (Date.now() < until) setTimeout(tick, 100);
@@ -193,7 +202,7 @@ async function main() {
         if (m.type() === "error" || m.type() === "warning") log(`${name} console ${m.type()}: ${m.text()}`);
       });
       page.on("pageerror", (e) => log(`${name} page error: ${e.message}`));
-      const camera = a.camera ? `&camera=${a.camera}` : "";
+      const camera = (a.camera ? `&camera=${a.camera}` : "") + (a.simulcast ? `&simulcast=${a.simulcast}` : "");
       const i = a.names.indexOf(name);
       const region = a.regions && a.regions[i] ? `&region=${encodeURIComponent(a.regions[i])}` : "";
       await page.goto(`${a.base}/${a.room}?name=${encodeURIComponent(name)}${camera}${region}`);
