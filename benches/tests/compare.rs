@@ -5,39 +5,12 @@
 //! CPU is measured, and the side-by-side table is printed. Needs root and
 //! `janus` (scripts/test.sh installs it).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::Path;
 use std::time::Duration;
 use switchyard_benches::load::Target;
 use switchyard_benches::load::ramp::RampRun;
-
-/// target/<profile>, with the servers' binaries built: `cargo test -p
-/// switchyard-benches` builds only this crate's.
-fn bin_dir() -> PathBuf {
-    let pktgen = PathBuf::from(env!("CARGO_BIN_EXE_switchyard-pktgen"));
-    let dir = pktgen.parent().unwrap().to_path_buf();
-    if !dir.join("switchyard").exists() || !dir.join("switchyard-dataplane").exists() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "-p",
-            "switchyard-controlplane",
-            "-p",
-            "switchyard-dataplane",
-        ]);
-        if dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let out = cmd.output().expect("run cargo build");
-        assert!(
-            out.status.success(),
-            "building the servers: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    dir
-}
 
 fn ramp(out: &Path, name: &str) -> RampRun {
     let text = std::fs::read_to_string(out.join(format!("{name}.json")))
@@ -47,44 +20,24 @@ fn ramp(out: &Path, name: &str) -> RampRun {
 
 #[test]
 fn switchyard_and_janus_side_by_side() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let out = std::env::temp_dir().join(format!("swyd-compare-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut child = Command::new("bash")
-        .arg(root.join("benches/compare.sh"))
-        .env("BIN_DIR", bin_dir())
-        .env("OUT", &out)
-        .env("ROOMS", "1")
-        .env("STEP", "1")
-        .env("STEPS", "1")
-        .env("PARTICIPANTS", "3")
-        .env("DURATION", "5")
-        .env("SERVER_CPU", "0")
-        .env("GEN_CPU", if cpus > 1 { "1" } else { "0" })
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run benches/compare.sh");
     // bounded: two servers, one short step each
-    let deadline = std::time::Instant::now() + Duration::from_secs(240);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("compare.sh still running after 240 s");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let mut table = String::new();
-    use std::io::Read;
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut table)
-        .unwrap();
+    let (status, table) = common::run_script(
+        "compare.sh",
+        &out,
+        &[
+            ("ROOMS", "1"),
+            ("STEP", "1"),
+            ("STEPS", "1"),
+            ("PARTICIPANTS", "3"),
+            ("DURATION", "5"),
+            ("SERVER_CPU", "0"),
+            ("GEN_CPU", if cpus > 1 { "1" } else { "0" }),
+        ],
+        Duration::from_secs(240),
+    );
     eprintln!("{table}");
     assert!(status.success(), "compare.sh failed: {status}");
     for (name, target) in [("switchyard", Target::Switchyard), ("janus", Target::Janus)] {
@@ -115,14 +68,7 @@ fn switchyard_and_janus_side_by_side() {
     }
     assert!(table.contains("Switchyard") && table.contains("Janus"));
     // the servers are gone (their command lines name the results directory)
-    let out_text = out.to_string_lossy().to_string();
-    let left: Vec<String> = std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.contains(&out_text))
-        .collect();
+    let left = common::left_running(&out);
     assert!(left.is_empty(), "left running: {left:?}");
     let _ = std::fs::remove_dir_all(&out);
 }
