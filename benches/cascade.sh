@@ -17,7 +17,12 @@
 #
 # Settings (environment): BRIDGES (2–9), ROOMS, PARTICIPANTS (per room),
 # DURATION (seconds per run), OUT (results directory), BIN_DIR (binaries
-# from there instead of a release build).
+# from there instead of a release build), SERVER_CPU and GEN_CPU (pin the
+# focus and bridges, and the generator's one thread, to these CPUs; unset:
+# not pinned). What the relay hop itself costs shows with one participant
+# per region in each room, pinned, at a load the CPUs keep up with:
+#
+#   SERVER_CPU=0 GEN_CPU=1 ROOMS=8 PARTICIPANTS=2 bash benches/cascade.sh
 set -euo pipefail
 
 BRIDGES=${BRIDGES:-2}
@@ -34,6 +39,14 @@ die() { say "$*"; exit 1; }
 # regions A, B, C… on loopback addresses 127.0.0.2, .3, .4…
 LETTERS=(A B C D E F G H I)
 REGIONS=("${LETTERS[@]:0:$BRIDGES}")
+PIN_SERVER=()
+PIN_GEN=()
+GEN_ARGS=()
+if [ -n "${SERVER_CPU:-}" ]; then PIN_SERVER=(taskset -c "$SERVER_CPU"); fi
+if [ -n "${GEN_CPU:-}" ]; then
+    PIN_GEN=(taskset -c "$GEN_CPU")
+    GEN_ARGS=(--threads 1 --cores "$GEN_CPU")
+fi
 ip_of() { # region letter -> its bridge's address
     local i
     for i in "${!LETTERS[@]}"; do [ "${LETTERS[$i]}" != "$1" ] || echo "127.0.0.$((i + 2))"; done
@@ -76,7 +89,7 @@ wait_health() { # url name [code]: until /health answers `code` (200; 30 s)
 }
 
 say "focus on 127.0.0.1:18080 (--cascade), bridges ${REGIONS[*]} on 127.0.0.2…$(ip_of "${REGIONS[-1]}")"
-"$REL/switchyard" focus --http 127.0.0.1:18080 --https off --cascade \
+"${PIN_SERVER[@]}" "$REL/switchyard" focus --http 127.0.0.1:18080 --https off --cascade \
     --cluster-secret-file "$OUT/cluster.secret" --state-dir "$OUT/focus" --log warn \
     > "$OUT/focus.log" 2>&1 &
 pids+=($!)
@@ -85,7 +98,7 @@ for region in "${REGIONS[@]}"; do
     ip=$(ip_of "$region")
     mkdir -p "$OUT/b$region"
     chmod 700 "$OUT/b$region"
-    "$REL/switchyard" bridge --focus ws://127.0.0.1:18080/cluster \
+    "${PIN_SERVER[@]}" "$REL/switchyard" bridge --focus ws://127.0.0.1:18080/cluster \
         --cluster-secret-file "$OUT/cluster.secret" --bridge-id "b$region" --region "$region" \
         --http "$ip:18081" --bind "$ip" --base-port 10000 --workers 1 \
         --control-socket "$OUT/b$region/dp.sock" --log warn \
@@ -100,7 +113,7 @@ server_pids=$(pgrep -d, -f -- "--control-socket $OUT/b[A-I]/dp.sock" || true)
 
 run() { # name regions
     say "$1: $ROOMS rooms × $PARTICIPANTS participants, regions $2, $DURATION s"
-    "$REL/switchyard-pktgen" --server 127.0.0.1:18080 --rooms "$ROOMS" \
+    "${PIN_GEN[@]}" "$REL/switchyard-pktgen" "${GEN_ARGS[@]}" --server 127.0.0.1:18080 --rooms "$ROOMS" \
         --participants "$PARTICIPANTS" --duration "$DURATION" --regions "$2" \
         --room-prefix "$1" --server-pid "$server_pids" --json > "$OUT/$1.json"
 }
