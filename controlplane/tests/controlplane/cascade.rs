@@ -431,6 +431,7 @@ fn three_percent_loss_on_the_link_is_repaired_across_it() {
 /// receiver on B holds what it holds on one bridge (switches at keyframes:
 /// one SSRC, no freeze, 720 within 3 s of asking).
 #[test]
+#[ignore = "judged against bandwidth estimates: run alone by scripts/test.sh (--ignored)"]
 fn a_far_receiver_switches_layers_across_the_link_as_on_one_bridge() {
     let c = Cascade::start();
     let logs = || c.logs();
@@ -452,9 +453,5 @@ fn a_far_receiver_switches_layers_across_the_link_as_on_one_bridge() {
     let context = || format!("{log}\n{}", logs());
     // the receiver's video came over the relay
     assert!(relayed() - before > 1e6, "{}", context());
-    // the issue asks what one bridge gives (frozen < 1 s over the ten
-    // switches): 0.0-0.22 s in runs alone, but 1.75 s once when it ran
-    // right after another four-browser test on this 2-core machine; held
-    // to 2 s (docs/cascading.md)
-    crate::simulcast::check_switches(&r, 2.0, &context);
+    crate::simulcast::check_switches(&r, &context);
 }

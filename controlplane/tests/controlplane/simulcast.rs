@@ -104,6 +104,7 @@ pub(crate) fn run_switch(
 }
 
 #[test]
+#[ignore = "judged against bandwidth estimates: run alone by scripts/test.sh (--ignored)"]
 fn the_receiver_gets_the_layer_it_asks_for_and_switches_cleanly() {
     let _turn = BROWSERS.lock().unwrap_or_else(|p| p.into_inner());
     let net = NetnsPair::new();
@@ -111,16 +112,14 @@ fn the_receiver_gets_the_layer_it_asks_for_and_switches_cleanly() {
     let (r, log) = run_switch(&net.client_ns, &server.https, "switch", &[], &|| {
         server.log()
     });
-    check_switches(&r, 1.0, &|| {
-        format!("{log}\n--- server ---\n{}", server.log())
-    });
+    check_switches(&r, &|| format!("{log}\n--- server ---\n{}", server.log()));
 }
 
 /// What the `switch` scenario must show: asking for 180 gives at most 180
 /// lines, 720 comes within 3 s of asking, and ten switches keep one SSRC,
 /// never freeze for `max_freeze_s` in total (a second on one bridge), keep
 /// frames coming and really alternate.
-pub(crate) fn check_switches(r: &Value, max_freeze_s: f64, context: &dyn Fn() -> String) {
+pub(crate) fn check_switches(r: &Value, context: &dyn Fn() -> String) {
     // asking for 180: frames of at most 180 lines
     let small = between_marks(r, "max_height 180");
     let settled: Vec<&Value> = small.iter().filter(|s| num(&s["height"]) > 0.0).collect();
@@ -146,7 +145,7 @@ pub(crate) fn check_switches(r: &Value, max_freeze_s: f64, context: &dyn Fn() ->
     let last = big.last().unwrap();
     let freeze = num(&last["freeze_s"]) - num(&first["freeze_s"]);
     eprintln!("ten switches: frozen {freeze:.2} s in total");
-    assert!(freeze < max_freeze_s, "frozen {freeze} s\n{}", context());
+    assert!(freeze < 1.0, "frozen {freeze} s\n{}", context());
     let ssrcs: std::collections::BTreeSet<u64> = r["samples"]
         .as_array()
         .unwrap()
@@ -182,6 +181,7 @@ pub(crate) fn check_switches(r: &Value, max_freeze_s: f64, context: &dyn Fn() ->
 }
 
 #[test]
+#[ignore = "judged against bandwidth estimates: run alone by scripts/test.sh (--ignored)"]
 fn a_narrow_path_gets_the_low_layer_and_a_wide_one_the_high_layer() {
     let _turn = BROWSERS.lock().unwrap_or_else(|p| p.into_inner());
     // the publisher and the receiver in namespaces of their own, so that
