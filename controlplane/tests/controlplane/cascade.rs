@@ -431,7 +431,6 @@ fn three_percent_loss_on_the_link_is_repaired_across_it() {
 /// receiver on B holds what it holds on one bridge (switches at keyframes:
 /// one SSRC, no freeze, 720 within 3 s of asking).
 #[test]
-#[ignore = "judged against bandwidth estimates: run alone by scripts/test.sh (--ignored)"]
 fn a_far_receiver_switches_layers_across_the_link_as_on_one_bridge() {
     let c = Cascade::start();
     let logs = || c.logs();

@@ -104,7 +104,6 @@ pub(crate) fn run_switch(
 }
 
 #[test]
-#[ignore = "judged against bandwidth estimates: run alone by scripts/test.sh (--ignored)"]
 fn the_receiver_gets_the_layer_it_asks_for_and_switches_cleanly() {
     let _turn = BROWSERS.lock().unwrap_or_else(|p| p.into_inner());
     let net = NetnsPair::new();
@@ -181,7 +180,6 @@ pub(crate) fn check_switches(r: &Value, context: &dyn Fn() -> String) {
 }
 
 #[test]
-#[ignore = "judged against bandwidth estimates: run alone by scripts/test.sh (--ignored)"]
 fn a_narrow_path_gets_the_low_layer_and_a_wide_one_the_high_layer() {
     let _turn = BROWSERS.lock().unwrap_or_else(|p| p.into_inner());
     // the publisher and the receiver in namespaces of their own, so that
