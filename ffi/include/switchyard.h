@@ -447,8 +447,10 @@ SwitchyardStatus switchyard_set_target_layer(uint64_t handle,
 // again.
 SwitchyardStatus switchyard_set_relay(uint64_t handle, uint64_t endpoint, uint8_t relay);
 
-// Forwards every layer of a source published on `source_worker` to a
-// relay endpoint on `relay_worker`, one stream per layer.
+// Forwards the layers of a source published on `source_worker` to a
+// relay endpoint on `relay_worker`, one stream per layer; a layer whose
+// SSRC is 0 is not relayed (its stream, if any, pauses and keeps its
+// numbering: ABI 1.6).
 //
 // # Safety
 // `relay` points to a valid struct.

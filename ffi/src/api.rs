@@ -368,8 +368,10 @@ pub extern "C" fn switchyard_set_relay(handle: u64, endpoint: u64, relay: u8) ->
     })
 }
 
-/// Forwards every layer of a source published on `source_worker` to a
-/// relay endpoint on `relay_worker`, one stream per layer.
+/// Forwards the layers of a source published on `source_worker` to a
+/// relay endpoint on `relay_worker`, one stream per layer; a layer whose
+/// SSRC is 0 is not relayed (its stream, if any, pauses and keeps its
+/// numbering: ABI 1.6).
 ///
 /// # Safety
 /// `relay` points to a valid struct.

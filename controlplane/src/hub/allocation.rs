@@ -226,6 +226,7 @@ impl Hub {
             tracing::debug!(target: "switchyard::alloc", participant = id, estimate = ?view.estimate_bps, cost = next.cost_bps, wanted = next.wanted_bps, ?changed, ?probe, "allocation");
         }
         p.allocation = next;
+        let room = (!changed.is_empty()).then(|| p.room.clone());
         for (source, target) in changed {
             let layer = match target {
                 Target::Paused => PAUSED,
@@ -239,6 +240,10 @@ impl Hub {
                     layer,
                 },
             );
+        }
+        if let Some(room) = room {
+            // a far receiver given a higher layer: the relay carries it now
+            self.fit_relays(&room, None);
         }
         if let Some(target_bps) = probe {
             // the probe's padding rides on top of the allocated media

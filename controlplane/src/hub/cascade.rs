@@ -21,12 +21,13 @@
 
 use super::{Hub, Published};
 use crate::agent::{ToAgent, TransportSpec};
+use crate::allocator::Target;
 use crate::ice::Credentials;
 use crate::sdp::Setup;
 use crate::signalling::{ErrorCode, ProtocolError};
 use rand::Rng;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use switchyard_dataplane::abi::command::MAX_LAYERS;
 use switchyard_dataplane::abi::{Command, LayerSpec, RelaySpec, SourceSpec};
 use switchyard_wire::rtp::ExtensionIds;
@@ -108,16 +109,46 @@ pub(super) struct SourceCopy {
     /// Its layers' SSRCs on the relay (media, RTX).
     ssrcs: [u32; MAX_LAYERS],
     rtx_ssrcs: [u32; MAX_LAYERS],
+    /// How many of its layers, the lowest ones, cross the relay now: up to
+    /// the highest its receivers on `bridge` are given ([`Hub::fit_relays`]).
+    #[serde(default = "every_layer")]
+    relayed: u8,
+    /// Since when fewer layers would do: narrowing waits [`NARROW_HOLD`].
+    #[serde(skip)]
+    fewer_since: Option<Instant>,
 }
 
+/// A copy saved before relays were narrowed carried every layer.
+fn every_layer() -> u8 {
+    MAX_LAYERS as u8
+}
+
+/// A layer no far receiver is given any more still crosses this long: a
+/// receiver's layer moves with its estimate, and one moving back up should
+/// not wait for a keyframe from across the link each time.
+pub(super) const NARROW_HOLD: Duration = Duration::from_secs(3);
+
 impl SourceCopy {
+    /// `RelaySource` for the layers relayed now (SSRC 0 for the others:
+    /// their streams pause and keep their numbering).
     fn relay_source(&self) -> Command {
+        let mut ssrcs = self.ssrcs;
+        let mut rtx_ssrcs = self.rtx_ssrcs;
+        for l in usize::from(self.relayed).min(MAX_LAYERS)..MAX_LAYERS {
+            ssrcs[l] = 0;
+            rtx_ssrcs[l] = 0;
+        }
         Command::RelaySource(RelaySpec {
             endpoint: self.near,
             source: self.source,
-            ssrcs: self.ssrcs,
-            rtx_ssrcs: self.rtx_ssrcs,
+            ssrcs,
+            rtx_ssrcs,
         })
+    }
+
+    /// How many layers the source has.
+    fn layer_count(&self) -> u8 {
+        self.ssrcs.iter().filter(|&&s| s != 0).count() as u8
     }
 }
 
@@ -375,6 +406,8 @@ impl Hub {
             far: far_end,
             ssrcs: [0; MAX_LAYERS],
             rtx_ssrcs: [0; MAX_LAYERS],
+            relayed: 0,
+            fewer_since: None,
         };
         let mut spec = SourceSpec {
             id,
@@ -397,6 +430,7 @@ impl Hub {
         for w in 0..self.workers_of(far) {
             self.dataplane(far, w, Command::AddSource(spec));
         }
+        copy.relayed = self.layers_needed(name, &copy);
         let command = copy.relay_source();
         if let Some(r) = self.rooms.get_mut(name) {
             r.copies.push(copy);
@@ -405,7 +439,7 @@ impl Hub {
     }
 
     /// A command for relay end `endpoint`: now if it is connected, else
-    /// when it is.
+    /// when it is (a `RelaySource` replacing one parked for its source).
     fn send_to_relay_end(&mut self, endpoint: u64, command: Command) {
         let Some(end) = self.relay_end_mut(endpoint) else {
             return;
@@ -414,7 +448,85 @@ impl Hub {
             let (bridge, worker) = (end.leg.bridge.clone(), end.leg.worker);
             self.dataplane(&bridge, worker, command);
         } else {
+            if let Command::RelaySource(new) = &command {
+                end.parked.retain(
+                    |p| !matches!(p, Command::RelaySource(old) if old.source == new.source),
+                );
+            }
             end.parked.push(command);
+        }
+    }
+
+    /// How many of `copy`'s layers its receivers use: up to the highest
+    /// layer any of them on its bridge is given; every layer for one whose
+    /// layer is not allocated yet (a new subscription starts at the top, and
+    /// audio has one layer); none when nobody there receives the source or
+    /// all of them have it paused (last-N, no bandwidth).
+    fn layers_needed(&self, name: &str, copy: &SourceCopy) -> u8 {
+        let count = copy.layer_count();
+        let Some(r) = self.rooms.get(name) else {
+            return 0;
+        };
+        r.members
+            .iter()
+            .filter_map(|m| self.participants.get(m))
+            .filter(|p| {
+                p.bridge == copy.bridge && p.subscriptions.iter().any(|s| s.source == copy.source)
+            })
+            .map(|p| match p.allocation.targets.get(&copy.source) {
+                Some(Target::Layer(l)) => l.saturating_add(1),
+                Some(Target::Paused) => 0,
+                None => count,
+            })
+            .max()
+            .unwrap_or(0)
+            .min(count)
+    }
+
+    /// Fits what crosses the relays of room `name` to what the receivers on
+    /// the far side use (docs/cascading.md, "What crosses"): a copy whose
+    /// receivers need more layers gets them at once; one that needs fewer
+    /// keeps them until it has needed fewer for [`NARROW_HOLD`] — judged only
+    /// when `now` is given (the periodic pass), so the calls that follow a
+    /// receiver's changes only widen.
+    pub(super) fn fit_relays(&mut self, name: &str, now: Option<Instant>) {
+        let Some(r) = self.rooms.get(name) else {
+            return;
+        };
+        let needs: Vec<u8> = r
+            .copies
+            .iter()
+            .map(|c| self.layers_needed(name, c))
+            .collect();
+        let mut commands = Vec::new();
+        let Some(r) = self.rooms.get_mut(name) else {
+            return;
+        };
+        for (c, need) in r.copies.iter_mut().zip(needs) {
+            let relayed = c.relayed.min(c.layer_count());
+            let refit = if need > relayed {
+                true
+            } else if need < relayed {
+                match now {
+                    Some(now) => {
+                        let since = *c.fewer_since.get_or_insert(now);
+                        now.saturating_duration_since(since) >= NARROW_HOLD
+                    }
+                    None => false,
+                }
+            } else {
+                c.fewer_since = None;
+                false
+            };
+            if refit {
+                tracing::debug!(target: "switchyard::hub", room = name, source = c.source, bridge = c.bridge, from = relayed, to = need, "relayed layers");
+                c.relayed = need;
+                c.fewer_since = None;
+                commands.push((c.near, c.relay_source()));
+            }
+        }
+        for (near, command) in commands {
+            self.send_to_relay_end(near, command);
         }
     }
 

@@ -5,12 +5,14 @@
 
 use super::*;
 use crate::agent::{Agent, AgentOut};
+use crate::allocator::Target;
 use crate::auth::TokenPolicy;
 use crate::dtls::Certificate;
 use crate::focus::placement::Rules;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use switchyard_dataplane::abi::PacketHeader;
+use webrtc_sdp::media_type::SdpMediaValue;
 
 const CHROME: &str = include_str!("../sdp/testdata/chrome_simulcast_offer.sdp");
 
@@ -148,10 +150,13 @@ impl Cluster {
             .hub
             .join_in(self.t, room, name, None, Some(region))
             .unwrap();
-        let sdp = CHROME.replace("Brw5", &format!("B{name:>3}"));
+        // an ICE ufrag of its own (ice-chars only)
+        let sdp = CHROME.replace("Brw5", &format!("B{name:0>3}"));
         self.hub
             .handle_message(self.t, id, ClientMessage::Offer { v: VERSION, sdp });
         self.drain();
+        let published = self.hub.participants[&id].published.len();
+        assert_eq!(published, 2, "{name}'s offer publishes audio and video");
         // as the agent says once the browser's ICE and DTLS are done
         let bridge = self.hub.participants[&id].bridge.clone();
         self.hub
@@ -501,4 +506,79 @@ fn rooms_over_the_same_two_bridges_share_one_relay_until_the_last_leaves() {
         x,
         Command::RemoveEndpoint { endpoint } if *endpoint == eu_end
     )));
+}
+
+/// How many layers the latest `RelaySource` of `source` on `bridge` carries.
+fn relayed_layers(c: &Cluster, bridge: &str, source: u64) -> usize {
+    let last = relay_sources(c.commands(bridge))
+        .into_iter()
+        .rfind(|r| r.source == source)
+        .expect("a RelaySource of the source");
+    last.ssrcs.iter().filter(|&&s| s != 0).count()
+}
+
+/// The layer the allocator gives receiver `id` of `source`.
+fn target_of(c: &Cluster, id: u64, source: u64) -> Option<Target> {
+    let p = &c.hub.participants[&id];
+    p.allocation.targets.get(&source).copied()
+}
+
+#[test]
+fn a_relay_carries_the_layers_far_receivers_are_given_widening_at_once_narrowing_after_a_hold() {
+    let mut c = Cluster::new(50);
+    let a = c.join("A", "eu");
+    let b = c.join("B", "us");
+    c.run(1000);
+    let kind_of = |k: SdpMediaValue| {
+        c.hub.participants[&a]
+            .published
+            .iter()
+            .find(|s| s.kind == k)
+            .map(|s| s.source)
+            .unwrap()
+    };
+    let (audio, video) = (kind_of(SdpMediaValue::Audio), kind_of(SdpMediaValue::Video));
+    let rates = Event::SourceRates {
+        source: video,
+        layer_bps: [100_000, 300_000, 1_000_000],
+    };
+    c.hub.handle_event(c.t, rates);
+    // B's new subscription starts on the top layer: all three cross
+    assert_eq!(relayed_layers(&c, "eu", video), 3);
+    assert_eq!(relayed_layers(&c, "eu", audio), 1);
+    // B's estimate fits only the lowest layer: B gets it at once, the relay
+    // keeps the others for the hold (B may come back up), then drops them
+    c.hub.handle_event(c.t, super::tests::bandwidth(b, 150_000));
+    c.drain();
+    assert_eq!(target_of(&c, b, video), Some(Target::Layer(0)));
+    c.run(2000);
+    assert_eq!(relayed_layers(&c, "eu", video), 3, "held");
+    c.run(2500);
+    assert_eq!(
+        relayed_layers(&c, "eu", video),
+        1,
+        "narrowed after the hold"
+    );
+    assert_eq!(relayed_layers(&c, "eu", audio), 1, "audio always crosses");
+    // a higher estimate: B's layer and the relay widen together, at once
+    let before = relay_sources(c.commands("eu")).len();
+    c.hub
+        .handle_event(c.t, super::tests::bandwidth(b, 5_000_000));
+    c.drain();
+    assert_eq!(target_of(&c, b, video), Some(Target::Layer(2)));
+    assert_eq!(relayed_layers(&c, "eu", video), 3);
+    assert_eq!(relay_sources(c.commands("eu")).len(), before + 1);
+    // the relay's near end keeps the numbering: the same SSRCs come back
+    let specs: Vec<RelaySpec> = relay_sources(c.commands("eu"))
+        .into_iter()
+        .filter(|r| r.source == video && r.ssrcs[2] != 0)
+        .collect();
+    assert!(specs.len() >= 2 && specs.iter().all(|r| r.ssrcs == specs[0].ssrcs));
+    // a second far receiver on the lowest layer does not narrow what B uses
+    let d = c.join("D", "us");
+    c.hub.handle_event(c.t, super::tests::bandwidth(d, 150_000));
+    c.hub
+        .handle_event(c.t, super::tests::bandwidth(b, 5_000_000));
+    c.run(4000);
+    assert_eq!(relayed_layers(&c, "eu", video), 3);
 }

@@ -381,7 +381,10 @@ impl Hub {
             unanswered: true,
         });
         q.needs_offer = true;
+        let room = q.room.clone();
         self.for_endpoint(to, Command::Subscribe(spec));
+        // a far source's relay carries what the new subscription starts on
+        self.fit_relays(&room, None);
     }
 
     fn unsubscribe(&mut self, from: u64, source: u64) {

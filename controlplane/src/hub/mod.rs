@@ -668,6 +668,15 @@ impl Hub {
             for id in ids {
                 self.reallocate(now, id);
             }
+            let spanning: Vec<String> = self
+                .rooms
+                .iter()
+                .filter(|(_, r)| !r.copies.is_empty())
+                .map(|(name, _)| name.clone())
+                .collect();
+            for name in spanning {
+                self.fit_relays(&name, Some(now));
+            }
         }
     }
 

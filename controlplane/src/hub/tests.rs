@@ -469,7 +469,7 @@ fn targets_for(outs: &[Out], endpoint: u64) -> Vec<(u64, u8)> {
 }
 
 /// A bandwidth report for `endpoint`: `bps` estimated, half of it acked.
-fn bandwidth(endpoint: u64, bps: u64) -> Event {
+pub(super) fn bandwidth(endpoint: u64, bps: u64) -> Event {
     Event::Bandwidth {
         endpoint,
         estimate_bps: bps,

@@ -173,7 +173,12 @@ impl Engine {
         let Some(out) = self.streams.get_mut(o) else {
             return;
         };
-        let (s, layer) = (out.source, out.current.unwrap_or(out.target));
+        // a relay stream asks for its own layer, relayed now or not (the
+        // focus widens the relay to a layer a far receiver switches to)
+        let (s, layer) = match out.relay {
+            true => (out.source, out.spec.target_layer),
+            false => (out.source, out.current.unwrap_or(out.target)),
+        };
         // a receiver gets at most RECEIVER_KEYFRAMES requests through per
         // window for each stream it receives: one that asks in a loop cannot
         // make a publisher send nothing but keyframes for everyone, and

@@ -1,14 +1,15 @@
 //! Relays to other bridges (cascading, docs/cascading.md): which endpoint
-//! ids are relays, and relay streams — every layer of a source forwarded
-//! to a relay endpoint as its own stream pinned to that layer, with its own
-//! numbering, retransmission history and RTX, so the far bridge can treat
-//! the source as one of its own. A source a relay publishes is never
+//! ids are relays, and relay streams — each layer of a source the focus
+//! relays forwarded to a relay endpoint as its own stream pinned to that
+//! layer, with its own numbering, retransmission history and RTX, so the
+//! far bridge can treat the source as one of its own. A source a relay publishes is never
 //! relayed again, and a relay never subscribes: rooms over any number of
 //! bridges have no loops.
 
 use super::{Engine, Sink};
-use crate::abi::command::MAX_LAYERS;
-use crate::abi::{CommandError, RelaySpec, SubscriptionSpec};
+use crate::abi::command::{MAX_LAYERS, PAUSED};
+use crate::abi::{CommandError, MediaKind, RelaySpec, SubscriptionSpec};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// Most relay endpoint ids a worker remembers.
@@ -36,7 +37,11 @@ impl Engine {
     }
 
     /// `RelaySource`: one pinned stream per layer of the source toward the
-    /// relay endpoint (replacing earlier ones of the pair).
+    /// relay endpoint. A layer whose SSRC is 0 is not relayed now (ABI 1.6:
+    /// the focus relays only the layers far receivers use); its stream, if
+    /// the pair had one, pauses and keeps its numbering for when the layer
+    /// is relayed again (the far side's SRTP and loss tracking see no jump).
+    /// A layer's stream whose SSRC changes starts over.
     pub(super) fn relay_source(
         &mut self,
         now: Instant,
@@ -51,13 +56,45 @@ impl Engine {
             return Err(CommandError::RelayLoop);
         }
         let source_spec = src.spec;
+        let video = source_spec.kind == MediaKind::Video;
         let count = usize::from(source_spec.layer_count.max(1)).min(MAX_LAYERS);
-        if spec.ssrcs[..count].contains(&0) {
-            return Err(CommandError::Malformed);
+        let existing = self.relay_streams(e, s);
+        for (&o, &layer) in &existing {
+            if usize::from(layer) >= count {
+                self.drop_stream(o);
+            }
         }
-        self.drop_relay_streams(e, s);
         for layer in 0..count {
             let (ssrc, rtx_ssrc) = (spec.ssrcs[layer], spec.rtx_ssrcs[layer]);
+            let pinned = layer as u8;
+            let kept = existing
+                .iter()
+                .find(|&(_, &l)| l == pinned)
+                .map(|(&o, _)| o);
+            if let Some(o) = kept {
+                let Some(out) = self.streams.get_mut(o) else {
+                    continue;
+                };
+                if ssrc == 0 {
+                    // resuming later waits for a keyframe
+                    out.target = PAUSED;
+                    out.current = None;
+                    continue;
+                }
+                if out.spec.ssrc == ssrc && out.spec.rtx_ssrc == rtx_ssrc {
+                    if out.target == PAUSED {
+                        out.target = pinned;
+                        if video {
+                            self.request_keyframe(now, s, pinned, sink);
+                        }
+                    }
+                    continue;
+                }
+                self.drop_stream(o);
+            }
+            if ssrc == 0 {
+                continue;
+            }
             let stream = SubscriptionSpec {
                 endpoint: spec.endpoint,
                 source: spec.source,
@@ -69,16 +106,32 @@ impl Engine {
                 } else {
                     source_spec.rtx_payload_type
                 },
-                target_layer: layer as u8,
+                target_layer: pinned,
                 mid: [0; crate::abi::command::MAX_MID],
                 mid_len: 0,
             };
-            self.open_stream(now, e, s, stream, layer as u8, true, sink);
+            self.open_stream(now, e, s, stream, pinned, true, sink);
         }
         Ok(())
     }
 
-    /// `UnrelaySource`.
+    /// The relay streams of source `s` toward endpoint `e`, with the layer
+    /// each is pinned to.
+    fn relay_streams(&self, e: u32, s: u32) -> BTreeMap<u32, u8> {
+        let Some(ep) = self.endpoints.get(e) else {
+            return BTreeMap::new();
+        };
+        ep.streams
+            .iter()
+            .filter_map(|&o| {
+                let st = self.streams.get(o)?;
+                (st.relay && st.source == s).then_some((o, st.spec.target_layer))
+            })
+            .collect()
+    }
+
+    /// `UnrelaySource`: the pair's relay streams go. A pair with none (never
+    /// relayed, or every layer left out from the start) is already there.
     pub(super) fn unrelay_source(
         &mut self,
         endpoint: u64,
@@ -86,31 +139,10 @@ impl Engine {
     ) -> Result<(), CommandError> {
         let e = self.endpoint_idx(endpoint)?;
         let s = self.source_idx(source)?;
-        match self.drop_relay_streams(e, s) {
-            0 => Err(CommandError::UnknownSource),
-            _ => Ok(()),
-        }
-    }
-
-    /// Drops the relay streams of source `s` toward endpoint `e`; how many.
-    fn drop_relay_streams(&mut self, e: u32, s: u32) -> usize {
-        let Some(ep) = self.endpoints.get(e) else {
-            return 0;
-        };
-        let doomed: Vec<u32> = ep
-            .streams
-            .iter()
-            .copied()
-            .filter(|&o| {
-                self.streams
-                    .get(o)
-                    .is_some_and(|st| st.relay && st.source == s)
-            })
-            .collect();
-        for &o in &doomed {
+        for o in self.relay_streams(e, s).into_keys() {
             self.drop_stream(o);
         }
-        doomed.len()
+        Ok(())
     }
 }
 

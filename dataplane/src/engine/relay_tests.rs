@@ -2,7 +2,7 @@
 //! VP8 publisher with three layers, two subscribers, and relay endpoints
 //! to other bridges.
 
-use super::super::tests::{Peer, World, add, peer, subscription, video_source};
+use super::super::tests::{LAYER_SSRC, Peer, World, add, peer, subscription, video_source};
 use super::*;
 use crate::abi::{Command, Event};
 use switchyard_wire::rtcp::{NackPair, NackRepr};
@@ -45,6 +45,21 @@ fn received(w: &mut World, p: &mut Peer) -> Vec<(u32, u16)> {
             Some((r.ssrc(), r.sequence_number()))
         })
         .collect()
+}
+
+/// A picture loss indication from the far bridge over relay `r` for the
+/// relay stream `media_ssrc`.
+fn pli_from_relay(w: &mut World, r: &mut Peer, media_ssrc: u32) {
+    let mut buf = vec![0u8; 1500];
+    let n = switchyard_wire::rtcp::PliRepr {
+        sender_ssrc: 9,
+        media_ssrc,
+    }
+    .emit(&mut buf)
+    .unwrap();
+    let n = r.send.protect_rtcp(&mut buf, n).unwrap();
+    w.engine
+        .handle_datagram(w.t, r.addr, &mut buf[..n], &mut w.sink);
 }
 
 fn refusals(w: &mut World) -> Vec<CommandError> {
@@ -161,16 +176,7 @@ fn a_relays_keyframe_requests_are_not_held_to_one_receivers_budget() {
     for _ in 0..6 {
         // past the per-source window each time
         w.t += std::time::Duration::from_millis(600);
-        let mut buf = vec![0u8; 1500];
-        let n = switchyard_wire::rtcp::PliRepr {
-            sender_ssrc: 9,
-            media_ssrc: RELAY_SSRC[2],
-        }
-        .emit(&mut buf)
-        .unwrap();
-        let n = r.send.protect_rtcp(&mut buf, n).unwrap();
-        w.engine
-            .handle_datagram(w.t, r.addr, &mut buf[..n], &mut w.sink);
+        pli_from_relay(&mut w, &mut r, RELAY_SSRC[2]);
         asked += w.plis_to_publisher();
     }
     assert_eq!(asked, 6, "every request past the source's window went on");
@@ -234,5 +240,86 @@ fn what_a_relay_brings_never_leaves_on_a_relay_and_a_relay_never_subscribes() {
         Command::Subscribe(subscription(5, 0xcccc, 2)),
         &mut w.sink,
     );
+    assert!(refusals(&mut w).is_empty());
+}
+
+/// The relay's spec with only the first `n` layers relayed (ABI 1.6).
+fn relay_first(endpoint: u64, n: usize) -> Command {
+    let mut spec = relay_spec(endpoint, 77);
+    for ssrc in &mut spec.ssrcs[n..] {
+        *ssrc = 0;
+    }
+    Command::RelaySource(spec)
+}
+
+#[test]
+fn a_relay_carries_only_the_layers_asked_for_and_a_layer_back_again_keeps_its_numbering() {
+    let mut w = World::new();
+    let mut r = relay(&mut w, 4);
+    w.engine.handle_command(w.t, relay_first(4, 1), &mut w.sink);
+    assert!(refusals(&mut w).is_empty());
+    w.frame([true; 3]);
+    w.frame([false; 3]);
+    let got = received(&mut w, &mut r);
+    assert!(
+        got.iter().all(|p| p.0 == RELAY_SSRC[0]) && got.len() == 4,
+        "{got:?}"
+    );
+    // widened to every layer: the new ones start at a keyframe, which is
+    // asked for at once
+    w.plis_to_publisher();
+    w.engine.handle_command(w.t, relay_first(4, 3), &mut w.sink);
+    assert!(
+        w.plis_to_publisher() > 0,
+        "a keyframe of the new layers asked for"
+    );
+    w.frame([false; 3]);
+    assert_eq!(
+        received(&mut w, &mut r).len(),
+        2,
+        "new layers wait for a keyframe"
+    );
+    w.frame([true; 3]);
+    let got = received(&mut w, &mut r);
+    assert_eq!(got.len(), 6, "{got:?}");
+    let top_before = got.iter().rfind(|p| p.0 == RELAY_SSRC[2]).unwrap().1;
+    // narrowed to two layers: the top one stops, the others go on
+    w.engine.handle_command(w.t, relay_first(4, 2), &mut w.sink);
+    for _ in 0..3 {
+        w.frame([true; 3]);
+    }
+    let got = received(&mut w, &mut r);
+    assert_eq!(got.len(), 12, "{got:?}");
+    assert!(!got.iter().any(|p| p.0 == RELAY_SSRC[2]), "{got:?}");
+    // the top layer back: its numbering goes on where it stopped, so the
+    // far side sees no gap (its SRTP index and loss tracking stay right)
+    w.engine.handle_command(w.t, relay_first(4, 3), &mut w.sink);
+    w.frame([true; 3]);
+    let top: Vec<u16> = received(&mut w, &mut r)
+        .into_iter()
+        .filter(|p| p.0 == RELAY_SSRC[2])
+        .map(|p| p.1)
+        .collect();
+    assert_eq!(
+        top,
+        vec![top_before.wrapping_add(1), top_before.wrapping_add(2)]
+    );
+    // a far receiver's keyframe request for a layer not relayed asks the
+    // publisher for that layer (the focus is widening the relay to it)
+    w.engine.handle_command(w.t, relay_first(4, 1), &mut w.sink);
+    w.t += std::time::Duration::from_millis(600);
+    w.plis_to_publisher();
+    pli_from_relay(&mut w, &mut r, RELAY_SSRC[1]);
+    assert_eq!(w.pli_ssrcs_to_publisher(), vec![LAYER_SSRC[1]]);
+    // nothing relayed at all, then unrelayed: both fine
+    w.engine.handle_command(w.t, relay_first(4, 0), &mut w.sink);
+    w.frame([true; 3]);
+    assert!(received(&mut w, &mut r).is_empty());
+    let stop = Command::UnrelaySource {
+        endpoint: 4,
+        source: 77,
+    };
+    w.engine.handle_command(w.t, stop.clone(), &mut w.sink);
+    w.engine.handle_command(w.t, stop, &mut w.sink);
     assert!(refusals(&mut w).is_empty());
 }

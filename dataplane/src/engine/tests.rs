@@ -106,7 +106,7 @@ pub(super) fn add(engine: &mut Engine, sink: &mut VecSink, p: &Peer, t: Instant)
     engine.handle_command(t, Command::AddEndpoint(spec), sink);
 }
 
-const LAYER_SSRC: [u32; 3] = [100, 200, 300];
+pub(super) const LAYER_SSRC: [u32; 3] = [100, 200, 300];
 
 pub(super) fn video_source(publisher: u64) -> SourceSpec {
     let layer = |i: usize| LayerSpec {
@@ -308,14 +308,23 @@ impl World {
     }
 
     pub(super) fn plis_to_publisher(&mut self) -> usize {
+        self.pli_ssrcs_to_publisher().len()
+    }
+
+    /// The media SSRC of each picture loss indication sent to the
+    /// publisher since the last look.
+    pub(super) fn pli_ssrcs_to_publisher(&mut self) -> Vec<u32> {
         let pkts = self.sink.take_to(self.publisher.addr);
-        pkts.into_iter()
-            .filter(|p| {
-                let mut p = p.clone();
-                let n = self.publisher.recv.unprotect_rtcp(&mut p).unwrap();
-                Compound::new(&p[..n]).any(|x| matches!(x, Ok(Packet::Pli(_))))
-            })
-            .count()
+        let mut ssrcs = Vec::new();
+        for mut p in pkts {
+            let n = self.publisher.recv.unprotect_rtcp(&mut p).unwrap();
+            for x in Compound::new(&p[..n]) {
+                if let Ok(Packet::Pli(pli)) = x {
+                    ssrcs.push(pli.media_ssrc);
+                }
+            }
+        }
+        ssrcs
     }
 }
 
