@@ -747,6 +747,13 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit, url_room
                     }
                 }
             }
+            // a keepalive is answered before `join` too (after, the hub answers)
+            (None, ClientMessage::Ping { .. }) => handle.deliver(ToSession::Frame(
+                ServerMessage::Pong {
+                    v: crate::signalling::VERSION,
+                }
+                .to_json(),
+            )),
             (None, _) => send_error(&ProtocolError::new(ErrorCode::BadState, "join first")),
             (Some(id), ClientMessage::Offer { sdp, .. }) => {
                 // parsed here, so a large SDP never holds the hub

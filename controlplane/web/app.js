@@ -242,11 +242,33 @@ async function publish() {
   const single = new URLSearchParams(location.search).get("simulcast") === "0";
   const encodings = single ? [{ maxBitrate: LAYERS[LAYERS.length - 1].maxBitrate }] : LAYERS;
   const v = video && pc.addTransceiver(video, { direction: "sendonly", streams: [state.local], sendEncodings: encodings });
-  // without a camera, still offer to receive video (the server fills the line)
+  // ?codec=h264 (or vp9, av1): send the camera with that codec only (the
+  // server forwards what the publisher sends; a receiver that cannot decode
+  // it is told, docs/signalling.md)
+  const codec = new URLSearchParams(location.search).get("codec");
+  if (v && codec) preferCodec(v, codec);
+  // without a camera or a microphone, still offer to receive that kind (the
+  // server fills the line, docs/signalling.md "Receiving without publishing")
+  if (!audio) pc.addTransceiver("audio", { direction: "recvonly" });
   if (!video) pc.addTransceiver("video", { direction: "recvonly" });
   await offer();
   state.audioMid = a ? a.mid : null;
   state.videoMid = v ? v.mid : null;
+}
+
+// Offers only `codec` (and its retransmission entries) on transceiver `t`.
+function preferCodec(t, codec) {
+  const caps = RTCRtpReceiver.getCapabilities("video");
+  const send = RTCRtpSender.getCapabilities("video");
+  // what this browser both sends and receives (either list is accepted)
+  const both = (c) => send && send.codecs.some((x) => x.mimeType === c.mimeType && (x.sdpFmtpLine || "") === (c.sdpFmtpLine || ""));
+  const wanted = caps ? caps.codecs.filter((c) => c.mimeType.toLowerCase() === `video/${codec.toLowerCase()}` && both(c)) : [];
+  if (wanted.length === 0) {
+    showNotice(`This browser cannot send ${codec}: sending its default codec.`);
+    return;
+  }
+  const rtx = caps.codecs.filter((c) => c.mimeType.toLowerCase() === "video/rtx");
+  t.setCodecPreferences([...wanted, ...rtx]);
 }
 
 // The network changed (a new address, Wi-Fi to cable): the connection goes
@@ -474,23 +496,34 @@ async function join(room, name) {
   $("join").hidden = true;
   $("grid").hidden = false;
   $("controls").hidden = false;
-  setStatus("starting camera and microphone…");
-  try {
-    // ?video=0 joins with the microphone only; ?camera=640x360 asks for
-    // another camera size than 1280x720
-    const query = new URLSearchParams(location.search);
-    const wantVideo = query.get("video") !== "0";
-    const [width, height] = (query.get("camera") || "1280x720").split("x").map(Number);
-    state.local = await navigator.mediaDevices.getUserMedia({
-      audio: true,
-      video: wantVideo ? { width: { ideal: width || 1280 }, height: { ideal: height || 720 }, frameRate: { ideal: 30 } } : false,
-    });
-  } catch (e) {
-    fail(`camera/microphone: ${e.message}`);
-    return;
+  // ?video=0 joins with the microphone only, ?audio=0 with the camera
+  // only, ?devices=0 (or the form's box) with neither: watching and
+  // listening needs no devices. ?camera=640x360 asks for another camera
+  // size than 1280x720
+  const query = new URLSearchParams(location.search);
+  const noDevices = query.get("devices") === "0" || $("no-devices").checked;
+  const wantVideo = !noDevices && query.get("video") !== "0";
+  const wantAudio = !noDevices && query.get("audio") !== "0";
+  const [width, height] = (query.get("camera") || "1280x720").split("x").map(Number);
+  state.local = new MediaStream();
+  if (wantAudio || wantVideo) {
+    setStatus("starting camera and microphone…");
+    try {
+      state.local = await navigator.mediaDevices.getUserMedia({
+        audio: wantAudio,
+        video: wantVideo ? { width: { ideal: width || 1280 }, height: { ideal: height || 720 }, frameRate: { ideal: 30 } } : false,
+      });
+    } catch (e) {
+      // no devices, or not allowed: join anyway, to watch and listen
+      showNotice(`No camera or microphone (${e.message}): you can see and hear the others, they cannot see or hear you.`);
+    }
   }
+  $("mute-audio").hidden = state.local.getAudioTracks().length === 0;
+  $("mute-video").hidden = state.local.getVideoTracks().length === 0;
   const mine = makeTile("me", name, true);
-  mine.querySelector("video").srcObject = state.local;
+  // (a video element on a stream with no tracks never loads, and holds the
+  // page's load event up with it)
+  if (state.local.getTracks().length > 0) mine.querySelector("video").srcObject = state.local;
   state.pc = newPeerConnection();
   // ?region=eu-west: a new room goes to a media server in that region
   state.region = new URLSearchParams(location.search).get("region") || undefined;

@@ -78,6 +78,10 @@
 // Event: what a source's layers carry (`source`, `layer_bps`).
 #define SWITCHYARD_EVENT_SOURCE_RATES 8
 
+// Event: packets that authenticate come again from an endpoint reported
+// idle (`endpoint`; ABI 1.6).
+#define SWITCHYARD_EVENT_ENDPOINT_ACTIVE 9
+
 // Drop reasons counted in `SwitchyardCounters::drops` (index = reason;
 // `switchyard_drop_reason_name` names them).
 #define SWITCHYARD_DROP_REASONS 17

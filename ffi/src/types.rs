@@ -59,6 +59,9 @@ pub const SWITCHYARD_EVENT_ENDPOINT_IDLE: u32 = 6;
 pub const SWITCHYARD_EVENT_BANDWIDTH: u32 = 7;
 /// Event: what a source's layers carry (`source`, `layer_bps`).
 pub const SWITCHYARD_EVENT_SOURCE_RATES: u32 = 8;
+/// Event: packets that authenticate come again from an endpoint reported
+/// idle (`endpoint`; ABI 1.6).
+pub const SWITCHYARD_EVENT_ENDPOINT_ACTIVE: u32 = 9;
 
 /// Drop reasons counted in `SwitchyardCounters::drops` (index = reason;
 /// `switchyard_drop_reason_name` names them).
@@ -533,6 +536,10 @@ pub fn event(worker: usize, e: Event) -> SwitchyardEvent {
         Event::EndpointIdle { endpoint, idle_ms } => {
             out.kind = SWITCHYARD_EVENT_ENDPOINT_IDLE;
             (out.endpoint, out.idle_ms) = (endpoint, idle_ms);
+        }
+        Event::EndpointActive { endpoint } => {
+            out.kind = SWITCHYARD_EVENT_ENDPOINT_ACTIVE;
+            out.endpoint = endpoint;
         }
         Event::Bandwidth {
             endpoint,

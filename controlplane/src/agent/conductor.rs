@@ -86,6 +86,13 @@ impl Conductor {
         true
     }
 
+    /// The dataplane says `endpoint`'s media is idle or flowing again.
+    pub fn media_flowing(&mut self, endpoint: u64, flowing: bool) {
+        if let Some(s) = self.slots.get_mut(&endpoint) {
+            s.transport.media_flowing(flowing);
+        }
+    }
+
     /// Test support: the transport of `endpoint`, to change.
     #[cfg(test)]
     pub(crate) fn transport_mut(&mut self, endpoint: u64) -> Option<&mut Transport> {

@@ -218,11 +218,17 @@ impl Agent {
         self.conductor.handle_packet(now, worker, header, data);
     }
 
-    /// An event from the dataplane: those the focus acts on go up
+    /// An event from the dataplane: an endpoint's media idle or flowing
+    /// again goes to its transport (consent); those the focus acts on go up
     /// (bandwidth, audio levels, layer rates, idle endpoints, refused
     /// commands); the rest are the dataplane's own statistics.
     pub fn handle_event(&mut self, event: Event) {
         tracing::trace!(target: "switchyard::events", event = ?event, "dataplane event");
+        match event {
+            Event::EndpointIdle { endpoint, .. } => self.conductor.media_flowing(endpoint, false),
+            Event::EndpointActive { endpoint } => self.conductor.media_flowing(endpoint, true),
+            _ => {}
+        }
         if matches!(
             event,
             Event::Bandwidth { .. }

@@ -127,6 +127,7 @@ fn event_subject(e: &Event) -> Option<u64> {
         Event::LayerSwitched { endpoint, .. }
         | Event::Feedback { endpoint, .. }
         | Event::EndpointIdle { endpoint, .. }
+        | Event::EndpointActive { endpoint }
         | Event::Bandwidth { endpoint, .. } => *endpoint,
         Event::AudioLevel { source, .. }
         | Event::KeyframeRequested { source, .. }

@@ -439,6 +439,18 @@ impl Transport {
                 .push_back(Output::Dataplane(Command::AddEndpoint(spec)));
             self.out.push_back(Output::Connected);
             self.in_dataplane = true;
+            // a new endpoint counts as heard from (the dataplane reports it
+            // idle after 5 s without a packet that authenticates)
+            self.ice.set_media_flowing(true);
+        }
+    }
+
+    /// The dataplane's word on this endpoint's media: idle (no packet that
+    /// authenticates for 5 s) or flowing again. While it flows, consent
+    /// does not expire without checks (see [`IceLite::set_media_flowing`]).
+    pub fn media_flowing(&mut self, flowing: bool) {
+        if self.in_dataplane {
+            self.ice.set_media_flowing(flowing);
         }
     }
 }

@@ -3,7 +3,7 @@
 use super::{Hub, Published, Subscription, parse_sid, pid, sid};
 use crate::agent::{ToAgent, TransportSpec};
 use crate::ice::Credentials;
-use crate::sdp::{AnswerParams, Direction, Offer, PcSession, SdpError, SendTrack};
+use crate::sdp::{AnswerParams, CodecOffer, Direction, Offer, PcSession, SdpError, SendTrack};
 use crate::signalling::{ErrorCode, ProtocolError, ServerMessage, SourceInfo, VERSION};
 use rand::Rng;
 use std::net::SocketAddr;
@@ -315,6 +315,26 @@ impl Hub {
         self.drop_copies(&room, source);
     }
 
+    /// The codec `publisher` sends `src` with, as its session negotiated it
+    /// (payload types, fmtp, feedback): what a receiver is offered.
+    fn published_codec(&self, publisher: u64, src: &Published) -> CodecOffer {
+        let negotiated = self
+            .participants
+            .get(&publisher)
+            .and_then(|p| p.pc.as_ref())
+            .and_then(|pc| pc.lines().iter().find(|l| l.mid == src.mid))
+            .and_then(|l| l.codec.clone());
+        negotiated.unwrap_or_else(|| CodecOffer {
+            pt: src.payload_type,
+            name: src.codec.clone(),
+            clock_rate: src.clock_rate,
+            channels: (src.kind == SdpMediaValue::Audio).then_some(2),
+            fmtp: None,
+            rtcp_fb: Vec::new(),
+            rtx_pt: (src.rtx_payload_type != 0).then_some(src.rtx_payload_type),
+        })
+    }
+
     /// Adds a send m-line for `source` to `to`'s session and the stream to
     /// the dataplane; the offer goes out in `flush_offers`.
     pub(super) fn subscribe(&mut self, to: u64, publisher: u64, source: u64) {
@@ -325,7 +345,8 @@ impl Hub {
         else {
             return;
         };
-        let (kind, codec, layers) = (src.kind.clone(), src.codec.clone(), src.layers);
+        let (kind, layers) = (src.kind.clone(), src.layers);
+        let codec = self.published_codec(publisher, src);
         let Some(q) = self.participants.get_mut(&to) else {
             return;
         };
@@ -450,8 +471,63 @@ impl Hub {
         pc.apply_answer(&answer).map_err(bad_sdp)?;
         p.offer_pending = false;
         tracing::debug!(target: "switchyard::hub", participant = id, "answer applied");
+        self.drop_rejected(id);
         self.keyframes_for_answered(id);
         Ok(())
+    }
+
+    /// Sources whose m-lines the receiver's answer rejected (it cannot
+    /// decode their codec): their streams stop, they are left out like
+    /// sources it did not subscribe to, and it is told why.
+    fn drop_rejected(&mut self, id: u64) {
+        let Some(p) = self.participants.get_mut(&id) else {
+            return;
+        };
+        let Some(pc) = p.pc.as_ref() else { return };
+        let rejected: Vec<(u64, u64)> = p
+            .subscriptions
+            .iter()
+            .filter(|s| s.unanswered)
+            .filter(|s| {
+                pc.lines()
+                    .iter()
+                    .any(|l| l.mid == s.mid && l.codec.is_none())
+            })
+            .map(|s| (s.source, s.publisher))
+            .collect();
+        for &(source, _) in &rejected {
+            p.subscriptions.retain(|s| s.source != source);
+            p.excluded.push(source);
+        }
+        for (source, publisher) in rejected {
+            let codec = self
+                .participants
+                .get(&publisher)
+                .and_then(|q| q.published.iter().find(|s| s.source == source))
+                .map(|s| s.codec.clone())
+                .unwrap_or_default();
+            if let Some(suppressed) = self.log_budget.allow(Instant::now()) {
+                tracing::info!(target: "switchyard::hub", participant = id, source, codec, suppressed, "the receiver rejected a source's m-line");
+            }
+            self.for_endpoint(
+                id,
+                Command::Unsubscribe {
+                    endpoint: id,
+                    source,
+                },
+            );
+            self.signal(
+                id,
+                ServerMessage::SourceUnavailable {
+                    v: VERSION,
+                    participant: pid(publisher),
+                    source: sid(source),
+                    reason: format!(
+                        "your answer rejected its m-line: no codec in common ({codec})"
+                    ),
+                },
+            );
+        }
     }
 
     /// The receiver answered: its new m-lines carry media from now on. What

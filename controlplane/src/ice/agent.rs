@@ -83,6 +83,9 @@ pub struct IceLite {
     pairs: Vec<Pair>,
     selected: Option<SocketAddr>,
     expired: bool,
+    /// Media that authenticates arrives on the selected pair (the
+    /// dataplane's word): it renews consent as a check would.
+    media_flowing: bool,
     events: Vec<IceEvent>,
 }
 
@@ -97,8 +100,19 @@ impl IceLite {
             pairs: Vec::new(),
             selected: None,
             expired: false,
+            media_flowing: false,
             events: Vec::new(),
         }
+    }
+
+    /// Whether media that authenticates (SRTP or SRTCP with this
+    /// transport's keys) is arriving on the selected pair, as the dataplane
+    /// reports it (an endpoint idle for 5 s is not). While it is, consent
+    /// does not expire: an ICE stack that keeps a pair alive with binding
+    /// indications (libnice's default) sends no checks to an ICE-lite side,
+    /// and the keys prove the peer as a check's integrity would.
+    pub fn set_media_flowing(&mut self, flowing: bool) {
+        self.media_flowing = flowing;
     }
 
     /// Our credentials (for the SDP answer).
@@ -227,19 +241,7 @@ impl IceLite {
             return error(487, "Role Conflict", IceError::RoleConflict, out);
         }
         // a valid check: consent for this pair (RFC 7675 §5.1)
-        match self.pairs.iter_mut().find(|p| p.remote == from) {
-            Some(p) => p.last_valid = now,
-            None => {
-                if self.pairs.len() >= MAX_PAIRS {
-                    self.pairs.sort_by_key(|p| p.last_valid);
-                    self.pairs.remove(0);
-                }
-                self.pairs.push(Pair {
-                    remote: from,
-                    last_valid: now,
-                });
-            }
-        }
+        self.consent(from, now);
         if msg.attribute(attr::USE_CANDIDATE).is_some() {
             // this generation is in use: the ones before it are done
             self.generations.drain(..generation);
@@ -256,6 +258,23 @@ impl IceLite {
         Ok(Response { len, to: from })
     }
 
+    /// Consent for the pair with `remote` at `now`.
+    fn consent(&mut self, remote: SocketAddr, now: Instant) {
+        match self.pairs.iter_mut().find(|p| p.remote == remote) {
+            Some(p) => p.last_valid = now,
+            None => {
+                if self.pairs.len() >= MAX_PAIRS {
+                    self.pairs.sort_by_key(|p| p.last_valid);
+                    self.pairs.remove(0);
+                }
+                self.pairs.push(Pair {
+                    remote,
+                    last_valid: now,
+                });
+            }
+        }
+    }
+
     /// Checks consent; call at least every few seconds.
     pub fn handle_timeout(&mut self, now: Instant) {
         let Some(sel) = self.selected else { return };
@@ -265,6 +284,10 @@ impl IceLite {
             .find(|p| p.remote == sel)
             .map(|p| p.last_valid);
         let expired = fresh.is_none_or(|t| now.saturating_duration_since(t) >= CONSENT_TIMEOUT);
+        if expired && self.media_flowing && !self.expired {
+            self.consent(sel, now);
+            return;
+        }
         if expired && !self.expired {
             self.expired = true;
             self.events.push(IceEvent::ConsentExpired(sel));
@@ -527,6 +550,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ice.poll_event(), Some(IceEvent::Selected(b)));
+    }
+
+    #[test]
+    fn authenticated_media_on_the_selected_pair_keeps_consent_without_checks() {
+        let local = creds("sfu1");
+        let mut ice = IceLite::new(local.clone());
+        let t = Instant::now();
+        let a: SocketAddr = "192.0.2.7:1".parse().unwrap();
+        let mut out = [0u8; 256];
+        let nominate = request("sfu1:brws", local.pwd.as_bytes(), true, None);
+        ice.handle(t, a, &nominate, &mut out).unwrap();
+        ice.poll_event();
+        // a peer that keeps the pair with binding indications: no checks,
+        // media flowing for two minutes
+        ice.set_media_flowing(true);
+        for s in (5..=120).step_by(5) {
+            ice.handle_timeout(t + Duration::from_secs(s));
+            assert_eq!(ice.poll_event(), None, "at {s} s");
+        }
+        // the media stops (the dataplane reports the endpoint idle): consent
+        // runs out 30 s after it was last renewed
+        ice.set_media_flowing(false);
+        ice.handle_timeout(t + Duration::from_secs(149));
+        assert_eq!(ice.poll_event(), None);
+        ice.handle_timeout(t + Duration::from_secs(150));
+        assert_eq!(ice.poll_event(), Some(IceEvent::ConsentExpired(a)));
     }
 
     #[test]

@@ -128,6 +128,11 @@ impl Offer {
                 .or_else(|| session.get_attribute(t))
                 .cloned()
         };
+        // (an offer with no m-line has no transport to answer on: say so,
+        // rather than that its first m-line's credentials are missing)
+        if session.media.is_empty() {
+            return Err(SdpError::Missing("any m-line".into()));
+        }
         let first = session.media.first();
         let (ufrag, pwd) = match (
             find(first, SdpAttributeType::IceUfrag),
@@ -155,9 +160,6 @@ impl Offer {
         for m in &session.media {
             media.push(media_offer(m)?);
         }
-        if media.is_empty() {
-            return Err(SdpError::Missing("any m-line".into()));
-        }
         Ok(Offer {
             ice,
             fingerprint,
@@ -173,7 +175,10 @@ fn media_offer(m: &SdpMedia) -> Result<MediaOffer, SdpError> {
         _ => return Err(SdpError::Missing("a=mid on every m-line".into())),
     };
     let kind = m.get_type().clone();
-    let rejected = m.get_port() == 0;
+    // port 0 with `a=bundle-only` (JSEP §5.2.1, webrtcbin's offers) is media
+    // that rides on the bundle's transport, not a rejected line
+    let bundle_only = m.get_attribute(SdpAttributeType::BundleOnly).is_some();
+    let rejected = m.get_port() == 0 && !bundle_only;
     if !rejected
         && kind != SdpMediaValue::Application
         && m.get_attribute(SdpAttributeType::RtcpMux).is_none()
@@ -306,6 +311,21 @@ mod tests {
                 .extensions
                 .contains(&(10, super::super::uri::RID.to_string()))
         );
+    }
+
+    #[test]
+    fn a_bundle_only_line_is_media_and_a_port_zero_line_without_it_is_rejected() {
+        let video = "m=video 9 UDP/TLS/RTP/SAVPF";
+        assert!(CHROME.contains(video));
+        let bundle_only = CHROME
+            .replace(video, "m=video 0 UDP/TLS/RTP/SAVPF")
+            .replace("a=mid:1\n", "a=mid:1\na=bundle-only\n");
+        assert!(bundle_only.contains("a=bundle-only"));
+        let o = Offer::parse(&bundle_only).unwrap();
+        assert!(!o.media[1].rejected);
+        assert_eq!(o.media[1].codecs[0].name, "VP8");
+        let stopped = CHROME.replace(video, "m=video 0 UDP/TLS/RTP/SAVPF");
+        assert!(Offer::parse(&stopped).unwrap().media[1].rejected);
     }
 
     #[test]

@@ -154,32 +154,32 @@ impl PcSession {
         Ok(self.write())
     }
 
-    /// Adds a `sendonly` m-line for a remote source using `codec`, reusing
-    /// an inactive line of the same kind and codec. Needs a browser m-line
-    /// with that codec to take payload types and extension ids from.
-    /// Returns the mid.
+    /// Adds a `sendonly` m-line for a remote source sent with `codec` (the
+    /// publisher's), reusing an inactive line of the same kind and codec.
+    /// Payload types and extension ids come from a line of this session with
+    /// that codec; a client that negotiated none (it publishes no such
+    /// kind, or another codec) is offered the publisher's codec on payload
+    /// types free in this session, with the extension ids this session uses
+    /// — its answer accepts the line or rejects it. Returns the mid.
     pub fn add_send(
         &mut self,
         kind: SdpMediaValue,
-        codec: &str,
+        codec: &CodecOffer,
         track: SendTrack,
     ) -> Result<String, SdpError> {
+        if !matches!(kind, SdpMediaValue::Audio | SdpMediaValue::Video) {
+            return Err(SdpError::Unsupported(format!("sending {kind}")));
+        }
         let matches = |l: &Line| {
             l.kind == kind
                 && l.codec
                     .as_ref()
-                    .is_some_and(|c| c.name.eq_ignore_ascii_case(codec))
+                    .is_some_and(|c| c.name.eq_ignore_ascii_case(&codec.name))
         };
-        let template = self
-            .lines
-            .iter()
-            .find(|l| matches(l))
-            .cloned()
-            .ok_or_else(|| {
-                SdpError::Unsupported(format!(
-                    "the browser negotiated no {kind} m-line with {codec}"
-                ))
-            })?;
+        let template = match self.lines.iter().find(|l| matches(l)) {
+            Some(l) => l.clone(),
+            None => self.template_for(kind.clone(), codec),
+        };
         let mut track = track;
         if template.codec.as_ref().is_none_or(|c| c.rtx_pt.is_none()) {
             // no RTX payload type (audio): an FID group would be refused
@@ -218,6 +218,49 @@ impl PcSession {
         let mid = line.mid.clone();
         self.lines.push(line);
         Ok(mid)
+    }
+
+    /// A line to offer `codec` on to a client that negotiated no line with
+    /// it: the codec on payload types no other codec of this session uses
+    /// (the publisher's own where free), and the session's extension ids
+    /// for what a send line carries.
+    fn template_for(&self, kind: SdpMediaValue, codec: &CodecOffer) -> Line {
+        let mut used: Vec<u8> = Vec::new();
+        for c in self.lines.iter().filter_map(|l| l.codec.as_ref()) {
+            used.push(c.pt);
+            used.extend(c.rtx_pt);
+        }
+        let free = |wanted: u8, used: &mut Vec<u8>| {
+            let pt = if (96..=127).contains(&wanted) && !used.contains(&wanted) {
+                wanted
+            } else {
+                (96..=127).find(|p| !used.contains(p)).unwrap_or(wanted)
+            };
+            used.push(pt);
+            pt
+        };
+        let pt = free(codec.pt, &mut used);
+        let rtx_pt = codec.rtx_pt.map(|r| free(r, &mut used));
+        let mut extensions: Vec<(u8, String)> = Vec::new();
+        for (id, u) in self.lines.iter().flat_map(|l| &l.extensions) {
+            let wanted = [uri::MID, uri::ABS_SEND_TIME, uri::TRANSPORT_CC];
+            if wanted.contains(&u.as_str()) && !extensions.iter().any(|(i, _)| i == id) {
+                extensions.push((*id, u.clone()));
+            }
+        }
+        Line {
+            mid: String::new(),
+            kind,
+            direction: Direction::SendOnly,
+            codec: Some(CodecOffer {
+                pt,
+                rtx_pt,
+                ..codec.clone()
+            }),
+            extensions,
+            rids: Vec::new(),
+            send: None,
+        }
     }
 
     /// Stops sending on an m-line (it becomes inactive, reusable later).
@@ -417,6 +460,97 @@ mod tests {
         (s, answer)
     }
 
+    /// A publisher's codec as its session negotiated it.
+    fn codec(pt: u8, name: &str, clock_rate: u32, rtx_pt: Option<u8>) -> CodecOffer {
+        CodecOffer {
+            pt,
+            name: name.into(),
+            clock_rate,
+            channels: (name == "opus").then_some(2),
+            fmtp: (name == "opus").then(|| "minptime=10;useinbandfec=1".into()),
+            rtcp_fb: vec!["nack".into(), "transport-cc".into()],
+            rtx_pt,
+        }
+    }
+
+    fn vp8() -> CodecOffer {
+        codec(96, "VP8", 90_000, Some(97))
+    }
+
+    fn opus() -> CodecOffer {
+        codec(111, "opus", 48_000, None)
+    }
+
+    /// `CHROME` with only its `kind` m-line (the other removed).
+    fn only(kind: &str) -> String {
+        let video_at = CHROME.find("m=video").unwrap();
+        let (audio, video) = CHROME.split_at(video_at);
+        let (head, audio) = audio.split_at(audio.find("m=audio").unwrap());
+        let kept = if kind == "audio" { audio } else { video };
+        format!("{head}{kept}").replace(
+            "a=group:BUNDLE 0 1",
+            &format!("a=group:BUNDLE {}", if kind == "audio" { 0 } else { 1 }),
+        )
+    }
+
+    #[test]
+    fn a_kind_the_client_never_negotiated_is_offered_with_the_publishers_codec() {
+        // a camera-only client: the server offers it audio with Opus as the
+        // publisher sends it, on the session's extension ids
+        let (mut s, _) = session_for(&only("video"));
+        let track = SendTrack {
+            ssrc: 9,
+            rtx_ssrc: Some(10),
+            stream_id: "p1".into(),
+            track_id: "s1".into(),
+        };
+        let mid = s
+            .add_send(SdpMediaValue::Audio, &opus(), track.clone())
+            .unwrap();
+        let line = s.lines().iter().find(|l| l.mid == mid).unwrap().clone();
+        let c = line.codec.clone().unwrap();
+        assert_eq!((c.name.as_str(), c.pt, c.channels), ("opus", 111, Some(2)));
+        assert_eq!(c.fmtp.as_deref(), Some("minptime=10;useinbandfec=1"));
+        assert_eq!(line.direction, Direction::SendOnly);
+        let mid_ext = s.lines()[0]
+            .extensions
+            .iter()
+            .find(|(_, u)| u == uri::MID)
+            .cloned()
+            .unwrap();
+        assert!(line.extensions.contains(&mid_ext), "{:?}", line.extensions);
+        assert!(!line.extensions.iter().any(|(_, u)| u == uri::RID));
+        assert_eq!(
+            line.send.as_ref().and_then(|t| t.rtx_ssrc),
+            None,
+            "no RTX for Opus"
+        );
+        let offer = s.offer();
+        assert!(webrtc_sdp::parse_sdp(&offer, false).is_ok(), "{offer}");
+        assert!(
+            offer.contains(&format!("a=group:BUNDLE 1 {mid}\r\n")),
+            "{offer}"
+        );
+        // a microphone-only client offered video whose payload types clash
+        // with its own: free ones are taken (BUNDLE needs them unique)
+        let (mut s, _) = session_for(&only("audio"));
+        let clash = codec(111, "VP8", 90_000, Some(63));
+        let mid = s.add_send(SdpMediaValue::Video, &clash, track).unwrap();
+        let line = s.lines().iter().find(|l| l.mid == mid).unwrap();
+        let c = line.codec.as_ref().unwrap();
+        let used: Vec<u8> = s.lines()[0]
+            .codec
+            .iter()
+            .flat_map(|c| std::iter::once(c.pt).chain(c.rtx_pt))
+            .collect();
+        assert!(
+            !used.contains(&c.pt) && !c.rtx_pt.is_some_and(|r| used.contains(&r)),
+            "{c:?} {used:?}"
+        );
+        assert!((96..=127).contains(&c.pt) && c.rtx_pt.is_some(), "{c:?}");
+        assert_eq!(line.send.as_ref().and_then(|t| t.rtx_ssrc), Some(10));
+    }
+
     /// The browser's answer to our offer, as Chrome would shape it.
     fn browser_answer(offer: &str) -> String {
         offer
@@ -451,13 +585,16 @@ mod tests {
             track_id: "s2".into(),
         };
         assert_eq!(
-            s.add_send(SdpMediaValue::Video, "VP8", track.clone())
+            s.add_send(SdpMediaValue::Video, &vp8(), track.clone())
                 .unwrap(),
             "1"
         );
         assert_eq!(s.lines().len(), 2, "no new line");
         // a second video gets a new line from the same template
-        assert_eq!(s.add_send(SdpMediaValue::Video, "VP8", track).unwrap(), "2");
+        assert_eq!(
+            s.add_send(SdpMediaValue::Video, &vp8(), track).unwrap(),
+            "2"
+        );
     }
 
     #[test]
@@ -469,7 +606,7 @@ mod tests {
             stream_id: "p3".into(),
             track_id: id.into(),
         };
-        let mid = s.add_send(SdpMediaValue::Video, "VP8", t("s9")).unwrap();
+        let mid = s.add_send(SdpMediaValue::Video, &vp8(), t("s9")).unwrap();
         assert_eq!(mid, "2");
         let offer = s.offer();
         let parsed =
@@ -491,12 +628,12 @@ mod tests {
         s.remove_send("2");
         assert!(s.offer().contains("a=mid:2\r\na=ice-ufrag"));
         assert_eq!(
-            s.add_send(SdpMediaValue::Video, "VP8", t("s10")).unwrap(),
+            s.add_send(SdpMediaValue::Video, &vp8(), t("s10")).unwrap(),
             "2"
         );
         assert_eq!(s.lines().len(), 3);
         // an audio send copies the audio codec
-        let a = s.add_send(SdpMediaValue::Audio, "opus", t("s11")).unwrap();
+        let a = s.add_send(SdpMediaValue::Audio, &opus(), t("s11")).unwrap();
         let line = s.lines().iter().find(|l| l.mid == a).unwrap();
         assert_eq!(line.codec.as_ref().map(|c| c.name.as_str()), Some("opus"));
         // without an RTX payload type there is no FID group (Chrome refuses one)
@@ -515,11 +652,11 @@ mod tests {
             stream_id: "p5".into(),
             track_id: id.into(),
         };
-        s.add_send(SdpMediaValue::Video, "VP8", t("s1")).unwrap();
+        s.add_send(SdpMediaValue::Video, &vp8(), t("s1")).unwrap();
         let first = s.offer();
         // before the browser answers, two more sources arrive
-        s.add_send(SdpMediaValue::Video, "VP8", t("s2")).unwrap();
-        s.add_send(SdpMediaValue::Audio, "opus", t("s3")).unwrap();
+        s.add_send(SdpMediaValue::Video, &vp8(), t("s2")).unwrap();
+        s.add_send(SdpMediaValue::Audio, &opus(), t("s3")).unwrap();
         assert_eq!(s.lines().len(), 5);
         // the answer to the first offer has its 3 lines: accepted
         s.apply_answer(&Offer::parse(&browser_answer(&first)).unwrap())
@@ -539,7 +676,7 @@ mod tests {
         let (mut s, _) = session();
         s.add_send(
             SdpMediaValue::Video,
-            "VP8",
+            &vp8(),
             SendTrack {
                 ssrc: 5,
                 rtx_ssrc: None,

@@ -254,6 +254,20 @@ pub enum ServerMessage {
         /// Source id.
         source: String,
     },
+    /// A source this client cannot receive: its answer rejected the m-line
+    /// the server offered it on (no codec in common). It is left out as if
+    /// the client had not subscribed to it; a `subscribe` naming it tries
+    /// again.
+    SourceUnavailable {
+        /// Protocol version.
+        v: u32,
+        /// Publisher.
+        participant: String,
+        /// Source id.
+        source: String,
+        /// Why, for people.
+        reason: String,
+    },
     /// Mute state of a remote track changed.
     MuteState {
         /// Protocol version.

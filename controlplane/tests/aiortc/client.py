@@ -27,16 +27,18 @@ def log(*parts):
 
 
 class MovingBars(VideoStreamTrack):
-    """640x360 frames at 30 fps with a moving bar, so the encoder has work."""
+    """Frames at 30 fps with a moving bar, so the encoder has work."""
 
-    def __init__(self):
+    def __init__(self, width=640, height=360):
         super().__init__()
         self.n = 0
+        self.size = (width, height)
 
     async def recv(self):
         pts, time_base = await self.next_timestamp()
-        frame = VideoFrame(640, 360, "yuv420p")
-        x = (self.n * 8) % 600
+        width, height = self.size
+        frame = VideoFrame(width, height, "yuv420p")
+        x = (self.n * 8) % (width - 40)
         for i, plane in enumerate(frame.planes):
             stride = plane.line_size
             if i == 0:
@@ -54,14 +56,45 @@ class MovingBars(VideoStreamTrack):
 class Report:
     def __init__(self):
         self.me = None
-        self.remotes = {}  # participant id -> {"name", "video_frames", "audio_frames", "width", "height"}
+        # participant id -> {"name", "kinds" (what it publishes), "video_frames",
+        # "audio_frames", "width", "height"}
+        self.remotes = {}
         self.errors = []
+        self.unavailable = []
         self.ice_state = "new"
+        self.first_frame = None  # time.monotonic() of the first decoded frame
+        self.done_s = None  # seconds from the first frame until every count was reached
+        self.joined_at = None  # time.monotonic() of `joined`
+        self.min_frames = 0
 
     def remote(self, pid):
         return self.remotes.setdefault(
-            pid, {"name": None, "video_frames": 0, "audio_frames": 0, "width": 0, "height": 0}
+            pid,
+            {"name": None, "kinds": [], "video_frames": 0, "audio_frames": 0, "width": 0, "height": 0},
         )
+
+    def named(self, pid, name):
+        """`pid` is called `name`; from now on it counts as known."""
+        entry = self.remote(pid)
+        entry["name"] = name
+        entry.setdefault("known_at", time.monotonic())
+
+    def summary(self):
+        """The remotes as reported: `video_ready_s` is how long after both
+        sides were in the room the `--min-frames`th video frame came."""
+        out = {}
+        for pid, r in self.remotes.items():
+            r = dict(r)
+            known, ready = r.pop("known_at", None), r.pop("ready_at", None)
+            if known is not None and ready is not None and self.joined_at is not None:
+                r["video_ready_s"] = round(ready - max(known, self.joined_at), 2)
+            out[pid] = r
+        return out
+
+    def publishes(self, pid, kind):
+        kinds = self.remote(pid)["kinds"]
+        if kind not in kinds:
+            kinds.append(kind)
 
 
 async def consume(track, pid, report):
@@ -69,8 +102,12 @@ async def consume(track, pid, report):
     try:
         while True:
             frame = await track.recv()
+            if report.first_frame is None:
+                report.first_frame = time.monotonic()
             if track.kind == "video":
                 entry["video_frames"] += 1
+                if entry["video_frames"] == report.min_frames:
+                    entry["ready_at"] = time.monotonic()
                 entry["width"], entry["height"] = frame.width, frame.height
             else:
                 entry["audio_frames"] += 1
@@ -80,6 +117,7 @@ async def consume(track, pid, report):
 
 async def run(args):
     report = Report()
+    report.min_frames = args.min_frames
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE  # the server's self-signed certificate
@@ -112,9 +150,13 @@ async def run(args):
         deadline = time.monotonic() + args.timeout
 
         def done():
-            want = [r for r in report.remotes.values() if r["name"] is not None]
+            # `--remotes` publishing remotes, each with enough of each kind
+            # it publishes (one that publishes nothing is not waited for)
+            want = [r for r in report.remotes.values() if r["name"] is not None and r["kinds"]]
             return len(want) >= args.remotes and all(
-                r["video_frames"] >= args.min_frames and r["audio_frames"] > 0 for r in want
+                ("video" not in r["kinds"] or r["video_frames"] >= args.min_frames)
+                and ("audio" not in r["kinds"] or r["audio_frames"] >= args.min_audio_frames)
+                for r in want
             )
 
         while time.monotonic() < deadline and not done():
@@ -126,10 +168,21 @@ async def run(args):
             kind = msg.get("type")
             if kind == "joined":
                 report.me = msg["id"]
+                report.joined_at = time.monotonic()
                 for p in msg["participants"]:
-                    report.remote(p["id"])["name"] = p["name"]
-                pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
-                pc.addTransceiver(MovingBars(), direction="sendonly")
+                    report.named(p["id"], p["name"])
+                    for source in p["sources"]:
+                        report.publishes(p["id"], source["kind"])
+                # what it publishes; a client with nothing to publish offers
+                # to receive each kind (docs/signalling.md)
+                if "audio" in args.publish:
+                    pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
+                if "video" in args.publish:
+                    width, height = (int(x) for x in args.size.split("x"))
+                    pc.addTransceiver(MovingBars(width, height), direction="sendonly")
+                if not args.publish:
+                    pc.addTransceiver("audio", direction="recvonly")
+                    pc.addTransceiver("video", direction="recvonly")
                 await pc.setLocalDescription(await pc.createOffer())
                 await send({"type": "offer", "sdp": pc.localDescription.sdp})
             elif kind == "answer":
@@ -140,12 +193,25 @@ async def run(args):
                 await pc.setLocalDescription(await pc.createAnswer())
                 await send({"type": "answer", "sdp": pc.localDescription.sdp})
             elif kind == "participant_joined":
-                report.remote(msg["participant"]["id"])["name"] = msg["participant"]["name"]
+                report.named(msg["participant"]["id"], msg["participant"]["name"])
+            elif kind == "source_added":
+                report.publishes(msg["participant"], msg["source"]["kind"])
+            elif kind == "source_unavailable":
+                report.unavailable.append(msg["source"])
             elif kind == "error":
                 report.errors.append(f'{msg["code"]}: {msg["message"]}')
                 log("server error", msg)
             summary = {k: (v["video_frames"], v["audio_frames"]) for k, v in report.remotes.items()}
             log(kind, summary)
+        if done() and report.first_frame is not None:
+            report.done_s = round(time.monotonic() - report.first_frame, 2)
+        # stay a while, so that the others can finish counting what this sends
+        hold_until = time.monotonic() + args.hold
+        while time.monotonic() < hold_until:
+            try:
+                await asyncio.wait_for(ws.recv(), timeout=1.0)
+            except asyncio.TimeoutError:
+                continue
         await send({"type": "leave"})
     await pc.close()
     for t in tasks:
@@ -171,14 +237,30 @@ def main():
     ap.add_argument("--url", required=True)
     ap.add_argument("--room", required=True)
     ap.add_argument("--name", default="aiortc")
-    ap.add_argument("--remotes", type=int, default=1)
-    ap.add_argument("--min-frames", type=int, default=100)
+    ap.add_argument("--remotes", type=int, default=1, help="publishing remotes to wait for")
+    ap.add_argument("--min-frames", type=int, default=100, help="video frames from each remote camera")
+    ap.add_argument("--min-audio-frames", type=int, default=1, help="audio frames from each remote mic")
     ap.add_argument("--timeout", type=float, default=90)
+    ap.add_argument("--hold", type=float, default=0, help="seconds to stay after counting")
+    ap.add_argument(
+        "--publish",
+        default="audio,video",
+        help="what to publish: audio,video | audio | video | '' (receive only)",
+    )
+    ap.add_argument("--size", default="640x360", help="camera frame size")
     args = ap.parse_args()
+    args.publish = [k for k in args.publish.split(",") if k]
     report = asyncio.run(run(args))
     print(
         json.dumps(
-            {"me": report.me, "ice": report.ice_state, "errors": report.errors, "remotes": report.remotes}
+            {
+                "me": report.me,
+                "ice": report.ice_state,
+                "errors": report.errors,
+                "unavailable": report.unavailable,
+                "done_s": report.done_s,
+                "remotes": report.summary(),
+            }
         ),
         flush=True,
     )

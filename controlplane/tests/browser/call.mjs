@@ -16,7 +16,10 @@
 // one encoding per camera (the app's ?simulcast=0), --regions: each
 // name's region (the app's ?region=, sent in its join), --first-frames 1:
 // also report, per remote, how long after the page's media connected its
-// first video frame was decoded (sampled every 100 ms),
+// first video frame was decoded (sampled every 100 ms), --no-devices
+// n1,n2: those names join without camera and microphone (the app's
+// ?devices=0) and are not waited for by the others, --codec vp9: the
+// cameras' codec (the app's ?codec=),
 // reporting the longest stall (for tests that break the network meanwhile).
 // Progress goes to stderr.
 
@@ -43,10 +46,12 @@ function args() {
     else if (k === "--simulcast") a.simulcast = v;
     else if (k === "--regions") a.regions = v.split(",");
     else if (k === "--first-frames") a.firstFrames = v === "1";
+    else if (k === "--no-devices") a.noDevices = v.split(",");
+    else if (k === "--codec") a.codec = v;
     else throw new Error(`unknown argument ${k}`);
   }
   if (!a.base || !a.room || !a.names) throw new Error("--base, --room and --names are required");
-  if (a.remotes === null) a.remotes = a.names.length - 1;
+  a.noDevices = a.noDevices || [];
   return a;
 }
 
@@ -65,7 +70,15 @@ async function received(page) {
     });
     const remotes = {};
     for (const [id, p] of s.participants) {
-      const r = { name: p.name, video_frames: 0, frame_height: 0, audio_packets: 0, audio_samples: 0, tile: !!p.tile.isConnected };
+      const r = {
+        name: p.name,
+        publishes: p.sources.size > 0,
+        video_frames: 0,
+        frame_height: 0,
+        audio_packets: 0,
+        audio_samples: 0,
+        tile: !!p.tile.isConnected,
+      };
       const ff = window.__firstFrames;
       if (ff && ff[id] && window.__connectedAt) r.first_frame_ms = ff[id] - window.__connectedAt;
       const fp = window.__firstPackets;
@@ -74,6 +87,8 @@ async function received(page) {
         const st = src.mid !== undefined ? byMid.get(src.mid) : undefined;
         if (!st) continue;
         if (st.kind === "video") {
+          const codec = st.codecId && stats.get(st.codecId);
+          if (codec) r.video_codec = codec.mimeType;
           r.video_frames += st.framesDecoded || 0;
           r.frame_height = Math.max(r.frame_height, st.frameHeight || 0);
         } else {
@@ -184,10 +199,17 @@ async function watch(pages, a) {
   return report;
 }
 
-const enough = (rx, a) =>
-  rx.state === "connected" &&
-  Object.keys(rx.remotes).length >= a.remotes &&
-  Object.values(rx.remotes).every((r) => r.video_frames >= a.minFrames && r.audio_packets > 0 && r.audio_samples > 0);
+// `name` has heard and seen enough of every remote that publishes: --remotes
+// of them (by default every other name that joins with devices)
+const enough = (rx, a, name) => {
+  const want = a.remotes ?? a.names.filter((n) => n !== name && !a.noDevices.includes(n)).length;
+  const publishing = Object.values(rx.remotes).filter((r) => r.publishes);
+  return (
+    rx.state === "connected" &&
+    publishing.length >= want &&
+    publishing.every((r) => r.video_frames >= a.minFrames && r.audio_packets > 0 && r.audio_samples > 0)
+  );
+};
 
 async function main() {
   const a = args();
@@ -205,7 +227,9 @@ async function main() {
       const camera = (a.camera ? `&camera=${a.camera}` : "") + (a.simulcast ? `&simulcast=${a.simulcast}` : "");
       const i = a.names.indexOf(name);
       const region = a.regions && a.regions[i] ? `&region=${encodeURIComponent(a.regions[i])}` : "";
-      await page.goto(`${a.base}/${a.room}?name=${encodeURIComponent(name)}${camera}${region}`);
+      const devices = a.noDevices.includes(name) ? "&devices=0" : "";
+      const codec = a.codec ? `&codec=${encodeURIComponent(a.codec)}` : "";
+      await page.goto(`${a.base}/${a.room}?name=${encodeURIComponent(name)}${camera}${region}${devices}${codec}`);
       if (a.firstFrames) await page.evaluate(trackFirstFrames);
       pages[name] = page;
       log(`${name} opened the room`);
@@ -221,7 +245,7 @@ async function main() {
         .map((n) => `${n}:${all[n].state}[${Object.values(all[n].remotes).map((r) => `${r.name} v${r.video_frames} a${r.audio_packets}`).join(" ")}]`)
         .join("  ");
       log(line);
-      if (a.names.every((n) => enough(all[n], a))) break;
+      if (a.names.every((n) => enough(all[n], a, n))) break;
       if (Date.now() > deadline) {
         log("timed out waiting for media");
         break;

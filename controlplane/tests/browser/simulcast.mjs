@@ -4,15 +4,17 @@
 // 250 ms with getStats(). One JSON report on stdout; the Rust test
 // (controlplane/tests/controlplane/simulcast.rs) judges.
 //
-//   node simulcast.mjs --base https://10.1.2.1:8443 --room r --scenario switch|bandwidth [--role both|pub|rx]
-//     [--pub-region A --rx-region B]
+//   node simulcast.mjs --base https://10.1.2.1:8443 --room r --scenario switch|lowhigh|bandwidth
+//     [--role both|pub|rx] [--pub-region A --rx-region B] [--codec h264]
 //
 // switch:    max height 180, then 720, then 10 switches 2 s apart.
+// lowhigh:   max height 180, then 720, each held 5 s once reached.
 // bandwidth: runs until stdin says "done"; the test shapes the path
 //            between the "limit" and "lift" lines it writes to stdin.
 // --role pub runs only the publisher (until stdin closes), --role rx only
 // the receiver, so that each can live in its own network namespace.
 // --pub-region / --rx-region: each one's region (the app's ?region=).
+// --codec: the publisher's camera codec (the app's ?codec=).
 
 import { launch } from "./chromium.mjs";
 import * as readline from "node:readline";
@@ -34,8 +36,10 @@ function sample(page) {
       if (r.type === "inbound-rtp" && r.kind === "video" && (r.framesDecoded || 0) > 0) v = r;
     });
     if (!v) return { t: performance.now(), frames: 0 };
+    const codec = v.codecId && stats.get(v.codecId);
     return {
       t: performance.now(),
+      codec: codec ? codec.mimeType : null,
       ssrc: v.ssrc,
       frames: v.framesDecoded,
       height: v.frameHeight || 0,
@@ -66,7 +70,8 @@ async function main() {
       return page;
     };
     const region = (r) => (r ? `&region=${encodeURIComponent(r)}` : "");
-    const [pubQuery, rxQuery] = [region(args["pub-region"]), `&video=0${region(args["rx-region"])}`];
+    const codec = args.codec ? `&codec=${encodeURIComponent(args.codec)}` : "";
+    const [pubQuery, rxQuery] = [`${region(args["pub-region"])}${codec}`, `&video=0${region(args["rx-region"])}`];
     const role = args.role || "both";
     if (role === "pub") {
       await open("Pub", pubQuery);
@@ -113,7 +118,16 @@ async function main() {
       }
       mark("publisher sends 720p");
     }
-    if (args.scenario === "switch") {
+    if (args.scenario === "lowhigh") {
+      for (const h of [180, 720]) {
+        await rx.evaluate((h) => window.switchyard.setMaxHeight(h), h);
+        mark(`max_height ${h}`);
+        await until(`height for ${h}`, (s) => (h === 180 ? s.height > 0 && s.height <= 180 : s.height >= 720), 20);
+        mark(`reached ${h}`);
+        await sleep(5000);
+      }
+      mark("end");
+    } else if (args.scenario === "switch") {
       for (const [i, h] of [180, 720, 180, 720, 180, 720, 180, 720, 180, 720, 180, 720].entries()) {
         await rx.evaluate((h) => window.switchyard.setMaxHeight(h), h);
         mark(`max_height ${h}`);

@@ -24,25 +24,73 @@ pub fn python() -> PathBuf {
     p
 }
 
-#[test]
-fn aiortc_and_chromium_see_each_other() {
-    let _turn = crate::netns::BROWSERS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    let python = python();
-    let net = NetnsPair::new();
-    let server = NsServer::start(&net, "aiortc");
+/// Starts tests/aiortc/client.py as `name` in room `room` of `server`
+/// (from the client namespace of `net`) with `args`; its output when it
+/// ends (at most 200 s).
+fn start_client(
+    net: &NetnsPair,
+    server: &NsServer,
+    room: &str,
+    name: &str,
+    args: &[&str],
+) -> std::thread::JoinHandle<std::process::Output> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/aiortc/client.py");
-    let mut py = NetnsPair::command(&net.client_ns, &python);
+    let mut py = NetnsPair::command(&net.client_ns, python());
     py.arg(&script)
         .args([
             "--url",
             &format!("{}/ws", server.https.replace("https", "wss")),
         ])
-        .args(["--room", "mixed", "--name", "Py", "--remotes", "1"])
-        .args(["--min-frames", "100", "--timeout", "120"]);
-    let log = std::env::temp_dir().join(format!("aiortc-{}.log", std::process::id()));
-    let aiortc = std::thread::spawn(move || run_bounded(py, Duration::from_secs(200), &log));
+        .args(["--room", room, "--name", name])
+        .args(args);
+    let log = std::env::temp_dir().join(format!("aiortc-{name}-{}.log", std::process::id()));
+    std::thread::spawn(move || run_bounded(py, Duration::from_secs(200), &log))
+}
+
+/// The JSON report a client printed last (with its log on failure).
+fn report_of(out: &std::process::Output, server: &NsServer) -> Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "aiortc client failed ({}):\n{}\n--- server log ---\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr),
+                server.log()
+            )
+        })
+}
+
+/// What `report` got from the remote named `name`: (video frames, audio
+/// frames).
+fn got_from(report: &Value, name: &str) -> (u64, u64) {
+    report["remotes"]
+        .as_object()
+        .and_then(|r| r.values().find(|r| r["name"] == name))
+        .map_or((0, 0), |r| {
+            (
+                r["video_frames"].as_u64().unwrap_or(0),
+                r["audio_frames"].as_u64().unwrap_or(0),
+            )
+        })
+}
+
+#[test]
+fn aiortc_and_chromium_see_each_other() {
+    let _turn = crate::netns::BROWSERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let net = NetnsPair::new();
+    let server = NsServer::start(&net, "aiortc");
+    let aiortc = start_client(
+        &net,
+        &server,
+        "mixed",
+        "Py",
+        &["--remotes", "1", "--min-frames", "100", "--timeout", "120"],
+    );
     let browser = call(
         &net,
         &server,
@@ -63,19 +111,7 @@ fn aiortc_and_chromium_see_each_other() {
         "aiortc-chromium",
     );
     let out = aiortc.join().expect("aiortc thread");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let py: Value = text
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "aiortc client failed ({}):\n{}\n--- server log ---\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr),
-                server.log()
-            )
-        });
+    let py = report_of(&out, &server);
     let context = || {
         format!(
             "aiortc: {py:#}\nchromium: {browser:#}\naiortc log:\n{}\n--- server log ---\n{}",
@@ -128,4 +164,170 @@ fn aiortc_and_chromium_see_each_other() {
         "{}",
         context()
     );
+}
+
+/// The clients of issue #15's show 1 in one room: `Both` publishes camera
+/// and microphone, `Cam` only a camera, `Mic` only a microphone, and with
+/// `ears` also `Ears`, nothing (a `recvonly` audio and video m-line,
+/// docs/signalling.md). Each one's report, by name.
+fn listen_room(ears: bool) -> (Vec<(&'static str, Value)>, String) {
+    let net = NetnsPair::new();
+    let server = NsServer::start(&net, "listen");
+    let small = ["--size", "320x180", "--timeout", "90", "--hold", "10"];
+    let client = |name: &str, publish: &str, remotes: &str, video: &str, audio: &str| {
+        let mut args = vec![
+            "--publish",
+            publish,
+            "--remotes",
+            remotes,
+            "--min-frames",
+            video,
+            "--min-audio-frames",
+            audio,
+        ];
+        args.extend(small);
+        start_client(&net, &server, "listen", name, &args)
+    };
+    let mut clients = vec![
+        ("Both", client("Both", "audio,video", "2", "100", "100")),
+        ("Cam", client("Cam", "video", "2", "100", "100")),
+        ("Mic", client("Mic", "audio", "2", "100", "100")),
+    ];
+    if ears {
+        clients.push(("Ears", client("Ears", "", "3", "200", "500")));
+    }
+    let reports: Vec<(&str, Value)> = clients
+        .into_iter()
+        .map(|(name, h)| (name, report_of(&h.join().expect("client thread"), &server)))
+        .collect();
+    let all: Vec<String> = reports.iter().map(|(n, r)| format!("{n}: {r:#}")).collect();
+    let context = format!("{}\n--- server log ---\n{}", all.join("\n"), server.log());
+    for (name, r) in &reports {
+        assert_eq!(
+            r["errors"].as_array().map_or(1, Vec::len),
+            0,
+            "{name}: {context}"
+        );
+        assert_eq!(
+            r["unavailable"].as_array().map_or(1, Vec::len),
+            0,
+            "{name}: {context}"
+        );
+    }
+    (reports, context)
+}
+
+/// Issue #15 show 1, publishing one kind: `Cam`, which negotiated no audio,
+/// hears `Both` and `Mic` (the server offers it the publishers' Opus); `Mic`,
+/// which negotiated no video, sees `Both` and `Cam`.
+#[test]
+#[ignore = "issue #15: with four clients Cam heard Both (694 audio frames), with these three it heard nothing from Both: not understood yet"]
+fn a_camera_only_client_hears_the_others_and_a_microphone_only_one_sees_them() {
+    let _turn = crate::netns::BROWSERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let (reports, context) = listen_room(false);
+    let report = |name: &str| &reports.iter().find(|(n, _)| *n == name).unwrap().1;
+    for from in ["Both", "Mic"] {
+        let (_, a) = got_from(report("Cam"), from);
+        assert!(
+            a >= 100,
+            "Cam heard {a} audio frames from {from}\n{context}"
+        );
+    }
+    for from in ["Both", "Cam"] {
+        let (v, _) = got_from(report("Mic"), from);
+        assert!(v >= 100, "Mic saw {v} video frames from {from}\n{context}");
+    }
+}
+
+/// Issue #15 show 1, publishing nothing: `Ears` gets two videos and two
+/// voices (≥ 200 video and ≥ 500 audio frames each within 15 s of its first
+/// frame). Chromium does so (`browser::a_browser_without_camera_or_microphone…`);
+/// aiortc does not yet: it decoded 93 frames of the video that filled its
+/// `recvonly` line and nothing of the sources the server added later.
+#[test]
+#[ignore = "issue #15: an aiortc client with only recvonly lines gets no media on the lines the server adds"]
+fn a_receive_only_aiortc_client_gets_two_videos_and_two_voices() {
+    let _turn = crate::netns::BROWSERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let (reports, context) = listen_room(true);
+    let ears = &reports.iter().find(|(n, _)| *n == "Ears").unwrap().1;
+    for (from, video, audio) in [("Both", 200, 500), ("Cam", 200, 0), ("Mic", 0, 500)] {
+        let (v, a) = got_from(ears, from);
+        assert!(
+            v >= video && a >= audio,
+            "Ears from {from}: {v} video, {a} audio\n{context}"
+        );
+    }
+    let done = ears["done_s"].as_f64();
+    eprintln!("Ears had every count {done:?} s after its first frame");
+    assert!(done.is_some_and(|s| s <= 15.0), "{context}");
+}
+
+/// Issue #15 show 3: three aiortc participants join one after another (6 s
+/// apart). aiortc's encoder makes a keyframe only when asked, so each new
+/// subscriber of a video depends on its keyframe request reaching the
+/// publisher: each decodes ≥ 100 frames of each other's video within 10 s
+/// of both being in the room, and hears them.
+#[test]
+#[ignore = "issue #15: a late joiner's video reached an earlier aiortc participant after 19.9 s (keyframe requests)"]
+fn aiortc_participants_joining_one_after_another_each_see_the_others_within_10_s() {
+    let _turn = crate::netns::BROWSERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let net = NetnsPair::new();
+    let server = NsServer::start(&net, "stagger");
+    let args = [
+        "--remotes",
+        "2",
+        "--min-frames",
+        "100",
+        "--size",
+        "320x180",
+        "--timeout",
+        "90",
+        "--hold",
+        "15",
+    ];
+    let mut clients = Vec::new();
+    for name in ["First", "Second", "Third"] {
+        if !clients.is_empty() {
+            std::thread::sleep(Duration::from_secs(6));
+        }
+        clients.push((name, start_client(&net, &server, "stagger", name, &args)));
+    }
+    let reports: Vec<(&str, Value)> = clients
+        .into_iter()
+        .map(|(name, h)| (name, report_of(&h.join().expect("client thread"), &server)))
+        .collect();
+    let context = || {
+        let all: Vec<String> = reports.iter().map(|(n, r)| format!("{n}: {r:#}")).collect();
+        format!("{}\n--- server log ---\n{}", all.join("\n"), server.log())
+    };
+    for (name, r) in &reports {
+        assert_eq!(
+            r["errors"].as_array().map_or(1, Vec::len),
+            0,
+            "{name}: {}",
+            context()
+        );
+        for (other, _) in reports.iter().filter(|(o, _)| o != name) {
+            let (video, audio) = got_from(r, other);
+            let ready = r["remotes"]
+                .as_object()
+                .and_then(|m| m.values().find(|x| x["name"] == *other))
+                .and_then(|x| x["video_ready_s"].as_f64());
+            eprintln!(
+                "{name} ← {other}: {video} video frames, {audio} audio, 100 frames after {ready:?} s"
+            );
+            assert!(video >= 100 && audio > 0, "{name} ← {other}\n{}", context());
+            assert!(
+                ready.is_some_and(|s| s <= 10.0),
+                "{name} ← {other}: {ready:?} s\n{}",
+                context()
+            );
+        }
+    }
 }

@@ -259,3 +259,129 @@ fn three_browsers_hold_a_call_and_one_leaves() {
         "screenshot saved"
     );
 }
+
+/// A call.mjs call in namespaces of its own, browsers taking their turn:
+/// the report, with the server whose log explains a failure (fields drop
+/// in order: the server before its namespaces, the turn last).
+struct Alone {
+    r: Value,
+    server: NsServer,
+    _net: NetnsPair,
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Alone {
+    fn call(name: &str, args: &[&str]) -> Alone {
+        let turn = crate::netns::BROWSERS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let net = NetnsPair::new();
+        let server = NsServer::start(&net, name);
+        let r = call(&net, &server, args, name);
+        Alone {
+            r,
+            server,
+            _net: net,
+            _turn: turn,
+        }
+    }
+
+    fn context(&self) -> String {
+        format!(
+            "report: {:#}\n--- server log ---\n{}",
+            self.r,
+            self.server.log()
+        )
+    }
+}
+
+/// Issue #15: a browser that joins without camera and microphone (the demo
+/// app's `?devices=0`: one `recvonly` audio and video m-line) sees and hears
+/// the two that publish, and they see and hear each other.
+#[test]
+fn a_browser_without_camera_or_microphone_sees_and_hears_the_others() {
+    let call = Alone::call(
+        "nodevices",
+        &[
+            "--room",
+            "webinar",
+            "--names",
+            "Ada,Bo,Cy",
+            "--no-devices",
+            "Cy",
+            "--camera",
+            "640x360",
+            "--min-frames",
+            "100",
+            "--timeout",
+            "120",
+        ],
+    );
+    let (r, context) = (&call.r, || call.context());
+    for (name, publishers) in [("Ada", 1), ("Bo", 1), ("Cy", 2)] {
+        let p = &r["participants"][name];
+        assert_eq!(p["state"], "connected", "{name}: {}", context());
+        assert_eq!(
+            p["errors"].as_array().map_or(1, Vec::len),
+            0,
+            "{name}: {}",
+            context()
+        );
+        let remotes = p["remotes"].as_object().expect("remotes");
+        let heard: Vec<&Value> = remotes
+            .values()
+            .filter(|r| r["publishes"] == true)
+            .collect();
+        assert_eq!(heard.len(), publishers, "{name}: {}", context());
+        for rx in heard {
+            let from = &rx["name"];
+            assert!(
+                num(&rx["video_frames"]) >= 100,
+                "{name} ← {from}: {}",
+                context()
+            );
+            assert!(
+                num(&rx["audio_samples"]) > 0,
+                "{name} ← {from}: {}",
+                context()
+            );
+        }
+    }
+}
+
+/// Issue #15 show 5: two Chromium publish their cameras as VP9 (the app's
+/// `?codec=vp9`, one encoding each) and each decodes ≥ 100 VP9 frames of
+/// the other through the server.
+#[test]
+fn vp9_cameras_reach_vp9_receivers() {
+    let call = Alone::call(
+        "vp9",
+        &[
+            "--room",
+            "vp9",
+            "--names",
+            "Ada,Bo",
+            "--codec",
+            "vp9",
+            "--simulcast",
+            "0",
+            "--camera",
+            "640x360",
+            "--min-frames",
+            "100",
+            "--timeout",
+            "120",
+        ],
+    );
+    let (r, context) = (&call.r, || call.context());
+    for name in ["Ada", "Bo"] {
+        let p = &r["participants"][name];
+        assert_eq!(p["state"], "connected", "{name}: {}", context());
+        let remotes = p["remotes"].as_object().expect("remotes");
+        assert_eq!(remotes.len(), 1, "{name}: {}", context());
+        for rx in remotes.values() {
+            assert_eq!(rx["video_codec"], "video/VP9", "{name}: {}", context());
+            assert!(num(&rx["video_frames"]) >= 100, "{name}: {}", context());
+        }
+    }
+}

@@ -80,6 +80,9 @@ async fn join_offer_answer_renegotiate_and_leave() {
     assert_eq!(next(&mut a).await["code"], "bad_state");
     send(&mut a, serde_json::json!({"v":1,"type":"dance"})).await;
     assert_eq!(next(&mut a).await["code"], "unknown_message");
+    // a keepalive is answered before `join` too
+    send(&mut a, serde_json::json!({"v":1,"type":"ping"})).await;
+    assert_eq!(next(&mut a).await["type"], "pong");
 
     send(
         &mut a,

@@ -94,8 +94,21 @@ pub(crate) fn run_switch(
     extra: &[&str],
     server_log: &dyn Fn() -> String,
 ) -> (Value, String) {
+    run_scenario(ns, https, room, "switch", extra, server_log)
+}
+
+/// simulcast.mjs's `scenario` with publisher and receiver in one script;
+/// its report and its log.
+fn run_scenario(
+    ns: &str,
+    https: &str,
+    room: &str,
+    scenario: &str,
+    extra: &[&str],
+    server_log: &dyn Fn() -> String,
+) -> (Value, String) {
     let log = std::env::temp_dir().join(format!("simulcast-{room}-{}.log", std::process::id()));
-    let mut cmd = node_at(ns, https, room, "switch", "both");
+    let mut cmd = node_at(ns, https, room, scenario, "both");
     cmd.args(extra);
     let out = crate::netns::run_bounded(cmd, Duration::from_secs(240), &log);
     let log = String::from_utf8_lossy(&out.stderr).to_string();
@@ -111,14 +124,16 @@ fn the_receiver_gets_the_layer_it_asks_for_and_switches_cleanly() {
     let (r, log) = run_switch(&net.client_ns, &server.https, "switch", &[], &|| {
         server.log()
     });
-    check_switches(&r, &|| format!("{log}\n--- server ---\n{}", server.log()));
+    check_switches(&r, 1.0, &|| {
+        format!("{log}\n--- server ---\n{}", server.log())
+    });
 }
 
 /// What the `switch` scenario must show: asking for 180 gives at most 180
 /// lines, 720 comes within 3 s of asking, and ten switches keep one SSRC,
 /// never freeze for `max_freeze_s` in total (a second on one bridge), keep
 /// frames coming and really alternate.
-pub(crate) fn check_switches(r: &Value, context: &dyn Fn() -> String) {
+pub(crate) fn check_switches(r: &Value, max_freeze_s: f64, context: &dyn Fn() -> String) {
     // asking for 180: frames of at most 180 lines
     let small = between_marks(r, "max_height 180");
     let settled: Vec<&Value> = small.iter().filter(|s| num(&s["height"]) > 0.0).collect();
@@ -144,7 +159,7 @@ pub(crate) fn check_switches(r: &Value, context: &dyn Fn() -> String) {
     let last = big.last().unwrap();
     let freeze = num(&last["freeze_s"]) - num(&first["freeze_s"]);
     eprintln!("ten switches: frozen {freeze:.2} s in total");
-    assert!(freeze < 1.0, "frozen {freeze} s\n{}", context());
+    assert!(freeze < max_freeze_s, "frozen {freeze} s\n{}", context());
     let ssrcs: std::collections::BTreeSet<u64> = r["samples"]
         .as_array()
         .unwrap()
@@ -316,4 +331,52 @@ fn a_narrow_path_gets_the_low_layer_and_a_wide_one_the_high_layer() {
         heights_by_second(lifted),
         context()
     );
+}
+
+/// Issue #15 show 4: Chromium publishes its camera as H.264 simulcast (the
+/// app's `?codec=h264`) to a receiver that negotiated no H.264 of its own
+/// (it sends no video: the server offers it the publisher's codec). It asks
+/// for the low layer, then the high one: each switch starts at an IDR frame
+/// (the decoder's keyframe count goes up with it) and ≥ 100 frames decode
+/// after each.
+#[test]
+#[ignore = "issue #15: the switch to 720 never came (the low layer switched at an IDR with 103 frames after it)"]
+fn h264_simulcast_switches_layers_at_idr_frames() {
+    let _turn = BROWSERS.lock().unwrap_or_else(|p| p.into_inner());
+    let net = NetnsPair::new();
+    let server = NsServer::start(&net, "h264");
+    let (r, log) = run_scenario(
+        &net.client_ns,
+        &server.https,
+        "h264",
+        "lowhigh",
+        &["--codec", "h264"],
+        &|| server.log(),
+    );
+    let context = || format!("{log}\n--- server ---\n{}", server.log());
+    for h in [180.0, 720.0] {
+        let asked = from_mark(&r, &format!("max_height {h}"));
+        let held = between_marks(&r, &format!("reached {h}"));
+        let (first, last) = (&asked[0], held.last().expect("samples"));
+        let reached = &held[0];
+        assert_eq!(reached["codec"], "video/H264", "{reached}\n{}", context());
+        let ok = if h < 200.0 {
+            num(&reached["height"]) > 0.0 && num(&reached["height"]) <= h
+        } else {
+            num(&reached["height"]) >= h
+        };
+        assert!(ok, "{h}: {}\n{}", heights_by_second(asked), context());
+        assert!(
+            num(&reached["keyframes"]) > num(&first["keyframes"]),
+            "the switch to {h} decoded no new keyframe: {first} → {reached}\n{}",
+            context()
+        );
+        let frames = num(&last["frames"]) - num(&reached["frames"]);
+        eprintln!("{h}: {frames} frames after the switch");
+        assert!(
+            frames >= 100.0,
+            "{frames} frames after the switch to {h}\n{}",
+            context()
+        );
+    }
 }

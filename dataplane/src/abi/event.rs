@@ -103,6 +103,13 @@ pub enum Event {
         /// Milliseconds since its last packet.
         idle_ms: u64,
     },
+    /// A packet that authenticates came again from an endpoint reported
+    /// idle (ABI 1.6): its media flows (the control plane keeps its ICE
+    /// consent while it does).
+    EndpointActive {
+        /// Endpoint.
+        endpoint: u64,
+    },
     /// The send-side bandwidth estimate toward a subscriber (ABI 1.1).
     Bandwidth {
         /// Subscriber.
@@ -137,6 +144,7 @@ pub mod kind {
     pub const ENDPOINT_IDLE: u16 = 6;
     pub const BANDWIDTH: u16 = 7;
     pub const SOURCE_RATES: u16 = 8;
+    pub const ENDPOINT_ACTIVE: u16 = 9;
 }
 
 impl Event {
@@ -189,6 +197,10 @@ impl Event {
             Event::EndpointIdle { endpoint, idle_ms } => {
                 w.u64(endpoint).u64(idle_ms);
                 kind::ENDPOINT_IDLE
+            }
+            Event::EndpointActive { endpoint } => {
+                w.u64(endpoint);
+                kind::ENDPOINT_ACTIVE
             }
             Event::Bandwidth {
                 endpoint,
@@ -255,6 +267,7 @@ impl Event {
                 endpoint: r.u64(),
                 idle_ms: r.u64(),
             },
+            kind::ENDPOINT_ACTIVE => Event::EndpointActive { endpoint: r.u64() },
             kind::BANDWIDTH => Event::Bandwidth {
                 endpoint: r.u64(),
                 estimate_bps: r.u64(),
@@ -361,6 +374,7 @@ mod tests {
                 endpoint: 5,
                 idle_ms: 31_000,
             },
+            Event::EndpointActive { endpoint: 5 },
             Event::Bandwidth {
                 endpoint: 6,
                 estimate_bps: 1_800_000,

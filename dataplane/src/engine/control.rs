@@ -37,7 +37,9 @@ impl Engine {
             }
         };
         ep.last_rx = now;
-        ep.idle_reported = false;
+        if std::mem::take(&mut ep.idle_reported) {
+            sink.event(Event::EndpointActive { endpoint: ep.id });
+        }
         for packet in Compound::new(&data[..len]) {
             match packet {
                 Ok(p) => self.rtcp_packet(now, e, p, sink),

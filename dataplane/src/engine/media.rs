@@ -64,7 +64,9 @@ impl Engine {
             Err(err) => return self.counters.drop_packet(DropReason::from_srtp(err)),
         };
         ep.last_rx = now;
-        ep.idle_reported = false;
+        if std::mem::take(&mut ep.idle_reported) {
+            sink.event(Event::EndpointActive { endpoint: ep.id });
+        }
         if ep.relay {
             self.counters.add(Counter::RelayRxPackets, 1);
             self.counters.add(Counter::RelayRxBytes, data.len() as u64);

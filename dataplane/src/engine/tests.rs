@@ -1031,3 +1031,45 @@ fn lost_audio_is_not_asked_for() {
     }
     assert_eq!(engine.counters().get(Counter::UpstreamLossGivenUp), 0);
 }
+
+/// An endpoint silent for 5 s is reported idle once; its next packet that
+/// authenticates reports it active again (the control plane keeps ICE
+/// consent while media flows), and a packet that does not is no sign.
+#[test]
+fn a_silent_endpoint_is_reported_idle_once_and_active_at_its_next_packet() {
+    let mut w = World::new();
+    w.frame([true; 3]);
+    let idle_or_active = |w: &mut World| -> Vec<Event> {
+        std::mem::take(&mut w.sink.events)
+            .into_iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::EndpointIdle { endpoint: 1, .. } | Event::EndpointActive { endpoint: 1 }
+                )
+            })
+            .collect()
+    };
+    for _ in 0..14 {
+        w.t += Duration::from_millis(500);
+        w.engine.handle_timeout(w.t, &mut w.sink);
+    }
+    let seen = idle_or_active(&mut w);
+    assert!(
+        matches!(seen.as_slice(), [Event::EndpointIdle { endpoint: 1, .. }]),
+        "{seen:?}"
+    );
+    // a packet that does not authenticate changes nothing
+    let mut forged = vp8(&mut w.publisher, 0, 999, 99, true, true);
+    let n = forged.len();
+    forged[n - 1] ^= 0xff;
+    let from = w.publisher.addr;
+    w.engine
+        .handle_datagram(w.t, from, &mut forged, &mut w.sink);
+    assert!(idle_or_active(&mut w).is_empty());
+    w.frame([false; 3]);
+    assert_eq!(
+        idle_or_active(&mut w),
+        vec![Event::EndpointActive { endpoint: 1 }]
+    );
+}
