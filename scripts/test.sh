@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n== %s\n' "$*"; }
+# Each step prints the minutes and seconds since the start, so a slow
+# step shows in CI's log.
+step() { printf '\n== [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
 
 # --- system packages the tests need -----------------------------------------
@@ -71,6 +73,9 @@ timeout 1200 cargo clippy --workspace --all-targets --locked -- -D warnings
 # run decoded 38 frames in 30 s; tests judged against the delay-based
 # bandwidth estimate saw it fall to its floor, since another test's load is
 # queueing delay). Unit tests lose seconds by it.
+# Built first with its own bound, so the tests' bound is for running them.
+step "cargo test --no-run (build every test target)"
+timeout 1800 cargo test --workspace --all-targets --locked --no-run
 step "cargo test --workspace (one test at a time)"
 RUST_TEST_THREADS=1 timeout 2400 cargo test --workspace --all-targets --locked
 timeout 600 cargo test --workspace --doc --locked
@@ -112,9 +117,10 @@ if cargo +nightly --version >/dev/null 2>&1 \
         done
     )
 else
+    # The test profile keeps overflow checks and debug assertions (what a
+    # fuzzer must see) and this binary is already built by the tests.
     step "cargo fuzz unavailable: random-input fallback over the same entry points"
-    timeout 900 cargo run --profile fuzz --locked -p switchyard-benches --bin switchyard-fuzz-random -- \
-        $((fuzz_seconds * 8))
+    timeout 900 target/debug/switchyard-fuzz-random $((fuzz_seconds * 8))
 fi
 
 step "all checks passed"

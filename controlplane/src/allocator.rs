@@ -12,8 +12,9 @@
 //!    while the estimate has room.
 //!
 //! Downgrades follow the estimate at once, but a video is paused only when
-//! the lowest layers exceed by a quarter the highest estimate of the last
-//! two seconds; an upgrade needs 10 % headroom,
+//! the path showed congestion lately (the estimate fell, packets lost) and the
+//! lowest layers exceed by a quarter the highest estimate of the last two
+//! seconds; an upgrade needs 10 % headroom,
 //! and when the wanted allocation does not fit the estimate the caller is
 //! told to probe for it (the estimate of an SFU that sends only what it
 //! allocated cannot grow by itself).
@@ -61,6 +62,17 @@ pub struct ReceiverView {
     /// dip of the estimate shorter than the hold lowers layers but pauses
     /// nothing. `None`: the current estimate alone.
     pub recent_max_bps: Option<u64>,
+    /// The path showed congestion lately (within [`FALL_MEMORY`]): the
+    /// estimate fell and the receiver lost packets. Only then are lowest
+    /// layers paused for bandwidth. A low estimate alone is not enough: a
+    /// receive-side REMB climbs about 8 % a second from what arrives (an
+    /// aiortc receiver's started at 44 kbit/s and took 10 s to carry two
+    /// 50 kbit/s videos, which were paused and resumed in turn all the
+    /// while), and a delay-based one falls when a busy receiver reads late
+    /// (three aiortc clients on two cores reported 50 kbit/s while taking
+    /// 100 without loss). A path that is really too narrow for the lowest
+    /// layers overflows its queue and loses packets.
+    pub congested: bool,
     /// Forward at most this many videos (`None`: all).
     pub last_n: Option<usize>,
     /// Its remote video sources.
@@ -99,6 +111,20 @@ const LOWEST_LAYER_SLACK: f64 = 1.25;
 /// On a busy machine, estimates dipped for 0.6–1.8 s and came back with the
 /// next probe while nothing on the path had changed.
 pub const PAUSE_HOLD: std::time::Duration = std::time::Duration::from_millis(2000);
+
+/// An estimate below this fraction of the highest of the last
+/// [`PAUSE_HOLD`] has fallen (an AIMD or delay-based backoff is to 0.85 ×
+/// what arrived, usually far below the estimate; noise is a few percent).
+pub const FALL_FRACTION: f64 = 0.85;
+
+/// The loss (fraction of packets) that, with a fall of the estimate, shows
+/// congestion.
+pub const CONGESTION_LOSS: f64 = 0.05;
+
+/// How long a fall of the estimate, or a loss, counts as congestion. On a
+/// path that really is narrow, videos resumed after it overload the path
+/// again and pause again: a probe every 10 s.
+pub const FALL_MEMORY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The highest layer a drawn height needs: simulcast layers are about ¼, ½
 /// and full height of a 720p camera.
@@ -214,7 +240,10 @@ pub fn allocate(r: &ReceiverView, previous: &Allocation) -> Allocation {
         };
     };
     let budget = estimate as f64;
-    let low_budget = r.recent_max_bps.unwrap_or(estimate).max(estimate) as f64 * LOWEST_LAYER_SLACK;
+    let low_budget = match r.congested {
+        true => r.recent_max_bps.unwrap_or(estimate).max(estimate) as f64 * LOWEST_LAYER_SLACK,
+        false => f64::INFINITY,
+    };
     let (targets, cost) = fill(&order, forwarded, (budget, low_budget));
     // an upgrade over the previous allocation needs headroom
     let upgraded = targets
@@ -260,6 +289,7 @@ mod tests {
         ReceiverView {
             estimate_bps: estimate,
             recent_max_bps: None,
+            congested: true,
             last_n: None,
             sources,
         }
@@ -381,6 +411,35 @@ mod tests {
         v.recent_max_bps = Some(220_000);
         let low = allocate(&v, &dip);
         assert_eq!(layers(&low), [Target::Layer(0), Target::Paused]);
+    }
+
+    #[test]
+    fn a_low_estimate_without_congestion_pauses_no_lowest_layer() {
+        // a REMB still climbing from what arrived, or one fallen without
+        // loss: 60 kbit/s for two 50 kbit/s videos
+        let mut s = [src(1), src(2)];
+        for s in s.iter_mut() {
+            s.layer_bps = [50_000, 0, 0];
+        }
+        let mut v = view(Some(60_000), s.to_vec());
+        v.congested = false;
+        let a = allocate(&v, &Allocation::default());
+        assert_eq!(layers(&a), [Target::Layer(0), Target::Layer(0)]);
+        assert_eq!(a.cost_bps, 100_000);
+        // nor lets one rise beyond the estimate
+        let a = allocate(&view_uncongested(Some(200_000), vec![src(1)]), &a);
+        assert_eq!(layers(&a), [Target::Layer(0)]);
+        // once the path lost packets too, the second goes
+        v.congested = true;
+        let a = allocate(&v, &a);
+        assert_eq!(layers(&a), [Target::Layer(0), Target::Paused]);
+    }
+
+    fn view_uncongested(estimate: Option<u64>, sources: Vec<SourceView>) -> ReceiverView {
+        ReceiverView {
+            congested: false,
+            ..view(estimate, sources)
+        }
     }
 
     #[test]

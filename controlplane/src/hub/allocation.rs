@@ -35,27 +35,51 @@ const PROBE_MS: u32 = 400;
 /// has its headroom once the probe succeeds.
 const PROBE_OVERSHOOT: f64 = 1.25;
 
-/// A receiver's estimates of the last [`crate::allocator::PAUSE_HOLD`].
+/// A receiver's estimates of the last [`crate::allocator::PAUSE_HOLD`], and
+/// when the estimate last fell and when the receiver last lost packets.
 #[derive(Debug, Clone, Default)]
-pub(super) struct RecentEstimates(std::collections::VecDeque<(Instant, u64)>);
+pub(super) struct RecentEstimates {
+    window: std::collections::VecDeque<(Instant, u64)>,
+    last_fall: Option<Instant>,
+    last_loss: Option<Instant>,
+}
 
 impl RecentEstimates {
-    /// A new estimate; older ones than the hold are forgotten.
-    pub(super) fn record(&mut self, now: Instant, estimate: u64) {
-        let hold = crate::allocator::PAUSE_HOLD;
+    /// A new estimate and the loss reported with it; estimates older than
+    /// the hold are forgotten.
+    pub(super) fn record(&mut self, now: Instant, estimate: u64, loss: f64) {
+        use crate::allocator::{CONGESTION_LOSS, FALL_FRACTION, PAUSE_HOLD};
         while self
-            .0
+            .window
             .front()
-            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > hold)
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > PAUSE_HOLD)
         {
-            self.0.pop_front();
+            self.window.pop_front();
         }
-        self.0.push_back((now, estimate));
+        if self
+            .max()
+            .is_some_and(|m| (estimate as f64) < FALL_FRACTION * m as f64)
+        {
+            self.last_fall = Some(now);
+        }
+        if loss >= CONGESTION_LOSS {
+            self.last_loss = Some(now);
+        }
+        self.window.push_back((now, estimate));
     }
 
     /// The highest of them.
     fn max(&self) -> Option<u64> {
-        self.0.iter().map(|(_, e)| *e).max()
+        self.window.iter().map(|(_, e)| *e).max()
+    }
+
+    /// Within [`crate::allocator::FALL_MEMORY`] of `now` the estimate fell
+    /// and the receiver lost packets.
+    fn congested(&self, now: Instant) -> bool {
+        let lately = |t: Option<Instant>| {
+            t.is_some_and(|t| now.saturating_duration_since(t) < crate::allocator::FALL_MEMORY)
+        };
+        lately(self.last_fall) && lately(self.last_loss)
     }
 }
 
@@ -156,7 +180,7 @@ impl Hub {
 
     /// What receiver `id` sees: its video subscriptions with their wishes,
     /// speaker ranks and layer rates.
-    fn receiver_view(&self, id: u64) -> Option<ReceiverView> {
+    fn receiver_view(&self, now: Instant, id: u64) -> Option<ReceiverView> {
         let p = self.participants.get(&id)?;
         let speakers = self
             .rooms
@@ -190,6 +214,7 @@ impl Hub {
         Some(ReceiverView {
             estimate_bps: p.estimate,
             recent_max_bps: p.recent_estimates.max(),
+            congested: p.recent_estimates.congested(now),
             last_n: self.config.last_n,
             sources,
         })
@@ -198,7 +223,7 @@ impl Hub {
     /// Recomputes receiver `id`'s layers; sends what changed to the
     /// dataplane, and a probe when its wishes do not fit its estimate.
     pub(super) fn reallocate(&mut self, now: Instant, id: u64) {
-        let Some(view) = self.receiver_view(id) else {
+        let Some(view) = self.receiver_view(now, id) else {
             return;
         };
         let Some(p) = self.participants.get_mut(&id) else {
@@ -256,5 +281,37 @@ impl Hub {
                 },
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RecentEstimates;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_fall_of_the_estimate_with_loss_is_congestion_for_a_while() {
+        let t = Instant::now();
+        let at = |ms| t + Duration::from_millis(ms);
+        let mut r = RecentEstimates::default();
+        // a REMB climbing 8 % a second, with a few percent of noise
+        for (i, e) in [44_000, 43_000, 46_000, 50_000, 49_000, 54_000]
+            .iter()
+            .enumerate()
+        {
+            r.record(at(500 * i as u64), *e, 0.0);
+        }
+        assert!(!r.congested(at(3000)));
+        // a backoff to 0.85 × what arrived, no loss: a late reader
+        r.record(at(3000), 40_000, 0.0);
+        assert!(!r.congested(at(3000)));
+        // and loss (still below the window's 54k: a fall too)
+        r.record(at(3500), 40_000, 0.08);
+        assert!(r.congested(at(3500)));
+        assert!(r.congested(at(13_499)));
+        assert!(!r.congested(at(13_500)));
+        // loss alone, the estimate steady
+        r.record(at(20_000), 40_000, 0.2);
+        assert!(!r.congested(at(20_000)));
     }
 }

@@ -771,7 +771,8 @@ impl Hub {
                 tracing::trace!(target: "switchyard::bwe", participant = endpoint, estimate_bps, acked_bps, loss = f64::from(loss) / 256.0, probing, "bandwidth");
                 if let Some(p) = self.participants.get_mut(&endpoint) {
                     p.estimate = Some(estimate_bps);
-                    p.recent_estimates.record(now, estimate_bps);
+                    p.recent_estimates
+                        .record(now, estimate_bps, f64::from(loss) / 256.0);
                     p.probing.on_estimate(now, estimate_bps);
                     self.reallocate(now, endpoint);
                 }

@@ -12,18 +12,21 @@ remote participant. It prints one JSON report on stdout; the Rust test
 import argparse
 import asyncio
 import json
+import os
 import ssl
 import sys
 import time
 
 import websockets
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from av import VideoFrame
 
 
 def log(*parts):
-    print(f"[aiortc {time.strftime('%H:%M:%S')}]", *parts, file=sys.stderr, flush=True)
+    now = time.time()
+    stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
+    print(f"[aiortc {stamp}]", *parts, file=sys.stderr, flush=True)
 
 
 class MovingBars(VideoStreamTrack):
@@ -97,11 +100,13 @@ class Report:
             kinds.append(kind)
 
 
-async def consume(track, pid, report):
-    entry = report.remote(pid)
+async def consume(track, owner, report):
+    """Counts the frames of `track` for whoever `owner()` says sends on its
+    line now (the server may give a line to another source later)."""
     try:
         while True:
             frame = await track.recv()
+            entry = report.remote(owner())
             if report.first_frame is None:
                 report.first_frame = time.monotonic()
             if track.kind == "video":
@@ -121,20 +126,28 @@ async def run(args):
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE  # the server's self-signed certificate
-    pc = RTCPeerConnection()
+    # no ICE servers: aiortc's default STUN server (a name to resolve) cost
+    # five seconds of DNS timeout in the tests' namespaces, and the server
+    # is reached over host candidates anyway
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     tasks = []
 
-    latest_offer = {"sdp": ""}
+    # who sends on each line (mid -> participant id), from the remote
+    # description applied last: a line the client offered is named in the
+    # server's answer or a later offer, one the server added in its offer
+    owners = {}
+
+    def learn_owners(sdp):
+        owners.clear()
+        owners.update(_msids(sdp))
+        if os.environ.get("SWITCHYARD_AIORTC_DEBUG"):
+            log("remote description\n" + sdp)
 
     @pc.on("track")
     def on_track(track):
-        # the server puts each remote participant's tracks in a stream named
-        # after it (a=msid:<participant> <source>)
-        pid = None
-        for t in pc.getTransceivers():
-            if t.receiver.track is track:
-                pid = _msid_of(latest_offer["sdp"], t.mid)
-        tasks.append(asyncio.ensure_future(consume(track, pid or "unknown", report)))
+        mid = next((t.mid for t in pc.getTransceivers() if t.receiver.track is track), None)
+        owner = lambda: owners.get(mid) or "unknown"  # noqa: E731
+        tasks.append(asyncio.ensure_future(consume(track, owner, report)))
 
     @pc.on("iceconnectionstatechange")
     def on_ice():
@@ -146,6 +159,7 @@ async def run(args):
         async def send(msg):
             await ws.send(json.dumps({"v": 1, **msg}))
 
+        log("connected; joining")
         await send({"type": "join", "room": args.room, "name": args.name})
         deadline = time.monotonic() + args.timeout
 
@@ -186,9 +200,10 @@ async def run(args):
                 await pc.setLocalDescription(await pc.createOffer())
                 await send({"type": "offer", "sdp": pc.localDescription.sdp})
             elif kind == "answer":
+                learn_owners(msg["sdp"])
                 await pc.setRemoteDescription(RTCSessionDescription(msg["sdp"], "answer"))
             elif kind == "offer":
-                latest_offer["sdp"] = msg["sdp"]
+                learn_owners(msg["sdp"])
                 await pc.setRemoteDescription(RTCSessionDescription(msg["sdp"], "offer"))
                 await pc.setLocalDescription(await pc.createAnswer())
                 await send({"type": "answer", "sdp": pc.localDescription.sdp})
@@ -219,17 +234,40 @@ async def run(args):
     return report
 
 
-def _msid_of(sdp, mid):
-    """The stream id in the a=msid line of the m-section with `mid`."""
-    section = None
-    for line in sdp.splitlines():
+def _msids(sdp):
+    """mid -> the stream id of the a=msid line, for each m-section with both."""
+    out, mid, msid = {}, None, None
+    for line in sdp.splitlines() + ["m="]:
         if line.startswith("m="):
-            section = None
-        elif line == f"a=mid:{mid}":
-            section = mid
-        elif section is not None and line.startswith("a=msid:"):
-            return line[len("a=msid:") :].split()[0]
-    return None
+            if mid is not None and msid is not None:
+                out[mid] = msid
+            mid, msid = None, None
+        elif line.startswith("a=mid:"):
+            mid = line[len("a=mid:") :].strip()
+        elif line.startswith("a=msid:"):
+            msid = line[len("a=msid:") :].split()[0]
+    return out
+
+
+def trace_keyframes():
+    """Logs each keyframe request this client sends (as a receiver) and
+    each one its senders act on (a PLI or FIR from the server)."""
+    from aiortc import rtcrtpreceiver, rtcrtpsender
+
+    asked = rtcrtpsender.RTCRtpSender._send_keyframe
+
+    def send_keyframe(self):
+        log(f"keyframe asked of my {self.kind} sender")
+        asked(self)
+
+    rtcrtpsender.RTCRtpSender._send_keyframe = send_keyframe
+    pli = rtcrtpreceiver.RTCRtpReceiver._send_rtcp_pli
+
+    async def send_pli(self, media_ssrc):
+        log(f"PLI sent for ssrc {media_ssrc}")
+        await pli(self, media_ssrc)
+
+    rtcrtpreceiver.RTCRtpReceiver._send_rtcp_pli = send_pli
 
 
 def main():
@@ -250,6 +288,8 @@ def main():
     ap.add_argument("--size", default="640x360", help="camera frame size")
     args = ap.parse_args()
     args.publish = [k for k in args.publish.split(",") if k]
+    if os.environ.get("SWITCHYARD_AIORTC_DEBUG"):
+        trace_keyframes()
     report = asyncio.run(run(args))
     print(
         json.dumps(

@@ -188,6 +188,14 @@ impl Estimator {
         self.remb_bps = Some(bps);
     }
 
+    /// The highest fraction lost (of 256) in a receiver report: without
+    /// transport-cc, the loss [`Estimator::loss`] gives.
+    pub fn on_report_loss(&mut self, fraction_lost: u8) {
+        if self.last_twcc.is_none() {
+            self.last_loss = f64::from(fraction_lost) / 256.0;
+        }
+    }
+
     /// Lets transport-cc go stale (called periodically).
     pub fn on_tick(&mut self, now: Instant) {
         if self

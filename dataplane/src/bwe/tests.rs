@@ -232,6 +232,9 @@ fn remb_rules_without_transport_cc() {
     let mut e = Estimator::new(BweConfig::default());
     e.on_remb(700_000);
     assert_eq!(e.target_bps(), 700_000);
+    // and the loss is the receiver reports'
+    e.on_report_loss(26);
+    assert!((e.loss() - 26.0 / 256.0).abs() < 1e-9);
 }
 
 #[test]

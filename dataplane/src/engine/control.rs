@@ -85,14 +85,16 @@ impl Engine {
                 );
             }
             Packet::ReceiverReport(rr) => {
+                let mut lost = None;
                 for block in rr.report_blocks() {
-                    if self.stream_by_ssrc(e, block.ssrc).is_some()
-                        && let Some(ep) = self.endpoints.get_mut(e)
-                    {
-                        ep.feedback.fraction_lost =
-                            ep.feedback.fraction_lost.max(block.fraction_lost);
-                        ep.feedback.any = true;
+                    if self.stream_by_ssrc(e, block.ssrc).is_some() {
+                        lost = lost.max(Some(block.fraction_lost));
                     }
+                }
+                if let (Some(lost), Some(ep)) = (lost, self.endpoints.get_mut(e)) {
+                    ep.feedback.fraction_lost = ep.feedback.fraction_lost.max(lost);
+                    ep.feedback.any = true;
+                    ep.bwe.on_report_loss(lost);
                 }
             }
             Packet::Nack(nack) => {

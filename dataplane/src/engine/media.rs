@@ -301,6 +301,15 @@ impl Engine {
         match msg.kind {
             CrossKind::Rtp { layer, keyframe } => {
                 let mut pending = [false; crate::abi::command::MAX_LAYERS];
+                // the home worker's keyframe answers this mirror's requests too
+                if keyframe
+                    && let Some(l) = self
+                        .sources
+                        .get_mut(s)
+                        .and_then(|src| src.layers.get_mut(layer as usize))
+                {
+                    l.throttle.satisfied();
+                }
                 if let Some(src) = self.sources.get_mut(s)
                     && src.publisher.is_none()
                     && src.home != Some(msg.from_worker)

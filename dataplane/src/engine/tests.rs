@@ -514,6 +514,35 @@ fn plis_reach_the_publisher_once_per_window() {
     );
 }
 
+/// A publisher that ignores a PLI (or never gets it) is asked again each
+/// second, three times at most; a keyframe ends the asking.
+#[test]
+fn an_unanswered_keyframe_request_is_sent_again_until_a_keyframe_comes() {
+    let mut w = World::new();
+    w.frame([true; 3]);
+    w.t += Duration::from_secs(1);
+    w.plis_to_publisher();
+    w.pli_from(2, 0xaaaa);
+    assert_eq!(w.plis_to_publisher(), 1);
+    let mut retries = Vec::new();
+    for step in 1..=100 {
+        w.t += Duration::from_millis(50);
+        w.engine.handle_timeout(w.t, &mut w.sink);
+        for _ in 0..w.plis_to_publisher() {
+            retries.push(step * 50);
+        }
+    }
+    assert_eq!(retries, [1000, 2000, 3000], "three retries, a second apart");
+    w.pli_from(2, 0xaaaa);
+    assert_eq!(w.plis_to_publisher(), 1, "a new request is a new attempt");
+    w.frame([true; 3]);
+    for _ in 0..60 {
+        w.t += Duration::from_millis(50);
+        w.engine.handle_timeout(w.t, &mut w.sink);
+    }
+    assert_eq!(w.plis_to_publisher(), 0, "the keyframe answered it");
+}
+
 #[test]
 fn sender_reports_are_translated_per_subscriber() {
     let mut w = World::new();
@@ -839,6 +868,7 @@ fn one_receiver_passes_on_at_most_three_keyframe_requests_per_ten_seconds_per_st
     for l in screen.layers.iter_mut() {
         l.ssrc += 0x1000;
     }
+    let screen_ssrcs: Vec<u32> = screen.layers.iter().map(|l| l.ssrc).collect();
     w.engine
         .handle_command(w.t, Command::AddSource(screen), &mut w.sink);
     let second = SubscriptionSpec {
@@ -849,13 +879,17 @@ fn one_receiver_passes_on_at_most_three_keyframe_requests_per_ten_seconds_per_st
         .handle_command(w.t, Command::Subscribe(second), &mut w.sink);
     w.frame([true; 3]);
     w.plis_to_publisher();
-    // A asks every second for 9 s: three get through (each a window apart)
+    // A asks every second for 9 s: three get through (each a window
+    // apart), each answered by a keyframe (so none is retried; the
+    // screen, which sends nothing, has its first request retried)
     let mut through = 0;
     for _ in 0..9 {
         w.t += Duration::from_secs(1);
         w.pli_from(2, 0xaaaa);
         w.engine.handle_timeout(w.t, &mut w.sink);
-        through += w.plis_to_publisher();
+        let plis = w.pli_ssrcs_to_publisher();
+        through += plis.iter().filter(|s| !screen_ssrcs.contains(s)).count();
+        w.frame([true; 3]);
     }
     assert_eq!(through, 3);
     // B is not held back by A's loop, nor is A's other stream
