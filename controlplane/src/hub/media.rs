@@ -400,6 +400,7 @@ impl Hub {
             publisher,
             mid,
             unanswered: true,
+            offered: false,
         });
         q.needs_offer = true;
         let room = q.room.clone();
@@ -487,7 +488,7 @@ impl Hub {
         let rejected: Vec<(u64, u64)> = p
             .subscriptions
             .iter()
-            .filter(|s| s.unanswered)
+            .filter(|s| s.unanswered && s.offered)
             .filter(|s| {
                 pc.lines()
                     .iter()
@@ -540,7 +541,11 @@ impl Hub {
             return;
         };
         let mut new = Vec::new();
-        for sub in p.subscriptions.iter_mut().filter(|s| s.unanswered) {
+        for sub in p
+            .subscriptions
+            .iter_mut()
+            .filter(|s| s.unanswered && s.offered)
+        {
             sub.unanswered = false;
             new.push((sub.source, sub.publisher));
         }
@@ -693,6 +698,9 @@ impl Hub {
             let sdp = pc.offer();
             p.needs_offer = false;
             p.offer_pending = true;
+            for sub in p.subscriptions.iter_mut().filter(|s| s.unanswered) {
+                sub.offered = true;
+            }
             tracing::debug!(target: "switchyard::hub", participant = id, "offer sent");
             self.signal(id, ServerMessage::Offer { v: VERSION, sdp });
         }

@@ -183,6 +183,19 @@ struct Subscription {
     /// was forwarded before (a keyframe, say) it could not use.
     #[serde(default)]
     unanswered: bool,
+    /// An offer with its m-line went out: the next answer is about it. A
+    /// subscription made while an offer is outstanding waits for the one
+    /// after (an answer to the earlier offer does not negotiate it; taking
+    /// it for answered there asked for its keyframe too early, and a
+    /// publisher that makes keyframes only when asked sent none after).
+    #[serde(default = "offered_before_saved_states_knew")]
+    offered: bool,
+}
+
+/// Saved states from before [`Subscription::offered`] treated every
+/// unanswered subscription as offered.
+fn offered_before_saved_states_knew() -> bool {
+    true
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]

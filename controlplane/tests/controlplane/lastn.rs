@@ -120,8 +120,10 @@ fn last_n_forwards_the_recent_speakers_video_and_everyones_audio() {
         "silence never takes the floor\n{}",
         context()
     );
-    // video from the two recent speakers, none from the silent one
-    assert!(frames("S1") > 40 && frames("S2") > 40, "{}", context());
+    // video from the two recent speakers, none from the silent one. Five
+    // frames a second at least: four Chromium on two cores decoded 28–43
+    // frames of a speaker in the 4 s in runs after other tests (> 40 alone)
+    assert!(frames("S1") > 20 && frames("S2") > 20, "{}", context());
     assert_eq!(frames("S3"), 0, "{}", context());
     // audio from everyone (Opus sends 50 packets/s, silent or not)
     for n in ["S1", "S2", "S3"] {
