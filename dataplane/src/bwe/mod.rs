@@ -15,11 +15,15 @@
 pub mod delay;
 pub mod feedback;
 pub mod history;
+pub mod queue;
 pub mod rate;
+pub mod send_rate;
 
 use delay::DelayDetector;
 use history::{Report, SendHistory, Sent};
+use queue::QueueDelay;
 use rate::{DelayRate, LossRate};
+use send_rate::SendRate;
 use std::time::{Duration, Instant};
 use switchyard_wire::rtcp::{PacketStatus, TransportCc};
 
@@ -54,6 +58,14 @@ const THROUGHPUT_SPAN_US: i64 = 250_000;
 const PROBE_MIN_ARRIVED: f64 = 0.9;
 /// …and at least this many.
 const PROBE_MIN_PACKETS: u32 = 5;
+/// Sending less than this share of the estimate, a sender is app-limited:
+/// what gets through is what it chose to send.
+const APP_LIMITED: f64 = 0.5;
+/// A queue of at most this (ms) counts as drained.
+const DRAINED_MS: f64 = 10.0;
+/// An app-limited sender believes overuse once the queue has stayed this
+/// long (a 72 kB keyframe takes about 290 ms through 2 Mbit/s).
+const QUEUE_PERSIST: Duration = Duration::from_millis(500);
 /// Without transport-cc feedback for this long, REMB (if any) rules.
 const TWCC_STALE: Duration = Duration::from_secs(2);
 
@@ -75,6 +87,9 @@ pub struct Estimator {
     config: BweConfig,
     history: SendHistory,
     delay: DelayDetector,
+    queue: QueueDelay,
+    /// Since when the queue has not drained.
+    queued_since: Option<Instant>,
     delay_rate: DelayRate,
     loss_rate: LossRate,
     epoch: Option<Instant>,
@@ -84,6 +99,8 @@ pub struct Estimator {
     acked_bps: Option<f64>,
     /// The last throughput span alone.
     acked_latest: Option<f64>,
+    /// What left lately, keyframes and quiet moments together.
+    sending: SendRate,
     loss_counts: (u32, u32),
     last_loss: f64,
     last_update: Option<Instant>,
@@ -105,6 +122,8 @@ impl Estimator {
             config,
             history: SendHistory::default(),
             delay: DelayDetector::default(),
+            queue: QueueDelay::default(),
+            queued_since: None,
             delay_rate: DelayRate::new(i, lo, hi),
             loss_rate: LossRate::new(i, lo, hi),
             epoch: None,
@@ -112,6 +131,7 @@ impl Estimator {
             throughput: (0, None, 0),
             acked_bps: None,
             acked_latest: None,
+            sending: SendRate::default(),
             loss_counts: (0, 0),
             last_loss: 0.0,
             last_update: None,
@@ -164,6 +184,7 @@ impl Estimator {
     pub fn on_sent(&mut self, seq: u16, now: Instant, size: usize, probe: bool) {
         self.epoch.get_or_insert(now);
         self.history.record(seq, now, size, probe);
+        self.sending.add(now, size);
     }
 
     /// Starts a probe: the caller sends padding so that the total reaches
@@ -271,6 +292,7 @@ impl Estimator {
         first.get_or_insert(a);
         *last = (*last).max(a);
         self.delay.packet(send_us, a);
+        self.queue.packet(send_us, a);
     }
 
     /// Applies what the packets since the last update said.
@@ -294,7 +316,7 @@ impl Estimator {
         self.last_update = Some(now);
         // backing off, the latest span counts more than the average: when a
         // path narrows at once, what got through just now is what it carries
-        let usage = self.delay.usage();
+        let usage = self.judge(now, self.delay.usage());
         let acked = match (usage, self.acked_bps, self.acked_latest) {
             (delay::Usage::Overuse, Some(avg), Some(latest)) => Some(avg.min(latest)),
             _ => self.acked_bps,
@@ -311,6 +333,31 @@ impl Estimator {
             self.loss_counts = (0, 0);
         }
         self.finish_probe();
+    }
+
+    /// The detector's verdict as the rate takes it. A sender filling its
+    /// estimate believes overuse at once. One sending well under it (an
+    /// SFU forwarding a low layer) meets queues of its own making — a
+    /// keyframe sent in one burst, a receiver too busy to read for a
+    /// moment — that drain by themselves, and backing off to 0.85 × what
+    /// it chose to send would take its receivers' high layers away for
+    /// nothing: it holds until the queue has stayed [`QUEUE_PERSIST`],
+    /// then backs off as usual.
+    fn judge(&mut self, now: Instant, usage: delay::Usage) -> delay::Usage {
+        if self.queue.queued_ms() <= DRAINED_MS {
+            self.queued_since = None;
+        } else {
+            self.queued_since.get_or_insert(now);
+        }
+        let app_limited = self.sending.bps(now) < APP_LIMITED * self.delay_rate.rate();
+        let passing = self
+            .queued_since
+            .is_none_or(|t| now.saturating_duration_since(t) < QUEUE_PERSIST);
+        if usage == delay::Usage::Overuse && app_limited && passing {
+            delay::Usage::Underuse // the rate holds: neither cut nor grown
+        } else {
+            usage
+        }
     }
 
     /// Once every probe packet is reported: if the path carried the probe

@@ -12,6 +12,9 @@ struct Path {
     max_queue_us: f64,
     loss: f64,
     queue_free_us: f64,
+    /// A receiver busy for `.1` µs every `.0` µs: what arrives meanwhile is
+    /// stamped when it looks again (a loaded machine decoding a keyframe).
+    stalls: Option<(f64, f64)>,
     rng: u64,
 }
 
@@ -23,6 +26,7 @@ impl Path {
             max_queue_us: 300_000.0,
             loss: 0.0,
             queue_free_us: 0.0,
+            stalls: None,
             rng: 0x9e37_79b9_7f4a_7c15,
         }
     }
@@ -45,7 +49,11 @@ impl Path {
             return None;
         }
         self.queue_free_us = start + f64::from(size) * 8.0 * 1e6 / self.capacity_bps;
-        Some(self.queue_free_us + self.base_delay_us)
+        let arrival = self.queue_free_us + self.base_delay_us;
+        Some(match self.stalls {
+            Some((every, busy)) if arrival % every < busy => arrival - arrival % every + busy,
+            _ => arrival,
+        })
     }
 }
 
@@ -63,19 +71,26 @@ struct Sim {
     /// Probe every this often (µs) when app-limited.
     probe_every_us: Option<f64>,
     next_probe_us: f64,
+    /// Every `.0` µs, `.1` packets at once besides (a keyframe).
+    bursts: Option<(f64, u32)>,
+    next_burst_us: f64,
     /// Estimate every 100 ms: (seconds, bit/s).
     trace: Vec<(f64, f64)>,
 }
 
 impl Sim {
     fn new(capacity_bps: f64) -> Sim {
+        Sim::starting_at(capacity_bps, 300_000)
+    }
+
+    fn starting_at(capacity_bps: f64, initial_bps: u64) -> Sim {
         Sim {
             t0: Instant::now(),
             now_us: 0.0,
             next_send_us: 0.0,
             seq: 0,
             est: Estimator::new(BweConfig {
-                initial_bps: 300_000,
+                initial_bps,
                 ..BweConfig::default()
             }),
             path: Path::new(capacity_bps),
@@ -83,6 +98,8 @@ impl Sim {
             app_limit: None,
             probe_every_us: None,
             next_probe_us: 0.0,
+            bursts: None,
+            next_burst_us: 0.0,
             trace: Vec::new(),
         }
     }
@@ -112,13 +129,18 @@ impl Sim {
                 (Some(limit), None) => (self.est.target_bps() as f64).min(limit),
                 (None, None) => self.est.target_bps() as f64,
             };
+            let size = 1200u16;
             if self.now_us >= self.next_send_us {
-                let size = 1200u16;
-                self.est.on_sent(self.seq, now, usize::from(size), probing);
-                let arrival = self.path.carry(self.now_us, size);
-                self.in_flight.push((self.seq, self.now_us, arrival));
-                self.seq = self.seq.wrapping_add(1);
+                self.send(now, size, probing);
                 self.next_send_us += f64::from(size) * 8.0 * 1e6 / rate.max(10_000.0);
+            }
+            if let Some((every, n)) = self.bursts
+                && self.now_us >= self.next_burst_us
+            {
+                self.next_burst_us = self.now_us + every;
+                for _ in 0..n {
+                    self.send(now, size, false);
+                }
             }
             if self.now_us >= next_feedback {
                 next_feedback += 50_000.0;
@@ -131,6 +153,13 @@ impl Sim {
             }
             self.now_us += 1_000.0;
         }
+    }
+
+    fn send(&mut self, now: Instant, size: u16, probing: bool) {
+        self.est.on_sent(self.seq, now, usize::from(size), probing);
+        let arrival = self.path.carry(self.now_us, size);
+        self.in_flight.push((self.seq, self.now_us, arrival));
+        self.seq = self.seq.wrapping_add(1);
     }
 
     /// Reports everything that has arrived, and what is lost behind it.
@@ -209,6 +238,44 @@ fn a_step_up_is_found_with_probes_by_an_app_limited_sender() {
     s.run(15.0);
     let up = s.time_until(at, |b| b >= 1_500_000.0);
     assert!(up.is_some_and(|d| d < 12.0), "took {up:?} s");
+}
+
+#[test]
+fn a_busy_receiver_does_not_collapse_an_app_limited_estimate() {
+    // an SFU sending a 180p layer (200 kbit/s) over a wide path to a
+    // receiver that stops reading for 40 ms every 2 s: the queue those
+    // stalls show is not the path's, and everything sent got through at
+    // the rate it was sent — the estimate must leave room for 720p
+    let mut s = Sim::starting_at(10_000_000.0, 2_500_000);
+    s.app_limit = Some(200_000.0);
+    s.path.stalls = Some((2_000_000.0, 150_000.0));
+    s.run(20.0);
+    let low = s.trace.iter().map(|t| t.1).fold(f64::MAX, f64::min);
+    assert!(low >= 1_000_000.0, "fell to {low}");
+}
+
+#[test]
+fn keyframe_bursts_do_not_collapse_an_app_limited_estimate() {
+    // 200 kbit/s with a 72 kB keyframe every 2 s, sent at once into a
+    // 2 Mbit/s path: each burst queues for about 290 ms (and fits the
+    // path's 300 ms queue: no loss)
+    let mut s = Sim::starting_at(2_000_000.0, 2_500_000);
+    s.app_limit = Some(200_000.0);
+    s.bursts = Some((2_000_000.0, 60));
+    s.run(20.0);
+    let low = s.trace.iter().map(|t| t.1).fold(f64::MAX, f64::min);
+    assert!(low >= 1_000_000.0, "fell to {low}");
+}
+
+#[test]
+fn an_app_limited_sender_over_a_narrower_path_comes_down_at_once() {
+    // an estimate that starts too high: the SFU sends 800 kbit/s where the
+    // path carries 400 — what arrives is well under what was sent
+    let mut s = Sim::starting_at(400_000.0, 2_500_000);
+    s.app_limit = Some(800_000.0);
+    s.run(10.0);
+    let down = s.time_until(0.0, |b| b <= 500_000.0);
+    assert!(down.is_some_and(|d| d < 2.0), "took {down:?} s");
 }
 
 #[test]
