@@ -36,6 +36,13 @@ command -v haproxy >/dev/null 2>&1 || missing+=(haproxy) # shards behind a proxy
 command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump) # what crosses a relay between bridges
 # promtool checks /metrics; the rest of the prometheus package is not needed
 command -v promtool >/dev/null 2>&1 || lean+=(prometheus)
+# GStreamer's webrtcbin client (tests/webrtcbin/client.py) runs on the
+# system's Python with its GObject bindings and websockets
+for p in gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
+    gstreamer1.0-nice gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 \
+    python3-gi python3-websockets; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || lean+=("$p")
+done
 if [ ${#missing[@]} -gt 0 ] || [ ${#lean[@]} -gt 0 ]; then
     step "installing ${missing[*]} ${lean[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -156,9 +156,10 @@ impl Offer {
             Some(SdpAttribute::Setup(SdpAttributeSetup::Passive)) => Setup::Passive,
             _ => Setup::ActPass,
         };
+        let fmtps = raw_fmtps(text);
         let mut media = Vec::new();
-        for m in &session.media {
-            media.push(media_offer(m)?);
+        for (i, m) in session.media.iter().enumerate() {
+            media.push(media_offer(m, fmtps.get(i).map_or(&[], Vec::as_slice))?);
         }
         Ok(Offer {
             ice,
@@ -169,7 +170,29 @@ impl Offer {
     }
 }
 
-fn media_offer(m: &SdpMedia) -> Result<MediaOffer, SdpError> {
+/// The `a=fmtp` parameters of each m-section as written (payload type,
+/// text after it). The parser's own rendering joins parameters it does not
+/// know with commas ("sprop-stereo=0,sprop-maxcapturerate=48000" for
+/// webrtcbin's Opus): echoed back, that read as one parameter, and
+/// webrtcbin rejected the line.
+fn raw_fmtps(text: &str) -> Vec<Vec<(u8, String)>> {
+    let mut sections: Vec<Vec<(u8, String)>> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim_end_matches('\r');
+        if line.starts_with("m=") {
+            sections.push(Vec::new());
+        } else if let (Some(rest), Some(section)) =
+            (line.strip_prefix("a=fmtp:"), sections.last_mut())
+            && let Some((pt, params)) = rest.split_once(' ')
+            && let Ok(pt) = pt.parse::<u8>()
+        {
+            section.push((pt, params.trim().to_string()));
+        }
+    }
+    sections
+}
+
+fn media_offer(m: &SdpMedia, raw_fmtps: &[(u8, String)]) -> Result<MediaOffer, SdpError> {
     let mid = match m.get_attribute(SdpAttributeType::Mid) {
         Some(SdpAttribute::Mid(mid)) => mid.clone(),
         _ => return Err(SdpError::Missing("a=mid on every m-line".into())),
@@ -212,7 +235,13 @@ fn media_offer(m: &SdpMedia) -> Result<MediaOffer, SdpError> {
             }),
             SdpAttribute::Fmtp(f) => match &f.parameters.rtx {
                 Some(r) => rtx.push((f.payload_type, r.apt)),
-                None => fmtps.push((f.payload_type, f.parameters.to_string())),
+                None => fmtps.push((
+                    f.payload_type,
+                    raw_fmtps
+                        .iter()
+                        .find(|(pt, _)| *pt == f.payload_type)
+                        .map_or_else(|| f.parameters.to_string(), |(_, p)| p.clone()),
+                )),
             },
             SdpAttribute::Rtcpfb(fb) => {
                 let pt = match fb.payload_type {
@@ -326,6 +355,20 @@ mod tests {
         assert_eq!(o.media[1].codecs[0].name, "VP8");
         let stopped = CHROME.replace(video, "m=video 0 UDP/TLS/RTP/SAVPF");
         assert!(Offer::parse(&stopped).unwrap().media[1].rejected);
+    }
+
+    /// GStreamer 1.22 webrtcbin's offer (max-bundle: audio is bundle-only).
+    const WEBRTCBIN: &str = include_str!("testdata/webrtcbin_offer.sdp");
+
+    #[test]
+    fn reads_webrtcbin_s_offer_and_keeps_its_fmtp_as_written() {
+        let o = Offer::parse(WEBRTCBIN).unwrap();
+        let audio = &o.media[1];
+        assert_eq!((audio.mid.as_str(), audio.rejected), ("audio1", false));
+        assert_eq!(
+            audio.codecs[0].fmtp.as_deref(),
+            Some("sprop-stereo=0;sprop-maxcapturerate=48000")
+        );
     }
 
     #[test]

@@ -119,7 +119,20 @@ impl PcSession {
                         Direction::RecvOnly
                     }
                 }
-                (true, Direction::RecvOnly) => Direction::SendOnly,
+                // a line the client offers to receive on waits for a
+                // source — unless the server retired it (inactive, nothing
+                // sent): a client's re-offer repeating its transceiver's
+                // recvonly (webrtcbin's, right after answering the server's
+                // offer) does not wake it, or the line would change
+                // direction with nothing to send, which webrtcbin 1.22
+                // refuses ("transceiver direction changes are not
+                // implemented")
+                (true, Direction::RecvOnly) => match self.lines.get(i) {
+                    Some(l) if l.direction == Direction::Inactive && l.send.is_none() => {
+                        Direction::Inactive
+                    }
+                    _ => Direction::SendOnly,
+                },
             };
             let send = self
                 .lines
@@ -641,6 +654,35 @@ mod tests {
         let offer = s.offer();
         let audio = &offer[offer.rfind("m=audio").unwrap()..];
         assert!(!audio.contains("ssrc-group"), "{audio}");
+    }
+
+    #[test]
+    fn a_retired_line_the_client_offers_to_receive_on_again_stays_inactive() {
+        let (mut s, _) = session();
+        let t = SendTrack {
+            ssrc: 0x3000,
+            rtx_ssrc: None,
+            stream_id: "p4".into(),
+            track_id: "s4".into(),
+        };
+        let mid = s.add_send(SdpMediaValue::Video, &vp8(), t).unwrap();
+        let offer = s.offer();
+        s.apply_answer(&Offer::parse(&browser_answer(&offer)).unwrap())
+            .unwrap();
+        // the source leaves: the server's offer makes its line inactive
+        s.remove_send(&mid);
+        let offer = s.offer();
+        s.apply_answer(&Offer::parse(&browser_answer(&offer)).unwrap())
+            .unwrap();
+        // webrtcbin then offers, its transceiver for the line still recvonly
+        let answer = browser_answer(&offer).replace("a=setup:active", "a=setup:actpass");
+        let at = answer.find(&format!("a=mid:{mid}\r\n")).unwrap();
+        let (head, line) = answer.split_at(at);
+        let reoffer = format!("{head}{}", line.replacen("a=inactive", "a=recvonly", 1));
+        assert!(reoffer[at..].contains("a=recvonly"), "{reoffer}");
+        s.answer(&Offer::parse(&reoffer).unwrap()).unwrap();
+        let line = s.lines().iter().find(|l| l.mid == mid).unwrap();
+        assert_eq!(line.direction, Direction::Inactive, "nothing to send on it");
     }
 
     #[test]

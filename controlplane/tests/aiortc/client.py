@@ -84,11 +84,16 @@ class Report:
 
     def summary(self):
         """The remotes as reported: `video_ready_s` is how long after both
-        sides were in the room the `--min-frames`th video frame came."""
+        sides were in the room the `--min-frames`th video frame came;
+        `idle_s` how long before the report the last frame of either kind
+        came (media still flowing shows as about 0)."""
+        now = time.monotonic()
         out = {}
         for pid, r in self.remotes.items():
             r = dict(r)
             known, ready = r.pop("known_at", None), r.pop("ready_at", None)
+            last = r.pop("last_frame_at", None)
+            r["idle_s"] = None if last is None else round(now - last, 2)
             if known is not None and ready is not None and self.joined_at is not None:
                 r["video_ready_s"] = round(ready - max(known, self.joined_at), 2)
             out[pid] = r
@@ -116,6 +121,7 @@ async def consume(track, owner, report):
                 entry["width"], entry["height"] = frame.width, frame.height
             else:
                 entry["audio_frames"] += 1
+            entry["last_frame_at"] = time.monotonic()
     except Exception:  # the track ended
         return
 

@@ -28,7 +28,7 @@ pub fn python() -> PathBuf {
 /// Starts tests/aiortc/client.py as `name` in room `room` of `server`
 /// (from the client namespace of `net`) with `args`; its output when it
 /// ends (at most 200 s).
-fn start_client(
+pub(crate) fn start_client(
     net: &NetnsPair,
     server: &NsServer,
     room: &str,
@@ -49,14 +49,14 @@ fn start_client(
 }
 
 /// The JSON report a client printed last (with its log on failure).
-fn report_of(out: &std::process::Output, server: &NsServer) -> Value {
+pub(crate) fn report_of(out: &std::process::Output, server: &NsServer) -> Value {
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
         .rev()
         .find_map(|l| serde_json::from_str(l).ok())
         .unwrap_or_else(|| {
             panic!(
-                "aiortc client failed ({}):\n{}\n--- server log ---\n{}",
+                "test client failed ({}):\n{}\n--- server log ---\n{}",
                 out.status,
                 String::from_utf8_lossy(&out.stderr),
                 server.log()
@@ -66,7 +66,7 @@ fn report_of(out: &std::process::Output, server: &NsServer) -> Value {
 
 /// What `report` got from the remote named `name`: (video frames, audio
 /// frames).
-fn got_from(report: &Value, name: &str) -> (u64, u64) {
+pub(crate) fn got_from(report: &Value, name: &str) -> (u64, u64) {
     report["remotes"]
         .as_object()
         .and_then(|r| r.values().find(|r| r["name"] == name))
