@@ -3,7 +3,7 @@
 //! time ours, arrival time the receiver's) differ by an unknown offset that
 //! the subtraction removes; the lowest delay is kept over two periods, so
 //! that a route change or clock drift is forgotten within
-//! 2 × [`PERIOD_US`].
+//! 2 × `PERIOD_US`.
 
 /// The lowest delay is renewed every this long (µs of the receiver's clock).
 const PERIOD_US: i64 = 5_000_000;

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 /// The send rate over the last one to two seconds, in two
-/// buckets of [`SEND_BUCKET`].
+/// buckets of `SEND_BUCKET`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SendRate {
     start: Option<Instant>,
