@@ -226,6 +226,14 @@ async def run(args):
             log(kind, summary)
         if done() and report.first_frame is not None:
             report.done_s = round(time.monotonic() - report.first_frame, 2)
+        if os.environ.get("SWITCHYARD_AIORTC_DEBUG"):
+            for t in pc.getTransceivers():
+                r = t.receiver
+                log(
+                    f"transceiver mid={t.mid} kind={t.kind} current={t.currentDirection}",
+                    f"receiving={getattr(r, '_RTCRtpReceiver__started', '?')}",
+                    f"dtls={r.transport.state} transport={id(r.transport):x}",
+                )
         # stay a while, so that the others can finish counting what this sends
         hold_until = time.monotonic() + args.hold
         while time.monotonic() < hold_until:
