@@ -16,17 +16,17 @@ import os
 import ssl
 import sys
 import time
+from pathlib import Path
 
 import websockets
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from av import VideoFrame
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "clients"))
+from tally import Tally, logger, msids  # noqa: E402
 
-def log(*parts):
-    now = time.time()
-    stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
-    print(f"[aiortc {stamp}]", *parts, file=sys.stderr, flush=True)
+log = logger("aiortc")
 
 
 class MovingBars(VideoStreamTrack):
@@ -56,79 +56,22 @@ class MovingBars(VideoStreamTrack):
         return frame
 
 
-class Report:
-    def __init__(self):
-        self.me = None
-        # participant id -> {"name", "kinds" (what it publishes), "video_frames",
-        # "audio_frames", "width", "height"}
-        self.remotes = {}
-        self.errors = []
-        self.unavailable = []
-        self.ice_state = "new"
-        self.first_frame = None  # time.monotonic() of the first decoded frame
-        self.done_s = None  # seconds from the first frame until every count was reached
-        self.joined_at = None  # time.monotonic() of `joined`
-        self.min_frames = 0
-
-    def remote(self, pid):
-        return self.remotes.setdefault(
-            pid,
-            {"name": None, "kinds": [], "video_frames": 0, "audio_frames": 0, "width": 0, "height": 0},
-        )
-
-    def named(self, pid, name):
-        """`pid` is called `name`; from now on it counts as known."""
-        entry = self.remote(pid)
-        entry["name"] = name
-        entry.setdefault("known_at", time.monotonic())
-
-    def summary(self):
-        """The remotes as reported: `video_ready_s` is how long after both
-        sides were in the room the `--min-frames`th video frame came;
-        `idle_s` how long before the report the last frame of either kind
-        came (media still flowing shows as about 0)."""
-        now = time.monotonic()
-        out = {}
-        for pid, r in self.remotes.items():
-            r = dict(r)
-            known, ready = r.pop("known_at", None), r.pop("ready_at", None)
-            last = r.pop("last_frame_at", None)
-            r["idle_s"] = None if last is None else round(now - last, 2)
-            if known is not None and ready is not None and self.joined_at is not None:
-                r["video_ready_s"] = round(ready - max(known, self.joined_at), 2)
-            out[pid] = r
-        return out
-
-    def publishes(self, pid, kind):
-        kinds = self.remote(pid)["kinds"]
-        if kind not in kinds:
-            kinds.append(kind)
-
-
 async def consume(track, owner, report):
     """Counts the frames of `track` for whoever `owner()` says sends on its
     line now (the server may give a line to another source later)."""
     try:
         while True:
             frame = await track.recv()
-            entry = report.remote(owner())
-            if report.first_frame is None:
-                report.first_frame = time.monotonic()
             if track.kind == "video":
-                entry["video_frames"] += 1
-                if entry["video_frames"] == report.min_frames:
-                    entry["ready_at"] = time.monotonic()
-                entry["width"], entry["height"] = frame.width, frame.height
+                report.frame(owner(), "video", frame.width, frame.height)
             else:
-                entry["audio_frames"] += 1
-            entry["last_frame_at"] = time.monotonic()
+                report.frame(owner(), "audio")
     except Exception:  # the track ended
         return
 
 
 async def run(args):
-    report = Report()
-    report.min_frames = args.min_frames
+    report = Tally(args.min_frames, args.min_audio_frames)
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE  # the server's self-signed certificate
@@ -145,7 +88,7 @@ async def run(args):
 
     def learn_owners(sdp):
         owners.clear()
-        owners.update(_msids(sdp))
+        owners.update(msids(sdp))
         if os.environ.get("SWITCHYARD_AIORTC_DEBUG"):
             log("remote description\n" + sdp)
 
@@ -170,14 +113,7 @@ async def run(args):
         deadline = time.monotonic() + args.timeout
 
         def done():
-            # `--remotes` publishing remotes, each with enough of each kind
-            # it publishes (one that publishes nothing is not waited for)
-            want = [r for r in report.remotes.values() if r["name"] is not None and r["kinds"]]
-            return len(want) >= args.remotes and all(
-                ("video" not in r["kinds"] or r["video_frames"] >= args.min_frames)
-                and ("audio" not in r["kinds"] or r["audio_frames"] >= args.min_audio_frames)
-                for r in want
-            )
+            return report.done(args.remotes)
 
         while time.monotonic() < deadline and not done():
             try:
@@ -220,10 +156,9 @@ async def run(args):
             elif kind == "source_unavailable":
                 report.unavailable.append(msg["source"])
             elif kind == "error":
-                report.errors.append(f'{msg["code"]}: {msg["message"]}')
+                report.error(f'{msg["code"]}: {msg["message"]}')
                 log("server error", msg)
-            summary = {k: (v["video_frames"], v["audio_frames"]) for k, v in report.remotes.items()}
-            log(kind, summary)
+            log(kind, report.counts())
         if done() and report.first_frame is not None:
             report.done_s = round(time.monotonic() - report.first_frame, 2)
         if os.environ.get("SWITCHYARD_AIORTC_DEBUG"):
@@ -246,21 +181,6 @@ async def run(args):
     for t in tasks:
         t.cancel()
     return report
-
-
-def _msids(sdp):
-    """mid -> the stream id of the a=msid line, for each m-section with both."""
-    out, mid, msid = {}, None, None
-    for line in sdp.splitlines() + ["m="]:
-        if line.startswith("m="):
-            if mid is not None and msid is not None:
-                out[mid] = msid
-            mid, msid = None, None
-        elif line.startswith("a=mid:"):
-            mid = line[len("a=mid:") :].strip()
-        elif line.startswith("a=msid:"):
-            msid = line[len("a=msid:") :].split()[0]
-    return out
 
 
 def trace_keyframes():

@@ -35,17 +35,52 @@ pub(crate) fn start_client(
     name: &str,
     args: &[&str],
 ) -> std::thread::JoinHandle<std::process::Output> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/aiortc/client.py");
-    let mut py = NetnsPair::command(&net.client_ns, python());
-    py.arg(&script)
-        .args([
-            "--url",
-            &format!("{}/ws", server.https.replace("https", "wss")),
-        ])
-        .args(["--room", room, "--name", name])
-        .args(args);
-    let log = std::env::temp_dir().join(format!("aiortc-{name}-{}.log", std::process::id()));
-    std::thread::spawn(move || run_bounded(py, Duration::from_secs(200), &log))
+    let client = TestClient {
+        python: python(),
+        stack: "aiortc",
+        bound: Duration::from_secs(200),
+    };
+    client.start(net, server, room, name, args)
+}
+
+/// One of the Python test clients (tests/<stack>/client.py): they take the
+/// same arguments and print the same report.
+pub(crate) struct TestClient {
+    pub python: PathBuf,
+    /// The folder under tests/ and the log's name prefix.
+    pub stack: &'static str,
+    /// How long it may run.
+    pub bound: Duration,
+}
+
+impl TestClient {
+    /// Starts it as `name` in room `room` of `server` (from the client
+    /// namespace of `net`) with `args`; its output when it ends.
+    pub fn start(
+        &self,
+        net: &NetnsPair,
+        server: &NsServer,
+        room: &str,
+        name: &str,
+        args: &[&str],
+    ) -> std::thread::JoinHandle<std::process::Output> {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests")
+            .join(self.stack)
+            .join("client.py");
+        let mut py = NetnsPair::command(&net.client_ns, &self.python);
+        py.arg(&script)
+            .args([
+                "--url",
+                &format!("{}/ws", server.https.replace("https", "wss")),
+            ])
+            .args(["--room", room, "--name", name])
+            .args(args);
+        let log =
+            std::env::temp_dir().join(format!("{}-{name}-{}.log", self.stack, std::process::id()));
+        let bound = self.bound;
+        std::thread::spawn(move || run_bounded(py, bound, &log))
+    }
 }
 
 /// The JSON report a client printed last (with its log on failure).

@@ -2,8 +2,8 @@
 //! tests/webrtcbin/client.py — written from docs/signalling.md alone — holds
 //! a call with an aiortc participant through Switchyard (issue #15 show 2).
 
-use crate::aiortc::{got_from, report_of, start_client};
-use crate::netns::{NetnsPair, NsServer, run_bounded};
+use crate::aiortc::{TestClient, got_from, report_of, start_client};
+use crate::netns::{NetnsPair, NsServer};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,17 +18,12 @@ fn start_webrtcbin(
     name: &str,
     args: &[&str],
 ) -> std::thread::JoinHandle<std::process::Output> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/webrtcbin/client.py");
-    let mut py = NetnsPair::command(&net.client_ns, "/usr/bin/python3");
-    py.arg(&script)
-        .args([
-            "--url",
-            &format!("{}/ws", server.https.replace("https", "wss")),
-        ])
-        .args(["--room", room, "--name", name])
-        .args(args);
-    let log = std::env::temp_dir().join(format!("webrtcbin-{name}-{}.log", std::process::id()));
-    std::thread::spawn(move || run_bounded(py, Duration::from_secs(240), &log))
+    let client = TestClient {
+        python: PathBuf::from("/usr/bin/python3"),
+        stack: "webrtcbin",
+        bound: Duration::from_secs(240),
+    };
+    client.start(net, server, room, name, args)
 }
 
 /// The remote named `name` in a client's report.

@@ -22,6 +22,7 @@ import ssl
 import sys
 import threading
 import time
+from pathlib import Path
 
 import gi
 
@@ -31,6 +32,9 @@ gi.require_version("GstWebRTC", "1.0")
 from gi.repository import GLib, Gst, GstSdp, GstWebRTC  # noqa: E402
 
 import websockets  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "clients"))
+from tally import Tally, logger, msids  # noqa: E402
 
 SOURCES = """
 webrtcbin name=pc bundle-policy=max-bundle
@@ -45,85 +49,7 @@ audiotestsrc is-live=true wave=sine freq=440 volume=0.3 ! audioconvert ! audiore
 
 
 DEBUG = bool(os.environ.get("SWITCHYARD_WEBRTCBIN_DEBUG"))
-
-
-def log(*parts):
-    now = time.time()
-    stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
-    print(f"[webrtcbin {stamp}]", *parts, file=sys.stderr, flush=True)
-
-
-class Report:
-    """What was decoded from whom; guarded by `lock` (GStreamer's
-    streaming threads count, asyncio reads)."""
-
-    def __init__(self, min_frames, min_audio_frames):
-        self.lock = threading.Lock()
-        self.me = None
-        self.remotes = {}
-        self.errors = []
-        self.unavailable = []
-        self.ice_state = "new"
-        self.connection_log = []
-        self.first_frame = None
-        self.done_s = None
-        self.min_frames = min_frames
-        self.min_audio_frames = min_audio_frames
-
-    def remote(self, pid):
-        return self.remotes.setdefault(
-            pid,
-            {"name": None, "kinds": [], "video_frames": 0, "audio_frames": 0, "width": 0, "height": 0},
-        )
-
-    def frame(self, pid, kind, width=0, height=0):
-        with self.lock:
-            entry = self.remote(pid)
-            if self.first_frame is None:
-                self.first_frame = time.monotonic()
-            if kind == "video":
-                entry["video_frames"] += 1
-                entry["width"], entry["height"] = width, height
-            else:
-                entry["audio_frames"] += 1
-            entry["last_frame_at"] = time.monotonic()
-
-    def done(self, remotes):
-        with self.lock:
-            want = [r for r in self.remotes.values() if r["name"] is not None and r["kinds"]]
-            return len(want) >= remotes and all(
-                ("video" not in r["kinds"] or r["video_frames"] >= self.min_frames)
-                and ("audio" not in r["kinds"] or r["audio_frames"] >= self.min_audio_frames)
-                for r in want
-            )
-
-    def summary(self):
-        now = time.monotonic()
-        with self.lock:
-            out = {}
-            for pid, r in self.remotes.items():
-                r = dict(r)
-                last = r.pop("last_frame_at", None)
-                # seconds since the last frame of either kind, when the report
-                # was made: media still flowing at the end shows as about 0
-                r["idle_s"] = None if last is None else round(now - last, 2)
-                out[pid] = r
-            return out
-
-
-def msids(sdp):
-    """mid -> the participant id of the m-section's a=msid line."""
-    out, mid, msid = {}, None, None
-    for line in sdp.splitlines() + ["m="]:
-        if line.startswith("m="):
-            if mid is not None and msid is not None:
-                out[mid] = msid
-            mid, msid = None, None
-        elif line.startswith("a=mid:"):
-            mid = line[len("a=mid:") :].strip()
-        elif line.startswith("a=msid:"):
-            msid = line[len("a=msid:") :].split()[0]
-    return out
+log = logger("webrtcbin")
 
 
 class Peer:
@@ -164,8 +90,7 @@ class Peer:
     def on_error(self, _bus, message):
         err, debug = message.parse_error()
         log("pipeline error", err.message, debug)
-        with self.report.lock:
-            self.report.errors.append(f"pipeline: {err.message}")
+        self.report.error(f"pipeline: {err.message}")
 
     def on_ice_state(self, pc, _spec):
         state = pc.get_property("ice-connection-state").value_nick
@@ -197,8 +122,7 @@ class Peer:
         desc = reply.get_value(kind) if reply is not None else None
         if desc is None or desc.sdp is None:
             log(f"no {kind}:", reply.to_string() if reply is not None else None)
-            with self.report.lock:
-                self.report.errors.append(f"webrtcbin made no {kind}")
+            self.report.error(f"webrtcbin made no {kind}")
             return
         text = desc.sdp.as_text()
         if DEBUG:
@@ -248,8 +172,7 @@ class Peer:
             log(f"remote {kind}\n{sdp}")
         ok, msg = GstSdp.SDPMessage.new_from_text(sdp)
         if ok != GstSdp.SDPResult.OK:
-            with self.report.lock:
-                self.report.errors.append(f"unparsable {kind} from the server")
+            self.report.error(f"unparsable {kind} from the server")
             return
         t = GstWebRTC.WebRTCSDPType.OFFER if kind == "offer" else GstWebRTC.WebRTCSDPType.ANSWER
         desc = GstWebRTC.WebRTCSessionDescription.new(t, msg)
@@ -260,8 +183,7 @@ class Peer:
             err = reply.get_value("error") if reply is not None and reply.has_field("error") else None
             if err is not None:
                 log(f"{kind} refused:", err.message)
-                with self.report.lock:
-                    self.report.errors.append(f"set-remote-description({kind}): {err.message}")
+                self.report.error(f"set-remote-description({kind}): {err.message}")
                 return
             if kind == "offer":
                 promise2 = Gst.Promise.new_with_change_func(self.on_answer_created, None)
@@ -271,7 +193,8 @@ class Peer:
 
 
 async def run(args):
-    report = Report(args.min_frames, args.min_audio_frames)
+    report = Tally(args.min_frames, args.min_audio_frames)
+    report.connection_log = []
     loop = asyncio.get_running_loop()
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
@@ -299,42 +222,31 @@ async def run(args):
             except asyncio.TimeoutError:
                 continue
             except websockets.ConnectionClosed as e:
-                with report.lock:
-                    report.errors.append(f"the server closed the connection: {e}")
+                report.error(f"the server closed the connection: {e}")
                 break
             msg = json.loads(raw)
             kind = msg.get("type")
             if kind == "joined":
-                with report.lock:
-                    report.me = msg["id"]
-                    for p in msg["participants"]:
-                        report.remote(p["id"])["name"] = p["name"]
-                        for source in p["sources"]:
-                            kinds = report.remote(p["id"])["kinds"]
-                            if source["kind"] not in kinds:
-                                kinds.append(source["kind"])
+                report.me = msg["id"]
+                report.joined_at = time.monotonic()
+                for p in msg["participants"]:
+                    report.named(p["id"], p["name"])
+                    for source in p["sources"]:
+                        report.publishes(p["id"], source["kind"])
                 peer.start()  # webrtcbin asks for negotiation; the offer follows
             elif kind in ("answer", "offer"):
                 peer.remote(kind, msg["sdp"])
             elif kind == "participant_joined":
-                with report.lock:
-                    report.remote(msg["participant"]["id"])["name"] = msg["participant"]["name"]
+                report.named(msg["participant"]["id"], msg["participant"]["name"])
             elif kind == "source_added":
-                with report.lock:
-                    kinds = report.remote(msg["participant"])["kinds"]
-                    if msg["source"]["kind"] not in kinds:
-                        kinds.append(msg["source"]["kind"])
+                report.publishes(msg["participant"], msg["source"]["kind"])
             elif kind == "source_unavailable":
-                with report.lock:
-                    report.unavailable.append(msg["source"])
+                report.unavailable.append(msg["source"])
             elif kind == "error":
-                with report.lock:
-                    report.errors.append(f'{msg["code"]}: {msg["message"]}')
+                report.error(f'{msg["code"]}: {msg["message"]}')
                 log("server error", msg)
             if kind != "pong":
-                with report.lock:
-                    counts = {k: (v["video_frames"], v["audio_frames"]) for k, v in report.remotes.items()}
-                log(kind, counts)
+                log(kind, report.counts())
         summary = report.summary()
         try:
             await send({"type": "leave"})

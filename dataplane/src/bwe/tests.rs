@@ -190,6 +190,11 @@ impl Sim {
         xs.iter().sum::<f64>() / xs.len().max(1) as f64
     }
 
+    /// The lowest estimate of the trace.
+    fn lowest(&self) -> f64 {
+        self.trace.iter().map(|t| t.1).fold(f64::MAX, f64::min)
+    }
+
     /// Seconds from `from` until the estimate first satisfies `f`.
     fn time_until(&self, from: f64, f: impl Fn(f64) -> bool) -> Option<f64> {
         self.trace
@@ -250,7 +255,7 @@ fn a_busy_receiver_does_not_collapse_an_app_limited_estimate() {
     s.app_limit = Some(200_000.0);
     s.path.stalls = Some((2_000_000.0, 150_000.0));
     s.run(20.0);
-    let low = s.trace.iter().map(|t| t.1).fold(f64::MAX, f64::min);
+    let low = s.lowest();
     assert!(low >= 1_000_000.0, "fell to {low}");
 }
 
@@ -263,7 +268,7 @@ fn keyframe_bursts_do_not_collapse_an_app_limited_estimate() {
     s.app_limit = Some(200_000.0);
     s.bursts = Some((2_000_000.0, 60));
     s.run(20.0);
-    let low = s.trace.iter().map(|t| t.1).fold(f64::MAX, f64::min);
+    let low = s.lowest();
     assert!(low >= 1_000_000.0, "fell to {low}");
 }
 
