@@ -83,7 +83,9 @@
 #define SWITCHYARD_EVENT_ENDPOINT_ACTIVE 9
 
 // Drop reasons counted in `SwitchyardCounters::drops` (index = reason;
-// `switchyard_drop_reason_name` names them).
+// `switchyard_drop_reason_name` names them). The struct keeps its 1.3
+// layout: reasons added later (17 `duplicate`, ABI 1.7) are in the
+// shared-memory counters only.
 #define SWITCHYARD_DROP_REASONS 17
 
 // What every `switchyard_*` function returns. Values are stable.

@@ -9,8 +9,8 @@
 use crate::handles;
 use crate::status::{Failure, SwitchyardStatus, copy_last, set_last};
 use crate::types::{
-    self, SwitchyardCounters, SwitchyardEndpoint, SwitchyardEvent, SwitchyardPacketInfo,
-    SwitchyardRelay, SwitchyardSource, SwitchyardSubscription,
+    self, SWITCHYARD_DROP_REASONS, SwitchyardCounters, SwitchyardEndpoint, SwitchyardEvent,
+    SwitchyardPacketInfo, SwitchyardRelay, SwitchyardSource, SwitchyardSubscription,
 };
 use core::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -126,10 +126,10 @@ pub unsafe extern "C" fn switchyard_last_error(buf: *mut c_char, cap: usize) -> 
 }
 
 /// The name of drop reason `index` (`SwitchyardCounters::drops`), or NULL
-/// past the last one.
+/// past the last one the struct carries.
 #[unsafe(no_mangle)]
 pub extern "C" fn switchyard_drop_reason_name(index: u32) -> *const c_char {
-    DropReason::ALL
+    DropReason::ALL[..SWITCHYARD_DROP_REASONS]
         .get(index as usize)
         .map_or(core::ptr::null(), |r| r.c_name().as_ptr())
 }

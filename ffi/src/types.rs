@@ -64,7 +64,9 @@ pub const SWITCHYARD_EVENT_SOURCE_RATES: u32 = 8;
 pub const SWITCHYARD_EVENT_ENDPOINT_ACTIVE: u32 = 9;
 
 /// Drop reasons counted in `SwitchyardCounters::drops` (index = reason;
-/// `switchyard_drop_reason_name` names them).
+/// `switchyard_drop_reason_name` names them). The struct keeps its 1.3
+/// layout: reasons added later (17 `duplicate`, ABI 1.7) are in the
+/// shared-memory counters only.
 pub const SWITCHYARD_DROP_REASONS: usize = 17;
 
 /// An SRTP master key and salt; `key_len`/`salt_len` bytes are used.

@@ -280,12 +280,16 @@ impl NsServer {
             "--workers",
             "1",
             "--open-rooms",
-            "--log",
-            "info,switchyard::io=warn,switchyard::alloc=debug",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
+        // SWITCHYARD_TEST_LOG: another filter, to look closer at a run
+        args.push("--log".into());
+        args.push(
+            std::env::var("SWITCHYARD_TEST_LOG")
+                .unwrap_or_else(|_| "info,switchyard::io=warn,switchyard::alloc=debug".into()),
+        );
         args.extend(extra.iter().map(|s| s.to_string()));
         for (flag, path) in [
             ("--state-dir", dir.clone()),

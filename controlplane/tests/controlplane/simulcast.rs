@@ -113,6 +113,11 @@ fn run_scenario(
     let out = crate::netns::run_bounded(cmd, Duration::from_secs(240), &log);
     let log = String::from_utf8_lossy(&out.stderr).to_string();
     let r = parse(&out.stdout, &log, server_log);
+    if let Some(keep) = std::env::var_os("SWITCHYARD_KEEP_LOGS") {
+        // the samples, for looking into a run
+        let name = format!("simulcast-{room}-{}.json", std::process::id());
+        let _ = std::fs::write(std::path::Path::new(&keep).join(name), r.to_string());
+    }
     (r, log)
 }
 

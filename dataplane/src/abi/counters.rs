@@ -106,11 +106,16 @@ pub enum DropReason {
     /// STUN or DTLS from an address that is no endpoint, over its source
     /// IP's budget for the exception ring (ABI 1.2).
     ExceptionBudget = 16,
+    /// A packet of an incoming layer received before, or older than the
+    /// last 1024 of it (ABI 1.7): a retransmission after a late original,
+    /// or a sender's RTX payload padding (old packets sent again to probe
+    /// its estimate). Not forwarded.
+    Duplicate = 17,
 }
 
 impl DropReason {
     /// Every reason, in index order.
-    pub const ALL: [DropReason; 17] = [
+    pub const ALL: [DropReason; 18] = [
         DropReason::UnknownAddress,
         DropReason::Unclassified,
         DropReason::MalformedRtp,
@@ -128,6 +133,7 @@ impl DropReason {
         DropReason::NoSendBuffer,
         DropReason::Padding,
         DropReason::ExceptionBudget,
+        DropReason::Duplicate,
     ];
 
     /// Name for logs and metrics.
@@ -156,6 +162,7 @@ impl DropReason {
             DropReason::NoSendBuffer => c"no_send_buffer",
             DropReason::Padding => c"padding",
             DropReason::ExceptionBudget => c"exception_budget",
+            DropReason::Duplicate => c"duplicate",
         }
     }
 

@@ -194,8 +194,13 @@ impl Engine {
         let Some(src) = self.sources.get_mut(s) else {
             return;
         };
-        src.layers[layer as usize].bytes += pkt.len() as u64;
         let update = src.layers[layer as usize].stats.update(p.sequence_number());
+        if update == super::stats::SeqUpdate::Duplicate {
+            // neither forwarded nor counted in the layer's rate: a keyframe
+            // packet sent again must not pass for a new keyframe
+            return self.counters.drop_packet(DropReason::Duplicate);
+        }
+        src.layers[layer as usize].bytes += pkt.len() as u64;
         let media_ssrc = src.layers[layer as usize].ssrc;
         // audio is not asked for again: a late packet would be played too
         // late, and concealment covers the gap (browsers keep no audio

@@ -1107,3 +1107,86 @@ fn a_silent_endpoint_is_reported_idle_once_and_active_at_its_next_packet() {
         vec![Event::EndpointActive { endpoint: 1 }]
     );
 }
+
+/// A protected RTX packet on `rtx_ssrc` (payload type 97) carrying the VP8
+/// packet `osn` of layer 0 (RFC 4588: the original sequence number first).
+fn rtx_of(p: &mut Peer, rtx_ssrc: u32, rtx_seq: u16, osn: u16, key: bool) -> Vec<u8> {
+    let twcc = rtx_seq.wrapping_add(30_000).to_be_bytes();
+    let exts = [Extension { id: 5, data: &twcc }];
+    let h = RtpHeader {
+        marker: false,
+        payload_type: 97,
+        sequence_number: rtx_seq,
+        timestamp: 1000,
+        ssrc: rtx_ssrc,
+        csrcs: &[],
+        extensions: &exts,
+    };
+    let mut buf = vec![0u8; 1500];
+    let n = h.emit(&mut buf).unwrap();
+    buf[n..n + 2].copy_from_slice(&osn.to_be_bytes());
+    let desc = [0x90, 0xc0, 0x80, 0x01, 0x00, if key { 0x00 } else { 0x01 }];
+    buf[n + 2..n + 2 + desc.len()].copy_from_slice(&desc);
+    let len = n + 2 + desc.len() + 100;
+    let out = p.send.protect_rtp(&mut buf, len).unwrap();
+    buf.truncate(out);
+    buf
+}
+
+/// libwebrtc pads (probes its estimate) by sending recent packets again on
+/// the RTX stream. Forwarded, each copy is a replay the subscriber's SRTP
+/// drops — which its transport-wide feedback reports as loss — and a copy
+/// of a keyframe packet would pass for a new keyframe. A retransmission of
+/// a packet really missing is forwarded once.
+#[test]
+fn copies_of_packets_already_received_are_dropped_and_a_repair_goes_through_once() {
+    let t = Instant::now();
+    let mut engine = Engine::new(EngineConfig::default());
+    let mut sink = VecSink::default();
+    let (mut publisher, mut sub) = (peer(1, 5000), peer(2, 5000));
+    add(&mut engine, &mut sink, &publisher, t);
+    add(&mut engine, &mut sink, &sub, t);
+    let mut source = video_source(1);
+    source.layer_count = 1;
+    source.layers[0].rtx_ssrc = 101;
+    source.rtx_payload_type = 97;
+    engine.handle_command(t, Command::AddSource(source), &mut sink);
+    engine.handle_command(t, Command::Subscribe(subscription(2, 0xaaaa, 0)), &mut sink);
+    // a keyframe (10, 11), then 13: 12 is missing
+    for (seq, key) in [(10, true), (11, true), (13, false)] {
+        let mut pkt = vp8(&mut publisher, 0, seq, 0, seq == 10, key);
+        engine.handle_datagram(t, publisher.addr, &mut pkt, &mut sink);
+    }
+    // every packet sent to the subscriber, each one decrypted (a replay
+    // fails there)
+    let forwarded = |sink: &mut VecSink, sub: &mut Peer| -> Vec<u16> {
+        let to = sub.addr;
+        sink.take_to(to)
+            .into_iter()
+            .map(|mut p| {
+                let n = sub.recv.unprotect_rtp(&mut p).expect("no replay");
+                RtpPacket::new_checked(&p[..n]).unwrap().sequence_number()
+            })
+            .collect()
+    };
+    let first = forwarded(&mut sink, &mut sub);
+    assert_eq!(first.len(), 3);
+    // padding: the keyframe's packets and 13 again, twice over
+    for (k, osn) in [10, 11, 13, 10, 11, 13].into_iter().enumerate() {
+        let mut pkt = rtx_of(&mut publisher, 101, k as u16, osn, osn != 13);
+        engine.handle_datagram(t, publisher.addr, &mut pkt, &mut sink);
+    }
+    assert_eq!(forwarded(&mut sink, &mut sub), Vec::<u16>::new());
+    assert_eq!(engine.counters().drops(DropReason::Duplicate), 6);
+    // the repair of 12 goes through, once
+    for k in 6..8 {
+        let mut pkt = rtx_of(&mut publisher, 101, k, 12, false);
+        engine.handle_datagram(t, publisher.addr, &mut pkt, &mut sink);
+    }
+    assert_eq!(
+        forwarded(&mut sink, &mut sub),
+        [first[1].wrapping_add(1)],
+        "in its place"
+    );
+    assert_eq!(engine.counters().drops(DropReason::Duplicate), 7);
+}
