@@ -73,6 +73,11 @@ pub struct ReceiverView {
     /// 100 without loss). A path that is really too narrow for the lowest
     /// layers overflows its queue and loses packets.
     pub congested: bool,
+    /// What its audio takes of the path (bit/s, packet overhead included):
+    /// the estimate covers everything sent to it, so the videos share what
+    /// is left. On a 400 kbit/s path, a 320 kbit/s layer that fitted the
+    /// 355 kbit/s estimate next to 60 kbit/s of audio lost 5 % of it.
+    pub audio_bps: u64,
     /// Forward at most this many videos (`None`: all).
     pub last_n: Option<usize>,
     /// Its remote video sources.
@@ -94,6 +99,14 @@ pub struct Allocation {
 /// Layer bit rates assumed before a source reports its own (Chrome's
 /// defaults for 180p/360p/720p at 30 fps, roughly).
 pub const NOMINAL_BPS: [u32; 3] = [150_000, 500_000, 1_500_000];
+
+/// An audio stream's rate assumed before its source reports its own (Opus
+/// voice as browsers send it).
+pub const NOMINAL_AUDIO_BPS: u64 = 40_000;
+
+/// What a source's reported rate leaves out of an audio stream on the wire:
+/// UDP/IPv4 headers and the SRTP tag (44 bytes) on 50 packets a second.
+pub const AUDIO_OVERHEAD_BPS: u64 = 44 * 8 * 50;
 
 /// Upgrades need this much headroom over their cost.
 const UPGRADE_HEADROOM: f64 = 1.1;
@@ -239,9 +252,12 @@ pub fn allocate(r: &ReceiverView, previous: &Allocation) -> Allocation {
             wanted_bps,
         };
     };
-    let budget = estimate as f64;
+    let budget = estimate.saturating_sub(r.audio_bps) as f64;
     let low_budget = match r.congested {
-        true => r.recent_max_bps.unwrap_or(estimate).max(estimate) as f64 * LOWEST_LAYER_SLACK,
+        true => {
+            let recent = r.recent_max_bps.unwrap_or(estimate).max(estimate);
+            recent.saturating_sub(r.audio_bps) as f64 * LOWEST_LAYER_SLACK
+        }
         false => f64::INFINITY,
     };
     let (targets, cost) = fill(&order, forwarded, (budget, low_budget));
@@ -290,6 +306,7 @@ mod tests {
             estimate_bps: estimate,
             recent_max_bps: None,
             congested: true,
+            audio_bps: 0,
             last_n: None,
             sources,
         }
@@ -433,6 +450,25 @@ mod tests {
         v.congested = true;
         let a = allocate(&v, &a);
         assert_eq!(layers(&a), [Target::Layer(0), Target::Paused]);
+    }
+
+    #[test]
+    fn the_videos_share_what_the_audio_leaves() {
+        // the narrow-path test's numbers: 400 kbit/s, estimate 355
+        let mut s = src(1);
+        s.layer_bps = [130_000, 321_000, 700_000];
+        let mut v = view(Some(355_000), vec![s]);
+        let low = Allocation {
+            targets: [(1, Target::Layer(0))].into(),
+            cost_bps: 130_000,
+            wanted_bps: 700_000,
+        };
+        assert_eq!(layers(&allocate(&v, &low)), [Target::Layer(1)], "no audio");
+        v.audio_bps = 40_000 + AUDIO_OVERHEAD_BPS;
+        assert_eq!(layers(&allocate(&v, &low)), [Target::Layer(0)]);
+        // and no audio left at all still forwards the lowest layer
+        v.audio_bps = 1_000_000;
+        assert_eq!(layers(&allocate(&v, &low)), [Target::Layer(0)]);
     }
 
     fn view_uncongested(estimate: Option<u64>, sources: Vec<SourceView>) -> ReceiverView {

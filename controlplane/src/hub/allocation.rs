@@ -5,7 +5,9 @@
 //! dataplane.
 
 use super::{Hub, parse_sid};
-use crate::allocator::{ReceiverView, SourceView, Target, allocate};
+use crate::allocator::{
+    AUDIO_OVERHEAD_BPS, NOMINAL_AUDIO_BPS, ReceiverView, SourceView, Target, allocate,
+};
 use crate::signalling::ProtocolError;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -211,10 +213,34 @@ impl Hub {
                 })
             })
             .collect();
+        // its audio subscriptions at their reported rates, on the wire
+        let audio_bps = p
+            .subscriptions
+            .iter()
+            .filter(|sub| {
+                self.participants
+                    .get(&sub.publisher)
+                    .is_some_and(|publisher| {
+                        publisher
+                            .published
+                            .iter()
+                            .any(|s| s.source == sub.source && s.kind == SdpMediaValue::Audio)
+                    })
+            })
+            .map(|sub| {
+                let reported = self.layer_rates.get(&sub.source).map_or(0, |r| r[0]);
+                let bps = match reported {
+                    0 => NOMINAL_AUDIO_BPS,
+                    bps => u64::from(bps),
+                };
+                bps + AUDIO_OVERHEAD_BPS
+            })
+            .sum();
         Some(ReceiverView {
             estimate_bps: p.estimate,
             recent_max_bps: p.recent_estimates.max(),
             congested: p.recent_estimates.congested(now),
+            audio_bps,
             last_n: self.config.last_n,
             sources,
         })
@@ -242,7 +268,8 @@ impl Hub {
                     && p.connected
                     && p.probing.start(now, estimate) =>
             {
-                let aim = (next.wanted_bps as f64 * PROBE_OVERSHOOT) as u64;
+                // the probe's target is all that is sent, audio included
+                let aim = ((next.wanted_bps + view.audio_bps) as f64 * PROBE_OVERSHOOT) as u64;
                 Some(aim.min(PROBE_STEP * estimate.max(next.cost_bps)))
             }
             _ => None,

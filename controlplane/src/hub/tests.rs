@@ -621,11 +621,13 @@ fn a_probe_that_raised_the_estimate_is_followed_at_once() {
     // still running, then judged: 200 → 500 kbit/s is a gain, and 1.5 Mbit/s
     // still does not fit, so the next probe starts without the 2 s gap
     assert_eq!(probe_at(300, 250_000), None);
-    assert_eq!(probe_at(1100, 500_000), Some(1_875_000));
+    // (1.5 Mbit/s of video + 40 kbit/s of audio and its 17.6 kbit/s of
+    // headers) × 1.25
+    assert_eq!(probe_at(1100, 500_000), Some(1_947_000));
     // that one gained nothing: now the gap holds (doubled)
     assert_eq!(probe_at(2200, 500_000), None);
     assert_eq!(probe_at(3200, 500_000), None);
-    assert_eq!(probe_at(5200, 500_000), Some(1_875_000));
+    assert_eq!(probe_at(5200, 500_000), Some(1_947_000));
 }
 
 #[test]
