@@ -262,7 +262,6 @@ fn listen_room(ears: bool) -> (BTreeMap<&'static str, Value>, String) {
 /// hears `Both` and `Mic` (the server offers it the publishers' Opus); `Mic`,
 /// which negotiated no video, sees `Both` and `Cam`.
 #[test]
-#[ignore = "issue #15: flaky — passed in 5 of 11 runs on 2 December; in the others the client that joined last (Cam or Mic) got nothing of the kind it never negotiated, from either publisher"]
 fn a_camera_only_client_hears_the_others_and_a_microphone_only_one_sees_them() {
     let (reports, context) = listen_room(false);
     for from in ["Both", "Mic"] {
@@ -283,7 +282,6 @@ fn a_camera_only_client_hears_the_others_and_a_microphone_only_one_sees_them() {
 /// frame), on the `recvonly` lines it offered and the ones the server adds
 /// (Chromium: `browser::a_browser_without_camera_or_microphone…`).
 #[test]
-#[ignore = "issue #15: flaky — passed in 2 of 3 runs; in the other, Ears decoded nothing of Both's audio and Mic nothing of Both's video"]
 fn a_receive_only_aiortc_client_gets_two_videos_and_two_voices() {
     let (reports, context) = listen_room(true);
     let ears = &reports["Ears"];
