@@ -363,7 +363,7 @@ const char *switchyard_status_message(int32_t status);
 size_t switchyard_last_error(char *buf, size_t cap);
 
 // The name of drop reason `index` (`SwitchyardCounters::drops`), or NULL
-// past the last one.
+// past the last one the struct carries.
 const char *switchyard_drop_reason_name(uint32_t index);
 
 // Attaches to the dataplane listening on the control socket `socket_path`
