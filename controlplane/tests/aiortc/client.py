@@ -127,13 +127,8 @@ async def run(args):
                 continue
             msg = json.loads(raw)
             kind = msg.get("type")
+            report.heard(msg)
             if kind == "joined":
-                report.me = msg["id"]
-                report.joined_at = time.monotonic()
-                for p in msg["participants"]:
-                    report.named(p["id"], p["name"])
-                    for source in p["sources"]:
-                        report.publishes(p["id"], source["kind"])
                 # what it publishes; a client with nothing to publish offers
                 # to receive each kind (docs/signalling.md)
                 if "audio" in args.publish:
@@ -154,14 +149,7 @@ async def run(args):
                 await pc.setRemoteDescription(RTCSessionDescription(msg["sdp"], "offer"))
                 await pc.setLocalDescription(await pc.createAnswer())
                 await send({"type": "answer", "sdp": pc.localDescription.sdp})
-            elif kind == "participant_joined":
-                report.named(msg["participant"]["id"], msg["participant"]["name"])
-            elif kind == "source_added":
-                report.publishes(msg["participant"], msg["source"]["kind"])
-            elif kind == "source_unavailable":
-                report.unavailable.append(msg["source"])
             elif kind == "error":
-                report.error(f'{msg["code"]}: {msg["message"]}')
                 log("server error", msg)
             log(kind, report.counts())
         if done() and report.first_frame is not None:

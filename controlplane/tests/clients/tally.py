@@ -73,6 +73,29 @@ class Tally:
             if kind not in kinds:
                 kinds.append(kind)
 
+    def heard(self, msg):
+        """What a server message says of the room (docs/signalling.md):
+        who is in it, what each publishes, sources this client cannot
+        decode, errors. Negotiating is the client's own business."""
+        kind = msg.get("type")
+        if kind == "joined":
+            with self.lock:
+                self.me = msg["id"]
+                self.joined_at = time.monotonic()
+            for p in msg["participants"]:
+                self.named(p["id"], p["name"])
+                for source in p["sources"]:
+                    self.publishes(p["id"], source["kind"])
+        elif kind == "participant_joined":
+            self.named(msg["participant"]["id"], msg["participant"]["name"])
+        elif kind == "source_added":
+            self.publishes(msg["participant"], msg["source"]["kind"])
+        elif kind == "source_unavailable":
+            with self.lock:
+                self.unavailable.append(msg["source"])
+        elif kind == "error":
+            self.error(f'{msg["code"]}: {msg["message"]}')
+
     def error(self, text):
         with self.lock:
             self.errors.append(text)

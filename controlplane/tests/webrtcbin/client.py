@@ -226,24 +226,12 @@ async def run(args):
                 break
             msg = json.loads(raw)
             kind = msg.get("type")
+            report.heard(msg)
             if kind == "joined":
-                report.me = msg["id"]
-                report.joined_at = time.monotonic()
-                for p in msg["participants"]:
-                    report.named(p["id"], p["name"])
-                    for source in p["sources"]:
-                        report.publishes(p["id"], source["kind"])
                 peer.start()  # webrtcbin asks for negotiation; the offer follows
             elif kind in ("answer", "offer"):
                 peer.remote(kind, msg["sdp"])
-            elif kind == "participant_joined":
-                report.named(msg["participant"]["id"], msg["participant"]["name"])
-            elif kind == "source_added":
-                report.publishes(msg["participant"], msg["source"]["kind"])
-            elif kind == "source_unavailable":
-                report.unavailable.append(msg["source"])
             elif kind == "error":
-                report.error(f'{msg["code"]}: {msg["message"]}')
                 log("server error", msg)
             if kind != "pong":
                 log(kind, report.counts())
