@@ -189,41 +189,53 @@ impl Hub {
             .get(&p.room)
             .map(|r| r.speakers.as_slice())
             .unwrap_or(&[]);
-        // one pass over its subscriptions: the videos it may get, and what
-        // its audio takes (at the reported rates, on the wire)
-        let mut sources = Vec::new();
-        let mut audio_bps = 0;
-        for sub in &p.subscriptions {
-            let Some(published) = self
-                .participants
-                .get(&sub.publisher)
-                .and_then(|publisher| publisher.published.iter().find(|s| s.source == sub.source))
-            else {
-                continue;
-            };
-            let rates = self
-                .layer_rates
-                .get(&sub.source)
-                .copied()
-                .unwrap_or_default();
-            if published.kind == SdpMediaValue::Audio {
-                let reported = match rates[0] {
-                    0 => NOMINAL_AUDIO_BPS,
-                    bps => u64::from(bps),
-                };
-                audio_bps += reported + AUDIO_OVERHEAD_BPS;
-            } else if published.kind == SdpMediaValue::Video {
-                sources.push(SourceView {
+        let sources = p
+            .subscriptions
+            .iter()
+            .filter_map(|sub| {
+                let publisher = self.participants.get(&sub.publisher)?;
+                let published = publisher
+                    .published
+                    .iter()
+                    .find(|s| s.source == sub.source)?;
+                (published.kind == SdpMediaValue::Video).then(|| SourceView {
                     source: sub.source,
                     speaker_rank: speakers.iter().position(|&s| s == sub.publisher),
                     selected: p.wishes.selected.contains(&sub.source),
                     on_stage: p.wishes.on_stage.contains(&sub.source),
                     max_height: p.wishes.max_height.get(&sub.source).copied(),
-                    layer_bps: rates,
+                    layer_bps: self
+                        .layer_rates
+                        .get(&sub.source)
+                        .copied()
+                        .unwrap_or_default(),
                     layers: published.layers,
-                });
-            }
-        }
+                })
+            })
+            .collect();
+        // its audio subscriptions at their reported rates, on the wire
+        let audio_bps = p
+            .subscriptions
+            .iter()
+            .filter(|sub| {
+                self.participants
+                    .get(&sub.publisher)
+                    .is_some_and(|publisher| {
+                        publisher
+                            .published
+                            .iter()
+                            .any(|s| s.source == sub.source && s.kind == SdpMediaValue::Audio)
+                    })
+            })
+            .map(|sub| {
+                let reported = self.layer_rates.get(&sub.source).map_or(0, |r| r[0]);
+                let bps = match reported {
+                    0 => NOMINAL_AUDIO_BPS,
+                    bps => u64::from(bps),
+                };
+                bps + AUDIO_OVERHEAD_BPS
+            })
+            .sum();
         Some(ReceiverView {
             estimate_bps: p.estimate,
             recent_max_bps: p.recent_estimates.max(),
