@@ -45,8 +45,9 @@ pub struct SourceView {
     /// The tallest height the receiver draws it at (`None`: no limit;
     /// 0: not drawn, paused).
     pub max_height: Option<u32>,
-    /// Bit/s of each layer (lowest first); 0 = the publisher does not send
-    /// that layer now.
+    /// Bit/s of each layer (lowest first), as the allocator counts it (the
+    /// hub gives the highest of the last few seconds); 0 = the publisher
+    /// does not send that layer now.
     pub layer_bps: [u32; 3],
     /// Layers the source has.
     pub layers: u8,

@@ -422,7 +422,7 @@ pub(crate) fn register_dataplane(
         g.set(v);
         g
     };
-    let counters: [(&str, &str, Counter); 15] = [
+    let counters: [(&str, &str, Counter); 16] = [
         (
             "dataplane_packets_received",
             "Datagrams received by the dataplane",
@@ -497,6 +497,11 @@ pub(crate) fn register_dataplane(
             "dataplane_upstream_loss_given_up",
             "Packets of publishers and relays still missing after the last NACK",
             Counter::UpstreamLossGivenUp,
+        ),
+        (
+            "dataplane_retransmissions_withheld",
+            "Packets subscribers NACKed that were not sent again (sent again too lately, or over half the estimate)",
+            Counter::RetransmissionsWithheld,
         ),
     ];
     let blocks = dataplane.with_client(|c| {

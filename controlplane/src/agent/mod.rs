@@ -227,6 +227,15 @@ impl Agent {
         match event {
             Event::EndpointIdle { endpoint, .. } => self.conductor.media_flowing(endpoint, false),
             Event::EndpointActive { endpoint } => self.conductor.media_flowing(endpoint, true),
+            Event::LayerSwitched {
+                endpoint,
+                source,
+                layer,
+            } => {
+                // at most one per target change the focus sent: when the
+                // keyframe came, beside the focus's allocation log
+                tracing::debug!(target: "switchyard::alloc", participant = endpoint, source, layer, "layer switched");
+            }
             _ => {}
         }
         if matches!(

@@ -15,6 +15,7 @@
 
 mod allocation;
 mod cascade;
+mod layer_rates;
 mod media;
 mod moves;
 mod saved;
@@ -271,8 +272,8 @@ pub struct Hub {
     /// bridges never hand out the same id.
     id_tag: u64,
     levels: HashMap<u64, (u8, Instant)>,
-    /// Bit/s of each layer of each source, from the dataplane.
-    layer_rates: HashMap<u64, [u32; 3]>,
+    /// Bit/s of each layer of each source, from the dataplane's reports.
+    layer_rates: HashMap<u64, layer_rates::LayerRates>,
     /// Source id → its publisher, for every published source: events name
     /// sources, and must not scan every participant to find them.
     publishers: HashMap<u64, u64>,
@@ -791,7 +792,10 @@ impl Hub {
                 }
             }
             Event::SourceRates { source, layer_bps } if self.is_published(source) => {
-                self.layer_rates.insert(source, layer_bps);
+                self.layer_rates
+                    .entry(source)
+                    .or_default()
+                    .record(layer_bps);
             }
             Event::CommandFailed { kind, id, error } => self.command_failed(now, kind, id, error),
             Event::EndpointIdle { endpoint, idle_ms } => {

@@ -631,6 +631,27 @@ fn a_probe_that_raised_the_estimate_is_followed_at_once() {
 }
 
 #[test]
+fn no_probe_while_the_estimate_has_just_fallen() {
+    let mut h = hub();
+    let t = Instant::now();
+    let ids = room_of(&mut h, t, 2);
+    let b = ids[1];
+    let mut probe_at = |ms: u64, bps: u64| {
+        h.handle_event(t + Duration::from_millis(ms), bandwidth(b, bps));
+        probe_for(&drain(&mut h), b)
+    };
+    // 1.5 Mbit/s fits: no probe
+    assert_eq!(probe_at(0, 2_500_000), None);
+    // the path narrows: the low layer, and no padding into its full queue
+    assert_eq!(probe_at(100, 330_000), None);
+    // still below the last 2 s's high: still falling
+    assert_eq!(probe_at(1000, 330_000), None);
+    // settled, but the fall is not 2 s old yet
+    assert_eq!(probe_at(2200, 330_000), None);
+    assert_eq!(probe_at(3100, 330_000), Some(1_320_000));
+}
+
+#[test]
 fn last_n_follows_the_dominant_speaker_with_hysteresis() {
     let mut h = bench(
         Hub::new(HubConfig {

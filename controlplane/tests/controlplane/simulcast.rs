@@ -71,8 +71,10 @@ fn node_at(ns: &str, https: &str, room: &str, scenario: &str, role: &str) -> Com
     cmd
 }
 
-fn parse(stdout: &[u8], log: &str, server_log: &dyn Fn() -> String) -> Value {
-    String::from_utf8_lossy(stdout)
+/// simulcast.mjs's report (its last JSON line) for room `room`; kept in
+/// `SWITCHYARD_KEEP_LOGS` for looking into a run.
+fn parse(room: &str, stdout: &[u8], log: &str, server_log: &dyn Fn() -> String) -> Value {
+    let r: Value = String::from_utf8_lossy(stdout)
         .lines()
         .rev()
         .find_map(|l| serde_json::from_str(l).ok())
@@ -81,7 +83,12 @@ fn parse(stdout: &[u8], log: &str, server_log: &dyn Fn() -> String) -> Value {
                 "simulcast.mjs failed:\n{log}\n--- server ---\n{}",
                 server_log()
             )
-        })
+        });
+    if let Some(keep) = std::env::var_os("SWITCHYARD_KEEP_LOGS") {
+        let name = format!("simulcast-{room}-{}.json", std::process::id());
+        let _ = std::fs::write(std::path::Path::new(&keep).join(name), r.to_string());
+    }
+    r
 }
 
 /// The `switch` scenario (publisher and receiver in one script) in `ns`
@@ -112,12 +119,7 @@ fn run_scenario(
     cmd.args(extra);
     let out = crate::netns::run_bounded(cmd, Duration::from_secs(240), &log);
     let log = String::from_utf8_lossy(&out.stderr).to_string();
-    let r = parse(&out.stdout, &log, server_log);
-    if let Some(keep) = std::env::var_os("SWITCHYARD_KEEP_LOGS") {
-        // the samples, for looking into a run
-        let name = format!("simulcast-{room}-{}.json", std::process::id());
-        let _ = std::fs::write(std::path::Path::new(&keep).join(name), r.to_string());
-    }
+    let r = parse(room, &out.stdout, &log, server_log);
     (r, log)
 }
 
@@ -290,7 +292,7 @@ fn a_narrow_path_gets_the_low_layer_and_a_wide_one_the_high_layer() {
         }
         child.wait_with_output().unwrap()
     };
-    let r = parse(&out.stdout, &log(), &|| server.log());
+    let r = parse("bandwidth", &out.stdout, &log(), &|| server.log());
     let context = || format!("{}\n--- server ---\n{}", log(), server.log());
 
     let limited = from_mark(&r, "limit");

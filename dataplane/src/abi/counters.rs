@@ -64,6 +64,10 @@ pub enum Counter {
     /// Packets of publishers and relays given up: still missing after the
     /// last request, too old, or pushed out by newer losses (ABI 1.5).
     UpstreamLossGivenUp = 55,
+    /// Packets a subscriber NACKed that were not sent again: sent again
+    /// less than a round trip and the path's queue ago, or over its
+    /// retransmission budget, half its estimate (ABI 1.8).
+    RetransmissionsWithheld = 56,
 }
 
 /// Why a datagram was dropped.

@@ -161,6 +161,12 @@ impl Estimator {
         self.acked_bps.map(|b| b as u64)
     }
 
+    /// How long (ms) the latest reported packet waited in the path's queue
+    /// beyond the lowest delay seen lately.
+    pub fn queued_ms(&self) -> f64 {
+        self.queue.queued_ms()
+    }
+
     /// Fraction of packets lost in the last loss sample.
     pub fn loss(&self) -> f64 {
         self.last_loss

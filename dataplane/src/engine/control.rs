@@ -356,6 +356,21 @@ impl Engine {
         let Some(plain) = out.history.get(seq) else {
             return false;
         };
+        if !probe {
+            let gap = super::resend::gap(sub.bwe.queued_ms());
+            let again_soon = out
+                .history
+                .resent_at(seq)
+                .is_some_and(|t| now.saturating_duration_since(t) < gap);
+            if again_soon
+                || !sub
+                    .resend_budget
+                    .take(now, sub.bwe.target_bps(), plain.len())
+            {
+                counters.add(Counter::RetransmissionsWithheld, 1);
+                return false;
+            }
+        }
         let Some(buf) = sink.buffer() else {
             counters.drop_packet(DropReason::NoSendBuffer);
             return false;
@@ -398,6 +413,7 @@ impl Engine {
                 }
                 if !probe {
                     counters.add(Counter::Retransmissions, 1);
+                    out.history.mark_resent(seq, now);
                 }
                 if sub.relay {
                     counters.add(Counter::RelayTxPackets, 1);

@@ -1,6 +1,9 @@
 //! Retransmission history of one outgoing stream: the last N packets as
 //! sent (plaintext, after rewriting), indexed by outgoing sequence number,
-//! in buffers allocated once when the stream is created.
+//! in buffers allocated once when the stream is created, and when each was
+//! last sent again.
+
+use std::time::Instant;
 
 /// Largest packet kept.
 pub const MAX_PACKET: usize = 1500;
@@ -10,6 +13,7 @@ pub struct History {
     slots: Box<[u8]>,
     lens: Box<[u16]>,
     seqs: Box<[u16]>,
+    resent: Box<[Option<Instant>]>,
     capacity: usize,
 }
 
@@ -21,6 +25,7 @@ impl History {
             slots: vec![0u8; capacity * MAX_PACKET].into_boxed_slice(),
             lens: vec![0u16; capacity].into_boxed_slice(),
             seqs: vec![0u16; capacity].into_boxed_slice(),
+            resent: vec![None; capacity].into_boxed_slice(),
             capacity,
         }
     }
@@ -36,6 +41,21 @@ impl History {
         self.slots[i * MAX_PACKET..i * MAX_PACKET + len].copy_from_slice(&packet[..len]);
         self.lens[i] = len as u16;
         self.seqs[i] = seq;
+        self.resent[i] = None;
+    }
+
+    /// When packet `seq` was last sent again, if it is held and was.
+    pub fn resent_at(&self, seq: u16) -> Option<Instant> {
+        self.get(seq)?;
+        self.resent[self.index(seq)]
+    }
+
+    /// Packet `seq` was sent again at `now`.
+    pub fn mark_resent(&mut self, seq: u16, now: Instant) {
+        if self.get(seq).is_some() {
+            let i = self.index(seq);
+            self.resent[i] = Some(now);
+        }
     }
 
     /// The packet sent with `seq`, if still held.
@@ -63,5 +83,20 @@ mod tests {
         assert_eq!(h.get(65535), Some(&65535u16.to_be_bytes()[..]));
         assert_eq!(h.get(65500), None); // overwritten: 128 slots
         assert_eq!(h.get(200), None);
+    }
+
+    #[test]
+    fn remembers_when_a_packet_went_again_until_its_slot_is_reused() {
+        let t = Instant::now();
+        let mut h = History::new(4);
+        h.store(7, b"seven");
+        assert_eq!(h.resent_at(7), None);
+        h.mark_resent(7, t);
+        assert_eq!(h.resent_at(7), Some(t));
+        h.mark_resent(8, t);
+        assert_eq!(h.resent_at(8), None, "never held");
+        h.store(11, b"eleven");
+        assert_eq!(h.resent_at(7), None, "overwritten");
+        assert_eq!(h.resent_at(11), None, "a new packet");
     }
 }

@@ -23,6 +23,7 @@ mod keyframe;
 mod media;
 mod missing;
 mod relay;
+mod resend;
 mod rewrite;
 mod sink;
 mod slab;
@@ -138,6 +139,8 @@ struct Endpoint {
     /// Probe pacing: when it was last topped up, and the byte credit.
     probe_tick: Option<Instant>,
     probe_credit: f64,
+    /// What its NACKs may still make us send again.
+    resend_budget: resend::Budget,
     /// Arrivals of its packets, for transport-cc feedback to it.
     arrivals: ReceiveRecorder,
     /// A relay to another bridge (`SetRelay`): its traffic is counted apart.
@@ -468,6 +471,7 @@ impl Engine {
             sent_bytes: 0,
             probe_tick: None,
             probe_credit: 0.0,
+            resend_budget: resend::Budget::default(),
             arrivals: ReceiveRecorder::default(),
             relay: self.relays.contains(&spec.id),
         });

@@ -491,6 +491,46 @@ fn nack_is_answered_from_history_with_the_identical_packet() {
 }
 
 #[test]
+fn a_packet_nacked_again_and_again_goes_again_once_per_gap() {
+    let mut w = World::new();
+    w.frame([true; 3]);
+    let sent = w.sink.take_to(w.a.addr);
+    let first = RtpPacket::new_checked(&sent[0][..])
+        .unwrap()
+        .sequence_number();
+    let start = w.t;
+    let mut resent_at = Vec::new();
+    // a receiver asking every 10 ms, as libwebrtc does on a short path
+    // while the copies wait in a queue
+    for ms in (0..=120).step_by(10) {
+        w.t = start + Duration::from_millis(ms);
+        w.rtcp_from(2, |buf| {
+            NackRepr {
+                sender_ssrc: 9,
+                media_ssrc: 0xaaaa,
+                pairs: &[NackPair { pid: first, blp: 0 }],
+            }
+            .emit(buf)
+            .unwrap()
+        });
+        let resent = w.sink.take_to(w.a.addr);
+        assert!(resent.iter().all(|p| *p == sent[0]));
+        if !resent.is_empty() {
+            resent_at.push(ms);
+        }
+    }
+    assert_eq!(
+        resent_at,
+        [0, 50, 100],
+        "once per 50 ms on a path with no queue"
+    );
+    assert_eq!(
+        w.engine.counters().get(Counter::RetransmissionsWithheld),
+        10
+    );
+}
+
+#[test]
 fn plis_reach_the_publisher_once_per_window() {
     let mut w = World::new();
     w.frame([true; 3]);
