@@ -145,6 +145,7 @@ pub async fn serve(
             resume_grace: config.resume_grace,
             placement: config.placement,
             trusted_proxies: config.trusted_proxies.clone(),
+            turn: config.turn.clone(),
         },
         config.cluster_secret.clone(),
         shard,

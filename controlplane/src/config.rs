@@ -123,6 +123,21 @@ pub struct Args {
     /// `/cluster`; a bridge needs it to join.
     #[arg(long)]
     pub cluster_secret_file: Option<PathBuf>,
+    /// A TURN server for browsers that cannot reach the bridge directly,
+    /// e.g. `turn:turn.example.com:3478?transport=udp` or
+    /// `turns:turn.example.com:443?transport=tcp`; given more than once,
+    /// all of them (one TURN service, one secret). Needs
+    /// `--turn-secret-file`; each participant gets time-limited
+    /// credentials in `joined` (docs/deployment.md, "TURN").
+    #[arg(long)]
+    pub turn_url: Vec<String>,
+    /// File holding the secret shared with the TURN server (coturn's
+    /// `static-auth-secret`; at least 16 bytes).
+    #[arg(long)]
+    pub turn_secret_file: Option<PathBuf>,
+    /// How long TURN credentials stay valid, e.g. `12h` (default 24h).
+    #[arg(long)]
+    pub turn_ttl: Option<String>,
     /// Bridge only: a focus's cluster URL, e.g.
     /// `ws://10.0.0.1:8080/cluster`; given more than once, the bridge
     /// serves every one of them (shards sharing bridges). With
@@ -247,6 +262,9 @@ struct FileConfig {
     last_n: Option<usize>,
     open_rooms: Option<bool>,
     cluster_secret_file: Option<PathBuf>,
+    turn_url: Option<OneOrMany>,
+    turn_secret_file: Option<PathBuf>,
+    turn_ttl: Option<String>,
     focus: Option<OneOrMany>,
     bridge_id: Option<String>,
     region: Option<String>,
@@ -394,6 +412,8 @@ pub struct Config {
     pub shard: ShardSettings,
     /// Proxies trusted to name the client in `X-Forwarded-For`.
     pub trusted_proxies: Vec<IpAddr>,
+    /// TURN servers whose credentials participants get.
+    pub turn: Option<crate::turn::Turn>,
 }
 
 /// This process as one shard of a cluster.
@@ -469,6 +489,30 @@ fn shard_id_from_host(host: &str) -> String {
     } else {
         id
     }
+}
+
+/// The TURN settings: none, or URLs, a secret file and a lifetime.
+fn turn_settings(
+    urls: Vec<String>,
+    secret_file: Option<PathBuf>,
+    ttl: Option<String>,
+) -> Result<Option<crate::turn::Turn>, String> {
+    let secret_file = match (urls.is_empty(), secret_file) {
+        (true, None) => return Ok(None),
+        (false, Some(p)) => p,
+        _ => return Err(crate::turn::TurnError::Incomplete.to_string()),
+    };
+    let ttl = match ttl {
+        Some(t) => parse_duration(&t).map_err(|e| format!("--turn-ttl: {e}"))?,
+        None => crate::turn::DEFAULT_TTL,
+    };
+    let secret = zeroize::Zeroizing::new(
+        std::fs::read(&secret_file)
+            .map_err(|e| format!("reading {}: {e}", secret_file.display()))?,
+    );
+    crate::turn::Turn::new(urls, &secret, ttl)
+        .map(Some)
+        .map_err(|e| format!("{}: {e}", secret_file.display()))
 }
 
 /// Parses `60s`, `2m`, `1h` or plain seconds (`30`, `2.5`).
@@ -774,7 +818,17 @@ impl Config {
         } else {
             args.trusted_proxies
         };
+        let turn = turn_settings(
+            if args.turn_url.is_empty() {
+                file.turn_url.map(OneOrMany::into_vec).unwrap_or_default()
+            } else {
+                args.turn_url
+            },
+            args.turn_secret_file.or(file.turn_secret_file),
+            args.turn_ttl.or(file.turn_ttl),
+        )?;
         let config = Config {
+            turn,
             trusted_proxies,
             shard,
             role,
@@ -923,6 +977,47 @@ mod tests {
         );
         let toml: FileConfig = toml::from_str("open_rooms = true").unwrap();
         assert_eq!(toml.open_rooms, Some(true));
+    }
+
+    #[test]
+    fn turn_needs_urls_and_a_secret_file_together() {
+        let dir = std::env::temp_dir().join(format!("swyd-cfg-turn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("turn.secret");
+        std::fs::write(&secret, "a turn secret of enough bytes\n").unwrap();
+        let load = |urls: &[&str], file: Option<&PathBuf>, ttl: Option<&str>| {
+            Config::load(Args {
+                turn_url: urls.iter().map(|u| u.to_string()).collect(),
+                turn_secret_file: file.cloned(),
+                turn_ttl: ttl.map(String::from),
+                ..Args::default()
+            })
+        };
+        assert_eq!(load(&[], None, None).unwrap().turn, None);
+        let url = "turn:10.0.0.9:3478?transport=udp";
+        let turn = load(&[url], Some(&secret), Some("2h"))
+            .unwrap()
+            .turn
+            .unwrap();
+        let now = std::time::SystemTime::now();
+        let c = turn.credentials("p1", now);
+        assert_eq!(c.urls, [url]);
+        let expiry: u64 = c.username.split(':').next().unwrap().parse().unwrap();
+        let in_2h = now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 7200;
+        assert!(expiry.abs_diff(in_2h) <= 1, "{expiry} vs {in_2h}");
+        for err in [
+            load(&[url], None, None).unwrap_err(),
+            load(&[], Some(&secret), None).unwrap_err(),
+        ] {
+            assert!(err.contains("--turn-url and --turn-secret-file"), "{err}");
+        }
+        assert!(
+            load(&["stun:x"], Some(&secret), None)
+                .unwrap_err()
+                .contains("not a TURN URL")
+        );
+        assert!(load(&[url], Some(&dir.join("missing")), None).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

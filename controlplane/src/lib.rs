@@ -41,3 +41,4 @@ pub mod shard;
 pub mod signalling;
 pub mod supervisor;
 pub mod tls;
+pub mod turn;

@@ -71,6 +71,8 @@ pub struct RoomSettings {
     pub placement: crate::focus::placement::Rules,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpAddr>,
+    /// TURN servers whose credentials go out in `joined` and `resumed`.
+    pub turn: Option<crate::turn::Turn>,
 }
 
 /// State the WebSocket handlers and the pump share.
@@ -99,6 +101,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Signalling {
+    /// TURN servers and fresh credentials for participant `id` (none
+    /// without `--turn-url`).
+    fn ice_servers(&self, id: &str) -> Vec<crate::turn::IceServer> {
+        self.settings
+            .turn
+            .iter()
+            .map(|t| t.credentials(id, std::time::SystemTime::now()))
+            .collect()
+    }
+
     /// Signalling for this host's dataplane (`None` on a focus) and, with
     /// a cluster secret, remote bridges.
     pub fn new(
@@ -380,7 +392,16 @@ impl Signalling {
             let mut sessions = lock(&self.sessions);
             for o in outs {
                 match o {
-                    Out::Signal { participant, msg } => {
+                    Out::Signal {
+                        participant,
+                        mut msg,
+                    } => {
+                        if let ServerMessage::Joined {
+                            ice_servers, id, ..
+                        } = &mut msg
+                        {
+                            *ice_servers = self.ice_servers(id);
+                        }
                         sessions.deliver(participant, msg.to_json())
                     }
                     Out::Close { participant } => sessions.close(participant),
@@ -845,9 +866,11 @@ fn resume(
                 "nothing to resume (you left, or were away too long): join again",
             )
         })?;
+    let pid = crate::hub::pid(id);
     let resumed = ServerMessage::Resumed {
         v: crate::signalling::VERSION,
-        id: crate::hub::pid(id),
+        ice_servers: s.ice_servers(&pid),
+        id: pid,
     }
     .to_json();
     // under the hub lock, so the pump cannot deliver between `resumed`

@@ -210,8 +210,21 @@ state.setMaxHeight = (h) => {
 
 // ---- media ----------------------------------------------------------------
 
+// The TURN servers the server hands out (`joined`, `resumed`: fresh
+// credentials) for networks that let no UDP through to it; taken before the
+// first offer gathers candidates, and by later ICE restarts.
+function useIceServers(list) {
+  state.iceServers = (list || []).map((s) => ({ urls: s.urls, username: s.username, credential: s.credential }));
+  if (!state.pc || state.iceServers.length === 0) return;
+  try {
+    state.pc.setConfiguration({ ...state.pc.getConfiguration(), iceServers: state.iceServers });
+  } catch (e) {
+    console.warn(`TURN servers not taken: ${e.message}`);
+  }
+}
+
 function newPeerConnection() {
-  const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" });
+  const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", rtcpMuxPolicy: "require", iceServers: state.iceServers || [] });
   pc.onconnectionstatechange = () => {
     // a short history, for people (and tests) asking what happened
     state.connectionLog = [...(state.connectionLog || []).slice(-19), [Date.now(), pc.connectionState]];
@@ -396,6 +409,7 @@ async function onOffer(sdp) {
 function onMessage(msg) {
   switch (msg.type) {
     case "resumed":
+      useIceServers(msg.ice_servers);
       state.resumedAt = Date.now();
       state.reconnectStarted = null;
       state.attempts = 0;
@@ -412,6 +426,7 @@ function onMessage(msg) {
       Object.assign(state, { redirectsInARow: 0, joinRetries: 0, joinRetryStarted: null });
       state.me = msg.id;
       state.resumeToken = msg.resume_token;
+      useIceServers(msg.ice_servers);
       for (const p of msg.participants) addParticipant(p);
       serially(publish);
       break;

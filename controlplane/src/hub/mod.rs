@@ -458,6 +458,8 @@ impl Hub {
                     .get(&id)
                     .map(|p| p.resume_token.clone())
                     .unwrap_or_default(),
+                // filled in at the edge (wall-clock expiry): server.rs
+                ice_servers: Vec::new(),
             },
         );
         if let Some(me) = self.info(id, id) {

@@ -199,6 +199,10 @@ pub enum ServerMessage {
         /// Send it in `resume` on a new connection to carry on as this
         /// participant after the connection dropped.
         resume_token: String,
+        /// TURN servers with credentials for this participant, for its
+        /// `RTCPeerConnection` (absent when the server has none).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<crate::turn::IceServer>,
     },
     /// Reply to `resume`: this connection carries on as participant `id`;
     /// what the server sent while it was away follows.
@@ -207,6 +211,9 @@ pub enum ServerMessage {
         v: u32,
         /// The participant id, as before.
         id: String,
+        /// Fresh TURN credentials, as in `joined`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<crate::turn::IceServer>,
     },
     /// An SDP offer (the server adds or removes remote tracks).
     Offer {

@@ -98,7 +98,18 @@ async function received(page) {
       }
       remotes[id] = r;
     }
-    return { state: s.pc.connectionState, me: s.me, errors: s.errors, remotes };
+    // the candidate pair the media took (host, srflx, relay; a TURN
+    // relay's protocol to the browser)
+    let path = null;
+    stats.forEach((r) => {
+      if (r.type !== "transport" || !r.selectedCandidatePairId) return;
+      const pair = stats.get(r.selectedCandidatePairId);
+      const local = pair && stats.get(pair.localCandidateId);
+      const remote = pair && stats.get(pair.remoteCandidateId);
+      if (local && remote)
+        path = { local: local.candidateType, relay_protocol: local.relayProtocol || null, remote: remote.candidateType, remote_address: `${remote.address}:${remote.port}` };
+    });
+    return { state: s.pc.connectionState, me: s.me, errors: s.errors, remotes, path };
   });
 }
 

@@ -20,6 +20,7 @@ mod signalling;
 mod simulcast;
 mod supervisor;
 mod survive;
+mod turn;
 mod webrtcbin;
 
 use std::io::{BufRead, BufReader, Read, Write};

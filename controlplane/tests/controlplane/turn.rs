@@ -1,0 +1,239 @@
+//! Issue #16 show 2: browsers whose network lets no UDP through to the
+//! bridge — only to the operator's TURN server (Debian's coturn, in a
+//! namespace of its own) — hold their call through it, with the
+//! time-limited credentials Switchyard hands out in `joined`.
+
+use crate::browser::call_in;
+use crate::netns::{NetnsPair, NsServer};
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A coturn process, stopped on drop.
+struct Coturn {
+    child: Child,
+    log: std::path::PathBuf,
+    dir: std::path::PathBuf,
+}
+
+impl Coturn {
+    /// coturn in namespace `ns` on `ip`:3478 (UDP and TCP, no TLS), taking
+    /// Switchyard's credentials (`use-auth-secret`) and relaying only to
+    /// `peer` — the configuration docs/deployment.md shows.
+    fn start(ns: &str, ip: &str, peer: &str, secret: &str, dir: &std::path::Path) -> Coturn {
+        let conf = dir.join("turnserver.conf");
+        let log = dir.join("turnserver.log");
+        std::fs::write(
+            &conf,
+            format!(
+                "listening-ip={ip}\nrelay-ip={ip}\nlistening-port=3478\n\
+                 min-port=49152\nmax-port=49999\n\
+                 use-auth-secret\nstatic-auth-secret={secret}\nrealm=switchyard.test\n\
+                 fingerprint\nno-tls\nno-dtls\nno-cli\nno-multicast-peers\n\
+                 denied-peer-ip=0.0.0.0-255.255.255.255\nallowed-peer-ip={peer}\n\
+                 pidfile={}\nsimple-log\nverbose\n",
+                dir.join("turnserver.pid").display()
+            ),
+        )
+        .unwrap();
+        let child = NetnsPair::command(ns, "turnserver")
+            .arg("-c")
+            .arg(&conf)
+            .args(["--log-file", "stdout"])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("turnserver (Debian's coturn)");
+        let c = Coturn {
+            child,
+            log,
+            dir: dir.to_path_buf(),
+        };
+        // listening once its log says so
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !c.log().contains("Total General servers") {
+            assert!(
+                Instant::now() < deadline,
+                "coturn did not start:\n{}",
+                c.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        c
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Drops every UDP datagram namespace `ns` sends to `to` (`None`: to
+/// anyone) — a firewall that lets only TCP out: signalling passes, media
+/// must take the relay. The rule goes with the namespace.
+fn block_udp_to(ns: &str, to: Option<&str>) {
+    let to = to.map(|ip| format!("ip daddr {ip} ")).unwrap_or_default();
+    let out = NetnsPair::command(ns, "nft")
+        .arg(format!(
+            "add table inet swyd_fw; \
+             add chain inet swyd_fw out {{ type filter hook output priority 0; policy accept; }}; \
+             add rule inet swyd_fw out {to}meta l4proto udp counter drop"
+        ))
+        .output()
+        .expect("nft");
+    assert!(
+        out.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The datagrams the rule of [`block_udp_to`] dropped.
+fn blocked(ns: &str) -> u64 {
+    let out = NetnsPair::command(ns, "nft")
+        .args(["list", "chain", "inet", "swyd_fw", "out"])
+        .output()
+        .expect("nft");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .skip_while(|w| *w != "packets")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn num(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+/// Two browsers behind a firewall that drops UDP to the server
+/// (`all_udp`: all UDP), with a TURN server reachable over UDP and TCP:
+/// they connect through it (over `protocol` to the TURN server), decode
+/// ≥ 100 frames of each other and hear each other.
+fn call_through_turn(room: &str, all_udp: bool, protocol: &str) {
+    let _turn = crate::netns::BROWSERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let net = NetnsPair::with_clients(2);
+    let (browsers, relay) = (&net.clients[0], &net.clients[1]);
+    let dir = std::env::temp_dir().join(format!(
+        "swyd-turn-{}-{}",
+        std::process::id(),
+        crate::rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = format!("turn-secret-{:032x}", crate::rand_suffix());
+    let secret_file = dir.join("turn.secret");
+    std::fs::write(&secret_file, &secret).unwrap();
+    let server = NsServer::start_with(
+        &net,
+        room,
+        &[
+            "--turn-url",
+            &format!("turn:{}:3478?transport=udp", relay.ip),
+            "--turn-url",
+            &format!("turn:{}:3478?transport=tcp", relay.ip),
+            "--turn-secret-file",
+            &secret_file.to_string_lossy(),
+        ],
+    );
+    let coturn = Coturn::start(&relay.ns, &relay.ip, &net.server_ip, &secret, &dir);
+    block_udp_to(&browsers.ns, (!all_udp).then_some(net.server_ip.as_str()));
+    let r = call_in(
+        &browsers.ns,
+        &server,
+        &[
+            "--room",
+            room,
+            "--names",
+            "Ada,Bo",
+            "--camera",
+            "640x360",
+            "--min-frames",
+            "100",
+            "--timeout",
+            "60",
+        ],
+        room,
+    );
+    let context = || {
+        format!(
+            "report: {r:#}\n--- coturn ---\n{}\n--- server ---\n{}",
+            coturn.log(),
+            server.log()
+        )
+    };
+    for name in ["Ada", "Bo"] {
+        let p = &r["participants"][name];
+        assert_eq!(p["state"], "connected", "{name}: {}", context());
+        // the media went through the relay: the browser's end of the pair
+        // is a relay candidate, and the server's end its own host address
+        assert_eq!(p["path"]["local"], "relay", "{name}: {}", context());
+        assert_eq!(
+            p["path"]["relay_protocol"],
+            protocol,
+            "{name}: {}",
+            context()
+        );
+        assert_eq!(
+            p["path"]["remote_address"],
+            format!("{}:10000", net.server_ip),
+            "{name}: {}",
+            context()
+        );
+        let remotes = p["remotes"].as_object().expect("remotes");
+        assert_eq!(remotes.len(), 1, "{name}: {}", context());
+        for rx in remotes.values() {
+            let frames = num(&rx["video_frames"]);
+            eprintln!("{name} decoded {frames} frames through the relay ({protocol})");
+            assert!(frames >= 100, "{name}: {}", context());
+            assert!(num(&rx["audio_packets"]) > 0, "{name}: {}", context());
+        }
+    }
+    // the firewall was in the way (Chrome tried its host candidates), and
+    // the server's endpoints are the relay's addresses
+    assert!(blocked(&browsers.ns) > 0, "{}", context());
+    let log = server.log();
+    assert!(log.matches("media connected").count() >= 2, "{}", context());
+    // coturn took Switchyard's credentials (a session per browser)
+    assert!(
+        coturn.log().matches("ALLOCATE processed, success").count() >= 2,
+        "{}",
+        context()
+    );
+}
+
+#[test]
+fn browsers_whose_udp_to_the_server_is_blocked_call_through_turn_over_udp() {
+    call_through_turn("turnudp", false, "udp");
+}
+
+#[test]
+fn browsers_with_no_udp_at_all_call_through_turn_over_tcp() {
+    call_through_turn("turntcp", true, "tcp");
+}
+
+/// Credentials go out only when both flags are set; a TURN URL without a
+/// secret (or the other way round) is refused at start, not discovered
+/// when a browser fails to allocate.
+#[test]
+fn turn_settings_come_in_pairs() {
+    // (bounded: were the flags taken, it would start serving)
+    let out = Command::new("timeout")
+        .args(["20", env!("CARGO_BIN_EXE_switchyard")])
+        .args(["--turn-url", "turn:192.0.2.1:3478"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("switchyard");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("--turn-url and --turn-secret-file"), "{err}");
+}
