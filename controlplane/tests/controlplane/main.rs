@@ -9,6 +9,7 @@ mod cascade;
 mod cluster;
 mod exposure;
 mod ice_restart;
+mod ipv6;
 mod lastn;
 mod media_path;
 mod netns;

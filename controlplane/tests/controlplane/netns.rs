@@ -22,6 +22,8 @@ pub struct NetnsPair {
     pub server_ns: String,
     /// The server's address (on the bridge).
     pub server_ip: String,
+    /// Its IPv6 address too, in a dual-stack pair.
+    pub server_ip6: Option<String>,
     /// The client namespaces; the first is `client_ns`.
     pub clients: Vec<ClientNs>,
     /// The first client namespace.
@@ -30,6 +32,14 @@ pub struct NetnsPair {
     pub bridge: String,
     /// Distinguishes this pair's interface names.
     tag: String,
+}
+
+/// The address families of a [`NetnsPair`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    V4,
+    V6,
+    Dual,
 }
 
 /// One client namespace.
@@ -67,7 +77,22 @@ pub fn ip(args: &[&str]) -> Result<(), String> {
 /// to Chromium, which then fails the page's requests in flight
 /// (`net::ERR_NETWORK_CHANGED`). Best effort: a kernel without IPv6 has
 /// nothing to turn off.
-fn ipv4_only(ns: &str) {
+///
+/// With `v6`, the other way round: IPv6 on, without duplicate-address
+/// detection (for the same reason: no address appears late).
+fn one_family(ns: &str, v6: bool) {
+    if v6 {
+        let _ = Command::new("ip")
+            .args(["netns", "exec", ns, "sh", "-c"])
+            .arg(
+                "for k in all default; do \
+                 echo 0 > /proc/sys/net/ipv6/conf/$k/disable_ipv6; \
+                 echo 0 > /proc/sys/net/ipv6/conf/$k/accept_dad; done; true",
+            )
+            .stdin(Stdio::null())
+            .output();
+        return;
+    }
     let _ = Command::new("ip")
         .args(["netns", "exec", ns, "sh", "-c"])
         .arg(
@@ -88,14 +113,38 @@ impl NetnsPair {
     /// A server and `k` client namespaces, or a panic that says why not
     /// (these tests need root and iproute2).
     pub fn with_clients(k: usize) -> NetnsPair {
+        NetnsPair::build(k, Family::V4)
+    }
+
+    /// A server and `k` client namespaces with IPv6 addresses only (a
+    /// /64 of their own; no IPv4 but loopback's).
+    pub fn ipv6_only(k: usize) -> NetnsPair {
+        NetnsPair::build(k, Family::V6)
+    }
+
+    /// A server with an IPv4 and an IPv6 address ([`NetnsPair::server_ip`],
+    /// [`NetnsPair::server_ip6`]) and `k` clients, the even ones with IPv4
+    /// only, the odd ones with IPv6 only.
+    pub fn dual_stack(k: usize) -> NetnsPair {
+        NetnsPair::build(k, Family::Dual)
+    }
+
+    fn build(k: usize, family: Family) -> NetnsPair {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let tag = format!("{}{n}", std::process::id() % 100_000);
-        let net = format!("10.{}.{}", 100 + n % 100, std::process::id() % 250);
+        let net4 = format!("10.{}.{}.", 100 + n % 100, std::process::id() % 250);
+        let net6 = format!("fd5e:{:x}:{n:x}::", std::process::id() % 0xffff);
+        // each client's family: IPv6 when the pair is, alternating when dual
+        let v6_client = |i: usize| match family {
+            Family::V4 => false,
+            Family::V6 => true,
+            Family::Dual => i % 2 == 1,
+        };
         let clients: Vec<ClientNs> = (0..k)
             .map(|i| ClientNs {
                 ns: format!("sycli{tag}x{i}"),
-                ip: format!("{net}.{}", 2 + i),
+                ip: format!("{}{}", if v6_client(i) { &net6 } else { &net4 }, 2 + i),
                 server_veth: format!("sys{tag}x{i}"),
                 veth: format!("syc{tag}x{i}"),
             })
@@ -103,16 +152,24 @@ impl NetnsPair {
         let bridge = format!("sybr{tag}");
         let pair = NetnsPair {
             server_ns: format!("sysrv{tag}"),
-            server_ip: format!("{net}.1"),
+            server_ip: match family {
+                Family::V6 => format!("{net6}1"),
+                _ => format!("{net4}1"),
+            },
+            server_ip6: (family == Family::Dual).then(|| format!("{net6}1")),
             client_ns: clients[0].ns.clone(),
             clients,
             bridge: bridge.clone(),
             tag: tag.clone(),
         };
+        let with_prefix = |a: &str| match a.contains(':') {
+            true => format!("{a}/64"),
+            false => format!("{a}/24"),
+        };
         let setup = || -> Result<(), String> {
             let srv = pair.server_ns.as_str();
             ip(&["netns", "add", srv])?;
-            ipv4_only(srv);
+            one_family(srv, family != Family::V4);
             ip(&["-n", srv, "link", "set", "lo", "up"])?;
             ip(&["-n", srv, "link", "add", &bridge, "type", "bridge"])?;
             ip(&[
@@ -120,15 +177,18 @@ impl NetnsPair {
                 srv,
                 "addr",
                 "add",
-                &format!("{}/24", pair.server_ip),
+                &with_prefix(&pair.server_ip),
                 "dev",
                 &bridge,
             ])?;
+            if let Some(v6) = &pair.server_ip6 {
+                ip(&["-n", srv, "addr", "add", &with_prefix(v6), "dev", &bridge])?;
+            }
             ip(&["-n", srv, "link", "set", &bridge, "up"])?;
-            for c in &pair.clients {
+            for (i, c) in pair.clients.iter().enumerate() {
                 let peer = &c.veth;
                 ip(&["netns", "add", &c.ns])?;
-                ipv4_only(&c.ns);
+                one_family(&c.ns, v6_client(i));
                 ip(&[
                     "link",
                     "add",
@@ -145,15 +205,7 @@ impl NetnsPair {
                 ])?;
                 ip(&["-n", srv, "link", "set", &c.server_veth, "master", &bridge])?;
                 ip(&["-n", srv, "link", "set", &c.server_veth, "up"])?;
-                ip(&[
-                    "-n",
-                    &c.ns,
-                    "addr",
-                    "add",
-                    &format!("{}/24", c.ip),
-                    "dev",
-                    peer,
-                ])?;
+                ip(&["-n", &c.ns, "addr", "add", &with_prefix(&c.ip), "dev", peer])?;
                 ip(&["-n", &c.ns, "link", "set", peer, "up"])?;
                 ip(&["-n", &c.ns, "link", "set", "lo", "up"])?;
                 // a default route: without one Chromium counts itself
@@ -165,7 +217,10 @@ impl NetnsPair {
                     "add",
                     "default",
                     "via",
-                    &pair.server_ip,
+                    match (v6_client(i), &pair.server_ip6) {
+                        (true, Some(v6)) => v6,
+                        _ => &pair.server_ip,
+                    },
                 ])?;
             }
             Ok(())
@@ -267,12 +322,22 @@ impl NsServer {
             super::rand_suffix()
         ));
         switchyard_dataplane::abi::access::prepare_socket_dir(&dir).unwrap();
-        let addr = &net.server_ip;
+        // dual stack: the IPv6 wildcard (which takes IPv4 too), both
+        // addresses advertised
+        let addr = match &net.server_ip6 {
+            Some(_) => "::",
+            None => net.server_ip.as_str(),
+        };
+        // host:port, bracketed for IPv6
+        let at = |port: u16| match addr.contains(':') {
+            true => format!("[{addr}]:{port}"),
+            false => format!("{addr}:{port}"),
+        };
         let mut args: Vec<String> = [
             "--http",
-            &format!("{addr}:8080"),
+            &at(8080),
             "--https",
-            &format!("{addr}:8443"),
+            &at(8443),
             "--bind",
             addr,
             "--base-port",
@@ -290,6 +355,10 @@ impl NsServer {
             std::env::var("SWITCHYARD_TEST_LOG")
                 .unwrap_or_else(|_| "info,switchyard::io=warn,switchyard::alloc=debug".into()),
         );
+        if let Some(v6) = &net.server_ip6 {
+            args.push("--advertise".into());
+            args.push(format!("{},{v6}", net.server_ip));
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         for (flag, path) in [
             ("--state-dir", dir.clone()),

@@ -47,7 +47,13 @@ pub fn read_xor_address(value: &[u8], txid: &[u8; 12]) -> Result<SocketAddr> {
 }
 
 /// Encodes an XOR-MAPPED-ADDRESS value into `out`; returns its length (8 or 20).
+///
+/// An IPv4-mapped IPv6 address (what a dual-stack IPv6 socket reports for
+/// an IPv4 peer) is written as the IPv4 address it is: the peer sent from
+/// that, and a mapped address in IPv6 form would look to it like another
+/// address of its own (a peer-reflexive candidate of the wrong family).
 pub fn write_xor_address(addr: SocketAddr, txid: &[u8; 12], out: &mut [u8]) -> Result<usize> {
+    let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
     let pad = xor_pad(txid);
     let (family, len) = match addr.ip() {
         IpAddr::V4(_) => (1, 8),
@@ -65,4 +71,25 @@ pub fn write_xor_address(addr: SocketAddr, txid: &[u8; 12], out: &mut [u8]) -> R
         out[4 + i] = b ^ pad[i];
     }
     Ok(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv4_mapped_address_is_written_as_ipv4() {
+        let txid = [7u8; 12];
+        let v4: SocketAddr = "192.0.2.1:32853".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:192.0.2.1]:32853".parse().unwrap();
+        let (mut a, mut b) = ([0u8; 20], [0u8; 20]);
+        let n = write_xor_address(v4, &txid, &mut a).unwrap();
+        assert_eq!(write_xor_address(mapped, &txid, &mut b).unwrap(), 8);
+        assert_eq!(a[..n], b[..n]);
+        assert_eq!(read_xor_address(&b[..8], &txid).unwrap(), v4);
+        // a real IPv6 address stays IPv6
+        let v6: SocketAddr = "[2001:db8::1]:443".parse().unwrap();
+        assert_eq!(write_xor_address(v6, &txid, &mut b).unwrap(), 20);
+        assert_eq!(read_xor_address(&b, &txid).unwrap(), v6);
+    }
 }
