@@ -8,7 +8,7 @@
 //     [--role both|pub|rx] [--pub-region A --rx-region B] [--codec h264]
 //
 // switch:    max height 180, then 720, then 10 switches 2 s apart.
-// lowhigh:   max height 180, then 720, each held 5 s once reached.
+// lowhigh:   from 720, max height 180, then 720, each held 8 s once reached.
 // bandwidth: runs until stdin says "done"; the test shapes the path
 //            between the "limit" and "lift" lines it writes to stdin.
 // --role pub runs only the publisher (until stdin closes), --role rx only
@@ -119,12 +119,21 @@ async function main() {
       mark("publisher sends 720p");
     }
     if (args.scenario === "lowhigh") {
+      // from the top layer, so that both steps are switches (a receiver
+      // whose tile is small starts on the low layer already)
+      await rx.evaluate(() => window.switchyard.setMaxHeight(720));
+      mark("start 720");
+      await until("height for the start", (s) => s.height >= 720, 30);
+      mark("started 720");
+      await sleep(2000);
       for (const h of [180, 720]) {
         await rx.evaluate((h) => window.switchyard.setMaxHeight(h), h);
         mark(`max_height ${h}`);
         await until(`height for ${h}`, (s) => (h === 180 ? s.height > 0 && s.height <= 180 : s.height >= 720), 20);
         mark(`reached ${h}`);
-        await sleep(5000);
+        // long enough for 100 frames of a low layer Chromium's software
+        // H.264 encodes at 15–20 fps on two cores
+        await sleep(8000);
       }
       mark("end");
     } else if (args.scenario === "switch") {
