@@ -48,6 +48,48 @@ fn from_mark<'a>(r: &'a Value, what: &str) -> &'a [Value] {
     &samples[at.min(samples.len())..]
 }
 
+/// For each `max_height` request: the height asked, the seconds until the
+/// decoded height matched it, and the freeze added until the next request
+/// (for failure messages).
+fn freeze_by_request(r: &Value) -> String {
+    let samples = r["samples"].as_array().expect("samples");
+    let marks = r["marks"].as_array().expect("marks");
+    let mut out = Vec::new();
+    for (i, m) in marks.iter().enumerate() {
+        let Some(h) = m["what"]
+            .as_str()
+            .and_then(|w| w.strip_prefix("max_height "))
+            .and_then(|h| h.parse::<f64>().ok())
+        else {
+            continue;
+        };
+        let from = (num(&m["at"]) as usize).min(samples.len());
+        let to = marks.get(i + 1).map_or(samples.len(), |n| {
+            (num(&n["at"]) as usize).min(samples.len())
+        });
+        let span = &samples[from..to.max(from)];
+        let (Some(a), Some(b)) = (span.first(), span.last()) else {
+            continue;
+        };
+        let fits = |s: &&Value| {
+            let got = num(&s["height"]);
+            if h < 200.0 {
+                got > 0.0 && got <= h
+            } else {
+                got >= h
+            }
+        };
+        let took = span.iter().find(fits).map_or("never".to_string(), |s| {
+            format!("{:.2} s", (num(&s["t"]) - num(&a["t"])) / 1000.0)
+        });
+        out.push(format!(
+            "{h} → {took}, +{:.2} s frozen",
+            num(&b["freeze_s"]) - num(&a["freeze_s"])
+        ));
+    }
+    out.join("; ")
+}
+
 /// The highest frame height decoded in each second of `samples`
 /// (four samples a second), for failure messages.
 fn heights_by_second(samples: &[Value]) -> String {
@@ -148,6 +190,8 @@ fn the_receiver_gets_the_layer_it_asks_for_and_switches_cleanly() {
 /// lines, 720 comes within 3 s of asking, and ten switches keep one SSRC,
 /// never freeze for `max_freeze_s` in total (a second on one bridge), keep
 /// frames coming and really alternate.
+///
+/// (For failure messages: [`freeze_by_request`] says which switch froze.)
 pub(crate) fn check_switches(r: &Value, max_freeze_s: f64, context: &dyn Fn() -> String) {
     // asking for 180: frames of at most 180 lines
     let small = between_marks(r, "max_height 180");
@@ -174,7 +218,12 @@ pub(crate) fn check_switches(r: &Value, max_freeze_s: f64, context: &dyn Fn() ->
     let last = big.last().unwrap();
     let freeze = num(&last["freeze_s"]) - num(&first["freeze_s"]);
     eprintln!("ten switches: frozen {freeze:.2} s in total");
-    assert!(freeze < max_freeze_s, "frozen {freeze} s\n{}", context());
+    assert!(
+        freeze < max_freeze_s,
+        "frozen {freeze} s; per request: {}\n{}",
+        freeze_by_request(r),
+        context()
+    );
     let ssrcs: std::collections::BTreeSet<u64> = r["samples"]
         .as_array()
         .unwrap()
@@ -396,4 +445,26 @@ fn h264_simulcast_switches_layers_at_idr_frames() {
             context()
         );
     }
+}
+
+/// The failure message's breakdown (no browser: samples made up).
+#[test]
+fn freeze_by_request_says_which_switch_froze() {
+    let sample = |t: f64, height: f64, freeze_s: f64| serde_json::json!({ "t": t, "height": height, "freeze_s": freeze_s });
+    let r = serde_json::json!({
+        "samples": [
+            sample(0.0, 720.0, 0.0), sample(250.0, 720.0, 0.0),
+            sample(500.0, 720.0, 0.0), sample(750.0, 180.0, 0.0),
+            sample(1000.0, 180.0, 0.0), sample(1250.0, 180.0, 1.5),
+        ],
+        "marks": [
+            { "at": 0, "what": "publisher sends 720p" },
+            { "at": 1, "what": "max_height 180" },
+            { "at": 4, "what": "max_height 720" },
+        ],
+    });
+    assert_eq!(
+        freeze_by_request(&r),
+        "180 → 0.50 s, +0.00 s frozen; 720 → never, +1.50 s frozen"
+    );
 }
