@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Flags of `switchyard`.
 #[derive(Debug, Default, clap::Parser)]
@@ -491,6 +491,13 @@ fn shard_id_from_host(host: &str) -> String {
     }
 }
 
+/// A secret file's bytes, zeroized when dropped.
+fn read_secret(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
+    std::fs::read(path)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| format!("reading {}: {e}", path.display()))
+}
+
 /// The TURN settings: none, or URLs, a secret file and a lifetime.
 fn turn_settings(
     urls: Vec<String>,
@@ -506,10 +513,7 @@ fn turn_settings(
         Some(t) => parse_duration(&t).map_err(|e| format!("--turn-ttl: {e}"))?,
         None => crate::turn::DEFAULT_TTL,
     };
-    let secret = zeroize::Zeroizing::new(
-        std::fs::read(&secret_file)
-            .map_err(|e| format!("reading {}: {e}", secret_file.display()))?,
-    );
+    let secret = read_secret(&secret_file)?;
     crate::turn::Turn::new(urls, &secret, ttl)
         .map(Some)
         .map_err(|e| format!("{}: {e}", secret_file.display()))
@@ -693,9 +697,7 @@ impl Config {
         }
         let cluster_secret = match args.cluster_secret_file.or(file.cluster_secret_file) {
             Some(p) => {
-                let bytes = zeroize::Zeroizing::new(
-                    std::fs::read(&p).map_err(|e| format!("reading {}: {e}", p.display()))?,
-                );
+                let bytes = read_secret(&p)?;
                 Some(
                     crate::cluster::auth::Secret::new(&bytes)
                         .map_err(|e| format!("{}: {e}", p.display()))?,

@@ -29,12 +29,6 @@ pub(super) struct Wishes {
 /// fifth or more is followed at once.
 const PROBE_GAP: Duration = Duration::from_secs(2);
 const PROBE_GAP_MAX: Duration = Duration::from_secs(6);
-/// No probe starts within [`PROBE_GAP`] of a fall of the estimate: the
-/// path's queue is still full then, and padding on top of it is lost along
-/// with media (a probe to 590 kbit/s sent as a 400 kbit/s path's estimate
-/// fell lost up to 73 % of a fifth of a second's packets, the new layer's
-/// keyframe among them).
-///
 /// A probe asks for at most this multiple of the current estimate.
 const PROBE_STEP: u64 = 4;
 /// How long a probe pads.
@@ -281,6 +275,12 @@ impl Hub {
             Some(estimate)
                 if next.wanted_bps > next.cost_bps
                     && p.connected
+                    // none within the gap of a fall of the estimate: the
+                    // path's queue is still full then, and padding on top
+                    // of it is lost along with media (a probe to 590 kbit/s
+                    // sent as a 400 kbit/s path's estimate fell lost up to
+                    // 73 % of a fifth of a second's packets, the new
+                    // layer's keyframe among them)
                     && !p.recent_estimates.fell_within(now, PROBE_GAP)
                     && p.probing.start(now, estimate) =>
             {

@@ -607,16 +607,21 @@ fn the_estimate_moves_layers_and_a_short_one_asks_for_a_probe() {
     assert_eq!(targets_for(&drain(&mut h), b), [(a_video, 0)]);
 }
 
+/// A room of two in `h`; what it returns gives the second participant the
+/// estimate `bps` `ms` after the start and says what probe that asked for.
+fn probes_of_the_second_of_two(h: &mut Bench) -> impl FnMut(u64, u64) -> Option<u64> + '_ {
+    let t = Instant::now();
+    let b = room_of(h, t, 2)[1];
+    move |ms, bps| {
+        h.handle_event(t + Duration::from_millis(ms), bandwidth(b, bps));
+        probe_for(&drain(h), b)
+    }
+}
+
 #[test]
 fn a_probe_that_raised_the_estimate_is_followed_at_once() {
     let mut h = hub();
-    let t = Instant::now();
-    let ids = room_of(&mut h, t, 2);
-    let b = ids[1];
-    let mut probe_at = |ms: u64, bps: u64| {
-        h.handle_event(t + Duration::from_millis(ms), bandwidth(b, bps));
-        probe_for(&drain(&mut h), b)
-    };
+    let mut probe_at = probes_of_the_second_of_two(&mut h);
     assert_eq!(probe_at(0, 200_000), Some(800_000));
     // still running, then judged: 200 → 500 kbit/s is a gain, and 1.5 Mbit/s
     // still does not fit, so the next probe starts without the 2 s gap
@@ -633,13 +638,7 @@ fn a_probe_that_raised_the_estimate_is_followed_at_once() {
 #[test]
 fn no_probe_while_the_estimate_has_just_fallen() {
     let mut h = hub();
-    let t = Instant::now();
-    let ids = room_of(&mut h, t, 2);
-    let b = ids[1];
-    let mut probe_at = |ms: u64, bps: u64| {
-        h.handle_event(t + Duration::from_millis(ms), bandwidth(b, bps));
-        probe_for(&drain(&mut h), b)
-    };
+    let mut probe_at = probes_of_the_second_of_two(&mut h);
     // 1.5 Mbit/s fits: no probe
     assert_eq!(probe_at(0, 2_500_000), None);
     // the path narrows: the low layer, and no padding into its full queue

@@ -147,6 +147,35 @@ fn num(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
 }
 
+/// call.mjs's report of participant `p` (`name`): connected to the server's
+/// media port at `server_ip` (its canonical form, as getStats() writes it),
+/// with one remote whose video (≥ 100 frames) and audio it got; prints the
+/// frames, saying `how`. The path's candidate types are the caller's to check.
+pub fn assert_one_call_over(
+    p: &Value,
+    name: &str,
+    server_ip: &str,
+    how: &str,
+    context: &dyn Fn() -> String,
+) {
+    assert_eq!(p["state"], "connected", "{name}: {}", context());
+    let ip: std::net::IpAddr = server_ip.parse().expect("an address");
+    assert_eq!(
+        p["path"]["remote_address"],
+        format!("{ip}:10000"),
+        "{name}: the media took the server's address: {}",
+        context()
+    );
+    let remotes = p["remotes"].as_object().expect("remotes");
+    assert_eq!(remotes.len(), 1, "{name}: {}", context());
+    for rx in remotes.values() {
+        let frames = num(&rx["video_frames"]);
+        eprintln!("{name} decoded {frames} frames {how}");
+        assert!(frames >= 100, "{name}: {}", context());
+        assert!(num(&rx["audio_packets"]) > 0, "{name}: {}", context());
+    }
+}
+
 /// Packets the dataplane forwarded, summed over workers.
 pub fn forwarded(stats: &Value) -> u64 {
     stats["dataplane"]["workers"]

@@ -2,12 +2,8 @@
 //! binds and advertises an IPv6 address, the browsers have nothing else —
 //! from the page over HTTPS to the media over UDP.
 
-use crate::browser::call;
+use crate::browser::{assert_one_call_over, call};
 use crate::netns::{NetnsPair, NsServer};
-
-fn num(v: &serde_json::Value) -> u64 {
-    v.as_u64().unwrap_or(0)
-}
 
 #[test]
 fn a_call_over_ipv6_only() {
@@ -41,25 +37,7 @@ fn a_call_over_ipv6_only() {
     let context = || format!("report: {r:#}\n--- server ---\n{}", server.log());
     for name in ["Ada", "Bo"] {
         let p = &r["participants"][name];
-        assert_eq!(p["state"], "connected", "{name}: {}", context());
-        assert_eq!(
-            p["path"]["remote_address"],
-            // (canonical form, as getStats() writes it)
-            format!(
-                "{}:10000",
-                net.server_ip.parse::<std::net::IpAddr>().unwrap()
-            ),
-            "{name}: the media took the server's IPv6 address: {}",
-            context()
-        );
-        let remotes = p["remotes"].as_object().expect("remotes");
-        assert_eq!(remotes.len(), 1, "{name}: {}", context());
-        for rx in remotes.values() {
-            let frames = num(&rx["video_frames"]);
-            eprintln!("{name} decoded {frames} frames over IPv6");
-            assert!(frames >= 100, "{name}: {}", context());
-            assert!(num(&rx["audio_packets"]) > 0, "{name}: {}", context());
-        }
+        assert_one_call_over(p, name, &net.server_ip, "over IPv6", &context);
     }
 }
 
@@ -125,24 +103,10 @@ fn an_ipv4_browser_and_an_ipv6_browser_meet_on_a_dual_stack_server() {
             .as_ref()
             .unwrap_or_else(|e| panic!("{name}: {e}\n{}", context()));
         let p = &r["participants"][*name];
-        assert_eq!(p["state"], "connected", "{name}: {}", context());
         // its own host candidate: the server's binding responses name the
         // IPv4 browser's address as IPv4 (not IPv4-mapped IPv6, which it
         // took for a peer-reflexive address of its own)
         assert_eq!(p["path"]["local"], "host", "{name}: {}", context());
-        assert_eq!(
-            p["path"]["remote_address"],
-            format!("{}:10000", address.parse::<std::net::IpAddr>().unwrap()),
-            "{name}: {}",
-            context()
-        );
-        let remotes = p["remotes"].as_object().expect("remotes");
-        assert_eq!(remotes.len(), 1, "{name}: {}", context());
-        for rx in remotes.values() {
-            let frames = num(&rx["video_frames"]);
-            eprintln!("{name} decoded {frames} frames from the other family");
-            assert!(frames >= 100, "{name}: {}", context());
-            assert!(num(&rx["audio_packets"]) > 0, "{name}: {}", context());
-        }
+        assert_one_call_over(p, name, address, "from the other family", &context);
     }
 }

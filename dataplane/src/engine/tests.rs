@@ -278,6 +278,20 @@ impl World {
         });
     }
 
+    /// A NACK from subscriber `a` for packet `seq` of the stream it
+    /// receives (SSRC 0xaaaa).
+    fn nack_from_a(&mut self, seq: u16) {
+        self.rtcp_from(2, |buf| {
+            NackRepr {
+                sender_ssrc: 9,
+                media_ssrc: 0xaaaa,
+                pairs: &[NackPair { pid: seq, blp: 0 }],
+            }
+            .emit(buf)
+            .unwrap()
+        });
+    }
+
     fn rtcp_from(&mut self, who: u8, build: impl FnOnce(&mut [u8]) -> usize) {
         let mut buf = vec![0u8; 1500];
         let n = build(&mut buf);
@@ -466,15 +480,7 @@ fn nack_is_answered_from_history_with_the_identical_packet() {
     let first = RtpPacket::new_checked(&sent[0][..])
         .unwrap()
         .sequence_number();
-    w.rtcp_from(2, |buf| {
-        NackRepr {
-            sender_ssrc: 9,
-            media_ssrc: 0xaaaa,
-            pairs: &[NackPair { pid: first, blp: 0 }],
-        }
-        .emit(buf)
-        .unwrap()
-    });
+    w.nack_from_a(first);
     let resent = w.sink.take_to(w.a.addr);
     assert_eq!(resent, vec![sent[0].clone()]);
     w.t += Duration::from_secs(2);
@@ -504,15 +510,7 @@ fn a_packet_nacked_again_and_again_goes_again_once_per_gap() {
     // while the copies wait in a queue
     for ms in (0..=120).step_by(10) {
         w.t = start + Duration::from_millis(ms);
-        w.rtcp_from(2, |buf| {
-            NackRepr {
-                sender_ssrc: 9,
-                media_ssrc: 0xaaaa,
-                pairs: &[NackPair { pid: first, blp: 0 }],
-            }
-            .emit(buf)
-            .unwrap()
-        });
+        w.nack_from_a(first);
         let resent = w.sink.take_to(w.a.addr);
         assert!(resent.iter().all(|p| *p == sent[0]));
         if !resent.is_empty() {
