@@ -33,6 +33,11 @@ pub struct Args {
     /// UDP port of worker 0 when spawning (default 10000; 0: OS-assigned).
     #[arg(long)]
     pub base_port: Option<u16>,
+    /// TCP port for ICE-TCP when spawning (RFC 6544: browsers that cannot
+    /// use UDP reach the media over TCP), or `off`. Default 4443; 0: the OS
+    /// picks.
+    #[arg(long, value_parser = switchyard_dataplane::config::parse_port_or_off)]
+    pub ice_tcp_port: Option<switchyard_dataplane::config::PortOrOff>,
     /// Control socket of the spawned dataplane.
     #[arg(long)]
     pub control_socket: Option<PathBuf>,
@@ -240,6 +245,7 @@ struct FileConfig {
     workers: Option<usize>,
     bind: Option<IpAddr>,
     base_port: Option<u16>,
+    ice_tcp_port: Option<switchyard_dataplane::config::PortOrOff>,
     control_socket: Option<PathBuf>,
     advertise: Option<Vec<IpAddr>>,
     log: Option<String>,
@@ -308,6 +314,8 @@ pub enum DataplaneMode {
         bind: IpAddr,
         /// Worker 0's port (default 10000).
         base_port: u16,
+        /// The ICE-TCP port (default 4443; `None`: off).
+        ice_tcp_port: Option<u16>,
         /// Control socket path.
         control_socket: PathBuf,
     },
@@ -573,6 +581,10 @@ impl Config {
                     .or(file.bind)
                     .unwrap_or(IpAddr::from([127, 0, 0, 1])),
                 base_port: args.base_port.or(file.base_port).unwrap_or(10000),
+                ice_tcp_port: args
+                    .ice_tcp_port
+                    .or(file.ice_tcp_port)
+                    .map_or(Some(4443), |p| p.port()),
                 control_socket: args
                     .control_socket
                     .or(file.control_socket)
@@ -1245,6 +1257,7 @@ mod tests {
             c.dataplane,
             DataplaneMode::Spawn {
                 base_port: 10000,
+                ice_tcp_port: Some(4443),
                 ..
             }
         ));

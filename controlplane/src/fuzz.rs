@@ -25,6 +25,7 @@ pub fn sdp_offer(data: &[u8]) {
             ice: &ice,
             fingerprint: crate::dtls::Fingerprint([0; 32]),
             candidates: &[],
+            tcp_candidates: &[],
             session_id: 1,
         };
         let _ = crate::sdp::answer(&offer, &params);

@@ -539,6 +539,93 @@ pub(crate) fn register_dataplane(
         "Datagrams dropped by the dataplane, by reason",
         drops,
     );
+    register_ice_tcp(registry, dataplane);
+}
+
+/// The ICE-TCP front's counters, when the dataplane runs one.
+fn register_ice_tcp(registry: &mut prometheus_client::registry::Registry, dataplane: &Dataplane) {
+    use prometheus_client::metrics::counter::Counter as PromCounter;
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::Gauge;
+    use switchyard_dataplane::abi::counters::{TCP_CLOSED_BASE, TcpCounter};
+    use switchyard_dataplane::tcp::CloseReason;
+    type Labels = Vec<(String, String)>;
+    let Some(block) = dataplane
+        .with_client(|c| c.ice_tcp_port().map(|_| c.tcp_counters()))
+        .flatten()
+    else {
+        return;
+    };
+    let value = |c: TcpCounter| block.values[c as usize];
+    let open: Gauge = Gauge::default();
+    open.set(value(TcpCounter::Open) as i64);
+    registry.register(
+        "ice_tcp_connections_open",
+        "ICE-TCP connections open now",
+        open,
+    );
+    let counters = [
+        (
+            "ice_tcp_connections_accepted",
+            "ICE-TCP connections accepted (refused ones included)",
+            TcpCounter::Accepted,
+        ),
+        (
+            "ice_tcp_connections_answered",
+            "ICE-TCP connections whose Binding request the bridge answered",
+            TcpCounter::Answered,
+        ),
+        (
+            "ice_tcp_packets_received",
+            "Packets received over ICE-TCP and passed to the workers",
+            TcpCounter::PacketsIn,
+        ),
+        (
+            "ice_tcp_bytes_received",
+            "Bytes of packets received over ICE-TCP",
+            TcpCounter::BytesIn,
+        ),
+        (
+            "ice_tcp_packets_sent",
+            "Packets queued for ICE-TCP peers",
+            TcpCounter::PacketsOut,
+        ),
+        (
+            "ice_tcp_bytes_sent",
+            "Bytes of packets queued for ICE-TCP peers",
+            TcpCounter::BytesOut,
+        ),
+    ];
+    for (name, help, c) in counters {
+        let counter: PromCounter = PromCounter::default();
+        counter.inc_by(value(c));
+        registry.register(name, help, counter);
+    }
+    let dropped = Family::<Labels, PromCounter>::default();
+    for (reason, c) in [
+        ("queue_full", TcpCounter::QueueFull),
+        ("worker_refused", TcpCounter::WorkerRefused),
+    ] {
+        dropped
+            .get_or_create(&vec![("reason".into(), reason.into())])
+            .inc_by(value(c));
+    }
+    registry.register(
+        "ice_tcp_packets_dropped",
+        "ICE-TCP packets dropped: a peer reading too slowly (queue_full) or a worker socket refusing",
+        dropped,
+    );
+    let closed = Family::<Labels, PromCounter>::default();
+    for r in CloseReason::ALL {
+        closed
+            .get_or_create(&vec![("reason".into(), r.name().into())])
+            .inc_by(block.values[TCP_CLOSED_BASE + r as usize]);
+    }
+    registry.register(
+        "ice_tcp_connections_closed",
+        "ICE-TCP connections closed or refused, by reason",
+        closed,
+    );
 }
 
 /// `registry` as the scraper asked: OpenMetrics when `Accept` names it

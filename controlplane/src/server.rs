@@ -302,9 +302,9 @@ impl Signalling {
     /// the dataplane's region (its participants then wait for their
     /// `resume`), or new ones.
     fn start(&self, now: Instant, dataplane: &Dataplane) -> Option<(Hub, AgentHost)> {
-        let (worker_ports, saved) = dataplane.with_client(|c| {
+        let (worker_ports, ice_tcp_port, saved) = dataplane.with_client(|c| {
             let ports: Vec<u16> = (0..c.workers()).filter_map(|w| c.worker_port(w)).collect();
-            (ports, c.load_state())
+            (ports, c.ice_tcp_port(), c.load_state())
         })?;
         let config = self.hub_config();
         let restored = saved.filter(|b| !b.is_empty()).and_then(|bytes| {
@@ -336,6 +336,7 @@ impl Signalling {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 worker_ports,
                 advertise: self.settings.advertise.clone(),
+                ice_tcp_port,
                 fingerprint: host.agent().fingerprint(),
             },
         );

@@ -114,6 +114,7 @@ fn spawn(mode: &DataplaneMode, log: &str) -> Result<Child, String> {
         workers,
         bind,
         base_port,
+        ice_tcp_port,
         control_socket,
     } = mode
     else {
@@ -129,6 +130,8 @@ fn spawn(mode: &DataplaneMode, log: &str) -> Result<Child, String> {
             &bind.to_string(),
             "--base-port",
             &base_port.to_string(),
+            "--ice-tcp-port",
+            &ice_tcp_port.map_or("off".to_string(), |p| p.to_string()),
         ])
         .arg("--control-socket")
         .arg(control_socket)

@@ -30,6 +30,10 @@ pub struct Args {
     /// UDP port of worker 0; worker i uses base + i. 0 lets the OS pick.
     #[arg(long)]
     pub base_port: Option<u16>,
+    /// TCP port for ICE-TCP (RFC 6544), or `off` (the default); 0 lets
+    /// the OS pick.
+    #[arg(long, value_parser = parse_port_or_off)]
+    pub ice_tcp_port: Option<PortOrOff>,
     /// Packet I/O backend (also SWITCHYARD_IO=uring|mmsg).
     #[arg(long, value_enum)]
     pub io: Option<IoChoice>,
@@ -48,6 +52,44 @@ pub struct Args {
     pub tuning_profile: Option<String>,
 }
 
+/// A port number, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum PortOrOff {
+    /// A port (0: the OS picks).
+    Port(u16),
+    /// The string `off`.
+    Off(Off),
+}
+
+/// The word `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Off {
+    /// Off.
+    Off,
+}
+
+impl PortOrOff {
+    /// The port, `None` for `off`.
+    pub fn port(self) -> Option<u16> {
+        match self {
+            PortOrOff::Port(p) => Some(p),
+            PortOrOff::Off(_) => None,
+        }
+    }
+}
+
+/// Parses a port number or `off`.
+pub fn parse_port_or_off(s: &str) -> Result<PortOrOff, String> {
+    if s == "off" {
+        return Ok(PortOrOff::Off(Off::Off));
+    }
+    s.parse()
+        .map(PortOrOff::Port)
+        .map_err(|_| format!("expected a port number or `off`, not `{s}`"))
+}
+
 /// The file format; every field optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +98,8 @@ struct FileConfig {
     cores: Option<Vec<usize>>,
     bind: Option<IpAddr>,
     base_port: Option<u16>,
+    ice_tcp_port: Option<PortOrOff>,
+    ice_tcp_max_connections: Option<usize>,
     io: Option<IoChoice>,
     control_socket: Option<PathBuf>,
     recv_buffer: Option<usize>,
@@ -78,6 +122,10 @@ pub struct Config {
     pub bind: IpAddr,
     /// Port of worker 0 (default 10000; 0 = OS-assigned per worker).
     pub base_port: u16,
+    /// ICE-TCP port (default none; 0 = OS-assigned).
+    pub ice_tcp_port: Option<u16>,
+    /// Open ICE-TCP connections at most (default 2048).
+    pub ice_tcp_max_connections: usize,
     /// I/O backend (default auto).
     pub io: IoChoice,
     /// Control socket path (default `$XDG_RUNTIME_DIR/switchyard/dataplane.sock`,
@@ -186,6 +234,18 @@ impl Config {
                 .or(file.bind)
                 .unwrap_or(IpAddr::from([127, 0, 0, 1])),
             base_port,
+            ice_tcp_port: args
+                .ice_tcp_port
+                .or(file.ice_tcp_port)
+                .and_then(PortOrOff::port),
+            ice_tcp_max_connections: match file.ice_tcp_max_connections.unwrap_or(2048) {
+                n @ 1..=65536 => n,
+                n => {
+                    return Err(ConfigError::Invalid(format!(
+                        "ice_tcp_max_connections must be 1–65536, not {n}"
+                    )));
+                }
+            },
             io: args.io.or(file.io).unwrap_or(IoChoice::Auto),
             control_socket: args
                 .control_socket
@@ -216,7 +276,7 @@ mod tests {
         let path = dir.join("dp.toml");
         std::fs::write(
             &path,
-            "workers = 3\nbase_port = 20000\nio = \"mmsg\"\ncores = [1, 0]\n",
+            "workers = 3\nbase_port = 20000\nio = \"mmsg\"\ncores = [1, 0]\nice_tcp_port = 4443\n",
         )
         .unwrap();
         let c = Config::load(Args {
@@ -227,6 +287,15 @@ mod tests {
         .unwrap();
         assert_eq!((c.workers, c.base_port, c.io), (2, 20000, IoChoice::Mmsg));
         assert_eq!(c.cores, vec![Some(1), Some(0)]);
+        assert_eq!(c.ice_tcp_port, Some(4443));
+        let off = Config::load(Args {
+            config: Some(path.clone()),
+            ice_tcp_port: Some(parse_port_or_off("off").unwrap()),
+            ..Args::default()
+        })
+        .unwrap();
+        assert_eq!(off.ice_tcp_port, None);
+        assert!(parse_port_or_off("4443x").is_err());
         std::fs::write(&path, "workerz = 1\n").unwrap();
         assert!(matches!(
             Config::load(Args {

@@ -20,6 +20,7 @@ pub mod engine;
 pub mod io;
 pub mod log_budget;
 pub mod runtime;
+pub mod tcp;
 pub mod worker;
 
 /// Version of this build, for logs and the `--version` flag.

@@ -84,6 +84,16 @@ pub fn run(config: Config) -> Result<(), String> {
             .map_err(|e| format!("binding worker {i} to {addr}: {e}"))?;
         sockets.push(socket);
     }
+    let ice_tcp = match config.ice_tcp_port {
+        Some(port) => {
+            let addr = std::net::SocketAddr::new(config.bind, port);
+            let listener = io::socket::bind_tcp(addr)
+                .map_err(|e| format!("binding the ICE-TCP port {addr}: {e}"))?;
+            raise_file_limit();
+            Some(listener)
+        }
+        None => None,
+    };
     let ports: Vec<u16> = sockets
         .iter()
         .map(|s| s.local_addr().map_or(0, |a| a.port()))
@@ -98,6 +108,35 @@ pub fn run(config: Config) -> Result<(), String> {
     };
     let (server, rings) =
         Server::create(params, &ports).map_err(|e| format!("creating shared memory: {e}"))?;
+    let front_ip = ice_tcp
+        .as_ref()
+        .map(|_| crate::tcp::worker_route(config.bind, 0).1);
+    let mut front = None;
+    if let Some(listener) = ice_tcp {
+        let tcp_config = crate::tcp::FrontConfig {
+            workers: ports
+                .iter()
+                .map(|&p| crate::tcp::worker_route(config.bind, p).0)
+                .collect(),
+            local_ip: crate::tcp::worker_route(config.bind, 0).1,
+            limits: crate::tcp::Limits {
+                max_connections: config.ice_tcp_max_connections,
+                ..crate::tcp::Limits::default()
+            },
+        };
+        let f = crate::tcp::Front::new(listener, tcp_config, Some(server.region().clone()))
+            .map_err(|e| format!("starting ICE-TCP: {e}"))?;
+        let port = f.local_addr().map_or(0, |a| a.port());
+        server.set_ice_tcp_port(port);
+        let stop = stop.clone();
+        front = Some((
+            port,
+            std::thread::Builder::new()
+                .name("sy-ice-tcp".into())
+                .spawn(move || f.run(&stop))
+                .map_err(|e| format!("starting ICE-TCP: {e}"))?,
+        ));
+    }
     let wakes: Vec<Arc<Wake>> = (0..config.workers)
         .map(|_| Wake::new().map(Arc::new))
         .collect::<Result<_, _>>()
@@ -109,6 +148,7 @@ pub fn run(config: Config) -> Result<(), String> {
             .map_err(|e| format!("worker {i} packet I/O: {e}"))?;
         let engine = Engine::new(EngineConfig {
             worker: i as u16,
+            tcp_front: front_ip,
             ..EngineConfig::default()
         });
         let worker = Worker::new(
@@ -138,6 +178,7 @@ pub fn run(config: Config) -> Result<(), String> {
         version = crate::VERSION,
         workers = config.workers,
         ports = ?ports,
+        ice_tcp_port = front.as_ref().map(|f| f.0),
         control_socket = %config.control_socket.display(),
         "dataplane ready"
     );
@@ -147,11 +188,24 @@ pub fn run(config: Config) -> Result<(), String> {
         w.set_sleeping(true);
         w.wake();
     }
-    for t in threads {
+    for t in threads.into_iter().chain(front.map(|f| f.1)) {
         let _ = t.join();
     }
     tracing::info!(target: "switchyard::dataplane", "dataplane stopped");
     served.map_err(|e| format!("control socket: {e}"))
+}
+
+/// Raises the soft limit on open files to the hard one: every ICE-TCP
+/// connection takes two descriptors.
+fn raise_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::warn!(target: "switchyard::tcp", error = %e, "could not raise the open-file limit");
+        }
+    }
 }
 
 /// Logs a warning when this host falls short of a tuning profile.

@@ -88,6 +88,12 @@
 // shared-memory counters only.
 #define SWITCHYARD_DROP_REASONS 17
 
+// Close reasons the ICE-TCP front counts (`closed` of
+// [`SwitchyardIceTcpCounters`], in this order): connection_cap,
+// source_cap, not_ice, frame_too_long, unanswered, idle, stalled_reader,
+// peer_closed, error.
+#define SWITCHYARD_ICE_TCP_CLOSE_REASONS 9
+
 // What every `switchyard_*` function returns. Values are stable.
 enum SwitchyardStatus
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -340,6 +346,33 @@ typedef struct SwitchyardCounters {
   uint64_t drops[SWITCHYARD_DROP_REASONS];
 } SwitchyardCounters;
 
+// The ICE-TCP front's counters (ABI 1.9; zero from an older dataplane).
+typedef struct SwitchyardIceTcpCounters {
+  // Connections accepted (refused ones included).
+  uint64_t accepted;
+  // Connections open now.
+  uint64_t open;
+  // Connections whose first packet named a worker.
+  uint64_t linked;
+  // Connections the worker answered.
+  uint64_t answered;
+  // Packets from peers passed to workers.
+  uint64_t packets_in;
+  // Their bytes.
+  uint64_t bytes_in;
+  // Packets from workers queued for peers.
+  uint64_t packets_out;
+  // Their bytes.
+  uint64_t bytes_out;
+  // Packets for peers dropped: the peer's queue was full.
+  uint64_t queue_full;
+  // Packets from peers dropped: the worker's socket refused them.
+  uint64_t worker_refused;
+  // Connections closed or refused, by reason (see
+  // [`SWITCHYARD_ICE_TCP_CLOSE_REASONS`]).
+  uint64_t closed[SWITCHYARD_ICE_TCP_CLOSE_REASONS];
+} SwitchyardIceTcpCounters;
+
 // Every status, for tests and `switchyard_status_message`.
 #define SwitchyardStatus_ALL { SwitchyardStatus_Ok, SwitchyardStatus_Empty, SwitchyardStatus_NullArgument, SwitchyardStatus_BadHandle, SwitchyardStatus_Connect, SwitchyardStatus_Version, SwitchyardStatus_Full, SwitchyardStatus_NoWorker, SwitchyardStatus_Superseded, SwitchyardStatus_TooLarge, SwitchyardStatus_BadKey, SwitchyardStatus_BadArgument, SwitchyardStatus_BadRegion, SwitchyardStatus_Internal, }
 
@@ -389,6 +422,14 @@ SwitchyardStatus switchyard_workers(uint64_t handle, uint32_t *count_out);
 // # Safety
 // `port_out` is writable.
 SwitchyardStatus switchyard_worker_port(uint64_t handle, uint32_t worker, uint16_t *port_out);
+
+// The ICE-TCP front's port in `*port_out`, 0 when the dataplane runs none
+// (ABI 1.9). A connection reaches the worker its bridge ufrag names in its
+// first two characters (docs/abi.md, "ICE-TCP").
+//
+// # Safety
+// `port_out` is writable.
+SwitchyardStatus switchyard_ice_tcp_port(uint64_t handle, uint16_t *port_out);
 
 // Adds an endpoint on `worker` (the worker whose port its packets reach).
 //
@@ -526,6 +567,14 @@ SwitchyardStatus switchyard_poll_event(uint64_t handle, struct SwitchyardEvent *
 SwitchyardStatus switchyard_counters(uint64_t handle,
                                      uint32_t worker,
                                      struct SwitchyardCounters *counters_out);
+
+// A snapshot of the ICE-TCP front's counters in `*counters_out` (all zero
+// when the dataplane runs no front).
+//
+// # Safety
+// `counters_out` is writable.
+SwitchyardStatus switchyard_ice_tcp_counters(uint64_t handle,
+                                             struct SwitchyardIceTcpCounters *counters_out);
 
 #ifdef __cplusplus
 }  // extern "C"

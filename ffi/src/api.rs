@@ -10,7 +10,8 @@ use crate::handles;
 use crate::status::{Failure, SwitchyardStatus, copy_last, set_last};
 use crate::types::{
     self, SWITCHYARD_DROP_REASONS, SwitchyardCounters, SwitchyardEndpoint, SwitchyardEvent,
-    SwitchyardPacketInfo, SwitchyardRelay, SwitchyardSource, SwitchyardSubscription,
+    SwitchyardIceTcpCounters, SwitchyardPacketInfo, SwitchyardRelay, SwitchyardSource,
+    SwitchyardSubscription,
 };
 use core::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -199,6 +200,25 @@ pub unsafe extern "C" fn switchyard_worker_port(
             c.worker_port(w)
                 .ok_or_else(|| Failure::new(SwitchyardStatus::NoWorker, "no port"))
         })?;
+        Ok(SwitchyardStatus::Ok)
+    })
+}
+
+/// The ICE-TCP front's port in `*port_out`, 0 when the dataplane runs none
+/// (ABI 1.9). A connection reaches the worker its bridge ufrag names in its
+/// first two characters (docs/abi.md, "ICE-TCP").
+///
+/// # Safety
+/// `port_out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switchyard_ice_tcp_port(
+    handle: u64,
+    port_out: *mut u16,
+) -> SwitchyardStatus {
+    run(|| {
+        // SAFETY: forwarded caller contract.
+        let out = unsafe { out(port_out, "port_out") }?;
+        *out = handles::with(handle, |c| Ok(c.ice_tcp_port().unwrap_or(0)))?;
         Ok(SwitchyardStatus::Ok)
     })
 }
@@ -555,5 +575,23 @@ pub unsafe extern "C" fn switchyard_counters(
             *out = types::counters(&block);
             Ok(SwitchyardStatus::Ok)
         })
+    })
+}
+
+/// A snapshot of the ICE-TCP front's counters in `*counters_out` (all zero
+/// when the dataplane runs no front).
+///
+/// # Safety
+/// `counters_out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switchyard_ice_tcp_counters(
+    handle: u64,
+    counters_out: *mut SwitchyardIceTcpCounters,
+) -> SwitchyardStatus {
+    run(|| {
+        // SAFETY: forwarded caller contract.
+        let out = unsafe { out(counters_out, "counters_out") }?;
+        *out = handles::with(handle, |c| Ok(types::ice_tcp_counters(&c.tcp_counters())))?;
+        Ok(SwitchyardStatus::Ok)
     })
 }

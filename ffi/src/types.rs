@@ -589,3 +589,61 @@ pub fn counters(b: &CounterBlock) -> SwitchyardCounters {
     }
     out
 }
+
+/// Close reasons the ICE-TCP front counts (`closed` of
+/// [`SwitchyardIceTcpCounters`], in this order): connection_cap,
+/// source_cap, not_ice, frame_too_long, unanswered, idle, stalled_reader,
+/// peer_closed, error.
+pub const SWITCHYARD_ICE_TCP_CLOSE_REASONS: usize = 9;
+
+/// The ICE-TCP front's counters (ABI 1.9; zero from an older dataplane).
+#[repr(C)]
+#[derive(Default)]
+pub struct SwitchyardIceTcpCounters {
+    /// Connections accepted (refused ones included).
+    pub accepted: u64,
+    /// Connections open now.
+    pub open: u64,
+    /// Connections whose first packet named a worker.
+    pub linked: u64,
+    /// Connections the worker answered.
+    pub answered: u64,
+    /// Packets from peers passed to workers.
+    pub packets_in: u64,
+    /// Their bytes.
+    pub bytes_in: u64,
+    /// Packets from workers queued for peers.
+    pub packets_out: u64,
+    /// Their bytes.
+    pub bytes_out: u64,
+    /// Packets for peers dropped: the peer's queue was full.
+    pub queue_full: u64,
+    /// Packets from peers dropped: the worker's socket refused them.
+    pub worker_refused: u64,
+    /// Connections closed or refused, by reason (see
+    /// [`SWITCHYARD_ICE_TCP_CLOSE_REASONS`]).
+    pub closed: [u64; SWITCHYARD_ICE_TCP_CLOSE_REASONS],
+}
+
+/// The ICE-TCP block as the C struct.
+pub fn ice_tcp_counters(b: &CounterBlock) -> SwitchyardIceTcpCounters {
+    use switchyard_dataplane::abi::counters::{TCP_CLOSED_BASE, TcpCounter as T};
+    let v = |c: T| b.values[c as usize];
+    let mut closed = [0; SWITCHYARD_ICE_TCP_CLOSE_REASONS];
+    for (i, c) in closed.iter_mut().enumerate() {
+        *c = b.values[TCP_CLOSED_BASE + i];
+    }
+    SwitchyardIceTcpCounters {
+        accepted: v(T::Accepted),
+        open: v(T::Open),
+        linked: v(T::Linked),
+        answered: v(T::Answered),
+        packets_in: v(T::PacketsIn),
+        bytes_in: v(T::BytesIn),
+        packets_out: v(T::PacketsOut),
+        bytes_out: v(T::BytesOut),
+        queue_full: v(T::QueueFull),
+        worker_refused: v(T::WorkerRefused),
+        closed,
+    }
+}

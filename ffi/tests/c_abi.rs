@@ -39,7 +39,8 @@ fn target_dir() -> PathBuf {
     dir
 }
 
-/// Starts a dataplane with one worker on an OS-assigned loopback port.
+/// Starts a dataplane with one worker on an OS-assigned loopback port, and
+/// an ICE-TCP front on another.
 fn dataplane(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("swyd-ffi-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -48,6 +49,7 @@ fn dataplane(name: &str) -> PathBuf {
     let config = Config::load(Args {
         workers: Some(1),
         base_port: Some(0),
+        ice_tcp_port: Some(switchyard_dataplane::config::PortOrOff::Port(0)),
         control_socket: Some(socket.clone()),
         log: Some("warn".into()),
         ..Args::default()

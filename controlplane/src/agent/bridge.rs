@@ -121,11 +121,12 @@ impl Shared {
     /// The registration with `focus`, once the dataplane is attached and
     /// the agent exists: it lists the endpoints that focus owns.
     pub(super) fn registration(&self, focus: &str) -> Option<Up> {
-        let ports = self.dataplane.with_client(|c| {
-            (0..c.workers())
+        let (ports, ice_tcp_port) = self.dataplane.with_client(|c| {
+            let ports = (0..c.workers())
                 .filter_map(|w| c.worker_port(w))
                 .map(|port| WorkerInfo { port })
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            (ports, c.ice_tcp_port())
         })?;
         let host = lock(&self.host);
         let agent = host.as_ref()?.agent();
@@ -134,6 +135,7 @@ impl Shared {
             version: env!("CARGO_PKG_VERSION").into(),
             workers: ports,
             advertise: self.advertise.clone(),
+            ice_tcp_port,
             fingerprint: agent.fingerprint().to_sdp(),
             endpoints: host.as_ref()?.endpoints_for(focus),
         })

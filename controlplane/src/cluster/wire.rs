@@ -103,6 +103,9 @@ pub enum Up {
         workers: Vec<WorkerInfo>,
         /// Addresses browsers reach the media ports at.
         advertise: Vec<IpAddr>,
+        /// Its ICE-TCP port, if it runs ICE-TCP (absent: none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ice_tcp_port: Option<u16>,
         /// DTLS fingerprint, as in SDP (`sha-256 AB:…`).
         fingerprint: String,
         /// Endpoints it carries.
@@ -390,6 +393,7 @@ impl Up {
             version,
             workers,
             advertise,
+            ice_tcp_port,
             fingerprint,
             endpoints,
         } = self
@@ -418,6 +422,7 @@ impl Up {
                 version,
                 worker_ports: workers.iter().map(|w| w.port).collect(),
                 advertise,
+                ice_tcp_port: ice_tcp_port.filter(|&p| p != 0),
                 fingerprint,
             },
             endpoints,
@@ -517,6 +522,7 @@ mod tests {
             version: "0.1.0".into(),
             workers: vec![WorkerInfo { port: 1 }],
             advertise: vec!["192.0.2.1".parse().unwrap()],
+            ice_tcp_port: None,
             fingerprint: Fingerprint([1; 32]).to_sdp(),
             endpoints: vec![],
         };

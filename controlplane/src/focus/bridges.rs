@@ -25,6 +25,8 @@ pub struct BridgeInfo {
     pub worker_ports: Vec<u16>,
     /// Addresses browsers reach its media ports at.
     pub advertise: Vec<IpAddr>,
+    /// Its ICE-TCP port, if it runs ICE-TCP.
+    pub ice_tcp_port: Option<u16>,
     /// Its DTLS certificate's fingerprint.
     pub fingerprint: Fingerprint,
 }
@@ -222,6 +224,7 @@ mod tests {
             version: env!("CARGO_PKG_VERSION").into(),
             worker_ports: vec![10000],
             advertise: vec!["192.0.2.1".parse().unwrap()],
+            ice_tcp_port: None,
             fingerprint: Fingerprint([7; 32]),
         }
     }

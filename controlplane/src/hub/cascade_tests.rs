@@ -67,6 +67,7 @@ impl Cluster {
                 version: env!("CARGO_PKG_VERSION").into(),
                 worker_ports: vec![addr.port()],
                 advertise: vec![addr.ip()],
+                ice_tcp_port: None,
                 fingerprint: agent.fingerprint(),
             },
         );

@@ -86,17 +86,27 @@ impl Hub {
                     ProtocolError::new(ErrorCode::Internal, "this room's media bridge is gone")
                 })?;
             let port = info.worker_ports.get(worker).copied().unwrap_or(0);
-            let ice = Credentials::random();
+            let ice = Credentials::for_worker(worker);
             let candidates: Vec<SocketAddr> = info
                 .advertise
                 .iter()
                 .map(|&a| SocketAddr::new(a, port))
                 .collect();
+            let tcp_candidates: Vec<SocketAddr> = info
+                .ice_tcp_port
+                .map(|p| {
+                    info.advertise
+                        .iter()
+                        .map(|&a| SocketAddr::new(a, p))
+                        .collect()
+                })
+                .unwrap_or_default();
             let session_id = rand::rng().random::<u64>() >> 1;
             let params = AnswerParams {
                 ice: &ice,
                 fingerprint: info.fingerprint,
                 candidates: &candidates,
+                tcp_candidates: &tcp_candidates,
                 session_id,
             };
             let pc = PcSession::new(&params, &offer);
@@ -128,7 +138,7 @@ impl Hub {
             .and_then(|p| p.remote_ice.as_ref())
             .is_some_and(|r| *r != offer.ice);
         if restart {
-            let local = Credentials::random();
+            let local = Credentials::for_worker(worker);
             if let Some(p) = self.participants.get_mut(&id) {
                 p.remote_ice = Some(offer.ice.clone());
                 if let Some(pc) = p.pc.as_mut() {

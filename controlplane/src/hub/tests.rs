@@ -57,6 +57,7 @@ fn bench(mut hub: Hub, agent: Agent) -> Bench {
             version: env!("CARGO_PKG_VERSION").into(),
             worker_ports: vec![10000, 10001],
             advertise: vec!["192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap()],
+            ice_tcp_port: Some(4443),
             fingerprint: agent.fingerprint(),
         },
     );
@@ -164,6 +165,16 @@ fn two_participants_publish_and_receive_each_other() {
     assert!(
         sdp.contains(" 192.0.2.1 10000 typ host") && sdp.contains(" 2001:db8::1 10000 typ host"),
         "a host candidate per advertised address: {sdp}"
+    );
+    assert!(
+        sdp.contains(" tcp ")
+            && sdp.contains(" 192.0.2.1 4443 typ host tcptype passive")
+            && sdp.contains(" 2001:db8::1 4443 typ host tcptype passive"),
+        "an ICE-TCP candidate per advertised address: {sdp}"
+    );
+    assert!(
+        sdp.contains("2001:db8::1 10000 typ host\r\na=candidate:3 1 tcp "),
+        "TCP after UDP: {sdp}"
     );
     let sources: Vec<&SourceSpec> = outs
         .iter()
@@ -983,6 +994,7 @@ fn a_lost_bridges_rooms_move_whole_and_stale_sdp_is_ignored() {
             version: env!("CARGO_PKG_VERSION").into(),
             worker_ports: vec![20000],
             advertise: vec!["192.0.2.9".parse().unwrap()],
+            ice_tcp_port: None,
             fingerprint: other.fingerprint(),
         },
     );
@@ -1060,6 +1072,7 @@ fn a_new_room_goes_to_a_bridge_of_the_joiners_region() {
                 version: env!("CARGO_PKG_VERSION").into(),
                 worker_ports: vec![20000],
                 advertise: vec!["192.0.2.9".parse().unwrap()],
+                ice_tcp_port: None,
                 fingerprint: h.agent.fingerprint(),
             },
         );

@@ -38,6 +38,18 @@ impl Credentials {
         }
     }
 
+    /// Fresh random credentials for a transport on dataplane worker
+    /// `worker`: the ufrag's first two characters name the worker, so the
+    /// dataplane's ICE-TCP front knows where a connection belongs
+    /// (`switchyard_dataplane::tcp::route`).
+    pub fn for_worker(worker: usize) -> Credentials {
+        let mut c = Credentials::random();
+        let prefix = switchyard_dataplane::tcp::route::ufrag_prefix(worker);
+        c.ufrag
+            .replace_range(..2, &String::from_utf8_lossy(&prefix));
+        c
+    }
+
     /// Checks remote credentials from SDP against the RFC's grammar.
     pub fn parse(ufrag: &str, pwd: &str) -> Option<Credentials> {
         let ok = |s: &str, min: usize| {
@@ -53,6 +65,18 @@ impl Credentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_worker_s_credentials_name_it_and_stay_valid() {
+        for w in [0, 1, 63, 64, 4095] {
+            let c = Credentials::for_worker(w);
+            assert_eq!(
+                switchyard_dataplane::tcp::route::worker_of_ufrag(c.ufrag.as_bytes()),
+                Some(w)
+            );
+            assert_eq!(Credentials::parse(&c.ufrag, &c.pwd), Some(c));
+        }
+    }
 
     #[test]
     fn random_credentials_are_valid_and_distinct() {

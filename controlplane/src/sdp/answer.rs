@@ -18,6 +18,9 @@ pub struct AnswerParams<'a> {
     /// Host candidates: the worker socket(s) this participant is placed on,
     /// as reachable addresses (advertised addresses for servers behind NAT).
     pub candidates: &'a [SocketAddr],
+    /// ICE-TCP passive host candidates (RFC 6544), offered after the UDP
+    /// ones at a lower priority.
+    pub tcp_candidates: &'a [SocketAddr],
     /// `o=` session id.
     pub session_id: u64,
 }
@@ -122,6 +125,7 @@ mod tests {
                 ice: &ice,
                 fingerprint: fp,
                 candidates: &cands,
+                tcp_candidates: &[],
                 session_id: 42,
             },
         )
@@ -179,6 +183,7 @@ mod tests {
                 ice: &ice,
                 fingerprint: Fingerprint([0; 32]),
                 candidates: &[],
+                tcp_candidates: &[],
                 session_id: 1,
             },
         )
@@ -198,6 +203,7 @@ mod tests {
                 ice: &ice,
                 fingerprint: Fingerprint([0; 32]),
                 candidates: &[],
+                tcp_candidates: &[],
                 session_id: 1,
             },
         );

@@ -53,6 +53,8 @@ pub struct PcSession {
     ice: Credentials,
     fingerprint: Fingerprint,
     candidates: Vec<SocketAddr>,
+    #[serde(default)]
+    tcp_candidates: Vec<SocketAddr>,
     /// Our DTLS role as written in descriptions.
     setup: String,
     lines: Vec<Line>,
@@ -70,6 +72,7 @@ impl PcSession {
             ice: p.ice.clone(),
             fingerprint: p.fingerprint,
             candidates: p.candidates.to_vec(),
+            tcp_candidates: p.tcp_candidates.to_vec(),
             setup: if offer.setup == Setup::Passive {
                 "active".to_string()
             } else {
@@ -443,6 +446,20 @@ impl PcSession {
                 c.port()
             );
         }
+        for (i, c) in self.tcp_candidates.iter().enumerate() {
+            // passive TCP host candidates (RFC 6544 §4.2): local preference
+            // from the direction (passive: 2 << 13) and the address order,
+            // below every UDP candidate by type preference
+            let local = (2u32 << 13) | (8191 - i as u32);
+            let priority = (90u32 << 24) | (local << 8) | 255;
+            let _ = write!(
+                out,
+                "a=candidate:{} 1 tcp {priority} {} {} typ host tcptype passive\r\n",
+                self.candidates.len() + i + 1,
+                c.ip(),
+                c.port()
+            );
+        }
         let _ = write!(out, "a=end-of-candidates\r\n");
     }
 }
@@ -466,6 +483,7 @@ mod tests {
             ice: &ice,
             fingerprint: Fingerprint([0x22; 32]),
             candidates: &cands,
+            tcp_candidates: &[],
             session_id: 7,
         };
         let mut s = PcSession::new(&p, &offer);

@@ -107,7 +107,7 @@ async function received(page) {
       const local = pair && stats.get(pair.localCandidateId);
       const remote = pair && stats.get(pair.remoteCandidateId);
       if (local && remote)
-        path = { local: local.candidateType, relay_protocol: local.relayProtocol || null, remote: remote.candidateType, remote_address: `${remote.address}:${remote.port}` };
+        path = { local: local.candidateType, relay_protocol: local.relayProtocol || null, protocol: remote.protocol, remote: remote.candidateType, remote_address: `${remote.address}:${remote.port}` };
     });
     return { state: s.pc.connectionState, me: s.me, errors: s.errors, remotes, path };
   });

@@ -158,17 +158,51 @@ pub fn assert_one_call_over(
     how: &str,
     context: &dyn Fn() -> String,
 ) {
+    let path = MediaPath {
+        ip: server_ip,
+        port: 10000,
+        protocol: "udp",
+    };
+    assert_call_over(p, name, &path, 1, how, context);
+}
+
+/// The server's end of a browser's media path.
+pub struct MediaPath<'a> {
+    /// Its address.
+    pub ip: &'a str,
+    /// Its port.
+    pub port: u16,
+    /// `udp` or `tcp`.
+    pub protocol: &'a str,
+}
+
+/// `p` is connected over `path` and decoded ≥ 100 frames and heard audio
+/// from each of its `remotes`.
+pub fn assert_call_over(
+    p: &Value,
+    name: &str,
+    path: &MediaPath<'_>,
+    remotes: usize,
+    how: &str,
+    context: &dyn Fn() -> String,
+) {
     assert_eq!(p["state"], "connected", "{name}: {}", context());
-    let ip: std::net::IpAddr = server_ip.parse().expect("an address");
+    let ip: std::net::IpAddr = path.ip.parse().expect("an address");
     assert_eq!(
         p["path"]["remote_address"],
-        format!("{ip}:10000"),
+        format!("{ip}:{}", path.port),
         "{name}: the media took the server's address: {}",
         context()
     );
-    let remotes = p["remotes"].as_object().expect("remotes");
-    assert_eq!(remotes.len(), 1, "{name}: {}", context());
-    for rx in remotes.values() {
+    assert_eq!(
+        p["path"]["protocol"],
+        path.protocol,
+        "{name}: {}",
+        context()
+    );
+    let seen = p["remotes"].as_object().expect("remotes");
+    assert_eq!(seen.len(), remotes, "{name}: {}", context());
+    for rx in seen.values() {
         let frames = num(&rx["video_frames"]);
         eprintln!("{name} decoded {frames} frames {how}");
         assert!(frames >= 100, "{name}: {}", context());

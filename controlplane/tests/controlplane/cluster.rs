@@ -859,6 +859,8 @@ impl LoopbackBridge {
                 "127.0.0.1:0",
                 "--base-port",
                 "0",
+                "--ice-tcp-port",
+                "0",
             ])
             .args(["--workers", "1", "--drain-timeout", "1s", "--log", "info"])
             .arg("--control-socket")
@@ -1101,6 +1103,7 @@ mod protocol {
             version: env!("CARGO_PKG_VERSION").into(),
             workers: vec![WorkerInfo { port: 10000 }],
             advertise: vec!["192.0.2.1".parse().unwrap()],
+            ice_tcp_port: None,
             fingerprint: format!("sha-256 {}", vec!["AB"; 32].join(":")),
             endpoints: vec![],
         }

@@ -9,6 +9,7 @@ mod cascade;
 mod cluster;
 mod exposure;
 mod ice_restart;
+mod ice_tcp;
 mod ipv6;
 mod lastn;
 mod media_path;
@@ -76,6 +77,8 @@ impl Server {
                 "--workers",
                 "1",
                 "--base-port",
+                "0",
+                "--ice-tcp-port",
                 "0",
                 "--log",
                 "warn",

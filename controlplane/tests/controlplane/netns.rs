@@ -420,6 +420,18 @@ impl NsServer {
 
     /// The process id of its dataplane (the `switchyard dataplane` whose
     /// control socket is in this server's directory).
+    /// `GET path` of its plain HTTP listener: (status, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let http = self
+            .args
+            .iter()
+            .skip_while(|a| *a != "--http")
+            .nth(1)
+            .cloned()
+            .unwrap_or_default();
+        crate::cluster::get_in(&self.ns, &http, path)
+    }
+
     pub fn dataplane_pid(&self) -> Option<u32> {
         dataplane_in(&self.dir)
     }
@@ -512,4 +524,57 @@ pub fn browser_dir() -> PathBuf {
         "chromium is not installed: run scripts/test.sh (it runs `apt-get install -y chromium`)"
     );
     dir
+}
+
+/// Drops every UDP datagram namespace `ns` sends to `to` (`None`: to
+/// anyone) — a firewall that lets only TCP out: signalling passes, media
+/// must take a TURN relay or ICE-TCP. The rule goes with the namespace.
+pub fn block_udp_to(ns: &str, to: Option<&str>) {
+    let to = to.map(|ip| format!("ip daddr {ip} ")).unwrap_or_default();
+    let out = NetnsPair::command(ns, "nft")
+        .arg(format!(
+            "add table inet swyd_fw; \
+             add chain inet swyd_fw out {{ type filter hook output priority 0; policy accept; }}; \
+             add rule inet swyd_fw out {to}meta l4proto udp counter drop"
+        ))
+        .output()
+        .expect("nft");
+    assert!(
+        out.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The datagrams the rule of [`block_udp_to`] dropped.
+pub fn blocked(ns: &str) -> u64 {
+    let out = NetnsPair::command(ns, "nft")
+        .args(["list", "chain", "inet", "swyd_fw", "out"])
+        .output()
+        .expect("nft");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .skip_while(|w| *w != "packets")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Drops every TCP segment namespace `ns` receives from `ip`:`port` — a
+/// peer that stops reading what that server sends it. The rule goes with
+/// the namespace.
+pub fn drop_tcp_from(ns: &str, ip: &str, port: u16) {
+    let out = NetnsPair::command(ns, "nft")
+        .arg(format!(
+            "add table inet swyd_in; \
+             add chain inet swyd_in in {{ type filter hook input priority 0; policy accept; }}; \
+             add rule inet swyd_in in ip saddr {ip} tcp sport {port} counter drop"
+        ))
+        .output()
+        .expect("nft");
+    assert!(
+        out.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -4,7 +4,7 @@
 //! time-limited credentials Switchyard hands out in `joined`.
 
 use crate::browser::{assert_one_call_over, call_in};
-use crate::netns::{NetnsPair, NsServer};
+use crate::netns::{NetnsPair, NsServer, block_udp_to, blocked};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -73,40 +73,6 @@ impl Drop for Coturn {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// Drops every UDP datagram namespace `ns` sends to `to` (`None`: to
-/// anyone) — a firewall that lets only TCP out: signalling passes, media
-/// must take the relay. The rule goes with the namespace.
-fn block_udp_to(ns: &str, to: Option<&str>) {
-    let to = to.map(|ip| format!("ip daddr {ip} ")).unwrap_or_default();
-    let out = NetnsPair::command(ns, "nft")
-        .arg(format!(
-            "add table inet swyd_fw; \
-             add chain inet swyd_fw out {{ type filter hook output priority 0; policy accept; }}; \
-             add rule inet swyd_fw out {to}meta l4proto udp counter drop"
-        ))
-        .output()
-        .expect("nft");
-    assert!(
-        out.status.success(),
-        "nft: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The datagrams the rule of [`block_udp_to`] dropped.
-fn blocked(ns: &str) -> u64 {
-    let out = NetnsPair::command(ns, "nft")
-        .args(["list", "chain", "inet", "swyd_fw", "out"])
-        .output()
-        .expect("nft");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .skip_while(|w| *w != "packets")
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Two browsers behind a firewall that drops UDP to the server

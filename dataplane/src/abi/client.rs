@@ -212,6 +212,22 @@ impl Client {
         self.workers.get(w).map(|e| e.port)
     }
 
+    /// The ICE-TCP front's port, if the dataplane runs one (ABI 1.9).
+    pub fn ice_tcp_port(&self) -> Option<u16> {
+        let port = self
+            .region
+            .u32_at(layout::header::ICE_TCP_PORT)
+            .load(Ordering::Relaxed);
+        u16::try_from(port).ok().filter(|&p| p != 0)
+    }
+
+    /// A snapshot of the ICE-TCP front's counters (ABI 1.9; zero from an
+    /// older dataplane), indexed by `TcpCounter` and
+    /// `TCP_CLOSED_BASE + CloseReason`.
+    pub fn tcp_counters(&self) -> CounterBlock {
+        CounterBlock::load(&self.region, layout::header::TCP_COUNTERS)
+    }
+
     /// The worker whose socket has this port.
     pub fn worker_for_port(&self, port: u16) -> Option<usize> {
         self.workers.iter().position(|e| e.port == port)

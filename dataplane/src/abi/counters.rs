@@ -183,6 +183,37 @@ impl DropReason {
     }
 }
 
+/// Counters of the ICE-TCP front (ABI 1.9), in their own block of
+/// [`COUNTERS`] values in the region header (`header::TCP_COUNTERS`); the
+/// closes by reason start at [`TCP_CLOSED_BASE`] + `CloseReason` index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpCounter {
+    /// Connections accepted (refused ones included).
+    Accepted = 0,
+    /// Connections open now (a gauge).
+    Open = 1,
+    /// Connections whose first packet named a worker.
+    Linked = 2,
+    /// Connections the worker answered (a Binding success response).
+    Answered = 3,
+    /// Packets from peers handed to workers.
+    PacketsIn = 4,
+    /// Their bytes.
+    BytesIn = 5,
+    /// Packets from workers queued for peers.
+    PacketsOut = 6,
+    /// Their bytes.
+    BytesOut = 7,
+    /// Packets for a peer dropped: its send queue was full (it reads too
+    /// slowly).
+    QueueFull = 8,
+    /// Packets from a peer dropped: the worker's socket refused them.
+    WorkerRefused = 9,
+}
+
+/// Index of the first close-reason counter in the ICE-TCP block.
+pub const TCP_CLOSED_BASE: usize = 16;
+
 /// A worker's counters, counted locally.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CounterBlock {

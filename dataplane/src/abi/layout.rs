@@ -69,8 +69,13 @@ pub mod header {
     /// `u32`: bytes of each half of the client-state block (ABI 1.3; 0 =
     /// no block).
     pub const CLIENT_STATE_CAPACITY: usize = 84;
+    /// `u32`: TCP port of the ICE-TCP front (ABI 1.9; 0 = none).
+    pub const ICE_TCP_PORT: usize = 88;
     /// `u16 × MAX_WORKERS`: UDP port of each worker's media socket.
     pub const WORKER_PORTS: usize = 128;
+    /// `u64 × 64`, atomic: the ICE-TCP front's counters (ABI 1.9; zero in
+    /// older regions).
+    pub const TCP_COUNTERS: usize = 512;
 }
 
 /// The sizes a region is built from; stored in the header.

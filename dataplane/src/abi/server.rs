@@ -153,6 +153,13 @@ impl Server {
         Ok((server, rings))
     }
 
+    /// Announces the ICE-TCP front's port in the header (ABI 1.9).
+    pub fn set_ice_tcp_port(&self, port: u16) {
+        self.region
+            .u32_at(header::ICE_TCP_PORT)
+            .store(u32::from(port), Ordering::Relaxed);
+    }
+
     /// The region.
     pub fn region(&self) -> &Arc<Region> {
         &self.region

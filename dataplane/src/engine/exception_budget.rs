@@ -8,8 +8,12 @@
 //! found by hash, an idle slot is taken over, and two active IPs that share
 //! a slot share its budget. Packets from known endpoints are never charged,
 //! so consent checks of calls in progress always get through.
+//!
+//! The ICE-TCP front is the one source keyed by address *and* port: each of
+//! its connections reaches the worker from its own port, and one flooding
+//! TCP peer must not spend every other TCP peer's budget.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 /// Slots in the table.
@@ -23,7 +27,7 @@ pub const BURST: f32 = 400.0;
 
 #[derive(Clone, Copy)]
 struct Slot {
-    ip: Option<IpAddr>,
+    key: Option<SocketAddr>,
     tokens: f32,
     last: Instant,
 }
@@ -31,15 +35,17 @@ struct Slot {
 /// Per-source-IP token buckets for the exception ring.
 pub struct ExceptionBudget {
     slots: Box<[Slot]>,
+    tcp_front: Option<IpAddr>,
 }
 
 impl ExceptionBudget {
     /// An empty table (allocated here, once).
-    pub fn new(now: Instant) -> ExceptionBudget {
+    pub fn new(now: Instant, tcp_front: Option<IpAddr>) -> ExceptionBudget {
         ExceptionBudget {
+            tcp_front,
             slots: vec![
                 Slot {
-                    ip: None,
+                    key: None,
                     tokens: BURST,
                     last: now,
                 };
@@ -49,15 +55,21 @@ impl ExceptionBudget {
         }
     }
 
-    /// Takes a token for a packet from `ip`; false when its budget is spent.
-    pub fn admit(&mut self, now: Instant, ip: IpAddr) -> bool {
-        let slot = &mut self.slots[slot_of(ip)];
+    /// Takes a token for a packet from `from`; false when its budget is
+    /// spent.
+    pub fn admit(&mut self, now: Instant, from: SocketAddr) -> bool {
+        let key = if Some(from.ip()) == self.tcp_front {
+            from
+        } else {
+            SocketAddr::new(from.ip(), 0)
+        };
+        let slot = &mut self.slots[slot_of(key)];
         let elapsed = now.saturating_duration_since(slot.last).as_secs_f32();
         slot.tokens = (slot.tokens + elapsed * RATE).min(BURST);
         slot.last = now;
-        if slot.ip != Some(ip) && slot.tokens >= BURST {
-            // idle long enough to be full again: the slot is this IP's now
-            slot.ip = Some(ip);
+        if slot.key != Some(key) && slot.tokens >= BURST {
+            // idle long enough to be full again: the slot is this key's now
+            slot.key = Some(key);
         }
         if slot.tokens >= 1.0 {
             slot.tokens -= 1.0;
@@ -68,7 +80,7 @@ impl ExceptionBudget {
     }
 }
 
-fn slot_of(ip: IpAddr) -> usize {
+fn slot_of(key: SocketAddr) -> usize {
     // FNV-1a over the address bytes: cheap, and spreads neighbouring
     // addresses over the table.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -78,10 +90,11 @@ fn slot_of(ip: IpAddr) -> usize {
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
     };
-    match ip {
+    match key.ip() {
         IpAddr::V4(v4) => eat(&v4.octets()),
         IpAddr::V6(v6) => eat(&v6.octets()),
     }
+    eat(&key.port().to_be_bytes());
     (h % SLOTS as u64) as usize
 }
 
@@ -93,9 +106,9 @@ mod tests {
     #[test]
     fn one_flooding_ip_does_not_spend_another_s_budget() {
         let t = Instant::now();
-        let mut b = ExceptionBudget::new(t);
-        let flood: IpAddr = "192.0.2.66".parse().unwrap();
-        let calm: IpAddr = "192.0.2.7".parse().unwrap();
+        let mut b = ExceptionBudget::new(t, None);
+        let flood: SocketAddr = "192.0.2.66:5000".parse().unwrap();
+        let calm: SocketAddr = "192.0.2.7:5000".parse().unwrap();
         assert_ne!(slot_of(flood), slot_of(calm));
         // 50 000 packets in one second from the flooder
         let admitted = (0..50_000)
@@ -111,5 +124,31 @@ mod tests {
         }
         // and the flooder gets its sustained rate back over time
         assert!(b.admit(t + Duration::from_secs(3), flood));
+        // another port of the flooder shares its budget
+        let t = t + Duration::from_secs(3);
+        let other_port: SocketAddr = "192.0.2.66:5001".parse().unwrap();
+        let admitted = (0..50_000)
+            .filter(|i| {
+                let at = t + Duration::from_micros(i * 20);
+                b.admit(at, flood) | b.admit(at, other_port)
+            })
+            .count();
+        assert!(admitted <= (BURST + RATE) as usize + 1);
+    }
+
+    #[test]
+    fn each_ice_tcp_connection_has_a_budget_of_its_own() {
+        let t = Instant::now();
+        let front: IpAddr = "127.0.0.1".parse().unwrap();
+        let mut b = ExceptionBudget::new(t, Some(front));
+        let flood = SocketAddr::new(front, 40000);
+        let calm = SocketAddr::new(front, 40001);
+        let admitted = (0..50_000)
+            .filter(|i| b.admit(t + Duration::from_micros(i * 20), flood))
+            .count();
+        assert!(admitted <= (BURST + RATE) as usize + 1);
+        for i in 0..20 {
+            assert!(b.admit(t + Duration::from_millis(1000 + i), calm));
+        }
     }
 }

@@ -37,7 +37,7 @@ impl Engine {
                     .and_then(|e| self.endpoints.get(e))
                     .map_or(0, |e| e.id);
                 // strangers share the ring by source IP; endpoints never wait
-                if id == 0 && !self.exception_budget.admit(now, from.ip()) {
+                if id == 0 && !self.exception_budget.admit(now, from) {
                     return self.counters.drop_packet(DropReason::ExceptionBudget);
                 }
                 if sink.exception(id, from, data) {

@@ -78,6 +78,10 @@ pub struct EngineConfig {
     pub max_endpoints: usize,
     /// Bandwidth events per subscriber (default every 200 ms).
     pub bandwidth_interval: Duration,
+    /// The ICE-TCP front's address: packets from it are charged to the
+    /// exception budget by address and port (one budget per TCP
+    /// connection), not by address.
+    pub tcp_front: Option<std::net::IpAddr>,
     /// Bandwidth estimator settings.
     pub bwe: BweConfig,
 }
@@ -97,6 +101,7 @@ impl Default for EngineConfig {
             srtp: switchyard_srtp::Config::default(),
             max_endpoints: 4096,
             bandwidth_interval: Duration::from_millis(200),
+            tcp_front: None,
             bwe: BweConfig::default(),
         }
     }
@@ -243,7 +248,7 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Engine {
         Engine {
             config,
-            exception_budget: ExceptionBudget::new(Instant::now()),
+            exception_budget: ExceptionBudget::new(Instant::now(), config.tcp_front),
             endpoints: Slab::default(),
             by_addr: HashMap::new(),
             by_id: HashMap::new(),

@@ -34,3 +34,17 @@ pub fn bind_udp(addr: SocketAddr, recv_buffer: usize, send_buffer: usize) -> io:
     socket.bind(&addr.into())?;
     Ok(socket.into())
 }
+
+/// Binds the ICE-TCP listening socket (address reuse on, so a restarted
+/// dataplane binds again at once; IPv4-mapped peers accepted on `[::]`).
+pub fn bind_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        let _ = socket.set_only_v6(false);
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}

@@ -22,6 +22,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("vp9", vp9),
     ("h264", h264),
     ("demux", demux),
+    ("framing", framing),
 ];
 
 /// RTP view, extensions and in-place rewrites.
@@ -143,4 +144,15 @@ pub fn h264(data: &[u8]) {
 /// First-byte demultiplexing.
 pub fn demux(data: &[u8]) {
     black_box(PacketKind::classify(data));
+}
+
+/// An RFC 4571 byte stream split into frames, each classified and, when
+/// STUN, parsed.
+pub fn framing(data: &[u8]) {
+    let mut rest = data;
+    while let Ok(Some(f)) = crate::framing::next_frame(rest, 1500) {
+        demux(f.packet);
+        stun(f.packet);
+        rest = &rest[f.consumed..];
+    }
 }

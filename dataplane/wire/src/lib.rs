@@ -16,6 +16,7 @@
 //! | [`rtcp`] | compound RTCP: SR, RR, SDES, BYE, APP, NACK, PLI, FIR, REMB, transport-cc |
 //! | [`codec`] | VP8 (RFC 7741), VP9 (draft-ietf-payload-vp9), H.264 (RFC 6184) payload headers |
 //! | [`stun`] | STUN (RFC 8489) with MESSAGE-INTEGRITY and FINGERPRINT |
+//! | [`framing`] | RFC 4571 length-prefixed packets over TCP (ICE-TCP) |
 //!
 //! Every parser returns a [`WireError`], never panics on any input, and has a
 //! fuzz entry point in [`fuzz`].
@@ -23,6 +24,7 @@
 
 pub mod codec;
 pub mod demux;
+pub mod framing;
 pub mod fuzz;
 pub mod rtcp;
 pub mod rtp;

@@ -68,7 +68,22 @@ int main(int argc, char **argv) {
     CHECK(switchyard_workers(h, &workers), SWITCHYARD_STATUS_OK);
     CHECK(switchyard_worker_port(h, 0, &port), SWITCHYARD_STATUS_OK);
     CHECK(switchyard_worker_port(h, workers, &port), SWITCHYARD_STATUS_NO_WORKER);
+    uint16_t tcp_port = 0;
+    CHECK(switchyard_ice_tcp_port(h, &tcp_port), SWITCHYARD_STATUS_OK);
+    CHECK(switchyard_ice_tcp_port(h, NULL), SWITCHYARD_STATUS_NULL_ARGUMENT);
+    if (tcp_port == 0) {
+        fprintf(stderr, "the dataplane announced no ICE-TCP port\n");
+        return 1;
+    }
+    SwitchyardIceTcpCounters tcp;
+    CHECK(switchyard_ice_tcp_counters(h, &tcp), SWITCHYARD_STATUS_OK);
+    if (tcp.open != 0 || tcp.accepted != 0) {
+        fprintf(stderr, "ICE-TCP counters before any connection: %llu open, %llu accepted\n",
+                (unsigned long long)tcp.open, (unsigned long long)tcp.accepted);
+        return 1;
+    }
     printf("attached: %u worker(s), worker 0 on UDP %u\n", workers, port);
+    printf("ICE-TCP on %u\n", tcp_port);
 
     SwitchyardEndpoint pub = endpoint(1, argv[2], 0x10, 0x30);
     SwitchyardEndpoint sub = endpoint(2, argv[3], 0x50, 0x70);
