@@ -1,6 +1,6 @@
 //! The generator against a real Switchyard (its dataplane and control plane
 //! in this process, real sockets on loopback): 2 rooms × 4 participants for
-//! 10 s, every stream received, nothing lost.
+//! 10 s, every stream received, nothing lost — over UDP, and over ICE-TCP.
 
 use std::time::{Duration, Instant};
 use switchyard_benches::load::{LoadConfig, Target, run};
@@ -8,13 +8,23 @@ use switchyard_controlplane::config::{Args, Config};
 
 #[test]
 fn two_rooms_of_four_get_everything() {
-    let dir = std::env::temp_dir().join(format!("swyd-pktgen-{}", std::process::id()));
+    two_rooms_of_four(false);
+}
+
+#[test]
+fn two_rooms_of_four_get_everything_over_ice_tcp() {
+    two_rooms_of_four(true);
+}
+
+fn two_rooms_of_four(tcp: bool) {
+    let dir = std::env::temp_dir().join(format!("swyd-pktgen-{tcp}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     switchyard_dataplane::abi::access::prepare_socket_dir(&dir).unwrap();
     let socket = dir.join("dp.sock");
     let dp = switchyard_dataplane::config::Config::load(switchyard_dataplane::config::Args {
         workers: Some(1),
         base_port: Some(0),
+        ice_tcp_port: tcp.then_some(switchyard_dataplane::config::PortOrOff::Port(0)),
         control_socket: Some(socket.clone()),
         log: Some("warn".into()),
         tuning_profile: Some("none".into()),
@@ -73,6 +83,7 @@ fn two_rooms_of_four_get_everything() {
             cores: vec![],
             room_prefix: "ci".into(),
             regions: vec![],
+            tcp,
         },
         |line| eprintln!("{line}"),
     );

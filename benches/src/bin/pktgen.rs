@@ -8,6 +8,7 @@
 //!   switchyard-pktgen --ramp --rooms 2 --ramp-step 2 --duration 10      (until it falls behind)
 //!   … --csv rates.csv --svg rates.svg                                   (time series and plot)
 //!   switchyard-pktgen --target janus --server 10.0.0.2:8188 …            (the same load on Janus)
+//!   switchyard-pktgen --transport tcp …                                  (media over ICE-TCP)
 //!   switchyard-pktgen --compare switchyard.json,janus.json              (saved ramps side by side)
 
 use clap::Parser;
@@ -66,6 +67,10 @@ struct Args {
     /// rooms then span the bridges of those regions.
     #[arg(long, value_delimiter = ',')]
     regions: Vec<String>,
+    /// The media transport: `udp`, or `tcp` (ICE-TCP to the server's
+    /// passive TCP candidate; Switchyard only).
+    #[arg(long, value_enum, default_value = "udp")]
+    transport: Transport,
     /// Ramp: start at --rooms and add --ramp-step rooms per step (each step
     /// --duration seconds) until loss > 0.1 % or p99 > 20 ms; report the knee.
     #[arg(long)]
@@ -88,6 +93,15 @@ struct Args {
     /// comma-separated) side by side, the first against the others.
     #[arg(long, value_delimiter = ',')]
     compare: Vec<std::path::PathBuf>,
+}
+
+/// A media transport.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Transport {
+    /// UDP, as browsers use it when they can.
+    Udp,
+    /// ICE-TCP (RFC 6544).
+    Tcp,
 }
 
 /// The side-by-side table of saved ramps.
@@ -134,6 +148,10 @@ fn main() -> ExitCode {
     if !args.compare.is_empty() {
         return compare(&args.compare, args.svg.as_deref());
     }
+    if args.transport == Transport::Tcp && args.target != Target::Switchyard {
+        eprintln!("switchyard-pktgen: --transport tcp drives Switchyard only");
+        return ExitCode::from(2);
+    }
     let config = LoadConfig {
         target: args.target,
         server: args.server,
@@ -151,6 +169,7 @@ fn main() -> ExitCode {
         cores: args.cores.clone(),
         room_prefix: args.room_prefix.clone(),
         regions: args.regions.clone(),
+        tcp: args.transport == Transport::Tcp,
     };
     eprintln!(
         "switchyard-pktgen: {} rooms × {} participants against {:?} at {} for {} s",

@@ -5,7 +5,7 @@
 //! thread drives many clients.
 
 use super::Participant;
-use super::leg::{Leg, role_for_answer, socket_toward, with_candidate};
+use super::leg::{Leg, Path, role_for_answer, socket_toward, with_candidate};
 use super::media::{Browser, Window};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -128,6 +128,7 @@ impl Client {
         room: &str,
         name: &str,
         region: Option<&str>,
+        tcp: bool,
         epoch: Instant,
     ) -> Result<Client> {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -168,7 +169,10 @@ impl Client {
             }
         };
         let role = role_for_answer(&answer_sdp)?;
-        let leg = Leg::connect(udp, &answer_sdp, &ice_local, &cert, role, deadline)?;
+        // over ICE-TCP the UDP socket only named us in the offer (the
+        // server, ICE-lite, never checks toward the browser)
+        let path = if tcp { Path::Tcp } else { Path::Udp(udp) };
+        let leg = Leg::connect(path, &answer_sdp, &ice_local, &cert, role, deadline)?;
         ws.get_mut().set_nonblocking(true).map_err(sig)?;
         Ok(Client {
             ws,

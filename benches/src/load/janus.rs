@@ -10,7 +10,7 @@
 
 use super::Participant;
 use super::client::{ClientError, answer, next_message, offer, send_json, sig};
-use super::leg::{Leg, role_for_answer, socket_toward, with_candidate};
+use super::leg::{Leg, Path, role_for_answer, socket_toward, with_candidate};
 use super::media::{Browser, Window};
 use serde_json::{Value, json};
 use std::net::{SocketAddr, TcpStream};
@@ -160,7 +160,14 @@ impl JanusClient {
         let answer_sdp = jsep_sdp(&joined, "answer")?;
         candidates_done(&mut ws, session, handle)?;
         let role = role_for_answer(&answer_sdp)?;
-        let publisher = Leg::connect(udp, &answer_sdp, &ice_local, &cert, role, deadline)?;
+        let publisher = Leg::connect(
+            Path::Udp(udp),
+            &answer_sdp,
+            &ice_local,
+            &cert,
+            role,
+            deadline,
+        )?;
         // requests from here on wait through `next_message`, which polls
         ws.get_mut().set_nonblocking(true).map_err(sig)?;
         Ok(JanusClient {
@@ -274,7 +281,7 @@ impl Participant for JanusClient {
         candidates_done(&mut self.ws, self.session, handle)?;
         // Janus offered actpass; our answer took the active role
         let leg = Leg::connect(
-            udp,
+            Path::Udp(udp),
             &janus_offer,
             &self.ice_local,
             &self.cert,

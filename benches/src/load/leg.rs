@@ -1,10 +1,12 @@
-//! One peer connection's media path, as a browser has it: a UDP socket, ICE
+//! One peer connection's media path, as a browser has it: a UDP socket (or
+//! an ICE-TCP connection, RFC 6544 active side with RFC 4571 framing), ICE
 //! connectivity checks with the peer's credentials (we are the controlling,
 //! nominating side: both servers we drive are ICE-lite), a DTLS handshake in
 //! whichever role the SDP gave us, then SRTP both ways.
 
 use super::client::ClientError;
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 use switchyard_controlplane::dtls::{Certificate, DtlsEvent, DtlsRole, DtlsSession};
 use switchyard_controlplane::ice::Credentials;
@@ -13,9 +15,117 @@ use switchyard_srtp::{Config as SrtpConfig, Session};
 use switchyard_wire::demux::PacketKind;
 use switchyard_wire::stun::{StunMessage, StunWriter, attr};
 
+/// How a leg reaches its peer.
+pub enum Path {
+    /// This UDP socket, to the peer's first UDP candidate.
+    Udp(UdpSocket),
+    /// A TCP connection to the peer's first passive TCP candidate.
+    Tcp,
+}
+
+/// Bytes a TCP leg holds for sending before it drops whole packets.
+const TCP_QUEUE: usize = 256 << 10;
+
+/// The socket under a leg.
+enum Wire {
+    Udp(UdpSocket),
+    Tcp {
+        stream: TcpStream,
+        /// Received bytes not yet split into packets.
+        inbox: Vec<u8>,
+        /// Framed packets the socket has not taken yet.
+        outbox: Vec<u8>,
+    },
+}
+
+impl Wire {
+    /// Sends one packet to `to`; whether it went (or was queued whole).
+    fn send(&mut self, packet: &[u8], to: SocketAddr) -> bool {
+        match self {
+            Wire::Udp(udp) => udp.send_to(packet, to).is_ok(),
+            Wire::Tcp { stream, outbox, .. } => {
+                flush(stream, outbox);
+                if outbox.len() + 2 + packet.len() > TCP_QUEUE
+                    || packet.len() > usize::from(u16::MAX)
+                {
+                    return false;
+                }
+                outbox.extend_from_slice(&(packet.len() as u16).to_be_bytes());
+                outbox.extend_from_slice(packet);
+                flush(stream, outbox);
+                true
+            }
+        }
+    }
+
+    /// The next packet received (non-blocking, or within the socket's read
+    /// timeout while it blocks), with its sender.
+    fn recv(&mut self, buf: &mut [u8], peer: SocketAddr) -> Option<(usize, SocketAddr)> {
+        match self {
+            Wire::Udp(udp) => udp.recv_from(buf).ok(),
+            Wire::Tcp {
+                stream,
+                inbox,
+                outbox,
+            } => {
+                flush(stream, outbox);
+                loop {
+                    if let Ok(Some(f)) = switchyard_wire::framing::next_frame(inbox, buf.len()) {
+                        let n = f.packet.len();
+                        buf[..n].copy_from_slice(f.packet);
+                        inbox.drain(..f.consumed);
+                        return Some((n, peer));
+                    }
+                    let mut chunk = [0u8; 16 << 10];
+                    match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => return None,
+                        Ok(n) => inbox.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            }
+        }
+    }
+
+    fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Wire::Udp(udp) => udp.as_raw_fd(),
+            Wire::Tcp { stream, .. } => stream.as_raw_fd(),
+        }
+    }
+
+    fn set_read_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+        match self {
+            Wire::Udp(udp) => udp.set_read_timeout(t),
+            Wire::Tcp { stream, .. } => stream.set_read_timeout(t),
+        }
+    }
+
+    fn set_nonblocking(&self) -> std::io::Result<()> {
+        match self {
+            Wire::Udp(udp) => udp.set_nonblocking(true),
+            Wire::Tcp { stream, .. } => stream.set_nonblocking(true),
+        }
+    }
+}
+
+/// Writes what the socket takes of `outbox`.
+fn flush(stream: &mut TcpStream, outbox: &mut Vec<u8>) {
+    while !outbox.is_empty() {
+        match stream.write(outbox) {
+            Ok(0) => return,
+            Ok(n) => {
+                outbox.drain(..n);
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
 /// A connected media path.
 pub struct Leg {
-    udp: UdpSocket,
+    wire: Wire,
     remote: SocketAddr,
     ice_local: Credentials,
     ice_remote: Credentials,
@@ -32,9 +142,18 @@ fn media(e: impl std::fmt::Display) -> ClientError {
 
 /// The first UDP host candidate in an SDP.
 pub fn candidate(sdp: &str) -> Option<SocketAddr> {
+    candidate_of(sdp, "udp")
+}
+
+/// The first host candidate of `protocol` (`udp`, or `tcp`: passive ones
+/// only, those that take connections) in an SDP.
+fn candidate_of(sdp: &str, protocol: &str) -> Option<SocketAddr> {
     sdp.lines().find_map(|l| {
         let f: Vec<&str> = l.strip_prefix("a=candidate:")?.split_whitespace().collect();
-        if !f.get(2)?.eq_ignore_ascii_case("udp") {
+        if !f.get(2)?.eq_ignore_ascii_case(protocol) {
+            return None;
+        }
+        if protocol == "tcp" && !l.contains(" tcptype passive") {
             return None;
         }
         format!("{}:{}", f.get(4)?, f.get(5)?).parse().ok()
@@ -84,10 +203,11 @@ pub fn with_candidate(sdp: &str, local: SocketAddr) -> String {
 }
 
 impl Leg {
-    /// Connects `udp` to the peer described by `remote_sdp` (its offer or
-    /// answer): ICE checks to its first candidate, then DTLS as `role` says.
+    /// Connects over `path` to the peer described by `remote_sdp` (its
+    /// offer or answer): ICE checks to its first candidate of the path's
+    /// protocol, then DTLS as `role` says.
     pub fn connect(
-        udp: UdpSocket,
+        path: Path,
         remote_sdp: &str,
         ice_local: &Credentials,
         cert: &Certificate,
@@ -95,11 +215,31 @@ impl Leg {
         deadline: Instant,
     ) -> Result<Leg, ClientError> {
         let remote = Offer::parse(remote_sdp).map_err(media)?;
-        let to = candidate(remote_sdp).ok_or_else(|| media("no UDP candidate in the SDP"))?;
-        let (send, recv) = handshake(&udp, to, ice_local, &remote, cert, role, deadline)?;
-        udp.set_nonblocking(true).map_err(media)?;
+        let (mut wire, to) = match path {
+            Path::Udp(udp) => {
+                let to =
+                    candidate(remote_sdp).ok_or_else(|| media("no UDP candidate in the SDP"))?;
+                (Wire::Udp(udp), to)
+            }
+            Path::Tcp => {
+                let to = candidate_of(remote_sdp, "tcp")
+                    .ok_or_else(|| media("no passive TCP candidate in the SDP"))?;
+                let wait = deadline.saturating_duration_since(Instant::now());
+                let stream = TcpStream::connect_timeout(&to, wait.max(Duration::from_millis(1)))
+                    .map_err(media)?;
+                stream.set_nodelay(true).map_err(media)?;
+                let wire = Wire::Tcp {
+                    stream,
+                    inbox: Vec::with_capacity(32 << 10),
+                    outbox: Vec::with_capacity(TCP_QUEUE),
+                };
+                (wire, to)
+            }
+        };
+        let (send, recv) = handshake(&mut wire, to, ice_local, &remote, cert, role, deadline)?;
+        wire.set_nonblocking().map_err(media)?;
         Ok(Leg {
-            udp,
+            wire,
             remote: to,
             ice_local: ice_local.clone(),
             ice_remote: remote.ice,
@@ -111,24 +251,23 @@ impl Leg {
 
     /// The socket, to wait on.
     pub fn fd(&self) -> std::os::fd::RawFd {
-        use std::os::fd::AsRawFd;
-        self.udp.as_raw_fd()
+        self.wire.raw_fd()
     }
 
     /// Sends a datagram to the peer; whether it went.
-    pub fn send_to_peer(&self, datagram: &[u8]) -> bool {
-        self.udp.send_to(datagram, self.remote).is_ok()
+    pub fn send_to_peer(&mut self, datagram: &[u8]) -> bool {
+        self.wire.send(datagram, self.remote)
     }
 
     /// The next datagram received, if any (non-blocking).
-    pub fn recv(&self, buf: &mut [u8]) -> Option<usize> {
-        self.udp.recv(buf).ok()
+    pub fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
+        self.wire.recv(buf, self.remote).map(|(n, _)| n)
     }
 
     /// Answers the peer's connectivity check in `datagram`, if it is one.
-    pub fn answer_check(&self, datagram: &[u8]) {
+    pub fn answer_check(&mut self, datagram: &[u8]) {
         if let Some(response) = check_response(datagram, self.remote, &self.ice_local) {
-            let _ = self.udp.send_to(&response, self.remote);
+            let _ = self.wire.send(&response, self.remote);
         }
     }
 
@@ -137,7 +276,7 @@ impl Leg {
         if now >= self.next_consent {
             self.next_consent = now + Duration::from_secs(5);
             let check = binding_request(&self.ice_local, &self.ice_remote, false);
-            let _ = self.udp.send_to(&check, self.remote);
+            let _ = self.wire.send(&check, self.remote);
         }
     }
 }
@@ -189,7 +328,7 @@ fn check_response(datagram: &[u8], from: SocketAddr, local: &Credentials) -> Opt
 /// ICE check with nomination, then the DTLS handshake: the SRTP sessions
 /// (send, receive).
 fn handshake(
-    udp: &UdpSocket,
+    udp: &mut Wire,
     to: SocketAddr,
     local: &Credentials,
     remote: &Offer,
@@ -214,13 +353,13 @@ fn handshake(
         }
         if !checked && now >= next_check {
             next_check = now + Duration::from_millis(100);
-            let _ = udp.send_to(&binding_request(local, &remote.ice, true), to);
+            let _ = udp.send(&binding_request(local, &remote.ice, true), to);
         }
-        if let Ok((n, from)) = udp.recv_from(&mut buf) {
+        if let Some((n, from)) = udp.recv(&mut buf, to) {
             match PacketKind::classify(&buf[..n]) {
                 PacketKind::Stun => {
                     if let Some(response) = check_response(&buf[..n], from, local) {
-                        let _ = udp.send_to(&response, from);
+                        let _ = udp.send(&response, from);
                     } else if StunMessage::new_checked(&buf[..n])
                         .is_ok_and(|m| m.message_type() == 0x0101)
                     {
@@ -234,7 +373,7 @@ fn handshake(
         if checked {
             dtls.handle_timeout(now);
             while let Some(d) = dtls.poll_datagram() {
-                let _ = udp.send_to(&d, to);
+                let _ = udp.send(&d, to);
             }
             match dtls.poll_event() {
                 Some(DtlsEvent::Connected(keys)) => {

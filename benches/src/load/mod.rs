@@ -97,6 +97,9 @@ pub struct LoadConfig {
     /// `region` of their `join`: with cascading, rooms span the bridges of
     /// these regions); empty: none.
     pub regions: Vec<String>,
+    /// Media over ICE-TCP (the server's passive TCP candidate) instead of
+    /// UDP (Switchyard only).
+    pub tcp: bool,
 }
 
 /// What a run measured.
@@ -376,7 +379,14 @@ fn connect(
             let room = format!("{}{}", config.room_prefix, i / config.participants);
             let region = (!config.regions.is_empty())
                 .then(|| config.regions[(i % config.participants) % config.regions.len()].as_str());
-            Box::new(Client::connect(config.server, &room, &name, region, epoch)?)
+            Box::new(Client::connect(
+                config.server,
+                &room,
+                &name,
+                region,
+                config.tcp,
+                epoch,
+            )?)
         }
         Target::Janus => {
             let seat = Seat {

@@ -68,7 +68,7 @@ pub enum CloseReason {
     Idle = 5,
     /// Its send queue did not empty for the stall timeout.
     StalledReader = 6,
-    /// The peer closed it.
+    /// The peer closed or reset it.
     PeerClosed = 7,
     /// A socket error.
     Error = 8,

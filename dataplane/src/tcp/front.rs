@@ -78,6 +78,17 @@ fn source_of(ip: IpAddr) -> u128 {
     }
 }
 
+/// The reason a socket error closes a connection: the peer's reset (a
+/// browser closing with data unread) is its close, not our error.
+fn closed_by(e: &std::io::Error) -> CloseReason {
+    match e.kind() {
+        ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::ConnectionAborted => {
+            CloseReason::PeerClosed
+        }
+        _ => CloseReason::Error,
+    }
+}
+
 /// One pending connection of `source` is no longer pending.
 fn release(pending: &mut HashMap<u128, usize>, source: u128) {
     if let Some(p) = pending.get_mut(&source) {
@@ -275,7 +286,7 @@ impl Front {
                 Ok(n) => n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => return Err(CloseReason::Error),
+                Err(e) => return Err(closed_by(&e)),
             };
             conn.recv.filled(n);
             conn.state.received(now);
@@ -370,7 +381,7 @@ impl Front {
                 Ok(n) => queue.consume(n),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => return Err(CloseReason::Error),
+                Err(e) => return Err(closed_by(&e)),
             }
         }
         conn.state.queue_is(now, queue.is_empty());
