@@ -3,6 +3,7 @@
 //! are re-pointed at the buffers before each call (nothing self-referential
 //! is stored).
 
+use super::pktinfo::{self, CONTROL_WORDS, Control, Sources};
 use super::wake::Wake;
 use super::{BUFFER_SIZE, Handler, IoStats, PacketIo, Tx};
 use mio::unix::SourceFd;
@@ -23,6 +24,8 @@ struct Rx {
     iovs: Vec<libc::iovec>,
     names: Vec<libc::sockaddr_storage>,
     hdrs: Vec<libc::mmsghdr>,
+    /// Each datagram's destination address (when `pktinfo`).
+    ctrls: Vec<Control>,
 }
 
 /// Send side: queued datagrams awaiting one `sendmmsg`.
@@ -31,10 +34,14 @@ pub struct MmsgTx {
     bufs: Box<[u8]>,
     lens: Vec<usize>,
     dests: Vec<SockAddr>,
+    to: Vec<SocketAddr>,
     iovs: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
-    /// One `UDP_SEGMENT` control message per send (8-byte aligned).
-    ctrls: Vec<[u64; 4]>,
+    /// Control messages per send: `UDP_SEGMENT`, the source address.
+    ctrls: Vec<Control>,
+    /// The socket is bound to a wildcard address: replies name their source.
+    pktinfo: bool,
+    sources: Sources,
     planner: super::gso::Planner,
     /// Whether the socket takes `UDP_SEGMENT` (probed; off after EIO/EINVAL).
     gso: bool,
@@ -70,6 +77,7 @@ impl MmsgIo {
         poll.registry()
             .register(&mut SourceFd(&wake_fd), WAKE, Interest::READABLE)?;
         let placeholder = SockAddr::from(SocketAddr::from(([0, 0, 0, 0], 0)));
+        let pktinfo = pktinfo::enable(fd, socket.local_addr()?);
         Ok(MmsgIo {
             socket,
             poll,
@@ -80,15 +88,19 @@ impl MmsgIo {
                 iovs: (0..batch).map(|_| zeroed()).collect(),
                 names: (0..batch).map(|_| zeroed()).collect(),
                 hdrs: (0..batch).map(|_| zeroed()).collect(),
+                ctrls: vec![[0; CONTROL_WORDS]; batch],
             },
             tx: MmsgTx {
                 fd,
                 bufs: vec![0u8; batch * BUFFER_SIZE].into_boxed_slice(),
                 lens: vec![0; batch],
                 dests: vec![placeholder; batch],
+                to: vec![SocketAddr::from(([0, 0, 0, 0], 0)); batch],
                 iovs: (0..batch).map(|_| zeroed()).collect(),
                 hdrs: (0..batch).map(|_| zeroed()).collect(),
-                ctrls: vec![[0u64; 4]; batch],
+                ctrls: vec![[0; CONTROL_WORDS]; batch],
+                pktinfo,
+                sources: Sources::default(),
                 planner: super::gso::Planner::new(batch),
                 gso: gso_supported(fd),
                 queued: 0,
@@ -98,6 +110,7 @@ impl MmsgIo {
     }
 
     fn recv_batch(&mut self) -> io::Result<usize> {
+        let pktinfo = self.tx.pktinfo;
         let rx = &mut self.rx;
         let n = rx.hdrs.len();
         for i in 0..n {
@@ -110,8 +123,13 @@ impl MmsgIo {
             h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             h.msg_iov = &mut rx.iovs[i];
             h.msg_iovlen = 1;
-            h.msg_control = core::ptr::null_mut();
-            h.msg_controllen = 0;
+            if pktinfo {
+                h.msg_control = rx.ctrls[i].as_mut_ptr().cast();
+                h.msg_controllen = size_of::<Control>() as _;
+            } else {
+                h.msg_control = core::ptr::null_mut();
+                h.msg_controllen = 0;
+            }
             h.msg_flags = 0;
             rx.hdrs[i].msg_len = 0;
         }
@@ -160,23 +178,6 @@ pub(super) fn gso_supported(fd: RawFd) -> bool {
     r == 0
 }
 
-/// Writes a `UDP_SEGMENT` control message for `segment`-byte segments into
-/// `ctrl`; returns the control length.
-pub(super) fn write_gso_cmsg(ctrl: &mut [u64; 4], segment: u16) -> usize {
-    // SAFETY: CMSG_SPACE is pure arithmetic on its argument.
-    let space = unsafe { libc::CMSG_SPACE(size_of::<u16>() as u32) } as usize;
-    let cmsg = ctrl.as_mut_ptr().cast::<libc::cmsghdr>();
-    // SAFETY: `ctrl` is 32 bytes, 8-aligned, larger than CMSG_SPACE(2) (24);
-    // the header and its 2-byte payload are written inside it.
-    unsafe {
-        (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as _;
-        (*cmsg).cmsg_level = libc::SOL_UDP;
-        (*cmsg).cmsg_type = libc::UDP_SEGMENT;
-        libc::CMSG_DATA(cmsg).cast::<u16>().write_unaligned(segment);
-    }
-    space
-}
-
 /// Converts a kernel-filled sockaddr_storage holding `len` bytes.
 pub(super) fn to_socket_addr(
     storage: &libc::sockaddr_storage,
@@ -221,6 +222,17 @@ impl PacketIo for MmsgIo {
             let Some(from) = to_socket_addr(&self.rx.names[i], h.msg_hdr.msg_namelen) else {
                 continue;
             };
+            if self.tx.pktinfo {
+                let n = h.msg_hdr.msg_controllen.min(size_of::<Control>());
+                // SAFETY: the kernel wrote `n` bytes of control messages
+                // into this datagram's buffer, of at least that size.
+                let ctl = unsafe {
+                    std::slice::from_raw_parts(self.rx.ctrls[i].as_ptr().cast::<u8>(), n)
+                };
+                if let Some(local) = pktinfo::destination(ctl) {
+                    self.tx.sources.learn(from, local);
+                }
+            }
             let buf = &mut self.rx.bufs[i * BUFFER_SIZE..i * BUFFER_SIZE + len];
             f(buf, from, &mut self.tx);
         }
@@ -264,14 +276,18 @@ impl MmsgTx {
                 };
                 iov += 1;
             }
-            let dest = &self.dests[self.planner.order[group.first]];
+            let lead = self.planner.order[group.first];
+            let dest = &self.dests[lead];
+            let to = self.to[lead];
             let h = &mut self.hdrs[g].msg_hdr;
             h.msg_name = dest.as_ptr() as *mut libc::c_void;
             h.msg_namelen = dest.len();
             h.msg_iov = &mut self.iovs[first_iov];
             h.msg_iovlen = group.count as _;
-            if group.count > 1 {
-                let len = write_gso_cmsg(&mut self.ctrls[g], group.segment as u16);
+            let segment = (group.count > 1).then_some(group.segment as u16);
+            let source = self.pktinfo.then(|| self.sources.source_for(to)).flatten();
+            let len = pktinfo::send_control(&mut self.ctrls[g], segment, source, to);
+            if len > 0 {
                 h.msg_control = self.ctrls[g].as_mut_ptr().cast();
                 h.msg_controllen = len as _;
             } else {
@@ -354,6 +370,7 @@ impl Tx for MmsgTx {
         if i < self.lens.len() {
             self.lens[i] = len.min(BUFFER_SIZE);
             self.dests[i] = SockAddr::from(to);
+            self.to[i] = to;
             self.queued += 1;
         }
     }
@@ -376,6 +393,15 @@ mod tests {
         let at = a.local_addr().unwrap();
         let mut io = MmsgIo::new(a, &wake, 8).unwrap();
         crate::io::test_support::echo(&mut io, at, 20, 100);
+    }
+
+    #[test]
+    fn replies_leave_from_the_address_each_peer_reached() {
+        for wildcard in ["0.0.0.0:0", "[::]:0"] {
+            crate::io::test_support::answers_from_where_it_was_reached(wildcard, |s, w| {
+                Box::new(MmsgIo::new(s, w, 16).unwrap())
+            });
+        }
     }
 
     #[test]

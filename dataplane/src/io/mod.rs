@@ -13,6 +13,8 @@
 pub mod gso;
 #[allow(unsafe_code)] // kernel interface: recvmmsg / sendmmsg
 pub mod mmsg;
+#[allow(unsafe_code)] // kernel interface: control messages
+pub mod pktinfo;
 pub mod socket;
 #[allow(unsafe_code)] // kernel interface: io_uring SQEs, buffer ring, msghdr
 pub mod uring;
@@ -155,6 +157,55 @@ pub(crate) mod test_support {
         }
         io.flush().unwrap();
         assert_eq!(io.stats().sent, u64::from(count));
+    }
+
+    /// On a socket bound to `wildcard` (`0.0.0.0:0` or `[::]:0`), replies
+    /// leave from the address the peer reached it at: a peer on 127.0.0.5
+    /// sends five datagrams to 127.0.0.2, then five to 127.0.0.3, then to
+    /// 127.0.0.2 again (every 127/8 address is the host's), and every answer
+    /// (the five of a round go back as one GSO run) comes from the address
+    /// its round went to.
+    pub fn answers_from_where_it_was_reached(
+        wildcard: &str,
+        open: impl FnOnce(UdpSocket, &Wake) -> Box<dyn PacketIo>,
+    ) {
+        let wake = Wake::new().unwrap();
+        let socket = super::socket::bind_udp(wildcard.parse().unwrap(), 1 << 20, 1 << 20).unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let mut io = open(socket, &wake);
+        let peer = UdpSocket::bind("127.0.0.5:0").unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        for (round, ip) in ["127.0.0.2", "127.0.0.3", "127.0.0.2"].iter().enumerate() {
+            let to = std::net::SocketAddr::new(ip.parse().unwrap(), port);
+            for i in 0..5u8 {
+                peer.send_to(&[round as u8, i, 0, 0, 0, 0, 0, 0], to)
+                    .unwrap();
+            }
+            let mut got = 0;
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while got < 5 && Instant::now() < deadline {
+                io.wait(Duration::from_millis(50)).unwrap();
+                io.drain(&mut |data, from, tx| {
+                    got += 1;
+                    let buf = tx.buffer().unwrap();
+                    buf[..data.len()].copy_from_slice(data);
+                    tx.commit(data.len(), from);
+                })
+                .unwrap();
+                io.flush().unwrap();
+            }
+            assert_eq!(got, 5);
+            let mut buf = [0u8; 64];
+            for _ in 0..5 {
+                let (n, from) = peer.recv_from(&mut buf).unwrap();
+                assert_eq!((n, buf[0]), (8, round as u8));
+                assert_eq!(
+                    (from.ip().to_canonical(), from.port()),
+                    (to.ip(), to.port()),
+                    "the answer to a request sent to {to} came from {from}"
+                );
+            }
+        }
     }
 
     /// A wake-up from another thread ends a long `wait` early.

@@ -17,6 +17,7 @@
 //! outlives the ring: `Drop` cancels outstanding requests and waits for
 //! them before the memory is freed.
 
+use super::pktinfo::{self, CONTROL_WORDS, Control, Sources};
 use super::wake::Wake;
 use super::{BUFFER_SIZE, Handler, IoStats, PacketIo, Tx};
 use io_uring::types::{Fd, RecvMsgOut, SubmitArgs, Timespec};
@@ -153,8 +154,13 @@ pub struct UringTx {
     hdrs: Box<[libc::msghdr]>,
     /// Per group (indexed by its first slot): MAX_SEGMENTS iovecs.
     iovs: Box<[libc::iovec]>,
-    ctrls: Box<[[u64; 4]]>,
+    /// Control messages per send: `UDP_SEGMENT`, the source address.
+    ctrls: Box<[Control]>,
     names: Box<[SockAddr]>,
+    to: Box<[SocketAddr]>,
+    /// The socket is bound to a wildcard address: replies name their source.
+    pktinfo: bool,
+    sources: Sources,
     /// Next slot of the same send (NO_SLOT ends the chain).
     next: Box<[u16]>,
     free: Vec<u16>,
@@ -234,6 +240,11 @@ impl UringIo {
         }
         let mut msghdr: Box<libc::msghdr> = Box::new(zeroed());
         msghdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // room for the destination address in each buffer, after the name
+        let pktinfo = pktinfo::enable(socket.as_raw_fd(), socket.local_addr()?);
+        if pktinfo {
+            msghdr.msg_controllen = size_of::<Control>() as _;
+        }
         let batch = batch.clamp(8, 1024);
         let placeholder = SockAddr::from(SocketAddr::from(([0, 0, 0, 0], 0)));
         let fd = socket.as_raw_fd();
@@ -245,8 +256,11 @@ impl UringIo {
                 lens: vec![0; batch].into_boxed_slice(),
                 hdrs: (0..batch).map(|_| zeroed()).collect(),
                 iovs: (0..batch * SEGS).map(|_| zeroed()).collect(),
-                ctrls: vec![[0u64; 4]; batch].into_boxed_slice(),
+                ctrls: vec![[0; CONTROL_WORDS]; batch].into_boxed_slice(),
                 names: vec![placeholder.clone(); batch].into_boxed_slice(),
+                to: vec![SocketAddr::from(([0, 0, 0, 0], 0)); batch].into_boxed_slice(),
+                pktinfo,
+                sources: Sources::default(),
                 next: vec![NO_SLOT; batch].into_boxed_slice(),
                 free: (0..batch as u16).rev().collect(),
                 current: None,
@@ -401,8 +415,11 @@ impl UringTx {
             h.msg_namelen = self.names[first].len();
             h.msg_iov = &mut self.iovs[first * SEGS];
             h.msg_iovlen = group.count as _;
-            if group.count > 1 {
-                let len = super::mmsg::write_gso_cmsg(&mut self.ctrls[first], group.segment as u16);
+            let to = self.to[first];
+            let segment = (group.count > 1).then_some(group.segment as u16);
+            let source = self.pktinfo.then(|| self.sources.source_for(to)).flatten();
+            let len = pktinfo::send_control(&mut self.ctrls[first], segment, source, to);
+            if len > 0 {
                 h.msg_control = self.ctrls[first].as_mut_ptr().cast();
                 h.msg_controllen = len as _;
             } else {
@@ -468,6 +485,7 @@ impl Tx for UringTx {
             return;
         };
         self.names[slot as usize] = SockAddr::from(to);
+        self.to[slot as usize] = to;
         self.lens[slot as usize] = len.min(BUFFER_SIZE);
         self.pending.push(slot);
     }
@@ -525,11 +543,15 @@ impl PacketIo for UringIo {
                             start,
                             m.payload_data().len(),
                             sockaddr(m.name_data(), m.incoming_name_len()),
+                            pktinfo::destination(m.control_data()),
                         )
                     });
                 match parsed {
                     Some((true, ..)) => self.tx.stats.truncated += 1,
-                    Some((false, start, len, Some(from))) => {
+                    Some((false, start, len, Some(from), local)) => {
+                        if let Some(local) = local {
+                            self.tx.sources.learn(from, local);
+                        }
                         let buf = self.rx.bufring.buffer(bid);
                         f(&mut buf[start..start + len], from, &mut self.tx);
                         count += 1;
@@ -704,6 +726,15 @@ mod tests {
         let leaked = LEAKED_TEARDOWNS.load(Ordering::Relaxed);
         drop(io);
         assert!(LEAKED_TEARDOWNS.load(Ordering::Relaxed) > leaked);
+    }
+
+    #[test]
+    fn replies_leave_from_the_address_each_peer_reached() {
+        for wildcard in ["0.0.0.0:0", "[::]:0"] {
+            crate::io::test_support::answers_from_where_it_was_reached(wildcard, |s, w| {
+                Box::new(UringIo::new(s, w, 16).unwrap())
+            });
+        }
     }
 
     #[test]
