@@ -1,6 +1,7 @@
 //! Issue #16 show 3: a call where the only network is IPv6 — the server
 //! binds and advertises an IPv6 address, the browsers have nothing else —
-//! from the page over HTTPS to the media over UDP.
+//! from the page over HTTPS to the media over UDP. And the addresses of a
+//! host with several: replies leave from the one each browser reached.
 
 use crate::browser::{assert_one_call_over, call};
 use crate::netns::{NetnsPair, NsServer};
@@ -108,5 +109,41 @@ fn an_ipv4_browser_and_an_ipv6_browser_meet_on_a_dual_stack_server() {
         // took for a peer-reflexive address of its own)
         assert_eq!(p["path"]["local"], "host", "{name}: {}", context());
         assert_one_call_over(p, name, address, "from the other family", &context);
+    }
+}
+
+/// A server with two addresses binds the wildcard and advertises the second
+/// (in a subnet of its own): the routing table would answer the browsers
+/// from the first, and ICE would drop those answers; the server answers
+/// from the address each browser reached (IP_PKTINFO), and the call holds.
+#[test]
+fn a_multi_homed_server_answers_from_the_address_browsers_reached() {
+    let _turn = crate::netns::BROWSERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let net = NetnsPair::multi_homed(1);
+    let media = net.media_ip.clone().expect("multi-homed");
+    let server = NsServer::start(&net, "multihomed");
+    let r = call(
+        &net,
+        &server,
+        &[
+            "--room",
+            "multihomed",
+            "--names",
+            "Ada,Bo",
+            "--camera",
+            "320x180",
+            "--min-frames",
+            "100",
+            "--timeout",
+            "60",
+        ],
+        "multihomed",
+    );
+    let context = || format!("report: {r:#}\n--- server ---\n{}", server.log());
+    for name in ["Ada", "Bo"] {
+        let p = &r["participants"][name];
+        assert_one_call_over(p, name, &media, "through the second address", &context);
     }
 }

@@ -24,6 +24,10 @@ pub struct NetnsPair {
     pub server_ip: String,
     /// Its IPv6 address too, in a dual-stack pair.
     pub server_ip6: Option<String>,
+    /// A second IPv4 address of the server, in a subnet of its own (the
+    /// clients reach it through their default route): in a multi-homed
+    /// pair, the server binds the wildcard and advertises only this one.
+    pub media_ip: Option<String>,
     /// The client namespaces; the first is `client_ns`.
     pub clients: Vec<ClientNs>,
     /// The first client namespace.
@@ -129,6 +133,29 @@ impl NetnsPair {
         NetnsPair::build(k, Family::Dual)
     }
 
+    /// A server with a second address ([`NetnsPair::media_ip`]) and `k`
+    /// IPv4 clients: replies to them leave from the first address unless
+    /// the server picks the source per packet.
+    pub fn multi_homed(k: usize) -> NetnsPair {
+        let mut pair = NetnsPair::build(k, Family::V4);
+        let octets: Vec<&str> = pair.server_ip.split('.').collect();
+        let media = format!("10.250.{}.1", octets[2]);
+        let added = ip(&[
+            "-n",
+            &pair.server_ns,
+            "addr",
+            "add",
+            &format!("{media}/32"),
+            "dev",
+            &pair.bridge,
+        ]);
+        if let Err(e) = added {
+            panic!("a second server address: {e}");
+        }
+        pair.media_ip = Some(media);
+        pair
+    }
+
     fn build(k: usize, family: Family) -> NetnsPair {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
@@ -157,6 +184,7 @@ impl NetnsPair {
                 _ => format!("{net4}1"),
             },
             server_ip6: (family == Family::Dual).then(|| format!("{net6}1")),
+            media_ip: None,
             client_ns: clients[0].ns.clone(),
             clients,
             bridge: bridge.clone(),
@@ -323,10 +351,12 @@ impl NsServer {
         ));
         switchyard_dataplane::abi::access::prepare_socket_dir(&dir).unwrap();
         // dual stack: the IPv6 wildcard (which takes IPv4 too), both
-        // addresses advertised
-        let addr = match &net.server_ip6 {
-            Some(_) => "::",
-            None => net.server_ip.as_str(),
+        // addresses advertised; multi-homed: media on the IPv4 wildcard,
+        // the page on the first address
+        let (addr, bind) = match (&net.server_ip6, &net.media_ip) {
+            (Some(_), _) => ("::", "::"),
+            (None, Some(_)) => (net.server_ip.as_str(), "0.0.0.0"),
+            (None, None) => (net.server_ip.as_str(), net.server_ip.as_str()),
         };
         // host:port, bracketed for IPv6
         let at = |port: u16| match addr.contains(':') {
@@ -339,7 +369,7 @@ impl NsServer {
             "--https",
             &at(8443),
             "--bind",
-            addr,
+            bind,
             "--base-port",
             "10000",
             "--workers",
@@ -358,6 +388,10 @@ impl NsServer {
         if let Some(v6) = &net.server_ip6 {
             args.push("--advertise".into());
             args.push(format!("{},{v6}", net.server_ip));
+        }
+        if let Some(media) = &net.media_ip {
+            args.push("--advertise".into());
+            args.push(media.clone());
         }
         args.extend(extra.iter().map(|s| s.to_string()));
         for (flag, path) in [
