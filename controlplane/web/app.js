@@ -30,6 +30,7 @@ const state = {
   left: false,
   pinned: null, // participant id shown large
   heightOverride: null, // tests: one max height for every remote video
+  chat: [], // {from, name, text, private, mine} in the order shown
 };
 // for people poking around in the console, and for the browser tests
 window.switchyard = state;
@@ -74,6 +75,39 @@ function showNotice(text) {
   box.append(p);
   box.hidden = false;
   state.notices = [...(state.notices || []), text];
+}
+
+// ---- chat -----------------------------------------------------------------
+
+// One line of the chat. The text is put in as text, never as HTML: what a
+// participant typed is shown exactly as typed.
+function addChat(line, mine = false) {
+  const li = document.createElement("li");
+  if (line.private) li.className = "private";
+  const who = document.createElement("strong");
+  who.textContent = mine ? "You" : line.private ? `${line.name} (to you)` : line.name;
+  const text = document.createElement("span");
+  text.textContent = line.text;
+  li.append(who, document.createTextNode(": "), text);
+  $("chat-log").append(li);
+  li.scrollIntoView({ block: "end" });
+  state.chat.push({ from: line.from || state.me, name: line.name, text: line.text, private: !!line.private, mine, at: Date.now() });
+}
+
+function chatNotice(text) {
+  const n = $("chat-notice");
+  n.textContent = text;
+  n.hidden = false;
+  clearTimeout(state.chatNoticeTimer);
+  state.chatNoticeTimer = setTimeout(() => (n.hidden = true), 5000);
+  state.chatNotices = [...(state.chatNotices || []), text];
+}
+
+function sendChat(text, to = null) {
+  text = text.trim();
+  if (!text) return;
+  send(to ? { type: "chat", text, to } : { type: "chat", text });
+  addChat({ name: state.name, text, private: !!to }, true);
 }
 
 function showConnection() {
@@ -428,6 +462,10 @@ function onMessage(msg) {
       state.resumeToken = msg.resume_token;
       useIceServers(msg.ice_servers);
       for (const p of msg.participants) addParticipant(p);
+      // the room's last messages, for a late joiner (shown once: a rejoin
+      // on the same page has them already)
+      if (!state.chat.length) for (const line of msg.chat || []) addChat(line);
+      $("chat").hidden = false;
       serially(publish);
       break;
     case "answer":
@@ -461,6 +499,9 @@ function onMessage(msg) {
     case "dominant_speaker":
       for (const p of state.participants.values()) p.tile.classList.toggle("speaking", p.id === msg.participant);
       break;
+    case "chat":
+      addChat(msg);
+      break;
     case "pong":
       state.lastPong = Date.now();
       break;
@@ -490,6 +531,10 @@ function onMessage(msg) {
         // the server could not give our media back (it restarted): a new
         // participant on a new connection, same camera
         rejoin();
+      } else if (msg.code === "limit" && state.me) {
+        // a chat message over our budget: say so beside the chat, the call
+        // is not affected
+        chatNotice(`Not sent: ${msg.message}`);
       } else if (msg.code === "room_unavailable" && !state.me) {
         // the room cannot open now (the server that held it stopped and
         // its claim has not run out, or the cluster's registry is away):
@@ -716,6 +761,7 @@ function leave() {
   for (const id of [...state.participants.keys()]) removeParticipant(id);
   $("grid").replaceChildren();
   $("controls").hidden = true;
+  $("chat").hidden = true;
   setStatus("you left the room");
 }
 
@@ -750,6 +796,11 @@ function start() {
   $("mute-audio").onclick = (ev) => toggle(ev.currentTarget, "audio", state.audioMid);
   $("mute-video").onclick = (ev) => toggle(ev.currentTarget, "video", state.videoMid);
   $("leave").onclick = leave;
+  $("chat-form").onsubmit = (ev) => {
+    ev.preventDefault();
+    sendChat($("chat-text").value);
+    $("chat-text").value = "";
+  };
   // closing the tab is leaving: the server need not wait for a `resume`
   window.addEventListener("pagehide", () => {
     if (state.me && !state.left) {

@@ -669,7 +669,7 @@ impl Hub {
     }
 
     /// The other participants in `id`'s room.
-    fn room_others(&self, id: u64) -> Vec<u64> {
+    pub(super) fn room_others(&self, id: u64) -> Vec<u64> {
         let room = self
             .participants
             .get(&id)

@@ -15,6 +15,7 @@
 
 mod allocation;
 mod cascade;
+mod chat;
 mod layer_rates;
 mod media;
 mod moves;
@@ -127,6 +128,12 @@ struct Room {
     /// Its sources' copies on the bridges other than their publishers'.
     #[serde(default)]
     copies: Vec<cascade::SourceCopy>,
+    /// Its last room-wide chat messages (`chat::HISTORY`). Not in the
+    /// saved state: up to 50 × 1000 characters a room would crowd the
+    /// region's client-state block; a restarted server starts the rooms'
+    /// history afresh (the chat itself goes on).
+    #[serde(skip)]
+    chat: VecDeque<crate::signalling::ChatLine>,
 }
 
 impl Room {
@@ -243,6 +250,9 @@ struct Participant {
     /// Its estimates of the last seconds (pauses wait for them to agree).
     #[serde(skip)]
     recent_estimates: allocation::RecentEstimates,
+    /// Its chat messages' budget.
+    #[serde(skip)]
+    chat_budget: chat::ChatBudget,
 }
 
 /// Characters of a resume token (128 random bits, hex).
@@ -416,6 +426,7 @@ impl Hub {
             candidate: None,
             legs: Vec::new(),
             copies: Vec::new(),
+            chat: VecDeque::new(),
         });
         let others = room_state.members.clone();
         room_state.members.push(id);
@@ -442,6 +453,7 @@ impl Hub {
                 allocation: crate::allocator::Allocation::default(),
                 probing: allocation::Probing::default(),
                 recent_estimates: Default::default(),
+                chat_budget: Default::default(),
             },
         );
         let participants: Vec<ParticipantInfo> =
@@ -460,6 +472,7 @@ impl Hub {
                     .unwrap_or_default(),
                 // filled in at the edge (wall-clock expiry): server.rs
                 ice_servers: Vec::new(),
+                chat: self.chat_history(room),
             },
         );
         if let Some(me) = self.info(id, id) {
@@ -607,6 +620,7 @@ impl Hub {
                 self.out.push_back(Out::Close { participant: id });
                 Ok(())
             }
+            ClientMessage::Chat { text, to, .. } => self.on_chat(now, id, text, to.as_deref()),
         };
         self.finish(id, result);
     }

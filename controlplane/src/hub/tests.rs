@@ -1086,3 +1086,91 @@ fn a_new_room_goes_to_a_bridge_of_the_joiners_region() {
     assert_eq!(h.hub.counts_on("us"), (3, 3));
     assert_eq!(h.hub.counts_on("eu"), (1, 2));
 }
+
+fn chat(text: &str, to: Option<&str>) -> ClientMessage {
+    ClientMessage::Chat {
+        v: VERSION,
+        text: text.into(),
+        to: to.map(str::to_string),
+    }
+}
+
+/// The chat messages and errors `to` got.
+fn chats(outs: &[Out], to: u64) -> Vec<(String, bool)> {
+    signals(outs, to)
+        .into_iter()
+        .filter_map(|m| match m {
+            ServerMessage::Chat { text, private, .. } => Some((text.clone(), *private)),
+            ServerMessage::Error { code, .. } => Some((format!("error {code:?}"), false)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn chat_reaches_the_room_or_one_and_late_joiners_get_the_room_s_history() {
+    let mut h = hub();
+    let t = Instant::now();
+    let ids = room_of(&mut h, t, 3);
+    let (a, b, c) = (ids[0], ids[1], ids[2]);
+    // to the room: everyone else, not the sender; markup is passed on as is
+    h.handle_message(t, a, chat("<script>alert(1)</script>", None));
+    let outs = drain(&mut h);
+    for o in [b, c] {
+        assert_eq!(
+            chats(&outs, o),
+            [("<script>alert(1)</script>".to_string(), false)]
+        );
+    }
+    assert!(chats(&outs, a).is_empty());
+    // to one: only them, and never kept
+    h.handle_message(t, a, chat("psst", Some(&pid(c))));
+    let outs = drain(&mut h);
+    assert_eq!(chats(&outs, c), [("psst".to_string(), true)]);
+    assert!(chats(&outs, b).is_empty());
+    // to nobody of this room: refused
+    h.handle_message(t, a, chat("?", Some("p1")));
+    let outs = drain(&mut h);
+    assert_eq!(chats(&outs, a), [("error InvalidValue".to_string(), false)]);
+    // a flood: the burst passes, the rest is refused with `limit`
+    let t2 = t + Duration::from_secs(60);
+    for i in 0..8 {
+        h.handle_message(t2, b, chat(&format!("flood {i}"), None));
+    }
+    let outs = drain(&mut h);
+    let got = chats(&outs, a);
+    assert_eq!(got.len(), chat::BURST as usize, "{got:?}");
+    let refused = chats(&outs, b);
+    assert_eq!(refused.len(), 8 - chat::BURST as usize);
+    assert!(refused.iter().all(|(e, _)| e == "error Limit"));
+    // a late joiner gets the room's messages, the private one not among them
+    // (the test rooms hold three: C leaves first)
+    h.disconnect(c);
+    let d = h.join(t2, "r", "Dee", None).unwrap();
+    let outs = drain(&mut h);
+    let ServerMessage::Joined { chat: history, .. } = signals(&outs, d)[0] else {
+        panic!("joined")
+    };
+    let texts: Vec<&str> = history.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(texts[0], "<script>alert(1)</script>");
+    assert_eq!(texts.len(), 1 + chat::BURST as usize);
+    assert!(!texts.contains(&"psst"));
+    assert_eq!(history[0].from, pid(a));
+    // the history is bounded
+    for i in 0..(chat::HISTORY + 10) {
+        let at = t2 + Duration::from_secs(10 + i as u64);
+        h.handle_message(at, d, chat(&format!("m{i}"), None));
+    }
+    h.disconnect(b);
+    drain(&mut h);
+    let e = h.join(t2, "r", "Eve", None).unwrap();
+    let outs = drain(&mut h);
+    let ServerMessage::Joined { chat: history, .. } = signals(&outs, e)[0] else {
+        panic!("joined")
+    };
+    assert_eq!(history.len(), chat::HISTORY);
+    assert_eq!(
+        history.last().unwrap().text,
+        format!("m{}", chat::HISTORY + 9)
+    );
+}

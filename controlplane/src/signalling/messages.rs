@@ -155,6 +155,31 @@ pub enum ClientMessage {
         /// Protocol version.
         v: u32,
     },
+    /// A chat message: to everyone else in the room, or to participant
+    /// `to` alone.
+    Chat {
+        /// Protocol version.
+        v: u32,
+        /// 1–[`MAX_CHAT_CHARS`] characters; shown as text, never as HTML.
+        text: String,
+        /// A participant id of this room (absent: the whole room).
+        #[serde(default)]
+        to: Option<String>,
+    },
+}
+
+/// Longest chat message, in characters.
+pub const MAX_CHAT_CHARS: usize = 1000;
+
+/// A chat message as the server passes it on (and keeps it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ChatLine {
+    /// Sender's participant id.
+    pub from: String,
+    /// Sender's display name.
+    pub name: String,
+    /// The text, as sent.
+    pub text: String,
 }
 
 /// A remote participant as the server describes it.
@@ -203,6 +228,10 @@ pub enum ServerMessage {
         /// `RTCPeerConnection` (absent when the server has none).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         ice_servers: Vec<crate::turn::IceServer>,
+        /// The room's last room-wide chat messages, oldest first (absent
+        /// when there are none).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        chat: Vec<ChatLine>,
     },
     /// Reply to `resume`: this connection carries on as participant `id`;
     /// what the server sent while it was away follows.
@@ -293,6 +322,19 @@ pub enum ServerMessage {
         /// Participant id.
         participant: String,
     },
+    /// A chat message from another participant.
+    Chat {
+        /// Protocol version.
+        v: u32,
+        /// Sender's participant id.
+        from: String,
+        /// Sender's display name.
+        name: String,
+        /// The text: show it as text.
+        text: String,
+        /// Sent to this participant alone.
+        private: bool,
+    },
     /// Reply to `ping`.
     Pong {
         /// Protocol version.
@@ -362,7 +404,7 @@ impl ServerMessage {
     }
 }
 
-const KNOWN: [&str; 9] = [
+const KNOWN: [&str; 10] = [
     "join",
     "resume",
     "offer",
@@ -372,6 +414,7 @@ const KNOWN: [&str; 9] = [
     "mute",
     "ping",
     "leave",
+    "chat",
 ];
 
 impl ClientMessage {
@@ -449,6 +492,21 @@ impl ClientMessage {
             ClientMessage::Subscribe { sources, .. } if sources.len() > 256 => {
                 return bad("too many sources");
             }
+            ClientMessage::Chat { text, to, .. } => {
+                let chars = text.chars().count();
+                if !(1..=MAX_CHAT_CHARS).contains(&chars)
+                    || text
+                        .chars()
+                        .any(|c| c.is_control() && c != '\n' && c != '\t')
+                {
+                    return bad(
+                        "text: 1–1000 characters, no control characters but newline and tab",
+                    );
+                }
+                if to.as_ref().is_some_and(|t| t.is_empty() || t.len() > 32) {
+                    return bad("to: a participant id");
+                }
+            }
             _ => {}
         }
         Ok(())
@@ -495,6 +553,8 @@ mod tests {
             r#"{"v":1,"type":"mute","mid":"0","muted":true}"#,
             r#"{"v":1,"type":"ping"}"#,
             r#"{"v":1,"type":"leave"}"#,
+            r#"{"v":1,"type":"chat","text":"hi <b>all</b>\nsecond line"}"#,
+            r#"{"v":1,"type":"chat","text":"psst","to":"p12"}"#,
             r#"{"v":1,"type":"resume","token":"0123456789abcdef0123456789abcdef"}"#,
         ];
         for c in cases {

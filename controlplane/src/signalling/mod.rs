@@ -8,6 +8,6 @@
 mod messages;
 
 pub use messages::{
-    ClientMessage, ErrorCode, MAX_ERROR_DETAIL, MAX_MESSAGE, ParticipantInfo, ProtocolError,
-    ServerMessage, SourceInfo, VERSION, clip, valid_room,
+    ChatLine, ClientMessage, ErrorCode, MAX_CHAT_CHARS, MAX_ERROR_DETAIL, MAX_MESSAGE,
+    ParticipantInfo, ProtocolError, ServerMessage, SourceInfo, VERSION, clip, valid_room,
 };

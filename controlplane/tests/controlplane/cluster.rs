@@ -147,7 +147,8 @@ impl NsRole {
     }
 
     /// Plain `switchyard` (focus and bridge in one) called `name` on `ip`:
-    /// HTTP on `http_port`, no HTTPS, media UDP from `base_port`.
+    /// HTTP on `http_port`, no HTTPS, media UDP from `base_port`, ICE-TCP on
+    /// `base_port + 50` (several on one address must not all take 4443).
     pub fn plain(
         ns: &str,
         name: &str,
@@ -166,6 +167,8 @@ impl NsRole {
             ip,
             "--base-port",
             &base_port.to_string(),
+            "--ice-tcp-port",
+            &(base_port + 50).to_string(),
             "--workers",
             "1",
             "--open-rooms",

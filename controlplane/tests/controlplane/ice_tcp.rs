@@ -259,13 +259,18 @@ fn bad_input_on_the_ice_tcp_port_is_closed_and_counted_while_a_call_keeps_decodi
             // then she stops reading: the server's packets to her are
             // dropped in her namespace, her queue fills, and it is closed
             crate::netns::drop_tcp_from(&attacker, &net.server_ip, 4443);
-            let deadline = Instant::now() + Duration::from_secs(30);
+            let stopped = Instant::now();
+            let deadline = stopped + Duration::from_secs(30);
             while absent_or_below(closed(&metrics(), "stalled_reader"), 1.0) {
                 if Instant::now() > deadline {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(250));
             }
+            eprintln!(
+                "the stopped reader was closed after {:?}",
+                stopped.elapsed()
+            );
         },
     );
     let ada = listener.map(|h| h.join().unwrap());

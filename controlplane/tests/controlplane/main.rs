@@ -6,6 +6,7 @@ mod bad_input;
 mod browser;
 mod capture;
 mod cascade;
+mod chat;
 mod cluster;
 mod exposure;
 mod ice_restart;

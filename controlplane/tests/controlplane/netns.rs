@@ -580,6 +580,25 @@ pub fn block_udp_to(ns: &str, to: Option<&str>) {
     );
 }
 
+/// Drops the TCP connections namespace `ns` opens to `ip`:`port` (e.g. the
+/// bridge's ICE-TCP port, for browsers that must go through a relay). The
+/// rule joins [`block_udp_to`]'s.
+pub fn block_tcp_to(ns: &str, ip: &str, port: u16) {
+    let out = NetnsPair::command(ns, "nft")
+        .arg(format!(
+            "add table inet swyd_fw; \
+             add chain inet swyd_fw out {{ type filter hook output priority 0; policy accept; }}; \
+             add rule inet swyd_fw out ip daddr {ip} tcp dport {port} counter drop"
+        ))
+        .output()
+        .expect("nft");
+    assert!(
+        out.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The datagrams the rule of [`block_udp_to`] dropped.
 pub fn blocked(ns: &str) -> u64 {
     let out = NetnsPair::command(ns, "nft")

@@ -1,10 +1,10 @@
 //! Issue #16 show 2: browsers whose network lets no UDP through to the
-//! bridge — only to the operator's TURN server (Debian's coturn, in a
-//! namespace of its own) — hold their call through it, with the
-//! time-limited credentials Switchyard hands out in `joined`.
+//! bridge, nor TCP to its ICE-TCP port — only to the operator's TURN server
+//! (Debian's coturn, in a namespace of its own) — hold their call through
+//! it, with the time-limited credentials Switchyard hands out in `joined`.
 
 use crate::browser::{assert_one_call_over, call_in};
-use crate::netns::{NetnsPair, NsServer, block_udp_to, blocked};
+use crate::netns::{NetnsPair, NsServer, block_tcp_to, block_udp_to, blocked};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -109,6 +109,8 @@ fn call_through_turn(room: &str, all_udp: bool, transports: &[&str], protocol: &
     let server = NsServer::start_with(&net, room, &args);
     let coturn = Coturn::start(&relay.ns, &relay.ip, &net.server_ip, &secret, &dir);
     block_udp_to(&browsers.ns, (!all_udp).then_some(net.server_ip.as_str()));
+    // and no ICE-TCP to the bridge: only the relay is left
+    block_tcp_to(&browsers.ns, &net.server_ip, 4443);
     let r = call_in(
         &browsers.ns,
         &server,

@@ -26,6 +26,8 @@ const LISTENER: Token = Token(usize::MAX);
 /// Reads (TCP) or receives (UDP) per readiness before other connections get
 /// a turn; the connection is visited again in the next round.
 const ROUND: usize = 16;
+/// SO_SNDBUF of each connection (the kernel doubles it for bookkeeping).
+const KERNEL_SEND_BUFFER: usize = 64 << 10;
 /// How often timers are checked and counters published.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -119,6 +121,8 @@ pub struct Front {
     open: usize,
     pending_by_source: HashMap<u128, usize>,
     again: Vec<Token>,
+    /// Accepting failed (no descriptors): try again at the next tick.
+    accept_later: bool,
     counts: Counts,
     log: LogBudget,
     scratch: Box<[u8]>,
@@ -137,7 +141,7 @@ impl Front {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         Ok(Front {
-            scratch: vec![0; config.limits.max_packet + 1].into_boxed_slice(),
+            scratch: vec![0; crate::io::BUFFER_SIZE].into_boxed_slice(),
             config,
             poll,
             listener,
@@ -146,6 +150,7 @@ impl Front {
             open: 0,
             pending_by_source: HashMap::new(),
             again: Vec::new(),
+            accept_later: false,
             counts: Counts {
                 values: [0; COUNTERS],
                 region,
@@ -182,6 +187,9 @@ impl Front {
                 self.handle(now, token);
             }
             if now >= next_tick {
+                if std::mem::take(&mut self.accept_later) {
+                    self.accept(now);
+                }
                 self.expire(now);
                 self.counts.publish();
                 next_tick = now + TICK;
@@ -217,11 +225,13 @@ impl Front {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    // out of descriptors or memory: try again next round
+                    // out of descriptors or memory: the connections wait in
+                    // the backlog until the next tick tries again (at once
+                    // would spin)
                     if let Some(n) = self.log.allow(now) {
                         tracing::warn!(target: "switchyard::tcp", error = %e, suppressed = n, "accepting an ICE-TCP connection failed");
                     }
-                    self.again.push(LISTENER);
+                    self.accept_later = true;
                     return;
                 }
             };
@@ -244,8 +254,12 @@ impl Front {
                 self.conns.push(None);
                 self.conns.len() - 1
             });
-            // media: every packet leaves at once
+            // media: every packet leaves at once, and waits in the kernel
+            // no longer than our own queue would hold it (autotuned, the
+            // send buffer grows to megabytes: seconds of late media, and a
+            // stuck reader found only after them)
             let _ = tcp.set_nodelay(true);
+            let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(KERNEL_SEND_BUFFER);
             if self
                 .poll
                 .registry()
@@ -349,7 +363,8 @@ impl Front {
                 // e.g. ECONNREFUSED after the worker's port went away
                 Err(_) => continue,
             };
-            let packet = &self.scratch[..n.min(self.config.limits.max_packet)];
+            // (a worker's datagram fits its send buffer, and so this one)
+            let packet = &self.scratch[..n];
             if conn.state.on_reply(packet) {
                 self.counts.add(TcpCounter::Answered, 1);
                 release(&mut self.pending_by_source, conn.source);

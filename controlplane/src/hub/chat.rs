@@ -1,0 +1,136 @@
+//! Chat: text messages to the whole room or to one participant, through the
+//! signalling connection. The server keeps the room's last
+//! [`HISTORY`] room-wide messages for those who join later (in `joined`),
+//! never private ones; a sender gets [`BURST`] messages at once and
+//! [`RATE`] a second after that, and a message over its budget is refused
+//! with `limit` (the app shows it). Text is text: the server neither reads
+//! nor changes it, and clients must show it as text (the demo app never
+//! puts it into HTML).
+
+use super::{Hub, VERSION, pid};
+use crate::signalling::{ChatLine, ErrorCode, ProtocolError, ServerMessage};
+use std::time::Instant;
+
+/// Room-wide messages kept per room for later joiners.
+pub const HISTORY: usize = 50;
+/// Messages a sender may send at once.
+pub const BURST: f64 = 5.0;
+/// Messages a second a sender may send after its burst.
+pub const RATE: f64 = 1.0;
+
+/// One sender's token bucket.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ChatBudget {
+    tokens: Option<f64>,
+    last: Option<Instant>,
+}
+
+impl ChatBudget {
+    /// Takes a message's token; false when the budget is spent.
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = self
+            .last
+            .map_or(0.0, |t| now.saturating_duration_since(t).as_secs_f64());
+        let tokens = (self.tokens.unwrap_or(BURST) + elapsed * RATE).min(BURST);
+        self.last = Some(now);
+        if tokens >= 1.0 {
+            self.tokens = Some(tokens - 1.0);
+            true
+        } else {
+            self.tokens = Some(tokens);
+            false
+        }
+    }
+}
+
+impl Hub {
+    /// `chat` from `id`: to everyone else in its room, or to `to` alone.
+    pub(super) fn on_chat(
+        &mut self,
+        now: Instant,
+        id: u64,
+        text: String,
+        to: Option<&str>,
+    ) -> Result<(), ProtocolError> {
+        let Some(p) = self.participants.get_mut(&id) else {
+            return Ok(());
+        };
+        if !p.chat_budget.take(now) {
+            return Err(ProtocolError::new(
+                ErrorCode::Limit,
+                format!(
+                    "chat: at most {BURST} messages at once and {RATE} a second; this one was not sent"
+                ),
+            ));
+        }
+        let (name, room) = (p.name.clone(), p.room.clone());
+        let line = ChatLine {
+            from: pid(id),
+            name,
+            text,
+        };
+        match to {
+            Some(target) => {
+                let target_id = self
+                    .participants
+                    .iter()
+                    .find(|(o, q)| **o != id && q.room == room && pid(**o) == target)
+                    .map(|(&o, _)| o)
+                    .ok_or_else(|| {
+                        ProtocolError::new(
+                            ErrorCode::InvalidValue,
+                            "to: no other participant of this room has that id",
+                        )
+                    })?;
+                self.signal(target_id, chat_message(&line, true));
+            }
+            None => {
+                for o in self.room_others(id) {
+                    self.signal(o, chat_message(&line, false));
+                }
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    if r.chat.len() == HISTORY {
+                        r.chat.pop_front();
+                    }
+                    r.chat.push_back(line);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The room's kept messages, oldest first.
+    pub(super) fn chat_history(&self, room: &str) -> Vec<ChatLine> {
+        self.rooms
+            .get(room)
+            .map(|r| r.chat.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+fn chat_message(line: &ChatLine, private: bool) -> ServerMessage {
+    ServerMessage::Chat {
+        v: VERSION,
+        from: line.from.clone(),
+        name: line.name.clone(),
+        text: line.text.clone(),
+        private,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_sender_gets_its_burst_then_its_rate() {
+        let t = Instant::now();
+        let mut b = ChatBudget::default();
+        let sent = (0..20).filter(|_| b.take(t)).count();
+        assert_eq!(sent, BURST as usize);
+        assert!(!b.take(t + Duration::from_millis(500)));
+        assert!(b.take(t + Duration::from_millis(1100)));
+        assert!(!b.take(t + Duration::from_millis(1200)));
+    }
+}
