@@ -426,7 +426,16 @@ fn rooms_spread_over_two_shards_and_every_joiner_reaches_its_room_s_shard() {
         redirected += j.redirects;
         held.push(j);
     }
-    assert!(redirected >= 5, "{redirected} of 20 were redirected");
+    // How many land on the wrong shard first depends on where the new
+    // proxy's round-robin stands (its health checks and the probe joins of
+    // `wait_proxy_sees` move it): 20 in most runs, 3 in one CI run. Each
+    // room's joiner reached the room's shard above; here: by redirects.
+    eprintln!("{redirected} of 20 were redirected");
+    assert!(
+        redirected >= 1,
+        "{redirected} of 20 were redirected\n{}",
+        s.logs()
+    );
     // every shard exports the whole cluster for an autoscaler, in a form
     // Prometheus' own checker accepts
     let mut metrics = String::new();
