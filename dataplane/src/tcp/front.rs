@@ -121,6 +121,8 @@ pub struct Front {
     open: usize,
     pending_by_source: HashMap<u128, usize>,
     again: Vec<Token>,
+    /// This turn's tokens.
+    ready: Vec<Token>,
     /// Accepting failed (no descriptors): try again at the next tick.
     accept_later: bool,
     counts: Counts,
@@ -150,6 +152,7 @@ impl Front {
             open: 0,
             pending_by_source: HashMap::new(),
             again: Vec::new(),
+            ready: Vec::new(),
             accept_later: false,
             counts: Counts {
                 values: [0; COUNTERS],
@@ -181,11 +184,15 @@ impl Front {
                 return;
             }
             let now = Instant::now();
-            let mut ready: Vec<Token> = std::mem::take(&mut self.again);
+            // (two lists that keep their capacity: nothing allocated per turn)
+            let mut ready = std::mem::take(&mut self.ready);
+            ready.clear();
+            ready.append(&mut self.again);
             ready.extend(events.iter().map(|e| e.token()));
-            for token in ready {
+            for &token in &ready {
                 self.handle(now, token);
             }
+            self.ready = ready;
             if now >= next_tick {
                 if std::mem::take(&mut self.accept_later) {
                     self.accept(now);
