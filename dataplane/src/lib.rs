@@ -14,6 +14,7 @@ pub use switchyard_srtp as srtp;
 pub use switchyard_wire as wire;
 
 pub mod abi;
+pub mod addr_hash;
 pub mod bwe;
 pub mod config;
 pub mod engine;

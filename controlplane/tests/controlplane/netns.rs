@@ -565,38 +565,14 @@ pub fn browser_dir() -> PathBuf {
 /// must take a TURN relay or ICE-TCP. The rule goes with the namespace.
 pub fn block_udp_to(ns: &str, to: Option<&str>) {
     let to = to.map(|ip| format!("ip daddr {ip} ")).unwrap_or_default();
-    let out = NetnsPair::command(ns, "nft")
-        .arg(format!(
-            "add table inet swyd_fw; \
-             add chain inet swyd_fw out {{ type filter hook output priority 0; policy accept; }}; \
-             add rule inet swyd_fw out {to}meta l4proto udp counter drop"
-        ))
-        .output()
-        .expect("nft");
-    assert!(
-        out.status.success(),
-        "nft: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    drop_in(ns, "out", &format!("{to}meta l4proto udp"));
 }
 
 /// Drops the TCP connections namespace `ns` opens to `ip`:`port` (e.g. the
 /// bridge's ICE-TCP port, for browsers that must go through a relay). The
 /// rule joins [`block_udp_to`]'s.
 pub fn block_tcp_to(ns: &str, ip: &str, port: u16) {
-    let out = NetnsPair::command(ns, "nft")
-        .arg(format!(
-            "add table inet swyd_fw; \
-             add chain inet swyd_fw out {{ type filter hook output priority 0; policy accept; }}; \
-             add rule inet swyd_fw out ip daddr {ip} tcp dport {port} counter drop"
-        ))
-        .output()
-        .expect("nft");
-    assert!(
-        out.status.success(),
-        "nft: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    drop_in(ns, "out", &format!("ip daddr {ip} tcp dport {port}"));
 }
 
 /// The datagrams the rule of [`block_udp_to`] dropped.
@@ -617,11 +593,22 @@ pub fn blocked(ns: &str) -> u64 {
 /// peer that stops reading what that server sends it. The rule goes with
 /// the namespace.
 pub fn drop_tcp_from(ns: &str, ip: &str, port: u16) {
+    drop_in(ns, "in", &format!("ip saddr {ip} tcp sport {port}"));
+}
+
+/// Adds an nftables rule in namespace `ns` that counts and drops what
+/// `matches` on the `out` (output hook, table `swyd_fw`) or `in` (input
+/// hook, table `swyd_in`) side; table and chain are made when missing.
+fn drop_in(ns: &str, side: &str, matches: &str) {
+    let (table, hook) = match side {
+        "out" => ("swyd_fw", "output"),
+        _ => ("swyd_in", "input"),
+    };
     let out = NetnsPair::command(ns, "nft")
         .arg(format!(
-            "add table inet swyd_in; \
-             add chain inet swyd_in in {{ type filter hook input priority 0; policy accept; }}; \
-             add rule inet swyd_in in ip saddr {ip} tcp sport {port} counter drop"
+            "add table inet {table}; \
+             add chain inet {table} {side} {{ type filter hook {hook} priority 0; policy accept; }}; \
+             add rule inet {table} {side} {matches} counter drop"
         ))
         .output()
         .expect("nft");

@@ -81,21 +81,7 @@ impl ExceptionBudget {
 }
 
 fn slot_of(key: SocketAddr) -> usize {
-    // FNV-1a over the address bytes: cheap, and spreads neighbouring
-    // addresses over the table.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
-    match key.ip() {
-        IpAddr::V4(v4) => eat(&v4.octets()),
-        IpAddr::V6(v6) => eat(&v6.octets()),
-    }
-    eat(&key.port().to_be_bytes());
-    (h % SLOTS as u64) as usize
+    (crate::addr_hash::addr_hash(key) % SLOTS as u64) as usize
 }
 
 #[cfg(test)]

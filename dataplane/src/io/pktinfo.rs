@@ -195,19 +195,7 @@ impl Default for Sources {
 }
 
 fn slot_of(peer: SocketAddr) -> usize {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
-    match peer.ip() {
-        IpAddr::V4(v4) => eat(&v4.octets()),
-        IpAddr::V6(v6) => eat(&v6.octets()),
-    }
-    eat(&peer.port().to_be_bytes());
-    (h as usize) & (SLOTS - 1)
+    (crate::addr_hash::addr_hash(peer) as usize) & (SLOTS - 1)
 }
 
 impl Sources {
