@@ -4,12 +4,17 @@
 //! order and what each source's layers cost, in the spirit of Jitsi's
 //! bandwidth allocator:
 //!
-//! 1. order the sources: selected, then on-stage, then by how recently
-//!    their publisher was the dominant speaker, then the rest;
-//! 2. last-N: only the first N are forwarded, the others are paused;
+//! 1. order the sources: selected, then on-stage, then shared screens, then
+//!    by how recently their publisher was the dominant speaker, then the
+//!    rest;
+//! 2. last-N: only the first N are forwarded, the others are paused — a
+//!    shared screen that is selected or on stage is forwarded besides them
+//!    (it is what the receiver is looking at, not one face of many);
 //! 3. give each forwarded source its lowest layer in that order, then raise
-//!    them round by round, never past the layer its drawn height needs,
-//!    while the estimate has room.
+//!    them round by round, never past the layer its drawn height needs (a
+//!    shared screen: its best layer wherever it is drawn — text needs every
+//!    pixel, and a screen is sent as one high-resolution layer), while the
+//!    estimate has room.
 //!
 //! Downgrades follow the estimate at once, but a video is paused only when
 //! the path showed congestion lately (the estimate fell, packets lost) and the
@@ -51,6 +56,16 @@ pub struct SourceView {
     pub layer_bps: [u32; 3],
     /// Layers the source has.
     pub layers: u8,
+    /// A shared screen (`content: screen`), not a camera.
+    pub screen: bool,
+}
+
+impl SourceView {
+    /// Forwarded whatever last-N says: a shared screen the receiver shows
+    /// large.
+    fn beyond_last_n(&self) -> bool {
+        self.screen && (self.selected || self.on_stage)
+    }
 }
 
 /// A receiver's situation.
@@ -163,7 +178,11 @@ fn ceiling(s: &SourceView) -> Option<u8> {
         return None;
     }
     let layers = s.layers.min(3);
-    let cap = s.max_height.map_or(2, layer_for_height).min(layers - 1);
+    let cap = match s.screen {
+        true => 2,
+        false => s.max_height.map_or(2, layer_for_height),
+    }
+    .min(layers - 1);
     let r = rates(s);
     let sent = |l: &u8| r[usize::from(*l)] > 0;
     (0..=cap)
@@ -179,6 +198,7 @@ fn ordered(sources: &[SourceView]) -> Vec<&SourceView> {
         (
             !s.selected,
             !s.on_stage,
+            !s.screen,
             s.speaker_rank.unwrap_or(usize::MAX),
             s.source,
         )
@@ -190,7 +210,7 @@ fn ordered(sources: &[SourceView]) -> Vec<&SourceView> {
 /// returns targets and cost.
 fn fill(
     order: &[&SourceView],
-    forwarded: usize,
+    forwarded: &[bool],
     (budget, low_budget): (f64, f64),
 ) -> (BTreeMap<u64, Target>, u64) {
     let mut targets: BTreeMap<u64, Target> =
@@ -200,7 +220,7 @@ fn fill(
     let cost = |s: &SourceView, l: u8| f64::from(rates(s)[usize::from(l)]);
     // lowest layers first, in order, with some slack; the first source
     // always gets one
-    for (i, s) in order.iter().enumerate().take(forwarded) {
+    for (i, s) in order.iter().enumerate().filter(|(i, _)| forwarded[*i]) {
         let Some(top) = ceiling(s) else { continue };
         let low = (0..=top)
             .find(|&l| rates(s)[usize::from(l)] > 0)
@@ -214,7 +234,7 @@ fn fill(
     // then raise round by round
     loop {
         let mut raised = false;
-        for (i, s) in order.iter().enumerate().take(forwarded) {
+        for (i, s) in order.iter().enumerate().filter(|(i, _)| forwarded[*i]) {
             let (Some(cur), Some(top)) = (layer[i], ceiling(s)) else {
                 continue;
             };
@@ -240,11 +260,28 @@ fn fill(
     (targets, spent as u64)
 }
 
+/// Which of the ordered sources are forwarded: the first `n` (all with
+/// `None`), not counting shared screens shown large, which always are.
+fn last_n(order: &[&SourceView], n: Option<usize>) -> Vec<bool> {
+    let mut left = n.unwrap_or(usize::MAX);
+    order
+        .iter()
+        .map(|s| {
+            if s.beyond_last_n() {
+                return true;
+            }
+            let counted = left > 0;
+            left = left.saturating_sub(1);
+            counted
+        })
+        .collect()
+}
+
 /// The allocation for `r`, given the previous one (for hysteresis).
 pub fn allocate(r: &ReceiverView, previous: &Allocation) -> Allocation {
     let order = ordered(&r.sources);
-    let forwarded = r.last_n.unwrap_or(usize::MAX).min(order.len());
-    let (wanted, wanted_bps) = fill(&order, forwarded, (f64::INFINITY, f64::INFINITY));
+    let forwarded = last_n(&order, r.last_n);
+    let (wanted, wanted_bps) = fill(&order, &forwarded, (f64::INFINITY, f64::INFINITY));
     let Some(estimate) = r.estimate_bps else {
         // no feedback yet: what the receiver wants
         return Allocation {
@@ -261,7 +298,7 @@ pub fn allocate(r: &ReceiverView, previous: &Allocation) -> Allocation {
         }
         false => f64::INFINITY,
     };
-    let (targets, cost) = fill(&order, forwarded, (budget, low_budget));
+    let (targets, cost) = fill(&order, &forwarded, (budget, low_budget));
     // an upgrade over the previous allocation needs headroom
     let upgraded = targets
         .iter()
@@ -270,7 +307,7 @@ pub fn allocate(r: &ReceiverView, previous: &Allocation) -> Allocation {
     if upgraded && (cost as f64) * UPGRADE_HEADROOM > budget {
         let (targets, cost) = fill(
             &order,
-            forwarded,
+            &forwarded,
             (budget / UPGRADE_HEADROOM, low_budget / UPGRADE_HEADROOM),
         );
         return Allocation {
@@ -299,6 +336,17 @@ mod tests {
             max_height: None,
             layer_bps: [150_000, 500_000, 1_500_000],
             layers: 3,
+            screen: false,
+        }
+    }
+
+    /// A shared screen: one layer of 1.2 Mbit/s.
+    fn screen(source: u64) -> SourceView {
+        SourceView {
+            layer_bps: [1_200_000, 0, 0],
+            layers: 1,
+            screen: true,
+            ..src(source)
         }
     }
 
@@ -386,6 +434,51 @@ mod tests {
         assert_eq!(a.targets[&4], Target::Layer(2));
         assert_eq!(a.targets[&1], Target::Paused);
         assert_eq!(a.targets[&2], Target::Paused);
+    }
+
+    #[test]
+    fn a_screen_on_stage_is_forwarded_beyond_last_n_and_served_before_faces() {
+        let mut v = view(Some(10_000_000), (1..=3).map(src).collect());
+        v.sources[0].speaker_rank = Some(0);
+        v.sources.push(screen(9));
+        v.last_n = Some(1);
+        // not on stage: the screen is one of the N, and outranks the speaker
+        let a = allocate(&v, &Allocation::default());
+        assert_eq!(a.targets[&9], Target::Layer(0));
+        assert_eq!(a.targets[&1], Target::Paused);
+        // on stage: besides the N, who are the faces that would be there
+        // without it
+        v.sources[3].on_stage = true;
+        let a = allocate(&v, &Allocation::default());
+        assert_eq!(a.targets[&9], Target::Layer(0));
+        assert_eq!(a.targets[&1], Target::Layer(2));
+        assert_eq!(a.targets[&2], Target::Paused);
+        assert_eq!(a.targets[&3], Target::Paused);
+        // with little bandwidth the screen gets it first
+        v.estimate_bps = Some(1_000_000);
+        let a = allocate(&v, &Allocation::default());
+        assert_eq!(a.targets[&9], Target::Layer(0));
+        assert_eq!(a.targets[&1], Target::Paused);
+    }
+
+    #[test]
+    fn a_screen_gets_its_best_layer_at_any_drawn_height() {
+        let mut s = screen(9);
+        s.layers = 2;
+        s.layer_bps = [300_000, 1_200_000, 0];
+        s.max_height = Some(180);
+        let mut face = src(1);
+        face.max_height = Some(180);
+        let a = allocate(
+            &view(Some(10_000_000), vec![s.clone(), face]),
+            &Allocation::default(),
+        );
+        assert_eq!(a.targets[&9], Target::Layer(1));
+        assert_eq!(a.targets[&1], Target::Layer(0));
+        // a screen not drawn at all is paused like any video
+        s.max_height = Some(0);
+        let a = allocate(&view(Some(10_000_000), vec![s]), &Allocation::default());
+        assert_eq!(a.targets[&9], Target::Paused);
     }
 
     #[test]

@@ -777,9 +777,9 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit, url_room
                 .to_json(),
             )),
             (None, _) => send_error(&ProtocolError::new(ErrorCode::BadState, "join first")),
-            (Some(id), ClientMessage::Offer { sdp, .. }) => {
+            (Some(id), ClientMessage::Offer { sdp, content, .. }) => {
                 // parsed here, so a large SDP never holds the hub
-                let parsed = ParsedSdp::Offer(Offer::parse(&sdp));
+                let parsed = ParsedSdp::Offer(Offer::parse(&sdp), content);
                 if let Some(hub) = lock(&s.hub).as_mut() {
                     hub.handle_sdp(id, parsed);
                 }

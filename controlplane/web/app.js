@@ -13,6 +13,13 @@ const LAYERS = [
   { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
 ];
 
+// A shared screen: one layer at the captured resolution (text needs every
+// pixel; a downscaled copy would only blur it), few frames a second. The
+// track's content hint ("detail") tells the encoder to drop frames rather
+// than resolution when the path is narrow.
+const SCREEN_ENCODING = { maxBitrate: 2_500_000, maxFramerate: 15 };
+const SCREEN_CAPTURE = { video: { frameRate: { ideal: 15, max: 15 }, width: { max: 1920 }, height: { max: 1080 } }, audio: false };
+
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -25,10 +32,12 @@ const state = {
   videoMid: null,
   offering: false,
   offerAgain: false,
-  participants: new Map(), // id -> {name, tile, stream, sources: Map(sourceId -> {kind, mid, muted})}
+  participants: new Map(), // id -> {name, tile, stream, sources: Map(sourceId -> {kind, mid, muted, content}), screens: Map(sourceId -> tile)}
+  screen: null, // our shared screen: {track, stream, transceiver, tile}
+  screenTransceiver: null, // kept for the next share (no new m-line)
   errors: [],
   left: false,
-  pinned: null, // participant id shown large
+  pinned: null, // tile key shown large: a participant id (camera) or a source id (screen)
   heightOverride: null, // tests: one max height for every remote video
   chat: [], // {from, name, text, private, mine} in the order shown
 };
@@ -140,23 +149,27 @@ showServerWarnings();
 
 // ---- tiles ----------------------------------------------------------------
 
-function makeTile(id, name, local) {
+// A tile: `key` is what pinning it names (a participant id for a camera, a
+// source id for a screen).
+function makeTile(key, text, local, screen = false) {
   const tile = document.createElement("div");
-  tile.className = local ? "tile local" : "tile";
-  tile.dataset.participant = id;
+  tile.className = `tile${local ? " local" : ""}${screen ? " screen" : ""}`;
+  tile.dataset.key = key;
   const video = document.createElement("video");
   video.autoplay = true;
   video.playsInline = true;
-  video.muted = local; // never play our own microphone back
-  if (!local) tile.onclick = () => pin(state.pinned === id ? null : id);
+  video.muted = true; // a tile's sound plays from its participant's camera tile
+  if (!local) tile.onclick = () => pin(state.pinned === key ? null : key);
   const label = document.createElement("span");
   label.className = "label";
-  label.textContent = local ? `${name} (you)` : name;
+  label.textContent = text;
   const muted = document.createElement("span");
   muted.className = "muted";
   label.append(muted);
   tile.append(video, label);
-  $("grid").append(tile);
+  // screens first: they are what people are looking at
+  if (screen) $("grid").prepend(tile);
+  else $("grid").append(tile);
   return tile;
 }
 
@@ -173,8 +186,12 @@ function addParticipant(info) {
     tile: makeTile(info.id, info.name, false),
     stream: new MediaStream(),
     sources: new Map(),
+    screens: new Map(),
   };
-  p.tile.querySelector("video").srcObject = p.stream;
+  p.tile.dataset.participant = info.id;
+  const video = p.tile.querySelector("video");
+  video.muted = false;
+  video.srcObject = p.stream;
   state.participants.set(info.id, p);
   for (const s of info.sources || []) addSource(info.id, s);
   return p;
@@ -184,9 +201,39 @@ function addSource(participant, source) {
   const p = state.participants.get(participant);
   if (!p) return;
   const known = p.sources.get(source.id) || {};
-  p.sources.set(source.id, { ...known, kind: source.kind, muted: source.muted, mid: source.mid ?? known.mid });
+  const s = { ...known, kind: source.kind, muted: source.muted, content: source.content || "camera", mid: source.mid ?? known.mid };
+  p.sources.set(source.id, s);
+  if (s.content === "screen" && s.kind === "video") showScreen(p, source.id, s);
   setMutedBadge(p);
   sendConstraints();
+}
+
+// A participant's shared screen: a tile of its own, on stage unless the
+// user pinned something else. Its track arrives on the m-line `s.mid`.
+function showScreen(p, sourceId, s) {
+  let tile = p.screens.get(sourceId);
+  if (!tile) {
+    tile = makeTile(sourceId, `${p.name}'s screen`, false, true);
+    tile.dataset.participant = p.id;
+    tile.dataset.source = sourceId;
+    p.screens.set(sourceId, tile);
+    if (!state.pinned) pin(sourceId);
+  }
+  const t = s.mid != null && state.pc && state.pc.getTransceivers().find((t) => t.mid === s.mid);
+  const track = t && t.receiver.track;
+  const video = tile.querySelector("video");
+  if (track && !(video.srcObject && video.srcObject.getTracks().includes(track))) {
+    // it may have been taken for the camera before we knew it was a screen
+    if (p.stream.getTracks().includes(track)) p.stream.removeTrack(track);
+    video.srcObject = new MediaStream([track]);
+    video.play().catch(() => {});
+  }
+}
+
+// The source of `p` that arrives on m-line `mid`, if known.
+function sourceOnMid(p, mid) {
+  for (const [id, s] of p.sources) if (s.mid === mid) return [id, s];
+  return [null, null];
 }
 
 function removeSource(participant, sourceId) {
@@ -196,12 +243,22 @@ function removeSource(participant, sourceId) {
   p.sources.delete(sourceId);
   const t = state.pc && state.pc.getTransceivers().find((t) => t.mid === s.mid);
   if (t && t.receiver.track) p.stream.removeTrack(t.receiver.track);
+  removeScreenTile(p, sourceId);
   setMutedBadge(p);
+}
+
+function removeScreenTile(p, sourceId) {
+  const tile = p.screens.get(sourceId);
+  if (!tile) return;
+  tile.remove();
+  p.screens.delete(sourceId);
+  if (state.pinned === sourceId) pin(null);
 }
 
 function removeParticipant(id) {
   const p = state.participants.get(id);
   if (!p) return;
+  for (const sourceId of [...p.screens.keys()]) removeScreenTile(p, sourceId);
   p.tile.remove();
   state.participants.delete(id);
 }
@@ -215,13 +272,13 @@ function sendConstraints() {
   constraintsTimer = setTimeout(() => {
     const max_height = {};
     const selected = [];
+    const drawn = (tile) => state.heightOverride ?? Math.max(1, Math.round(tile.clientHeight * (window.devicePixelRatio || 1)));
     for (const p of state.participants.values()) {
-      const drawn = Math.round(p.tile.clientHeight * (window.devicePixelRatio || 1));
-      const h = state.heightOverride ?? Math.max(drawn, 1);
       for (const [id, s] of p.sources) {
         if (s.kind !== "video") continue;
-        max_height[id] = h;
-        if (p.id === state.pinned) selected.push(id);
+        const tile = p.screens.get(id) || p.tile;
+        max_height[id] = drawn(tile);
+        if (tile.dataset.key === state.pinned) selected.push(id);
       }
     }
     if (Object.keys(max_height).length) send({ type: "constraints", max_height, selected, on_stage: selected });
@@ -229,9 +286,9 @@ function sendConstraints() {
 }
 
 // A click on a tile pins it: shown large, served first.
-function pin(id) {
-  state.pinned = id;
-  for (const p of state.participants.values()) p.tile.classList.toggle("pinned", p.id === id);
+function pin(key) {
+  state.pinned = key;
+  for (const tile of $("grid").querySelectorAll(".tile")) tile.classList.toggle("pinned", tile.dataset.key === key);
   sendConstraints();
 }
 
@@ -269,6 +326,8 @@ function newPeerConnection() {
     const participant = ev.streams[0] && ev.streams[0].id;
     const p = state.participants.get(participant);
     if (!p) return;
+    const [sourceId, s] = sourceOnMid(p, ev.transceiver.mid);
+    if (s && s.content === "screen") return showScreen(p, sourceId, s);
     for (const old of p.stream.getTracks().filter((t) => t.kind === ev.track.kind)) p.stream.removeTrack(old);
     p.stream.addTrack(ev.track);
     ev.track.onended = () => p.stream.removeTrack(ev.track);
@@ -298,6 +357,11 @@ async function publish() {
   // server fills the line, docs/signalling.md "Receiving without publishing")
   if (!audio) pc.addTransceiver("audio", { direction: "recvonly" });
   if (!video) pc.addTransceiver("video", { direction: "recvonly" });
+  // a share that was on when the media moved (or we joined again) goes on
+  if (state.screen) {
+    state.screenTransceiver = pc.addTransceiver(state.screen.track, { direction: "sendonly", streams: [state.screen.stream], sendEncodings: [SCREEN_ENCODING] });
+    state.screen.transceiver = state.screenTransceiver;
+  }
   await offer();
   state.audioMid = a ? a.mid : null;
   state.videoMid = v ? v.mid : null;
@@ -407,7 +471,68 @@ async function offer() {
   const pc = state.pc;
   state.offering = true;
   await pc.setLocalDescription(await pc.createOffer());
-  send({ type: "offer", sdp: pc.localDescription.sdp });
+  // which line carries our screen (docs/signalling.md, `offer.content`)
+  const t = state.screen && state.screen.transceiver;
+  const content = t && t.mid != null ? { content: { [t.mid]: "screen" } } : {};
+  send({ type: "offer", sdp: pc.localDescription.sdp, ...content });
+}
+
+// ---- screen sharing -------------------------------------------------------
+
+async function startShare() {
+  if (state.screen || !state.pc) return;
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getDisplayMedia(SCREEN_CAPTURE);
+  } catch (e) {
+    // the person cancelled the picker, or the browser refused
+    if (e.name !== "NotAllowedError") showNotice(`Screen sharing failed: ${e.message}`);
+    return;
+  }
+  const [track] = stream.getVideoTracks();
+  track.contentHint = "detail";
+  const tile = makeTile("my-screen", "Your screen", true, true);
+  tile.querySelector("video").srcObject = stream;
+  state.screen = { track, stream, transceiver: null, tile };
+  // the browser's own "Stop sharing" ends the track
+  track.addEventListener("ended", stopShare);
+  $("share-screen").setAttribute("aria-pressed", "true");
+  $("share-screen").textContent = "Stop sharing";
+  serially(async () => {
+    const pc = state.pc;
+    // the line of an earlier share is used again: no m-line per share
+    let t = state.screenTransceiver;
+    if (t && pc.getTransceivers().includes(t) && !t.stopped) {
+      await t.sender.replaceTrack(track);
+      t.sender.setStreams(stream);
+      t.direction = "sendonly";
+    } else {
+      t = pc.addTransceiver(track, { direction: "sendonly", streams: [stream], sendEncodings: [SCREEN_ENCODING] });
+      state.screenTransceiver = t;
+    }
+    if (state.screen && state.screen.track === track) state.screen.transceiver = t;
+    await offer();
+  });
+}
+
+function stopShare() {
+  const s = state.screen;
+  if (!s) return;
+  state.screen = null;
+  s.track.removeEventListener("ended", stopShare);
+  s.track.stop();
+  s.tile.remove();
+  $("share-screen").setAttribute("aria-pressed", "false");
+  $("share-screen").textContent = "Share screen";
+  serially(async () => {
+    const t = s.transceiver;
+    if (state.left || !t || !state.pc || !state.pc.getTransceivers().includes(t)) return;
+    // the line stays for the next share; the server sees it stop sending
+    // and tells the others the screen is gone
+    await t.sender.replaceTrack(null);
+    t.direction = "inactive";
+    await offer();
+  });
 }
 
 async function onAnswer(sdp) {
@@ -580,7 +705,7 @@ async function join(room, name) {
   }
   $("mute-audio").hidden = state.local.getAudioTracks().length === 0;
   $("mute-video").hidden = state.local.getVideoTracks().length === 0;
-  const mine = makeTile("me", name, true);
+  const mine = makeTile("me", `${name} (you)`, true);
   // (a video element on a stream with no tracks never loads, and holds the
   // page's load event up with it)
   if (state.local.getTracks().length > 0) mine.querySelector("video").srcObject = state.local;
@@ -758,6 +883,7 @@ function leave() {
   if (state.ws) state.ws.close();
   if (state.pc) state.pc.close();
   if (state.local) for (const t of state.local.getTracks()) t.stop();
+  stopShare();
   for (const id of [...state.participants.keys()]) removeParticipant(id);
   $("grid").replaceChildren();
   $("controls").hidden = true;
@@ -795,6 +921,8 @@ function start() {
   };
   $("mute-audio").onclick = (ev) => toggle(ev.currentTarget, "audio", state.audioMid);
   $("mute-video").onclick = (ev) => toggle(ev.currentTarget, "video", state.videoMid);
+  $("share-screen").hidden = !(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
+  $("share-screen").onclick = () => (state.screen ? stopShare() : startShare());
   $("leave").onclick = leave;
   $("chat-form").onsubmit = (ev) => {
     ev.preventDefault();

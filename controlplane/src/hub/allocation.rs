@@ -216,6 +216,7 @@ impl Hub {
                         .map(|r| r.costs())
                         .unwrap_or_default(),
                     layers: published.layers,
+                    screen: published.content == crate::signalling::Content::Screen,
                 })
             })
             .collect();

@@ -153,8 +153,15 @@ impl Cluster {
             .unwrap();
         // an ICE ufrag of its own (ice-chars only)
         let sdp = CHROME.replace("Brw5", &format!("B{name:0>3}"));
-        self.hub
-            .handle_message(self.t, id, ClientMessage::Offer { v: VERSION, sdp });
+        self.hub.handle_message(
+            self.t,
+            id,
+            ClientMessage::Offer {
+                v: VERSION,
+                sdp,
+                content: Default::default(),
+            },
+        );
         self.drain();
         let published = self.hub.participants[&id].published.len();
         assert_eq!(published, 2, "{name}'s offer publishes audio and video");

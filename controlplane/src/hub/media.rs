@@ -44,6 +44,7 @@ impl Hub {
         &mut self,
         id: u64,
         offer: Result<Offer, SdpError>,
+        content: &super::ContentHints,
     ) -> Result<(), ProtocolError> {
         let offer = offer.map_err(bad_sdp)?;
         if self.is_stale(id, &offer) {
@@ -171,7 +172,7 @@ impl Hub {
                 sdp: answer,
             },
         );
-        self.update_published(id, &offer);
+        self.update_published(id, &offer, content);
         // a newcomer receives everything already published in its room
         let first_time = self
             .participants
@@ -199,7 +200,7 @@ impl Hub {
 
     /// Sources follow the browser's `sendonly` m-lines: new ones are added
     /// to the dataplane and offered to the room, stopped ones removed.
-    fn update_published(&mut self, id: u64, offer: &Offer) {
+    fn update_published(&mut self, id: u64, offer: &Offer, content: &super::ContentHints) {
         let Some(p) = self.participants.get(&id) else {
             return;
         };
@@ -270,6 +271,7 @@ impl Hub {
                 codec: codec.name.clone(),
                 layers: layer_count,
                 muted: false,
+                content: content.get(&line.mid).copied().unwrap_or_default(),
                 clock_rate: codec.clock_rate,
                 payload_type: codec.pt,
                 rtx_payload_type: codec.rtx_pt.unwrap_or(0),
@@ -664,6 +666,7 @@ impl Hub {
             id: sid(source),
             kind: s.kind.to_string(),
             muted: s.muted,
+            content: s.content,
             mid,
         })
     }

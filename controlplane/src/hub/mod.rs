@@ -27,8 +27,8 @@ pub use saved::{SavedHub, SavedHubRef};
 /// when the hub is shared).
 #[derive(Debug)]
 pub enum ParsedSdp {
-    /// The browser's offer.
-    Offer(Result<Offer, SdpError>),
+    /// The browser's offer, and what its m-lines show (`offer.content`).
+    Offer(Result<Offer, SdpError>, ContentHints),
     /// The browser's answer to the server's offer.
     Answer(Result<Offer, SdpError>),
 }
@@ -163,6 +163,9 @@ struct Published {
     codec: String,
     layers: u8,
     muted: bool,
+    /// A camera or microphone, or a shared screen.
+    #[serde(default)]
+    content: crate::signalling::Content,
     /// What a copy on another bridge needs (cascading).
     #[serde(default)]
     clock_rate: u32,
@@ -267,6 +270,9 @@ fn resume_token() -> String {
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+/// What the tracks of an offer's m-lines show, by `mid` (`offer.content`).
+pub type ContentHints = std::collections::BTreeMap<String, crate::signalling::Content>;
 
 /// All rooms of this control plane.
 pub struct Hub {
@@ -601,7 +607,9 @@ impl Hub {
             ClientMessage::Join { .. } | ClientMessage::Resume { .. } => {
                 Err(ProtocolError::new(ErrorCode::BadState, "already joined"))
             }
-            ClientMessage::Offer { sdp, .. } => self.on_offer(id, Offer::parse(&sdp)),
+            ClientMessage::Offer { sdp, content, .. } => {
+                self.on_offer(id, Offer::parse(&sdp), &content)
+            }
             ClientMessage::Answer { sdp, .. } => self.on_answer(id, Offer::parse(&sdp)),
             ClientMessage::Subscribe { sources, .. } => self.on_subscribe(id, &sources),
             ClientMessage::Constraints {
@@ -631,7 +639,7 @@ impl Hub {
             return;
         }
         let result = match sdp {
-            ParsedSdp::Offer(offer) => self.on_offer(id, offer),
+            ParsedSdp::Offer(offer, content) => self.on_offer(id, offer, &content),
             ParsedSdp::Answer(answer) => self.on_answer(id, answer),
         };
         self.finish(id, result);

@@ -124,6 +124,7 @@ fn offer(v: &str) -> ClientMessage {
     ClientMessage::Offer {
         v: VERSION,
         sdp: v.to_string(),
+        content: Default::default(),
     }
 }
 
@@ -755,7 +756,7 @@ fn an_offer_with_too_many_sources_is_refused() {
                 .replace("track-a", &format!("track-a{i}")),
         );
     }
-    h.handle_sdp(a, ParsedSdp::Offer(Offer::parse(&sdp)));
+    h.handle_sdp(a, ParsedSdp::Offer(Offer::parse(&sdp), Default::default()));
     let errors: Vec<(ErrorCode, String)> = drain(&mut h)
         .iter()
         .filter_map(|o| match o {
@@ -770,7 +771,10 @@ fn an_offer_with_too_many_sources_is_refused() {
     assert_eq!(errors[0].0, ErrorCode::InvalidValue, "{errors:?}");
     assert!(errors[0].1.contains("too many sources"), "{errors:?}");
     // the same participant can still publish a normal offer
-    h.handle_sdp(a, ParsedSdp::Offer(Offer::parse(CHROME)));
+    h.handle_sdp(
+        a,
+        ParsedSdp::Offer(Offer::parse(CHROME), Default::default()),
+    );
     assert!(
         drain(&mut h).iter().any(|o| matches!(
             o,
@@ -1172,5 +1176,51 @@ fn chat_reaches_the_room_or_one_and_late_joiners_get_the_room_s_history() {
     assert_eq!(
         history.last().unwrap().text,
         format!("m{}", chat::HISTORY + 9)
+    );
+}
+
+#[test]
+fn a_source_marked_as_a_screen_is_announced_as_one() {
+    let mut h = hub();
+    let t = Instant::now();
+    let a = h.join(t, "standup", "Ada", None).unwrap();
+    drain(&mut h);
+    // the video line (mid 1) is a shared screen
+    h.handle_message(
+        t,
+        a,
+        ClientMessage::Offer {
+            v: VERSION,
+            sdp: CHROME.to_string(),
+            content: [("1".to_string(), crate::signalling::Content::Screen)].into(),
+        },
+    );
+    h.endpoint_connected(a);
+    drain(&mut h);
+    let b = h.join(t, "standup", "Bo", None).unwrap();
+    let outs = drain(&mut h);
+    let ServerMessage::Joined { participants, .. } = signals(&outs, b)[0] else {
+        panic!("joined")
+    };
+    let kinds: Vec<(String, crate::signalling::Content)> = participants[0]
+        .sources
+        .iter()
+        .map(|s| (s.kind.clone(), s.content))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("audio".to_string(), crate::signalling::Content::Camera),
+            ("video".to_string(), crate::signalling::Content::Screen)
+        ]
+    );
+    let json = signals(&outs, b)[0].to_json();
+    assert_eq!(json.matches("\"content\":\"screen\"").count(), 1, "{json}");
+    // a value out of the list is refused (bad_message)
+    assert!(
+        crate::signalling::ClientMessage::parse(
+            r#"{"v":1,"type":"offer","sdp":"v=0","content":{"0":"slides"}}"#
+        )
+        .is_err()
     );
 }

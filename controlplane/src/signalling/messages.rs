@@ -97,6 +97,10 @@ pub enum ClientMessage {
         v: u32,
         /// The SDP.
         sdp: String,
+        /// What the tracks of some m-lines show, by `mid` (absent: a
+        /// camera or microphone). Read when a source is first published.
+        #[serde(default)]
+        content: BTreeMap<String, Content>,
     },
     /// The answer to an offer the server sent.
     Answer {
@@ -168,6 +172,25 @@ pub enum ClientMessage {
     },
 }
 
+/// What a published track shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Content {
+    /// A camera or a microphone (the default).
+    #[default]
+    Camera,
+    /// A shared screen, window or tab (`getDisplayMedia`): receivers get its
+    /// best layer whenever they show it, and on stage it is outside last-N.
+    Screen,
+}
+
+impl Content {
+    /// The default: left out of `source_added`.
+    pub fn is_camera(&self) -> bool {
+        *self == Content::Camera
+    }
+}
+
 /// Longest chat message, in characters.
 pub const MAX_CHAT_CHARS: usize = 1000;
 
@@ -202,6 +225,9 @@ pub struct SourceInfo {
     pub kind: String,
     /// Muted by its publisher.
     pub muted: bool,
+    /// `screen` for a shared screen (absent: a camera or microphone).
+    #[serde(skip_serializing_if = "Content::is_camera")]
+    pub content: Content,
     /// The `mid` of the m-line carrying it to this receiver, once negotiated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mid: Option<String>,

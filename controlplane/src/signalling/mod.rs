@@ -8,6 +8,6 @@
 mod messages;
 
 pub use messages::{
-    ChatLine, ClientMessage, ErrorCode, MAX_CHAT_CHARS, MAX_ERROR_DETAIL, MAX_MESSAGE,
+    ChatLine, ClientMessage, Content, ErrorCode, MAX_CHAT_CHARS, MAX_ERROR_DETAIL, MAX_MESSAGE,
     ParticipantInfo, ProtocolError, ServerMessage, SourceInfo, VERSION, clip, valid_room,
 };

@@ -9,22 +9,14 @@
 //   node chat.mjs --base https://10.1.2.1:8443 --room r
 
 import { launch } from "./chromium.mjs";
+import { cliArgs, logger, openApp } from "./app_page.mjs";
 
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((acc, v, i, a) => (i % 2 === 0 ? [...acc, [v.replace(/^--/, ""), a[i + 1]]] : acc), []),
-);
-const log = (...m) => console.error(`[chat ${new Date().toISOString().slice(11, 23)}]`, ...m);
+const args = cliArgs();
+const log = logger("chat");
 
 const MARKUP = 'hello <script>window.pwned = 1</script><img src=x onerror="window.pwned = 2"> & welcome';
 
-async function open(browser, name) {
-  const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 720 } });
-  const page = await ctx.newPage();
-  page.on("pageerror", (e) => log(`${name} page error: ${e.message}`));
-  await page.goto(`${args.base}/${args.room}?name=${name}&devices=0`);
-  await page.waitForFunction(() => window.switchyard.me && !document.getElementById("chat").hidden, null, { timeout: 30_000 });
-  return page;
-}
+const open = (browser, name) => openApp(browser, { base: args.base, room: args.room, name, query: "&devices=0", log });
 
 // Types `text` into the page's chat box and sends it, as a person would.
 async function say(page, text) {

@@ -4,47 +4,17 @@
 //! limit and A's page says so; D, joining later, sees the room's last
 //! messages.
 
-use crate::netns::{NetnsPair, NsServer, browser_dir};
+use crate::netns::{NetnsPair, NsServer, run_app_script};
 use serde_json::Value;
-use std::process::Stdio;
+use std::time::Duration;
 
 #[test]
 fn chat_reaches_the_room_as_text_is_rate_limited_and_greets_late_joiners() {
-    let _turn = crate::netns::BROWSERS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
     let net = NetnsPair::new();
     let server = NsServer::start(&net, "chat");
-    let log = server.dir.join("chat.log");
-    let out = crate::netns::run_bounded(
-        {
-            let mut cmd = NetnsPair::command(&net.client_ns, "node");
-            cmd.current_dir(browser_dir())
-                .args(["chat.mjs", "--base", &server.https, "--room", "chat"])
-                .stdin(Stdio::null());
-            cmd
-        },
-        std::time::Duration::from_secs(120),
-        &log,
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let r: Value = text
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "chat.mjs: {text}\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        });
-    let context = || {
-        format!(
-            "report: {r:#}\n--- chat.mjs ---\n{}\n--- server ---\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default(),
-            server.log()
-        )
-    };
+    let run = run_app_script(&net, &server, "chat.mjs", "chat", Duration::from_secs(120));
+    let r = &run.report;
+    let context = || run.context.clone();
     assert!(r.get("error").is_none(), "{}", context());
     let markup =
         "hello <script>window.pwned = 1</script><img src=x onerror=\"window.pwned = 2\"> & welcome";

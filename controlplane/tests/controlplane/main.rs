@@ -16,6 +16,7 @@ mod lastn;
 mod media_path;
 mod netns;
 mod resume;
+mod screen;
 mod shards;
 mod shared_bridges;
 mod shutdown;

@@ -544,6 +544,49 @@ pub fn run_bounded(mut cmd: Command, limit: Duration, log: &Path) -> Output {
     }
 }
 
+/// What a script that drives the demo app reported (its last JSON line),
+/// and, for a failure's message, its log and the server's.
+pub struct AppRun {
+    pub report: serde_json::Value,
+    pub context: String,
+}
+
+/// Runs `node <script> --base <server> --room <room>` in `net`'s client
+/// namespace (one browser process at a time, `BROWSERS`), within `limit`.
+pub fn run_app_script(
+    net: &NetnsPair,
+    server: &NsServer,
+    script: &str,
+    room: &str,
+    limit: Duration,
+) -> AppRun {
+    let _browsers = BROWSERS.lock().unwrap_or_else(|p| p.into_inner());
+    let log = server.dir.join(format!("{script}.log"));
+    let out = run_bounded(
+        {
+            let mut cmd = NetnsPair::command(&net.client_ns, "node");
+            cmd.current_dir(browser_dir())
+                .args([script, "--base", &server.https, "--room", room])
+                .stdin(Stdio::null());
+            cmd
+        },
+        limit,
+        &log,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let script_log = std::fs::read_to_string(&log).unwrap_or_default();
+    let report = text
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("{script}: {text}\n{script_log}"));
+    let context = format!(
+        "report: {report:#}\n--- {script} ---\n{script_log}\n--- server ---\n{}",
+        server.log()
+    );
+    AppRun { report, context }
+}
+
 /// Where the browser driver lives, with its node_modules installed.
 pub fn browser_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
