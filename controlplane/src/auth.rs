@@ -42,6 +42,9 @@ pub struct RoomClaims {
     /// Optional subject (user id), kept for logs.
     #[serde(default)]
     pub sub: Option<String>,
+    /// The holder may mute and remove others in the room.
+    #[serde(default)]
+    pub moderator: bool,
 }
 
 /// Checks a join against the policy.

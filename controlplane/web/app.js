@@ -174,8 +174,80 @@ function makeTile(key, text, local, screen = false) {
 }
 
 function setMutedBadge(p) {
-  const muted = [...p.sources.values()].filter((s) => s.muted).map((s) => s.kind);
+  const muted = [...p.sources.values()].filter((s) => s.muted && s.content !== "screen").map((s) => s.kind);
   p.tile.querySelector(".muted").textContent = muted.length ? `muted ${muted.join(" + ")}` : "";
+  p.tile.querySelector(".label").dataset.hand = p.hand ? "✋" : "";
+  showPeople();
+}
+
+// ---- people -----------------------------------------------------------------
+
+// The participant list: who is here, their microphone and camera, who is
+// speaking, raised hands; a moderator's page also gets buttons to mute
+// and remove each one (the server checks the room token, not this page).
+function showPeople() {
+  const list = $("people-list");
+  if (!list) return;
+  const rows = [];
+  const row = (p, me) => {
+    const li = document.createElement("li");
+    li.dataset.participant = me ? state.me : p.id;
+    const name = document.createElement("span");
+    name.className = "who";
+    name.textContent = me ? `${state.name} (you)` : p.name;
+    li.append(name);
+    const kinds = me ? localStates() : [...p.sources.values()].filter((s) => s.content !== "screen");
+    const badge = (text, cls) => {
+      const b = document.createElement("span");
+      b.className = `badge ${cls}`;
+      b.textContent = text;
+      li.append(b);
+    };
+    if ((me ? state.moderator : p.moderator)) badge("moderator", "role");
+    if (me ? state.hand : p.hand) badge("✋ hand raised", "hand");
+    for (const k of ["audio", "video"]) {
+      const s = kinds.find((s) => s.kind === k);
+      if (!s) badge(k === "audio" ? "no mic" : "no camera", "off");
+      else if (s.muted) badge(k === "audio" ? "mic muted" : "camera off", "off");
+    }
+    if (!me && state.speaker === p.id) badge("speaking", "speaking");
+    if (!me && state.moderator) {
+      for (const [label, action, kind] of [["Mute mic", "mute", "audio"], ["Stop camera", "mute", "video"], ["Remove", "remove", null]]) {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = `moderate ${action}`;
+        b.textContent = label;
+        b.onclick = () => moderate(action, p.id, kind);
+        li.append(b);
+      }
+    }
+    return li;
+  };
+  if (state.me) rows.push(row(null, true));
+  for (const p of state.participants.values()) rows.push(row(p, false));
+  list.replaceChildren(...rows);
+  $("people-count").textContent = String(rows.length);
+}
+
+// Our own tracks' states, as the list shows them.
+function localStates() {
+  return (state.local ? state.local.getTracks() : []).map((t) => ({ kind: t.kind, muted: !t.enabled }));
+}
+
+// A moderator's action on participant `id`; refused by the server with
+// `forbidden` unless our room token makes us a moderator.
+function moderate(action, id, kind) {
+  if (action === "mute") send({ type: "mute_participant", participant: id, kind });
+  else if (action === "remove") send({ type: "remove_participant", participant: id });
+}
+state.moderate = moderate;
+
+function raiseHand(raised) {
+  state.hand = raised;
+  send({ type: "hand", raised });
+  $("raise-hand").setAttribute("aria-pressed", String(raised));
+  $("raise-hand").textContent = raised ? "Lower hand" : "Raise hand";
+  showPeople();
 }
 
 function addParticipant(info) {
@@ -183,6 +255,8 @@ function addParticipant(info) {
   const p = {
     id: info.id,
     name: info.name,
+    moderator: !!info.moderator,
+    hand: !!info.hand_raised,
     tile: makeTile(info.id, info.name, false),
     stream: new MediaStream(),
     sources: new Map(),
@@ -194,6 +268,7 @@ function addParticipant(info) {
   video.srcObject = p.stream;
   state.participants.set(info.id, p);
   for (const s of info.sources || []) addSource(info.id, s);
+  showPeople();
   return p;
 }
 
@@ -261,6 +336,7 @@ function removeParticipant(id) {
   for (const sourceId of [...p.screens.keys()]) removeScreenTile(p, sourceId);
   p.tile.remove();
   state.participants.delete(id);
+  showPeople();
 }
 
 // Tell the server how tall each remote video is drawn, so it sends the
@@ -584,6 +660,7 @@ function onMessage(msg) {
     case "joined":
       Object.assign(state, { redirectsInARow: 0, joinRetries: 0, joinRetryStarted: null });
       state.me = msg.id;
+      state.moderator = !!msg.moderator;
       state.resumeToken = msg.resume_token;
       useIceServers(msg.ice_servers);
       for (const p of msg.participants) addParticipant(p);
@@ -591,6 +668,7 @@ function onMessage(msg) {
       // on the same page has them already)
       if (!state.chat.length) for (const line of msg.chat || []) addChat(line);
       $("chat").hidden = false;
+      showPeople();
       serially(publish);
       break;
     case "answer":
@@ -622,7 +700,25 @@ function onMessage(msg) {
       break;
     }
     case "dominant_speaker":
+      state.speaker = msg.participant;
       for (const p of state.participants.values()) p.tile.classList.toggle("speaking", p.id === msg.participant);
+      showPeople();
+      break;
+    case "hand": {
+      const p = state.participants.get(msg.participant);
+      if (p) {
+        p.hand = msg.raised;
+        setMutedBadge(p);
+      }
+      break;
+    }
+    case "force_muted":
+      // a moderator muted us: the server no longer forwards the track;
+      // ours goes quiet too, and unmuting is ours to do
+      forceMuted(msg);
+      break;
+    case "removed":
+      removedFromRoom(msg);
       break;
     case "chat":
       addChat(msg);
@@ -656,6 +752,11 @@ function onMessage(msg) {
         // the server could not give our media back (it restarted): a new
         // participant on a new connection, same camera
         rejoin();
+      } else if (msg.code === "forbidden") {
+        // a moderator's action without a moderator's token: said, the call
+        // goes on
+        state.refusals = [...(state.refusals || []), msg.message];
+        showNotice(`Not allowed: ${msg.message}`);
       } else if (msg.code === "limit" && state.me) {
         // a chat message over our budget: say so beside the chat, the call
         // is not affected
@@ -712,8 +813,15 @@ async function join(room, name) {
   state.pc = newPeerConnection();
   // ?region=eu-west: a new room goes to a media server in that region
   state.region = new URLSearchParams(location.search).get("region") || undefined;
-  openSignalling({ type: "join", room, name, region: state.region });
+  // ?token=<JWT>: the room token, when the server asks for one (a
+  // moderator's lets this page mute and remove others)
+  state.token = new URLSearchParams(location.search).get("token") || undefined;
+  openSignalling(joinMessage());
   new ResizeObserver(sendConstraints).observe($("grid"));
+}
+
+function joinMessage() {
+  return { type: "join", room: state.room, name: state.name, region: state.region, token: state.token };
 }
 
 // One signalling connection; `first` is `join`, or `resume` after a drop.
@@ -844,7 +952,7 @@ function redirectTo(msg) {
   console.warn(`room ${msg.room} is on ${msg.shard}: ${msg.url}`);
   dropSignalling();
   state.signallingUrl = msg.url;
-  openSignalling({ type: "join", room: state.room, name: state.name, region: state.region });
+  openSignalling(joinMessage());
 }
 
 // `room_unavailable` before we joined: again after 1 s, 2 s, then every
@@ -858,7 +966,7 @@ function retryJoin(why) {
   // the entry point may send us to another server now
   state.signallingUrl = null;
   const delay = Math.min(3000, 1000 * state.joinRetries);
-  setTimeout(() => openSignalling({ type: "join", room: state.room, name: state.name, region: state.region }), delay);
+  setTimeout(() => openSignalling(joinMessage()), delay);
 }
 
 // Joins again as a new participant: a fresh peer connection and signalling
@@ -874,7 +982,7 @@ function rejoin() {
   Object.assign(state, { me: null, resumeToken: null, offering: false, offerAgain: false, pinned: null, outbox: [] });
   state.pc = newPeerConnection();
   setStatus("joining again…");
-  openSignalling({ type: "join", room: state.room, name: state.name, region: state.region });
+  openSignalling(joinMessage());
 }
 
 function leave() {
@@ -888,16 +996,39 @@ function leave() {
   $("grid").replaceChildren();
   $("controls").hidden = true;
   $("chat").hidden = true;
+  $("people").hidden = true;
   setStatus("you left the room");
 }
 
 function toggle(button, kind, mid) {
   const track = state.local && state.local.getTracks().find((t) => t.kind === kind);
   if (!track) return;
-  track.enabled = !track.enabled;
-  const muted = !track.enabled;
-  button.setAttribute("aria-pressed", String(muted));
-  if (mid !== null) send({ type: "mute", mid, muted });
+  setLocalMuted(kind, track.enabled);
+  if (mid !== null) send({ type: "mute", mid, muted: !track.enabled });
+}
+
+function setLocalMuted(kind, muted) {
+  const track = state.local && state.local.getTracks().find((t) => t.kind === kind);
+  if (!track) return;
+  track.enabled = !muted;
+  $(kind === "audio" ? "mute-audio" : "mute-video").setAttribute("aria-pressed", String(muted));
+  showPeople();
+}
+
+function forceMuted(msg) {
+  const kind = msg.kind;
+  if (state.screen && state.screen.transceiver && state.screen.transceiver.mid === msg.mid) stopShare();
+  else setLocalMuted(kind, true);
+  state.forceMuted = [...(state.forceMuted || []), msg];
+  showNotice(`${msg.name} (moderator) turned off your ${kind === "audio" ? "microphone" : "camera"}. Turn it on again when you want to be ${kind === "audio" ? "heard" : "seen"}.`);
+}
+
+// A moderator removed us: the call is over for this page (no reconnect).
+function removedFromRoom(msg) {
+  state.removedBy = msg.name;
+  leave();
+  showNotice(`${msg.name} (moderator) removed you from the room.`);
+  setStatus("removed from the room", "bad");
 }
 
 // ---- page -----------------------------------------------------------------
@@ -924,6 +1055,12 @@ function start() {
   $("share-screen").hidden = !(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
   $("share-screen").onclick = () => (state.screen ? stopShare() : startShare());
   $("leave").onclick = leave;
+  $("raise-hand").onclick = () => raiseHand(!state.hand);
+  $("people-toggle").onclick = () => {
+    const panel = $("people");
+    panel.hidden = !panel.hidden;
+    $("people-toggle").setAttribute("aria-expanded", String(!panel.hidden));
+  };
   $("chat-form").onsubmit = (ev) => {
     ev.preventDefault();
     sendChat($("chat-text").value);

@@ -209,7 +209,11 @@ impl Hub {
                     speaker_rank: speakers.iter().position(|&s| s == sub.publisher),
                     selected: p.wishes.selected.contains(&sub.source),
                     on_stage: p.wishes.on_stage.contains(&sub.source),
-                    max_height: p.wishes.max_height.get(&sub.source).copied(),
+                    // a video a moderator muted is drawn nowhere
+                    max_height: match published.held {
+                        true => Some(0),
+                        false => p.wishes.max_height.get(&sub.source).copied(),
+                    },
                     layer_bps: self
                         .layer_rates
                         .get(&sub.source)

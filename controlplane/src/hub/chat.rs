@@ -71,17 +71,7 @@ impl Hub {
         };
         match to {
             Some(target) => {
-                let target_id = self
-                    .participants
-                    .iter()
-                    .find(|(o, q)| **o != id && q.room == room && pid(**o) == target)
-                    .map(|(&o, _)| o)
-                    .ok_or_else(|| {
-                        ProtocolError::new(
-                            ErrorCode::InvalidValue,
-                            "to: no other participant of this room has that id",
-                        )
-                    })?;
+                let target_id = self.room_peer(id, target, "to")?;
                 self.signal(target_id, chat_message(&line, true));
             }
             None => {

@@ -272,6 +272,7 @@ impl Hub {
                 layers: layer_count,
                 muted: false,
                 content: content.get(&line.mid).copied().unwrap_or_default(),
+                held: false,
                 clock_rate: codec.clock_rate,
                 payload_type: codec.pt,
                 rtx_payload_type: codec.rtx_pt.unwrap_or(0),
@@ -357,7 +358,7 @@ impl Hub {
         else {
             return;
         };
-        let (kind, layers) = (src.kind.clone(), src.layers);
+        let (kind, layers, held) = (src.kind.clone(), src.layers, src.held);
         let codec = self.published_codec(publisher, src);
         let Some(q) = self.participants.get_mut(&to) else {
             return;
@@ -403,7 +404,12 @@ impl Hub {
             rtx_ssrc,
             payload_type: codec.pt,
             rtx_payload_type: rtx_pt,
-            target_layer: layers.saturating_sub(1),
+            // a source a moderator muted starts paused
+            target_layer: if held {
+                switchyard_dataplane::abi::command::PAUSED
+            } else {
+                layers.saturating_sub(1)
+            },
             mid: mid_bytes,
             mid_len: n as u8,
         };
@@ -620,7 +626,15 @@ impl Hub {
         Ok(())
     }
 
-    pub(super) fn on_mute(&mut self, id: u64, mid: &str, muted: bool) -> Result<(), ProtocolError> {
+    /// `mute` of a local track: told to the room; an unmute also ends a
+    /// moderator's hold on it.
+    pub(super) fn on_mute(
+        &mut self,
+        now: Instant,
+        id: u64,
+        mid: &str,
+        muted: bool,
+    ) -> Result<(), ProtocolError> {
         let Some(p) = self.participants.get_mut(&id) else {
             return Ok(());
         };
@@ -631,18 +645,14 @@ impl Hub {
             ));
         };
         s.muted = muted;
+        let released = s.held && !muted;
+        if released {
+            s.held = false;
+        }
         let source = s.source;
-        let others = self.room_others(id);
-        for o in others {
-            self.signal(
-                o,
-                ServerMessage::MuteState {
-                    v: VERSION,
-                    participant: pid(id),
-                    source: sid(source),
-                    muted,
-                },
-            );
+        self.tell_mute(id, source, muted);
+        if released {
+            self.apply_hold(now, source, false);
         }
         Ok(())
     }

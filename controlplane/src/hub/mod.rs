@@ -18,6 +18,7 @@ mod cascade;
 mod chat;
 mod layer_rates;
 mod media;
+mod moderation;
 mod moves;
 mod saved;
 
@@ -166,6 +167,9 @@ struct Published {
     /// A camera or microphone, or a shared screen.
     #[serde(default)]
     content: crate::signalling::Content,
+    /// A moderator muted it: not forwarded until its publisher unmutes it.
+    #[serde(default)]
+    held: bool,
     /// What a copy on another bridge needs (cascading).
     #[serde(default)]
     clock_rate: u32,
@@ -256,6 +260,12 @@ struct Participant {
     /// Its chat messages' budget.
     #[serde(skip)]
     chat_budget: chat::ChatBudget,
+    /// Its room token made it a moderator.
+    #[serde(default)]
+    moderator: bool,
+    /// Its hand is raised.
+    #[serde(default)]
+    hand_raised: bool,
 }
 
 /// Characters of a resume token (128 random bits, hex).
@@ -382,6 +392,8 @@ impl Hub {
                 .iter()
                 .filter_map(|s| self.source_info(to, id, s.source))
                 .collect(),
+            moderator: p.moderator,
+            hand_raised: p.hand_raised,
         })
     }
 
@@ -407,7 +419,7 @@ impl Hub {
         token: Option<&str>,
         region: Option<&str>,
     ) -> Result<u64, ProtocolError> {
-        authorize(&self.config.tokens, token, room)?;
+        let moderator = authorize(&self.config.tokens, token, room)?.is_some_and(|c| c.moderator);
         check_capacity(
             &self.config.limits,
             self.rooms.len(),
@@ -460,6 +472,8 @@ impl Hub {
                 probing: allocation::Probing::default(),
                 recent_estimates: Default::default(),
                 chat_budget: Default::default(),
+                moderator,
+                hand_raised: false,
             },
         );
         let participants: Vec<ParticipantInfo> =
@@ -479,6 +493,7 @@ impl Hub {
                 // filled in at the edge (wall-clock expiry): server.rs
                 ice_servers: Vec::new(),
                 chat: self.chat_history(room),
+                moderator,
             },
         );
         if let Some(me) = self.info(id, id) {
@@ -618,7 +633,7 @@ impl Hub {
                 on_stage,
                 ..
             } => self.on_constraints(now, id, &max_height, &selected, &on_stage),
-            ClientMessage::Mute { mid, muted, .. } => self.on_mute(id, &mid, muted),
+            ClientMessage::Mute { mid, muted, .. } => self.on_mute(now, id, &mid, muted),
             ClientMessage::Ping { .. } => {
                 self.signal(id, ServerMessage::Pong { v: VERSION });
                 Ok(())
@@ -629,6 +644,13 @@ impl Hub {
                 Ok(())
             }
             ClientMessage::Chat { text, to, .. } => self.on_chat(now, id, text, to.as_deref()),
+            ClientMessage::Hand { raised, .. } => self.on_hand(id, raised),
+            ClientMessage::MuteParticipant {
+                participant, kind, ..
+            } => self.on_mute_participant(now, id, &participant, kind),
+            ClientMessage::RemoveParticipant { participant, .. } => {
+                self.on_remove_participant(id, &participant)
+            }
         };
         self.finish(id, result);
     }
@@ -1027,6 +1049,24 @@ const SPEAKER_HOLD: Duration = Duration::from_secs(2);
 /// Participant id as the protocol writes it.
 pub fn pid(id: u64) -> String {
     format!("p{id}")
+}
+
+impl Hub {
+    /// The participant of `id`'s room (not `id` itself) whose protocol id
+    /// is `target`; `field` names the message field for the error.
+    fn room_peer(&self, id: u64, target: &str, field: &str) -> Result<u64, ProtocolError> {
+        let room = self.participants.get(&id).map(|p| p.room.as_str());
+        self.participants
+            .iter()
+            .find(|(o, q)| **o != id && Some(q.room.as_str()) == room && pid(**o) == target)
+            .map(|(&o, _)| o)
+            .ok_or_else(|| {
+                ProtocolError::new(
+                    ErrorCode::InvalidValue,
+                    format!("{field}: no other participant of this room has that id"),
+                )
+            })
+    }
 }
 
 /// Source id as the protocol writes it.

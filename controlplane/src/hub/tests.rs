@@ -1224,3 +1224,198 @@ fn a_source_marked_as_a_screen_is_announced_as_one() {
         .is_err()
     );
 }
+
+/// A room token for `room`, a moderator's or not.
+fn room_token(room: &str, moderator: bool) -> String {
+    #[derive(serde::Serialize)]
+    struct Claims<'a> {
+        room: &'a str,
+        exp: u64,
+        moderator: bool,
+    }
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &Claims {
+            room,
+            exp,
+            moderator,
+        },
+        &jsonwebtoken::EncodingKey::from_secret(b"room secret"),
+    )
+    .unwrap()
+}
+
+fn paused_for(outs: &[Out], endpoint: u64, source: u64) -> Option<u8> {
+    outs.iter().rev().find_map(|o| match o {
+        Out::Dataplane {
+            command:
+                Command::SetTargetLayer {
+                    endpoint: e,
+                    source: s,
+                    layer,
+                },
+        } if *e == endpoint && *s == source => Some(*layer),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_moderator_mutes_and_removes_others_and_nobody_else_may() {
+    let mut h = bench(
+        Hub::new(HubConfig {
+            tokens: TokenPolicy::hs256(b"room secret"),
+            ..config()
+        }),
+        Agent::new(Certificate::generate().unwrap()),
+    );
+    let t = Instant::now();
+    let mut ids = Vec::new();
+    for (i, (name, moderator)) in [("Mo", true), ("Bo", false), ("Cy", false)]
+        .into_iter()
+        .enumerate()
+    {
+        let id = h
+            .join(t, "r", name, Some(&room_token("r", moderator)))
+            .unwrap();
+        h.handle_message(t, id, offer(&CHROME.replace("Brw5", &format!("Bm{i:02}"))));
+        h.endpoint_connected(id);
+        ids.push(id);
+    }
+    let outs = drain(&mut h);
+    let (mo, bo, cy) = (ids[0], ids[1], ids[2]);
+    let joined = |to: u64| {
+        signals(&outs, to)
+            .into_iter()
+            .find_map(|m| match m {
+                ServerMessage::Joined {
+                    moderator,
+                    participants,
+                    ..
+                } => Some((*moderator, participants.clone())),
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert!(joined(mo).0, "Mo's token makes it a moderator");
+    let (bo_is, bo_sees) = joined(bo);
+    assert!(!bo_is && bo_sees[0].moderator && bo_sees[0].name == "Mo");
+
+    // Bo may not
+    for msg in [
+        r#"{"v":1,"type":"remove_participant","participant":"P"}"#,
+        r#"{"v":1,"type":"mute_participant","participant":"P","kind":"audio"}"#,
+    ] {
+        let msg = ClientMessage::parse(&msg.replace("\"P\"", &format!("\"{}\"", pid(cy)))).unwrap();
+        h.handle_message(t, bo, msg);
+        let outs = drain(&mut h);
+        assert!(
+            matches!(
+                signals(&outs, bo)[..],
+                [ServerMessage::Error {
+                    code: ErrorCode::Forbidden,
+                    ..
+                }]
+            ),
+            "{outs:?}"
+        );
+        assert!(signals(&outs, cy).is_empty(), "nothing happens to Cy");
+    }
+
+    // Mo mutes Bo's microphone: Bo is told, the others see it muted, and
+    // nobody gets it any more
+    let (bo_audio, _) = sources_of(&h, bo);
+    h.handle_message(
+        t,
+        mo,
+        ClientMessage::MuteParticipant {
+            v: VERSION,
+            participant: pid(bo),
+            kind: crate::signalling::TrackKind::Audio,
+        },
+    );
+    let outs = drain(&mut h);
+    assert!(matches!(
+        signals(&outs, bo)[..],
+        [ServerMessage::ForceMuted { mid, by, .. }] if mid == "0" && *by == pid(mo)
+    ));
+    assert!(matches!(
+        signals(&outs, cy)[..],
+        [ServerMessage::MuteState { muted: true, source, .. }] if *source == sid(bo_audio)
+    ));
+    for to in [mo, cy] {
+        assert_eq!(paused_for(&outs, to, bo_audio), Some(PAUSED), "{to}");
+    }
+    // Bo speaks again on purpose: forwarded again
+    h.handle_message(
+        t,
+        bo,
+        ClientMessage::Mute {
+            v: VERSION,
+            mid: "0".into(),
+            muted: false,
+        },
+    );
+    let outs = drain(&mut h);
+    assert_eq!(paused_for(&outs, cy, bo_audio), Some(0));
+
+    // a video mute pauses through the allocation
+    let (_, cy_video) = sources_of(&h, cy);
+    h.handle_message(
+        t,
+        mo,
+        ClientMessage::MuteParticipant {
+            v: VERSION,
+            participant: pid(cy),
+            kind: crate::signalling::TrackKind::Video,
+        },
+    );
+    let outs = drain(&mut h);
+    assert_eq!(paused_for(&outs, bo, cy_video), Some(PAUSED));
+
+    // Mo removes Cy: told, closed, gone for the others, its token dead
+    let cy_token = h.participants[&cy].resume_token.clone();
+    h.handle_message(
+        t,
+        mo,
+        ClientMessage::RemoveParticipant {
+            v: VERSION,
+            participant: pid(cy),
+        },
+    );
+    let outs = drain(&mut h);
+    assert!(
+        matches!(signals(&outs, cy)[..], [ServerMessage::Removed { by, name, .. }] if *by == pid(mo) && name == "Mo")
+    );
+    assert!(outs.iter().any(|o| matches!(o, Out::Close)));
+    for to in [mo, bo] {
+        assert!(
+            signals(&outs, to)
+                .iter()
+                .any(|m| matches!(m, ServerMessage::ParticipantLeft { id, .. } if *id == pid(cy))),
+            "{to}"
+        );
+    }
+    assert!(!h.contains(cy) && h.participant_for_token(&cy_token).is_none());
+    // a moderator cannot act on itself or on someone not in the room
+    h.handle_message(
+        t,
+        mo,
+        ClientMessage::RemoveParticipant {
+            v: VERSION,
+            participant: pid(cy),
+        },
+    );
+    let outs = drain(&mut h);
+    assert!(matches!(
+        signals(&outs, mo)[..],
+        [ServerMessage::Error {
+            code: ErrorCode::InvalidValue,
+            ..
+        }]
+    ));
+}

@@ -48,6 +48,9 @@ pub enum ErrorCode {
     /// or the server that held the room stopped and the room is not free
     /// yet); the connection is closed: join again in a few seconds.
     RoomUnavailable,
+    /// Only a moderator may do this (`mute_participant`,
+    /// `remove_participant`); the connection stays.
+    Forbidden,
 }
 
 /// Why a client message was refused.
@@ -170,6 +173,30 @@ pub enum ClientMessage {
         #[serde(default)]
         to: Option<String>,
     },
+    /// Raise or lower this participant's hand.
+    Hand {
+        /// Protocol version.
+        v: u32,
+        /// Raised?
+        raised: bool,
+    },
+    /// A moderator mutes another participant's tracks of one kind: the
+    /// server stops forwarding them until their publisher unmutes.
+    MuteParticipant {
+        /// Protocol version.
+        v: u32,
+        /// Whom.
+        participant: String,
+        /// `audio` or `video`.
+        kind: TrackKind,
+    },
+    /// A moderator removes another participant from the room.
+    RemoveParticipant {
+        /// Protocol version.
+        v: u32,
+        /// Whom.
+        participant: String,
+    },
 }
 
 /// What a published track shows.
@@ -189,6 +216,16 @@ impl Content {
     pub fn is_camera(&self) -> bool {
         *self == Content::Camera
     }
+}
+
+/// The kind of a participant's tracks a moderator mutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackKind {
+    /// Microphones.
+    Audio,
+    /// Cameras and shared screens.
+    Video,
 }
 
 /// Longest chat message, in characters.
@@ -214,6 +251,16 @@ pub struct ParticipantInfo {
     pub name: String,
     /// Their published sources.
     pub sources: Vec<SourceInfo>,
+    /// Their room token made them a moderator (absent: not).
+    #[serde(skip_serializing_if = "is_false")]
+    pub moderator: bool,
+    /// Their hand is raised (absent: not).
+    #[serde(skip_serializing_if = "is_false")]
+    pub hand_raised: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A published track.
@@ -258,6 +305,9 @@ pub enum ServerMessage {
         /// when there are none).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         chat: Vec<ChatLine>,
+        /// This participant's room token made it a moderator (absent: not).
+        #[serde(skip_serializing_if = "is_false")]
+        moderator: bool,
     },
     /// Reply to `resume`: this connection carries on as participant `id`;
     /// what the server sent while it was away follows.
@@ -361,6 +411,41 @@ pub enum ServerMessage {
         /// Sent to this participant alone.
         private: bool,
     },
+    /// A participant raised or lowered their hand.
+    Hand {
+        /// Protocol version.
+        v: u32,
+        /// Whose.
+        participant: String,
+        /// Raised?
+        raised: bool,
+    },
+    /// A moderator muted this participant's track on m-line `mid`: the
+    /// server no longer forwards it; mute the track, and `mute` it with
+    /// `muted: false` to be heard (or seen) again.
+    ForceMuted {
+        /// Protocol version.
+        v: u32,
+        /// The moderator's participant id.
+        by: String,
+        /// Their display name.
+        name: String,
+        /// `audio` or `video`.
+        kind: TrackKind,
+        /// The muted track's m-line in this participant's offer.
+        mid: String,
+    },
+    /// A moderator removed this participant from the room: the server
+    /// closes the connection (1000) and the participant is gone; do not
+    /// `resume`.
+    Removed {
+        /// Protocol version.
+        v: u32,
+        /// The moderator's participant id.
+        by: String,
+        /// Their display name.
+        name: String,
+    },
     /// Reply to `ping`.
     Pong {
         /// Protocol version.
@@ -430,7 +515,7 @@ impl ServerMessage {
     }
 }
 
-const KNOWN: [&str; 10] = [
+const KNOWN: [&str; 13] = [
     "join",
     "resume",
     "offer",
@@ -441,6 +526,9 @@ const KNOWN: [&str; 10] = [
     "ping",
     "leave",
     "chat",
+    "hand",
+    "mute_participant",
+    "remove_participant",
 ];
 
 impl ClientMessage {
@@ -533,6 +621,15 @@ impl ClientMessage {
                     return bad("to: a participant id");
                 }
             }
+            ClientMessage::Offer { content, .. } if content.len() > 32 => {
+                return bad("content: at most 32 m-lines");
+            }
+            ClientMessage::MuteParticipant { participant, .. }
+            | ClientMessage::RemoveParticipant { participant, .. }
+                if participant.is_empty() || participant.len() > 32 =>
+            {
+                return bad("participant: a participant id");
+            }
             _ => {}
         }
         Ok(())
@@ -582,6 +679,10 @@ mod tests {
             r#"{"v":1,"type":"chat","text":"hi <b>all</b>\nsecond line"}"#,
             r#"{"v":1,"type":"chat","text":"psst","to":"p12"}"#,
             r#"{"v":1,"type":"resume","token":"0123456789abcdef0123456789abcdef"}"#,
+            r#"{"v":1,"type":"offer","sdp":"v=0...","content":{"2":"screen","0":"camera"}}"#,
+            r#"{"v":1,"type":"hand","raised":true}"#,
+            r#"{"v":1,"type":"mute_participant","participant":"p3","kind":"video"}"#,
+            r#"{"v":1,"type":"remove_participant","participant":"p3"}"#,
         ];
         for c in cases {
             ClientMessage::parse(c).unwrap_or_else(|e| panic!("{c}: {e}"));
@@ -599,6 +700,14 @@ mod tests {
             ErrorCode::UnsupportedVersion
         );
         assert_eq!(code(r#"{"v":1,"type":"dance"}"#), ErrorCode::UnknownMessage);
+        assert_eq!(
+            code(r#"{"v":1,"type":"mute_participant","participant":"p3","kind":"screen"}"#),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(
+            code(r#"{"v":1,"type":"remove_participant","participant":""}"#),
+            ErrorCode::InvalidValue
+        );
         assert_eq!(code(r#"{"v":1}"#), ErrorCode::UnknownMessage);
         assert_eq!(
             code(r#"{"v":1,"type":"join","room":"x"}"#),

@@ -9,5 +9,6 @@ mod messages;
 
 pub use messages::{
     ChatLine, ClientMessage, Content, ErrorCode, MAX_CHAT_CHARS, MAX_ERROR_DETAIL, MAX_MESSAGE,
-    ParticipantInfo, ProtocolError, ServerMessage, SourceInfo, VERSION, clip, valid_room,
+    ParticipantInfo, ProtocolError, ServerMessage, SourceInfo, TrackKind, VERSION, clip,
+    valid_room,
 };

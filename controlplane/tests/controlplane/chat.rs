@@ -12,7 +12,12 @@ use std::time::Duration;
 fn chat_reaches_the_room_as_text_is_rate_limited_and_greets_late_joiners() {
     let net = NetnsPair::new();
     let server = NsServer::start(&net, "chat");
-    let run = run_app_script(&net, &server, "chat.mjs", "chat", Duration::from_secs(120));
+    let run = run_app_script(
+        &net,
+        &server,
+        ("chat.mjs", "chat", &[]),
+        Duration::from_secs(120),
+    );
     let r = &run.report;
     let context = || run.context.clone();
     assert!(r.get("error").is_none(), "{}", context());

@@ -14,6 +14,7 @@ mod ice_tcp;
 mod ipv6;
 mod lastn;
 mod media_path;
+mod moderator;
 mod netns;
 mod resume;
 mod screen;

@@ -551,13 +551,13 @@ pub struct AppRun {
     pub context: String,
 }
 
-/// Runs `node <script> --base <server> --room <room>` in `net`'s client
-/// namespace (one browser process at a time, `BROWSERS`), within `limit`.
+/// Runs `node <script> --base <server> --room <room> <extra>` in `net`'s
+/// client namespace (one browser process at a time, `BROWSERS`), within
+/// `limit`.
 pub fn run_app_script(
     net: &NetnsPair,
     server: &NsServer,
-    script: &str,
-    room: &str,
+    (script, room, extra): (&str, &str, &[&str]),
     limit: Duration,
 ) -> AppRun {
     let _browsers = BROWSERS.lock().unwrap_or_else(|p| p.into_inner());
@@ -567,6 +567,7 @@ pub fn run_app_script(
             let mut cmd = NetnsPair::command(&net.client_ns, "node");
             cmd.current_dir(browser_dir())
                 .args([script, "--base", &server.https, "--room", room])
+                .args(extra)
                 .stdin(Stdio::null());
             cmd
         },

@@ -16,8 +16,7 @@ fn a_shared_screen_reaches_the_room_in_full_and_leaves_when_stopped() {
     let run = run_app_script(
         &net,
         &server,
-        "screen.mjs",
-        "screen",
+        ("screen.mjs", "screen", &[]),
         Duration::from_secs(180),
     );
     let r = &run.report;
