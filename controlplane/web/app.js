@@ -546,6 +546,7 @@ setInterval(() => watchMedia().catch(() => {}), WATCH_MS);
 async function offer() {
   const pc = state.pc;
   state.offering = true;
+  state.offersSent = (state.offersSent || 0) + 1;
   await pc.setLocalDescription(await pc.createOffer());
   // which line carries our screen (docs/signalling.md, `offer.content`)
   const t = state.screen && state.screen.transceiver;
@@ -782,30 +783,31 @@ async function join(room, name) {
   $("join").hidden = true;
   $("grid").hidden = false;
   $("controls").hidden = false;
-  // ?video=0 joins with the microphone only, ?audio=0 with the camera
-  // only, ?devices=0 (or the form's box) with neither: watching and
-  // listening needs no devices. ?camera=640x360 asks for another camera
-  // size than 1280x720
-  const query = new URLSearchParams(location.search);
-  const noDevices = query.get("devices") === "0" || $("no-devices").checked;
-  const wantVideo = !noDevices && query.get("video") !== "0";
-  const wantAudio = !noDevices && query.get("audio") !== "0";
-  const [width, height] = (query.get("camera") || "1280x720").split("x").map(Number);
-  state.local = new MediaStream();
-  if (wantAudio || wantVideo) {
-    setStatus("starting camera and microphone…");
-    try {
-      state.local = await navigator.mediaDevices.getUserMedia({
-        audio: wantAudio,
-        video: wantVideo ? { width: { ideal: width || 1280 }, height: { ideal: height || 720 }, frameRate: { ideal: 30 } } : false,
-      });
-    } catch (e) {
-      // no devices, or not allowed: join anyway, to watch and listen
-      showNotice(`No camera or microphone (${e.message}): you can see and hear the others, they cannot see or hear you.`);
+  const want = wanted();
+  if (want.none) {
+    // the form's box: neither, whatever the preview had
+    stopPreview();
+    state.local = new MediaStream();
+  } else if (state.preview) {
+    // what the pre-join screen showed is what we send
+    state.local = state.preview;
+    state.preview = null;
+    $("preview").srcObject = null;
+  } else {
+    state.local = new MediaStream();
+    if (want.audio || want.video) {
+      setStatus("starting camera and microphone…");
+      try {
+        state.local = await openDevices(want);
+      } catch (e) {
+        // no devices, or not allowed: join anyway, to watch and listen
+        showNotice(`No camera or microphone (${e.message}): you can see and hear the others, they cannot see or hear you.`);
+      }
     }
   }
   $("mute-audio").hidden = state.local.getAudioTracks().length === 0;
   $("mute-video").hidden = state.local.getVideoTracks().length === 0;
+  listDevices();
   const mine = makeTile("me", `${name} (you)`, true);
   // (a video element on a stream with no tracks never loads, and holds the
   // page's load event up with it)
@@ -822,6 +824,127 @@ async function join(room, name) {
 
 function joinMessage() {
   return { type: "join", room: state.room, name: state.name, region: state.region, token: state.token };
+}
+
+// ---- devices ----------------------------------------------------------------
+
+// What to capture: ?video=0 joins with the microphone only, ?audio=0 with
+// the camera only, ?devices=0 (or the form's box) with neither: watching
+// and listening needs no devices. ?camera=640x360 asks for another camera
+// size than 1280x720.
+function wanted() {
+  const query = new URLSearchParams(location.search);
+  const none = query.get("devices") === "0" || $("no-devices").checked;
+  return { none, video: !none && query.get("video") !== "0", audio: !none && query.get("audio") !== "0" };
+}
+
+function videoConstraints(deviceId) {
+  const [width, height] = (new URLSearchParams(location.search).get("camera") || "1280x720").split("x").map(Number);
+  const c = { width: { ideal: width || 1280 }, height: { ideal: height || 720 }, frameRate: { ideal: 30 } };
+  if (deviceId) c.deviceId = { exact: deviceId };
+  else if (localStorage.getItem("switchyard.camera")) c.deviceId = { ideal: localStorage.getItem("switchyard.camera") };
+  return c;
+}
+
+function audioConstraints(deviceId) {
+  if (deviceId) return { deviceId: { exact: deviceId } };
+  const saved = localStorage.getItem("switchyard.mic");
+  return saved ? { deviceId: { ideal: saved } } : true;
+}
+
+// The camera and microphone `want` asks for (the ones picked last time,
+// when they are still there).
+function openDevices(want) {
+  return navigator.mediaDevices.getUserMedia({ audio: want.audio && audioConstraints(), video: want.video && videoConstraints() });
+}
+
+// The pre-join screen: a live preview of what joining will send, and the
+// pickers (labels are only known once the page may use the devices).
+async function startPreview() {
+  const want = wanted();
+  if (!navigator.mediaDevices || want.none || !(want.audio || want.video)) return;
+  try {
+    const stream = await openDevices(want);
+    if (state.room) {
+      // joined meanwhile (the join opened its own): not needed
+      for (const t of stream.getTracks()) t.stop();
+      return;
+    }
+    state.preview = stream;
+    $("preview").srcObject = stream;
+    $("preview-note").textContent = "";
+  } catch (e) {
+    $("preview-note").textContent = `No camera or microphone (${e.message}): you can still join to watch and listen.`;
+  }
+  await listDevices();
+}
+
+function stopPreview() {
+  if (state.preview) for (const t of state.preview.getTracks()) t.stop();
+  state.preview = null;
+  $("preview").srcObject = null;
+}
+
+// Fills every camera / microphone picker, the device in use selected.
+async function listDevices() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  const stream = state.preview || state.local;
+  for (const [kind, ids] of [["videoinput", ["camera-select", "call-camera"]], ["audioinput", ["mic-select", "call-mic"]]]) {
+    const track = stream && stream.getTracks().find((t) => t.kind === (kind === "videoinput" ? "video" : "audio"));
+    const current = track && track.getSettings().deviceId;
+    const list = devices.filter((d) => d.kind === kind && d.deviceId);
+    for (const id of ids) {
+      const select = $(id);
+      select.replaceChildren(
+        ...list.map((d, i) => {
+          const o = document.createElement("option");
+          o.value = d.deviceId;
+          o.textContent = d.label || `${kind === "videoinput" ? "Camera" : "Microphone"} ${i + 1}`;
+          o.selected = d.deviceId === current;
+          return o;
+        }),
+      );
+      // in the call, a picker only for what we send (picking a device for
+      // a kind we do not send would need a new m-line)
+      select.hidden = list.length === 0 || (id.startsWith("call-") && !track);
+    }
+  }
+}
+
+// A picked device: in the pre-join screen the preview follows; in a call
+// the new track replaces the old on the same sender (`replaceTrack`: no
+// renegotiation, the others' decoders carry on).
+async function useDevice(kind, deviceId) {
+  localStorage.setItem(kind === "video" ? "switchyard.camera" : "switchyard.mic", deviceId);
+  const stream = state.preview || state.local;
+  if (!stream) return;
+  const old = stream.getTracks().find((t) => t.kind === kind);
+  const constraints = kind === "video" ? { video: videoConstraints(deviceId) } : { audio: audioConstraints(deviceId) };
+  let track;
+  try {
+    [track] = (await navigator.mediaDevices.getUserMedia(constraints)).getTracks();
+  } catch (e) {
+    // some phones open one camera at a time: free the old one and retry
+    if (!old || e.name !== "NotReadableError") return showNotice(`Could not switch to that device: ${e.message}`);
+    old.stop();
+    try {
+      [track] = (await navigator.mediaDevices.getUserMedia(constraints)).getTracks();
+    } catch (e2) {
+      return showNotice(`Could not switch to that device: ${e2.message}`);
+    }
+  }
+  if (old) track.enabled = old.enabled;
+  const mid = kind === "audio" ? state.audioMid : state.videoMid;
+  const t = stream === state.local && mid != null && state.pc && state.pc.getTransceivers().find((t) => t.mid === mid);
+  if (t) await t.sender.replaceTrack(track);
+  if (old) {
+    stream.removeTrack(old);
+    old.stop();
+  }
+  stream.addTrack(track);
+  state.deviceSwitches = (state.deviceSwitches || 0) + 1;
+  await listDevices();
 }
 
 // One signalling connection; `first` is `join`, or `resume` after a drop.
@@ -1073,8 +1196,12 @@ function start() {
       send({ type: "leave" });
     }
   });
-  // /<room>?name=… joins at once
+  $("camera-select").onchange = $("call-camera").onchange = (ev) => useDevice("video", ev.target.value);
+  $("mic-select").onchange = $("call-mic").onchange = (ev) => useDevice("audio", ev.target.value);
+  $("no-devices").onchange = (ev) => (ev.target.checked ? stopPreview() : startPreview());
+  // /<room>?name=… joins at once; otherwise the pre-join screen
   if (room && params.get("name")) join(room, params.get("name"));
+  else startPreview();
 }
 
 start();

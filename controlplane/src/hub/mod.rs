@@ -978,8 +978,11 @@ impl Hub {
             return;
         };
         let level_of = |p: &Participant| {
+            // a voice a moderator muted is heard by nobody: it does not
+            // take the floor either
             p.published
                 .iter()
+                .filter(|s| !s.held)
                 .filter_map(|s| self.levels.get(&s.source))
                 .filter(|(_, t)| now.saturating_duration_since(*t) < Duration::from_secs(1))
                 .map(|(l, _)| *l)

@@ -8,6 +8,7 @@ mod capture;
 mod cascade;
 mod chat;
 mod cluster;
+mod devices;
 mod exposure;
 mod ice_restart;
 mod ice_tcp;
