@@ -167,16 +167,19 @@ function makeTile(key, text, local, screen = false) {
   muted.className = "muted";
   label.append(muted);
   tile.append(video, label);
-  // screens first: they are what people are looking at
-  if (screen) $("grid").prepend(tile);
-  else $("grid").append(tile);
+  // our own camera and screen float in a corner (self view); screens
+  // first: they are what people are looking at
+  const box = local ? $("self-view") : $("grid");
+  if (screen) box.prepend(tile);
+  else box.append(tile);
+  layout();
   return tile;
 }
 
 function setMutedBadge(p) {
   const muted = [...p.sources.values()].filter((s) => s.muted && s.content !== "screen").map((s) => s.kind);
   p.tile.querySelector(".muted").textContent = muted.length ? `muted ${muted.join(" + ")}` : "";
-  p.tile.querySelector(".label").dataset.hand = p.hand ? "✋" : "";
+  p.tile.classList.toggle("hand", p.hand);
   showPeople();
 }
 
@@ -204,7 +207,7 @@ function showPeople() {
       li.append(b);
     };
     if ((me ? state.moderator : p.moderator)) badge("moderator", "role");
-    if (me ? state.hand : p.hand) badge("✋ hand raised", "hand");
+    if (me ? state.hand : p.hand) badge("hand raised", "hand");
     for (const k of ["audio", "video"]) {
       const s = kinds.find((s) => s.kind === k);
       if (!s) badge(k === "audio" ? "no mic" : "no camera", "off");
@@ -328,6 +331,7 @@ function removeScreenTile(p, sourceId) {
   tile.remove();
   p.screens.delete(sourceId);
   if (state.pinned === sourceId) pin(null);
+  else layout();
 }
 
 function removeParticipant(id) {
@@ -337,6 +341,7 @@ function removeParticipant(id) {
   p.tile.remove();
   state.participants.delete(id);
   showPeople();
+  layout();
 }
 
 // Tell the server how tall each remote video is drawn, so it sends the
@@ -361,11 +366,81 @@ function sendConstraints() {
   }, 100);
 }
 
-// A click on a tile pins it: shown large, served first.
+// A click on a tile pins it: shown large (on stage), served first.
 function pin(key) {
   state.pinned = key;
   for (const tile of $("grid").querySelectorAll(".tile")) tile.classList.toggle("pinned", tile.dataset.key === key);
+  layout();
+}
+
+// ---- layout -------------------------------------------------------------------
+
+const GAP = 8;
+// The speaker view's strip of small tiles: this tall at most.
+const STRIP_MAX = 140;
+
+// The largest 16:9 tile for `n` tiles in a `w`×`h` area, and its columns.
+function bestFit(n, w, h) {
+  let best = { cols: 1, width: 0 };
+  for (let cols = 1; cols <= Math.max(1, n); cols++) {
+    const rows = Math.ceil(n / cols);
+    const width = Math.min((w - GAP * (cols - 1)) / cols, ((h - GAP * (rows - 1)) / rows) * (16 / 9));
+    if (width > best.width) best = { cols, width: Math.floor(width) };
+  }
+  return best;
+}
+
+// The tile on stage: the pinned one, else (speaker view) a shared screen,
+// the dominant speaker, or the first.
+function stageTile(tiles) {
+  const pinned = tiles.find((t) => t.dataset.key === state.pinned);
+  if (pinned) return pinned;
+  if (state.view !== "speaker") return null;
+  return tiles.find((t) => t.classList.contains("screen")) || tiles.find((t) => t.dataset.key === state.speaker) || tiles[0] || null;
+}
+
+// Sizes the remote tiles to fill the grid: the tile view fits them all
+// as large as they go (a three-way call at 1280×720 gets two tiles of
+// 355 px in a row: the 360-line layer); the speaker view puts one on
+// stage and the others in a strip. The server is told the sizes
+// (`constraints`) for the layers.
+function layout() {
+  const grid = $("grid");
+  if (grid.hidden) return;
+  // the panels over the grid keep clear of the buttons, however many
+  // rows those wrap into
+  document.documentElement.style.setProperty("--controls-h", `${$("controls").offsetHeight}px`);
+  const w = grid.clientWidth - 2 * GAP;
+  const h = grid.clientHeight - 2 * GAP;
+  const tiles = [...grid.querySelectorAll(":scope > .tile")];
+  const stage = stageTile(tiles);
+  grid.classList.toggle("speaker", !!stage);
+  $("self-view").classList.toggle("alone", tiles.length === 0);
+  if (stage) {
+    const others = tiles.filter((t) => t !== stage);
+    const strip = others.length ? Math.min(STRIP_MAX, Math.floor(h * 0.22)) : 0;
+    stage.style.width = "100%";
+    stage.style.height = `${Math.max(90, h - strip - (strip ? GAP : 0))}px`;
+    for (const t of others) {
+      t.style.height = "";
+      t.style.width = `${Math.floor((strip * 16) / 9)}px`;
+    }
+  } else {
+    const { width } = bestFit(tiles.length, w, h);
+    for (const t of tiles) {
+      t.style.height = "";
+      t.style.width = `${width}px`;
+    }
+  }
+  for (const t of tiles) t.classList.toggle("on-stage", t === stage);
   sendConstraints();
+}
+
+function setView(view) {
+  state.view = view;
+  $("view-toggle").textContent = view === "speaker" ? "Tile view" : "Speaker view";
+  $("view-toggle").setAttribute("aria-pressed", String(view === "speaker"));
+  layout();
 }
 
 // For tests and the console: draw every remote video as if it were `h`
@@ -599,6 +674,7 @@ function stopShare() {
   s.track.removeEventListener("ended", stopShare);
   s.track.stop();
   s.tile.remove();
+  layout();
   $("share-screen").setAttribute("aria-pressed", "false");
   $("share-screen").textContent = "Share screen";
   serially(async () => {
@@ -704,6 +780,7 @@ function onMessage(msg) {
       state.speaker = msg.participant;
       for (const p of state.participants.values()) p.tile.classList.toggle("speaking", p.id === msg.participant);
       showPeople();
+      if (state.view === "speaker" && !state.pinned) layout();
       break;
     case "hand": {
       const p = state.participants.get(msg.participant);
@@ -819,7 +896,8 @@ async function join(room, name) {
   // moderator's lets this page mute and remove others)
   state.token = new URLSearchParams(location.search).get("token") || undefined;
   openSignalling(joinMessage());
-  new ResizeObserver(sendConstraints).observe($("grid"));
+  new ResizeObserver(layout).observe($("grid"));
+  layout();
 }
 
 function joinMessage() {
@@ -1116,7 +1194,7 @@ function leave() {
   if (state.local) for (const t of state.local.getTracks()) t.stop();
   stopShare();
   for (const id of [...state.participants.keys()]) removeParticipant(id);
-  $("grid").replaceChildren();
+  for (const tile of $("grid").querySelectorAll(".tile")) tile.remove();
   $("controls").hidden = true;
   $("chat").hidden = true;
   $("people").hidden = true;
@@ -1179,6 +1257,7 @@ function start() {
   $("share-screen").onclick = () => (state.screen ? stopShare() : startShare());
   $("leave").onclick = leave;
   $("raise-hand").onclick = () => raiseHand(!state.hand);
+  $("view-toggle").onclick = () => setView(state.view === "speaker" ? "tiles" : "speaker");
   $("people-toggle").onclick = () => {
     const panel = $("people");
     panel.hidden = !panel.hidden;

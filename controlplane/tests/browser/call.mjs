@@ -12,7 +12,9 @@
 // that (for clients outside this script). --watch: once media flows, write
 // --ready-file and sample every remote's decoded frames for that many seconds
 // (--stall-window S: also the longest stall within the first S seconds),
-// --camera WxH: the size the app asks of the (fake) camera, --simulcast 0:
+// --camera WxH: the size the app asks of the (fake) camera, --min-height H:
+// also wait until every remote video arrives at least H lines tall (the
+// layer the server chose; `waited_s` says how long the wait took), --simulcast 0:
 // one encoding per camera (the app's ?simulcast=0), --regions: each
 // name's region (the app's ?region=, sent in its join), --first-frames 1:
 // also report, per remote, how long after the page's media connected its
@@ -35,6 +37,7 @@ function args() {
     else if (k === "--names") a.names = v.split(",");
     else if (k === "--remotes") a.remotes = Number(v);
     else if (k === "--min-frames") a.minFrames = Number(v);
+    else if (k === "--min-height") a.minHeight = Number(v);
     else if (k === "--timeout") a.timeout = Number(v);
     else if (k === "--leave") a.leave = v;
     else if (k === "--screenshot") a.screenshot = v;
@@ -78,6 +81,7 @@ async function received(page) {
         audio_packets: 0,
         audio_samples: 0,
         tile: !!p.tile.isConnected,
+        tile_height: p.tile.clientHeight,
       };
       const ff = window.__firstFrames;
       if (ff && ff[id] && window.__connectedAt) r.first_frame_ms = ff[id] - window.__connectedAt;
@@ -218,7 +222,7 @@ const enough = (rx, a, name) => {
   return (
     rx.state === "connected" &&
     publishing.length >= want &&
-    publishing.every((r) => r.video_frames >= a.minFrames && r.audio_packets > 0 && r.audio_samples > 0)
+    publishing.every((r) => r.video_frames >= a.minFrames && r.audio_packets > 0 && r.audio_samples > 0 && r.frame_height >= (a.minHeight || 0))
   );
 };
 
@@ -256,7 +260,10 @@ async function main() {
         .map((n) => `${n}:${all[n].state}[${Object.values(all[n].remotes).map((r) => `${r.name} v${r.video_frames} a${r.audio_packets}`).join(" ")}]`)
         .join("  ");
       log(line);
-      if (a.names.every((n) => enough(all[n], a, n))) break;
+      if (a.names.every((n) => enough(all[n], a, n))) {
+        out.waited_s = Math.round(Date.now() - deadline + a.timeout * 1000) / 1000;
+        break;
+      }
       if (Date.now() > deadline) {
         log("timed out waiting for media");
         break;

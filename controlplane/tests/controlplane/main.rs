@@ -19,6 +19,7 @@ mod moderator;
 mod netns;
 mod resume;
 mod screen;
+mod screenshots;
 mod shards;
 mod shared_bridges;
 mod shutdown;
