@@ -373,6 +373,66 @@ function pin(key) {
   layout();
 }
 
+// ---- quality ------------------------------------------------------------------
+
+// Every QUALITY_MS, each remote video's tile says what arrives of it
+// (getStats: resolution, frame rate, loss since the last look, the round
+// trip to the server) and grades it: good, fair or poor.
+const QUALITY_MS = 2000;
+async function showQuality() {
+  const pc = state.pc;
+  if (!pc || state.left || pc.connectionState !== "connected") return;
+  const stats = await pc.getStats();
+  const byMid = new Map();
+  let rtt = null;
+  stats.forEach((r) => {
+    if (r.type === "inbound-rtp" && r.mid !== undefined) byMid.set(r.mid, r);
+    if (r.type === "transport" && r.selectedCandidatePairId) {
+      const pair = stats.get(r.selectedCandidatePairId);
+      if (pair && pair.currentRoundTripTime !== undefined) rtt = Math.round(pair.currentRoundTripTime * 1000);
+    }
+  });
+  const previous = state.quality || {};
+  const now = {};
+  for (const p of state.participants.values()) {
+    for (const [id, s] of p.sources) {
+      if (s.kind !== "video") continue;
+      const r = byMid.get(s.mid);
+      if (!r) continue;
+      const q = {
+        width: r.frameWidth || 0,
+        height: r.frameHeight || 0,
+        fps: Math.round(r.framesPerSecond || 0),
+        rtt_ms: rtt,
+        received: r.packetsReceived || 0,
+        lost: Math.max(0, r.packetsLost || 0),
+      };
+      const before = previous[id];
+      const got = before ? q.received - before.received : 0;
+      const lost = before ? Math.max(0, q.lost - before.lost) : 0;
+      q.loss = got + lost > 0 ? lost / (got + lost) : 0;
+      const screen = s.content === "screen";
+      q.grade =
+        q.loss > 0.05 || (rtt ?? 0) > 400 ? "poor" : q.loss > 0.01 || (rtt ?? 0) > 200 || (!screen && q.fps > 0 && q.fps < 12) ? "fair" : "good";
+      now[id] = q;
+      const tile = p.screens.get(id) || p.tile;
+      let badge = tile.querySelector(".quality");
+      if (!badge) {
+        badge = document.createElement("span");
+        badge.className = "quality";
+        tile.append(badge);
+      }
+      badge.className = `quality ${s.muted || q.fps === 0 ? "paused" : q.grade}`;
+      badge.textContent = q.fps === 0 ? "no video" : `${q.height}p · ${q.fps} fps`;
+      badge.title = `${q.width}×${q.height}, ${q.fps} frames/s, ${(q.loss * 100).toFixed(1)} % lost, round trip ${rtt ?? "?"} ms`;
+      if (q.loss > 0.01) badge.textContent += ` · ${Math.round(q.loss * 100)} % loss`;
+      if ((rtt ?? 0) > 200) badge.textContent += ` · ${rtt} ms`;
+    }
+  }
+  state.quality = now;
+}
+setInterval(() => showQuality().catch(() => {}), QUALITY_MS);
+
 // ---- layout -------------------------------------------------------------------
 
 const GAP = 8;

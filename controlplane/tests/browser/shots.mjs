@@ -26,6 +26,8 @@ function looks(page) {
     chat_lines: document.querySelectorAll("#chat-log li").length,
     people: document.querySelectorAll("#people-list li").length,
     screen_tile: !!document.querySelector("#grid .tile.screen"),
+    quality: Object.values(window.switchyard.quality || {}).map((q) => ({ height: q.height, fps: q.fps, grade: q.grade, rtt_ms: q.rtt_ms })),
+    quality_badges: [...document.querySelectorAll("#grid .tile .quality")].map((b) => b.textContent),
     errors: window.switchyard.errors,
   }));
 }
@@ -67,7 +69,8 @@ async function main() {
     }
     await cy.click("#raise-hand");
     for (const p of [bo, cy]) await p.click("#people-toggle");
-    await sleep(2000);
+    // two looks of the quality badges (the second knows the loss)
+    await sleep(4500);
     await shot(bo, "app-call-desktop", out);
     await shot(cy, "app-call-phone", out);
   } catch (e) {

@@ -1,7 +1,9 @@
 //! Issue #19 show 6: screenshots of the demo app — the pre-join screen, and
 //! a call with a shared screen, the chat and the people list open — at a
 //! desktop and a phone viewport, taken from real pages in headless
-//! Chromium. They go to the test's directory; with
+//! Chromium, each remote tile with its connection badge (resolution, frame
+//! rate; loss and round trip when they matter). They go to the test's
+//! directory; with
 //! `SWITCHYARD_UPDATE_SCREENSHOTS=1` into docs/img, where the README and
 //! docs show them. Each page must show what it is about and fit its
 //! viewport's width (nothing to scroll sideways on a phone).
@@ -55,6 +57,20 @@ fn the_app_looks_right_on_desktops_and_phones() {
             );
             assert_eq!(page["chat_lines"], 3, "{name}: {context}");
             assert_eq!(page["people"], 3, "{name}: {context}");
+            // each remote video's tile says what arrives: Ada's camera and
+            // screen, and the third participant's camera
+            let quality = page["quality"].as_array().cloned().unwrap_or_default();
+            assert_eq!(quality.len(), 3, "{name}: {context}");
+            for q in &quality {
+                assert!(q["height"].as_u64().unwrap_or(0) > 0, "{name}: {context}");
+                assert!(q["rtt_ms"].as_u64().is_some(), "{name}: {context}");
+                assert!(q["grade"].is_string(), "{name}: {context}");
+            }
+            assert_eq!(
+                page["quality_badges"].as_array().map(Vec::len),
+                Some(3),
+                "{name}: {context}"
+            );
         }
     }
 }
