@@ -1,5 +1,7 @@
 //! Chat: text messages to the whole room or to one participant, through the
-//! signalling connection. The server keeps the room's last
+//! signalling connection; and endpoint messages, small JSON values apps
+//! send each other the same way (reactions, a shared pointer), passed on
+//! untouched and never kept. The server keeps the room's last
 //! [`HISTORY`] room-wide messages for those who join later (in `joined`),
 //! never private ones; a sender gets [`BURST`] messages at once and
 //! [`RATE`] a second after that, and a message over its budget is refused
@@ -17,21 +19,25 @@ pub const HISTORY: usize = 50;
 pub const BURST: f64 = 5.0;
 /// Messages a second a sender may send after its burst.
 pub const RATE: f64 = 1.0;
+/// Endpoint messages a sender may send at once.
+pub const MESSAGE_BURST: f64 = 20.0;
+/// Endpoint messages a second after that.
+pub const MESSAGE_RATE: f64 = 10.0;
 
-/// One sender's token bucket.
+/// One sender's token bucket (its burst and rate given by the caller).
 #[derive(Debug, Clone, Default)]
-pub(super) struct ChatBudget {
+pub(super) struct Budget {
     tokens: Option<f64>,
     last: Option<Instant>,
 }
 
-impl ChatBudget {
+impl Budget {
     /// Takes a message's token; false when the budget is spent.
-    fn take(&mut self, now: Instant) -> bool {
+    fn take(&mut self, now: Instant, burst: f64, rate: f64) -> bool {
         let elapsed = self
             .last
             .map_or(0.0, |t| now.saturating_duration_since(t).as_secs_f64());
-        let tokens = (self.tokens.unwrap_or(BURST) + elapsed * RATE).min(BURST);
+        let tokens = (self.tokens.unwrap_or(burst) + elapsed * rate).min(burst);
         self.last = Some(now);
         if tokens >= 1.0 {
             self.tokens = Some(tokens - 1.0);
@@ -55,7 +61,7 @@ impl Hub {
         let Some(p) = self.participants.get_mut(&id) else {
             return Ok(());
         };
-        if !p.chat_budget.take(now) {
+        if !p.chat_budget.take(now, BURST, RATE) {
             return Err(ProtocolError::new(
                 ErrorCode::Limit,
                 format!(
@@ -89,6 +95,46 @@ impl Hub {
         Ok(())
     }
 
+    /// `endpoint_message` from `id`: `data` to everyone else in its room,
+    /// or to `to` alone.
+    pub(super) fn on_endpoint_message(
+        &mut self,
+        now: Instant,
+        id: u64,
+        data: serde_json::Value,
+        to: Option<&str>,
+    ) -> Result<(), ProtocolError> {
+        let Some(p) = self.participants.get_mut(&id) else {
+            return Ok(());
+        };
+        if !p.message_budget.take(now, MESSAGE_BURST, MESSAGE_RATE) {
+            return Err(ProtocolError::new(
+                ErrorCode::Limit,
+                format!(
+                    "endpoint_message: at most {MESSAGE_BURST} at once and {MESSAGE_RATE} a second; this one was not sent"
+                ),
+            ));
+        }
+        let msg = |private| ServerMessage::EndpointMessage {
+            v: VERSION,
+            from: pid(id),
+            data: data.clone(),
+            private,
+        };
+        match to {
+            Some(target) => {
+                let target = self.room_peer(id, target, "to")?;
+                self.signal(target, msg(true));
+            }
+            None => {
+                for o in self.room_others(id) {
+                    self.signal(o, msg(false));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The room's kept messages, oldest first.
     pub(super) fn chat_history(&self, room: &str) -> Vec<ChatLine> {
         self.rooms
@@ -116,11 +162,11 @@ mod tests {
     #[test]
     fn a_sender_gets_its_burst_then_its_rate() {
         let t = Instant::now();
-        let mut b = ChatBudget::default();
-        let sent = (0..20).filter(|_| b.take(t)).count();
+        let mut b = Budget::default();
+        let sent = (0..20).filter(|_| b.take(t, BURST, RATE)).count();
         assert_eq!(sent, BURST as usize);
-        assert!(!b.take(t + Duration::from_millis(500)));
-        assert!(b.take(t + Duration::from_millis(1100)));
-        assert!(!b.take(t + Duration::from_millis(1200)));
+        assert!(!b.take(t + Duration::from_millis(500), BURST, RATE));
+        assert!(b.take(t + Duration::from_millis(1100), BURST, RATE));
+        assert!(!b.take(t + Duration::from_millis(1200), BURST, RATE));
     }
 }

@@ -259,7 +259,10 @@ struct Participant {
     recent_estimates: allocation::RecentEstimates,
     /// Its chat messages' budget.
     #[serde(skip)]
-    chat_budget: chat::ChatBudget,
+    chat_budget: chat::Budget,
+    /// Its endpoint messages' budget.
+    #[serde(skip)]
+    message_budget: chat::Budget,
     /// Its room token made it a moderator.
     #[serde(default)]
     moderator: bool,
@@ -472,6 +475,7 @@ impl Hub {
                 probing: allocation::Probing::default(),
                 recent_estimates: Default::default(),
                 chat_budget: Default::default(),
+                message_budget: Default::default(),
                 moderator,
                 hand_raised: false,
             },
@@ -645,6 +649,9 @@ impl Hub {
             }
             ClientMessage::Chat { text, to, .. } => self.on_chat(now, id, text, to.as_deref()),
             ClientMessage::Hand { raised, .. } => self.on_hand(id, raised),
+            ClientMessage::EndpointMessage { data, to, .. } => {
+                self.on_endpoint_message(now, id, data, to.as_deref())
+            }
             ClientMessage::MuteParticipant {
                 participant, kind, ..
             } => self.on_mute_participant(now, id, &participant, kind),

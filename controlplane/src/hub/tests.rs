@@ -1419,3 +1419,76 @@ fn a_moderator_mutes_and_removes_others_and_nobody_else_may() {
         }]
     ));
 }
+
+#[test]
+fn endpoint_messages_reach_the_room_or_one_within_a_budget() {
+    let mut h = hub();
+    let t = Instant::now();
+    let ids = room_of(&mut h, t, 3);
+    let (a, b, c) = (ids[0], ids[1], ids[2]);
+    let msg = |data: serde_json::Value, to: Option<u64>| ClientMessage::EndpointMessage {
+        v: VERSION,
+        data,
+        to: to.map(pid),
+    };
+    let got = |outs: &[Out], to: u64| -> Vec<(serde_json::Value, bool)> {
+        signals(outs, to)
+            .into_iter()
+            .filter_map(|m| match m {
+                ServerMessage::EndpointMessage {
+                    from,
+                    data,
+                    private,
+                    ..
+                } if *from == pid(a) => Some((data.clone(), *private)),
+                _ => None,
+            })
+            .collect()
+    };
+    h.handle_message(t, a, msg(serde_json::json!({"reaction": "+1"}), None));
+    let outs = drain(&mut h);
+    for to in [b, c] {
+        assert_eq!(
+            got(&outs, to),
+            [(serde_json::json!({"reaction": "+1"}), false)]
+        );
+    }
+    assert!(got(&outs, a).is_empty(), "not back to the sender");
+    h.handle_message(t, a, msg(serde_json::json!([1, 2]), Some(b)));
+    let outs = drain(&mut h);
+    assert_eq!(got(&outs, b), [(serde_json::json!([1, 2]), true)]);
+    assert!(got(&outs, c).is_empty());
+    // the burst: 20 at once (two spent above), then refused with `limit`
+    for i in 0..30 {
+        h.handle_message(t, a, msg(serde_json::json!(i), None));
+    }
+    let outs = drain(&mut h);
+    assert_eq!(got(&outs, b).len(), 18);
+    let refused = signals(&outs, a)
+        .iter()
+        .filter(|m| {
+            matches!(
+                m,
+                ServerMessage::Error {
+                    code: ErrorCode::Limit,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(refused, 12);
+    // a `to` of nobody in the room
+    h.handle_message(
+        t + Duration::from_secs(1),
+        a,
+        msg(serde_json::json!(1), Some(999_999)),
+    );
+    let outs = drain(&mut h);
+    assert!(matches!(
+        signals(&outs, a)[..],
+        [ServerMessage::Error {
+            code: ErrorCode::InvalidValue,
+            ..
+        }]
+    ));
+}

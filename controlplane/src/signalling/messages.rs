@@ -173,6 +173,17 @@ pub enum ClientMessage {
         #[serde(default)]
         to: Option<String>,
     },
+    /// A small JSON value for the other apps in the room (or participant
+    /// `to` alone), passed on as it is.
+    EndpointMessage {
+        /// Protocol version.
+        v: u32,
+        /// Any JSON value, at most [`MAX_ENDPOINT_DATA`] bytes as JSON.
+        data: serde_json::Value,
+        /// A participant id of this room (absent: the whole room).
+        #[serde(default)]
+        to: Option<String>,
+    },
     /// Raise or lower this participant's hand.
     Hand {
         /// Protocol version.
@@ -227,6 +238,9 @@ pub enum TrackKind {
     /// Cameras and shared screens.
     Video,
 }
+
+/// Largest `endpoint_message` `data`, in bytes of JSON.
+pub const MAX_ENDPOINT_DATA: usize = 2048;
 
 /// Longest chat message, in characters.
 pub const MAX_CHAT_CHARS: usize = 1000;
@@ -411,6 +425,17 @@ pub enum ServerMessage {
         /// Sent to this participant alone.
         private: bool,
     },
+    /// Another participant's endpoint message.
+    EndpointMessage {
+        /// Protocol version.
+        v: u32,
+        /// Sender's participant id.
+        from: String,
+        /// The value, as sent.
+        data: serde_json::Value,
+        /// Sent to this participant alone.
+        private: bool,
+    },
     /// A participant raised or lowered their hand.
     Hand {
         /// Protocol version.
@@ -515,7 +540,7 @@ impl ServerMessage {
     }
 }
 
-const KNOWN: [&str; 13] = [
+const KNOWN: [&str; 14] = [
     "join",
     "resume",
     "offer",
@@ -526,6 +551,7 @@ const KNOWN: [&str; 13] = [
     "ping",
     "leave",
     "chat",
+    "endpoint_message",
     "hand",
     "mute_participant",
     "remove_participant",
@@ -621,6 +647,14 @@ impl ClientMessage {
                     return bad("to: a participant id");
                 }
             }
+            ClientMessage::EndpointMessage { data, to, .. } => {
+                if data.to_string().len() > MAX_ENDPOINT_DATA {
+                    return bad("data: at most 2048 bytes of JSON");
+                }
+                if to.as_ref().is_some_and(|t| t.is_empty() || t.len() > 32) {
+                    return bad("to: a participant id");
+                }
+            }
             ClientMessage::Offer { content, .. } if content.len() > 32 => {
                 return bad("content: at most 32 m-lines");
             }
@@ -681,6 +715,8 @@ mod tests {
             r#"{"v":1,"type":"resume","token":"0123456789abcdef0123456789abcdef"}"#,
             r#"{"v":1,"type":"offer","sdp":"v=0...","content":{"2":"screen","0":"camera"}}"#,
             r#"{"v":1,"type":"hand","raised":true}"#,
+            r#"{"v":1,"type":"endpoint_message","data":{"reaction":"+1"}}"#,
+            r#"{"v":1,"type":"endpoint_message","data":[1,2],"to":"p4"}"#,
             r#"{"v":1,"type":"mute_participant","participant":"p3","kind":"video"}"#,
             r#"{"v":1,"type":"remove_participant","participant":"p3"}"#,
         ];
@@ -708,6 +744,11 @@ mod tests {
             code(r#"{"v":1,"type":"remove_participant","participant":""}"#),
             ErrorCode::InvalidValue
         );
+        let big = format!(
+            r#"{{"v":1,"type":"endpoint_message","data":"{}"}}"#,
+            "x".repeat(3000)
+        );
+        assert_eq!(code(&big), ErrorCode::InvalidValue);
         assert_eq!(code(r#"{"v":1}"#), ErrorCode::UnknownMessage);
         assert_eq!(
             code(r#"{"v":1,"type":"join","room":"x"}"#),
