@@ -90,7 +90,7 @@ function showNotice(text) {
 
 // One line of the chat. The text is put in as text, never as HTML: what a
 // participant typed is shown exactly as typed.
-function addChat(line, mine = false) {
+function addChat(line, mine = false, at = Date.now()) {
   const li = document.createElement("li");
   if (line.private) li.className = "private";
   const who = document.createElement("strong");
@@ -100,7 +100,7 @@ function addChat(line, mine = false) {
   li.append(who, document.createTextNode(": "), text);
   $("chat-log").append(li);
   li.scrollIntoView({ block: "end" });
-  state.chat.push({ from: line.from || state.me, name: line.name, text: line.text, private: !!line.private, mine, at: Date.now() });
+  state.chat.push({ from: line.from || state.me, name: line.name, text: line.text, private: !!line.private, mine, at });
 }
 
 function chatNotice(text) {
@@ -115,8 +115,10 @@ function chatNotice(text) {
 function sendChat(text, to = null) {
   text = text.trim();
   if (!text) return;
+  // when it left (others may show it before this page has drawn it)
+  const at = Date.now();
   send(to ? { type: "chat", text, to } : { type: "chat", text });
-  addChat({ name: state.name, text, private: !!to }, true);
+  addChat({ name: state.name, text, private: !!to }, true, at);
 }
 
 function showConnection() {
