@@ -23,6 +23,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("h264", h264),
     ("demux", demux),
     ("framing", framing),
+    ("udp_frame", udp_frame),
 ];
 
 /// RTP view, extensions and in-place rewrites.
@@ -155,4 +156,28 @@ pub fn framing(data: &[u8]) {
         stun(f.packet);
         rest = &rest[f.consumed..];
     }
+}
+
+/// A received Ethernet frame parsed down to its UDP datagram; a datagram
+/// that parses is built again from what was found and must parse the same.
+pub fn udp_frame(data: &[u8]) {
+    let Ok(p) = crate::udp_frame::parse(data) else {
+        return;
+    };
+    let route = crate::udp_frame::Route {
+        src_mac: p.dst_mac,
+        dst_mac: p.src_mac,
+        src: p.dst,
+        dst: p.src,
+    };
+    let hdr = crate::udp_frame::header_len(route.src.ip());
+    let mut out = [0u8; 2048];
+    let Some(room) = out.get_mut(hdr..hdr + p.payload.len()) else {
+        return;
+    };
+    room.copy_from_slice(p.payload);
+    let n = crate::udp_frame::write_headers(&mut out, &route, p.payload.len())
+        .expect("a parsed datagram can be built again");
+    let q = crate::udp_frame::parse(&out[..n]).expect("a built frame parses");
+    assert_eq!((q.src, q.dst, q.payload), (route.src, route.dst, p.payload));
 }

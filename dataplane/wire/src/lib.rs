@@ -17,6 +17,7 @@
 //! | [`codec`] | VP8 (RFC 7741), VP9 (draft-ietf-payload-vp9), H.264 (RFC 6184) payload headers |
 //! | [`stun`] | STUN (RFC 8489) with MESSAGE-INTEGRITY and FINGERPRINT |
 //! | [`framing`] | RFC 4571 length-prefixed packets over TCP (ICE-TCP) |
+//! | [`udp_frame`] | UDP datagrams in Ethernet frames over IPv4/IPv6, the Internet checksum (AF_XDP) |
 //!
 //! Every parser returns a [`WireError`], never panics on any input, and has a
 //! fuzz entry point in [`fuzz`].
@@ -29,6 +30,7 @@ pub mod fuzz;
 pub mod rtcp;
 pub mod rtp;
 pub mod stun;
+pub mod udp_frame;
 
 mod error;
 
