@@ -8,7 +8,7 @@
 mod messages;
 
 pub use messages::{
-    ChatLine, ClientMessage, Content, ErrorCode, MAX_CHAT_CHARS, MAX_ERROR_DETAIL, MAX_MESSAGE,
-    ParticipantInfo, ProtocolError, ServerMessage, SourceInfo, TrackKind, VERSION, clip,
-    valid_room,
+    ChatLine, ClientMessage, Content, ErrorCode, MAX_CHAT_CHARS, MAX_ENDPOINT_DATA,
+    MAX_ERROR_DETAIL, MAX_MESSAGE, ParticipantInfo, ProtocolError, ServerMessage, SourceInfo,
+    TrackKind, VERSION, clip, valid_room,
 };
