@@ -33,18 +33,32 @@ impl TokenPolicy {
 }
 
 /// The claims Switchyard reads.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub struct RoomClaims {
     /// The room the token admits to, or `*` for any.
     pub room: String,
     /// Expiry, unix seconds (required).
     pub exp: u64,
     /// Optional subject (user id), kept for logs.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
     /// The holder may mute and remove others in the room.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub moderator: bool,
+}
+
+/// An HS256 room token with `claims`, signed with `secret` — what a
+/// service in front of Switchyard hands its users (docs/signalling.md,
+/// "Room tokens"); the tests make theirs with it.
+pub fn hs256_token(
+    secret: &[u8],
+    claims: &RoomClaims,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
 }
 
 /// Checks a join against the policy.
@@ -75,14 +89,6 @@ pub fn authorize(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::{EncodingKey, Header, encode};
-    use serde::Serialize;
-
-    #[derive(Serialize)]
-    struct Claims<'a> {
-        room: &'a str,
-        exp: u64,
-    }
 
     fn now() -> u64 {
         std::time::SystemTime::now()
@@ -92,12 +98,13 @@ mod tests {
     }
 
     fn token(secret: &[u8], room: &str, exp: u64) -> String {
-        encode(
-            &Header::new(Algorithm::HS256),
-            &Claims { room, exp },
-            &EncodingKey::from_secret(secret),
-        )
-        .unwrap()
+        let claims = RoomClaims {
+            room: room.into(),
+            exp,
+            sub: None,
+            moderator: false,
+        };
+        hs256_token(secret, &claims).unwrap()
     }
 
     #[test]

@@ -371,7 +371,6 @@ function sendConstraints() {
 // A click on a tile pins it: shown large (on stage), served first.
 function pin(key) {
   state.pinned = key;
-  for (const tile of $("grid").querySelectorAll(".tile")) tile.classList.toggle("pinned", tile.dataset.key === key);
   layout();
 }
 

@@ -47,6 +47,24 @@ impl Budget {
             false
         }
     }
+
+    /// [`Budget::take`], or the `limit` error that refuses a `what`.
+    fn spend(
+        &mut self,
+        now: Instant,
+        (burst, rate): (f64, f64),
+        what: &str,
+    ) -> Result<(), ProtocolError> {
+        match self.take(now, burst, rate) {
+            true => Ok(()),
+            false => Err(ProtocolError::new(
+                ErrorCode::Limit,
+                format!(
+                    "{what}: at most {burst} at once and {rate} a second; this one was not sent"
+                ),
+            )),
+        }
+    }
 }
 
 impl Hub {
@@ -61,36 +79,19 @@ impl Hub {
         let Some(p) = self.participants.get_mut(&id) else {
             return Ok(());
         };
-        if !p.chat_budget.take(now, BURST, RATE) {
-            return Err(ProtocolError::new(
-                ErrorCode::Limit,
-                format!(
-                    "chat: at most {BURST} messages at once and {RATE} a second; this one was not sent"
-                ),
-            ));
-        }
+        p.chat_budget.spend(now, (BURST, RATE), "chat")?;
         let (name, room) = (p.name.clone(), p.room.clone());
         let line = ChatLine {
             from: pid(id),
             name,
             text,
         };
-        match to {
-            Some(target) => {
-                let target_id = self.room_peer(id, target, "to")?;
-                self.signal(target_id, chat_message(&line, true));
+        let room_wide = self.deliver(id, to, |private| chat_message(&line, private))?;
+        if room_wide && let Some(r) = self.rooms.get_mut(&room) {
+            if r.chat.len() == HISTORY {
+                r.chat.pop_front();
             }
-            None => {
-                for o in self.room_others(id) {
-                    self.signal(o, chat_message(&line, false));
-                }
-                if let Some(r) = self.rooms.get_mut(&room) {
-                    if r.chat.len() == HISTORY {
-                        r.chat.pop_front();
-                    }
-                    r.chat.push_back(line);
-                }
-            }
+            r.chat.push_back(line);
         }
         Ok(())
     }
@@ -107,32 +108,38 @@ impl Hub {
         let Some(p) = self.participants.get_mut(&id) else {
             return Ok(());
         };
-        if !p.message_budget.take(now, MESSAGE_BURST, MESSAGE_RATE) {
-            return Err(ProtocolError::new(
-                ErrorCode::Limit,
-                format!(
-                    "endpoint_message: at most {MESSAGE_BURST} at once and {MESSAGE_RATE} a second; this one was not sent"
-                ),
-            ));
-        }
-        let msg = |private| ServerMessage::EndpointMessage {
+        p.message_budget
+            .spend(now, (MESSAGE_BURST, MESSAGE_RATE), "endpoint_message")?;
+        self.deliver(id, to, |private| ServerMessage::EndpointMessage {
             v: VERSION,
             from: pid(id),
             data: data.clone(),
             private,
-        };
+        })?;
+        Ok(())
+    }
+
+    /// Sends `msg(private)` from `id` to `to` alone (private), or to everyone
+    /// else in its room; returns whether it went room-wide.
+    fn deliver(
+        &mut self,
+        id: u64,
+        to: Option<&str>,
+        msg: impl Fn(bool) -> ServerMessage,
+    ) -> Result<bool, ProtocolError> {
         match to {
             Some(target) => {
                 let target = self.room_peer(id, target, "to")?;
                 self.signal(target, msg(true));
+                Ok(false)
             }
             None => {
                 for o in self.room_others(id) {
                     self.signal(o, msg(false));
                 }
+                Ok(true)
             }
         }
-        Ok(())
     }
 
     /// The room's kept messages, oldest first.

@@ -1227,27 +1227,18 @@ fn a_source_marked_as_a_screen_is_announced_as_one() {
 
 /// A room token for `room`, a moderator's or not.
 fn room_token(room: &str, moderator: bool) -> String {
-    #[derive(serde::Serialize)]
-    struct Claims<'a> {
-        room: &'a str,
-        exp: u64,
-        moderator: bool,
-    }
     let exp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
         + 600;
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &Claims {
-            room,
-            exp,
-            moderator,
-        },
-        &jsonwebtoken::EncodingKey::from_secret(b"room secret"),
-    )
-    .unwrap()
+    let claims = crate::auth::RoomClaims {
+        room: room.into(),
+        exp,
+        sub: None,
+        moderator,
+    };
+    crate::auth::hs256_token(b"room secret", &claims).unwrap()
 }
 
 fn paused_for(outs: &[Out], endpoint: u64, source: u64) -> Option<u8> {
@@ -1262,6 +1253,27 @@ fn paused_for(outs: &[Out], endpoint: u64, source: u64) -> Option<u8> {
         } if *e == endpoint && *s == source => Some(*layer),
         _ => None,
     })
+}
+
+/// `msg` from `from`, and what the hub and agent did about it.
+fn exchange(h: &mut Bench, t: Instant, from: u64, msg: ClientMessage) -> Vec<Out> {
+    h.handle_message(t, from, msg);
+    drain(h)
+}
+
+fn mute_participant(who: u64, kind: crate::signalling::TrackKind) -> ClientMessage {
+    ClientMessage::MuteParticipant {
+        v: VERSION,
+        participant: pid(who),
+        kind,
+    }
+}
+
+fn remove_participant(who: u64) -> ClientMessage {
+    ClientMessage::RemoveParticipant {
+        v: VERSION,
+        participant: pid(who),
+    }
 }
 
 #[test]
@@ -1311,8 +1323,7 @@ fn a_moderator_mutes_and_removes_others_and_nobody_else_may() {
         r#"{"v":1,"type":"mute_participant","participant":"P","kind":"audio"}"#,
     ] {
         let msg = ClientMessage::parse(&msg.replace("\"P\"", &format!("\"{}\"", pid(cy)))).unwrap();
-        h.handle_message(t, bo, msg);
-        let outs = drain(&mut h);
+        let outs = exchange(&mut h, t, bo, msg);
         assert!(
             matches!(
                 signals(&outs, bo)[..],
@@ -1329,16 +1340,12 @@ fn a_moderator_mutes_and_removes_others_and_nobody_else_may() {
     // Mo mutes Bo's microphone: Bo is told, the others see it muted, and
     // nobody gets it any more
     let (bo_audio, _) = sources_of(&h, bo);
-    h.handle_message(
+    let outs = exchange(
+        &mut h,
         t,
         mo,
-        ClientMessage::MuteParticipant {
-            v: VERSION,
-            participant: pid(bo),
-            kind: crate::signalling::TrackKind::Audio,
-        },
+        mute_participant(bo, crate::signalling::TrackKind::Audio),
     );
-    let outs = drain(&mut h);
     assert!(matches!(
         signals(&outs, bo)[..],
         [ServerMessage::ForceMuted { mid, by, .. }] if mid == "0" && *by == pid(mo)
@@ -1351,43 +1358,27 @@ fn a_moderator_mutes_and_removes_others_and_nobody_else_may() {
         assert_eq!(paused_for(&outs, to, bo_audio), Some(PAUSED), "{to}");
     }
     // Bo speaks again on purpose: forwarded again
-    h.handle_message(
-        t,
-        bo,
-        ClientMessage::Mute {
-            v: VERSION,
-            mid: "0".into(),
-            muted: false,
-        },
-    );
-    let outs = drain(&mut h);
+    let unmute = ClientMessage::Mute {
+        v: VERSION,
+        mid: "0".into(),
+        muted: false,
+    };
+    let outs = exchange(&mut h, t, bo, unmute);
     assert_eq!(paused_for(&outs, cy, bo_audio), Some(0));
 
     // a video mute pauses through the allocation
     let (_, cy_video) = sources_of(&h, cy);
-    h.handle_message(
+    let outs = exchange(
+        &mut h,
         t,
         mo,
-        ClientMessage::MuteParticipant {
-            v: VERSION,
-            participant: pid(cy),
-            kind: crate::signalling::TrackKind::Video,
-        },
+        mute_participant(cy, crate::signalling::TrackKind::Video),
     );
-    let outs = drain(&mut h);
     assert_eq!(paused_for(&outs, bo, cy_video), Some(PAUSED));
 
     // Mo removes Cy: told, closed, gone for the others, its token dead
     let cy_token = h.participants[&cy].resume_token.clone();
-    h.handle_message(
-        t,
-        mo,
-        ClientMessage::RemoveParticipant {
-            v: VERSION,
-            participant: pid(cy),
-        },
-    );
-    let outs = drain(&mut h);
+    let outs = exchange(&mut h, t, mo, remove_participant(cy));
     assert!(
         matches!(signals(&outs, cy)[..], [ServerMessage::Removed { by, name, .. }] if *by == pid(mo) && name == "Mo")
     );
@@ -1402,15 +1393,7 @@ fn a_moderator_mutes_and_removes_others_and_nobody_else_may() {
     }
     assert!(!h.contains(cy) && h.participant_for_token(&cy_token).is_none());
     // a moderator cannot act on itself or on someone not in the room
-    h.handle_message(
-        t,
-        mo,
-        ClientMessage::RemoveParticipant {
-            v: VERSION,
-            participant: pid(cy),
-        },
-    );
-    let outs = drain(&mut h);
+    let outs = exchange(&mut h, t, mo, remove_participant(cy));
     assert!(matches!(
         signals(&outs, mo)[..],
         [ServerMessage::Error {
@@ -1445,8 +1428,12 @@ fn endpoint_messages_reach_the_room_or_one_within_a_budget() {
             })
             .collect()
     };
-    h.handle_message(t, a, msg(serde_json::json!({"reaction": "+1"}), None));
-    let outs = drain(&mut h);
+    let outs = exchange(
+        &mut h,
+        t,
+        a,
+        msg(serde_json::json!({"reaction": "+1"}), None),
+    );
     for to in [b, c] {
         assert_eq!(
             got(&outs, to),
@@ -1454,8 +1441,7 @@ fn endpoint_messages_reach_the_room_or_one_within_a_budget() {
         );
     }
     assert!(got(&outs, a).is_empty(), "not back to the sender");
-    h.handle_message(t, a, msg(serde_json::json!([1, 2]), Some(b)));
-    let outs = drain(&mut h);
+    let outs = exchange(&mut h, t, a, msg(serde_json::json!([1, 2]), Some(b)));
     assert_eq!(got(&outs, b), [(serde_json::json!([1, 2]), true)]);
     assert!(got(&outs, c).is_empty());
     // the burst: 20 at once (two spent above), then refused with `limit`

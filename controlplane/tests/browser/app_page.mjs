@@ -1,6 +1,9 @@
 // What the scripts that drive the demo app as a person would share: their
-// `--key value` arguments, a progress log on stderr, and opening the app as
-// one participant (its own browser context, joined, signalling open).
+// `--key value` arguments, a progress log on stderr, opening the app as one
+// participant (its own browser context, joined, signalling open), and the
+// report they print for the Rust test beside them.
+
+import { launch } from "./chromium.mjs";
 
 export function cliArgs() {
   const out = {};
@@ -24,4 +27,20 @@ export async function openApp(browser, { base, room, name, query = "", viewport 
   await page.goto(`${base}/${room}?name=${name}${query}`);
   await page.waitForFunction(() => window.switchyard.me && !document.getElementById("chat").hidden, null, { timeout: 30_000 });
   return page;
+}
+
+// Runs `body(browser, out)` in a Chromium started with `extraArgs`, then
+// prints `out` as one JSON line on stdout — with `error` when the body
+// threw, so that the Rust test shows what was measured up to there.
+export async function report(extraArgs, body) {
+  const browser = await launch(extraArgs);
+  const out = {};
+  try {
+    await body(browser, out);
+  } catch (e) {
+    out.error = String(e);
+  } finally {
+    await browser.close();
+  }
+  console.log(JSON.stringify(out));
 }

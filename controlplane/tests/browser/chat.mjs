@@ -8,8 +8,7 @@
 //
 //   node chat.mjs --base https://10.1.2.1:8443 --room r
 
-import { launch } from "./chromium.mjs";
-import { cliArgs, logger, openApp } from "./app_page.mjs";
+import { cliArgs, logger, openApp, report } from "./app_page.mjs";
 
 const args = cliArgs();
 const log = logger("chat");
@@ -36,40 +35,29 @@ function seen(page) {
   }));
 }
 
-async function main() {
-  const browser = await launch();
-  const out = {};
-  try {
-    const [a, b, c] = [await open(browser, "A"), await open(browser, "B"), await open(browser, "C")];
-    // let each see the others before anyone speaks
-    for (const p of [a, b, c]) await p.waitForFunction(() => window.switchyard.participants.size >= 2, null, { timeout: 15_000 });
-    await say(a, MARKUP);
-    for (const [name, page] of [["B", b], ["C", c]]) {
-      await page.waitForFunction((t) => window.switchyard.chat.some((l) => l.text === t), MARKUP, { timeout: 5_000, polling: 10 });
-    }
-    const sentAt = (await seen(a)).chat.find((l) => l.mine && l.text === MARKUP).at;
-    out.delivery_ms = {};
-    for (const [name, page] of [["B", b], ["C", c]]) {
-      const s = await seen(page);
-      out[name] = s;
-      out.delivery_ms[name] = s.chat.find((l) => l.text === MARKUP).at - sentAt;
-    }
-    // a flood: twelve messages as fast as the page takes them
-    for (let i = 0; i < 12; i++) await say(a, `flood ${i}`);
-    await a.waitForFunction(() => !document.getElementById("chat-notice").hidden, null, { timeout: 5_000 });
-    await new Promise((r) => setTimeout(r, 1000));
-    out.A = await seen(a);
-    out.B_after_flood = await seen(b);
-    // a late joiner
-    const d = await open(browser, "D");
-    await d.waitForFunction(() => window.switchyard.chat.length > 0, null, { timeout: 5_000 });
-    out.D = await seen(d);
-  } catch (e) {
-    out.error = String(e);
-  } finally {
-    await browser.close();
+report([], async (browser, out) => {
+  const [a, b, c] = [await open(browser, "A"), await open(browser, "B"), await open(browser, "C")];
+  // let each see the others before anyone speaks
+  for (const p of [a, b, c]) await p.waitForFunction(() => window.switchyard.participants.size >= 2, null, { timeout: 15_000 });
+  await say(a, MARKUP);
+  for (const [name, page] of [["B", b], ["C", c]]) {
+    await page.waitForFunction((t) => window.switchyard.chat.some((l) => l.text === t), MARKUP, { timeout: 5_000, polling: 10 });
   }
-  console.log(JSON.stringify(out));
-}
-
-main();
+  const sentAt = (await seen(a)).chat.find((l) => l.mine && l.text === MARKUP).at;
+  out.delivery_ms = {};
+  for (const [name, page] of [["B", b], ["C", c]]) {
+    const s = await seen(page);
+    out[name] = s;
+    out.delivery_ms[name] = s.chat.find((l) => l.text === MARKUP).at - sentAt;
+  }
+  // a flood: twelve messages as fast as the page takes them
+  for (let i = 0; i < 12; i++) await say(a, `flood ${i}`);
+  await a.waitForFunction(() => !document.getElementById("chat-notice").hidden, null, { timeout: 5_000 });
+  await new Promise((r) => setTimeout(r, 1000));
+  out.A = await seen(a);
+  out.B_after_flood = await seen(b);
+  // a late joiner
+  const d = await open(browser, "D");
+  await d.waitForFunction(() => window.switchyard.chat.length > 0, null, { timeout: 5_000 });
+  out.D = await seen(d);
+});

@@ -9,8 +9,7 @@
 //
 //   node devices.mjs --base https://10.1.2.1:8443 --room r
 
-import { launch } from "./chromium.mjs";
-import { cliArgs, logger, openApp, sleep } from "./app_page.mjs";
+import { cliArgs, logger, openApp, sleep, report } from "./app_page.mjs";
 
 const args = cliArgs();
 const log = logger("devices");
@@ -87,53 +86,42 @@ function pickOther(page, id, label = null) {
   }, [id, label]);
 }
 
-async function main() {
-  // three fake cameras: Chromium's second one sends 16-bit depth frames
-  // (Y16), which its encoder does not take (a switch to it sends one frame
-  // and then nothing, even between two local peer connections); the third
-  // is an ordinary (MJPEG) camera
-  const browser = await launch(["--use-fake-device-for-media-stream=device-count=3"]);
-  const out = {};
-  try {
-    const a = await openApp(browser, { base: args.base, room: args.room, name: "A", query: "&camera=320x180", log });
-    const b = await openApp(browser, { base: args.base, room: args.room, name: "B", query: "&devices=0", log });
-    await b.waitForFunction(() => window.switchyard.participants.size === 1, null, { timeout: 15_000 });
-    for (let i = 0; i < 150 && (await fromA(b)).frames < 30; i++) await sleep(200);
-    out.before = await watch(b, 2000);
-    out.sender_before = await sender(a);
+// three fake cameras: Chromium's second one sends 16-bit depth frames
+// (Y16), which its encoder does not take (a switch to it sends one frame
+// and then nothing, even between two local peer connections); the third
+// is an ordinary (MJPEG) camera
+report(["--use-fake-device-for-media-stream=device-count=3"], async (browser, out) => {
+  const a = await openApp(browser, { base: args.base, room: args.room, name: "A", query: "&camera=320x180", log });
+  const b = await openApp(browser, { base: args.base, room: args.room, name: "B", query: "&devices=0", log });
+  await b.waitForFunction(() => window.switchyard.participants.size === 1, null, { timeout: 15_000 });
+  for (let i = 0; i < 150 && (await fromA(b)).frames < 30; i++) await sleep(200);
+  out.before = await watch(b, 2000);
+  out.sender_before = await sender(a);
 
-    out.camera_picked = await pickOther(a, "call-camera", "fake_device_2");
-    await a.waitForFunction(() => window.switchyard.deviceSwitches >= 1, null, { timeout: 10_000 });
-    out.after_camera = await watch(b, 4000);
-    out.mic_picked = await pickOther(a, "call-mic");
-    await a.waitForFunction(() => window.switchyard.deviceSwitches >= 2, null, { timeout: 10_000 });
-    out.after_mic = await watch(b, 3000);
-    out.sender_after = await sender(a);
-    log("camera", out.camera_picked, JSON.stringify(out.after_camera), "mic", out.mic_picked, JSON.stringify(out.after_mic));
+  out.camera_picked = await pickOther(a, "call-camera", "fake_device_2");
+  await a.waitForFunction(() => window.switchyard.deviceSwitches >= 1, null, { timeout: 10_000 });
+  out.after_camera = await watch(b, 4000);
+  out.mic_picked = await pickOther(a, "call-mic");
+  await a.waitForFunction(() => window.switchyard.deviceSwitches >= 2, null, { timeout: 10_000 });
+  out.after_mic = await watch(b, 3000);
+  out.sender_after = await sender(a);
+  log("camera", out.camera_picked, JSON.stringify(out.after_camera), "mic", out.mic_picked, JSON.stringify(out.after_mic));
 
-    // the pre-join screen: preview, pickers, and joining with what was picked
-    const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 720 } });
-    const c = await ctx.newPage();
-    await c.goto(`${args.base}/${args.room}?camera=320x180`);
-    await c.waitForFunction(() => document.getElementById("preview").videoWidth > 0, null, { timeout: 15_000 });
-    out.prejoin = await c.evaluate(() => ({
-      cameras: [...document.getElementById("camera-select").options].map((o) => o.textContent),
-      mics: document.getElementById("mic-select").options.length,
-      preview_width: document.getElementById("preview").videoWidth,
-    }));
-    out.prejoin.picked = await pickOther(c, "camera-select", "fake_device_2");
-    await c.waitForFunction(() => window.switchyard.deviceSwitches >= 1, null, { timeout: 10_000 });
-    out.prejoin.preview_camera = await c.evaluate(() => document.getElementById("preview").srcObject.getVideoTracks()[0].label);
-    await c.fill("#name", "C");
-    await c.click("#join button[type=submit]");
-    await c.waitForFunction(() => window.switchyard.pc && window.switchyard.pc.connectionState === "connected", null, { timeout: 20_000 });
-    out.prejoin.sending = (await sender(c)).sending;
-  } catch (e) {
-    out.error = String(e);
-  } finally {
-    await browser.close();
-  }
-  console.log(JSON.stringify(out));
-}
-
-main();
+  // the pre-join screen: preview, pickers, and joining with what was picked
+  const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 720 } });
+  const c = await ctx.newPage();
+  await c.goto(`${args.base}/${args.room}?camera=320x180`);
+  await c.waitForFunction(() => document.getElementById("preview").videoWidth > 0, null, { timeout: 15_000 });
+  out.prejoin = await c.evaluate(() => ({
+    cameras: [...document.getElementById("camera-select").options].map((o) => o.textContent),
+    mics: document.getElementById("mic-select").options.length,
+    preview_width: document.getElementById("preview").videoWidth,
+  }));
+  out.prejoin.picked = await pickOther(c, "camera-select", "fake_device_2");
+  await c.waitForFunction(() => window.switchyard.deviceSwitches >= 1, null, { timeout: 10_000 });
+  out.prejoin.preview_camera = await c.evaluate(() => document.getElementById("preview").srcObject.getVideoTracks()[0].label);
+  await c.fill("#name", "C");
+  await c.click("#join button[type=submit]");
+  await c.waitForFunction(() => window.switchyard.pc && window.switchyard.pc.connectionState === "connected", null, { timeout: 20_000 });
+  out.prejoin.sending = (await sender(c)).sending;
+});

@@ -11,8 +11,7 @@
 //
 //   node moderator.mjs --base https://10.1.2.1:8443 --room r --tokens M=<jwt>,B=<jwt>,C=<jwt>
 
-import { launch } from "./chromium.mjs";
-import { cliArgs, logger, openApp, sleep } from "./app_page.mjs";
+import { cliArgs, logger, openApp, sleep, report } from "./app_page.mjs";
 
 const args = cliArgs();
 const log = logger("moderator");
@@ -60,67 +59,56 @@ function view(page) {
   });
 }
 
-async function main() {
-  const browser = await launch();
-  const out = {};
-  try {
-    const pages = {};
-    for (const name of ["M", "B", "C"]) {
-      pages[name] = await openApp(browser, { base: args.base, room: args.room, name, query: `&camera=320x180&token=${tokens[name]}`, log });
-    }
-    const { M, B, C } = pages;
-    for (const p of Object.values(pages)) await p.waitForFunction(() => window.switchyard.participants.size === 2, null, { timeout: 20_000 });
-    // C hears B before anything
-    await C.waitForFunction(() => window.switchyard.pc && window.switchyard.pc.connectionState === "connected", null, { timeout: 20_000 });
-    await sleep(2000);
-    out.before = await audioRate(C, 2000);
-    for (const p of Object.values(pages)) await p.click("#people-toggle");
-
-    // B is no moderator: its list has no buttons, and asking anyway is refused
-    const cId = await C.evaluate(() => window.switchyard.me);
-    await B.evaluate((id) => window.switchyard.moderate("remove", id), cId);
-    await B.waitForFunction(() => (window.switchyard.refusals || []).length > 0, null, { timeout: 5_000 });
-    await sleep(500);
-    out.B_refused = await view(B);
-    out.C_after_refusal = await view(C);
-
-    // M mutes B's microphone from the people list
-    const bId = await B.evaluate(() => window.switchyard.me);
-    const bRow = `#people-list li[data-participant="${bId}"]`;
-    await M.click(`${bRow} button.moderate.mute >> nth=0`);
-    await B.waitForFunction(() => (window.switchyard.forceMuted || []).length > 0, null, { timeout: 5_000 });
-    await sleep(700);
-    out.during_mute = await audioRate(C, 2000);
-    out.B_muted = await view(B);
-    out.M_sees_B = (await view(M)).people;
-    // B's page turns its track on again behind the server's back: still held
-    await B.evaluate(() => window.switchyard.local.getAudioTracks().forEach((t) => (t.enabled = true)));
-    await sleep(500);
-    out.bypass = await audioRate(C, 2000);
-    // B unmutes with its own button: heard again
-    await B.evaluate(() => window.switchyard.local.getAudioTracks().forEach((t) => (t.enabled = false)));
-    await B.click("#mute-audio");
-    await sleep(1000);
-    out.after_unmute = await audioRate(C, 2000);
-
-    // M removes C
-    const cRow = `#people-list li[data-participant="${cId}"]`;
-    await M.click(`${cRow} button.moderate.remove`);
-    await C.waitForFunction(() => window.switchyard.removedBy, null, { timeout: 5_000 });
-    await M.waitForFunction(() => window.switchyard.participants.size === 1, null, { timeout: 5_000 });
-    await B.waitForFunction(() => window.switchyard.participants.size === 1, null, { timeout: 5_000 });
-    // C stays out (no reconnect, no rejoin)
-    await sleep(3000);
-    out.C_removed = await view(C);
-    out.C_removed.reconnects = await C.evaluate(() => (window.switchyard.reconnects || 0) + (window.switchyard.rejoins || 0));
-    out.M_after = await view(M);
-    out.B_after = await view(B);
-  } catch (e) {
-    out.error = String(e);
-  } finally {
-    await browser.close();
+report([], async (browser, out) => {
+  const pages = {};
+  for (const name of ["M", "B", "C"]) {
+    pages[name] = await openApp(browser, { base: args.base, room: args.room, name, query: `&camera=320x180&token=${tokens[name]}`, log });
   }
-  console.log(JSON.stringify(out));
-}
+  const { M, B, C } = pages;
+  for (const p of Object.values(pages)) await p.waitForFunction(() => window.switchyard.participants.size === 2, null, { timeout: 20_000 });
+  // C hears B before anything
+  await C.waitForFunction(() => window.switchyard.pc && window.switchyard.pc.connectionState === "connected", null, { timeout: 20_000 });
+  await sleep(2000);
+  out.before = await audioRate(C, 2000);
+  for (const p of Object.values(pages)) await p.click("#people-toggle");
 
-main();
+  // B is no moderator: its list has no buttons, and asking anyway is refused
+  const cId = await C.evaluate(() => window.switchyard.me);
+  await B.evaluate((id) => window.switchyard.moderate("remove", id), cId);
+  await B.waitForFunction(() => (window.switchyard.refusals || []).length > 0, null, { timeout: 5_000 });
+  await sleep(500);
+  out.B_refused = await view(B);
+  out.C_after_refusal = await view(C);
+
+  // M mutes B's microphone from the people list
+  const bId = await B.evaluate(() => window.switchyard.me);
+  const bRow = `#people-list li[data-participant="${bId}"]`;
+  await M.click(`${bRow} button.moderate.mute >> nth=0`);
+  await B.waitForFunction(() => (window.switchyard.forceMuted || []).length > 0, null, { timeout: 5_000 });
+  await sleep(700);
+  out.during_mute = await audioRate(C, 2000);
+  out.B_muted = await view(B);
+  out.M_sees_B = (await view(M)).people;
+  // B's page turns its track on again behind the server's back: still held
+  await B.evaluate(() => window.switchyard.local.getAudioTracks().forEach((t) => (t.enabled = true)));
+  await sleep(500);
+  out.bypass = await audioRate(C, 2000);
+  // B unmutes with its own button: heard again
+  await B.evaluate(() => window.switchyard.local.getAudioTracks().forEach((t) => (t.enabled = false)));
+  await B.click("#mute-audio");
+  await sleep(1000);
+  out.after_unmute = await audioRate(C, 2000);
+
+  // M removes C
+  const cRow = `#people-list li[data-participant="${cId}"]`;
+  await M.click(`${cRow} button.moderate.remove`);
+  await C.waitForFunction(() => window.switchyard.removedBy, null, { timeout: 5_000 });
+  await M.waitForFunction(() => window.switchyard.participants.size === 1, null, { timeout: 5_000 });
+  await B.waitForFunction(() => window.switchyard.participants.size === 1, null, { timeout: 5_000 });
+  // C stays out (no reconnect, no rejoin)
+  await sleep(3000);
+  out.C_removed = await view(C);
+  out.C_removed.reconnects = await C.evaluate(() => (window.switchyard.reconnects || 0) + (window.switchyard.rejoins || 0));
+  out.M_after = await view(M);
+  out.B_after = await view(B);
+});

@@ -10,8 +10,7 @@
 //
 //   node screen.mjs --base https://10.1.2.1:8443 --room r
 
-import { launch } from "./chromium.mjs";
-import { cliArgs, logger, openApp, sleep } from "./app_page.mjs";
+import { cliArgs, logger, openApp, sleep, report } from "./app_page.mjs";
 
 const args = cliArgs();
 const log = logger("screen");
@@ -98,26 +97,16 @@ async function share(a, receivers, frames, stop, out) {
   out.shares.push(result);
 }
 
-async function main() {
-  const browser = await launch();
-  const out = { shares: [] };
-  try {
-    const query = "&camera=320x180";
-    const pages = {};
-    for (const name of ["A", "B", "C"]) pages[name] = await openApp(browser, { base: args.base, room: args.room, name, query, log });
-    // everyone sees everyone's camera first
-    const receivers = { B: pages.B, C: pages.C };
-    const cams = await until(receivers, (r) => r.camera_frames >= 30, 40_000);
-    out.cameras_first = cams.done;
-    await share(pages.A, receivers, 50, "button", out);
-    await share(pages.A, receivers, 20, "ended", out);
-    out.a_errors = await pages.A.evaluate(() => window.switchyard.errors);
-  } catch (e) {
-    out.error = String(e);
-  } finally {
-    await browser.close();
-  }
-  console.log(JSON.stringify(out));
-}
-
-main();
+report([], async (browser, out) => {
+  Object.assign(out, { shares: [] });
+  const query = "&camera=320x180";
+  const pages = {};
+  for (const name of ["A", "B", "C"]) pages[name] = await openApp(browser, { base: args.base, room: args.room, name, query, log });
+  // everyone sees everyone's camera first
+  const receivers = { B: pages.B, C: pages.C };
+  const cams = await until(receivers, (r) => r.camera_frames >= 30, 40_000);
+  out.cameras_first = cams.done;
+  await share(pages.A, receivers, 50, "button", out);
+  await share(pages.A, receivers, 20, "ended", out);
+  out.a_errors = await pages.A.evaluate(() => window.switchyard.errors);
+});

@@ -6,8 +6,7 @@
 //
 //   node shots.mjs --base https://10.1.2.1:8443 --room r --out docs/img
 
-import { launch } from "./chromium.mjs";
-import { cliArgs, logger, openApp, sleep } from "./app_page.mjs";
+import { cliArgs, logger, openApp, sleep, report } from "./app_page.mjs";
 
 const args = cliArgs();
 const log = logger("shots");
@@ -49,36 +48,25 @@ async function prejoin(browser, viewport, name, out) {
   await page.context().close();
 }
 
-async function main() {
-  const browser = await launch();
-  const out = {};
-  try {
-    await prejoin(browser, DESKTOP, "app-prejoin-desktop", out);
-    await prejoin(browser, PHONE, "app-prejoin-phone", out);
-    const query = "&camera=320x180";
-    const ada = await openApp(browser, { base: args.base, room: args.room, name: "Ada", query, log });
-    const bo = await openApp(browser, { base: args.base, room: args.room, name: "Bo", query, log });
-    const cy = await openApp(browser, { base: args.base, room: args.room, name: "Cy", query, log, viewport: PHONE });
-    for (const p of [ada, bo, cy]) await p.waitForFunction(() => window.switchyard.participants.size === 2, null, { timeout: 20_000 });
-    await ada.click("#share-screen");
-    for (const p of [bo, cy]) await p.waitForFunction(() => { const v = document.querySelector("#grid .tile.screen video"); return v && v.videoWidth > 0; }, null, { timeout: 20_000 });
-    for (const [p, text] of [[ada, "The slides are on my screen now"], [bo, "Looks good — can you zoom into the chart?"], [ada, "Sure, one moment"]]) {
-      await p.fill("#chat-text", text);
-      await p.press("#chat-text", "Enter");
-      await sleep(300);
-    }
-    await cy.click("#raise-hand");
-    for (const p of [bo, cy]) await p.click("#people-toggle");
-    // two looks of the quality badges (the second knows the loss)
-    await sleep(4500);
-    await shot(bo, "app-call-desktop", out);
-    await shot(cy, "app-call-phone", out);
-  } catch (e) {
-    out.error = String(e);
-  } finally {
-    await browser.close();
+report([], async (browser, out) => {
+  await prejoin(browser, DESKTOP, "app-prejoin-desktop", out);
+  await prejoin(browser, PHONE, "app-prejoin-phone", out);
+  const query = "&camera=320x180";
+  const ada = await openApp(browser, { base: args.base, room: args.room, name: "Ada", query, log });
+  const bo = await openApp(browser, { base: args.base, room: args.room, name: "Bo", query, log });
+  const cy = await openApp(browser, { base: args.base, room: args.room, name: "Cy", query, log, viewport: PHONE });
+  for (const p of [ada, bo, cy]) await p.waitForFunction(() => window.switchyard.participants.size === 2, null, { timeout: 20_000 });
+  await ada.click("#share-screen");
+  for (const p of [bo, cy]) await p.waitForFunction(() => { const v = document.querySelector("#grid .tile.screen video"); return v && v.videoWidth > 0; }, null, { timeout: 20_000 });
+  for (const [p, text] of [[ada, "The slides are on my screen now"], [bo, "Looks good — can you zoom into the chart?"], [ada, "Sure, one moment"]]) {
+    await p.fill("#chat-text", text);
+    await p.press("#chat-text", "Enter");
+    await sleep(300);
   }
-  console.log(JSON.stringify(out));
-}
-
-main();
+  await cy.click("#raise-hand");
+  for (const p of [bo, cy]) await p.click("#people-toggle");
+  // two looks of the quality badges (the second knows the loss)
+  await sleep(4500);
+  await shot(bo, "app-call-desktop", out);
+  await shot(cy, "app-call-phone", out);
+});

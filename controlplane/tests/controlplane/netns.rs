@@ -588,6 +588,23 @@ pub fn run_app_script(
     AppRun { report, context }
 }
 
+/// A test of the demo app: a server of its own (`server_args` for it) in
+/// namespaces of their own, and `script` run against it (see
+/// [`run_app_script`]). A script that ended in an error fails the test here,
+/// with its report and both logs.
+pub fn app_test(
+    name: &str,
+    server_args: &[&str],
+    script: (&str, &str, &[&str]),
+    limit: Duration,
+) -> AppRun {
+    let net = NetnsPair::new();
+    let server = NsServer::start_with(&net, name, server_args);
+    let run = run_app_script(&net, &server, script, limit);
+    assert!(run.report.get("error").is_none(), "{}", run.context);
+    run
+}
+
 /// Where the browser driver lives, with its node_modules installed.
 pub fn browser_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");

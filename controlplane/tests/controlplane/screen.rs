@@ -5,23 +5,20 @@
 //! as the browser's own "Stop sharing" does — takes the tile away from both
 //! within 2 s.
 
-use crate::netns::{NetnsPair, NsServer, run_app_script};
+use crate::netns::app_test;
 use serde_json::Value;
 use std::time::Duration;
 
 #[test]
 fn a_shared_screen_reaches_the_room_in_full_and_leaves_when_stopped() {
-    let net = NetnsPair::new();
-    let server = NsServer::start(&net, "screen");
-    let run = run_app_script(
-        &net,
-        &server,
+    let run = app_test(
+        "screen",
+        &[],
         ("screen.mjs", "screen", &[]),
         Duration::from_secs(180),
     );
     let r = &run.report;
     let context = &run.context;
-    assert!(r.get("error").is_none(), "{context}");
     let shares = r["shares"].as_array().cloned().unwrap_or_default();
     assert_eq!(shares.len(), 2, "{context}");
     let ms = |v: &Value| v.as_i64().unwrap_or(i64::MAX);
