@@ -565,10 +565,16 @@ async function publish() {
   // it is told, docs/signalling.md)
   const codec = new URLSearchParams(location.search).get("codec");
   if (v && codec) preferCodec(v, codec);
-  // without a camera or a microphone, still offer to receive that kind (the
-  // server fills the line, docs/signalling.md "Receiving without publishing")
-  if (!audio) pc.addTransceiver("audio", { direction: "recvonly" });
-  if (!video) pc.addTransceiver("video", { direction: "recvonly" });
+  // a line to receive on for each source `joined` told of: the server's
+  // answer fills them, so their media flows as soon as ours connects, with
+  // no offer round trip first (docs/signalling.md "Media from the first
+  // answer"); and without a camera or a microphone, still one of that kind
+  // (the server fills it with the next source, "Receiving without
+  // publishing")
+  const known = { audio: 0, video: 0 };
+  for (const p of state.participants.values()) for (const s of p.sources.values()) if (s.kind in known) known[s.kind] += 1;
+  const receive = { audio: Math.max(known.audio, audio ? 0 : 1), video: Math.max(known.video, video ? 0 : 1) };
+  for (const kind of ["audio", "video"]) for (let i = 0; i < receive[kind]; i++) pc.addTransceiver(kind, { direction: "recvonly" });
   // a share that was on when the media moved (or we joined again) goes on
   if (state.screen) {
     state.screenTransceiver = pc.addTransceiver(state.screen.track, { direction: "sendonly", streams: [state.screen.stream], sendEncodings: [SCREEN_ENCODING] });

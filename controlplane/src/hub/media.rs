@@ -165,6 +165,43 @@ impl Hub {
                     .ok_or_else(|| ProtocolError::new(ErrorCode::Internal, "no session"))?;
             pc.answer(&offer).map_err(bad_sdp)?
         };
+        self.update_published(id, &offer, content);
+        // a newcomer receives everything already published in its room
+        let first_time = self
+            .participants
+            .get(&id)
+            .is_some_and(|p| p.subscriptions.is_empty());
+        if !first_time {
+            self.signal(
+                id,
+                ServerMessage::Answer {
+                    v: VERSION,
+                    sdp: answer,
+                },
+            );
+            return Ok(());
+        }
+        let sources = self.room_sources(id);
+        for &(publisher, source) in &sources {
+            self.subscribe(id, publisher, source);
+        }
+        // the lines it offered to receive on carry sources in this answer;
+        // the rest wait for our offer
+        let answer = self.answer_first(id).unwrap_or(answer);
+        // `joined` listed these without a mid: now they have one (told
+        // before the answer, so that its tracks arrive already mapped)
+        for (publisher, source) in sources {
+            if let Some(info) = self.source_info(id, publisher, source) {
+                self.signal(
+                    id,
+                    ServerMessage::SourceAdded {
+                        v: VERSION,
+                        participant: pid(publisher),
+                        source: info,
+                    },
+                );
+            }
+        }
         self.signal(
             id,
             ServerMessage::Answer {
@@ -172,30 +209,27 @@ impl Hub {
                 sdp: answer,
             },
         );
-        self.update_published(id, &offer, content);
-        // a newcomer receives everything already published in its room
-        let first_time = self
-            .participants
-            .get(&id)
-            .is_some_and(|p| p.subscriptions.is_empty());
-        if first_time {
-            let sources = self.room_sources(id);
-            for (publisher, source) in sources {
-                self.subscribe(id, publisher, source);
-                // `joined` listed these without a mid: now they have one
-                if let Some(info) = self.source_info(id, publisher, source) {
-                    self.signal(
-                        id,
-                        ServerMessage::SourceAdded {
-                            v: VERSION,
-                            participant: pid(publisher),
-                            source: info,
-                        },
-                    );
-                }
-            }
-        }
+        self.keyframes_for_answered(id);
         Ok(())
+    }
+
+    /// A joiner's first answer, with the sources its `recvonly` lines took
+    /// (docs/signalling.md "Media from the first answer"): those
+    /// subscriptions count as answered; an offer follows only for lines
+    /// added beyond the browser's.
+    fn answer_first(&mut self, id: u64) -> Option<String> {
+        let p = self.participants.get_mut(&id)?;
+        let pc = p.pc.as_ref()?;
+        let (answer, filled) = pc.answer_filled();
+        for sub in p
+            .subscriptions
+            .iter_mut()
+            .filter(|s| filled.contains(&s.mid))
+        {
+            sub.offered = true;
+        }
+        p.needs_offer = p.subscriptions.iter().any(|s| !s.offered);
+        Some(answer)
     }
 
     /// Sources follow the browser's `sendonly` m-lines: new ones are added

@@ -221,7 +221,18 @@ fn two_participants_publish_and_receive_each_other() {
     h.endpoint_connected(b);
     outs.extend(drain(&mut h));
     let to_b = signals(&outs, b);
-    assert!(matches!(to_b[0], ServerMessage::Answer { .. }));
+    // the mids come before the answer, and the answer before the offer with
+    // the lines B did not offer to receive on
+    let answer_at = to_b
+        .iter()
+        .position(|m| matches!(m, ServerMessage::Answer { .. }))
+        .expect("answer to B");
+    assert!(
+        to_b[..answer_at]
+            .iter()
+            .all(|m| matches!(m, ServerMessage::SourceAdded { .. })),
+        "{to_b:?}"
+    );
     let ServerMessage::Offer { sdp: b_offer, .. } = to_b.last().unwrap() else {
         panic!("offer to B")
     };
@@ -417,6 +428,73 @@ fn a_source_added_while_an_offer_is_outstanding_gets_its_keyframe_after_the_next
     h.handle_message(t, b, answer_to(&second[0]));
     let outs = drain(&mut h);
     assert!(keyframes_asked(&outs).contains(&c_video), "{outs:?}");
+}
+
+/// A joiner that offers to receive on a line per source it knows of (from
+/// `joined`) gets those sources in its first answer: mids told first, no
+/// offer round trip, each video's keyframe asked for as its media connects.
+/// A source with no line of its own waits for the server's offer.
+#[test]
+fn a_joiners_first_answer_carries_the_sources_it_offered_to_receive() {
+    let mut h = hub();
+    let t = Instant::now();
+    let a = room_of(&mut h, t, 1)[0];
+    let (a_audio, a_video) = sources_of(&h, a);
+    // B offers to receive one audio and one video, publishing nothing
+    let receive_only: String = CHROME
+        .replace("Brw5", "Bx77")
+        .replace("a=sendonly", "a=recvonly")
+        .split("\r\n")
+        .filter(|l| !l.starts_with("a=rid:") && !l.starts_with("a=simulcast:"))
+        .filter(|l| !l.starts_with("a=ssrc") && !l.starts_with("a=msid:"))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let b = h.join(t, "r", "Bo", None).unwrap();
+    drain(&mut h);
+    h.handle_message(t, b, offer(&receive_only));
+    let outs = drain(&mut h);
+    let to_b = signals(&outs, b);
+    let kinds: Vec<&str> = to_b
+        .iter()
+        .map(|m| match m {
+            ServerMessage::SourceAdded { .. } => "source_added",
+            ServerMessage::Answer { .. } => "answer",
+            ServerMessage::Offer { .. } => "offer",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["source_added", "source_added", "answer"],
+        "{to_b:?}"
+    );
+    let ServerMessage::Answer { sdp, .. } = to_b[2] else {
+        unreachable!()
+    };
+    let answer = Offer::parse(sdp).unwrap();
+    let a_id = pid(a);
+    for (m, source) in answer.media.iter().zip([a_audio, a_video]) {
+        assert_eq!(m.direction, crate::sdp::Direction::SendOnly, "{sdp}");
+        assert_eq!(m.ssrcs.len(), 1, "{sdp}");
+        let msid = format!("a=msid:{a_id} {}", sid(source));
+        assert!(sdp.contains(&msid), "{msid} in {sdp}");
+    }
+    assert!(keyframes_asked(&outs).is_empty(), "parked until connected");
+    h.endpoint_connected(b);
+    let outs = drain(&mut h);
+    assert_eq!(keyframes_asked(&outs), [a_video], "{outs:?}");
+    assert_eq!(
+        outs.iter()
+            .filter(|o| matches!(o, Out::Dataplane { command: Command::Subscribe(s) } if s.endpoint == b))
+            .count(),
+        2
+    );
+    // a second publisher's sources come with the server's offer, as before
+    let c = h.join(t, "r", "Cy", None).unwrap();
+    h.handle_message(t, c, offer(&CHROME.replace("Brw5", "Bx78")));
+    h.endpoint_connected(c);
+    let outs = drain(&mut h);
+    assert_eq!(offers_to(&outs, b).len(), 1, "C's lines offered to B");
 }
 
 #[test]

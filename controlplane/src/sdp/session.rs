@@ -61,6 +61,10 @@ pub struct PcSession {
     /// M-lines in our last offer: lines added since wait for the next one,
     /// and the answer to that offer covers only these.
     offered: usize,
+    /// The lines of the answer last given, as given: [`PcSession::answer_filled`]
+    /// writes that answer again with the lines that waited now filled.
+    #[serde(skip)]
+    answered: Vec<Line>,
 }
 
 impl PcSession {
@@ -80,6 +84,7 @@ impl PcSession {
             },
             lines: Vec::new(),
             offered: 0,
+            answered: Vec::new(),
         }
     }
 
@@ -166,8 +171,35 @@ impl PcSession {
                 "no m-line with a codec the SFU forwards (Opus, VP8, H.264, VP9, AV1)".into(),
             ));
         }
+        self.answered = lines.clone();
         self.lines = lines;
         Ok(self.write())
+    }
+
+    /// The answer last given, written again after [`PcSession::add_send`]
+    /// filled some of the lines the browser offered to receive on: a
+    /// joiner's first answer then carries the room's sources, with no offer
+    /// round trip before its media flows. Only lines that waited (answered
+    /// `sendonly` with nothing to send) change; every other line is written
+    /// as answered, and lines added since wait for our next offer. Returns
+    /// the answer and the mids it fills.
+    pub fn answer_filled(&self) -> (String, Vec<String>) {
+        let waited = |l: &Line| l.direction == Direction::SendOnly && l.send.is_none();
+        let mut filled = Vec::new();
+        let lines: Vec<&Line> = self
+            .answered
+            .iter()
+            .zip(&self.lines)
+            .map(|(given, now)| {
+                if waited(given) && now.mid == given.mid && now.send.is_some() {
+                    filled.push(now.mid.clone());
+                    now
+                } else {
+                    given
+                }
+            })
+            .collect();
+        (self.write_lines(&lines), filled)
     }
 
     /// Adds a `sendonly` m-line for a remote source sent with `codec` (the
@@ -295,6 +327,7 @@ impl PcSession {
     pub fn offer(&mut self) -> String {
         self.version += 1;
         self.offered = self.lines.len();
+        self.answered.clear();
         self.write()
     }
 
@@ -328,9 +361,13 @@ impl PcSession {
 
     /// Writes the whole description.
     fn write(&self) -> String {
+        self.write_lines(&self.lines.iter().collect::<Vec<_>>())
+    }
+
+    /// Writes a description of `lines`.
+    fn write_lines(&self, lines: &[&Line]) -> String {
         let mut out = String::with_capacity(4096);
-        let bundle: Vec<&str> = self
-            .lines
+        let bundle: Vec<&str> = lines
             .iter()
             .filter(|l| l.codec.is_some())
             .map(|l| l.mid.as_str())
@@ -345,7 +382,7 @@ impl PcSession {
             "a=group:BUNDLE {}\r\na=ice-lite\r\na=msid-semantic: WMS *\r\n",
             bundle.join(" ")
         );
-        for l in &self.lines {
+        for l in lines {
             self.write_line(&mut out, l);
         }
         out
