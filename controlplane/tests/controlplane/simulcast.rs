@@ -217,7 +217,10 @@ pub(crate) fn check_switches(r: &Value, max_freeze_s: f64, context: &dyn Fn() ->
     let first = &big[0];
     let last = big.last().unwrap();
     let freeze = num(&last["freeze_s"]) - num(&first["freeze_s"]);
-    eprintln!("ten switches: frozen {freeze:.2} s in total");
+    eprintln!(
+        "ten switches: frozen {freeze:.2} s in total; per request: {}",
+        freeze_by_request(r)
+    );
     assert!(
         freeze < max_freeze_s,
         "frozen {freeze} s; per request: {}\n{}",

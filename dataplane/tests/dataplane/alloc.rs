@@ -4,7 +4,7 @@
 //! datagrams in and 9000 out must not allocate once.
 
 use crate::harness::*;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use switchyard_dataplane::abi::{Command, Event};
 use switchyard_dataplane::engine::{CrossMessage, EndpointInfo, Engine, EngineConfig, Sink};
@@ -33,29 +33,6 @@ impl Sink for TestSink<'_> {
     fn endpoint_changed(&mut self, _: u64, _: Option<EndpointInfo>) {}
 }
 
-/// Peers for an engine without a dataplane process: their "server" is the
-/// in-process socket.
-fn peer(id: u64, server: SocketAddr) -> Peer {
-    use switchyard_srtp::{MasterKey, Session};
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let rx = MasterKey::new(PROFILE, &[id as u8; 16], &[1; 12]).unwrap();
-    let tx = MasterKey::new(PROFILE, &[id as u8 ^ 0x55; 16], &[2; 12]).unwrap();
-    let cfg = switchyard_srtp::Config::default();
-    Peer {
-        id,
-        worker: 0,
-        socket,
-        server,
-        send: Session::new(PROFILE, &rx, cfg).unwrap(),
-        recv: Session::new(PROFILE, &tx, cfg).unwrap(),
-        keys: switchyard_dataplane::abi::SrtpKeys {
-            profile: PROFILE,
-            rx,
-            tx,
-        },
-    }
-}
-
 fn scenario(choice: IoChoice) {
     // the counter sees this thread's allocations (so the check below can fail)
     let before = crate::allocations();
@@ -67,8 +44,8 @@ fn scenario(choice: IoChoice) {
     let server = socket.local_addr().unwrap();
     let mut io = io::open(choice, socket, &wake, 64).unwrap();
     let mut engine = Engine::new(EngineConfig::default());
-    let publisher = peer(1, server);
-    let subs: Vec<Peer> = (2..5).map(|id| peer(id, server)).collect();
+    let publisher = Peer::standalone(1, server);
+    let subs: Vec<Peer> = (2..5).map(|id| Peer::standalone(id, server)).collect();
     let mut sent = 0u64;
     let t0 = Instant::now();
     {

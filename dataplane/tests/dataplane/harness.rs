@@ -166,6 +166,28 @@ impl Peer {
         }
     }
 
+    /// A peer of an engine without a dataplane process: its "server" is
+    /// the test's own socket.
+    pub fn standalone(id: u64, server: SocketAddr) -> Peer {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let rx = MasterKey::new(PROFILE, &[id as u8; 16], &[1; 12]).unwrap();
+        let tx = MasterKey::new(PROFILE, &[id as u8 ^ 0x55; 16], &[2; 12]).unwrap();
+        let cfg = switchyard_srtp::Config::default();
+        Peer {
+            id,
+            worker: 0,
+            socket,
+            server,
+            send: Session::new(PROFILE, &rx, cfg).unwrap(),
+            recv: Session::new(PROFILE, &tx, cfg).unwrap(),
+            keys: SrtpKeys {
+                profile: PROFILE,
+                rx,
+                tx,
+            },
+        }
+    }
+
     pub fn spec(&self) -> EndpointSpec {
         let mut user_data = [0u8; 32];
         user_data[..8].copy_from_slice(&self.id.to_le_bytes());
