@@ -34,6 +34,7 @@ command -v janus >/dev/null 2>&1 || missing+=(janus) # the side-by-side benchmar
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server) # the shards' registry
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy) # shards behind a proxy
 command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump) # what crosses a relay between bridges
+command -v ping >/dev/null 2>&1 || missing+=(iputils-ping) # ICMP past the XDP program
 command -v turnserver >/dev/null 2>&1 || missing+=(coturn) # browsers that reach only a TURN server
 # promtool checks /metrics; the rest of the prometheus package is not needed
 command -v promtool >/dev/null 2>&1 || lean+=(prometheus)

@@ -19,6 +19,7 @@ pub mod socket;
 #[allow(unsafe_code)] // kernel interface: io_uring SQEs, buffer ring, msghdr
 pub mod uring;
 pub mod wake;
+pub mod xdp;
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};

@@ -115,7 +115,10 @@ fn a_subscriber_stream_costs_what_its_history_explains_and_gives_it_back() {
     );
     // a stream is its history of whole datagrams plus a little bookkeeping
     let explained = |packets: usize| (packets * 1500) as i64;
-    for (what, bytes, packets) in [("video", video, video_history), ("audio", audio, audio_history)] {
+    for (what, bytes, packets) in [
+        ("video", video, video_history),
+        ("audio", audio, audio_history),
+    ] {
         assert!(
             bytes >= explained(packets) && bytes <= explained(packets) + 16 * 1024,
             "{what}: {bytes} bytes per stream against {} of history",
