@@ -10,6 +10,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use switchyard_dataplane::io::xdp::socket::{Binding, XskConfig, XskSocket};
 use switchyard_dataplane::io::xdp::{XdpFilter, XdpMode};
 
 /// A namespace with one end of a veth pair; the other end stays here.
@@ -262,4 +263,92 @@ fn a_killed_holder_leaves_nothing_attached_five_times_in_a_row() {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// Answers every media frame on `sock` with "echo:" and its payload, from
+/// where it was sent to, until `want` were answered or `limit` passed.
+fn echo(sock: &mut XskSocket, want: usize, limit: Duration) -> usize {
+    use switchyard_wire::udp_frame::{Route, header_len, parse, write_headers};
+    let deadline = Instant::now() + limit;
+    let mut answered = 0;
+    while answered < want && Instant::now() < deadline {
+        let mut replies: Vec<(Route, Vec<u8>)> = Vec::new();
+        sock.recv(64, &mut |frame| {
+            if let Ok(f) = parse(frame) {
+                let route = Route {
+                    src_mac: f.dst_mac,
+                    dst_mac: f.src_mac,
+                    src: f.dst,
+                    dst: f.src,
+                };
+                replies.push((route, [b"echo:", f.payload].concat()));
+            }
+        });
+        for (route, payload) in replies {
+            let sent = sock.send(|frame| {
+                let at = header_len(route.src.ip());
+                frame[at..at + payload.len()].copy_from_slice(&payload);
+                write_headers(frame, &route, payload.len()).unwrap_or(0)
+            });
+            answered += usize::from(sent);
+        }
+        sock.flush();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    answered
+}
+
+#[test]
+fn an_af_xdp_socket_takes_media_off_the_wire_and_answers_over_ipv4_and_ipv6() {
+    assert!(rustix::process::geteuid().is_root(), "XDP tests need root");
+    let link = Link::new();
+    for mode in [XdpMode::Native, XdpMode::Generic] {
+        echo_in(&link, mode);
+    }
+}
+
+fn echo_in(link: &Link, mode: XdpMode) {
+    let kernel = UdpSocket::bind(("::", 0)).unwrap();
+    let port = kernel.local_addr().unwrap().port();
+    let filter = XdpFilter::attach(&link.host, mode).unwrap();
+    // veth has no zero-copy: asked for, it falls back to copy mode
+    let mut sock = XskSocket::open(filter.ifindex(), 0, XskConfig::default(), true).unwrap();
+    assert_eq!(sock.binding(), Binding::Copy);
+    filter.set_socket(0, &sock).unwrap();
+    filter.serve_port(port, true).unwrap();
+    for to in [link.v4(), link.v6()] {
+        // the client sends five datagrams and prints each answer
+        let script = format!(
+            "import socket; a=('{to}',{port}); s=socket.socket(socket.AF_INET6 if ':' in a[0] else socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)\n\
+             for i in range(5): s.sendto(b'ping%d' % i, a)\n\
+             for i in range(5): print(s.recv(100).decode())"
+        );
+        let client = Command::new("ip")
+            .args(["netns", "exec", &link.ns, "python3", "-c", &script])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let answered = echo(&mut sock, 5, Duration::from_secs(5));
+        let out = client.wait_with_output().unwrap();
+        let printed = String::from_utf8_lossy(&out.stdout);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(answered, 5, "{mode:?} {to}: {printed} {err}");
+        let mut lines: Vec<&str> = printed.lines().collect();
+        lines.sort();
+        assert_eq!(
+            lines,
+            [
+                "echo:ping0",
+                "echo:ping1",
+                "echo:ping2",
+                "echo:ping3",
+                "echo:ping4"
+            ],
+            "{mode:?} {to}: {err}"
+        );
+    }
+    // none of it went through the kernel's socket
+    assert!(drain(&kernel).is_empty(), "{mode:?}");
+    assert_eq!(filter.counts().unwrap().media, 10, "{mode:?}");
 }

@@ -14,6 +14,8 @@
 
 pub mod insn;
 pub mod program;
+#[allow(unsafe_code)] // kernel interface: AF_XDP rings and UMEM shared with the kernel
+pub mod socket;
 #[allow(unsafe_code)] // kernel interface: bpf(2)
 pub mod sys;
 
