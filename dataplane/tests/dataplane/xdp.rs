@@ -162,7 +162,7 @@ fn check_mode(link: &Link, mode: XdpMode) {
 
     let filter = XdpFilter::attach(&link.host, mode).unwrap_or_else(|e| panic!("{mode:?}: {e}"));
     assert!(link.attached(), "{mode:?}: attached");
-    filter.serve_port(port, true).unwrap();
+    filter.serve_port(port, Some(0)).unwrap();
     let before = filter.counts().unwrap();
 
     // ping (and the ARP before it) and a TCP connection reach the kernel
@@ -205,11 +205,18 @@ fn check_mode(link: &Link, mode: XdpMode) {
     assert_eq!(end.media, after_media.media, "{mode:?}: {end:?}");
     assert!(end.passed > after_media.passed + 5, "{mode:?}: {end:?}");
 
-    // a port no longer served is the kernel's again
-    filter.serve_port(port, false).unwrap();
-    send_from(link, &link.v4(), port, 200, 4);
-    assert_eq!(drain(&media).len(), 4);
-    assert_eq!(filter.counts().unwrap().media, end.media);
+    // a port served on another queue than the frames arrive on, or no
+    // longer served, is the kernel's
+    for queue in [Some(1), None] {
+        filter.serve_port(port, queue).unwrap();
+        send_from(link, &link.v4(), port, 200, 4);
+        assert_eq!(drain(&media).len(), 4, "{mode:?} {queue:?}");
+        assert_eq!(
+            filter.counts().unwrap().media,
+            end.media,
+            "{mode:?} {queue:?}"
+        );
+    }
 
     drop(filter);
     assert!(!link.attached(), "{mode:?}: detached on drop");
@@ -273,7 +280,7 @@ fn echo(sock: &mut XskSocket, want: usize, limit: Duration) -> usize {
     let mut answered = 0;
     while answered < want && Instant::now() < deadline {
         let mut replies: Vec<(Route, Vec<u8>)> = Vec::new();
-        sock.recv(64, &mut |frame| {
+        sock.rx.recv(64, &mut |frame| {
             if let Ok(f) = parse(frame) {
                 let route = Route {
                     src_mac: f.dst_mac,
@@ -285,14 +292,14 @@ fn echo(sock: &mut XskSocket, want: usize, limit: Duration) -> usize {
             }
         });
         for (route, payload) in replies {
-            let sent = sock.send(|frame| {
+            let sent = sock.tx.send(|frame| {
                 let at = header_len(route.src.ip());
                 frame[at..at + payload.len()].copy_from_slice(&payload);
                 write_headers(frame, &route, payload.len()).unwrap_or(0)
             });
             answered += usize::from(sent);
         }
-        sock.flush();
+        sock.tx.flush();
         std::thread::sleep(Duration::from_millis(1));
     }
     answered
@@ -315,7 +322,7 @@ fn echo_in(link: &Link, mode: XdpMode) {
     let mut sock = XskSocket::open(filter.ifindex(), 0, XskConfig::default(), true).unwrap();
     assert_eq!(sock.binding(), Binding::Copy);
     filter.set_socket(0, &sock).unwrap();
-    filter.serve_port(port, true).unwrap();
+    filter.serve_port(port, Some(0)).unwrap();
     for to in [link.v4(), link.v6()] {
         // the client sends five datagrams and prints each answer
         let script = format!(

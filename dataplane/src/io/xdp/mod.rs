@@ -149,11 +149,11 @@ impl XdpFilter {
         self.mode
     }
 
-    /// Media to UDP `port` goes to the sockets from now on (`false`: to the
-    /// kernel again).
-    pub fn serve_port(&self, port: u16, serve: bool) -> Result<(), XdpError> {
+    /// Media to UDP `port` arriving on receive queue `queue` goes to that
+    /// queue's socket from now on (`None`: all of it to the kernel again).
+    pub fn serve_port(&self, port: u16, queue: Option<u32>) -> Result<(), XdpError> {
         let key = program::port_key(port).to_ne_bytes();
-        let value = u32::from(serve).to_ne_bytes();
+        let value = queue.map_or(0, |q| q + 1).to_ne_bytes();
         sys::map_update(&self.ports, &key, &value).map_err(XdpError::Update)
     }
 

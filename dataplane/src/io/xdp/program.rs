@@ -1,12 +1,15 @@
 //! The XDP program: media for this dataplane goes to its AF_XDP socket,
 //! everything else to the kernel. A frame is media when it is IPv4 without
 //! options and unfragmented, or IPv6 whose next header is UDP, and its UDP
-//! destination port is one the dataplane serves (the `ports` map). ARP,
+//! destination port is one the dataplane serves on the queue it arrived on
+//! (the `ports` map holds the serving queue + 1 per port). ARP,
 //! ICMP, TCP (signalling, ICE-TCP), fragments, IPv4 options, IPv6
 //! extension headers and other ports pass to the kernel untouched. A media
 //! frame on a queue with no socket in the `xsks` map passes too (the
 //! helper's fallback), so attaching before the sockets exist loses
-//! nothing. The `stats` map counts frames passed (0) and media (1).
+//! nothing; so does one that arrived on another queue than its port's
+//! socket (the NIC's hashing put it there; the worker's kernel socket
+//! serves it). The `stats` map counts frames passed (0) and media (1).
 
 use super::insn::{Asm, Cond, Insn, R0, R1, R2, R3, R4, R5, R6, R10, Reg, Size};
 
@@ -89,8 +92,11 @@ pub fn filter(ports: i32, xsks: i32, stats: i32) -> Vec<Insn> {
         .load_map(R1, ports)
         .call(MAP_LOOKUP_ELEM)
         .jump_imm(Cond::Eq, R0, 0, pass)
-        .load(Size::W, R5, R0, 0)
-        .jump_imm(Cond::Eq, R5, 0, pass);
+        .load(Size::W, R5, R0, 0) // the serving queue + 1, or 0
+        .jump_imm(Cond::Eq, R5, 0, pass)
+        .load(Size::W, R4, CTX, 16) // rx_queue_index
+        .add_imm(R4, 1)
+        .jump_reg(Cond::Ne, R5, R4, pass); // another queue's: the kernel's
     count(&mut a, stats, STAT_MEDIA);
     a.load(Size::W, R2, CTX, 16) // rx_queue_index
         .load_map(R1, xsks)

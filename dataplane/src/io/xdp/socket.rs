@@ -93,6 +93,11 @@ impl Mapping {
     }
 }
 
+// SAFETY: a mapping is plain memory owned by this value alone (the kernel
+// shares the rings, under their index discipline); moving the owner to
+// another thread moves nothing the old thread still uses.
+unsafe impl Send for Mapping {}
+
 impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: `ptr`/`len` are exactly a mapping this value made and
@@ -232,19 +237,210 @@ fn setsockopt<T>(fd: &OwnedFd, name: libc::c_int, value: &T) -> io::Result<()> {
     }
 }
 
-/// An AF_XDP socket bound to one queue of one interface.
-pub struct XskSocket {
+/// The frames of the UMEM one half of a socket owns: `[first, end)`.
+struct Frames {
+    base: NonNull<u8>,
+    first: u64,
+    end: u64,
+    size: u32,
+}
+
+// SAFETY: a pointer into the socket's UMEM, which the socket owns and
+// moves with it; each half touches only its own range.
+unsafe impl Send for Frames {}
+
+impl Frames {
+    /// The frame holding `addr`, from `addr` on for `len` bytes, if it
+    /// lies in this half and inside one frame.
+    fn get(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
+        let frame_end = (addr / u64::from(self.size) + 1) * u64::from(self.size);
+        let stop = addr.checked_add(len as u64)?;
+        if addr < self.first || stop > frame_end.min(self.end) {
+            return None;
+        }
+        // SAFETY: inside this half's range of the UMEM and inside one frame
+        // (checked); the frame is this half's (taken off its ring or free
+        // list, not yet given back), and the borrow of `self` keeps any
+        // other view of it away.
+        Some(unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(addr as usize), len) })
+    }
+
+    /// The start of the frame holding `addr`.
+    fn base_of(&self, addr: u64) -> u64 {
+        addr - addr % u64::from(self.size)
+    }
+}
+
+/// Pokes the socket so the kernel looks at its rings (copy mode, or when a
+/// ring asks for it): `sendto` for tx, `recvfrom` for the fill ring.
+fn kick(fd: libc::c_int, tx: bool) {
+    // SAFETY: with no buffer these calls only wake the socket.
+    let _ = unsafe {
+        if tx {
+            libc::sendto(
+                fd,
+                std::ptr::null(),
+                0,
+                libc::MSG_DONTWAIT,
+                std::ptr::null(),
+                0,
+            )
+        } else {
+            libc::recvfrom(
+                fd,
+                std::ptr::null_mut(),
+                0,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        }
+    };
+}
+
+/// The receiving half: rx and fill rings, the first half of the frames.
+pub struct XskRx {
     rx: Ring<libc::xdp_desc>,
-    tx: Ring<libc::xdp_desc>,
     fill: Ring<u64>,
+    frames: Frames,
+    fd: libc::c_int,
+    /// Descriptors naming memory outside this half (never from a sane
+    /// kernel): skipped.
+    pub invalid: u64,
+}
+
+impl XskRx {
+    /// Hands up to `max` received frames to `f`, then gives their frames
+    /// back to the kernel. Returns how many.
+    pub fn recv(&mut self, max: u32, f: &mut dyn FnMut(&mut [u8])) -> u32 {
+        let n = self.rx.ready().min(max);
+        for _ in 0..n {
+            let d = self.rx.pop();
+            match self.frames.get(d.addr, d.len as usize) {
+                Some(frame) => f(frame),
+                None => {
+                    self.invalid += 1;
+                    continue;
+                }
+            }
+            // back to the fill ring, where consuming rx made room
+            let base = self.frames.base_of(d.addr);
+            if self.fill.free() > 0 {
+                self.fill.push(base);
+            }
+        }
+        if n > 0 {
+            self.rx.release();
+            self.fill.publish();
+        }
+        if self.fill.needs_wakeup() {
+            kick(self.fd, false);
+        }
+        n
+    }
+}
+
+/// The sending half: tx and completion rings, the second half of the
+/// frames.
+pub struct XskTx {
+    tx: Ring<libc::xdp_desc>,
     completion: Ring<u64>,
-    umem: Mapping,
-    frame_size: u32,
+    frames: Frames,
     /// Frames free for sending.
     free: Vec<u64>,
     /// Sends queued since the last kick.
     queued: u32,
+    copy: bool,
+    fd: libc::c_int,
+}
+
+impl XskTx {
+    /// Frames sent before and done with: back to the free list.
+    fn reclaim(&mut self) {
+        let n = self.completion.ready();
+        for _ in 0..n {
+            let addr = self.completion.pop();
+            if addr >= self.frames.first && addr < self.frames.end {
+                self.free.push(self.frames.base_of(addr));
+            }
+        }
+        if n > 0 {
+            self.completion.release();
+        }
+    }
+
+    /// A free frame to build a packet in (its UMEM offset), if a frame and
+    /// a tx slot are free.
+    pub fn take(&mut self) -> Option<u64> {
+        if self.free.is_empty() {
+            self.reclaim();
+        }
+        if self.tx.free() == 0 {
+            return None;
+        }
+        self.free.pop()
+    }
+
+    /// The whole frame `addr` (from [`XskTx::take`]).
+    pub fn frame(&mut self, addr: u64) -> Option<&mut [u8]> {
+        let size = self.frames.size as usize;
+        self.frames.get(addr, size)
+    }
+
+    /// A taken frame not sent after all.
+    pub fn give_back(&mut self, addr: u64) {
+        self.free.push(self.frames.base_of(addr));
+    }
+
+    /// Queues `len` bytes at `addr + offset` of taken frame `addr` (false,
+    /// and the frame given back, if that does not fit the frame).
+    pub fn submit(&mut self, addr: u64, offset: usize, len: usize) -> bool {
+        if offset + len > self.frames.size as usize || len == 0 {
+            self.give_back(addr);
+            return false;
+        }
+        self.tx.push(libc::xdp_desc {
+            addr: addr + offset as u64,
+            len: len as u32,
+            options: 0,
+        });
+        self.queued += 1;
+        true
+    }
+
+    /// Queues one frame: `build` writes it into a free frame and returns its
+    /// length. False when no frame or tx slot is free, or `build` returned 0.
+    pub fn send(&mut self, build: impl FnOnce(&mut [u8]) -> usize) -> bool {
+        let Some(addr) = self.take() else {
+            return false;
+        };
+        let len = self.frame(addr).map_or(0, build);
+        self.submit(addr, 0, len)
+    }
+
+    /// Publishes the queued frames and, when the kernel wants it (always
+    /// in copy mode), kicks it to send them.
+    pub fn flush(&mut self) {
+        if self.queued == 0 {
+            return;
+        }
+        self.tx.publish();
+        self.queued = 0;
+        if self.copy || self.tx.needs_wakeup() {
+            kick(self.fd, true);
+        }
+        self.reclaim();
+    }
+}
+
+/// An AF_XDP socket bound to one queue of one interface: a receiving and a
+/// sending half over one UMEM.
+pub struct XskSocket {
+    pub rx: XskRx,
+    pub tx: XskTx,
     binding: Binding,
+    // after the halves, which point into it
+    _umem: Mapping,
     fd: OwnedFd,
 }
 
@@ -253,7 +449,7 @@ impl std::fmt::Debug for XskSocket {
         f.debug_struct("XskSocket")
             .field("fd", &self.fd)
             .field("binding", &self.binding)
-            .field("free", &self.free.len())
+            .field("free", &self.tx.free.len())
             .finish()
     }
 }
@@ -391,16 +587,33 @@ impl XskSocket {
         if r != 0 {
             return Err(io::Error::last_os_error());
         }
+        let half = u64::from(ring) * size;
+        let frames = |first, end| Frames {
+            base: umem.ptr,
+            first,
+            end,
+            size: config.frame_size,
+        };
+        let raw = fd.as_raw_fd();
         Ok(XskSocket {
-            rx,
-            tx,
-            fill,
-            completion,
-            umem,
-            frame_size: config.frame_size,
-            free,
-            queued: 0,
+            rx: XskRx {
+                rx,
+                fill,
+                frames: frames(0, half),
+                fd: raw,
+                invalid: 0,
+            },
+            tx: XskTx {
+                tx,
+                completion,
+                frames: frames(half, umem_len as u64),
+                free,
+                queued: 0,
+                copy: binding == Binding::Copy,
+                fd: raw,
+            },
             binding,
+            _umem: umem,
             fd,
         })
     }
@@ -408,132 +621,6 @@ impl XskSocket {
     /// How it was bound.
     pub fn binding(&self) -> Binding {
         self.binding
-    }
-
-    /// The frame at UMEM offset `addr`, `len` bytes, if it lies inside.
-    fn frame(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
-        let start = usize::try_from(addr).ok()?;
-        let frame_end = (start / self.frame_size as usize + 1) * self.frame_size as usize;
-        if start.checked_add(len)? > frame_end.min(self.umem.len) {
-            return None;
-        }
-        // SAFETY: inside the UMEM and inside one frame (checked); the frame
-        // is ours (taken off rx or the free list, not yet given back), and
-        // the borrow of `self` keeps any other view of it away.
-        Some(unsafe { std::slice::from_raw_parts_mut(self.umem.ptr.as_ptr().add(start), len) })
-    }
-
-    /// Hands up to `max` received frames to `f`, then gives their frames
-    /// back to the kernel. Returns how many.
-    pub fn recv(&mut self, max: u32, f: &mut dyn FnMut(&mut [u8])) -> u32 {
-        let n = self.rx.ready().min(max);
-        if n == 0 {
-            self.wake_fill();
-            return 0;
-        }
-        let mut done = 0;
-        for _ in 0..n {
-            let d = self.rx.pop();
-            if let Some(frame) = self.frame(d.addr, d.len as usize) {
-                f(frame);
-            }
-            // the frame goes back to the fill ring, where the rx ring's
-            // consumption made room for it
-            let base = d.addr - d.addr % u64::from(self.frame_size);
-            if self.fill.free() > 0 {
-                self.fill.push(base);
-            }
-            done += 1;
-        }
-        self.rx.release();
-        self.fill.publish();
-        self.wake_fill();
-        done
-    }
-
-    /// In copy mode the kernel fills rx from its receive path; with
-    /// need-wakeup it may ask to be poked after the fill ring ran dry.
-    fn wake_fill(&mut self) {
-        if self.fill.needs_wakeup() {
-            // SAFETY: recvfrom with no buffer only wakes the socket.
-            let _ = unsafe {
-                libc::recvfrom(
-                    self.fd.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    0,
-                    libc::MSG_DONTWAIT,
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                )
-            };
-        }
-    }
-
-    /// Frames sent before and done with: back to the free list.
-    fn reclaim(&mut self) {
-        let n = self.completion.ready();
-        for _ in 0..n {
-            let addr = self.completion.pop();
-            self.free.push(addr - addr % u64::from(self.frame_size));
-        }
-        if n > 0 {
-            self.completion.release();
-        }
-    }
-
-    /// Queues one frame for sending: `build` writes it into a free frame
-    /// and returns its length. False when no frame or tx slot is free
-    /// (counted by the caller as a drop), or `build` returned 0.
-    pub fn send(&mut self, build: impl FnOnce(&mut [u8]) -> usize) -> bool {
-        if self.free.is_empty() {
-            self.reclaim();
-        }
-        if self.tx.free() == 0 {
-            return false;
-        }
-        let Some(addr) = self.free.pop() else {
-            return false;
-        };
-        let size = self.frame_size as usize;
-        let len = match self.frame(addr, size) {
-            Some(frame) => build(frame).min(size),
-            None => 0,
-        };
-        if len == 0 {
-            self.free.push(addr);
-            return false;
-        }
-        self.tx.push(libc::xdp_desc {
-            addr,
-            len: len as u32,
-            options: 0,
-        });
-        self.queued += 1;
-        true
-    }
-
-    /// Publishes the queued frames and, when the kernel wants it (always
-    /// in copy mode), kicks it to send them.
-    pub fn flush(&mut self) {
-        if self.queued == 0 {
-            return;
-        }
-        self.tx.publish();
-        self.queued = 0;
-        if self.tx.needs_wakeup() || self.binding == Binding::Copy {
-            // SAFETY: sendto with no buffer only wakes the socket's tx.
-            let _ = unsafe {
-                libc::sendto(
-                    self.fd.as_raw_fd(),
-                    std::ptr::null(),
-                    0,
-                    libc::MSG_DONTWAIT,
-                    std::ptr::null(),
-                    0,
-                )
-            };
-        }
-        self.reclaim();
     }
 }
 
