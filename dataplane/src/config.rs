@@ -37,6 +37,14 @@ pub struct Args {
     /// Packet I/O backend (also SWITCHYARD_IO=uring|mmsg).
     #[arg(long, value_enum)]
     pub io: Option<IoChoice>,
+    /// The interface `--io xdp` attaches to (the one the media address
+    /// is on).
+    #[arg(long)]
+    pub xdp_interface: Option<String>,
+    /// Where the XDP program runs: `native` (in the driver; the default)
+    /// or `generic` (any interface, no gain in speed).
+    #[arg(long, value_enum)]
+    pub xdp_mode: Option<crate::io::xdp::XdpMode>,
     /// Unix socket where control clients attach.
     #[arg(long)]
     pub control_socket: Option<PathBuf>,
@@ -101,6 +109,8 @@ struct FileConfig {
     ice_tcp_port: Option<PortOrOff>,
     ice_tcp_max_connections: Option<usize>,
     io: Option<IoChoice>,
+    xdp_interface: Option<String>,
+    xdp_mode: Option<crate::io::xdp::XdpMode>,
     control_socket: Option<PathBuf>,
     recv_buffer: Option<usize>,
     send_buffer: Option<usize>,
@@ -128,6 +138,8 @@ pub struct Config {
     pub ice_tcp_max_connections: usize,
     /// I/O backend (default auto).
     pub io: IoChoice,
+    /// With `io = xdp`: the interface and the program's mode.
+    pub xdp: Option<(String, crate::io::xdp::XdpMode)>,
     /// Control socket path (default `$XDG_RUNTIME_DIR/switchyard/dataplane.sock`,
     /// else `$TMPDIR/switchyard-$UID/dataplane.sock`); its directory must be
     /// private to this user (mode 0700), and is made so when missing.
@@ -226,6 +238,22 @@ impl Config {
                 "batch must be 1–1024, not {batch}"
             )));
         }
+        let io = args.io.or(file.io).unwrap_or(IoChoice::Auto);
+        let xdp = match (io, args.xdp_interface.or(file.xdp_interface)) {
+            (IoChoice::Xdp, Some(name)) => Some((
+                name,
+                args.xdp_mode
+                    .or(file.xdp_mode)
+                    .unwrap_or(crate::io::xdp::XdpMode::Native),
+            )),
+            (IoChoice::Xdp, None) => {
+                return Err(ConfigError::Invalid(
+                    "io = xdp needs the interface to attach to: --xdp-interface (xdp_interface)"
+                        .into(),
+                ));
+            }
+            _ => None,
+        };
         Ok(Config {
             workers,
             cores,
@@ -246,7 +274,8 @@ impl Config {
                     )));
                 }
             },
-            io: args.io.or(file.io).unwrap_or(IoChoice::Auto),
+            io,
+            xdp,
             control_socket: args
                 .control_socket
                 .or(file.control_socket)

@@ -142,10 +142,30 @@ pub fn run(config: Config) -> Result<(), String> {
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())?;
     let mesh = Mesh::new(wakes.clone());
+    // the XDP program, attached while this function runs (dropped at its
+    // end, or with the process: detached)
+    let filter = config.xdp.as_ref().and_then(|(interface, mode)| {
+        match io::xdp::XdpFilter::attach(interface, *mode) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::warn!(target: "switchyard::io", error = %e, "AF_XDP unavailable; every worker uses auto");
+                None
+            }
+        }
+    });
     let mut threads = Vec::new();
     for ((i, socket), rings) in sockets.into_iter().enumerate().zip(rings) {
-        let io = io::open(config.io, socket, &wakes[i], config.batch)
-            .map_err(|e| format!("worker {i} packet I/O: {e}"))?;
+        let io = match &filter {
+            Some(f) => {
+                let fallback = socket.try_clone().map_err(|e| format!("worker {i}: {e}"))?;
+                io::open_xdp(f, i as u32, socket, &wakes[i], config.batch).or_else(|e| {
+                    tracing::warn!(target: "switchyard::io", worker = i, error = %e, "no AF_XDP socket for this worker; it uses auto");
+                    io::open(io::IoChoice::Auto, fallback, &wakes[i], config.batch)
+                })
+            }
+            None => io::open(config.io, socket, &wakes[i], config.batch),
+        }
+        .map_err(|e| format!("worker {i} packet I/O: {e}"))?;
         let engine = Engine::new(EngineConfig {
             worker: i as u16,
             tcp_front: front_ip,

@@ -191,6 +191,16 @@ pub(super) fn to_socket_addr(
     unsafe { SockAddr::new(s, len) }.as_socket()
 }
 
+impl MmsgIo {
+    /// Also wakes `wait` when `fd` is readable (the AF_XDP backend's
+    /// socket beside this one).
+    pub(crate) fn watch(&mut self, fd: RawFd) -> io::Result<()> {
+        self.poll
+            .registry()
+            .register(&mut SourceFd(&fd), Token(2), Interest::READABLE)
+    }
+}
+
 impl PacketIo for MmsgIo {
     fn name(&self) -> &'static str {
         "mmsg"

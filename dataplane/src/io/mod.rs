@@ -38,6 +38,10 @@ pub enum IoChoice {
     Uring,
     /// recvmmsg/sendmmsg.
     Mmsg,
+    /// AF_XDP on the interface `--xdp-interface` names, one socket per
+    /// worker on the receive queue of the worker's index; a worker whose
+    /// socket cannot be made uses `auto` (logged). Never picked by `auto`.
+    Xdp,
 }
 
 /// The send side of a backend: buffers the engine writes into.
@@ -103,7 +107,8 @@ pub fn open(
             Ok(Box::new(mmsg::MmsgIo::new(socket, wake, batch)?))
         }
         IoChoice::Uring => Ok(Box::new(uring::UringIo::new(socket, wake, batch)?)),
-        IoChoice::Auto => {
+        // a worker without its AF_XDP socket (see `open_xdp`)
+        IoChoice::Auto | IoChoice::Xdp => {
             let fallback = socket.try_clone()?;
             match uring::UringIo::new(socket, wake, batch) {
                 Ok(io) => {
@@ -117,6 +122,33 @@ pub fn open(
             }
         }
     }
+}
+
+/// Opens the AF_XDP backend of worker `queue` on `socket` (bound to the
+/// worker's port): its socket on that receive queue, registered with
+/// `filter`, which then sends the port's media arriving on that queue to it.
+pub fn open_xdp(
+    filter: &xdp::XdpFilter,
+    queue: u32,
+    socket: UdpSocket,
+    wake: &wake::Wake,
+    batch: usize,
+) -> io::Result<Box<dyn PacketIo>> {
+    let local = socket.local_addr()?;
+    let kernel = mmsg::MmsgIo::new(socket, wake, batch)?;
+    let xsk = xdp::socket::XskSocket::open(
+        filter.ifindex(),
+        queue,
+        xdp::socket::XskConfig::default(),
+        true,
+    )?;
+    let binding = xsk.binding();
+    filter.set_socket(queue, &xsk).map_err(io::Error::other)?;
+    filter
+        .serve_port(local.port(), Some(queue))
+        .map_err(io::Error::other)?;
+    tracing::info!(target: "switchyard::io", backend = "af_xdp", queue, port = local.port(), ?binding, "packet I/O: AF_XDP");
+    Ok(Box::new(xdp::backend::XdpIo::new(kernel, xsk, local)?))
 }
 
 #[cfg(test)]

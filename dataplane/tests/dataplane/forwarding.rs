@@ -36,13 +36,18 @@ fn plis(publisher: &mut Peer) -> HashMap<u32, usize> {
 }
 
 fn scenario(io: &str) {
-    let dp = Dataplane::start(2, io);
+    scenario_on(&Dataplane::start(2, io), &PeerNet::default());
+}
+
+/// A publisher and subscriber A on worker 0, B and C on worker 1, their
+/// sockets on `net`.
+pub fn scenario_on(dp: &Dataplane, net: &PeerNet) {
     let mut client = dp.attach();
     assert_eq!(client.workers(), 2);
-    let publisher = Peer::new(&client, 1, 0);
-    let mut a = Peer::new(&client, 2, 0);
-    let mut b = Peer::new(&client, 3, 1);
-    let mut c = Peer::new(&client, 4, 1);
+    let publisher = Peer::at(&client, 1, 0, net);
+    let mut a = Peer::at(&client, 2, 0, net);
+    let mut b = Peer::at(&client, 3, 1, net);
+    let mut c = Peer::at(&client, 4, 1, net);
     for p in [&publisher, &a, &b, &c] {
         client
             .send(p.worker, &Command::AddEndpoint(p.spec()))

@@ -52,6 +52,11 @@ impl Drop for TempDir {
 impl Dataplane {
     /// Starts the binary with `workers` workers on OS-chosen ports.
     pub fn start(workers: usize, io: &str) -> Dataplane {
+        Dataplane::start_with(workers, io, &[])
+    }
+
+    /// The same, with more flags.
+    pub fn start_with(workers: usize, io: &str, extra: &[&str]) -> Dataplane {
         let dir = std::env::temp_dir().join(format!(
             "swyd-dp-{}-{}",
             std::process::id(),
@@ -62,6 +67,7 @@ impl Dataplane {
         ));
         switchyard_dataplane::abi::access::prepare_socket_dir(&dir).unwrap();
         let socket = dir.join("dp.sock");
+        let log = std::fs::File::create(dir.join("log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_switchyard-dataplane"))
             .args([
                 "--workers",
@@ -70,12 +76,17 @@ impl Dataplane {
                 "0",
                 "--io",
                 io,
-                "--log",
-                "warn",
             ])
+            .args(if extra.contains(&"--log") {
+                &[][..]
+            } else {
+                &["--log", "warn"][..]
+            })
+            .args(extra)
             .arg("--control-socket")
             .arg(&socket)
             .stdin(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start switchyard-dataplane");
         Dataplane {
@@ -91,10 +102,17 @@ impl Dataplane {
         loop {
             match Client::connect(&self.socket) {
                 Ok(c) => return c,
-                Err(e) if Instant::now() > deadline => panic!("dataplane did not come up: {e}"),
+                Err(e) if Instant::now() > deadline => {
+                    panic!("dataplane did not come up: {e}\n{}", self.log())
+                }
                 Err(_) => std::thread::sleep(Duration::from_millis(20)),
             }
         }
+    }
+
+    /// What the process logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.0.join("log")).unwrap_or_default()
     }
 
     /// True while the process runs.
@@ -121,6 +139,58 @@ impl Drop for Dataplane {
     }
 }
 
+/// Where peers live: their address and namespace, and the dataplane's
+/// address as they reach it (default: all on 127.0.0.1 here).
+#[derive(Debug, Clone)]
+pub struct PeerNet {
+    /// The network namespace of the peers' sockets (`None`: this one).
+    pub ns: Option<String>,
+    /// The peers' address.
+    pub local: std::net::IpAddr,
+    /// The dataplane's address.
+    pub server: std::net::IpAddr,
+}
+
+impl Default for PeerNet {
+    fn default() -> Self {
+        let lo = std::net::IpAddr::from([127, 0, 0, 1]);
+        PeerNet {
+            ns: None,
+            local: lo,
+            server: lo,
+        }
+    }
+}
+
+impl PeerNet {
+    /// A peer's socket: a large receive buffer (tests read after the
+    /// stream, not during it), made inside `ns` when named.
+    fn socket(&self) -> UdpSocket {
+        let (ns, local) = (self.ns.clone(), self.local);
+        let make = move || {
+            if let Some(ns) = ns {
+                let fd = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("namespace");
+                rustix::thread::move_into_link_name_space(
+                    std::os::fd::AsFd::as_fd(&fd),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )
+                .expect("setns");
+            }
+            let domain = socket2::Domain::for_address(SocketAddr::new(local, 0));
+            let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, None).unwrap();
+            socket.set_recv_buffer_size(4 << 20).unwrap();
+            socket.bind(&SocketAddr::new(local, 0).into()).unwrap();
+            let socket: UdpSocket = socket.into();
+            socket
+                .set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            socket
+        };
+        // a thread of its own: it leaves this thread's namespace alone
+        std::thread::spawn(make).join().unwrap()
+    }
+}
+
 /// The far side of one endpoint: a socket and the SRTP sessions a browser holds.
 pub struct Peer {
     pub id: u64,
@@ -136,18 +206,13 @@ pub struct Peer {
 
 impl Peer {
     pub fn new(client: &Client, id: u64, worker: usize) -> Peer {
-        // a large receive buffer: tests read after the stream, not during it
-        let socket =
-            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
-        socket.set_recv_buffer_size(4 << 20).unwrap();
-        socket
-            .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
-            .unwrap();
-        let socket: UdpSocket = socket.into();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let server = SocketAddr::from(([127, 0, 0, 1], client.worker_port(worker).unwrap()));
+        Peer::at(client, id, worker, &PeerNet::default())
+    }
+
+    /// A peer on `net`.
+    pub fn at(client: &Client, id: u64, worker: usize, net: &PeerNet) -> Peer {
+        let socket = net.socket();
+        let server = SocketAddr::new(net.server, client.worker_port(worker).unwrap());
         let rx = MasterKey::new(PROFILE, &[id as u8; 16], &[id as u8 ^ 1; 12]).unwrap();
         let tx = MasterKey::new(PROFILE, &[id as u8 ^ 0x55; 16], &[id as u8 ^ 2; 12]).unwrap();
         let cfg = switchyard_srtp::Config::default();

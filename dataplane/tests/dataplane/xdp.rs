@@ -359,3 +359,41 @@ fn echo_in(link: &Link, mode: XdpMode) {
     assert!(drain(&kernel).is_empty(), "{mode:?}");
     assert_eq!(filter.counts().unwrap().media, 10, "{mode:?}");
 }
+
+/// The dataplane with `--io xdp` on the veth: worker 0 gets its AF_XDP
+/// socket on queue 0, worker 1 (veth has one queue) falls back to the
+/// kernel path, and the whole forwarding scenario of `forwarding.rs` —
+/// layers, switches at keyframes, NACKs, PLIs, both workers — holds with
+/// peers in the namespace; SIGTERM leaves nothing attached.
+#[test]
+fn the_dataplane_forwards_over_af_xdp_as_over_the_kernel() {
+    assert!(rustix::process::geteuid().is_root(), "XDP tests need root");
+    let link = Link::new();
+    let dp = crate::harness::Dataplane::start_with(
+        2,
+        "xdp",
+        &[
+            "--bind",
+            &link.v4(),
+            "--xdp-interface",
+            &link.host,
+            "--log",
+            "info",
+        ],
+    );
+    let net = crate::harness::PeerNet {
+        ns: Some(link.ns.clone()),
+        local: format!("10.231.{}.2", link.n).parse().unwrap(),
+        server: link.v4().parse().unwrap(),
+    };
+    crate::forwarding::scenario_on(&dp, &net);
+    assert!(link.attached());
+    let log = dp.log();
+    assert!(
+        log.contains("packet I/O: AF_XDP") && log.contains("queue=0"),
+        "{log}"
+    );
+    assert!(log.contains("no AF_XDP socket for this worker"), "{log}");
+    drop(dp);
+    assert!(!link.attached(), "detached after SIGTERM");
+}

@@ -12,6 +12,7 @@
 //! program of a process that just died is released a moment later), then
 //! says so.
 
+pub mod backend;
 pub mod insn;
 pub mod program;
 #[allow(unsafe_code)] // kernel interface: AF_XDP rings and UMEM shared with the kernel
@@ -34,7 +35,8 @@ const BUSY_TRIES: u32 = 5;
 const BUSY_WAIT: Duration = Duration::from_millis(200);
 
 /// Where the program runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
 pub enum XdpMode {
     /// In the driver, before any socket buffer exists (what the speed needs;
     /// veth and the common server NICs have it).
