@@ -38,6 +38,16 @@ pub struct Args {
     /// picks.
     #[arg(long, value_parser = switchyard_dataplane::config::parse_port_or_off)]
     pub ice_tcp_port: Option<switchyard_dataplane::config::PortOrOff>,
+    /// Packet I/O of the spawned dataplane: `auto` (io_uring, else mmsg),
+    /// `uring`, `mmsg`, or `xdp` (AF_XDP on `--xdp-interface`; docs/dataplane.md).
+    #[arg(long, value_enum)]
+    pub io: Option<switchyard_dataplane::io::IoChoice>,
+    /// With `--io xdp`: the interface the media address is on.
+    #[arg(long)]
+    pub xdp_interface: Option<String>,
+    /// With `--io xdp`: `native` (default) or `generic`.
+    #[arg(long, value_enum)]
+    pub xdp_mode: Option<switchyard_dataplane::io::xdp::XdpMode>,
     /// Control socket of the spawned dataplane.
     #[arg(long)]
     pub control_socket: Option<PathBuf>,
@@ -246,6 +256,9 @@ struct FileConfig {
     bind: Option<IpAddr>,
     base_port: Option<u16>,
     ice_tcp_port: Option<switchyard_dataplane::config::PortOrOff>,
+    io: Option<switchyard_dataplane::io::IoChoice>,
+    xdp_interface: Option<String>,
+    xdp_mode: Option<switchyard_dataplane::io::xdp::XdpMode>,
     control_socket: Option<PathBuf>,
     advertise: Option<Vec<IpAddr>>,
     log: Option<String>,
@@ -303,6 +316,31 @@ impl OneOrMany {
     }
 }
 
+/// The spawned dataplane's packet I/O flags; `xdp` needs its interface.
+fn io_flags(
+    io: Option<switchyard_dataplane::io::IoChoice>,
+    interface: Option<String>,
+    mode: Option<switchyard_dataplane::io::xdp::XdpMode>,
+) -> Result<Vec<String>, String> {
+    use clap::ValueEnum;
+    let name = |v: &dyn Fn() -> Option<clap::builder::PossibleValue>| {
+        v().map(|p| p.get_name().to_string()).unwrap_or_default()
+    };
+    let mut flags = Vec::new();
+    if let Some(io) = io {
+        flags.extend(["--io".to_string(), name(&|| io.to_possible_value())]);
+        if io == switchyard_dataplane::io::IoChoice::Xdp {
+            let interface =
+                interface.ok_or("--io xdp needs the interface to attach to: --xdp-interface")?;
+            flags.extend(["--xdp-interface".to_string(), interface]);
+            if let Some(mode) = mode {
+                flags.extend(["--xdp-mode".to_string(), name(&|| mode.to_possible_value())]);
+            }
+        }
+    }
+    Ok(flags)
+}
+
 /// How the control plane gets its dataplane.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DataplaneMode {
@@ -318,6 +356,9 @@ pub enum DataplaneMode {
         ice_tcp_port: Option<u16>,
         /// Control socket path.
         control_socket: PathBuf,
+        /// The dataplane's packet I/O flags (`--io`, `--xdp-interface`,
+        /// `--xdp-mode`), passed on as given.
+        io: Vec<String>,
     },
     /// Attach to a dataplane that runs on its own.
     Attach(PathBuf),
@@ -589,6 +630,11 @@ impl Config {
                     .control_socket
                     .or(file.control_socket)
                     .unwrap_or_else(switchyard_dataplane::config::default_control_socket),
+                io: io_flags(
+                    args.io.or(file.io),
+                    args.xdp_interface.or(file.xdp_interface),
+                    args.xdp_mode.or(file.xdp_mode),
+                )?,
             }
         } else if let Some(path) = mode.strip_prefix("attach:") {
             DataplaneMode::Attach(PathBuf::from(path))

@@ -116,6 +116,7 @@ fn spawn(mode: &DataplaneMode, log: &str) -> Result<Child, String> {
         base_port,
         ice_tcp_port,
         control_socket,
+        io,
     } = mode
     else {
         return Err("not spawning".into());
@@ -133,6 +134,7 @@ fn spawn(mode: &DataplaneMode, log: &str) -> Result<Child, String> {
             "--ice-tcp-port",
             &ice_tcp_port.map_or("off".to_string(), |p| p.to_string()),
         ])
+        .args(io)
         .arg("--control-socket")
         .arg(control_socket)
         // it outlives us: a control plane started after this one adopts it

@@ -29,6 +29,7 @@ mod supervisor;
 mod survive;
 mod turn;
 mod webrtcbin;
+mod xdp;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
