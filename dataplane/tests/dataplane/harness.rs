@@ -110,6 +110,12 @@ impl Dataplane {
         }
     }
 
+    /// SIGKILL, and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// What the process logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self._dir.0.join("log")).unwrap_or_default()

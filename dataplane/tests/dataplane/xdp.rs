@@ -2,11 +2,13 @@
 //! namespace the test makes): in native and generic mode, ping, ARP, TCP,
 //! other UDP ports and fragmented datagrams still reach the kernel, media
 //! for a served port is counted as media (and, with no AF_XDP socket on the
-//! queue yet, passes to the kernel too), over IPv4 and IPv6; dropping the
-//! filter, or SIGKILL to the process holding it, leaves nothing attached,
-//! and five attaches in a row after kills succeed.
+//! queue yet, passes to the kernel too), over IPv4 and IPv6; an AF_XDP
+//! socket takes media off the wire and answers; the dataplane with
+//! `--io xdp` forwards as over the kernel; dropping the filter, SIGTERM or
+//! SIGKILL to the dataplane leaves nothing attached, and the next start
+//! attaches again; without XDP the fallback serves the same traffic.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::{TcpListener, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -230,48 +232,6 @@ fn the_program_passes_the_kernel_its_traffic_and_counts_media_in_both_modes() {
     check_mode(&link, XdpMode::Generic);
 }
 
-/// Not a test of its own: the process the kill test starts and kills,
-/// holding a filter on the interface in `SWITCHYARD_XDP_HOLD`.
-#[test]
-#[ignore = "started by a_killed_holder_leaves_nothing_attached"]
-fn xdp_holder() {
-    let Ok(interface) = std::env::var("SWITCHYARD_XDP_HOLD") else {
-        return;
-    };
-    let _filter = XdpFilter::attach(&interface, XdpMode::Native).unwrap();
-    println!("attached");
-    std::thread::sleep(Duration::from_secs(60));
-}
-
-#[test]
-fn a_killed_holder_leaves_nothing_attached_five_times_in_a_row() {
-    assert!(rustix::process::geteuid().is_root(), "XDP tests need root");
-    let link = Link::new();
-    for round in 0..5 {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "xdp::xdp_holder", "--ignored", "--nocapture"])
-            .env("SWITCHYARD_XDP_HOLD", &link.host)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let attached = lines.any(|l| l.is_ok_and(|l| l.contains("attached")));
-        assert!(attached, "round {round}: the holder attached");
-        assert!(link.attached(), "round {round}");
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while link.attached() {
-            assert!(
-                Instant::now() < deadline,
-                "round {round}: still attached after SIGKILL"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
 /// Answers every media frame on `sock` with "echo:" and its payload, from
 /// where it was sent to, until `want` were answered or `limit` passed.
 fn echo(sock: &mut XskSocket, want: usize, limit: Duration) -> usize {
@@ -369,31 +329,89 @@ fn echo_in(link: &Link, mode: XdpMode) {
 fn the_dataplane_forwards_over_af_xdp_as_over_the_kernel() {
     assert!(rustix::process::geteuid().is_root(), "XDP tests need root");
     let link = Link::new();
+    for mode in ["native", "generic"] {
+        let dp = start_on(&link, &["--xdp-mode", mode]);
+        let net = crate::harness::PeerNet {
+            ns: Some(link.ns.clone()),
+            local: format!("10.231.{}.2", link.n).parse().unwrap(),
+            server: link.v4().parse().unwrap(),
+        };
+        crate::forwarding::scenario_on(&dp, &net);
+        assert!(link.attached());
+        let log = dp.log();
+        assert!(
+            log.contains("packet I/O: AF_XDP") && log.contains("queue=0"),
+            "{mode}: {log}"
+        );
+        // zero-copy is asked for; veth refuses it, and that is said
+        assert!(
+            log.contains("zero-copy refused; AF_XDP in copy mode"),
+            "{mode}: {log}"
+        );
+        assert!(
+            log.contains("no AF_XDP socket for this worker"),
+            "{mode}: {log}"
+        );
+        drop(dp);
+        assert!(!link.attached(), "{mode}: detached after SIGTERM");
+    }
+}
+
+/// The dataplane on the veth with `--io xdp` and `extra` flags, logging
+/// at info.
+fn start_on(link: &Link, extra: &[&str]) -> crate::harness::Dataplane {
+    let v4 = link.v4();
+    let mut args = vec![
+        "--bind",
+        &v4,
+        "--xdp-interface",
+        &link.host,
+        "--log",
+        "info",
+    ];
+    args.extend_from_slice(extra);
+    crate::harness::Dataplane::start_with(2, "xdp", &args)
+}
+
+/// SIGKILL leaves nothing attached (the link dies with the process), and
+/// the next start attaches again: five times in a row.
+#[test]
+fn a_killed_dataplane_leaves_no_program_and_the_next_start_attaches() {
+    assert!(rustix::process::geteuid().is_root(), "XDP tests need root");
+    let link = Link::new();
+    for round in 0..5 {
+        let mut dp = start_on(&link, &[]);
+        // up: attaching comes before the control socket opens
+        drop(dp.attach());
+        assert!(link.attached(), "round {round}: {}", dp.log());
+        assert!(dp.log().contains("XDP program attached"), "round {round}");
+        dp.kill();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while link.attached() {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: attached after SIGKILL"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// With XDP unavailable — here `lo`, which has no driver hook — the
+/// dataplane says so and every worker serves the same traffic through the
+/// kernel.
+#[test]
+fn without_xdp_the_fallback_serves_the_same_traffic() {
     let dp = crate::harness::Dataplane::start_with(
         2,
         "xdp",
-        &[
-            "--bind",
-            &link.v4(),
-            "--xdp-interface",
-            &link.host,
-            "--log",
-            "info",
-        ],
+        &["--xdp-interface", "lo", "--log", "info"],
     );
-    let net = crate::harness::PeerNet {
-        ns: Some(link.ns.clone()),
-        local: format!("10.231.{}.2", link.n).parse().unwrap(),
-        server: link.v4().parse().unwrap(),
-    };
-    crate::forwarding::scenario_on(&dp, &net);
-    assert!(link.attached());
+    crate::forwarding::scenario_on(&dp, &crate::harness::PeerNet::default());
     let log = dp.log();
     assert!(
-        log.contains("packet I/O: AF_XDP") && log.contains("queue=0"),
+        log.contains("AF_XDP unavailable; every worker uses auto"),
         "{log}"
     );
-    assert!(log.contains("no AF_XDP socket for this worker"), "{log}");
-    drop(dp);
-    assert!(!link.attached(), "detached after SIGTERM");
+    assert!(!log.contains("packet I/O: AF_XDP"), "{log}");
 }
