@@ -12,7 +12,10 @@
 # Settings (environment): ROOMS (first step), STEP (rooms added per step),
 # STEPS (most steps), PARTICIPANTS (per room), DURATION (seconds per step),
 # SERVER_CPU, GEN_CPU, OUT (results directory), ONLY (switchyard or janus),
-# BIN_DIR (take the binaries from there instead of a release build).
+# BIN_DIR (take the binaries from there instead of a release build), IOS
+# (Switchyard's packet I/O backends to ramp, each a run of its own: `auto`,
+# the default, and any of `uring mmsg xdp`; `xdp` runs AF_XDP on the
+# namespace's veth, e.g. IOS="uring mmsg xdp" ONLY=switchyard).
 set -euo pipefail
 
 ROOMS=${ROOMS:-2}
@@ -23,6 +26,7 @@ DURATION=${DURATION:-10}
 SERVER_CPU=${SERVER_CPU:-0}
 GEN_CPU=${GEN_CPU:-1}
 ONLY=${ONLY:-}
+IOS=${IOS:-auto}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$ROOT/target/compare/$(date -u +%Y%m%dT%H%M%SZ)}
 REL=${BIN_DIR:-$ROOT/target/release}
@@ -120,10 +124,16 @@ ramp() { # name target port pids…
         > "$OUT/$name.json" 2> >(tee "$OUT/$name.progress" | grep --line-buffered '^step' >&2)
 }
 
-run_switchyard() {
+run_switchyard() { # io: its packet I/O backend
+    local io=$1 name=switchyard flags=()
+    if [ "$io" != auto ]; then
+        name=switchyard-$io
+        flags=(--io "$io")
+        [ "$io" != xdp ] || flags+=(--xdp-interface "$NS_IF")
+    fi
     ip netns exec "$NS" taskset -c "$SERVER_CPU" "$REL/switchyard" \
         --http "$NS_IP:8080" --https off --workers 1 --bind "$NS_IP" --base-port 10000 --open-rooms \
-        --state-dir "$OUT/switchyard-state" --log warn > "$OUT/switchyard.log" 2>&1 &
+        "${flags[@]}" --state-dir "$OUT/$name-state" --log warn > "$OUT/$name.log" 2>&1 &
     server_pid=$!
     wait_port 8080
     local dp=
@@ -134,7 +144,7 @@ run_switchyard() {
     done
     [ -n "$dp" ] || die "no dataplane under switchyard ($server_pid)"
     child_pid=$dp
-    ramp switchyard switchyard 8080 "$server_pid,$dp"
+    ramp "$name" switchyard 8080 "$server_pid,$dp"
     stop_server
 }
 
@@ -198,10 +208,16 @@ run_janus() {
 }
 
 say "results in $OUT"
-[ "$ONLY" = janus ] || run_switchyard
-[ "$ONLY" = switchyard ] || run_janus
+names=()
+if [ "$ONLY" != janus ]; then
+    for io in $IOS; do
+        run_switchyard "$io"
+        if [ "$io" = auto ]; then names+=(switchyard); else names+=("switchyard-$io"); fi
+    done
+fi
+[ "$ONLY" = switchyard ] || { run_janus; names+=(janus); }
 runs=()
-for name in switchyard janus; do
+for name in "${names[@]}"; do
     [ -s "$OUT/$name.json" ] && runs+=("$OUT/$name.json")
 done
 {
