@@ -190,6 +190,12 @@ impl<T: Copy> Ring<T> {
             .store(self.cached_prod, Ordering::Release);
     }
 
+    /// Published descriptors the kernel has not consumed yet.
+    fn unconsumed(&mut self) -> u32 {
+        self.cached_cons = self.index(self.consumer).load(Ordering::Acquire);
+        self.cached_prod.wrapping_sub(self.cached_cons)
+    }
+
     // --- as consumer (rx, completion) ---
 
     /// Descriptors ready to consume.
@@ -297,6 +303,10 @@ fn kick(fd: libc::c_int, tx: bool) {
         }
     };
 }
+
+/// Kicks per flush at most in copy mode (each sends up to the kernel's
+/// budget; 64 of 32 frames cover a full ring of 2048).
+const KICKS: u32 = 64;
 
 /// The receiving half: rx and fill rings, the first half of the frames.
 pub struct XskRx {
@@ -419,14 +429,26 @@ impl XskTx {
     }
 
     /// Publishes the queued frames and, when the kernel wants it (always
-    /// in copy mode), kicks it to send them.
+    /// in copy mode), kicks it to send them. In copy mode one kick sends a
+    /// bounded batch (the kernel's per-call budget, 32 frames in Linux
+    /// 6.x), so it kicks until the ring is empty — else a burst would wait
+    /// in the ring for the next flush, fill it, and spill onto the kernel
+    /// socket. A ring the kernel stops draining (the device's queue full)
+    /// is left for the next flush after [`KICKS`] tries.
     pub fn flush(&mut self) {
         if self.queued == 0 {
             return;
         }
         self.tx.publish();
         self.queued = 0;
-        if self.copy || self.tx.needs_wakeup() {
+        if self.copy {
+            for _ in 0..KICKS {
+                kick(self.fd, true);
+                if self.tx.unconsumed() == 0 {
+                    break;
+                }
+            }
+        } else if self.tx.needs_wakeup() {
             kick(self.fd, true);
         }
         self.reclaim();
