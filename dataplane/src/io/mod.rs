@@ -1,14 +1,17 @@
-//! Packet I/O: one [`PacketIo`] trait, two backends.
+//! Packet I/O: one [`PacketIo`] trait, three backends.
 //!
 //! - [`uring`]: io_uring with multishot `RecvMsg` into a provided-buffer
 //!   ring and batched `SendMsg` submissions (probed at start).
 //! - [`mmsg`]: `recvmmsg` / `sendmmsg` batches with `mio` readiness; works
 //!   wherever io_uring is refused (Docker's default seccomp profile,
 //!   `kernel.io_uring_disabled`).
+//! - [`xdp`]: AF_XDP, one socket per worker on its receive queue beside the
+//!   worker's kernel socket, opened by [`open_xdp`] when asked for
+//!   (`--io xdp`).
 //!
-//! [`open`] picks one: the configured choice, else the `SWITCHYARD_IO`
-//! environment variable, else io_uring if it probes, falling back to mmsg
-//! with a log line saying why.
+//! [`open`] picks one of the first two: the configured choice, else the
+//! `SWITCHYARD_IO` environment variable, else io_uring if it probes,
+//! falling back to mmsg with a log line saying why.
 
 pub mod gso;
 #[allow(unsafe_code)] // kernel interface: recvmmsg / sendmmsg
