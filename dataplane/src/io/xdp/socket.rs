@@ -434,7 +434,7 @@ impl XskTx {
     /// 6.x), so it kicks until the ring is empty — else a burst would wait
     /// in the ring for the next flush, fill it, and spill onto the kernel
     /// socket. A ring the kernel stops draining (the device's queue full)
-    /// is left for the next flush after [`KICKS`] tries.
+    /// is left for the next flush after `KICKS` tries.
     pub fn flush(&mut self) {
         if self.queued == 0 {
             return;
