@@ -13,6 +13,25 @@ pub fn call(net: &NetnsPair, server: &NsServer, args: &[&str], log_name: &str) -
     call_in(&net.client_ns, server, args, log_name)
 }
 
+/// Ada and Bo meet in `room` from namespace `ns`, each with a `camera`
+/// (`WxH`), until each decoded 100 frames of the other (60 s at most):
+/// call.mjs's report (its log named after the room).
+pub fn ada_and_bo_in(ns: &str, server: &NsServer, room: &str, camera: &str) -> Value {
+    let args = [
+        "--room",
+        room,
+        "--names",
+        "Ada,Bo",
+        "--camera",
+        camera,
+        "--min-frames",
+        "100",
+        "--timeout",
+        "60",
+    ];
+    call_in(ns, server, &args, room)
+}
+
 /// Runs call.mjs in namespace `ns` and returns its report.
 pub fn call_in(ns: &str, server: &NsServer, args: &[&str], log_name: &str) -> Value {
     call_in_at(ns, &server.https, args, log_name)

@@ -3,7 +3,7 @@
 //! from the page over HTTPS to the media over UDP. And the addresses of a
 //! host with several: replies leave from the one each browser reached.
 
-use crate::browser::{assert_one_call_over, call};
+use crate::browser::{ada_and_bo_in, assert_one_call_over};
 use crate::netns::{NetnsPair, NsServer};
 
 #[test]
@@ -18,23 +18,7 @@ fn a_call_over_ipv6_only() {
         "the page on the IPv6 address: {}",
         server.https
     );
-    let r = call(
-        &net,
-        &server,
-        &[
-            "--room",
-            "ipv6",
-            "--names",
-            "Ada,Bo",
-            "--camera",
-            "640x360",
-            "--min-frames",
-            "100",
-            "--timeout",
-            "60",
-        ],
-        "ipv6",
-    );
+    let r = ada_and_bo_in(&net.client_ns, &server, "ipv6", "640x360");
     let context = || format!("report: {r:#}\n--- server ---\n{}", server.log());
     for name in ["Ada", "Bo"] {
         let p = &r["participants"][name];
@@ -124,23 +108,7 @@ fn a_multi_homed_server_answers_from_the_address_browsers_reached() {
     let net = NetnsPair::multi_homed(1);
     let media = net.media_ip.clone().expect("multi-homed");
     let server = NsServer::start(&net, "multihomed");
-    let r = call(
-        &net,
-        &server,
-        &[
-            "--room",
-            "multihomed",
-            "--names",
-            "Ada,Bo",
-            "--camera",
-            "320x180",
-            "--min-frames",
-            "100",
-            "--timeout",
-            "60",
-        ],
-        "multihomed",
-    );
+    let r = ada_and_bo_in(&net.client_ns, &server, "multihomed", "320x180");
     let context = || format!("report: {r:#}\n--- server ---\n{}", server.log());
     for name in ["Ada", "Bo"] {
         let p = &r["participants"][name];

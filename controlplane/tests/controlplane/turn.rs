@@ -3,7 +3,7 @@
 //! (Debian's coturn, in a namespace of its own) — hold their call through
 //! it, with the time-limited credentials Switchyard hands out in `joined`.
 
-use crate::browser::{assert_one_call_over, call_in};
+use crate::browser::{ada_and_bo_in, assert_one_call_over};
 use crate::netns::{NetnsPair, NsServer, block_tcp_to, block_udp_to, blocked};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -111,23 +111,7 @@ fn call_through_turn(room: &str, all_udp: bool, transports: &[&str], protocol: &
     block_udp_to(&browsers.ns, (!all_udp).then_some(net.server_ip.as_str()));
     // and no ICE-TCP to the bridge: only the relay is left
     block_tcp_to(&browsers.ns, &net.server_ip, 4443);
-    let r = call_in(
-        &browsers.ns,
-        &server,
-        &[
-            "--room",
-            room,
-            "--names",
-            "Ada,Bo",
-            "--camera",
-            "640x360",
-            "--min-frames",
-            "100",
-            "--timeout",
-            "60",
-        ],
-        room,
-    );
+    let r = ada_and_bo_in(&browsers.ns, &server, room, "640x360");
     let context = || {
         format!(
             "report: {r:#}\n--- coturn ---\n{}\n--- server ---\n{}",

@@ -5,7 +5,7 @@
 //! server namespace's UDP counters (`/proc/net/snmp`) see only a handful of
 //! datagrams while the browsers exchange thousands of packets.
 
-use crate::browser::{assert_one_call_over, call};
+use crate::browser::{ada_and_bo_in, assert_one_call_over};
 use crate::netns::{NetnsPair, NsServer};
 
 /// `Udp: InDatagrams` of the namespace, and `Udp6: Udp6InDatagrams`.
@@ -55,23 +55,7 @@ fn call_over_af_xdp(net: &NetnsPair, name: &str) {
         ],
     );
     let before = udp_in(&net.server_ns);
-    let r = call(
-        net,
-        &server,
-        &[
-            "--room",
-            name,
-            "--names",
-            "Ada,Bo",
-            "--camera",
-            "320x180",
-            "--min-frames",
-            "100",
-            "--timeout",
-            "60",
-        ],
-        name,
-    );
+    let r = ada_and_bo_in(&net.client_ns, &server, name, "320x180");
     let through_kernel = udp_in(&net.server_ns) - before;
     let context = || format!("report: {r:#}\n--- server ---\n{}", server.log());
     for who in ["Ada", "Bo"] {

@@ -217,36 +217,32 @@ impl Peer {
 
     /// A peer on `net`.
     pub fn at(client: &Client, id: u64, worker: usize, net: &PeerNet) -> Peer {
-        let socket = net.socket();
         let server = SocketAddr::new(net.server, client.worker_port(worker).unwrap());
-        let rx = MasterKey::new(PROFILE, &[id as u8; 16], &[id as u8 ^ 1; 12]).unwrap();
-        let tx = MasterKey::new(PROFILE, &[id as u8 ^ 0x55; 16], &[id as u8 ^ 2; 12]).unwrap();
-        let cfg = switchyard_srtp::Config::default();
-        Peer {
+        Peer::keyed(
             id,
             worker,
-            socket,
+            net.socket(),
             server,
-            send: Session::new(PROFILE, &rx, cfg).unwrap(),
-            recv: Session::new(PROFILE, &tx, cfg).unwrap(),
-            keys: SrtpKeys {
-                profile: PROFILE,
-                rx,
-                tx,
-            },
-        }
+            [id as u8 ^ 1, id as u8 ^ 2],
+        )
     }
 
     /// A peer of an engine without a dataplane process: its "server" is
     /// the test's own socket.
     pub fn standalone(id: u64, server: SocketAddr) -> Peer {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let rx = MasterKey::new(PROFILE, &[id as u8; 16], &[1; 12]).unwrap();
-        let tx = MasterKey::new(PROFILE, &[id as u8 ^ 0x55; 16], &[2; 12]).unwrap();
+        Peer::keyed(id, 0, socket, server, [1, 2])
+    }
+
+    /// A peer with SRTP keys from its id and salts from `salt` (receive,
+    /// send).
+    fn keyed(id: u64, worker: usize, socket: UdpSocket, server: SocketAddr, salt: [u8; 2]) -> Peer {
+        let rx = MasterKey::new(PROFILE, &[id as u8; 16], &[salt[0]; 12]).unwrap();
+        let tx = MasterKey::new(PROFILE, &[id as u8 ^ 0x55; 16], &[salt[1]; 12]).unwrap();
         let cfg = switchyard_srtp::Config::default();
         Peer {
             id,
-            worker: 0,
+            worker,
             socket,
             server,
             send: Session::new(PROFILE, &rx, cfg).unwrap(),
