@@ -322,19 +322,23 @@ fn io_flags(
     interface: Option<String>,
     mode: Option<switchyard_dataplane::io::xdp::XdpMode>,
 ) -> Result<Vec<String>, String> {
-    use clap::ValueEnum;
-    let name = |v: &dyn Fn() -> Option<clap::builder::PossibleValue>| {
-        v().map(|p| p.get_name().to_string()).unwrap_or_default()
-    };
+    // a value as its flag spells it
+    fn name(v: impl clap::ValueEnum) -> String {
+        v.to_possible_value()
+            .map(|p| p.get_name().to_string())
+            .unwrap_or_default()
+    }
     let mut flags = Vec::new();
     if let Some(io) = io {
-        flags.extend(["--io".to_string(), name(&|| io.to_possible_value())]);
+        flags.extend(["--io".to_string(), name(io)]);
+        // checked here too, so that a missing interface stops `switchyard`
+        // at start rather than its dataplane child at every restart
         if io == switchyard_dataplane::io::IoChoice::Xdp {
             let interface =
                 interface.ok_or("--io xdp needs the interface to attach to: --xdp-interface")?;
             flags.extend(["--xdp-interface".to_string(), interface]);
             if let Some(mode) = mode {
-                flags.extend(["--xdp-mode".to_string(), name(&|| mode.to_possible_value())]);
+                flags.extend(["--xdp-mode".to_string(), name(mode)]);
             }
         }
     }
@@ -978,6 +982,37 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dataplane_gets_the_io_flags_as_given_and_xdp_needs_its_interface() {
+        use switchyard_dataplane::io::{IoChoice, xdp::XdpMode};
+        assert!(
+            io_flags(None, Some("eth0".into()), None)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            io_flags(Some(IoChoice::Mmsg), None, None).unwrap(),
+            ["--io", "mmsg"]
+        );
+        assert_eq!(
+            io_flags(
+                Some(IoChoice::Xdp),
+                Some("eth0".into()),
+                Some(XdpMode::Generic)
+            )
+            .unwrap(),
+            [
+                "--io",
+                "xdp",
+                "--xdp-interface",
+                "eth0",
+                "--xdp-mode",
+                "generic"
+            ]
+        );
+        assert!(io_flags(Some(IoChoice::Xdp), None, None).is_err());
+    }
 
     #[test]
     fn durations() {
