@@ -331,6 +331,20 @@ fn the_dataplane_forwards_over_af_xdp_as_over_the_kernel() {
     let link = Link::new();
     for mode in ["native", "generic"] {
         let dp = start_on(&link, &["--xdp-mode", mode]);
+        // garbage first, on the AF_XDP worker's port: 2000 random datagrams
+        // of 0-1500 bytes, over IPv4 and IPv6; the scenario below must
+        // still hold
+        let port = dp.attach().worker_port(0).unwrap();
+        for to in [link.v4(), link.v6()] {
+            let script = format!(
+                "import os,random,socket; a=('{to}',{port}); s=socket.socket(socket.AF_INET6 if ':' in a[0] else socket.AF_INET, socket.SOCK_DGRAM)\n\
+                 for _ in range(1000): s.sendto(os.urandom(random.randint(0,1500)), a)"
+            );
+            assert!(
+                link.inside(&format!("python3 -c \"{script}\"")),
+                "garbage sent"
+            );
+        }
         let net = crate::harness::PeerNet {
             ns: Some(link.ns.clone()),
             local: format!("10.231.{}.2", link.n).parse().unwrap(),
