@@ -7,7 +7,8 @@
 //   node simulcast.mjs --base https://10.1.2.1:8443 --room r --scenario switch|lowhigh|bandwidth
 //     [--role both|pub|rx] [--pub-region A --rx-region B] [--codec h264]
 //
-// switch:    max height 180, then 720, then 10 switches 2 s apart.
+// switch:    max height 180, then 720, then 10 switches 2 s apart (camera
+//            at 15 fps).
 // lowhigh:   from 720, max height 180, then 720, each held 8 s once reached.
 // bandwidth: runs until stdin says "done"; the test shapes the path
 //            between the "limit" and "lift" lines it writes to stdin.
@@ -25,7 +26,8 @@ const args = Object.fromEntries(
 const log = (...m) => console.error(`[simulcast ${new Date().toISOString().slice(11, 23)}]`, ...m);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// What the receiver decodes of the (only) remote video, right now.
+// What the receiver decodes of the (only) remote video, right now (and,
+// with a publisher in the script, `sent`: what it sends of its top layer).
 function sample(page) {
   return page.evaluate(async () => {
     const s = window.switchyard;
@@ -54,8 +56,32 @@ function sample(page) {
   });
 }
 
+// What the publisher sends of its top layer right now: height, frame
+// rate and why it is limited (Chromium lowers it when its CPU or its
+// estimate falls short), so a report tells the SFU's part from the
+// sender's.
+function sent(page) {
+  return page.evaluate(async () => {
+    const s = window.switchyard;
+    if (!s || !s.pc) return null;
+    const stats = await s.pc.getStats();
+    let f = null;
+    stats.forEach((r) => {
+      if (r.type === "outbound-rtp" && r.kind === "video" && r.rid === "f") f = r;
+    });
+    if (!f) return null;
+    return { height: f.frameHeight || 0, fps: f.framesPerSecond || 0, limit: f.qualityLimitationReason || "none" };
+  });
+}
+
 async function main() {
-  const browser = await launch();
+  // switch: the fake camera at 15 fps. At its default rate, one publisher
+  // encoding three layers and one receiver on two cores leave Chromium's
+  // encoder short of CPU: it drops the top layer to 540 lines and its frame
+  // rate to 4–9 around each keyframe the switches ask for, and the receiver
+  // sees those gaps as freezes that are the sender's, not the SFU's.
+  const camera = args.scenario === "switch" ? ["--use-fake-device-for-media-stream=fps=15"] : [];
+  const browser = await launch(camera);
   const out = { samples: [], marks: [] };
   const mark = (what) => {
     out.marks.push({ what, at: out.samples.length });
@@ -85,7 +111,9 @@ async function main() {
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        out.samples.push(await sample(rx));
+        const s = await sample(rx);
+        if (pub) s.sent = await sent(pub);
+        out.samples.push(s);
         await sleep(250);
       }
     })();

@@ -450,7 +450,7 @@ fn a_far_receiver_switches_layers_across_the_link_as_on_one_bridge() {
     let context = || format!("{log}\n{}", logs());
     // the receiver's video came over the relay
     assert!(relayed() - before > 1e6, "{}", context());
-    // the bar is 1 s; CI runs measured 1.13 and 1.18 s (runs alone
-    // 0-0.22 s): held to 1.5 s until that gap is understood (docs/cascading.md)
-    crate::simulcast::check_switches(&r, 1.5, &context);
+    // the bar, as on one bridge (docs/cascading.md: the freezes CI
+    // once saw were the publisher's encoder short of CPU)
+    crate::simulcast::check_switches(&r, 1.0, &context);
 }

@@ -51,6 +51,17 @@ fn from_mark<'a>(r: &'a Value, what: &str) -> &'a [Value] {
 /// For each `max_height` request: the height asked, the seconds until the
 /// decoded height matched it, and the freeze added until the next request
 /// (for failure messages).
+/// Whether sample `s` decodes the publisher's top layer: 720 lines, or
+/// as many as the publisher sends of it at that moment when Chromium has
+/// lowered it (its CPU or estimate falling short; `sent` in the sample).
+fn at_top(s: &Value) -> bool {
+    let top = s["sent"]["height"]
+        .as_f64()
+        .filter(|&t| t > 0.0)
+        .map_or(720.0, |t| t.min(720.0));
+    num(&s["height"]) >= top
+}
+
 fn freeze_by_request(r: &Value) -> String {
     let samples = r["samples"].as_array().expect("samples");
     let marks = r["marks"].as_array().expect("marks");
@@ -76,7 +87,7 @@ fn freeze_by_request(r: &Value) -> String {
             if h < 200.0 {
                 got > 0.0 && got <= h
             } else {
-                got >= h
+                at_top(s)
             }
         };
         let took = span.iter().find(fits).map_or("never".to_string(), |s| {
@@ -187,9 +198,10 @@ fn the_receiver_gets_the_layer_it_asks_for_and_switches_cleanly() {
 }
 
 /// What the `switch` scenario must show: asking for 180 gives at most 180
-/// lines, 720 comes within 3 s of asking, and ten switches keep one SSRC,
-/// never freeze for `max_freeze_s` in total (a second on one bridge), keep
-/// frames coming and really alternate.
+/// lines, 720 (the top layer as the publisher sends it: [`at_top`]) comes
+/// within 3 s of asking, and ten switches keep one SSRC, never freeze for
+/// `max_freeze_s` in total (a second on one bridge), keep frames coming
+/// (over 10 a second of the camera's 15) and really alternate.
 ///
 /// (For failure messages: [`freeze_by_request`] says which switch froze.)
 pub(crate) fn check_switches(r: &Value, max_freeze_s: f64, context: &dyn Fn() -> String) {
@@ -204,7 +216,7 @@ pub(crate) fn check_switches(r: &Value, max_freeze_s: f64, context: &dyn Fn() ->
     // asking for 720: 720 within 3 s
     let big = from_mark(r, "max_height 720");
     let t0 = num(&big[0]["t"]);
-    let reached = big.iter().find(|s| num(&s["height"]) >= 720.0);
+    let reached = big.iter().find(|s| at_top(s));
     let took = reached.map(|s| (num(&s["t"]) - t0) / 1000.0);
     assert!(
         took.is_some_and(|t| t < 3.0),
@@ -237,7 +249,7 @@ pub(crate) fn check_switches(r: &Value, max_freeze_s: f64, context: &dyn Fn() ->
     let frames = num(&last["frames"]) - num(&first["frames"]);
     let seconds = (num(&last["t"]) - num(&first["t"])) / 1000.0;
     assert!(
-        frames > 15.0 * seconds,
+        frames > 10.0 * seconds,
         "{frames} frames in {seconds} s\n{}",
         context()
     );
@@ -245,7 +257,7 @@ pub(crate) fn check_switches(r: &Value, max_freeze_s: f64, context: &dyn Fn() ->
     let mut high = None;
     for s in big {
         let h = num(&s["height"]);
-        let now_high = if h >= 720.0 {
+        let now_high = if at_top(s) {
             Some(true)
         } else if h > 0.0 && h <= 180.0 {
             Some(false)
