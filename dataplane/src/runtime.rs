@@ -145,18 +145,38 @@ pub fn run(config: Config) -> Result<(), String> {
     // the XDP program, attached while this function runs (dropped at its
     // end, or with the process: detached)
     let filter = config.xdp.as_ref().and_then(|(interface, mode)| {
-        match io::xdp::XdpFilter::attach(interface, *mode) {
-            Ok(f) => Some(f),
+        let attached = io::xdp::XdpFilter::attach(interface, *mode)
+            .map_err(|e| e.to_string())
+            .and_then(|f| {
+                io::xdp::serve_interface(&f, interface, config.bind)?;
+                Ok(Arc::new(f))
+            });
+        match attached {
+            Ok(f) => Some((f, interface.clone())),
             Err(e) => {
                 tracing::warn!(target: "switchyard::io", error = %e, "AF_XDP unavailable; every worker uses auto");
                 None
             }
         }
     });
+    // a wildcard bind follows the interface's addresses as they change
+    let follower = match &filter {
+        Some((f, interface)) if config.bind.is_unspecified() => {
+            let (f, interface, stop, bind) =
+                (f.clone(), interface.clone(), stop.clone(), config.bind);
+            Some(
+                std::thread::Builder::new()
+                    .name("sy-xdp-addrs".into())
+                    .spawn(move || io::xdp::follow_addresses(&f, &interface, bind, &stop))
+                    .map_err(|e| format!("starting the XDP address follower: {e}"))?,
+            )
+        }
+        _ => None,
+    };
     let mut threads = Vec::new();
     for ((i, socket), rings) in sockets.into_iter().enumerate().zip(rings) {
         let io = match &filter {
-            Some(f) => {
+            Some((f, _)) => {
                 let fallback = socket.try_clone().map_err(|e| format!("worker {i}: {e}"))?;
                 io::open_xdp(f, i as u32, socket, &wakes[i], config.batch).or_else(|e| {
                     tracing::warn!(target: "switchyard::io", worker = i, error = %e, "no AF_XDP socket for this worker; it uses auto");
@@ -208,7 +228,11 @@ pub fn run(config: Config) -> Result<(), String> {
         w.set_sleeping(true);
         w.wake();
     }
-    for t in threads.into_iter().chain(front.map(|f| f.1)) {
+    for t in threads
+        .into_iter()
+        .chain(front.map(|f| f.1))
+        .chain(follower)
+    {
         let _ = t.join();
     }
     tracing::info!(target: "switchyard::dataplane", "dataplane stopped");

@@ -68,6 +68,25 @@ impl Link {
             &host,
             "nodad",
         ]);
+        // a second address of each family, which the tests serve or not
+        run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("10.231.{n}.3/24"),
+            "dev",
+            &host,
+        ]);
+        run(&[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            &format!("fd00:231:{n}::3/64"),
+            "dev",
+            &host,
+            "nodad",
+        ]);
         run(&["ip", "link", "set", &host, "up"]);
         let inside = |args: &[&str]| {
             let mut all = vec!["ip", "netns", "exec", &ns];
@@ -103,6 +122,19 @@ impl Link {
 
     fn v6(&self) -> String {
         format!("fd00:231:{}::1", self.n)
+    }
+
+    /// The host end's second addresses (IPv4, IPv6).
+    fn others(&self) -> (String, String) {
+        (
+            format!("10.231.{}.3", self.n),
+            format!("fd00:231:{}::3", self.n),
+        )
+    }
+
+    /// The host end's first addresses, as the filter takes them.
+    fn served(&self) -> Vec<std::net::IpAddr> {
+        vec![self.v4().parse().unwrap(), self.v6().parse().unwrap()]
     }
 
     /// Runs a shell command inside the namespace; its success.
@@ -165,6 +197,11 @@ fn check_mode(link: &Link, mode: XdpMode) {
     let filter = XdpFilter::attach(&link.host, mode).unwrap_or_else(|e| panic!("{mode:?}: {e}"));
     assert!(link.attached(), "{mode:?}: attached");
     filter.serve_port(port, Some(0)).unwrap();
+    assert!(filter.serve_addresses(&link.served()).unwrap());
+    assert!(
+        !filter.serve_addresses(&link.served()).unwrap(),
+        "unchanged"
+    );
     let before = filter.counts().unwrap();
 
     // ping (and the ARP before it) and a TCP connection reach the kernel
@@ -196,6 +233,26 @@ fn check_mode(link: &Link, mode: XdpMode) {
         20,
         "{mode:?}: {after_media:?}"
     );
+
+    // the served port on the interface's other addresses: not ours, so
+    // the kernel's — until they are served too
+    let (other_v4, other_v6) = link.others();
+    send_from(link, &other_v4, port, 200, 3);
+    send_from(link, &other_v6, port, 200, 3);
+    assert_eq!(drain(&media).len(), 6, "{mode:?}: other addresses");
+    assert_eq!(filter.counts().unwrap().media, after_media.media);
+    let all =
+        switchyard_dataplane::io::xdp::addresses_for("::".parse().unwrap(), &link.host).unwrap();
+    for ip in [link.v4(), link.v6(), other_v4.clone(), other_v6.clone()] {
+        assert!(all.contains(&ip.parse().unwrap()), "{ip} in {all:?}");
+    }
+    filter.serve_addresses(&all).unwrap();
+    send_from(link, &other_v4, port, 200, 3);
+    send_from(link, &other_v6, port, 200, 3);
+    assert_eq!(drain(&media).len(), 6, "{mode:?}: other addresses served");
+    let after_media = filter.counts().unwrap();
+    assert_eq!(after_media.media - before.media, 26, "{after_media:?}");
+    filter.serve_addresses(&link.served()).unwrap();
 
     // another port, and 3000-byte datagrams in fragments: the kernel's
     send_from(link, &link.v4(), other_port, 200, 5);
@@ -283,6 +340,7 @@ fn echo_in(link: &Link, mode: XdpMode) {
     assert_eq!(sock.binding(), Binding::Copy);
     filter.set_socket(0, &sock).unwrap();
     filter.serve_port(port, Some(0)).unwrap();
+    filter.serve_addresses(&link.served()).unwrap();
     for to in [link.v4(), link.v6()] {
         // the client sends five datagrams and prints each answer
         let script = format!(
@@ -355,6 +413,15 @@ fn the_dataplane_forwards_over_af_xdp_as_over_the_kernel() {
         let log = dp.log();
         assert!(
             log.contains("packet I/O: AF_XDP") && log.contains("queue=0"),
+            "{mode}: {log}"
+        );
+        // bound to one address: the program serves that one alone
+        assert!(
+            log.contains(&format!(
+                "XDP program serves these addresses interface=\"{}\" addresses=[{}]",
+                link.host,
+                link.v4()
+            )),
             "{mode}: {log}"
         );
         // zero-copy is asked for; veth refuses it, and that is said

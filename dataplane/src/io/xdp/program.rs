@@ -1,6 +1,8 @@
 //! The XDP program: media for this dataplane goes to its AF_XDP socket,
 //! everything else to the kernel. A frame is media when it is IPv4 without
-//! options and unfragmented, or IPv6 whose next header is UDP, and its UDP
+//! options and unfragmented, or IPv6 whose next header is UDP, its
+//! destination address is one the dataplane serves (the `addrs` map, keyed
+//! by the address as IPv6, IPv4 mapped: [`addr_key`]) and its UDP
 //! destination port is one the dataplane serves on the queue it arrived on
 //! (the `ports` map holds the serving queue + 1 per port). ARP,
 //! ICMP, TCP (signalling, ICE-TCP), fragments, IPv4 options, IPv6
@@ -31,6 +33,20 @@ pub fn port_key(port: u16) -> u32 {
     u32::from(u16::from_le_bytes(port.to_be_bytes()))
 }
 
+/// The key of `ip` in the addrs map: its 16 bytes as IPv6, an IPv4 address
+/// mapped (`::ffff:a.b.c.d`), as the program builds it from the frame.
+pub fn addr_key(ip: std::net::IpAddr) -> [u8; 16] {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        std::net::IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+/// Where the program builds the addrs key on its stack (16 bytes), and the
+/// ports key (4 bytes).
+const ADDR_KEY: i16 = -32;
+const PORT_KEY: i16 = -4;
+
 /// `stats[index] += 1` (clobbers R0–R5).
 fn count(a: &mut Asm, stats: i32, index: u32) {
     let skip = a.label();
@@ -53,9 +69,28 @@ fn need(a: &mut Asm, len: i32, fail: super::insn::Label) {
         .jump_reg(Cond::Gt, R4, R3, fail);
 }
 
-/// The program, naming its maps by fd.
-pub fn filter(ports: i32, xsks: i32, stats: i32) -> Vec<Insn> {
+/// The maps the program uses, by fd.
+#[derive(Debug, Clone, Copy)]
+pub struct Maps {
+    /// Served addresses ([`addr_key`] → anything).
+    pub addrs: i32,
+    /// Served ports ([`port_key`] → serving queue + 1).
+    pub ports: i32,
+    /// AF_XDP sockets by receive queue.
+    pub xsks: i32,
+    /// Counters ([`STAT_PASSED`], [`STAT_MEDIA`]).
+    pub stats: i32,
+}
+
+/// The program.
+pub fn filter(maps: Maps) -> Vec<Insn> {
     const CTX: Reg = R6;
+    let Maps {
+        addrs,
+        ports,
+        xsks,
+        stats,
+    } = maps;
     let mut a = Asm::new();
     let (pass, ipv4, ipv6, port) = (a.label(), a.label(), a.label(), a.label());
     a.mov(CTX, R1)
@@ -76,19 +111,37 @@ pub fn filter(ports: i32, xsks: i32, stats: i32) -> Vec<Insn> {
         .load(Size::H, R5, R2, 14 + 6) // more-fragments flag and offset
         .and_imm(R5, 0xff3f)
         .jump_imm(Cond::Ne, R5, 0, pass)
+        // the destination as ::ffff:a.b.c.d
+        .mov_imm(R4, 0)
+        .store(Size::DW, R10, ADDR_KEY, R4)
+        .mov_imm(R4, u32::from_ne_bytes([0, 0, 0xff, 0xff]) as i32)
+        .store(Size::W, R10, ADDR_KEY + 8, R4)
+        .load(Size::W, R4, R2, 14 + 16)
+        .store(Size::W, R10, ADDR_KEY + 12, R4)
         .load(Size::H, R5, R2, 14 + 20 + 2) // UDP destination port
         .jump(port);
 
     a.place(ipv6);
     need(&mut a, 14 + 40 + 8, pass);
     a.load(Size::B, R5, R2, 14 + 6) // next header: UDP, no extensions
-        .jump_imm(Cond::Ne, R5, 17, pass)
-        .load(Size::H, R5, R2, 14 + 40 + 2);
+        .jump_imm(Cond::Ne, R5, 17, pass);
+    for word in 0..4 {
+        // the destination address, a word at a time
+        a.load(Size::W, R4, R2, 14 + 24 + 4 * word)
+            .store(Size::W, R10, ADDR_KEY + 4 * word, R4);
+    }
+    a.load(Size::H, R5, R2, 14 + 40 + 2);
 
+    // from here on only the stack: helper calls clobber R1–R5
     a.place(port);
-    a.store(Size::W, R10, -4, R5)
+    a.store(Size::W, R10, PORT_KEY, R5)
         .mov(R2, R10)
-        .add_imm(R2, -4)
+        .add_imm(R2, i32::from(ADDR_KEY))
+        .load_map(R1, addrs)
+        .call(MAP_LOOKUP_ELEM)
+        .jump_imm(Cond::Eq, R0, 0, pass) // not an address we serve
+        .mov(R2, R10)
+        .add_imm(R2, i32::from(PORT_KEY))
         .load_map(R1, ports)
         .call(MAP_LOOKUP_ELEM)
         .jump_imm(Cond::Eq, R0, 0, pass)
@@ -122,8 +175,25 @@ mod tests {
     }
 
     #[test]
+    fn an_address_s_key_is_its_ipv6_form() {
+        let v4: std::net::IpAddr = "10.1.2.3".parse().unwrap();
+        assert_eq!(
+            addr_key(v4),
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3]
+        );
+        let v6: std::net::IpAddr = "fd00::1".parse().unwrap();
+        assert_eq!(addr_key(v6)[0], 0xfd);
+        assert_eq!(addr_key(v6)[15], 1);
+    }
+
+    #[test]
     fn the_program_ends_in_exits_and_every_jump_lands_inside_it() {
-        let p = filter(3, 4, 5);
+        let p = filter(Maps {
+            addrs: 2,
+            ports: 3,
+            xsks: 4,
+            stats: 5,
+        });
         assert_eq!(p.last().map(|i| i.code), Some(0x95));
         for (i, insn) in p.iter().enumerate() {
             let class = insn.code & 0x07;

@@ -1,6 +1,7 @@
 //! The `bpf(2)` commands the XDP backend needs, each behind a safe
-//! function: create a map, update and read an element, load a program,
-//! attach it to an interface through a BPF link. Every file descriptor
+//! function: create a map, update, read and delete an element, load a
+//! program, attach it to an interface through a BPF link; and the two
+//! interface facts it needs (index, addresses). Every file descriptor
 //! comes back as an [`OwnedFd`], so closing is automatic — and closing the
 //! last fd of an XDP link detaches its program, which is how a crashed
 //! dataplane leaves nothing attached.
@@ -13,9 +14,12 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 const BPF_MAP_CREATE: libc::c_long = 0;
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_LINK_CREATE: libc::c_long = 28;
 
+/// `BPF_MAP_TYPE_HASH`.
+pub const MAP_HASH: u32 = 1;
 /// `BPF_MAP_TYPE_ARRAY`.
 pub const MAP_ARRAY: u32 = 2;
 /// `BPF_MAP_TYPE_XSKMAP`: AF_XDP sockets by receive queue.
@@ -96,6 +100,17 @@ pub fn map_update(map: &OwnedFd, key: &[u8], value: &[u8]) -> io::Result<()> {
     ]);
     // the kernel reads `key` and `value` (borrowed for this call) only
     bpf(BPF_MAP_UPDATE_ELEM, &mut a).map(drop)
+}
+
+/// Removes `key` from `map` (a hash map); a key not there is `ENOENT`.
+pub fn map_delete(map: &OwnedFd, key: &[u8]) -> io::Result<()> {
+    let fd = map.as_raw_fd() as u32;
+    let mut a = attr(&[
+        (0, &fd.to_ne_bytes()),
+        (8, &(key.as_ptr() as u64).to_ne_bytes()),
+    ]);
+    // the kernel reads key_size bytes of `key` (borrowed for this call)
+    bpf(BPF_MAP_DELETE_ELEM, &mut a).map(drop)
 }
 
 /// Reads `map[key]` into `value`.
@@ -191,4 +206,52 @@ pub fn ifindex(name: &str) -> io::Result<u32> {
     } else {
         Ok(index)
     }
+}
+
+/// The IPv4 and IPv6 addresses interface `name` has now, in this thread's
+/// network namespace.
+pub fn interface_addresses(name: &str) -> io::Result<Vec<std::net::IpAddr>> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: `head` is a valid place for the list's head, which
+    // getifaddrs fills on success; the list is freed below.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut out = Vec::new();
+    let mut at = head;
+    while !at.is_null() {
+        // SAFETY: `at` is a node of the list getifaddrs returned, which
+        // stays alive (unmodified) until freeifaddrs below.
+        let node = unsafe { &*at };
+        // SAFETY: every node's name is a NUL-terminated string owned by
+        // the list.
+        let ifname = unsafe { CStr::from_ptr(node.ifa_name) };
+        if ifname.to_bytes() == name.as_bytes() && !node.ifa_addr.is_null() {
+            // SAFETY: a non-null `ifa_addr` points at a sockaddr whose
+            // family says its real type: sockaddr_in for AF_INET,
+            // sockaddr_in6 for AF_INET6 (both owned by the list).
+            let ip = unsafe {
+                match i32::from((*node.ifa_addr).sa_family) {
+                    libc::AF_INET => {
+                        let sin = &*(node.ifa_addr as *const libc::sockaddr_in);
+                        Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                            sin.sin_addr.s_addr,
+                        ))))
+                    }
+                    libc::AF_INET6 => {
+                        let sin6 = &*(node.ifa_addr as *const libc::sockaddr_in6);
+                        Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
+                    }
+                    _ => None,
+                }
+            };
+            out.extend(ip);
+        }
+        at = node.ifa_next;
+    }
+    // SAFETY: `head` came from a successful getifaddrs and is freed once;
+    // no reference into the list outlives this point.
+    unsafe { libc::freeifaddrs(head) };
+    Ok(out)
 }
