@@ -454,6 +454,70 @@ fn start_on(link: &Link, extra: &[&str]) -> crate::harness::Dataplane {
     crate::harness::Dataplane::start_with(2, "xdp", &args)
 }
 
+/// A dataplane bound to `::` serves the interface's addresses and follows
+/// them: one added while it runs is served within a few seconds, and one
+/// removed is dropped.
+#[test]
+fn a_wildcard_bind_follows_the_interface_s_addresses() {
+    assert!(rustix::process::geteuid().is_root(), "XDP tests need root");
+    let link = Link::new();
+    let dp = crate::harness::Dataplane::start_with(
+        1,
+        "xdp",
+        &[
+            "--bind",
+            "::",
+            "--xdp-interface",
+            &link.host,
+            "--log",
+            "info",
+        ],
+    );
+    drop(dp.attach());
+    let (other_v4, other_v6) = link.others();
+    // the addresses the last such line lists
+    let served = |log: &str| -> Vec<String> {
+        let line = log
+            .lines()
+            .rfind(|l| l.contains("XDP program serves these addresses"))
+            .unwrap_or_default();
+        let list = line.split_once("addresses=[").map_or("", |(_, l)| l);
+        let list = list.split(']').next().unwrap_or_default();
+        list.split(", ").map(str::to_string).collect()
+    };
+    let first = served(&dp.log());
+    for ip in [link.v4(), link.v6(), other_v4.clone(), other_v6] {
+        assert!(first.contains(&ip), "{ip}: {first:?}");
+    }
+    let added = format!("10.231.{}.4", link.n);
+    run(&[
+        "ip",
+        "addr",
+        "add",
+        &format!("{added}/24"),
+        "dev",
+        &link.host,
+    ]);
+    run(&[
+        "ip",
+        "addr",
+        "del",
+        &format!("{other_v4}/24"),
+        "dev",
+        &link.host,
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut now = served(&dp.log());
+    let followed = |now: &[String]| now.contains(&added) && !now.contains(&other_v4);
+    while !followed(&now) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        now = served(&dp.log());
+    }
+    assert!(now.contains(&added), "{now:?}");
+    assert!(!now.contains(&other_v4), "{now:?}");
+    assert!(now.contains(&link.v4()), "{now:?}");
+}
+
 /// SIGKILL leaves nothing attached (the link dies with the process), and
 /// the next start attaches again: five times in a row.
 #[test]
