@@ -3,6 +3,7 @@
 //! sender reports from publishers (translated per subscriber), and the
 //! RTCP the SFU originates (PLI, NACK, SR, RR).
 
+use super::history::digest;
 use super::{CrossKind, CrossMessage, Engine, Sink};
 use crate::abi::{Counter, DropReason, Event};
 use std::time::Instant;
@@ -329,10 +330,13 @@ impl Engine {
         self.send_rtcp(e, sink, |buf| nack.emit(buf).ok());
     }
 
-    /// Resends packet `seq` of outgoing stream `o` from its history: as RTX
-    /// (RFC 4588) when negotiated, else the identical packet. Without RTX
-    /// the bytes must be exactly those sent before: the same SRTP index
-    /// with different plaintext would reuse the keystream.
+    /// Resends packet `seq` of outgoing stream `o`, built again from its
+    /// source layer's ring as its record says it was made: as RTX (RFC
+    /// 4588) when negotiated, else the identical packet. Without RTX the
+    /// bytes must be exactly those sent before: the same SRTP index with
+    /// different plaintext would reuse the keystream — so a packet whose
+    /// header does not build again to the one sent (its subscription or
+    /// extension ids changed since) is withheld, with or without RTX.
     pub(super) fn retransmit(
         &mut self,
         now: Instant,
@@ -344,6 +348,7 @@ impl Engine {
         let Engine {
             streams,
             endpoints,
+            sources,
             counters,
             ..
         } = self;
@@ -353,7 +358,21 @@ impl Engine {
         let Some(sub) = endpoints.get_mut(out.endpoint) else {
             return false;
         };
-        let Some(plain) = out.history.get(seq) else {
+        let Some(sent) = out.history.get(seq) else {
+            return false;
+        };
+        let Some(src) = sources.get(out.source) else {
+            return false;
+        };
+        let Some(incoming) = src
+            .layers
+            .get(sent.layer as usize)
+            .and_then(|l| l.ring.as_ref())
+            .and_then(|r| r.get(sent.in_seq))
+        else {
+            return false;
+        };
+        let Ok(p) = RtpPacket::new_checked(incoming) else {
             return false;
         };
         if !probe {
@@ -365,32 +384,44 @@ impl Engine {
             if again_soon
                 || !sub
                     .resend_budget
-                    .take(now, sub.bwe.target_bps(), plain.len())
+                    .take(now, sub.bwe.target_bps(), sent.len as usize)
             {
                 counters.add(Counter::RetransmissionsWithheld, 1);
                 return false;
             }
         }
-        let Some(buf) = sink.buffer() else {
-            counters.drop_packet(DropReason::NoSendBuffer);
-            return false;
-        };
         let rtx = out.spec.rtx_ssrc != 0 && out.spec.rtx_payload_type != 0;
         if probe && !rtx {
             return false; // an identical packet would be a replay, not a probe
         }
+        let Some(buf) = sink.buffer() else {
+            counters.drop_packet(DropReason::NoSendBuffer);
+            return false;
+        };
+        let built = super::media::build_packet(
+            buf,
+            &p,
+            &sent.rw,
+            sent.twcc,
+            out,
+            sub,
+            &src.ext,
+            src.spec.codec,
+        );
+        let Some((plain, hl)) = built
+            .filter(|&(len, hl)| len == sent.len as usize && digest(&buf[..hl]) == sent.header)
+        else {
+            counters.add(Counter::RetransmissionsWithheld, 1);
+            return false;
+        };
         let len = if rtx {
-            let Ok(p) = RtpPacket::new_checked(plain) else {
-                return false;
-            };
-            let hl = p.header_len();
-            if plain.len() + 2 + 16 > buf.len().min(super::MAX_DATAGRAM) {
+            if plain + 2 + 16 > buf.len().min(super::MAX_DATAGRAM) {
                 return false;
             }
-            buf[..hl].copy_from_slice(&plain[..hl]);
+            // RFC 4588: the original sequence number before the payload
+            buf.copy_within(hl..plain, hl + 2);
             buf[hl..hl + 2].copy_from_slice(&seq.to_be_bytes());
-            buf[hl + 2..plain.len() + 2].copy_from_slice(&plain[hl..]);
-            let mut r = RtpPacket::new_unchecked(&mut buf[..plain.len() + 2]);
+            let mut r = RtpPacket::new_unchecked(&mut buf[..plain + 2]);
             r.set_ssrc(out.spec.rtx_ssrc);
             r.set_payload_type(out.spec.rtx_payload_type);
             r.set_sequence_number(out.rtx_seq);
@@ -399,10 +430,9 @@ impl Engine {
                 let _ = r.rewrite_extension(id, &sub.twcc_seq.to_be_bytes());
                 sub.twcc_seq = sub.twcc_seq.wrapping_add(1);
             }
-            plain.len() + 2
+            plain + 2
         } else {
-            buf[..plain.len()].copy_from_slice(plain);
-            plain.len()
+            plain
         };
         match sub.tx.protect_rtp(buf, len) {
             Ok(n) => {

@@ -2,6 +2,7 @@
 //! packet out per subscriber that wants its layer, and one copy per other
 //! worker with subscribers.
 
+use super::history::{Sent, digest};
 use super::{CrossKind, CrossMessage, Endpoint};
 use super::{Engine, OutStream, Rewritten, Sink};
 use crate::abi::{Codec, Counter, DropReason, Event, MediaKind};
@@ -375,7 +376,12 @@ impl Engine {
         let layers = &mut src.layers[..src.spec.layer_count.max(1) as usize];
         if let Some(l) = layers.get_mut(meta.layer as usize) {
             l.last_rx = Some(now);
+            // kept once for every subscriber's retransmissions
+            if let Some(ring) = l.ring.as_mut() {
+                ring.store(p.sequence_number(), pkt);
+            }
         }
+        src.ext = *ext;
         // a layer is sent if it was seen lately; one not seen yet counts
         // while the source is starting (its layers arrive one by one)
         let mut active = [false; crate::abi::command::MAX_LAYERS];
@@ -440,11 +446,23 @@ impl Engine {
                 counters.drop_packet(DropReason::NoSendBuffer);
                 return;
             };
-            let Some(len) = build_packet(buf, &p, &rw, out, sub, ext, codec) else {
+            let twcc = sub.ext.transport_cc.map(|_| {
+                let t = sub.twcc_seq;
+                sub.twcc_seq = t.wrapping_add(1);
+                t
+            });
+            let Some((len, header)) = build_packet(buf, &p, &rw, twcc, out, sub, ext, codec) else {
                 counters.drop_packet(DropReason::Oversize);
                 continue;
             };
-            out.history.store(rw.seq, &buf[..len]);
+            out.history.record(Sent {
+                layer: meta.layer,
+                in_seq: incoming.seq,
+                rw,
+                twcc,
+                len: len as u16,
+                header: digest(&buf[..header]),
+            });
             out.newest = Some(rw.seq);
             match sub.tx.protect_rtp(buf, len) {
                 Ok(n) => {
@@ -497,18 +515,22 @@ pub(super) fn is_keyframe(codec: Codec, payload: &[u8]) -> bool {
 }
 
 /// Writes a subscriber's packet: a fresh header (its SSRC, rewritten
-/// numbers, its extension ids: mid, abs-send-time, its own transport-wide
-/// sequence, audio level) and the payload, with the VP8 descriptor
-/// rewritten. Returns the length, or `None` if it would not fit with a tag.
-fn build_packet(
+/// numbers, its extension ids: mid, abs-send-time, `twcc` as its
+/// transport-wide sequence number, audio level) and the payload, with the
+/// VP8 descriptor rewritten. The same inputs write the same bytes (a
+/// retransmission builds the packet again this way). Returns the length
+/// and the header's, or `None` if it would not fit with a tag.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn build_packet(
     buf: &mut [u8],
     p: &RtpPacket<&[u8]>,
     rw: &Rewritten,
+    twcc: Option<u16>,
     out: &OutStream,
-    sub: &mut Endpoint,
+    sub: &Endpoint,
     src_ext: &ExtensionIds,
     codec: Codec,
-) -> Option<usize> {
+) -> Option<(usize, usize)> {
     let empty = Extension { id: 0, data: &[] };
     let mut exts = [empty; 4];
     let mut n = 0;
@@ -524,10 +546,9 @@ fn build_packet(
         exts[n] = Extension { id, data: v };
         n += 1;
     }
-    let twcc = sub.twcc_seq.to_be_bytes();
-    if let Some(id) = sub.ext.transport_cc {
-        sub.twcc_seq = sub.twcc_seq.wrapping_add(1);
-        exts[n] = Extension { id, data: &twcc };
+    let twcc = twcc.map(u16::to_be_bytes);
+    if let (Some(id), Some(v)) = (sub.ext.transport_cc, &twcc) {
+        exts[n] = Extension { id, data: v };
         n += 1;
     }
     if let (Some(id), Some(v)) = (
@@ -563,5 +584,5 @@ fn build_packet(
             let _ = d.set_tl0_pic_idx(t);
         }
     }
-    Some(end)
+    Some((end, h))
 }

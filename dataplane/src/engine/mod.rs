@@ -41,7 +41,7 @@ use crate::abi::{
 use crate::bwe::feedback::ReceiveRecorder;
 use crate::bwe::{BweConfig, Estimator};
 use exception_budget::ExceptionBudget;
-use history::History;
+use history::{PacketRing, SentLog};
 use keyframe::KeyframeThrottle;
 use slab::Slab;
 use stats::SeqStats;
@@ -58,9 +58,10 @@ pub struct EngineConfig {
     pub worker: u16,
     /// At most one keyframe request per layer per window (default 500 ms).
     pub keyframe_window: Duration,
-    /// Packets kept for retransmission per video stream (default 512).
+    /// Packets kept for retransmission per video source layer, and
+    /// recorded per outgoing video stream (default 512).
     pub video_history: usize,
-    /// Packets kept per audio stream (default 128).
+    /// The same for audio (default 128).
     pub audio_history: usize,
     /// Feedback summary events per subscriber (default every 1 s).
     pub feedback_interval: Duration,
@@ -171,6 +172,9 @@ struct LayerIn {
     /// Bytes received on the layer since the last rates event (publisher's
     /// worker only).
     bytes: u64,
+    /// Its last packets, for every subscriber's retransmissions: held
+    /// while the source has subscribers on this worker.
+    ring: Option<PacketRing>,
 }
 
 struct Source {
@@ -188,6 +192,9 @@ struct Source {
     fan_out: Vec<u16>,
     /// Loudest level since the last event (lower is louder), voice flag.
     audio_level: Option<(u8, bool)>,
+    /// The publisher's extension ids its last packet came with (a packet
+    /// built again from `ring` reads them).
+    ext: ExtensionIds,
 }
 
 struct OutStream {
@@ -197,7 +204,9 @@ struct OutStream {
     current: Option<u8>,
     target: u8,
     rewriter: Rewriter,
-    history: History,
+    /// How its last packets were made (the packets are in the source's
+    /// layer rings).
+    history: SentLog,
     rtx_seq: u16,
     packets: u32,
     octets: u32,
@@ -575,6 +584,7 @@ impl Engine {
             fan_out: Vec::new(),
             audio_level: None,
             first_rx: None,
+            ext: ExtensionIds::default(),
         });
         self.source_by_id.insert(spec.id, idx);
         if let Some(p) = publisher.and_then(|p| self.endpoints.get_mut(p)) {
@@ -639,15 +649,22 @@ impl Engine {
         relay: bool,
         sink: &mut dyn Sink,
     ) {
-        let Some(src) = self.sources.get(s) else {
+        let Some(src) = self.sources.get_mut(s) else {
             return;
         };
         let video = src.spec.kind == MediaKind::Video;
-        let history = History::new(if video {
+        let capacity = if video {
             self.config.video_history
         } else {
             self.config.audio_history
-        });
+        };
+        // the first subscriber on this worker: the layers start keeping
+        // their packets
+        let count = (src.spec.layer_count.max(1) as usize).min(MAX_LAYERS);
+        for l in &mut src.layers[..count] {
+            l.ring.get_or_insert_with(|| PacketRing::new(capacity));
+        }
+        let history = SentLog::new(capacity);
         // Start the subscriber's sequence space at a value derived from its SSRC
         // (RFC 3550 recommends a random start; the SSRC already is).
         let first_seq = (spec.ssrc >> 16) as u16 ^ spec.ssrc as u16;
@@ -707,6 +724,12 @@ impl Engine {
         };
         if let Some(src) = self.sources.get_mut(out.source) {
             src.subscribers.retain(|x| *x != o);
+            if src.subscribers.is_empty() {
+                // nobody left to answer: the rings go
+                for l in &mut src.layers {
+                    l.ring = None;
+                }
+            }
         }
         if let Some(e) = self.endpoints.get_mut(out.endpoint) {
             e.streams.retain(|x| *x != o);

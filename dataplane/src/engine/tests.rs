@@ -496,6 +496,56 @@ fn nack_is_answered_from_history_with_the_identical_packet() {
     )));
 }
 
+/// A resend is built again from the layer's ring, so its header must come
+/// out as sent: when the subscriber's extension ids changed since, the
+/// packet is withheld (an identical resend under the same SRTP index must
+/// be byte for byte the packet sent).
+#[test]
+fn a_packet_that_would_not_build_again_as_sent_is_withheld() {
+    let mut w = World::new();
+    w.frame([true; 3]);
+    let sent = w.sink.take_to(w.a.addr);
+    let first = RtpPacket::new_checked(&sent[0][..])
+        .unwrap()
+        .sequence_number();
+    let a = w.engine.endpoint_idx(2).unwrap();
+    w.engine.endpoints.get_mut(a).unwrap().ext.transport_cc = Some(6);
+    w.nack_from_a(first);
+    assert!(w.sink.take_to(w.a.addr).is_empty());
+    assert_eq!(w.engine.counters().get(Counter::RetransmissionsWithheld), 1);
+    // as it was: sent again, identical
+    w.engine.endpoints.get_mut(a).unwrap().ext.transport_cc = Some(5);
+    w.nack_from_a(first);
+    assert_eq!(w.sink.take_to(w.a.addr), vec![sent[0].clone()]);
+}
+
+/// Subscribers are answered from the rings their layers keep (A is on
+/// the top layer, B on the lowest): each gets its own first packet again,
+/// identical, though the streams hold no copy of it.
+#[test]
+fn subscribers_are_answered_from_the_rings_of_their_layers() {
+    let mut w = World::new();
+    w.frame([true; 3]);
+    let to_a = w.sink.take_to(w.a.addr);
+    let to_b = w.sink.take_to(w.b.addr);
+    let seq = |p: &Vec<u8>| RtpPacket::new_checked(&p[..]).unwrap().sequence_number();
+    w.nack_from_a(seq(&to_a[0]));
+    w.rtcp_from(3, |buf| {
+        NackRepr {
+            sender_ssrc: 9,
+            media_ssrc: 0xbbbb,
+            pairs: &[NackPair {
+                pid: seq(&to_b[0]),
+                blp: 0,
+            }],
+        }
+        .emit(buf)
+        .unwrap()
+    });
+    assert_eq!(w.sink.take_to(w.a.addr), vec![to_a[0].clone()]);
+    assert_eq!(w.sink.take_to(w.b.addr), vec![to_b[0].clone()]);
+}
+
 #[test]
 fn a_packet_nacked_again_and_again_goes_again_once_per_gap() {
     let mut w = World::new();
