@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Switchyard and Janus (videoroom plugin) side by side: the same ramp of
+# Switchyard and Janus (videoroom plugin) side by side, and a plain UDP
+# forwarder as the baseline: the same ramp of
 # simulated browsers (switchyard-pktgen) against each, each server alone in a
 # network namespace this script makes, pinned to the same CPU, the generator
 # pinned to another. Prints one table — knee in forwarded packets/s, CPU ns
@@ -15,7 +16,12 @@
 # BIN_DIR (take the binaries from there instead of a release build), IOS
 # (Switchyard's packet I/O backends to ramp, each a run of its own: `auto`,
 # the default, and any of `uring mmsg xdp`; `xdp` runs AF_XDP on the
-# namespace's veth, e.g. IOS="uring mmsg xdp" ONLY=switchyard).
+# namespace's veth, e.g. IOS="uring mmsg xdp" ONLY=switchyard), SERVER_QUOTA
+# (percent of one CPU each server may use, by a cgroup CPU quota, so that
+# the ramp finds the server's knee before the generator's: e.g. 50; empty,
+# the default, for none), BASELINE (1, the default: also ramp
+# switchyard-plainfwd, a plain UDP forwarder of the same traffic through
+# Switchyard's packet I/O without any SFU work — the baseline row; 0: not).
 set -euo pipefail
 
 ROOMS=${ROOMS:-2}
@@ -27,6 +33,8 @@ SERVER_CPU=${SERVER_CPU:-0}
 GEN_CPU=${GEN_CPU:-1}
 ONLY=${ONLY:-}
 IOS=${IOS:-auto}
+SERVER_QUOTA=${SERVER_QUOTA:-}
+BASELINE=${BASELINE:-1}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$ROOT/target/compare/$(date -u +%Y%m%dT%H%M%SZ)}
 REL=${BIN_DIR:-$ROOT/target/release}
@@ -65,6 +73,7 @@ server_pid=
 child_pid= # Switchyard's dataplane, stopped with its control plane or after it
 cleanup() {
     [ -z "$server_pid" ] || stop_server
+    [ -z "$CGROUP" ] || rmdir "$CGROUP" 2>/dev/null || true
     ip netns del "$NS" 2>/dev/null || true
     ip link del "$HOST_IF" 2>/dev/null || true
 }
@@ -77,6 +86,38 @@ ip link set "$HOST_IF" up
 ip netns exec "$NS" ip addr add "$NS_IP/24" dev "$NS_IF"
 ip netns exec "$NS" ip link set "$NS_IF" up
 ip netns exec "$NS" ip link set lo up
+
+# The servers' CPU quota: a cgroup (v2, or v1's cpu hierarchy) whose
+# processes together get SERVER_QUOTA % of one CPU; in_quota runs a command
+# in it (children, like Switchyard's dataplane, stay in it).
+CGROUP=
+if [ -n "$SERVER_QUOTA" ]; then
+    [ "$SERVER_QUOTA" -ge 1 ] 2>/dev/null || die "SERVER_QUOTA is a percentage of one CPU, e.g. 50"
+    quota=$(( SERVER_QUOTA * 1000 ))
+    if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+        grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control \
+            || echo +cpu > /sys/fs/cgroup/cgroup.subtree_control \
+            || die "cannot enable the cgroup cpu controller"
+        CGROUP=/sys/fs/cgroup/sycmp$$
+        mkdir "$CGROUP"
+        echo "$quota 100000" > "$CGROUP/cpu.max"
+    elif [ -d /sys/fs/cgroup/cpu ]; then
+        CGROUP=/sys/fs/cgroup/cpu/sycmp$$
+        mkdir "$CGROUP"
+        echo 100000 > "$CGROUP/cpu.cfs_period_us"
+        echo "$quota" > "$CGROUP/cpu.cfs_quota_us"
+    else
+        die "no cgroup cpu controller for SERVER_QUOTA"
+    fi
+    say "servers limited to $SERVER_QUOTA % of CPU $SERVER_CPU ($CGROUP)"
+fi
+in_quota() { # command…: in the quota's cgroup, if there is one. Only as
+    # `in_quota … &`: it execs, so that $! is the server's own pid
+    if [ -n "$CGROUP" ]; then
+        exec bash -c 'echo $$ > "$1" || exit 1; shift; exec "$@"' quota "$CGROUP/cgroup.procs" "$@"
+    fi
+    exec "$@"
+}
 
 wait_port() { # port: until something listens on $NS_IP:port (30 s)
     for _ in $(seq 300); do
@@ -131,7 +172,7 @@ run_switchyard() { # io: its packet I/O backend
         flags=(--io "$io")
         [ "$io" != xdp ] || flags+=(--xdp-interface "$NS_IF")
     fi
-    ip netns exec "$NS" taskset -c "$SERVER_CPU" "$REL/switchyard" \
+    in_quota ip netns exec "$NS" taskset -c "$SERVER_CPU" "$REL/switchyard" \
         --http "$NS_IP:8080" --https off --workers 1 --bind "$NS_IP" --base-port 10000 --open-rooms \
         "${flags[@]}" --state-dir "$OUT/$name-state" --log warn > "$OUT/$name.log" 2>&1 &
     server_pid=$!
@@ -197,9 +238,22 @@ EOF
     printf 'general: {\n}\n' > "$1/janus.plugin.videoroom.jcfg"
 }
 
+run_plain() {
+    in_quota ip netns exec "$NS" taskset -c "$SERVER_CPU" "$REL/switchyard-plainfwd" \
+        --bind "$NS_IP:10000" > "$OUT/plain.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 50); do
+        grep -q forwarding "$OUT/plain.log" 2>/dev/null && break
+        kill -0 "$server_pid" 2>/dev/null || die "switchyard-plainfwd exited; see $OUT/plain.log"
+        sleep 0.1
+    done
+    ramp plain plain 10000 "$server_pid"
+    stop_server
+}
+
 run_janus() {
     janus_config "$OUT/janus-config"
-    ip netns exec "$NS" taskset -c "$SERVER_CPU" janus -F "$OUT/janus-config" \
+    in_quota ip netns exec "$NS" taskset -c "$SERVER_CPU" janus -F "$OUT/janus-config" \
         -C "$OUT/janus-config/janus.jcfg" -o > "$OUT/janus.log" 2>&1 &
     server_pid=$!
     wait_port 8188
@@ -216,13 +270,15 @@ if [ "$ONLY" != janus ]; then
     done
 fi
 [ "$ONLY" = switchyard ] || { run_janus; names+=(janus); }
+[ "$BASELINE" = 0 ] || { run_plain; names+=(plain); }
 runs=()
 for name in "${names[@]}"; do
     [ -s "$OUT/$name.json" ] && runs+=("$OUT/$name.json")
 done
 {
     echo "switchyard-pktgen ramps, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p'))"
-    echo "servers on CPU $SERVER_CPU, generator on CPU $GEN_CPU; $PARTICIPANTS participants per room," \
+    echo "servers on CPU $SERVER_CPU${SERVER_QUOTA:+ (a $SERVER_QUOTA % quota)}, generator on CPU $GEN_CPU;" \
+        "$PARTICIPANTS participants per room," \
         "from $ROOMS rooms +$STEP per step, $DURATION s per step"
     echo
     "$REL/switchyard-pktgen" --compare "$(IFS=,; echo "${runs[*]}")"

@@ -8,6 +8,7 @@
 //!   switchyard-pktgen --ramp --rooms 2 --ramp-step 2 --duration 10      (until it falls behind)
 //!   … --csv rates.csv --svg rates.svg                                   (time series and plot)
 //!   switchyard-pktgen --target janus --server 10.0.0.2:8188 …            (the same load on Janus)
+//!   switchyard-pktgen --target plain --server 10.0.0.2:10000 …           (on switchyard-plainfwd)
 //!   switchyard-pktgen --transport tcp …                                  (media over ICE-TCP)
 //!   switchyard-pktgen --compare switchyard.json,janus.json              (saved ramps side by side)
 
@@ -26,11 +27,12 @@ use switchyard_benches::load::{LoadConfig, Sample, Target, output, run};
 )]
 struct Args {
     /// The SFU under test: Switchyard, or Janus's videoroom plugin (for
-    /// comparison, over Janus's WebSocket API).
+    /// comparison, over Janus's WebSocket API), or `plain`:
+    /// switchyard-plainfwd, the plain UDP forwarder that is the baseline.
     #[arg(long, value_enum, default_value = "switchyard")]
     target: Target,
-    /// Its signalling address (host:port): Switchyard's HTTP listener, or
-    /// Janus's WebSocket transport.
+    /// Its signalling address (host:port): Switchyard's HTTP listener,
+    /// Janus's WebSocket transport, or the plain forwarder's UDP port.
     #[arg(long, default_value = "127.0.0.1:8080")]
     server: SocketAddr,
     /// Process ids of the SFU (comma-separated, e.g. Switchyard's control

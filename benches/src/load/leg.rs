@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use switchyard_controlplane::dtls::{Certificate, DtlsEvent, DtlsRole, DtlsSession};
 use switchyard_controlplane::ice::Credentials;
 use switchyard_controlplane::sdp::Offer;
-use switchyard_srtp::{Config as SrtpConfig, Session};
+use switchyard_srtp::{Config as SrtpConfig, MasterKey, Profile, Session};
 use switchyard_wire::demux::PacketKind;
 use switchyard_wire::stun::{StunMessage, StunWriter, attr};
 
@@ -246,6 +246,26 @@ impl Leg {
             send,
             recv,
             next_consent: Instant::now() + Duration::from_secs(2),
+        })
+    }
+
+    /// A leg without ICE or DTLS to a plain forwarder at `remote` over
+    /// `udp`, protecting and unprotecting with `key` (the one every
+    /// participant of a plain run shares); no consent checks.
+    pub fn plain(udp: UdpSocket, remote: SocketAddr, key: &MasterKey) -> Result<Leg, ClientError> {
+        let cfg = SrtpConfig::default();
+        let profile = Profile::Aes128CmHmacSha1_80;
+        let send = Session::new(profile, key, cfg).map_err(media)?;
+        let recv = Session::new(profile, key, cfg).map_err(media)?;
+        udp.set_nonblocking(true).map_err(media)?;
+        Ok(Leg {
+            wire: Wire::Udp(udp),
+            remote,
+            ice_local: Credentials::random(),
+            ice_remote: Credentials::random(),
+            send,
+            recv,
+            next_consent: Instant::now() + Duration::from_secs(365 * 24 * 3600),
         })
     }
 

@@ -43,6 +43,9 @@ const PT_VP8: u8 = 96;
 pub struct Publish {
     /// Stream id of its audio; video layers are `base + 1 + layer`.
     pub stream_base: u32,
+    /// Only the top video layer (for a forwarder that sends everything it
+    /// gets: what an SFU would forward of this publisher).
+    pub top_only: bool,
 }
 
 /// Counters of one client.
@@ -283,7 +286,11 @@ impl Sender {
         let key = std::mem::take(&mut self.keyframe_due)
             || self.frame.is_multiple_of(FPS * KEYFRAME_INTERVAL_S);
         let ts = (self.frame as u32).wrapping_mul(3000);
+        let top_only = self.publish.is_some_and(|p| p.top_only);
         for (layer, (rid, bps, (width, height))) in LAYERS.iter().enumerate() {
+            if top_only && layer + 1 < LAYERS.len() {
+                continue;
+            }
             let mut frame_bytes = (*bps as u64 / 8 / FPS) as usize;
             if key {
                 frame_bytes *= 3;

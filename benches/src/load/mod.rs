@@ -1,6 +1,7 @@
 //! The load generator behind `switchyard-pktgen`: rooms of simulated
-//! browsers spread over threads — against Switchyard ([`client::Client`]) or
-//! Janus's videoroom ([`janus::JanusClient`]), the same load shape — a
+//! browsers spread over threads — against Switchyard ([`client::Client`]),
+//! Janus's videoroom ([`janus::JanusClient`]) or the plain forwarder that is
+//! the baseline ([`plain::PlainClient`]), the same load shape — a
 //! progress line per second, and a report of what every subscriber received
 //! and, given the server's processes, what each forwarded packet cost it.
 
@@ -10,6 +11,7 @@ pub mod janus;
 pub mod leg;
 pub mod media;
 pub mod output;
+pub mod plain;
 pub mod ramp;
 pub mod stream;
 
@@ -32,6 +34,10 @@ pub enum Target {
     Switchyard,
     /// Janus with the videoroom plugin: `--server` is its WebSocket API.
     Janus,
+    /// `switchyard-plainfwd`, the baseline: `--server` is its UDP address.
+    /// Each participant sends its audio and only its top video layer (what
+    /// an SFU forwards of it), and all share one SRTP key.
+    Plain,
 }
 
 /// One simulated browser, whichever SFU it talks to.
@@ -397,6 +403,10 @@ fn connect(
             };
             Box::new(JanusClient::connect(config.server, seat, &name, epoch)?)
         }
+        Target::Plain => {
+            let room = format!("{}{}", config.room_prefix, i / config.participants);
+            Box::new(plain::PlainClient::connect(config.server, &room, epoch)?)
+        }
     })
 }
 
@@ -477,6 +487,7 @@ fn drive(
     for (i, c, _) in &mut clients {
         c.resume_sending(Publish {
             stream_base: stream_base(*i),
+            top_only: config.target == Target::Plain,
         });
     }
     media_loop(
