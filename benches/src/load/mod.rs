@@ -145,6 +145,11 @@ pub struct Report {
     pub cpu_ns_per_packet: Option<f64>,
     /// Their CPU use then, in cores (1.0 = one core busy).
     pub cpu_cores: Option<f64>,
+    /// `cpu_ns_per_packet` split by process, in the order their pids were
+    /// given (for Switchyard: control plane, dataplane — the control
+    /// plane's share of each forwarded packet).
+    #[serde(default)]
+    pub cpu_ns_per_packet_by_process: Vec<f64>,
     /// The generator's own CPU use then, in cores: near its thread count,
     /// the generator, not the SFU, is what limits the run.
     pub generator_cores: Option<f64>,
@@ -211,6 +216,14 @@ impl Report {
             self.latency_us[3] as f64 / 1000.0,
             self.keyframes_on_request,
             match (self.cpu_ns_per_packet, self.cpu_cores) {
+                (Some(ns), Some(cores)) if self.cpu_ns_per_packet_by_process.len() > 1 => format!(
+                    "{ns:.0} ns per forwarded packet ({cores:.2} cores); by process: {}",
+                    self.cpu_ns_per_packet_by_process
+                        .iter()
+                        .map(|n| format!("{n:.0}"))
+                        .collect::<Vec<_>>()
+                        .join(" + ")
+                ),
                 (Some(ns), Some(cores)) =>
                     format!("{ns:.0} ns per forwarded packet ({cores:.2} cores)"),
                 _ => "not measured (give --server-pid)".to_string(),
@@ -248,10 +261,11 @@ struct ThreadResult {
 
 /// CPU time of the server and of the generator, and packets received, at
 /// one moment.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Mark {
     at: Instant,
     cpu_ns: Option<u64>,
+    by_process: Vec<Option<u64>>,
     own_cpu_ns: Option<u64>,
     received: u64,
 }
@@ -285,6 +299,11 @@ pub fn run(config: &LoadConfig, mut progress: impl FnMut(&str)) -> Report {
     let mark = |at: Instant| Mark {
         at,
         cpu_ns: cpu::total_ns(&config.server_pids),
+        by_process: config
+            .server_pids
+            .iter()
+            .map(|&p| cpu::process_ns(p))
+            .collect(),
         own_cpu_ns: cpu::process_ns(std::process::id()),
         received: shared.received.load(Ordering::Relaxed),
     };
@@ -349,6 +368,17 @@ pub fn run(config: &LoadConfig, mut progress: impl FnMut(&str)) -> Report {
             .cpu_cores
             .filter(|_| packets > 0.0)
             .map(|c| c * seconds * 1e9 / packets);
+        if packets > 0.0 {
+            r.cpu_ns_per_packet_by_process = a
+                .by_process
+                .iter()
+                .zip(&b.by_process)
+                .map(|(x, y)| match (x, y) {
+                    (Some(x), Some(y)) => y.saturating_sub(*x) as f64 / packets,
+                    _ => f64::NAN,
+                })
+                .collect();
+        }
     }
     r
 }
@@ -620,6 +650,7 @@ fn report(config: &LoadConfig, results: Vec<ThreadResult>, seconds: f64) -> Repo
         keyframes_on_request: 0,
         cpu_ns_per_packet: None,
         cpu_cores: None,
+        cpu_ns_per_packet_by_process: Vec::new(),
         generator_cores: None,
         timeline: Vec::new(),
     };

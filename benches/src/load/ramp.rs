@@ -168,6 +168,7 @@ pub(crate) mod tests {
             latency_us: [500, p99_us, p99_us, p99_us],
             keyframes_on_request: 0,
             cpu_ns_per_packet: None,
+            cpu_ns_per_packet_by_process: Vec::new(),
             cpu_cores: None,
             generator_cores: None,
             timeline: vec![],
