@@ -12,7 +12,8 @@
 #
 # Settings (environment): ROOMS (first step), STEP (rooms added per step),
 # STEPS (most steps), PARTICIPANTS (per room), DURATION (seconds per step),
-# SERVER_CPU, GEN_CPU, OUT (results directory), ONLY (switchyard or janus),
+# SERVER_CPU, GEN_CPU, OUT (results directory), ONLY (switchyard, janus or
+# plain: that one alone),
 # BIN_DIR (take the binaries from there instead of a release build), IOS
 # (Switchyard's packet I/O backends to ramp, each a run of its own: `auto`,
 # the default, and any of `uring mmsg xdp`; `xdp` runs AF_XDP on the
@@ -93,6 +94,10 @@ ip netns exec "$NS" ip link set lo up
 CGROUP=
 if [ -n "$SERVER_QUOTA" ]; then
     [ "$SERVER_QUOTA" -ge 1 ] 2>/dev/null || die "SERVER_QUOTA is a percentage of one CPU, e.g. 50"
+    # per 100 ms period (a 10 ms period throttled every server at a fraction
+    # of its share: tried). A server out of its share waits for the next
+    # period, so latency under a quota is the quota's, not the server's:
+    # take latency from a run without one
     quota=$(( SERVER_QUOTA * 1000 ))
     if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
         grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control \
@@ -263,13 +268,13 @@ run_janus() {
 
 say "results in $OUT"
 names=()
-if [ "$ONLY" != janus ]; then
+if [ "$ONLY" != janus ] && [ "$ONLY" != plain ]; then
     for io in $IOS; do
         run_switchyard "$io"
         if [ "$io" = auto ]; then names+=(switchyard); else names+=("switchyard-$io"); fi
     done
 fi
-[ "$ONLY" = switchyard ] || { run_janus; names+=(janus); }
+[ "$ONLY" = switchyard ] || [ "$ONLY" = plain ] || { run_janus; names+=(janus); }
 [ "$BASELINE" = 0 ] || { run_plain; names+=(plain); }
 runs=()
 for name in "${names[@]}"; do

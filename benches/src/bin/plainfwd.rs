@@ -3,7 +3,8 @@
 //! copying: no ICE, no DTLS, no SRTP, no rewriting, no feedback. It uses
 //! Switchyard's own packet I/O (`switchyard_dataplane::io`, the backend
 //! `--io` names, batches of 64), so the gap between it and Switchyard is
-//! what the SFU's work costs, not a difference in how the kernel is used.
+//! what the SFU's work costs, not a difference in how the kernel is used
+//! (the socket asks for the same 8 MiB buffers).
 //!
 //! Protocol (what `switchyard-pktgen --target plain` speaks): a datagram
 //! `JOIN <room>` adds its sender to that room and is answered `OK`;
@@ -16,7 +17,7 @@
 
 use clap::Parser;
 use std::collections::HashMap;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 use switchyard_dataplane::io::{self, IoChoice, Tx, wake::Wake};
@@ -31,6 +32,9 @@ struct Args {
     #[arg(long, value_enum, default_value = "auto")]
     io: IoChoice,
 }
+
+/// Receive and send buffer the socket asks for (the dataplane's default).
+const BUFFERS: usize = 8 << 20;
 
 /// Members most.
 const MAX_MEMBERS: usize = 65_536;
@@ -105,7 +109,8 @@ fn reply(tx: &mut dyn Tx, data: &[u8], to: SocketAddr) {
 }
 
 fn run(args: &Args) -> std::io::Result<()> {
-    let socket = UdpSocket::bind(args.bind)?;
+    // the socket buffers the dataplane asks for by default
+    let socket = io::socket::bind_udp(args.bind, BUFFERS, BUFFERS)?;
     let wake = Wake::new()?;
     let mut packets = io::open(args.io, socket, &wake, 64)?;
     eprintln!(
