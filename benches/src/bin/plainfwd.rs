@@ -11,7 +11,8 @@
 //! `LEAVE` takes it out. Every other datagram from a member goes, unchanged,
 //! to every other member of its room; from anyone else it is dropped.
 //! (The generator's participants share one SRTP key in this mode, so they
-//! read each other's packets as sent.) At most 65 536 members.
+//! read each other's packets as sent.) At most 65 536 members and as many
+//! room names.
 //!
 //!   switchyard-plainfwd --bind 10.213.7.2:10000 [--io auto|uring|mmsg]
 
@@ -50,7 +51,10 @@ struct Rooms {
 impl Rooms {
     /// Puts `who` in room `name` (leaving any other).
     fn join(&mut self, who: SocketAddr, name: &[u8]) -> bool {
-        if self.room_of.len() >= MAX_MEMBERS && !self.room_of.contains_key(&who) {
+        let full = self.room_of.len() >= MAX_MEMBERS && !self.room_of.contains_key(&who);
+        // rooms are never taken down: as many names as members, at most
+        let too_many_rooms = self.by_name.len() >= MAX_MEMBERS && !self.by_name.contains_key(name);
+        if full || too_many_rooms {
             return false;
         }
         self.leave(who);
