@@ -24,7 +24,7 @@ from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from av import VideoFrame
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "clients"))
-from tally import Tally, logger, msids  # noqa: E402
+from tally import Tally, logger, msids, ssrcs  # noqa: E402
 
 log = logger("aiortc")
 
@@ -94,6 +94,21 @@ async def run(args):
     def learn_owners(sdp):
         owners.clear()
         owners.update(msids(sdp))
+
+    def learn_ssrcs(sdp):
+        # aiortc (1.x) tells its receivers' SSRCs to the packet router only
+        # when a receiver starts; a line that started with none (a recvonly
+        # line the server answered before it had a source) and gets one in
+        # a later offer is then found by payload type alone — and dropped
+        # once a second line of that kind shares the payload type (a
+        # receive-only client that joined an empty room lost an audio
+        # source this way). Tell the router every SSRC the server named.
+        for t in pc.getTransceivers():
+            router = getattr(t.receiver.transport, "_rtp_router", None)
+            if router is None:
+                continue
+            for ssrc in ssrcs(sdp).get(t.mid, []):
+                router.ssrc_table[ssrc] = t.receiver
         if os.environ.get("SWITCHYARD_AIORTC_DEBUG"):
             log("remote description\n" + sdp)
 
@@ -144,9 +159,11 @@ async def run(args):
             elif kind == "answer":
                 learn_owners(msg["sdp"])
                 await pc.setRemoteDescription(RTCSessionDescription(msg["sdp"], "answer"))
+                learn_ssrcs(msg["sdp"])
             elif kind == "offer":
                 learn_owners(msg["sdp"])
                 await pc.setRemoteDescription(RTCSessionDescription(msg["sdp"], "offer"))
+                learn_ssrcs(msg["sdp"])
                 await pc.setLocalDescription(await pc.createAnswer())
                 await send({"type": "answer", "sdp": pc.localDescription.sdp})
             elif kind == "error":

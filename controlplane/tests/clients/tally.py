@@ -34,6 +34,22 @@ def msids(sdp):
     return out
 
 
+def ssrcs(sdp):
+    """mid -> the SSRCs its a=ssrc lines name, for each m-section with a mid."""
+    out, mid = {}, None
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            mid = None
+        elif line.startswith("a=mid:"):
+            mid = line[len("a=mid:") :].strip()
+            out.setdefault(mid, [])
+        elif line.startswith("a=ssrc:") and mid is not None:
+            ssrc = int(line[len("a=ssrc:") :].split()[0])
+            if ssrc not in out[mid]:
+                out[mid].append(ssrc)
+    return out
+
+
 class Tally:
     """Frames decoded from each remote participant. Guarded by a lock:
     webrtcbin counts from GStreamer's streaming threads."""
