@@ -281,10 +281,15 @@ impl World {
     /// A NACK from subscriber `a` for packet `seq` of the stream it
     /// receives (SSRC 0xaaaa).
     fn nack_from_a(&mut self, seq: u16) {
-        self.rtcp_from(2, |buf| {
+        self.nack_from(2, 0xaaaa, seq);
+    }
+
+    /// A NACK for packet `seq` of stream `media_ssrc` from peer `who`.
+    fn nack_from(&mut self, who: u8, media_ssrc: u32, seq: u16) {
+        self.rtcp_from(who, |buf| {
             NackRepr {
                 sender_ssrc: 9,
-                media_ssrc: 0xaaaa,
+                media_ssrc,
                 pairs: &[NackPair { pid: seq, blp: 0 }],
             }
             .emit(buf)
@@ -477,9 +482,7 @@ fn nack_is_answered_from_history_with_the_identical_packet() {
     let mut w = World::new();
     w.frame([true; 3]);
     let sent = w.sink.take_to(w.a.addr);
-    let first = RtpPacket::new_checked(&sent[0][..])
-        .unwrap()
-        .sequence_number();
+    let first = seq_of(&sent[0]);
     w.nack_from_a(first);
     let resent = w.sink.take_to(w.a.addr);
     assert_eq!(resent, vec![sent[0].clone()]);
@@ -505,9 +508,7 @@ fn a_packet_that_would_not_build_again_as_sent_is_withheld() {
     let mut w = World::new();
     w.frame([true; 3]);
     let sent = w.sink.take_to(w.a.addr);
-    let first = RtpPacket::new_checked(&sent[0][..])
-        .unwrap()
-        .sequence_number();
+    let first = seq_of(&sent[0]);
     let a = w.engine.endpoint_idx(2).unwrap();
     w.engine.endpoints.get_mut(a).unwrap().ext.transport_cc = Some(6);
     w.nack_from_a(first);
@@ -519,6 +520,11 @@ fn a_packet_that_would_not_build_again_as_sent_is_withheld() {
     assert_eq!(w.sink.take_to(w.a.addr), vec![sent[0].clone()]);
 }
 
+/// The sequence number of RTP packet `p`.
+fn seq_of(p: &[u8]) -> u16 {
+    RtpPacket::new_checked(p).unwrap().sequence_number()
+}
+
 /// Subscribers are answered from the rings their layers keep (A is on
 /// the top layer, B on the lowest): each gets its own first packet again,
 /// identical, though the streams hold no copy of it.
@@ -528,20 +534,8 @@ fn subscribers_are_answered_from_the_rings_of_their_layers() {
     w.frame([true; 3]);
     let to_a = w.sink.take_to(w.a.addr);
     let to_b = w.sink.take_to(w.b.addr);
-    let seq = |p: &Vec<u8>| RtpPacket::new_checked(&p[..]).unwrap().sequence_number();
-    w.nack_from_a(seq(&to_a[0]));
-    w.rtcp_from(3, |buf| {
-        NackRepr {
-            sender_ssrc: 9,
-            media_ssrc: 0xbbbb,
-            pairs: &[NackPair {
-                pid: seq(&to_b[0]),
-                blp: 0,
-            }],
-        }
-        .emit(buf)
-        .unwrap()
-    });
+    w.nack_from_a(seq_of(&to_a[0]));
+    w.nack_from(3, 0xbbbb, seq_of(&to_b[0]));
     assert_eq!(w.sink.take_to(w.a.addr), vec![to_a[0].clone()]);
     assert_eq!(w.sink.take_to(w.b.addr), vec![to_b[0].clone()]);
 }
@@ -551,9 +545,7 @@ fn a_packet_nacked_again_and_again_goes_again_once_per_gap() {
     let mut w = World::new();
     w.frame([true; 3]);
     let sent = w.sink.take_to(w.a.addr);
-    let first = RtpPacket::new_checked(&sent[0][..])
-        .unwrap()
-        .sequence_number();
+    let first = seq_of(&sent[0]);
     let start = w.t;
     let mut resent_at = Vec::new();
     // a receiver asking every 10 ms, as libwebrtc does on a short path
