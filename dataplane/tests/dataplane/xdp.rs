@@ -50,43 +50,28 @@ impl Link {
             "ip", "link", "add", &host, "type", "veth", "peer", "name", &peer,
         ]);
         run(&["ip", "link", "set", &peer, "netns", &ns]);
-        run(&[
-            "ip",
-            "addr",
-            "add",
-            &format!("10.231.{n}.1/24"),
-            "dev",
-            &host,
-        ]);
-        run(&[
-            "ip",
-            "-6",
-            "addr",
-            "add",
-            &format!("fd00:231:{n}::1/64"),
-            "dev",
-            &host,
-            "nodad",
-        ]);
-        // a second address of each family, which the tests serve or not
-        run(&[
-            "ip",
-            "addr",
-            "add",
-            &format!("10.231.{n}.3/24"),
-            "dev",
-            &host,
-        ]);
-        run(&[
-            "ip",
-            "-6",
-            "addr",
-            "add",
-            &format!("fd00:231:{n}::3/64"),
-            "dev",
-            &host,
-            "nodad",
-        ]);
+        // host .1 of each family, and a second address (.3) the tests
+        // serve or not
+        for host_part in [1, 3] {
+            run(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("10.231.{n}.{host_part}/24"),
+                "dev",
+                &host,
+            ]);
+            run(&[
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                &format!("fd00:231:{n}::{host_part}/64"),
+                "dev",
+                &host,
+                "nodad",
+            ]);
+        }
         run(&["ip", "link", "set", &host, "up"]);
         let inside = |args: &[&str]| {
             let mut all = vec!["ip", "netns", "exec", &ns];
