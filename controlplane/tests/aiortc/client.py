@@ -103,11 +103,12 @@ async def run(args):
         # once a second line of that kind shares the payload type (a
         # receive-only client that joined an empty room lost an audio
         # source this way). Tell the router every SSRC the server named.
+        named = ssrcs(sdp)
         for t in pc.getTransceivers():
             router = getattr(t.receiver.transport, "_rtp_router", None)
             if router is None:
                 continue
-            for ssrc in ssrcs(sdp).get(t.mid, []):
+            for ssrc in named.get(t.mid, []):
                 router.ssrc_table[ssrc] = t.receiver
         if os.environ.get("SWITCHYARD_AIORTC_DEBUG"):
             log("remote description\n" + sdp)
