@@ -31,6 +31,7 @@ pub mod hub;
 pub mod ice;
 pub mod limits;
 pub mod load;
+pub mod pump_wake;
 pub mod registry;
 pub mod replica;
 pub mod saved_state;

@@ -19,6 +19,7 @@ use crate::hub::ParsedSdp;
 use crate::hub::{Hub, HubConfig, Out};
 use crate::limits::Limits;
 use crate::limits::{Admission, Refusal};
+use crate::pump_wake::{POLL_EVERY, PUMP_IDLE, PumpWake};
 use crate::registry::BridgeRecord;
 use crate::saved_state::SavedState;
 use crate::sdp::Offer;
@@ -88,6 +89,8 @@ pub struct Signalling {
     draining: Mutex<Option<String>>,
     /// This host's dataplane (`None` on a focus, which has none).
     dataplane: Option<Arc<Dataplane>>,
+    /// What the pump sleeps on (the dataplane's, when there is one).
+    wake: Arc<PumpWake>,
     /// Remote bridges' links, with a cluster secret.
     cluster: Option<crate::focus::link::Cluster>,
     /// This process as a shard of the cluster (one alone by default).
@@ -126,6 +129,9 @@ impl Signalling {
             serials: std::sync::atomic::AtomicU64::new(1),
             admission: Mutex::new(Admission::new(settings.limits)),
             draining: Mutex::new(None),
+            wake: dataplane
+                .as_ref()
+                .map_or_else(Default::default, |d| d.wake.clone()),
             dataplane,
             cluster: cluster_secret.map(crate::focus::link::Cluster::new),
             shard,
@@ -188,8 +194,10 @@ impl Signalling {
         }
     }
 
-    /// Runs `f` on the hub, once there is one.
+    /// Runs `f` on the hub, once there is one, and wakes the pump to carry
+    /// out what it changed.
     pub fn with_hub<R>(&self, f: impl FnOnce(&mut Hub) -> R) -> Option<R> {
+        let _wake = self.wake.on_drop();
         lock(&self.hub).as_mut().map(f)
     }
 
@@ -261,6 +269,7 @@ impl Signalling {
                 hub.disconnect(id);
             }
         }
+        self.wake.notify();
         tracing::info!(target: "switchyard::server", reason, within_s = within.as_secs(), "draining");
     }
 
@@ -354,8 +363,14 @@ impl Signalling {
     /// and messages between them, to remote bridges' outboxes and to the
     /// sessions.
     pub fn pump(self: &Arc<Self>, stop: &AtomicBool) {
+        let mut backlog = false;
         while !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(1));
+            // commands a full ring held back are retried soon
+            let max = if backlog { POLL_EVERY } else { PUMP_IDLE };
+            match &self.dataplane {
+                Some(dp) => dp.sleep(max),
+                None => self.wake.wait(max),
+            }
             let now = Instant::now();
             let mut hub_guard = lock(&self.hub);
             let mut local_guard = lock(&self.local);
@@ -381,6 +396,7 @@ impl Signalling {
                         hub.handle_timeout(now);
                         self.exchange(now, hub, Some((host, client)), &mut outs);
                         host.flush(now, client, Some(hub));
+                        backlog = host.backlog();
                     });
                 }
                 _ => {
@@ -660,6 +676,8 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit, url_room
             break;
         }
         let now = Instant::now();
+        // whatever the message changed, the pump carries out now
+        let _wake = s.wake.on_drop();
         match (me, msg) {
             (
                 None,
@@ -810,6 +828,7 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit, url_room
                     hub.disconnect(id);
                 }
                 lock(&s.sessions).remove(id);
+                s.wake.notify();
             }
         }
     }

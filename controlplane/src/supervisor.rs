@@ -6,6 +6,7 @@
 //! then gives the new one the old one's state (`replica`).
 
 use crate::config::DataplaneMode;
+use crate::pump_wake::{POLL_EVERY, PumpWake};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,9 @@ pub struct Dataplane {
     /// How many times a new dataplane was given back the state of one
     /// that died.
     pub restores: Mutex<u32>,
+    /// What the pump sleeps on; the dataplane signals it (wake-ups
+    /// registered at each attach).
+    pub wake: Arc<PumpWake>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -59,6 +63,21 @@ impl Dataplane {
     /// Takes the records of the dataplane that died last, once.
     pub fn take_lost(&self) -> Vec<Continuity> {
         lock(&self.lost).take().unwrap_or_default()
+    }
+
+    /// Sleeps until the dataplane has packets or events for the pump,
+    /// something else signalled [`Dataplane::wake`], or `max` passed.
+    /// Attached to a dataplane that takes no wake-ups (older than ABI 1.10),
+    /// it polls: a millisecond at most.
+    pub fn sleep(&self, max: Duration) {
+        let max = match self.with_client(|c| c.wakeups_registered()) {
+            Some(false) => max.min(POLL_EVERY),
+            _ => max,
+        };
+        if self.with_client(|c| c.prepare_sleep()).unwrap_or(true) {
+            self.wake.wait(max);
+        }
+        self.with_client(|c| c.end_sleep());
     }
 
     /// Counts a restore.
@@ -95,6 +114,25 @@ fn gone(c: &Client, spawned: bool) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// Registers `wake` with a newly attached client's dataplane, so the pump
+/// sleeps until it has something instead of polling; one that cannot
+/// (older, or the request failed) is polled.
+fn take_wakeups(mut c: Client, wake: &PumpWake) -> Client {
+    let Some(fd) = wake.fd() else { return c };
+    match c.register_wakeups(fd) {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(target: "switchyard::supervisor", "the dataplane is older than ABI 1.10 (no wake-ups): polled every millisecond")
+        }
+        Err(e) => {
+            tracing::warn!(target: "switchyard::supervisor", error = %e, "wake-ups not registered: the dataplane is polled every millisecond")
+        }
+    }
+    // the pump may have slept through the change
+    wake.notify();
+    c
 }
 
 fn attach(socket: &Path, deadline: Instant) -> Result<Client, String> {
@@ -167,6 +205,7 @@ pub fn supervise(
         && gone(&c, true).is_none()
     {
         let pid = c.dataplane_pid();
+        let c = take_wakeups(c, &state.wake);
         tracing::info!(target: "switchyard::supervisor", pid, workers = c.workers(), "adopted the running dataplane");
         *lock(&state.pid) = pid;
         *lock(&state.client) = Some(c);
@@ -195,6 +234,7 @@ pub fn supervise(
             }
             match attach(&socket, Instant::now() + Duration::from_secs(10)) {
                 Ok(c) => {
+                    let c = take_wakeups(c, &state.wake);
                     tracing::info!(target: "switchyard::supervisor", workers = c.workers(), "attached to the dataplane");
                     *lock(&state.client) = Some(c);
                     backoff = Duration::from_millis(500);

@@ -141,7 +141,8 @@ pub fn run(config: Config) -> Result<(), String> {
         .map(|_| Wake::new().map(Arc::new))
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())?;
-    let mesh = Mesh::new(wakes.clone());
+    let client_wake = Arc::new(crate::abi::wakeup::ClientWake::default());
+    let mesh = Mesh::new(wakes.clone(), client_wake.clone());
     // the XDP program, attached while this function runs (dropped at its
     // end, or with the process: detached)
     let filter = config.xdp.as_ref().and_then(|(interface, mode)| {
@@ -222,7 +223,13 @@ pub fn run(config: Config) -> Result<(), String> {
         control_socket = %config.control_socket.display(),
         "dataplane ready"
     );
-    let served = server.serve(&config.control_socket, || stop.load(Ordering::Relaxed));
+    let wakeups = crate::abi::server::Wakeups {
+        workers: wakes.clone(),
+        client: client_wake,
+    };
+    let served = server.serve(&config.control_socket, &wakeups, || {
+        stop.load(Ordering::Relaxed)
+    });
     stop.store(true, Ordering::Relaxed);
     for w in &wakes {
         w.set_sleeping(true);

@@ -11,6 +11,7 @@ use crate::abi::event::{CommandError, Event, PacketHeader};
 use crate::abi::layout::{COMMAND_SLOT, PACKET_SLOT};
 use crate::abi::server::{WorkerRings, unix_ms};
 use crate::abi::table::TableEntry;
+use crate::abi::wakeup::ClientWake;
 use crate::engine::{CrossMessage, EndpointInfo, Engine, MAX_DATAGRAM, Sink};
 use crate::io::wake::Wake;
 use crate::io::{PacketIo, Tx};
@@ -30,8 +31,12 @@ const STALL: Duration = Duration::from_millis(5);
 /// after a crash carries on from records at most this old (the control plane
 /// adds margins that cover it; docs/abi.md).
 pub const CONTINUITY_PERIOD: Duration = Duration::from_millis(100);
-/// Longest sleep when idle (commands from the control plane are polled).
-const MAX_SLEEP: Duration = Duration::from_millis(2);
+/// Longest sleep when idle while the client polls: commands are looked for
+/// this often.
+const POLLED_SLEEP: Duration = Duration::from_millis(2);
+/// Longest sleep when idle while the client takes wake-ups (it wakes the
+/// worker for commands; this is only a backstop).
+const WOKEN_SLEEP: Duration = Duration::from_millis(250);
 
 /// A packet (or message) travelling between workers, in a pooled box.
 pub struct CrossItem {
@@ -47,11 +52,14 @@ pub struct Mesh {
     data: Vec<Vec<ArrayQueue<Box<CrossItem>>>>,
     returns: Vec<Vec<ArrayQueue<Box<CrossItem>>>>,
     wakes: Vec<Arc<Wake>>,
+    /// The client's wake-up registration, which every worker signals.
+    client: Arc<ClientWake>,
 }
 
 impl Mesh {
-    /// Queues for `wakes.len()` workers.
-    pub fn new(wakes: Vec<Arc<Wake>>) -> Arc<Mesh> {
+    /// Queues for `wakes.len()` workers, who signal `client` when they have
+    /// something for it.
+    pub fn new(wakes: Vec<Arc<Wake>>, client: Arc<ClientWake>) -> Arc<Mesh> {
         let n = wakes.len();
         let grid = || {
             (0..n)
@@ -62,6 +70,7 @@ impl Mesh {
             data: grid(),
             returns: grid(),
             wakes,
+            client,
         })
     }
 }
@@ -82,6 +91,10 @@ struct Outputs {
     packet_buf: Box<[u8; PACKET_SLOT]>,
     continuity: ContinuityWriter,
     continuity_full: LogBudget,
+    /// The client's wake-up registration.
+    client_wake: Arc<ClientWake>,
+    /// Something was pushed for the client in this iteration.
+    pushed_up: bool,
 }
 
 struct WorkerSink<'a> {
@@ -108,13 +121,17 @@ impl Sink for WorkerSink<'_> {
             remote: from,
             local_port: self.out.local_port,
         };
-        self.out.rings.packets_in.push(0, &[&h.encode(), data])
+        let pushed = self.out.rings.packets_in.push(0, &[&h.encode(), data]);
+        self.out.pushed_up |= pushed;
+        pushed
     }
 
     fn event(&mut self, event: Event) {
         let out = &mut *self.out;
         match event.encode(&mut out.event_buf) {
-            Some((kind, n)) if out.rings.events.push(kind, &[&out.event_buf[..n]]) => {}
+            Some((kind, n)) if out.rings.events.push(kind, &[&out.event_buf[..n]]) => {
+                out.pushed_up = true
+            }
             _ => out.events_lost += 1,
         }
     }
@@ -213,6 +230,7 @@ impl Worker {
         local_port: u16,
     ) -> Worker {
         let index = rings.index;
+        let client_wake = mesh.client.clone();
         let slots = rings.table.slots_of(index);
         let continuity = rings.continuity;
         Worker {
@@ -239,6 +257,8 @@ impl Worker {
                 packet_buf: Box::new([0; PACKET_SLOT]),
                 continuity: ContinuityWriter::new(continuity, index),
                 continuity_full: LogBudget::per_minute(),
+                client_wake,
+                pushed_up: false,
             },
             wake,
             stop,
@@ -255,6 +275,11 @@ impl Worker {
         while !self.stop.load(Ordering::Relaxed) {
             let started = Instant::now();
             let mut busy = self.commands(started, &mut cmd);
+            if busy {
+                // what a command added may have timers sooner than an idle
+                // engine's
+                next_timer = next_timer.min(self.engine.poll_timeout(started));
+            }
             busy |= self.packets_out();
             busy |= self.cross_in(started);
             if started >= next_timer {
@@ -274,10 +299,20 @@ impl Worker {
                 next_continuity = started + CONTINUITY_PERIOD;
             }
             let _ = self.io.flush();
+            self.notify_client();
             let timeout = if busy {
                 Duration::ZERO
             } else {
-                next_timer.saturating_duration_since(started).min(MAX_SLEEP)
+                let idle = if self.out.client_wake.registered() {
+                    WOKEN_SLEEP
+                } else {
+                    POLLED_SLEEP
+                };
+                next_timer
+                    .min(next_touch)
+                    .min(next_continuity)
+                    .saturating_duration_since(started)
+                    .min(idle)
             };
             if !timeout.is_zero() {
                 self.wake.set_sleeping(true);
@@ -298,6 +333,7 @@ impl Worker {
                 tracing::warn!(target: "switchyard::worker", error = %e, "receive failed");
             }
             let _ = self.io.flush();
+            self.notify_client();
             let c = self.engine.counters_mut();
             c.add(Counter::Iterations, 1);
             if started.elapsed() > STALL {
@@ -307,6 +343,13 @@ impl Worker {
         }
         self.publish();
         tracing::info!(target: "switchyard::worker", worker = self.out.index, "worker stopped");
+    }
+
+    /// Wakes the client if this iteration gave it packets or events.
+    fn notify_client(&mut self) {
+        if std::mem::take(&mut self.out.pushed_up) {
+            self.out.client_wake.notify(&self.out.rings.region);
+        }
     }
 
     fn commands(&mut self, now: Instant, buf: &mut [u8; COMMAND_SLOT]) -> bool {

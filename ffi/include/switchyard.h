@@ -560,6 +560,14 @@ SwitchyardStatus switchyard_recv_packet(uint64_t handle,
 // `event_out` is writable.
 SwitchyardStatus switchyard_poll_event(uint64_t handle, struct SwitchyardEvent *event_out);
 
+// Sleeps until the dataplane has an event or exception packet for this
+// handle, or `timeout_ms` passed: `OK` when there may be something to
+// read (read until `EMPTY`), `EMPTY` when the time ran out. The first call
+// registers for wake-ups (ABI 1.10); from then on every call that gives a
+// worker commands or datagrams also wakes it. Against a dataplane older
+// than 1.10 it sleeps at most a millisecond and says `OK` (poll).
+SwitchyardStatus switchyard_wait(uint64_t handle, uint32_t timeout_ms);
+
 // A snapshot of `worker`'s counters in `*counters_out`.
 //
 // # Safety

@@ -554,6 +554,46 @@ pub unsafe extern "C" fn switchyard_poll_event(
     })
 }
 
+/// Sleeps until the dataplane has an event or exception packet for this
+/// handle, or `timeout_ms` passed: `OK` when there may be something to
+/// read (read until `EMPTY`), `EMPTY` when the time ran out. The first call
+/// registers for wake-ups (ABI 1.10); from then on every call that gives a
+/// worker commands or datagrams also wakes it. Against a dataplane older
+/// than 1.10 it sleeps at most a millisecond and says `OK` (poll).
+#[unsafe(no_mangle)]
+pub extern "C" fn switchyard_wait(handle: u64, timeout_ms: u32) -> SwitchyardStatus {
+    run(|| {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        let entry = handles::get(handle)?;
+        let fd = match entry.wake()? {
+            handles::Wake::Registered(fd) => fd,
+            _ => {
+                let pause = std::time::Duration::from_millis(u64::from(timeout_ms.min(1)));
+                std::thread::sleep(pause);
+                return Ok(SwitchyardStatus::Ok);
+            }
+        };
+        let woken = if entry.client().prepare_sleep() {
+            let timeout = Timespec {
+                tv_sec: i64::from(timeout_ms / 1000),
+                tv_nsec: i64::from(timeout_ms % 1000) * 1_000_000,
+            };
+            let mut fds = [PollFd::new(&*fd, PollFlags::IN)];
+            poll(&mut fds, Some(&timeout)).unwrap_or(0) > 0
+        } else {
+            true
+        };
+        entry.client().end_sleep();
+        let mut b = [0u8; 8];
+        let _ = rustix::io::read(&*fd, &mut b);
+        Ok(if woken {
+            SwitchyardStatus::Ok
+        } else {
+            SwitchyardStatus::Empty
+        })
+    })
+}
+
 /// A snapshot of `worker`'s counters in `*counters_out`.
 ///
 /// # Safety

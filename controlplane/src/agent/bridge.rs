@@ -28,6 +28,7 @@ use crate::cluster::wire::{Up, WorkerInfo};
 use crate::config::{BridgeRole, Config, RegistrySource};
 use crate::dtls::Certificate;
 use crate::load::LoadMeter;
+use crate::pump_wake::{POLL_EVERY, PUMP_IDLE};
 use crate::saved_state::SavedState;
 use crate::supervisor::Dataplane;
 use axum::Router;
@@ -95,11 +96,14 @@ impl Shared {
             self.down_dropped.fetch_add(1, Ordering::Relaxed);
         }
         queue.push_back((focus.clone(), msg));
+        drop(queue);
+        self.dataplane.wake.notify();
     }
 
     /// `focus` is gone for good: the pump closes what it owned.
     pub(super) fn give_up(&self, focus: String) {
         lock(&self.gone).push(focus);
+        self.dataplane.wake.notify();
     }
 
     /// Sends a report to the focus that owns what it names, or to every
@@ -187,10 +191,14 @@ impl Shared {
         }
     }
 
-    /// The pump: the agent's inputs and outputs, every millisecond.
+    /// The pump: the agent's inputs and outputs, whenever the dataplane or
+    /// a focus has something for it, and at least every [`PUMP_IDLE`].
     fn pump(&self) {
+        let mut backlog = false;
         while !self.stop.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(1));
+            // commands a full ring held back are retried soon
+            self.dataplane
+                .sleep(if backlog { POLL_EVERY } else { PUMP_IDLE });
             let now = Instant::now();
             let mut guard = lock(&self.host);
             if guard.is_none() {
@@ -212,6 +220,7 @@ impl Shared {
                     self.report(host.owners().of(&msg), &msg);
                 }
                 host.flush(now, client, None);
+                backlog = host.backlog();
             });
         }
     }

@@ -160,9 +160,15 @@ impl AgentHost {
     /// hub's, in plain `switchyard`).
     pub fn flush(&mut self, now: Instant, client: &mut Client, hub: Option<&crate::hub::Hub>) {
         self.commands.flush(now, client);
+        client.wake_workers();
         let mut saver = std::mem::take(&mut self.saver);
         saver.tick(now, self, hub, client);
         self.saver = saver;
+    }
+
+    /// Commands wait for room in a ring: flush again soon.
+    pub fn backlog(&self) -> bool {
+        !self.commands.is_empty()
     }
 
     /// The next message for the focus.

@@ -11,8 +11,10 @@ use super::layout::{self, Layout, Params, header};
 use super::region::{self, Region};
 use super::ring::{Consumer, PopError, Producer, Ring};
 use super::table::{Table, TableEntry};
+use super::wakeup;
 use super::{ABI_MAJOR, AbiError, MAGIC};
 use core::sync::atomic::Ordering;
+use rustix::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::Arc;
@@ -24,6 +26,10 @@ struct WorkerEnds {
     events: Consumer,
     counters_at: usize,
     port: u16,
+    /// The worker's eventfd once wake-ups are registered (ABI 1.10).
+    wake: Option<OwnedFd>,
+    /// Commands or datagrams were pushed since the last [`Client::wake_workers`].
+    pushed: bool,
 }
 
 /// An attached control client. Only one is current at a time: attaching a
@@ -39,6 +45,7 @@ pub struct Client {
     continuity: ContinuityTable,
     client_state: ClientState,
     socket: UnixStream,
+    minor: u16,
 }
 
 impl Client {
@@ -129,6 +136,8 @@ impl Client {
                 events: Consumer::new(open(w.events, params.event_slots, layout::EVENT_SLOT)?),
                 counters_at: w.counters,
                 port: u16::from_le_bytes(port),
+                wake: None,
+                pushed: false,
             });
         }
         let table = Table::new(
@@ -154,6 +163,7 @@ impl Client {
             next_event_worker: 0,
             next_packet_worker: 0,
             socket,
+            minor,
         })
     }
 
@@ -265,7 +275,9 @@ impl Client {
         self.current()?;
         let mut buf = [0u8; layout::COMMAND_SLOT];
         let (kind, n) = cmd.encode(&mut buf).ok_or(AbiError::TooLarge)?;
-        let pushed = self.worker(worker)?.commands.push(kind, &[&buf[..n]]);
+        let w = self.worker(worker)?;
+        let pushed = w.commands.push(kind, &[&buf[..n]]);
+        w.pushed |= pushed;
         zeroize::Zeroize::zeroize(&mut buf);
         if pushed { Ok(()) } else { Err(AbiError::Full) }
     }
@@ -422,7 +434,9 @@ impl Client {
             return Err(AbiError::TooLarge);
         }
         let h = header.encode();
-        if self.worker(worker)?.packets_out.push(0, &[&h, data]) {
+        let w = self.worker(worker)?;
+        if w.packets_out.push(0, &[&h, data]) {
+            w.pushed = true;
             Ok(())
         } else {
             Err(AbiError::Full)
@@ -460,6 +474,72 @@ impl Client {
     /// The state the last client saved, if any (ABI 1.3).
     pub fn load_state(&self) -> Option<Vec<u8>> {
         self.client_state.load(&self.region)
+    }
+
+    /// Asks the dataplane for wake-ups (ABI 1.10, [`super::wakeup`]): it
+    /// signals `fd` (an eventfd of the caller's) when it pushes packets or
+    /// events while the client sleeps ([`Client::prepare_sleep`]), and the
+    /// client signals its workers ([`Client::wake_workers`]). False from a
+    /// dataplane older than 1.10: poll the rings instead.
+    pub fn register_wakeups(&mut self, fd: BorrowedFd<'_>) -> Result<bool, AbiError> {
+        if self.minor < 10 {
+            return Ok(false);
+        }
+        self.current()?;
+        region::send_fds(&self.socket, &[fd], &wakeup::REQUEST)?;
+        // a dataplane that hangs must not hang the caller
+        let timeout = Some(std::time::Duration::from_secs(2));
+        let _ = self.socket.set_read_timeout(timeout);
+        let mut msg = [0u8; 8];
+        let received = region::recv_fds(&self.socket, &mut msg);
+        let _ = self.socket.set_read_timeout(None);
+        let (fds, n) = received?;
+        let reply = wakeup::Reply::decode(&msg[..n])
+            .filter(|r| r.workers as usize == self.workers.len() && fds.len() == self.workers.len())
+            .ok_or(AbiError::BadRegion("bad wake-up reply"))?;
+        for (w, fd) in self.workers.iter_mut().zip(fds) {
+            w.wake = Some(fd);
+        }
+        tracing::debug!(target: "switchyard::abi", workers = reply.workers, "wake-ups registered");
+        Ok(true)
+    }
+
+    /// True once [`Client::register_wakeups`] succeeded.
+    pub fn wakeups_registered(&self) -> bool {
+        self.workers.first().is_some_and(|w| w.wake.is_some())
+    }
+
+    /// Wakes every worker that was given commands or datagrams since the
+    /// last call (with wake-ups registered, a worker looks at its rings
+    /// only when woken or when its own timers fire).
+    pub fn wake_workers(&mut self) {
+        for w in &mut self.workers {
+            if std::mem::take(&mut w.pushed)
+                && let Some(fd) = &w.wake
+            {
+                wakeup::signal(fd);
+            }
+        }
+    }
+
+    /// Before sleeping on the registered eventfd: marks this client
+    /// sleeping, then looks at the rings once more. False if something
+    /// waits (do not sleep); either way call [`Client::end_sleep`] after.
+    pub fn prepare_sleep(&self) -> bool {
+        self.region
+            .u32_at(header::CLIENT_SLEEPING)
+            .store(1, Ordering::SeqCst);
+        core::sync::atomic::fence(Ordering::SeqCst);
+        self.workers
+            .iter()
+            .all(|w| w.events.ring().is_empty() && w.packets_in.ring().is_empty())
+    }
+
+    /// After sleeping (or deciding not to): workers need not signal.
+    pub fn end_sleep(&self) {
+        self.region
+            .u32_at(header::CLIENT_SLEEPING)
+            .store(0, Ordering::SeqCst);
     }
 
     /// The dataplane's process id (from the header).

@@ -71,6 +71,9 @@ pub mod header {
     pub const CLIENT_STATE_CAPACITY: usize = 84;
     /// `u32`: TCP port of the ICE-TCP front (ABI 1.9; 0 = none).
     pub const ICE_TCP_PORT: usize = 88;
+    /// `u32`, atomic: nonzero while a client that registered for wake-ups
+    /// sleeps (ABI 1.10; see [`super::super::wakeup`]).
+    pub const CLIENT_SLEEPING: usize = 96;
     /// `u16 × MAX_WORKERS`: UDP port of each worker's media socket.
     pub const WORKER_PORTS: usize = 128;
     /// `u64 × 64`, atomic: the ICE-TCP front's counters (ABI 1.9; zero in

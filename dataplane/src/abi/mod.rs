@@ -9,7 +9,8 @@
 //! hands the descriptor to whoever connects to its unix socket
 //! ([`server`]); [`Client`] is the other side. A client that restarts
 //! re-attaches to the same region: rings keep their positions and the
-//! workers never stop forwarding.
+//! workers never stop forwarding. A client may register for [`wakeup`]s
+//! (ABI 1.10) instead of polling the rings.
 //!
 //! **Versioning.** `major` changes when a layout or message changes
 //! incompatibly; a client refuses a region of another major. `minor` grows
@@ -30,6 +31,7 @@ pub mod ring;
 mod seqlock;
 pub mod server;
 pub mod table;
+pub mod wakeup;
 
 mod client;
 
@@ -51,7 +53,7 @@ pub const MAGIC: [u8; 8] = *b"SWYDABI\0";
 /// Incompatible-change number.
 pub const ABI_MAJOR: u16 = 1;
 /// Compatible-addition number.
-pub const ABI_MINOR: u16 = 9;
+pub const ABI_MINOR: u16 = 10;
 
 /// Errors of the ABI layer.
 #[derive(Debug, Error)]

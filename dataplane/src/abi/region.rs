@@ -217,13 +217,24 @@ impl Drop for Region {
     }
 }
 
+/// Most descriptors one message carries (a worker's wake-up each, ABI 1.10).
+pub const MAX_FDS: usize = super::layout::MAX_WORKERS;
+
 /// Sends `fd` and a short message over a connected unix stream socket.
 pub fn send_fd(sock: &UnixStream, fd: BorrowedFd<'_>, message: &[u8]) -> Result<(), AbiError> {
+    send_fds(sock, &[fd], message)
+}
+
+/// Sends up to [`MAX_FDS`] descriptors and a short message over a connected
+/// unix stream socket.
+pub fn send_fds(sock: &UnixStream, fds: &[BorrowedFd<'_>], message: &[u8]) -> Result<(), AbiError> {
     use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg};
-    let fds = [fd];
-    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    if fds.len() > MAX_FDS {
+        return Err(AbiError::BadRegion("too many descriptors for one message"));
+    }
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = SendAncillaryBuffer::new(&mut space);
-    if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+    if !control.push(SendAncillaryMessage::ScmRights(fds)) {
         return Err(AbiError::BadRegion("ancillary buffer too small"));
     }
     let sent = sendmsg(
@@ -241,8 +252,19 @@ pub fn send_fd(sock: &UnixStream, fd: BorrowedFd<'_>, message: &[u8]) -> Result<
 
 /// Receives one descriptor and its message (up to `buf.len()` bytes).
 pub fn recv_fd(sock: &UnixStream, buf: &mut [u8]) -> Result<(OwnedFd, usize), AbiError> {
+    let (fds, n) = recv_fds(sock, buf)?;
+    let fd = fds
+        .into_iter()
+        .next()
+        .ok_or(AbiError::BadRegion("handover carried no descriptor"))?;
+    Ok((fd, n))
+}
+
+/// Receives a message (up to `buf.len()` bytes) and the descriptors it
+/// carries (up to [`MAX_FDS`]; any beyond are closed by the kernel).
+pub fn recv_fds(sock: &UnixStream, buf: &mut [u8]) -> Result<(Vec<OwnedFd>, usize), AbiError> {
     use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, recvmsg};
-    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let got = recvmsg(
         sock,
@@ -251,14 +273,13 @@ pub fn recv_fd(sock: &UnixStream, buf: &mut [u8]) -> Result<(OwnedFd, usize), Ab
         RecvFlags::CMSG_CLOEXEC,
     )
     .map_err(|e| AbiError::Io("recvmsg SCM_RIGHTS", e.into()))?;
-    let mut fd = None;
+    let mut fds = Vec::new();
     for msg in control.drain() {
-        if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
-            fd = fds.next();
+        if let RecvAncillaryMessage::ScmRights(received) = msg {
+            fds.extend(received);
         }
     }
-    let fd = fd.ok_or(AbiError::BadRegion("handover carried no descriptor"))?;
-    Ok((fd, got.bytes))
+    Ok((fds, got.bytes))
 }
 
 #[cfg(test)]

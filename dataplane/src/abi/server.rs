@@ -8,7 +8,9 @@ use super::layout::{self, Layout, Params, header};
 use super::region::{self, Region};
 use super::ring::{Consumer, Producer, Ring};
 use super::table::Table;
+use super::wakeup::{self, ClientWake};
 use super::{ABI_MAJOR, ABI_MINOR, AbiError, MAGIC};
+use crate::io::wake::Wake;
 use crate::log_budget::LogBudget;
 use core::sync::atomic::Ordering;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -22,6 +24,34 @@ pub fn unix_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// What the control socket hands a client that asks for wake-ups, and
+/// where its own eventfd goes.
+pub struct Wakeups {
+    /// Each worker's wake, in worker order.
+    pub workers: Vec<Arc<Wake>>,
+    /// The current client's registration, which the workers signal.
+    pub client: Arc<ClientWake>,
+}
+
+/// Waits up to 50 ms for a connection on `listener` or a message (or EOF)
+/// on `current`; which of the two are ready.
+fn wait_readable(listener: &UnixListener, current: Option<&UnixStream>) -> (bool, bool) {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let mut fds = vec![PollFd::new(listener, PollFlags::IN)];
+    if let Some(c) = current {
+        fds.push(PollFd::new(c, PollFlags::IN));
+    }
+    let timeout = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 50_000_000,
+    };
+    if poll(&mut fds, Some(&timeout)).is_err() {
+        return (false, false);
+    }
+    let ready = |f: &PollFd| !f.revents().is_empty();
+    (ready(&fds[0]), fds.get(1).is_some_and(ready))
 }
 
 /// The dataplane's handle on its region.
@@ -200,10 +230,17 @@ impl Server {
     /// Listens on `path` (replacing a stale socket file) and hands the region
     /// to each client of this user (or root) that connects, until `stop`
     /// returns true. Keeps the latest client's connection open so it can
-    /// notice the dataplane exit. The socket's directory must be private to
-    /// this user ([`access::prepare_socket_dir`]); clients of other users are
-    /// refused and logged (rate-limited), and never supersede the current one.
-    pub fn serve(&self, path: &Path, stop: impl Fn() -> bool) -> Result<(), AbiError> {
+    /// notice the dataplane exit, and answers its request for wake-ups
+    /// ([`super::wakeup`]) with `wakeups`. The socket's directory must be
+    /// private to this user ([`access::prepare_socket_dir`]); clients of
+    /// other users are refused and logged (rate-limited), and never
+    /// supersede the current one.
+    pub fn serve(
+        &self,
+        path: &Path,
+        wakeups: &Wakeups,
+        stop: impl Fn() -> bool,
+    ) -> Result<(), AbiError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             access::prepare_socket_dir(dir)?;
         }
@@ -218,6 +255,18 @@ impl Server {
         let mut current: Option<UnixStream> = None;
         while !stop() {
             self.heartbeat();
+            let (new_client, request) = wait_readable(&listener, current.as_ref());
+            if request
+                && let Some(stream) = &current
+                && !self.answer_request(stream, wakeups)
+            {
+                // closed, or it spoke out of turn: it polls from now on
+                wakeups.client.set(None);
+                current = None;
+            }
+            if !new_client {
+                continue;
+            }
             match listener.accept() {
                 Ok((stream, _)) => {
                     match access::peer_uid(&stream) {
@@ -231,6 +280,8 @@ impl Server {
                         }
                     }
                     let _ = stream.set_nonblocking(false);
+                    // the new client polls until it asks for wake-ups
+                    wakeups.client.set(None);
                     match self.hand_over(&stream) {
                         Ok(generation) => {
                             tracing::info!(target: "switchyard::abi", generation, "control client attached");
@@ -241,9 +292,7 @@ impl Server {
                         }
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => {
                     tracing::warn!(target: "switchyard::abi", error = %e, "accept failed");
                     std::thread::sleep(Duration::from_millis(200));
@@ -254,5 +303,33 @@ impl Server {
         self.set_stopping();
         let _ = std::fs::remove_file(path);
         Ok(())
+    }
+
+    /// Reads the current client's message: a wake-up request is answered
+    /// with the workers' eventfds. False when the client closed its end or
+    /// sent anything else (nothing else is defined).
+    fn answer_request(&self, stream: &UnixStream, wakeups: &Wakeups) -> bool {
+        let mut msg = [0u8; 16];
+        let (mut fds, n) = match region::recv_fds(stream, &mut msg) {
+            Ok(got) => got,
+            Err(_) => return false,
+        };
+        if n != wakeup::REQUEST.len() || msg[..n] != wakeup::REQUEST || fds.len() != 1 {
+            if n > 0 {
+                tracing::warn!(target: "switchyard::abi", bytes = n, descriptors = fds.len(), "control client sent something other than a wake-up request; it is dropped");
+            }
+            return false;
+        }
+        let workers: Vec<_> = wakeups.workers.iter().map(|w| w.fd()).collect();
+        let reply = wakeup::Reply {
+            workers: workers.len() as u32,
+        };
+        if let Err(e) = region::send_fds(stream, &workers, &reply.encode()) {
+            tracing::warn!(target: "switchyard::abi", error = %e, "answering the wake-up request failed");
+            return false;
+        }
+        wakeups.client.set(fds.pop());
+        tracing::info!(target: "switchyard::abi", workers = reply.workers, "control client takes wake-ups");
+        true
     }
 }

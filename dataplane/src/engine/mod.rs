@@ -251,6 +251,9 @@ pub struct Engine {
 const TICK: Duration = Duration::from_millis(20);
 /// Timer granularity while a probe pads a subscriber's stream.
 const PROBE_TICK: Duration = Duration::from_millis(5);
+/// With no endpoint and no source nothing is periodic: the timers may wait
+/// this long (a command that adds one runs them at once).
+const IDLE_TICK: Duration = Duration::from_secs(1);
 
 impl Engine {
     /// An empty engine.
@@ -305,6 +308,9 @@ impl Engine {
 
     /// When `handle_timeout` should run next.
     pub fn poll_timeout(&self, now: Instant) -> Instant {
+        if self.endpoints.is_empty() && self.sources.is_empty() {
+            return now + IDLE_TICK;
+        }
         // probes are paced in small steps
         let probing = self.endpoints.iter().any(|(_, e)| e.bwe.probing(now));
         now + if probing { PROBE_TICK } else { TICK }

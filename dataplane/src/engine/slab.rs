@@ -62,6 +62,10 @@ impl<T> Slab<T> {
     pub fn len(&self) -> usize {
         self.entries.len() - self.free.len()
     }
+    /// True when it holds no value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// One past the highest index ever used.
     pub fn bound(&self) -> u32 {
         self.entries.len() as u32

@@ -9,6 +9,7 @@ mod garbage;
 mod harness;
 mod memory;
 mod reattach;
+mod wakeup;
 mod xdp;
 
 /// Counts allocations per thread, so tests running in parallel do not see

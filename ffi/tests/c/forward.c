@@ -6,7 +6,6 @@
  *
  *   forward <control-socket> <publisher addr> <subscriber addr>
  */
-#define _POSIX_C_SOURCE 199309L /* nanosleep */
 #include "switchyard.h"
 
 #include <stdio.h>
@@ -160,8 +159,14 @@ int main(int argc, char **argv) {
         while (switchyard_poll_event(h, &ev) == SWITCHYARD_STATUS_OK)
             if (ev.kind == SWITCHYARD_EVENT_COMMAND_FAILED && ev.id == 9 && ev.command_error == 7)
                 refused = 1;
-        struct timespec pause = {0, 10 * 1000 * 1000};
-        if (!refused) nanosleep(&pause, NULL);
+        /* sleeps until the worker's answer is there (ABI 1.10 wake-ups) */
+        if (!refused) {
+            int32_t w = switchyard_wait(h, 100);
+            if (w != SWITCHYARD_STATUS_OK && w != SWITCHYARD_STATUS_EMPTY) {
+                fprintf(stderr, "switchyard_wait: %d\n", w);
+                return 1;
+            }
+        }
     }
     if (!refused) {
         fprintf(stderr, "the relay loop was not refused\n");
