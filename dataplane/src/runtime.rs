@@ -174,33 +174,21 @@ pub fn run(config: Config) -> Result<(), String> {
         }
         _ => None,
     };
+    // Each worker opens its packet I/O on its own thread: an io_uring's
+    // requests belong to the thread that submits them, and the kernel runs
+    // their completion work on that thread — opened here, every received
+    // packet would interrupt this (control socket) thread.
     let mut threads = Vec::new();
+    let (opened_tx, opened) = std::sync::mpsc::channel::<Result<(), String>>();
     for ((i, socket), rings) in sockets.into_iter().enumerate().zip(rings) {
-        let io = match &filter {
-            Some((f, _)) => {
-                let fallback = socket.try_clone().map_err(|e| format!("worker {i}: {e}"))?;
-                io::open_xdp(f, i as u32, socket, &wakes[i], config.batch).or_else(|e| {
-                    tracing::warn!(target: "switchyard::io", worker = i, error = %e, "no AF_XDP socket for this worker; it uses auto");
-                    io::open(io::IoChoice::Auto, fallback, &wakes[i], config.batch)
-                })
-            }
-            None => io::open(config.io, socket, &wakes[i], config.batch),
-        }
-        .map_err(|e| format!("worker {i} packet I/O: {e}"))?;
-        let engine = Engine::new(EngineConfig {
-            worker: i as u16,
-            tcp_front: front_ip,
-            ..EngineConfig::default()
-        });
-        let worker = Worker::new(
-            engine,
-            io,
-            rings,
-            mesh.clone(),
+        let filter = filter.as_ref().map(|(f, _)| f.clone());
+        let (wake, mesh, stop, opened_tx) = (
             wakes[i].clone(),
+            mesh.clone(),
             stop.clone(),
-            ports[i],
+            opened_tx.clone(),
         );
+        let (io_choice, batch, port) = (config.io, config.batch, ports[i]);
         let core = config.cores.get(i).copied().flatten();
         let handle = std::thread::Builder::new()
             .name(format!("sy-worker-{i}"))
@@ -209,10 +197,43 @@ pub fn run(config: Config) -> Result<(), String> {
                     && !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
                         tracing::warn!(target: "switchyard::worker", worker = i, core, "could not pin to CPU");
                     }
+                let io = match open_io(filter.as_deref(), i, socket, io_choice, &wake, batch) {
+                    Ok(io) => io,
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(format!("worker {i} packet I/O: {e}")));
+                        return;
+                    }
+                };
+                let engine = Engine::new(EngineConfig {
+                    worker: i as u16,
+                    tcp_front: front_ip,
+                    ..EngineConfig::default()
+                });
+                let worker = Worker::new(engine, io, rings, mesh, wake, stop, port);
+                let _ = opened_tx.send(Ok(()));
                 worker.run();
             })
             .map_err(|e| format!("starting worker {i}: {e}"))?;
         threads.push(handle);
+    }
+    drop(opened_tx);
+    let failed = (0..threads.len())
+        .map(|_| {
+            opened
+                .recv()
+                .unwrap_or_else(|_| Err("a worker died starting".into()))
+        })
+        .find_map(Result::err);
+    if let Some(e) = failed {
+        stop.store(true, Ordering::Relaxed);
+        for w in &wakes {
+            w.set_sleeping(true);
+            w.wake();
+        }
+        for t in threads {
+            let _ = t.join();
+        }
+        return Err(e);
     }
     tracing::info!(
         target: "switchyard::dataplane",
@@ -248,6 +269,28 @@ pub fn run(config: Config) -> Result<(), String> {
 
 /// Raises the soft limit on open files to the hard one: every ICE-TCP
 /// connection takes two descriptors.
+/// A worker's packet I/O: its AF_XDP socket when the XDP program is
+/// attached (else, or when that fails, `auto`), or the configured backend.
+fn open_io(
+    filter: Option<&io::xdp::XdpFilter>,
+    i: usize,
+    socket: std::net::UdpSocket,
+    choice: io::IoChoice,
+    wake: &Wake,
+    batch: usize,
+) -> std::io::Result<Box<dyn io::PacketIo>> {
+    match filter {
+        Some(f) => {
+            let fallback = socket.try_clone()?;
+            io::open_xdp(f, i as u32, socket, wake, batch).or_else(|e| {
+                tracing::warn!(target: "switchyard::io", worker = i, error = %e, "no AF_XDP socket for this worker; it uses auto");
+                io::open(io::IoChoice::Auto, fallback, wake, batch)
+            })
+        }
+        None => io::open(choice, socket, wake, batch),
+    }
+}
+
 fn raise_file_limit() {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut limit = getrlimit(Resource::Nofile);

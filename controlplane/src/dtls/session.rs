@@ -164,11 +164,14 @@ impl DtlsSession {
     }
 
     /// Runs timers: retransmission of lost flights (OpenSSL's own timer,
-    /// checked when driven) and the overall handshake timeout.
+    /// checked when driven) and the overall handshake timeout. Only a
+    /// handshake has timers: after it, what arrives drives the session
+    /// (alerts, a peer's repeated last flight).
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let State::Handshaking(_) = self.state
-            && now.saturating_duration_since(self.started) >= HANDSHAKE_TIMEOUT
-        {
+        if !matches!(self.state, State::Handshaking(_)) {
+            return;
+        }
+        if now.saturating_duration_since(self.started) >= HANDSHAKE_TIMEOUT {
             self.fail(DtlsError::Timeout);
             return;
         }
