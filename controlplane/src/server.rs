@@ -194,6 +194,20 @@ impl Signalling {
         }
     }
 
+    /// Waits up to `within` for the hub (made by the pump once the
+    /// dataplane is attached and the saved rooms are carried on, at once on
+    /// a focus); false if it is still not there.
+    pub async fn hub_ready(&self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while lock(&self.hub).is_none() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+
     /// Runs `f` on the hub, once there is one, and wakes the pump to carry
     /// out what it changed.
     pub fn with_hub<R>(&self, f: impl FnOnce(&mut Hub) -> R) -> Option<R> {
@@ -364,12 +378,16 @@ impl Signalling {
     /// sessions.
     pub fn pump(self: &Arc<Self>, stop: &AtomicBool) {
         let mut backlog = false;
+        let mut first = true;
         while !stop.load(Ordering::Relaxed) {
-            // commands a full ring held back are retried soon
-            let max = if backlog { POLL_EVERY } else { PUMP_IDLE };
-            match &self.dataplane {
-                Some(dp) => dp.sleep(max),
-                None => self.wake.wait(max),
+            // (the first round at once: it makes the hub)
+            if !std::mem::take(&mut first) {
+                // commands a full ring held back are retried soon
+                let max = if backlog { POLL_EVERY } else { PUMP_IDLE };
+                match &self.dataplane {
+                    Some(dp) => dp.sleep(max),
+                    None => self.wake.wait(max),
+                }
             }
             let now = Instant::now();
             let mut hub_guard = lock(&self.hub);
@@ -664,7 +682,7 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit, url_room
                 msg,
                 ClientMessage::Join { .. } | ClientMessage::Resume { .. }
             )
-            && !hub_ready(&s, HUB_WAIT).await
+            && !s.hub_ready(HUB_WAIT).await
         {
             // (a `resume` must not be told `resume_failed` just because the
             // saved rooms are not carried on yet)
@@ -847,18 +865,6 @@ async fn session(socket: WebSocket, s: Arc<Signalling>, permit: Permit, url_room
 /// How long a first `join` or `resume` waits for a server that is starting
 /// (attaching or adopting its dataplane, carrying its rooms on).
 const HUB_WAIT: Duration = Duration::from_secs(10);
-
-/// Waits, at most `within`, until the hub exists.
-async fn hub_ready(s: &Signalling, within: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + within;
-    while lock(&s.hub).is_none() {
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    true
-}
 
 /// `resume`: this connection carries on as the participant the token
 /// belongs to; the join rate applies, as for `join`.

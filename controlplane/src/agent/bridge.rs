@@ -195,10 +195,14 @@ impl Shared {
     /// a focus has something for it, and at least every [`PUMP_IDLE`].
     fn pump(&self) {
         let mut backlog = false;
+        let mut first = true;
         while !self.stop.load(Ordering::Relaxed) {
-            // commands a full ring held back are retried soon
-            self.dataplane
-                .sleep(if backlog { POLL_EVERY } else { PUMP_IDLE });
+            // (the first round at once: it starts the host)
+            if !std::mem::take(&mut first) {
+                // commands a full ring held back are retried soon
+                self.dataplane
+                    .sleep(if backlog { POLL_EVERY } else { PUMP_IDLE });
+            }
             let now = Instant::now();
             let mut guard = lock(&self.host);
             if guard.is_none() {

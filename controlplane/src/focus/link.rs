@@ -211,6 +211,9 @@ async fn link(socket: WebSocket, s: Arc<Signalling>, peer: SocketAddr) {
     }
 }
 
+/// How long a registering bridge waits for the hub.
+const HUB_WAIT: Duration = Duration::from_secs(10);
+
 /// Registration, then messages both ways until the link ends: `Ok` with
 /// why for an orderly end, `Err` for one the agent caused.
 async fn carry(
@@ -234,6 +237,12 @@ async fn carry(
                 code: "bad_message",
                 reason: e.0,
             })?;
+    // a bridge that registers before the hub exists (the first moments of a
+    // focus, a plain switchyard still attaching its dataplane) waits for it
+    // rather than being forgotten
+    if !s.hub_ready(HUB_WAIT).await {
+        return Ok("the focus is not ready yet");
+    }
     tracing::info!(target: "switchyard::cluster", bridge = id, region = info.region, version = info.version, workers = info.worker_ports.len(), endpoints = endpoints.len(), "bridge registered");
     s.with_hub(|h| {
         let now = Instant::now();
