@@ -5,9 +5,10 @@
 //! something to send. Without it (no eventfd could be made) the pump polls
 //! every millisecond, as it did before wake-ups.
 
-use rustix::event::{EventfdFlags, PollFd, PollFlags, Timespec, eventfd, poll};
+use rustix::event::{EventfdFlags, eventfd};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
+use switchyard_dataplane::abi::wakeup;
 
 /// How often a pump without an eventfd looks for work (and one whose
 /// commands wait for room in a ring).
@@ -48,7 +49,7 @@ impl PumpWake {
     /// Wakes the pump (now, or at once when it next sleeps).
     pub fn notify(&self) {
         if let Some(fd) = &self.fd {
-            let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+            wakeup::signal(fd);
         }
     }
 
@@ -61,18 +62,12 @@ impl PumpWake {
     /// Sleeps until notified or `max` passed (without an eventfd: for
     /// [`POLL_EVERY`]), then clears what was notified.
     pub fn wait(&self, max: Duration) {
-        let Some(fd) = &self.fd else {
-            std::thread::sleep(POLL_EVERY.min(max));
-            return;
-        };
-        let timeout = Timespec {
-            tv_sec: max.as_secs() as i64,
-            tv_nsec: i64::from(max.subsec_nanos()),
-        };
-        let mut fds = [PollFd::new(fd, PollFlags::IN)];
-        let _ = poll(&mut fds, Some(&timeout));
-        let mut b = [0u8; 8];
-        let _ = rustix::io::read(fd, &mut b);
+        match &self.fd {
+            Some(fd) => {
+                wakeup::wait(fd, max);
+            }
+            None => std::thread::sleep(POLL_EVERY.min(max)),
+        }
     }
 }
 

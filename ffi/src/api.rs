@@ -16,7 +16,7 @@ use crate::types::{
 use core::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use switchyard_dataplane::abi::{Client, Command, DropReason, PacketHeader};
+use switchyard_dataplane::abi::{Client, Command, DropReason, PacketHeader, wakeup};
 
 type Result<T> = std::result::Result<T, Failure>;
 
@@ -563,7 +563,6 @@ pub unsafe extern "C" fn switchyard_poll_event(
 #[unsafe(no_mangle)]
 pub extern "C" fn switchyard_wait(handle: u64, timeout_ms: u32) -> SwitchyardStatus {
     run(|| {
-        use rustix::event::{PollFd, PollFlags, Timespec, poll};
         let entry = handles::get(handle)?;
         let fd = match entry.wake()? {
             handles::Wake::Registered(fd) => fd,
@@ -573,19 +572,11 @@ pub extern "C" fn switchyard_wait(handle: u64, timeout_ms: u32) -> SwitchyardSta
                 return Ok(SwitchyardStatus::Ok);
             }
         };
-        let woken = if entry.client().prepare_sleep() {
-            let timeout = Timespec {
-                tv_sec: i64::from(timeout_ms / 1000),
-                tv_nsec: i64::from(timeout_ms % 1000) * 1_000_000,
-            };
-            let mut fds = [PollFd::new(&*fd, PollFlags::IN)];
-            poll(&mut fds, Some(&timeout)).unwrap_or(0) > 0
-        } else {
-            true
-        };
+        // (a signal left from before is cleared either way)
+        let clear = entry.client().prepare_sleep();
+        let wait = std::time::Duration::from_millis(if clear { u64::from(timeout_ms) } else { 0 });
+        let woken = wakeup::wait(&*fd, wait) || !clear;
         entry.client().end_sleep();
-        let mut b = [0u8; 8];
-        let _ = rustix::io::read(&*fd, &mut b);
         Ok(if woken {
             SwitchyardStatus::Ok
         } else {

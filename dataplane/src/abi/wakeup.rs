@@ -27,6 +27,7 @@ use super::region::Region;
 use core::sync::atomic::{AtomicBool, Ordering, fence};
 use rustix::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// What a client sends to register (with its eventfd attached).
 pub const REQUEST: [u8; 8] = *b"SYWAKEUP";
@@ -59,6 +60,21 @@ impl Reply {
 /// Adds 1 to an eventfd (what waking its owner means).
 pub fn signal(fd: impl AsFd) {
     let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+}
+
+/// Waits up to `timeout` for an eventfd to be signalled, then clears it:
+/// whether it was.
+pub fn wait(fd: impl AsFd, timeout: Duration) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let ts = Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: i64::from(timeout.subsec_nanos()),
+    };
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    let ready = poll(&mut fds, Some(&ts)).unwrap_or(0) > 0;
+    let mut b = [0u8; 8];
+    let _ = rustix::io::read(&fd, &mut b);
+    ready
 }
 
 /// The dataplane's side: the current client's eventfd, if it registered.

@@ -5,11 +5,11 @@
 //! registering is polled again.
 
 use crate::harness::*;
-use rustix::event::{EventfdFlags, PollFd, PollFlags, Timespec, eventfd, poll};
+use rustix::event::{EventfdFlags, eventfd};
 use rustix::fd::{AsFd, OwnedFd};
 use std::net::UdpSocket;
 use std::time::Duration;
-use switchyard_dataplane::abi::{Client, Command, CommandError, Counter, Event};
+use switchyard_dataplane::abi::{Client, Command, CommandError, Counter, Event, wakeup};
 
 /// Loop iterations worker 0 makes in `span` with nothing to forward.
 fn idle_iterations(client: &Client, span: Duration) -> u64 {
@@ -21,15 +21,7 @@ fn idle_iterations(client: &Client, span: Duration) -> u64 {
 
 /// Whether `fd` was signalled within 10 s (and clears it).
 fn signalled(fd: &OwnedFd) -> bool {
-    let mut fds = [PollFd::new(fd, PollFlags::IN)];
-    let ten = Timespec {
-        tv_sec: 10,
-        tv_nsec: 0,
-    };
-    let ready = poll(&mut fds, Some(&ten)).unwrap_or(0) == 1;
-    let mut b = [0u8; 8];
-    let _ = rustix::io::read(fd, &mut b);
-    ready
+    wakeup::wait(fd, Duration::from_secs(10))
 }
 
 /// A STUN binding request (header only): the kind of datagram a worker
