@@ -267,8 +267,6 @@ pub fn run(config: Config) -> Result<(), String> {
     served.map_err(|e| format!("control socket: {e}"))
 }
 
-/// Raises the soft limit on open files to the hard one: every ICE-TCP
-/// connection takes two descriptors.
 /// A worker's packet I/O: its AF_XDP socket when the XDP program is
 /// attached (else, or when that fails, `auto`), or the configured backend.
 fn open_io(
@@ -291,6 +289,8 @@ fn open_io(
     }
 }
 
+/// Raises the soft limit on open files to the hard one: every ICE-TCP
+/// connection takes two descriptors.
 fn raise_file_limit() {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut limit = getrlimit(Resource::Nofile);

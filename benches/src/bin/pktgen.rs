@@ -109,6 +109,14 @@ enum Transport {
 /// The side-by-side table of saved ramps.
 fn compare(files: &[std::path::PathBuf], svg: Option<&std::path::Path>) -> ExitCode {
     let mut runs = Vec::new();
+    // each run by its file's name (switchyard-xdp.json: "switchyard-xdp")
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| {
+            f.file_stem()
+                .map_or("run".into(), |s| s.to_string_lossy().into_owned())
+        })
+        .collect();
     for f in files {
         let parsed = std::fs::read_to_string(f)
             .map_err(|e| e.to_string())
@@ -121,18 +129,17 @@ fn compare(files: &[std::path::PathBuf], svg: Option<&std::path::Path>) -> ExitC
             }
         }
     }
-    for run in &runs {
+    for (run, name) in runs.iter().zip(&names) {
         println!(
-            "{:?}, {} participants per room:",
+            "{name} ({:?}), {} participants per room:",
             run.target, run.participants
         );
         println!("{}", output::ramp_table(&run.steps));
         if let Some(path) = svg {
-            let name = format!("{:?}", run.target).to_lowercase();
             let stem = path
                 .file_stem()
                 .map_or("ramp".into(), |s| s.to_string_lossy());
-            let title = format!("{:?}: {} steps of the ramp", run.target, run.steps.len());
+            let title = format!("{name}: {} steps of the ramp", run.steps.len());
             let timeline = output::ramp_timeline(&run.steps);
             write_svg(
                 &path.with_file_name(format!("{stem}-{name}.svg")),
@@ -141,7 +148,7 @@ fn compare(files: &[std::path::PathBuf], svg: Option<&std::path::Path>) -> ExitC
             );
         }
     }
-    print!("{}", output::compare_table(&runs));
+    print!("{}", output::compare_table(&runs, &names));
     ExitCode::SUCCESS
 }
 

@@ -78,15 +78,32 @@ pub fn ramp_table(steps: &[Step]) -> String {
     out
 }
 
-/// Runs against several SFUs side by side, the first against each other as
+/// Runs against several SFUs side by side, each headed by its name in
+/// `names` (its target's when missing), the first against each other as
 /// ratios (how many times better the first is).
-pub fn compare_table(runs: &[RampRun]) -> String {
+pub fn compare_table(runs: &[RampRun], names: &[String]) -> String {
     let summaries: Vec<Option<Summary<'_>>> = runs.iter().map(RampRun::summary).collect();
     let mut out = String::new();
-    let head: Vec<String> = runs.iter().map(|r| format!("{:?}", r.target)).collect();
+    let head: Vec<String> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            names
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("{:?}", r.target))
+        })
+        .collect();
+    // columns as wide as the longest name, and at least 18
+    let w = head
+        .iter()
+        .map(|h| h.chars().count() + 2)
+        .max()
+        .unwrap_or(0)
+        .max(18);
     let _ = write!(out, "{:<34}", "");
     for h in &head {
-        let _ = write!(out, "{h:>18}");
+        let _ = write!(out, "{h:>w$}");
     }
     if runs.len() > 1 {
         let _ = write!(out, "   first vs. others");
@@ -127,10 +144,10 @@ pub fn compare_table(runs: &[RampRun]) -> String {
         for v in &values {
             match v {
                 Some(v) => {
-                    let _ = write!(out, "{:>18.*}", decimals, v);
+                    let _ = write!(out, "{v:>w$.decimals$}");
                 }
                 None => {
-                    let _ = write!(out, "{:>18}", "–");
+                    let _ = write!(out, "{:>w$}", "–");
                 }
             }
         }
@@ -155,7 +172,7 @@ pub fn compare_table(runs: &[RampRun]) -> String {
             Some(Limit::NotReached) => "nothing (no knee)",
             None => "first step failed",
         };
-        let _ = write!(out, "{what:>18}");
+        let _ = write!(out, "{what:>w$}");
     }
     out.push('\n');
     out
@@ -337,7 +354,12 @@ mod tests {
             1,
         );
         theirs.target = Target::Janus;
-        let t = compare_table(&[ours, theirs]);
+        let t = compare_table(&[ours, theirs], &["switchyard-c200".to_string()]);
+        assert!(
+            t.lines().next().unwrap().contains("switchyard-c200")
+                && t.lines().next().unwrap().contains("Janus"),
+            "{t}"
+        );
         let line = |label: &str| {
             t.lines()
                 .find(|l| l.starts_with(label))

@@ -13,6 +13,12 @@
 //!
 //! Wake-ups: a multishot `PollAdd` on the worker's eventfd.
 //!
+//! Completion work is deferred to the worker's own waits and submits
+//! (`IORING_SETUP_DEFER_TASKRUN`, one issuer): the kernel does not
+//! interrupt the worker for each datagram's completion but runs them
+//! together when it next enters the ring with `GETEVENTS`, as every wait
+//! here does (`wait`, a send waiting for a slot, teardown).
+//!
 //! All memory the kernel reads or writes is allocated once in `new` and
 //! outlives the ring: `Drop` cancels outstanding requests and waits for
 //! them before the memory is freed.
@@ -205,7 +211,17 @@ unsafe impl Send for UringIo {}
 impl UringIo {
     /// Sets up the ring, probing what it needs; an error means "use mmsg".
     pub fn new(socket: UdpSocket, wake: &Wake, batch: usize) -> io::Result<UringIo> {
-        let ring: IoUring = IoUring::builder().build(1024)?;
+        // Deferred completion work needs the ring used by one thread (this
+        // one: workers open their I/O on their own thread); a kernel
+        // before 6.1 refuses it and gets the plain ring.
+        let ring: IoUring = match IoUring::builder()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .build(1024)
+        {
+            Ok(ring) => ring,
+            Err(_) => IoUring::builder().build(1024)?,
+        };
         let mut probe = Probe::new();
         ring.submitter().register_probe(&mut probe)?;
         for (code, name) in [
