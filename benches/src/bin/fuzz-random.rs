@@ -1,7 +1,10 @@
 //! `switchyard-fuzz-random [SECONDS]`: runs every fuzz entry point (the same
 //! functions the `cargo fuzz` targets in `fuzz/` call) over random and
-//! mutated inputs for a bounded time. CI uses it where cargo-fuzz cannot be
-//! installed; a panic fails the run and prints the input in hex.
+//! mutated inputs for a bounded time: the packet parsers, SRTP and the
+//! control plane's (signalling, SDP, ABI commands, saved state, cluster
+//! frames, ICE, registry records). CI runs it (scripts/test.sh; the
+//! coverage-guided `cargo fuzz` runs with `FUZZ=cargo`); a panic fails the
+//! run and prints the input in hex.
 
 use std::time::{Duration, Instant};
 use switchyard_benches::vp8_packet;
@@ -43,6 +46,13 @@ fn seeds() -> Vec<Vec<u8>> {
         stun,
         vec![0x7c, 0x85, 1, 2],
         vec![0xaa, 0x81, 2, 0, 7],
+        // the control plane's text formats
+        br#"{"v":1,"type":"join","room":"r","name":"Ada","id":1}"#.to_vec(),
+        b"v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
+          m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n\
+          a=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdefghijkl\r\n\
+          a=fingerprint:sha-256 00:11\r\na=setup:actpass\r\na=rtpmap:111 opus/48000/2\r\n"
+            .to_vec(),
     ]
 }
 
@@ -82,6 +92,21 @@ fn main() {
     let mut targets: Vec<(&str, switchyard_wire::fuzz::Target)> =
         switchyard_wire::fuzz::TARGETS.to_vec();
     targets.push(("srtp_unprotect", switchyard_srtp::fuzz::unprotect));
+    {
+        use switchyard_controlplane::fuzz;
+        targets.extend([
+            (
+                "cp_signalling",
+                fuzz::signalling as switchyard_wire::fuzz::Target,
+            ),
+            ("cp_sdp_offer", fuzz::sdp_offer),
+            ("cp_abi_command", fuzz::abi_command),
+            ("cp_saved_state", fuzz::saved_state),
+            ("cp_cluster_frame", fuzz::cluster_frame),
+            ("cp_ice", fuzz::ice),
+            ("cp_registry_record", fuzz::registry_record),
+        ]);
+    }
     let seeds = seeds();
     let budget = Duration::from_secs(secs) / targets.len() as u32;
     let mut input = Vec::new();
@@ -105,7 +130,7 @@ fn main() {
                 runs += 1;
             }
         }
-        println!("  {name:<16} {runs:>10} inputs, no panic");
+        println!("  {name:<20} {runs:>10} inputs, no panic");
     }
 }
 
