@@ -18,6 +18,30 @@ pub const POLL_EVERY: Duration = Duration::from_millis(1);
 /// paced every 50 ms, rooms reallocated each second).
 pub const PUMP_IDLE: Duration = Duration::from_millis(20);
 
+/// How long a pump sleeps before each round: not before its first (which
+/// makes the hub or starts the agent's host), [`POLL_EVERY`] while
+/// commands a full ring held back wait for room, else [`PUMP_IDLE`].
+#[derive(Debug)]
+pub struct PumpPace {
+    first: bool,
+}
+
+impl Default for PumpPace {
+    fn default() -> PumpPace {
+        PumpPace { first: true }
+    }
+}
+
+impl PumpPace {
+    /// The sleep before the next round (`None`: none, the first round).
+    pub fn next(&mut self, backlog: bool) -> Option<Duration> {
+        if std::mem::take(&mut self.first) {
+            return None;
+        }
+        Some(if backlog { POLL_EVERY } else { PUMP_IDLE })
+    }
+}
+
 /// An eventfd to sleep on, if one could be made.
 pub struct PumpWake {
     fd: Option<OwnedFd>,

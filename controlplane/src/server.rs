@@ -19,7 +19,7 @@ use crate::hub::ParsedSdp;
 use crate::hub::{Hub, HubConfig, Out};
 use crate::limits::Limits;
 use crate::limits::{Admission, Refusal};
-use crate::pump_wake::{POLL_EVERY, PUMP_IDLE, PumpWake};
+use crate::pump_wake::{PumpPace, PumpWake};
 use crate::registry::BridgeRecord;
 use crate::saved_state::SavedState;
 use crate::sdp::Offer;
@@ -378,12 +378,9 @@ impl Signalling {
     /// sessions.
     pub fn pump(self: &Arc<Self>, stop: &AtomicBool) {
         let mut backlog = false;
-        let mut first = true;
+        let mut pace = PumpPace::default();
         while !stop.load(Ordering::Relaxed) {
-            // (the first round at once: it makes the hub)
-            if !std::mem::take(&mut first) {
-                // commands a full ring held back are retried soon
-                let max = if backlog { POLL_EVERY } else { PUMP_IDLE };
+            if let Some(max) = pace.next(backlog) {
                 match &self.dataplane {
                     Some(dp) => dp.sleep(max),
                     None => self.wake.wait(max),

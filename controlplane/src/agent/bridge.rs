@@ -28,7 +28,7 @@ use crate::cluster::wire::{Up, WorkerInfo};
 use crate::config::{BridgeRole, Config, RegistrySource};
 use crate::dtls::Certificate;
 use crate::load::LoadMeter;
-use crate::pump_wake::{POLL_EVERY, PUMP_IDLE};
+use crate::pump_wake::PumpPace;
 use crate::saved_state::SavedState;
 use crate::supervisor::Dataplane;
 use axum::Router;
@@ -192,16 +192,13 @@ impl Shared {
     }
 
     /// The pump: the agent's inputs and outputs, whenever the dataplane or
-    /// a focus has something for it, and at least every [`PUMP_IDLE`].
+    /// a focus has something for it, and at least every [`PUMP_IDLE`](crate::pump_wake::PUMP_IDLE).
     fn pump(&self) {
         let mut backlog = false;
-        let mut first = true;
+        let mut pace = PumpPace::default();
         while !self.stop.load(Ordering::Relaxed) {
-            // (the first round at once: it starts the host)
-            if !std::mem::take(&mut first) {
-                // commands a full ring held back are retried soon
-                self.dataplane
-                    .sleep(if backlog { POLL_EVERY } else { PUMP_IDLE });
+            if let Some(max) = pace.next(backlog) {
+                self.dataplane.sleep(max);
             }
             let now = Instant::now();
             let mut guard = lock(&self.host);

@@ -128,11 +128,11 @@ fn sender_short_freeze(samples: &[Value]) -> f64 {
         }
         let end = num(&pair[1]["t"]);
         let start = end - grew * 1000.0 - 1000.0;
-        let in_window = samples[..=i + 1]
+        let mut in_window = samples[..=i + 1]
             .iter()
             .rev()
             .take_while(|s| num(&s["t"]) >= start);
-        if in_window.clone().any(short) {
+        if in_window.any(short) {
             total += grew;
         }
     }
