@@ -26,7 +26,37 @@ struct Worker {
     /// Endpoint ids marked as relays.
     relays: std::collections::BTreeSet<u64>,
     /// Sources relayed, by (relay endpoint, source).
-    relayed: BTreeMap<(u64, u64), RelaySpec>,
+    relayed: BTreeMap<(u64, u64), Relayed>,
+}
+
+/// A source relayed to a relay endpoint.
+struct Relayed {
+    /// The last `RelaySource`: the layers relayed now.
+    now: RelaySpec,
+    /// Every layer's stream the dataplane holds for the pair, paused ones
+    /// included: per layer the last SSRC it was relayed with (a layer left
+    /// out keeps its stream and numbering, ABI 1.6).
+    streams: RelaySpec,
+}
+
+impl Relayed {
+    fn new(spec: RelaySpec) -> Relayed {
+        Relayed {
+            now: spec,
+            streams: spec,
+        }
+    }
+
+    /// Folds a later `RelaySource` of the pair in, as the dataplane does.
+    fn update(&mut self, spec: RelaySpec) {
+        for layer in 0..spec.ssrcs.len() {
+            if spec.ssrcs[layer] != 0 {
+                self.streams.ssrcs[layer] = spec.ssrcs[layer];
+                self.streams.rtx_ssrcs[layer] = spec.rtx_ssrcs[layer];
+            }
+        }
+        self.now = spec;
+    }
 }
 
 /// The dataplane's state as this control plane built it.
@@ -96,7 +126,10 @@ impl Replica {
                 }
             }
             Command::RelaySource(spec) => {
-                w.relayed.insert((spec.endpoint, spec.source), *spec);
+                w.relayed
+                    .entry((spec.endpoint, spec.source))
+                    .and_modify(|r| r.update(*spec))
+                    .or_insert_with(|| Relayed::new(*spec));
             }
             Command::UnrelaySource { endpoint, source } => {
                 w.relayed.remove(&(*endpoint, *source));
@@ -124,10 +157,12 @@ impl Replica {
     /// (each followed by its SRTP and counter records), after the relay
     /// marks; sources (each followed by its layers' SSRCs), fan-outs, then
     /// subscriptions (each followed by its stream record) and relayed
-    /// sources (started afresh).
+    /// sources: every layer's stream the dead one held, paused ones too,
+    /// each followed by its record, then the layers relayed now (a paused
+    /// stream's numbering is kept for when its layer is relayed again).
     pub fn rebuild(&self, records: &[Continuity]) -> Vec<(usize, Command)> {
         let mut by_endpoint: BTreeMap<u64, Vec<Continuity>> = BTreeMap::new();
-        let mut by_stream: BTreeMap<(u64, u64), Continuity> = BTreeMap::new();
+        let mut by_stream: BTreeMap<(u64, u64), Vec<Continuity>> = BTreeMap::new();
         let mut by_source: BTreeMap<u64, Continuity> = BTreeMap::new();
         for r in records {
             match *r {
@@ -137,7 +172,10 @@ impl Replica {
                 Continuity::Stream {
                     endpoint, source, ..
                 } => {
-                    by_stream.insert((endpoint, source), r.carried_on());
+                    by_stream
+                        .entry((endpoint, source))
+                        .or_default()
+                        .push(r.carried_on());
                 }
                 _ => by_endpoint
                     .entry(r.endpoint())
@@ -171,14 +209,29 @@ impl Replica {
             for &(source, to) in w.fan_out.keys() {
                 out.push((worker, Command::AddFanOut { source, worker: to }));
             }
+            // a stream's record: the one with its SSRC (a writer older than
+            // ABI 1.11 wrote 0)
+            let record = |key: &(u64, u64), ssrc: u32| {
+                by_stream.get(key).into_iter().flatten().find(|r| {
+                    matches!(r, Continuity::Stream { ssrc: s, .. } if *s == ssrc || (*s == 0 && !w.relays.contains(&key.0)))
+                })
+            };
             for (key, spec) in &w.subscriptions {
                 out.push((worker, Command::Subscribe(*spec)));
-                if let Some(r) = by_stream.get(key) {
+                if let Some(r) = record(key, spec.ssrc) {
                     out.push((worker, Command::Resume(*r)));
                 }
             }
-            for spec in w.relayed.values() {
-                out.push((worker, Command::RelaySource(*spec)));
+            for (key, relayed) in &w.relayed {
+                out.push((worker, Command::RelaySource(relayed.streams)));
+                for &ssrc in relayed.streams.ssrcs.iter().filter(|&&s| s != 0) {
+                    if let Some(r) = record(key, ssrc) {
+                        out.push((worker, Command::Resume(*r)));
+                    }
+                }
+                if relayed.now != relayed.streams {
+                    out.push((worker, Command::RelaySource(relayed.now)));
+                }
             }
         }
         out
@@ -358,6 +411,7 @@ pub(crate) mod tests {
             Continuity::Stream {
                 endpoint: 2,
                 source: 10,
+                ssrc: 9,
                 state: StreamState {
                     seq: 100,
                     last_sent_ms: 1,
@@ -446,5 +500,90 @@ pub(crate) mod tests {
             },
         );
         assert_eq!(r.rebuild(&[]).len(), 1, "{:?}", r.rebuild(&[]));
+    }
+
+    #[test]
+    fn relay_streams_come_back_with_their_records_paused_layers_included() {
+        use switchyard_dataplane::abi::RelaySpec;
+        let mut r = Replica::default();
+        let all = RelaySpec {
+            endpoint: 9,
+            source: 11,
+            ssrcs: [1, 2, 3],
+            rtx_ssrcs: [4, 5, 6],
+        };
+        // the top layer left the relay, then the middle one too
+        let narrowed = RelaySpec {
+            ssrcs: [1, 0, 0],
+            rtx_ssrcs: [4, 0, 0],
+            ..all
+        };
+        for c in [
+            Command::SetRelay {
+                endpoint: 9,
+                relay: true,
+            },
+            endpoint(9),
+            source(11, 4),
+            Command::RelaySource(all),
+            Command::RelaySource(RelaySpec {
+                ssrcs: [1, 2, 0],
+                rtx_ssrcs: [4, 5, 0],
+                ..all
+            }),
+            Command::RelaySource(narrowed),
+        ] {
+            r.record(0, &c);
+        }
+        let stream = |ssrc: u32, seq: u16| Continuity::Stream {
+            endpoint: 9,
+            source: 11,
+            ssrc,
+            state: StreamState {
+                seq,
+                last_sent_ms: 1,
+                ..StreamState::default()
+            },
+        };
+        // an older writer's record (SSRC 0) names no relay stream
+        let records = [stream(3, 30), stream(1, 10), stream(2, 20), stream(0, 99)];
+        let cmds = r.rebuild(&records);
+        let got: Vec<String> = cmds.iter().map(|(_, c)| format!("{c:?}")).collect();
+        assert_eq!(
+            got[..3],
+            [
+                "SetRelay(9: true)",
+                "AddEndpoint(9, SRTP_AEAD_AES_128_GCM)",
+                "AddSource(11 of 4)"
+            ]
+        );
+        // every stream the dead one held, each with its record, then the
+        // layers relayed now
+        let rest: Vec<Result<RelaySpec, Continuity>> = cmds[3..]
+            .iter()
+            .map(|(_, c)| match c {
+                Command::RelaySource(spec) => Ok(*spec),
+                Command::Resume(rec) => Err(*rec),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            rest,
+            [
+                Ok(all),
+                Err(records[1].carried_on()),
+                Err(records[2].carried_on()),
+                Err(records[0].carried_on()),
+                Ok(narrowed),
+            ]
+        );
+        // nothing paused: one RelaySource
+        r.record(0, &Command::RelaySource(all));
+        let relayed = r
+            .rebuild(&[])
+            .iter()
+            .filter(|(_, c)| matches!(c, Command::RelaySource(_)))
+            .count();
+        assert_eq!(relayed, 1);
     }
 }

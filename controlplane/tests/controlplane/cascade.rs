@@ -339,6 +339,60 @@ fn a_killed_bridge_of_a_spanning_room_moves_only_its_browsers() {
     );
 }
 
+/// `kill -9` of bridge A's dataplane while its two browsers' videos cross
+/// the relay to B: A's agent gives a new dataplane the relay back with its
+/// streams' sequence numbers carried on from the continuity table (as for a
+/// browser's streams, docs/abi.md), so B's SRTP contexts, whose replay
+/// windows hold every index the dead one sent, take what follows. A relay
+/// stream started afresh would reuse those indices and B would drop it as
+/// replayed for as long as the call had run. Every browser decodes every
+/// other again within 2.5 s, nobody moves or joins again.
+#[test]
+fn a_killed_dataplane_of_a_spanning_room_carries_its_relay_streams_on() {
+    let c = Cascade::start();
+    let logs = || c.logs();
+    let a = &c.bridges[0];
+    let mut killed = None;
+    // 6 s of media first: a relay stream restarted at its first sequence
+    // number would then be replayed indices for about as long
+    let report = c.call("cascadedp", ("Ada,Bo,Cy", "A,A,B"), 14, || {
+        std::thread::sleep(std::time::Duration::from_secs(6));
+        let pid = crate::netns::dataplane_in(&a.dir).expect("bridge A's dataplane runs");
+        crate::survive::kill9(pid);
+        killed = Some(pid);
+    });
+    let context = || format!("report: {report:#}\n{}", logs());
+    let watch = report["watch"].as_object().expect("watch report");
+    for name in ["Ada", "Bo", "Cy"] {
+        assert_eq!(watch[name]["moves"], 0, "{name}: {}", context());
+        assert_eq!(watch[name]["rejoins"], 0, "{name}: {}", context());
+    }
+    let streams: Vec<_> = watch.iter().filter(|(k, _)| k.contains("<-")).collect();
+    assert_eq!(streams.len(), 6, "{}", context());
+    for (key, w) in streams {
+        let stall = num(&w["stall_ms"]);
+        eprintln!(
+            "{key}: longest stall {stall} ms, {} frames, {} audio packets",
+            w["frames_gained"], w["audio_gained"]
+        );
+        assert_eq!(w["state"], "connected", "{key}: {}", context());
+        assert!(num(&w["frames_gained"]) >= 100.0, "{key}: {}", context());
+        assert!(num(&w["audio_gained"]) > 300.0, "{key}: {}", context());
+        assert!(stall < 2_500.0, "{key}: stalled {stall} ms: {}", context());
+    }
+    // a new dataplane, given the old one's state
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while crate::netns::dataplane_in(&a.dir) == killed && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_ne!(crate::netns::dataplane_in(&a.dir), killed, "{}", context());
+    assert!(
+        a.log().contains("restoring the dataplane's state"),
+        "{}",
+        context()
+    );
+}
+
 /// Drops `percent` % of the UDP datagrams namespace `ns` receives from
 /// `from`, at random (nftables `numgen random`; this kernel has no netem).
 /// The rules go with the namespace.

@@ -9,7 +9,7 @@ use crate::browser::call_through;
 use crate::netns::{NetnsPair, NsServer};
 use std::time::{Duration, Instant};
 
-fn kill9(pid: u32) {
+pub(crate) fn kill9(pid: u32) {
     let _ = rustix::process::kill_process(
         rustix::process::Pid::from_raw(pid as i32).unwrap(),
         rustix::process::Signal::KILL,

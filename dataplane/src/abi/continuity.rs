@@ -10,7 +10,8 @@
 //! away; and a publisher's simulcast SSRCs, learned from rid extensions the
 //! browser no longer sends, could not be learned again. So every worker
 //! writes, about every 100 ms, one record per SRTP context (received and
-//! sent), per outgoing stream (the rewrite state), per local source (its
+//! sent), per outgoing stream (the rewrite state; relay streams
+//! included, ABI 1.11), per local source (its
 //! layers' SSRCs) and per endpoint (transport-wide sequence number) into its part of the
 //! continuity table in the shared region. The control plane's mapping of the
 //! region outlives the dataplane process: after a crash it reads the table,
@@ -22,7 +23,8 @@
 //! word 0  sequence (odd while written)
 //! word 1  endpoint id (0 = free)
 //! word 2  kind u8 (1 SRTP context, 2 outgoing stream, 3 endpoint, 4 layers) |
-//!         direction u8 (SRTP: 1 receive, 2 send) | 0 u16 | SSRC u32 (SRTP)
+//!         direction u8 (SRTP: 1 receive, 2 send) | 0 u16 | SSRC u32 (SRTP;
+//!         stream: its SSRC, ABI 1.11)
 //! word 3  SRTP: RTP index + 1 (0 = none yet) · stream, layers: source id ·
 //!         endpoint: next transport-wide sequence number (u16)
 //! word 4-6 layers: media SSRC of layers 0, 1, 2, then RTX SSRC of layers 0, 1, 2
@@ -101,10 +103,14 @@ pub enum Continuity {
     },
     /// The rewrite state of one outgoing stream.
     Stream {
-        /// Subscriber.
+        /// Subscriber (or relay).
         endpoint: u64,
         /// Source.
         source: u64,
+        /// The stream's SSRC (ABI 1.11; 0 from older writers). A relay
+        /// endpoint has a stream per relayed layer of a source, told apart
+        /// by it.
+        ssrc: u32,
         /// State.
         state: StreamState,
     },
@@ -171,10 +177,12 @@ impl Continuity {
             Continuity::Stream {
                 endpoint,
                 source,
+                ssrc,
                 state,
             } => Continuity::Stream {
                 endpoint,
                 source,
+                ssrc,
                 state: StreamState {
                     seq: state.seq.wrapping_add(RTP_MARGIN as u16),
                     rtx_seq: state.rtx_seq.wrapping_add(RTP_MARGIN as u16),
@@ -215,9 +223,10 @@ impl Continuity {
             Continuity::Stream {
                 endpoint,
                 source,
+                ssrc,
                 state,
             } => {
-                w.u64(endpoint).u8(kind::STREAM).u8(0).u16(0).u32(0);
+                w.u64(endpoint).u8(kind::STREAM).u8(0).u16(0).u32(ssrc);
                 w.u64(source)
                     .u16(state.seq)
                     .u16(state.picture_id)
@@ -278,6 +287,7 @@ impl Continuity {
                 Continuity::Stream {
                     endpoint,
                     source,
+                    ssrc,
                     state: StreamState {
                         seq,
                         timestamp,
@@ -435,6 +445,7 @@ mod tests {
             Continuity::Stream {
                 endpoint: 9,
                 source: 1 << 40,
+                ssrc: 0xfeed_f00d,
                 state: StreamState {
                     seq: 65_535,
                     timestamp: 4_000_000_000,

@@ -53,7 +53,7 @@ pub const MAGIC: [u8; 8] = *b"SWYDABI\0";
 /// Incompatible-change number.
 pub const ABI_MAJOR: u16 = 1;
 /// Compatible-addition number.
-pub const ABI_MINOR: u16 = 10;
+pub const ABI_MINOR: u16 = 11;
 
 /// Errors of the ABI layer.
 #[derive(Debug, Error)]

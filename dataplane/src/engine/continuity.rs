@@ -32,33 +32,30 @@ impl Engine {
             .chain(srtp(Direction::Receive, &e.rx))
             .chain(srtp(Direction::Send, &e.tx))
         });
-        // (relay streams are not carried on yet: a rebuilt dataplane starts
-        // them afresh, docs/cascading.md)
-        let streams = self
-            .streams
-            .iter()
-            .filter(|(_, out)| !out.relay)
-            .filter_map(move |(_, out)| {
-                let endpoint = self.endpoints.get(out.endpoint)?.id;
-                let source = self.sources.get(out.source)?.spec.id;
-                let mut state = StreamState {
-                    rtx_seq: out.rtx_seq,
-                    ..StreamState::default()
-                };
-                if let Some((high, last)) = out.rewriter.high_water() {
-                    let age = now.saturating_duration_since(last).as_millis() as u64;
-                    state.seq = high.seq;
-                    state.timestamp = high.timestamp;
-                    state.picture_id = high.picture_id.unwrap_or(0);
-                    state.tl0_pic_idx = high.tl0_pic_idx.unwrap_or(0);
-                    state.last_sent_ms = unix_ms.saturating_sub(age).max(1);
-                }
-                Some(Continuity::Stream {
-                    endpoint,
-                    source,
-                    state,
-                })
-            });
+        // relay streams too: the far bridge's SRTP contexts hold every
+        // index a stream sent, and one started afresh would be replayed
+        let streams = self.streams.iter().filter_map(move |(_, out)| {
+            let endpoint = self.endpoints.get(out.endpoint)?.id;
+            let source = self.sources.get(out.source)?.spec.id;
+            let mut state = StreamState {
+                rtx_seq: out.rtx_seq,
+                ..StreamState::default()
+            };
+            if let Some((high, last)) = out.rewriter.high_water() {
+                let age = now.saturating_duration_since(last).as_millis() as u64;
+                state.seq = high.seq;
+                state.timestamp = high.timestamp;
+                state.picture_id = high.picture_id.unwrap_or(0);
+                state.tl0_pic_idx = high.tl0_pic_idx.unwrap_or(0);
+                state.last_sent_ms = unix_ms.saturating_sub(age).max(1);
+            }
+            Some(Continuity::Stream {
+                endpoint,
+                source,
+                ssrc: out.spec.ssrc,
+                state,
+            })
+        });
         let layers = self
             .sources
             .iter()
@@ -128,9 +125,21 @@ impl Engine {
                 }
                 Ok(())
             }
-            Continuity::Stream { source, state, .. } => {
+            Continuity::Stream {
+                source,
+                ssrc,
+                state,
+                ..
+            } => {
                 let s = self.source_idx(source)?;
-                let o = self.stream_of(e, s).ok_or(CommandError::UnknownSource)?;
+                // a relay's stream of the layer with that SSRC; else the
+                // endpoint's subscription
+                let o = if self.endpoints.get(e).is_some_and(|ep| ep.relay) {
+                    self.relay_stream(e, s, ssrc)
+                } else {
+                    self.stream_of(e, s)
+                }
+                .ok_or(CommandError::UnknownSource)?;
                 let out = self.streams.get_mut(o).ok_or(CommandError::UnknownSource)?;
                 out.rtx_seq = state.rtx_seq;
                 if state.last_sent_ms != 0 {

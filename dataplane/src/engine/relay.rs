@@ -130,6 +130,14 @@ impl Engine {
             .collect()
     }
 
+    /// The relay stream of source `s` toward endpoint `e` sending with
+    /// `ssrc` (paused or not).
+    pub(super) fn relay_stream(&self, e: u32, s: u32, ssrc: u32) -> Option<u32> {
+        self.relay_streams(e, s)
+            .into_keys()
+            .find(|&o| self.streams.get(o).is_some_and(|st| st.spec.ssrc == ssrc))
+    }
+
     /// `UnrelaySource`: the pair's relay streams go. A pair with none (never
     /// relayed, or every layer left out from the start) is already there.
     pub(super) fn unrelay_source(

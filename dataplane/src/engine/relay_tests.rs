@@ -2,7 +2,10 @@
 //! VP8 publisher with three layers, two subscribers, and relay endpoints
 //! to other bridges.
 
-use super::super::tests::{LAYER_SSRC, Peer, World, add, peer, subscription, video_source};
+use super::super::tests::{
+    LAYER_SSRC, Peer, VecSink, World, add, peer, subscription, video_source,
+};
+use super::super::{Engine, EngineConfig};
 use super::*;
 use crate::abi::{Command, Event};
 use switchyard_wire::rtcp::{NackPair, NackRepr};
@@ -322,4 +325,97 @@ fn a_relay_carries_only_the_layers_asked_for_and_a_layer_back_again_keeps_its_nu
     w.engine.handle_command(w.t, stop.clone(), &mut w.sink);
     w.engine.handle_command(w.t, stop, &mut w.sink);
     assert!(refusals(&mut w).is_empty());
+}
+
+#[test]
+fn a_rebuilt_engine_carries_relay_streams_on_paused_ones_included() {
+    use crate::abi::Continuity;
+    use crate::abi::continuity::RTP_MARGIN;
+    use std::time::Duration;
+    let mut w = World::new();
+    let mut r = relay(&mut w, 4);
+    w.engine
+        .handle_command(w.t, Command::RelaySource(relay_spec(4, 77)), &mut w.sink);
+    w.frame([true; 3]);
+    w.frame([false; 3]);
+    // the top layer leaves the relay; the lower two go on
+    let narrowed = RelaySpec {
+        ssrcs: [RELAY_SSRC[0], RELAY_SSRC[1], 0],
+        ..relay_spec(4, 77)
+    };
+    w.engine
+        .handle_command(w.t, Command::RelaySource(narrowed), &mut w.sink);
+    w.frame([false; 3]);
+    let before = received(&mut w, &mut r);
+    let last = |ssrc: u32| {
+        before
+            .iter()
+            .filter(|p| p.0 == ssrc)
+            .map(|p| p.1)
+            .next_back()
+            .unwrap()
+    };
+    let records: Vec<Continuity> = w.engine.continuity(w.t, 1_000_000).collect();
+    let relay_streams = records
+        .iter()
+        .filter(|c| matches!(c, Continuity::Stream { endpoint: 4, .. }))
+        .count();
+    assert_eq!(relay_streams, 3, "the paused one too: {records:?}");
+
+    // the engine dies; a new one gets the commands the control plane's
+    // replica gives it (docs/abi.md): the endpoints with their SRTP
+    // records, the relay's streams as they were with theirs, then the relay
+    // as it is now
+    w.t += Duration::from_millis(300);
+    let mut engine = Engine::new(EngineConfig::default());
+    engine.set_wall_clock(w.t, 1_000_300);
+    let mut sink = VecSink::default();
+    let mark = Command::SetRelay {
+        endpoint: 4,
+        relay: true,
+    };
+    engine.handle_command(w.t, mark, &mut sink);
+    for p in [&w.publisher, &w.a, &w.b, &r] {
+        add(&mut engine, &mut sink, p, w.t);
+    }
+    engine.handle_command(w.t, Command::AddSource(video_source(1)), &mut sink);
+    engine.handle_command(w.t, Command::RelaySource(relay_spec(4, 77)), &mut sink);
+    for rec in &records {
+        let carried = Command::Resume(rec.carried_on());
+        if matches!(
+            rec,
+            Continuity::Srtp { .. } | Continuity::Stream { endpoint: 4, .. }
+        ) {
+            engine.handle_command(w.t, carried, &mut sink);
+        }
+    }
+    engine.handle_command(w.t, Command::RelaySource(narrowed), &mut sink);
+    w.engine = engine;
+    w.sink = sink;
+    assert!(refusals(&mut w).is_empty());
+    w.frame([true; 3]);
+    let after = received(&mut w, &mut r);
+    // the far bridge's SRTP took every packet (a replayed index would
+    // have failed `received`), numbered on past the margin
+    assert_eq!(after.len(), 4, "{after:?}");
+    for ssrc in &RELAY_SSRC[..2] {
+        let seqs: Vec<u16> = after.iter().filter(|p| p.0 == *ssrc).map(|p| p.1).collect();
+        assert_eq!(
+            seqs,
+            [1, 2].map(|i| last(*ssrc).wrapping_add(RTP_MARGIN as u16 + i))
+        );
+    }
+    // the top layer back: it too carries on
+    w.engine
+        .handle_command(w.t, Command::RelaySource(relay_spec(4, 77)), &mut w.sink);
+    w.frame([true; 3]);
+    let top: Vec<u16> = received(&mut w, &mut r)
+        .into_iter()
+        .filter(|p| p.0 == RELAY_SSRC[2])
+        .map(|p| p.1)
+        .collect();
+    assert_eq!(
+        top,
+        [1, 2].map(|i| last(RELAY_SSRC[2]).wrapping_add(RTP_MARGIN as u16 + i))
+    );
 }
