@@ -125,7 +125,7 @@ pub const NOMINAL_AUDIO_BPS: u64 = 40_000;
 pub const AUDIO_OVERHEAD_BPS: u64 = 44 * 8 * 50;
 
 /// Upgrades need this much headroom over their cost.
-const UPGRADE_HEADROOM: f64 = 1.1;
+pub const UPGRADE_HEADROOM: f64 = 1.1;
 
 /// The lowest layers may exceed the estimate by this much before a video is
 /// paused. A delay-based estimate that detects overuse drops to 0.85 × what

@@ -248,6 +248,7 @@ async fn stats(State(s): State<Arc<AppState>>) -> Json<Value> {
         },
         "dataplane": { "workers": workers.unwrap_or_default() },
         "bridges": s.signalling.bridges_json()["bridges"],
+        "relays": s.signalling.relays_json(),
         "signalling": s.signalling.bounded_state(),
     }))
 }

@@ -243,6 +243,13 @@ impl Signalling {
         serde_json::json!({ "bridges": list })
     }
 
+    /// `/stats`' `relays`: the focus's relays between bridges (cascading),
+    /// each end with its estimate of the link.
+    pub fn relays_json(&self) -> serde_json::Value {
+        let relays = lock(&self.hub).as_ref().map(|h| h.relays());
+        serde_json::to_value(relays.unwrap_or_default()).unwrap_or_default()
+    }
+
     fn hub_config(&self) -> HubConfig {
         HubConfig {
             limits: self.settings.limits,

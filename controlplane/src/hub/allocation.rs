@@ -83,7 +83,7 @@ impl RecentEstimates {
 
     /// Within [`crate::allocator::FALL_MEMORY`] of `now` the estimate fell
     /// and the receiver lost packets.
-    fn congested(&self, now: Instant) -> bool {
+    pub(super) fn congested(&self, now: Instant) -> bool {
         let lately = |t: Option<Instant>| {
             t.is_some_and(|t| now.saturating_duration_since(t) < crate::allocator::FALL_MEMORY)
         };

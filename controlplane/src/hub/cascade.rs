@@ -19,18 +19,21 @@
 //! dataplane refuses to relay a copy or to subscribe a relay, so a room over
 //! any number of bridges has no loops.
 
+use super::relay_link::{self, Change, Crossing, RelayLink};
 use super::{Hub, Published};
 use crate::agent::{ToAgent, TransportSpec};
-use crate::allocator::Target;
+use crate::allocator::{NOMINAL_AUDIO_BPS, NOMINAL_BPS, Target, UPGRADE_HEADROOM};
 use crate::ice::Credentials;
 use crate::sdp::Setup;
 use crate::signalling::{ErrorCode, ProtocolError};
 use rand::Rng;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use switchyard_dataplane::abi::command::MAX_LAYERS;
 use switchyard_dataplane::abi::{Command, LayerSpec, RelaySpec, SourceSpec};
 use switchyard_wire::rtp::ExtensionIds;
+use webrtc_sdp::media_type::SdpMediaValue;
 
 /// Header extensions on relays, the same at both ends: what the far bridge
 /// needs of a relayed packet (the audio level for the dominant speaker,
@@ -63,6 +66,10 @@ pub(super) struct RelayEnd {
     /// `RelaySource` commands waiting for that.
     #[serde(with = "crate::replica::saved_commands")]
     parked: Vec<Command>,
+    /// Its sending direction's estimate and hold (docs/cascading.md,
+    /// "Bandwidth"); a restarted focus starts it afresh.
+    #[serde(skip)]
+    pub(super) link: RelayLink,
 }
 
 /// A relay between two workers of two bridges: `ends[0]` on the bridge
@@ -94,6 +101,34 @@ impl Relay {
         let [x, y] = &self.ends;
         (x.leg == *a && y.leg == *b) || (x.leg == *b && y.leg == *a)
     }
+}
+
+/// A relay as `/stats` shows it (docs/deployment.md).
+#[derive(Debug, serde::Serialize)]
+pub struct RelayView {
+    /// The rooms it serves.
+    pub rooms: Vec<String>,
+    /// Its two ends.
+    pub ends: Vec<RelayEndView>,
+}
+
+/// One end of a relay as `/stats` shows it: what it sends toward the other.
+#[derive(Debug, serde::Serialize)]
+pub struct RelayEndView {
+    /// Its bridge and worker.
+    pub bridge: String,
+    pub worker: usize,
+    /// Its endpoint id.
+    pub endpoint: u64,
+    /// ICE and DTLS done, its endpoint in the dataplane.
+    pub connected: bool,
+    /// Sources it sends over the relay, and their layers crossing now.
+    pub sources: usize,
+    pub layers: usize,
+    /// Its dataplane's estimate of the link toward the other end (bit/s).
+    pub estimate_bps: Option<u64>,
+    /// The link is congested: what crosses is held to the estimate.
+    pub held: bool,
 }
 
 /// A source's copy on a bridge other than its publisher's.
@@ -289,6 +324,7 @@ impl Hub {
             leg: legs[i].clone(),
             connected: false,
             parked: Vec::new(),
+            link: RelayLink::default(),
         };
         self.relays.push(Relay {
             ends: [end(0), end(1)],
@@ -483,40 +519,179 @@ impl Hub {
             .min(count)
     }
 
+    /// What a source's layers cost crossing a relay (bit/s; the nominal
+    /// rates until the dataplane reports them) and whether it is a video.
+    fn crossing_costs(&self, source: u64) -> ([u64; 3], bool) {
+        let video = self
+            .publishers
+            .get(&source)
+            .and_then(|p| self.participants.get(p))
+            .and_then(|p| p.published.iter().find(|s| s.source == source))
+            .is_none_or(|s| s.kind == SdpMediaValue::Video);
+        let reported = self
+            .layer_rates
+            .get(&source)
+            .map(|r| r.costs())
+            .unwrap_or_default();
+        let costs = match (video, reported.iter().any(|&b| b > 0)) {
+            (_, true) => reported.map(u64::from),
+            (true, false) => NOMINAL_BPS.map(u64::from),
+            (false, false) => [NOMINAL_AUDIO_BPS, 0, 0],
+        };
+        (costs, video)
+    }
+
+    /// The layers each copy over a held relay link may carry (by copy id):
+    /// what its receivers use, fitted with every other copy over the same
+    /// link to the link's estimate ([`relay_link::fit`]), and to the
+    /// estimate less the headroom an upgrade needs. Copies over links that
+    /// are not held are not listed.
+    fn held_layers(&self) -> BTreeMap<u64, (u8, u8)> {
+        let mut out = BTreeMap::new();
+        for end in self.relays.iter().flat_map(|x| &x.ends) {
+            let Some(budget) = end.link.budget() else {
+                continue;
+            };
+            let copies: Vec<(&str, &SourceCopy)> = self
+                .rooms
+                .iter()
+                .flat_map(|(name, r)| r.copies.iter().map(move |c| (name.as_str(), c)))
+                .filter(|(_, c)| c.near == end.endpoint)
+                .collect();
+            let crossings: Vec<Crossing> = copies
+                .iter()
+                .map(|(name, c)| {
+                    let (costs, video) = self.crossing_costs(c.source);
+                    Crossing {
+                        need: self.layers_needed(name, c),
+                        costs,
+                        video,
+                    }
+                })
+                .collect();
+            let fits = relay_link::fit(&crossings, budget);
+            let up = relay_link::fit(&crossings, (budget as f64 / UPGRADE_HEADROOM) as u64);
+            for (((_, c), fits), up) in copies.iter().zip(fits).zip(up) {
+                out.insert(c.id, (fits, up));
+            }
+        }
+        out
+    }
+
+    /// A relay end's estimate of its link: a hold that starts fits what
+    /// crosses it at once, in every room it serves; and as long as it is
+    /// held, what crosses follows the estimate.
+    pub(super) fn relay_estimate(&mut self, now: Instant, endpoint: u64, estimate: u64, loss: f64) {
+        let Some(relay) = self
+            .relays
+            .iter_mut()
+            .find(|x| x.ends.iter().any(|e| e.endpoint == endpoint))
+        else {
+            return;
+        };
+        let rooms = relay.rooms.clone();
+        let Some(end) = relay.ends.iter_mut().find(|e| e.endpoint == endpoint) else {
+            return;
+        };
+        let change = end.link.on_estimate(now, estimate, loss);
+        let held = end.link.budget().is_some();
+        if change == Some(Change::Held) {
+            tracing::info!(target: "switchyard::hub", endpoint, bridge = end.leg.bridge, estimate, loss, hold_s = end.link.hold().as_secs(), "relay link congested: what crosses is held to its estimate");
+        }
+        if held {
+            for room in rooms {
+                self.fit_relays(&room, Some(now));
+            }
+        }
+    }
+
+    /// Every relay with its ends, for `/stats`.
+    pub fn relays(&self) -> Vec<RelayView> {
+        let copies = || self.rooms.values().flat_map(|r| &r.copies);
+        self.relays
+            .iter()
+            .map(|x| RelayView {
+                rooms: x.rooms.clone(),
+                ends: x
+                    .ends
+                    .iter()
+                    .map(|e| {
+                        let sent = || copies().filter(|c| c.near == e.endpoint);
+                        RelayEndView {
+                            bridge: e.leg.bridge.clone(),
+                            worker: e.leg.worker,
+                            endpoint: e.endpoint,
+                            connected: e.connected,
+                            sources: sent().count(),
+                            layers: sent()
+                                .map(|c| usize::from(c.relayed.min(c.layer_count())))
+                                .sum(),
+                            estimate_bps: e.link.estimate(),
+                            held: e.link.is_held(),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Frees the relay links whose hold has run out; their rooms carry what
+    /// their far receivers use again (the periodic pass fits them next).
+    pub(super) fn free_relay_links(&mut self, now: Instant) {
+        for end in self.relays.iter_mut().flat_map(|x| x.ends.iter_mut()) {
+            if end.link.free_if_due(now) == Some(Change::Freed) {
+                tracing::info!(target: "switchyard::hub", endpoint = end.endpoint, bridge = end.leg.bridge, "relay link no longer congested: what crosses follows its receivers again");
+            }
+        }
+    }
+
     /// Fits what crosses the relays of room `name` to what the receivers on
     /// the far side use (docs/cascading.md, "What crosses"): a copy whose
     /// receivers need more layers gets them at once; one that needs fewer
     /// keeps them until it has needed fewer for [`NARROW_HOLD`] — judged only
     /// when `now` is given (the periodic pass), so the calls that follow a
-    /// receiver's changes only widen.
+    /// receiver's changes only widen. Over a congested link ("Bandwidth")
+    /// what fits its estimate is the limit, and narrowing to it is at once.
     pub(super) fn fit_relays(&mut self, name: &str, now: Option<Instant>) {
         let Some(r) = self.rooms.get(name) else {
             return;
         };
-        let needs: Vec<u8> = r
+        let held = self.held_layers();
+        let needs: Vec<(u8, Option<(u8, u8)>)> = r
             .copies
             .iter()
-            .map(|c| self.layers_needed(name, c))
+            .map(|c| {
+                let used = self.layers_needed(name, c);
+                let fits = held
+                    .get(&c.id)
+                    .map(|&(fits, up)| (fits.min(used), up.min(used)));
+                (used, fits)
+            })
             .collect();
         let mut commands = Vec::new();
         let Some(r) = self.rooms.get_mut(name) else {
             return;
         };
-        for (c, need) in r.copies.iter_mut().zip(needs) {
+        for (c, (used, fits)) in r.copies.iter_mut().zip(needs) {
             let relayed = c.relayed.min(c.layer_count());
-            let refit = if need > relayed {
-                true
-            } else if need < relayed {
-                match now {
-                    Some(now) => {
+            let (need, refit) = match fits {
+                // a held link: down to what fits at once, up only with
+                // headroom (an estimate moving around a layer's cost does
+                // not flip that layer on and off)
+                Some((fits, _)) if fits < relayed => (fits, true),
+                Some((_, up)) => (up, up > relayed),
+                None if used > relayed => (used, true),
+                None if used < relayed => {
+                    let due = now.is_some_and(|now| {
                         let since = *c.fewer_since.get_or_insert(now);
                         now.saturating_duration_since(since) >= NARROW_HOLD
-                    }
-                    None => false,
+                    });
+                    (used, due)
                 }
-            } else {
-                c.fewer_since = None;
-                false
+                None => {
+                    c.fewer_since = None;
+                    (used, false)
+                }
             };
             if refit {
                 tracing::debug!(target: "switchyard::hub", room = name, source = c.source, bridge = c.bridge, from = relayed, to = need, "relayed layers");

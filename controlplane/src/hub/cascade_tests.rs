@@ -590,3 +590,81 @@ fn a_relay_carries_the_layers_far_receivers_are_given_widening_at_once_narrowing
     c.run(4000);
     assert_eq!(relayed_layers(&c, "eu", video), 3);
 }
+
+/// A bandwidth report of relay end `endpoint`: `bps` estimated, `loss` of
+/// 256 lost.
+fn relay_bandwidth(endpoint: u64, bps: u64, loss: u8) -> FromAgent {
+    FromAgent::Event(Event::Bandwidth {
+        endpoint,
+        estimate_bps: bps,
+        acked_bps: bps,
+        loss,
+        probing: false,
+    })
+}
+
+#[test]
+fn a_congested_relay_link_carries_what_fits_its_estimate_until_it_is_clear_again() {
+    let mut c = Cluster::new(50);
+    let a = c.join("A", "eu");
+    let b = c.join("B", "us");
+    c.run(1000);
+    let video = c.hub.participants[&a]
+        .published
+        .iter()
+        .find(|s| s.kind == SdpMediaValue::Video)
+        .map(|s| s.source)
+        .unwrap();
+    let rates = Event::SourceRates {
+        source: video,
+        layer_bps: [100_000, 300_000, 1_000_000],
+    };
+    c.hub.handle_event(c.t, rates);
+    c.hub
+        .handle_event(c.t, super::tests::bandwidth(b, 5_000_000));
+    c.drain();
+    assert_eq!(relayed_layers(&c, "eu", video), 3);
+    let eu_end = c.hub.relays[0]
+        .ends
+        .iter()
+        .find(|e| e.leg.bridge == "eu")
+        .map(|e| e.endpoint)
+        .unwrap();
+    // the estimate of a link that is fine, low or not, changes nothing
+    c.hub
+        .from_agent(c.t, "eu", relay_bandwidth(eu_end, 3_000_000, 0));
+    c.hub
+        .from_agent(c.t, "eu", relay_bandwidth(eu_end, 900_000, 0));
+    c.drain();
+    assert_eq!(relayed_layers(&c, "eu", video), 3);
+    // another bridge does not speak for this end
+    c.hub
+        .from_agent(c.t, "us", relay_bandwidth(eu_end, 600_000, 40));
+    c.drain();
+    assert_eq!(relayed_layers(&c, "eu", video), 3);
+    // the estimate falls with 15 % loss: 1.44 Mbit/s of use, 0.6 fit: the
+    // 720p layer leaves at once; audio and the lower layers go on
+    c.hub
+        .from_agent(c.t, "eu", relay_bandwidth(eu_end, 600_000, 40));
+    c.drain();
+    assert_eq!(relayed_layers(&c, "eu", video), 2);
+    // B's own allocation is B's business: it still asks for the top
+    assert_eq!(target_of(&c, b, video), Some(Target::Layer(2)));
+    // the estimate creeping up to just what the top layer would need: no
+    // flip without headroom
+    c.run(1000);
+    c.hub
+        .from_agent(c.t, "eu", relay_bandwidth(eu_end, 1_450_000, 0));
+    c.drain();
+    assert_eq!(relayed_layers(&c, "eu", video), 2);
+    // steady at 0.6 without loss: held while congestion counts (10 s) and
+    // the hold (5 s) runs, then every layer B uses crosses again
+    for _ in 0..12 {
+        c.hub
+            .from_agent(c.t, "eu", relay_bandwidth(eu_end, 600_000, 0));
+        c.run(1000);
+    }
+    assert_eq!(relayed_layers(&c, "eu", video), 2, "still held");
+    c.run(4000);
+    assert_eq!(relayed_layers(&c, "eu", video), 3, "freed");
+}

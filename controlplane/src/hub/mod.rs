@@ -20,6 +20,7 @@ mod layer_rates;
 mod media;
 mod moderation;
 mod moves;
+mod relay_link;
 mod saved;
 
 pub use saved::{SavedHub, SavedHubRef};
@@ -731,6 +732,7 @@ impl Hub {
         self.move_off_lost_bridges(now);
         if self.next_allocation.is_none_or(|t| now >= t) {
             self.next_allocation = Some(now + Duration::from_secs(1));
+            self.free_relay_links(now);
             let ids: Vec<u64> = self.participants.keys().copied().collect();
             for id in ids {
                 self.reallocate(now, id);
@@ -805,9 +807,10 @@ impl Hub {
             Event::AudioLevel { source, .. } | Event::SourceRates { source, .. } => {
                 source_on(source)
             }
-            Event::Bandwidth { endpoint, .. } | Event::EndpointIdle { endpoint, .. } => {
-                self.is_on(*endpoint, bridge)
+            Event::Bandwidth { endpoint, .. } => {
+                self.is_on(*endpoint, bridge) || self.is_relay_on(*endpoint, bridge)
             }
+            Event::EndpointIdle { endpoint, .. } => self.is_on(*endpoint, bridge),
             Event::CommandFailed { id, .. } => self.is_on(*id, bridge) || source_on(id),
             _ => false,
         }
@@ -842,6 +845,8 @@ impl Hub {
                         .record(now, estimate_bps, f64::from(loss) / 256.0);
                     p.probing.on_estimate(now, estimate_bps);
                     self.reallocate(now, endpoint);
+                } else {
+                    self.relay_estimate(now, endpoint, estimate_bps, f64::from(loss) / 256.0);
                 }
             }
             Event::SourceRates { source, layer_bps } if self.is_published(source) => {

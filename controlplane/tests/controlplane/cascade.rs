@@ -477,6 +477,25 @@ fn three_percent_loss_on_the_link_is_repaired_across_it() {
         "across the link: B sent {nacks} NACKs ({again} packets asked for again, {given_up} given up), A resent {resent} packets"
     );
     assert!(nacks > 0.0 && resent > 0.0, "{}", context());
+    // each end's estimate of the link toward the other reaches the focus,
+    // which holds what crosses a congested link to it (docs/cascading.md,
+    // "Bandwidth"); 3 % loss is repaired, not congestion
+    let relays = report["stats_after"]["relays"].as_array().cloned();
+    eprintln!("the focus's relays: {relays:?}");
+    let ends = relays
+        .as_deref()
+        .and_then(|r| r.first())
+        .and_then(|r| r["ends"].as_array().cloned())
+        .unwrap_or_default();
+    for (bridge, sources) in [("bA", 4.0), ("bB", 2.0)] {
+        let end = ends
+            .iter()
+            .find(|e| e["bridge"] == bridge)
+            .unwrap_or_else(|| panic!("a relay end on {bridge}: {}", context()));
+        assert_eq!(end["connected"], true, "{}", context());
+        assert_eq!(num(&end["sources"]), sources, "{}", context());
+        assert!(num(&end["estimate_bps"]) > 0.0, "{}", context());
+    }
 }
 
 /// Show 5: the simulcast switching scenario with the publisher on A and the
