@@ -27,15 +27,15 @@ pub(super) struct Wishes {
 /// not raise the estimate doubles the gap (up to [`PROBE_GAP_MAX`]), so a
 /// path that is really full is not hammered, and one that raised it by a
 /// fifth or more is followed at once.
-const PROBE_GAP: Duration = Duration::from_secs(2);
+pub(super) const PROBE_GAP: Duration = Duration::from_secs(2);
 const PROBE_GAP_MAX: Duration = Duration::from_secs(6);
 /// A probe asks for at most this multiple of the current estimate.
-const PROBE_STEP: u64 = 4;
+pub(super) const PROBE_STEP: u64 = 4;
 /// How long a probe pads.
-const PROBE_MS: u32 = 400;
+pub(super) const PROBE_MS: u32 = 400;
 /// A probe aims this far above what the wishes cost, so that an upgrade
 /// has its headroom once the probe succeeds.
-const PROBE_OVERSHOOT: f64 = 1.25;
+pub(super) const PROBE_OVERSHOOT: f64 = 1.25;
 
 /// A receiver's estimates of the last [`crate::allocator::PAUSE_HOLD`], and
 /// when the estimate last fell and when the receiver last lost packets.
@@ -71,7 +71,7 @@ impl RecentEstimates {
     }
 
     /// The estimate fell within `d` of `now`.
-    fn fell_within(&self, now: Instant, d: Duration) -> bool {
+    pub(super) fn fell_within(&self, now: Instant, d: Duration) -> bool {
         self.last_fall
             .is_some_and(|t| now.saturating_duration_since(t) < d)
     }
@@ -144,7 +144,7 @@ impl Probing {
     }
 
     /// Whether a probe may start now (and records it if so).
-    fn start(&mut self, now: Instant, estimate: u64) -> bool {
+    pub(super) fn start(&mut self, now: Instant, estimate: u64) -> bool {
         if self
             .last
             .is_some_and(|t| now.saturating_duration_since(t) < self.gap)

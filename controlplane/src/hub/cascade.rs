@@ -19,6 +19,7 @@
 //! dataplane refuses to relay a copy or to subscribe a relay, so a room over
 //! any number of bridges has no loops.
 
+use super::allocation::PROBE_MS;
 use super::relay_link::{self, Change, Crossing, RelayLink};
 use super::{Hub, Published};
 use crate::agent::{ToAgent, TransportSpec};
@@ -541,6 +542,21 @@ impl Hub {
         (costs, video)
     }
 
+    /// The copies relay end `endpoint` sends (with their rooms), and what
+    /// each of them would cost crossing with the layers its receivers use.
+    fn crossings_of(&self, endpoint: u64) -> (Vec<u64>, Vec<Crossing>) {
+        self.rooms
+            .iter()
+            .flat_map(|(name, r)| r.copies.iter().map(move |c| (name.as_str(), c)))
+            .filter(|(_, c)| c.near == endpoint)
+            .map(|(name, c)| {
+                let (costs, video) = self.crossing_costs(c.source);
+                let need = self.layers_needed(name, c);
+                (c.id, Crossing { need, costs, video })
+            })
+            .unzip()
+    }
+
     /// The layers each copy over a held relay link may carry (by copy id):
     /// what its receivers use, fitted with every other copy over the same
     /// link to the link's estimate ([`relay_link::fit`]), and to the
@@ -552,27 +568,11 @@ impl Hub {
             let Some(budget) = end.link.budget() else {
                 continue;
             };
-            let copies: Vec<(&str, &SourceCopy)> = self
-                .rooms
-                .iter()
-                .flat_map(|(name, r)| r.copies.iter().map(move |c| (name.as_str(), c)))
-                .filter(|(_, c)| c.near == end.endpoint)
-                .collect();
-            let crossings: Vec<Crossing> = copies
-                .iter()
-                .map(|(name, c)| {
-                    let (costs, video) = self.crossing_costs(c.source);
-                    Crossing {
-                        need: self.layers_needed(name, c),
-                        costs,
-                        video,
-                    }
-                })
-                .collect();
+            let (copies, crossings) = self.crossings_of(end.endpoint);
             let fits = relay_link::fit(&crossings, budget);
             let up = relay_link::fit(&crossings, (budget as f64 / UPGRADE_HEADROOM) as u64);
-            for (((_, c), fits), up) in copies.iter().zip(fits).zip(up) {
-                out.insert(c.id, (fits, up));
+            for ((c, fits), up) in copies.into_iter().zip(fits).zip(up) {
+                out.insert(c, (fits, up));
             }
         }
         out
@@ -596,7 +596,7 @@ impl Hub {
         let change = end.link.on_estimate(now, estimate, loss);
         let held = end.link.budget().is_some();
         if change == Some(Change::Held) {
-            tracing::info!(target: "switchyard::hub", endpoint, bridge = end.leg.bridge, estimate, loss, hold_s = end.link.hold().as_secs(), "relay link congested: what crosses is held to its estimate");
+            tracing::info!(target: "switchyard::hub", endpoint, bridge = end.leg.bridge, estimate, loss, "relay link congested: what crosses is held to its estimate");
         }
         if held {
             for room in rooms {
@@ -635,12 +635,41 @@ impl Hub {
             .collect()
     }
 
-    /// Frees the relay links whose hold has run out; their rooms carry what
-    /// their far receivers use again (the periodic pass fits them next).
-    pub(super) fn free_relay_links(&mut self, now: Instant) {
-        for end in self.relays.iter_mut().flat_map(|x| x.ends.iter_mut()) {
-            if end.link.free_if_due(now) == Some(Change::Freed) {
-                tracing::info!(target: "switchyard::hub", endpoint = end.endpoint, bridge = end.leg.bridge, "relay link no longer congested: what crosses follows its receivers again");
+    /// The periodic care of held relay links: one whose estimate covers what
+    /// its far receivers use, with no congestion for the hold, is freed
+    /// (the periodic pass then fits its rooms to their receivers again);
+    /// one that it does not cover is probed toward it.
+    pub(super) fn tend_relay_links(&mut self, now: Instant) {
+        let held: Vec<u64> = self
+            .relays
+            .iter()
+            .flat_map(|x| &x.ends)
+            .filter(|e| e.link.is_held())
+            .map(|e| e.endpoint)
+            .collect();
+        for endpoint in held {
+            let (_, crossings) = self.crossings_of(endpoint);
+            let used = relay_link::cost(&crossings, crossings.iter().map(|c| c.need));
+            let Some(end) = self.relay_end_mut(endpoint) else {
+                continue;
+            };
+            if end.link.free_if_due(now, used) == Some(Change::Freed) {
+                tracing::info!(target: "switchyard::hub", endpoint, bridge = end.leg.bridge, "relay link no longer congested: what crosses follows its receivers again");
+                continue;
+            }
+            let probe = match end.connected {
+                true => end.link.probe(now, used),
+                false => None,
+            };
+            if let Some(target_bps) = probe {
+                let (bridge, worker) = (end.leg.bridge.clone(), end.leg.worker);
+                tracing::debug!(target: "switchyard::hub", endpoint, bridge, target_bps, used, "probing a held relay link");
+                let command = Command::Probe {
+                    endpoint,
+                    target_bps,
+                    duration_ms: PROBE_MS,
+                };
+                self.dataplane(&bridge, worker, command);
             }
         }
     }

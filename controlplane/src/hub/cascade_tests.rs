@@ -657,14 +657,45 @@ fn a_congested_relay_link_carries_what_fits_its_estimate_until_it_is_clear_again
         .from_agent(c.t, "eu", relay_bandwidth(eu_end, 1_450_000, 0));
     c.drain();
     assert_eq!(relayed_layers(&c, "eu", video), 2);
-    // steady at 0.6 without loss: held while congestion counts (10 s) and
-    // the hold (5 s) runs, then every layer B uses crosses again
-    for _ in 0..12 {
+    // steady at 0.6 without loss: the link stays held and is probed toward
+    // what B uses (audio and three layers, 1.25 × over), each probe that
+    // does not raise the estimate waiting longer for the next
+    let probes = |c: &Cluster| {
+        c.commands("eu")
+            .iter()
+            .filter_map(|x| match x {
+                Command::Probe {
+                    endpoint,
+                    target_bps,
+                    ..
+                } if *endpoint == eu_end => Some(*target_bps),
+                _ => None,
+            })
+            .collect::<Vec<u64>>()
+    };
+    for _ in 0..16 {
         c.hub
             .from_agent(c.t, "eu", relay_bandwidth(eu_end, 600_000, 0));
         c.run(1000);
     }
     assert_eq!(relayed_layers(&c, "eu", video), 2, "still held");
-    c.run(4000);
-    assert_eq!(relayed_layers(&c, "eu", video), 3, "freed");
+    let sent = probes(&c);
+    let used = 40_000 + 100_000 + 300_000 + 1_000_000;
+    assert!(
+        (2..=5).contains(&sent.len()) && sent.iter().all(|&p| p == used * 5 / 4),
+        "{sent:?}"
+    );
+    // a probe found room: every layer B uses crosses again, the link freed
+    c.hub
+        .from_agent(c.t, "eu", relay_bandwidth(eu_end, 2_000_000, 0));
+    c.drain();
+    assert_eq!(relayed_layers(&c, "eu", video), 3, "fits with headroom");
+    c.run(1000);
+    assert!(
+        !c.hub.relays[0].ends.iter().any(|e| e.link.is_held()),
+        "freed"
+    );
+    let n = probes(&c).len();
+    c.run(5000);
+    assert_eq!(probes(&c).len(), n, "no probe on a free link");
 }

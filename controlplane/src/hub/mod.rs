@@ -732,7 +732,7 @@ impl Hub {
         self.move_off_lost_bridges(now);
         if self.next_allocation.is_none_or(|t| now >= t) {
             self.next_allocation = Some(now + Duration::from_secs(1));
-            self.free_relay_links(now);
+            self.tend_relay_links(now);
             let ids: Vec<u64> = self.participants.keys().copied().collect();
             for id in ids {
                 self.reallocate(now, id);

@@ -9,55 +9,40 @@
 //! a large room exceeds. So a relay carries what its far receivers use (the
 //! rule of "What crosses") until the link shows congestion — the estimate
 //! fell *and* packets were lost, the allocator's own test for a browser.
-//! Then what crosses is held to the estimate: the top layers leave, the
-//! costliest first, never a video's lowest layer and never audio. The hold
-//! is lifted once the link has shown no congestion for [`HOLD`]; on a link
-//! that is still too narrow the layers that come back congest it again, and
-//! each relapse within [`RELAPSE`] of a lift holds twice as long (up to
-//! [`HOLD_MAX`]), so a narrow link is tried again rarely.
+//! Then the link is *held*: what crosses is fitted to the estimate (the top
+//! layers leave, the costliest first, never a video's lowest layer and never
+//! audio). While what the far receivers use does not fit, the link is
+//! probed (padding up to what they use, as for a browser) rather than given
+//! the layers back to find out: layers that do not fit freeze every far
+//! receiver of them when they congest the link again. The hold ends when the
+//! estimate covers what is used and the link has shown no congestion for
+//! [`HOLD`].
 
-use super::allocation::RecentEstimates;
+use super::allocation::{PROBE_GAP, PROBE_OVERSHOOT, PROBE_STEP, Probing, RecentEstimates};
 use std::time::{Duration, Instant};
 
-/// A held link is freed this long after it last showed congestion.
+/// A held link is freed no sooner than this after it last showed
+/// congestion.
 pub(super) const HOLD: Duration = Duration::from_secs(5);
-/// The longest hold.
-const HOLD_MAX: Duration = Duration::from_secs(80);
-/// Congestion this soon after a lift is a relapse: the next hold doubles.
-const RELAPSE: Duration = Duration::from_secs(30);
 
 /// What happened to a link's hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Change {
     /// Congestion: what crosses is held to the estimate from now on.
     Held,
-    /// No congestion for the hold: the link carries what is used again.
+    /// The estimate covers what is used and no congestion for the hold:
+    /// the link carries what is used again.
     Freed,
 }
 
 /// One sending end's view of its relay link.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct RelayLink {
     recent: RecentEstimates,
     estimate: Option<u64>,
     /// While held: when the link last showed congestion.
     held: Option<Instant>,
-    /// How long the next hold lasts.
-    hold: Duration,
-    /// When the last hold was lifted.
-    freed: Option<Instant>,
-}
-
-impl Default for RelayLink {
-    fn default() -> Self {
-        RelayLink {
-            recent: RecentEstimates::default(),
-            estimate: None,
-            held: None,
-            hold: HOLD,
-            freed: None,
-        }
-    }
+    probing: Probing,
 }
 
 impl RelayLink {
@@ -66,43 +51,47 @@ impl RelayLink {
     pub(super) fn on_estimate(&mut self, now: Instant, estimate: u64, loss: f64) -> Option<Change> {
         self.recent.record(now, estimate, loss);
         self.estimate = Some(estimate);
+        self.probing.on_estimate(now, estimate);
         if !self.recent.congested(now) {
             return None;
         }
         let started = self.held.is_none();
-        if started {
-            let relapse = self
-                .freed
-                .is_some_and(|t| now.saturating_duration_since(t) < RELAPSE);
-            self.hold = match relapse {
-                true => (self.hold * 2).min(HOLD_MAX),
-                false => HOLD,
-            };
-        }
         self.held = Some(now);
         started.then_some(Change::Held)
     }
 
-    /// Frees a hold that has lasted its time: `Some(Freed)` when it did.
-    pub(super) fn free_if_due(&mut self, now: Instant) -> Option<Change> {
+    /// Frees a hold once the estimate covers `used_bps` (what the far
+    /// receivers use) and the link has shown no congestion for [`HOLD`].
+    pub(super) fn free_if_due(&mut self, now: Instant, used_bps: u64) -> Option<Change> {
         let last = self.held?;
-        if now.saturating_duration_since(last) < self.hold {
+        if now.saturating_duration_since(last) < HOLD || self.estimate? < used_bps {
             return None;
         }
         self.held = None;
-        self.freed = Some(now);
         Some(Change::Freed)
+    }
+
+    /// The rate to probe a held link at now (bit/s), when what the far
+    /// receivers use (`used_bps`) does not fit its estimate: above it by the
+    /// allocator's overshoot, at most [`PROBE_STEP`] × the estimate; none
+    /// within [`PROBE_GAP`] of a fall (the queue is still full then), and
+    /// the gap between probes doubling while they do not raise the estimate.
+    pub(super) fn probe(&mut self, now: Instant, used_bps: u64) -> Option<u64> {
+        let estimate = self.budget()?;
+        if estimate >= used_bps || self.recent.fell_within(now, PROBE_GAP) {
+            return None;
+        }
+        if !self.probing.start(now, estimate) {
+            return None;
+        }
+        let aim = (used_bps as f64 * PROBE_OVERSHOOT) as u64;
+        Some(aim.min(PROBE_STEP * estimate).max(1))
     }
 
     /// What may cross while the link is held (its estimate, bit/s); `None`
     /// while it is not.
     pub(super) fn budget(&self) -> Option<u64> {
         self.held.and(self.estimate)
-    }
-
-    /// How long the current (or next) hold lasts.
-    pub(super) fn hold(&self) -> Duration {
-        self.hold
     }
 
     /// The last estimate (bit/s), if any came.
@@ -127,17 +116,21 @@ pub(super) struct Crossing {
     pub(super) video: bool,
 }
 
+/// What the crossings cost with `layers` of each.
+pub(super) fn cost(crossings: &[Crossing], layers: impl IntoIterator<Item = u8>) -> u64 {
+    crossings
+        .iter()
+        .zip(layers)
+        .map(|(c, n)| c.costs.iter().take(usize::from(n)).sum::<u64>())
+        .sum()
+}
+
 /// How many layers of each crossing fit `budget_bps`: all they need when
 /// that fits; else top layers leave, the costliest first, until it fits or
 /// every video is down to its lowest layer.
 pub(super) fn fit(crossings: &[Crossing], budget_bps: u64) -> Vec<u8> {
-    let cost = |c: &Crossing, n: u8| -> u64 { c.costs.iter().take(usize::from(n)).sum() };
     let mut layers: Vec<u8> = crossings.iter().map(|c| c.need).collect();
-    let mut total: u64 = crossings
-        .iter()
-        .zip(&layers)
-        .map(|(c, &n)| cost(c, n))
-        .sum();
+    let mut total = cost(crossings, layers.iter().copied());
     while total > budget_bps {
         let top = |i: usize| crossings[i].costs[usize::from(layers[i]).min(3) - 1];
         let Some(i) = (0..crossings.len())
@@ -187,45 +180,44 @@ mod tests {
     }
 
     #[test]
-    fn a_link_is_held_on_congestion_and_freed_after_the_hold_doubling_on_relapse() {
+    fn a_link_is_held_on_congestion_probed_and_freed_once_the_estimate_covers_the_use() {
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let used = 1_500_000;
         let mut l = RelayLink::default();
         // a steady estimate, and a fall without loss: no hold
         assert_eq!(l.on_estimate(at(0), 3_000_000, 0.0), None);
         assert_eq!(l.on_estimate(at(500), 2_000_000, 0.0), None);
-        assert_eq!(l.budget(), None);
+        assert_eq!((l.budget(), l.probe(at(500), used)), (None, None));
         // loss with the fall: held to the estimate
-        assert_eq!(l.on_estimate(at(1000), 1_800_000, 0.1), Some(Change::Held));
-        assert_eq!(l.budget(), Some(1_800_000));
-        assert_eq!(l.on_estimate(at(1500), 1_900_000, 0.0), None);
-        assert_eq!(
-            l.budget(),
-            Some(1_900_000),
-            "the budget follows the estimate"
-        );
-        // congestion counts for FALL_MEMORY (10 s) after the loss; then the
-        // hold runs
-        let last = 1000 + crate::allocator::FALL_MEMORY.as_millis() as u64 - 100;
-        l.on_estimate(at(last), 1_900_000, 0.0);
-        assert_eq!(l.free_if_due(at(last + 4_900)), None);
-        assert_eq!(l.free_if_due(at(last + 5_000)), Some(Change::Freed));
+        assert_eq!(l.on_estimate(at(1000), 800_000, 0.1), Some(Change::Held));
+        assert_eq!(l.budget(), Some(800_000));
+        assert_eq!(l.on_estimate(at(1500), 900_000, 0.0), None);
+        assert_eq!(l.budget(), Some(900_000), "the budget follows the estimate");
+        // no probe while the queue the fall showed drains (the last fall
+        // was at 1.5 s: 0.9 is below 0.85 × the 3.0 of the last 2 s)
+        assert_eq!(l.probe(at(3400), used), None);
+        // then one toward what is used, 1.25 × over
+        assert_eq!(l.probe(at(3600), used), Some(1_875_000));
+        // it did not raise the estimate: the next waits twice the gap
+        l.on_estimate(at(4700), 900_000, 0.0);
+        assert_eq!(l.probe(at(7500), used), None);
+        assert_eq!(l.probe(at(7700), used), Some(1_875_000));
+        // congestion counts for FALL_MEMORY (10 s) after the loss; the hold
+        // is not freed while the estimate does not cover the use
+        l.on_estimate(at(10_900), 900_000, 0.0);
+        assert_eq!(l.free_if_due(at(16_000), used), None);
+        assert!(l.is_held());
+        // a probe raised it: freed after the hold
+        l.on_estimate(at(16_100), 1_600_000, 0.0);
+        assert_eq!(l.probe(at(16_200), used), None, "covered: no probe");
+        assert_eq!(l.free_if_due(at(16_200), used), Some(Change::Freed));
         assert_eq!(l.budget(), None);
-        // congested again soon after: a relapse, held twice as long
-        let again = last + 10_000;
-        l.on_estimate(at(again), 3_000_000, 0.0);
-        assert_eq!(
-            l.on_estimate(at(again + 500), 1_000_000, 0.2),
-            Some(Change::Held)
-        );
-        assert_eq!(l.hold(), 2 * HOLD);
-        // a long quiet time after a lift: the hold starts short again
-        let mut quiet = RelayLink::default();
-        quiet.on_estimate(at(0), 3_000_000, 0.0);
-        quiet.on_estimate(at(100), 1_000_000, 0.2);
-        assert_eq!(quiet.free_if_due(at(20_000)), Some(Change::Freed));
-        quiet.on_estimate(at(60_000), 3_000_000, 0.0);
-        quiet.on_estimate(at(60_100), 1_000_000, 0.2);
-        assert_eq!(quiet.hold(), HOLD);
+        // within the hold after congestion, even a covering estimate waits
+        let mut short = RelayLink::default();
+        short.on_estimate(at(0), 3_000_000, 0.0);
+        short.on_estimate(at(100), 1_000_000, 0.2);
+        short.on_estimate(at(200), 2_000_000, 0.0);
+        assert_eq!(short.free_if_due(at(3_000), used), None);
     }
 }

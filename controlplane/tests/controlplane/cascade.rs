@@ -498,6 +498,126 @@ fn three_percent_loss_on_the_link_is_repaired_across_it() {
     }
 }
 
+/// The link from A to B narrower than what crosses it: 900 kbit/s (`tc`
+/// HTB + TBF on the server namespace's port toward B, for datagrams from A
+/// only)
+/// while Ada's 960×540 camera sends three layers. A's relay end sees the
+/// loss and the fall of its estimate; the focus holds what crosses to the
+/// estimate (docs/cascading.md, "Bandwidth"): the top layer leaves the
+/// relay, and Cy (on B) goes on decoding Ada at a lower layer.
+#[test]
+fn a_relay_link_narrower_than_what_crosses_it_is_held_to_its_estimate() {
+    let c = Cascade::start();
+    let logs = || c.logs();
+    let (a, b) = (&c.net.clients[0], &c.net.clients[1]);
+    let stats = || {
+        let (_, body) = get_in(&c.focus.ns, &c.focus.http, "/stats");
+        serde_json::from_str::<Value>(&body).unwrap_or(Value::Null)
+    };
+    // A's end of the relay: (layers crossing, estimate, held)
+    let a_end = |s: &Value| {
+        let end = s["relays"]
+            .as_array()?
+            .iter()
+            .flat_map(|r| r["ends"].as_array().cloned().unwrap_or_default())
+            .find(|e| e["bridge"] == "bA")?;
+        Some((
+            num(&end["layers"]),
+            num(&end["estimate_bps"]),
+            end["held"] == true,
+        ))
+    };
+    let tc = |args: &[&str]| {
+        let out = NetnsPair::command(&c.net.server_ns, "tc")
+            .args(args)
+            .output()
+            .expect("tc");
+        assert!(
+            out.status.success(),
+            "tc {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let dev = b.server_veth.as_str();
+    let mut samples = Vec::new();
+    let report = c.call_with(
+        "cascadenarrow",
+        ("Ada,Cy", "A,B"),
+        36,
+        &["--camera", "960x540", "--no-devices", "Cy"],
+        || {
+            // Ada's encoder ramps its layers up first
+            std::thread::sleep(Duration::from_secs(6));
+            let sent = || {
+                let bridge = &c.bridges[0];
+                counter(
+                    &get_in(&bridge.ns, &bridge.http, "/metrics").1,
+                    "switchyard_dataplane_relay_bytes_sent_total",
+                )
+            };
+            let before = sent();
+            std::thread::sleep(Duration::from_secs(2));
+            let kbps = (sent() - before) * 8.0 / 2000.0;
+            samples.push(("open", a_end(&stats())));
+            // three quarters of what crosses (however much CPU Ada's
+            // encoder got)
+            let rate = format!("{}kbit", (0.75 * kbps).max(300.0) as u64);
+            eprintln!("relay A -> B: {kbps} kbit/s; the link narrowed to {rate}");
+            // (this kernel has HTB and TBF, no PRIO): A's datagrams to a
+            // class whose queue is a TBF at that rate, the rest unshaped
+            tc(&[
+                "qdisc", "add", "dev", dev, "root", "handle", "1:", "htb", "default", "20",
+            ]);
+            for (class, rate) in [("1:10", "1gbit"), ("1:20", "1gbit")] {
+                tc(&[
+                    "class", "add", "dev", dev, "parent", "1:", "classid", class, "htb", "rate",
+                    rate,
+                ]);
+            }
+            tc(&[
+                "qdisc", "add", "dev", dev, "parent", "1:10", "handle", "10:", "tbf", "rate",
+                &rate, "burst", "16kb", "latency", "100ms",
+            ]);
+            let from_a = format!("{}/32", a.ip);
+            tc(&[
+                "filter", "add", "dev", dev, "parent", "1:", "protocol", "ip", "prio", "1", "u32",
+                "match", "ip", "src", &from_a, "flowid", "1:10",
+            ]);
+            for _ in 0..50 {
+                std::thread::sleep(Duration::from_millis(500));
+                samples.push(("narrow", a_end(&stats())));
+            }
+        },
+    );
+    let context = || format!("samples: {samples:?}\nreport: {report:#}\n{}", logs());
+    eprintln!("A's relay end (layers, estimate, held): {samples:?}");
+    let watch = report["watch"].as_object().expect("watch report");
+    let ada = watch["Ada"]["me"].as_str().unwrap_or("").to_string();
+    let cy = &watch[&format!("Cy<-{ada}")];
+    eprintln!("Cy <- Ada: {cy}");
+    // while the link was open, audio and (at least) two layers crossed
+    let open = samples[0].1.unwrap_or_else(|| panic!("{}", context()));
+    assert!(open.0 >= 3.0, "{}", context());
+    // then the link was held and fewer layers crossed
+    let held: Vec<(f64, f64)> = samples
+        .iter()
+        .filter_map(|(_, s)| *s)
+        .filter(|s| s.2)
+        .map(|s| (s.0, s.1))
+        .collect();
+    assert!(!held.is_empty(), "never held: {}", context());
+    assert!(held.iter().all(|h| h.0 < open.0), "{}", context());
+    assert!(
+        c.focus.log().contains("relay link congested"),
+        "{}",
+        context()
+    );
+    // and Cy saw Ada all along: the top layer's stream stopped, Cy's fell
+    // back to the next at its keyframe
+    assert!(num(&cy["frames_gained"]) >= 200.0, "{}", context());
+    assert!(num(&cy["stall_ms"]) < 2_500.0, "{}", context());
+}
+
 /// Show 5: the simulcast switching scenario with the publisher on A and the
 /// receiver on B holds what it holds on one bridge (switches at keyframes:
 /// one SSRC, no freeze, 720 within 3 s of asking).
