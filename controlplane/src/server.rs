@@ -79,6 +79,8 @@ pub struct RoomSettings {
 /// State the WebSocket handlers and the pump share.
 pub struct Signalling {
     hub: Mutex<Option<Hub>>,
+    /// Told when the pump makes the hub ([`Signalling::hub_ready`]).
+    hub_made: tokio::sync::Notify,
     /// The agent of this host's bridge (locked after `hub` when both are).
     local: Mutex<Option<AgentHost>>,
     sessions: Mutex<Sessions>,
@@ -124,6 +126,7 @@ impl Signalling {
     ) -> Arc<Signalling> {
         Arc::new(Signalling {
             hub: Mutex::new(None),
+            hub_made: tokio::sync::Notify::new(),
             local: Mutex::new(None),
             sessions: Mutex::new(Sessions::new(settings.resume_grace)),
             serials: std::sync::atomic::AtomicU64::new(1),
@@ -198,14 +201,18 @@ impl Signalling {
     /// dataplane is attached and the saved rooms are carried on, at once on
     /// a focus); false if it is still not there.
     pub async fn hub_ready(&self, within: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + within;
-        while lock(&self.hub).is_none() {
-            if tokio::time::Instant::now() >= deadline {
-                return false;
+        let made = async {
+            loop {
+                // registered before the look, so a hub made in between
+                // still wakes it
+                let told = self.hub_made.notified();
+                if lock(&self.hub).is_some() {
+                    return;
+                }
+                told.await;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        true
+        };
+        tokio::time::timeout(within, made).await.is_ok()
     }
 
     /// Runs `f` on the hub, once there is one, and wakes the pump to carry
@@ -405,6 +412,9 @@ impl Signalling {
                         }
                     }
                     None => *hub_guard = Some(Hub::new(self.hub_config())),
+                }
+                if hub_guard.is_some() {
+                    self.hub_made.notify_waiters();
                 }
             }
             let Some(hub) = hub_guard.as_mut() else {

@@ -542,7 +542,7 @@ impl Hub {
         (costs, video)
     }
 
-    /// The copies relay end `endpoint` sends (with their rooms), and what
+    /// The copies relay end `endpoint` sends (their ids), and what
     /// each of them would cost crossing with the layers its receivers use.
     fn crossings_of(&self, endpoint: u64) -> (Vec<u64>, Vec<Crossing>) {
         self.rooms
@@ -867,6 +867,8 @@ impl Hub {
         let mut closes = Vec::new();
         for end in relay.ends.iter_mut() {
             end.connected = false;
+            // a new transport, a new estimate of its link
+            end.link = RelayLink::default();
             end.parked = copies
                 .iter()
                 .filter(|c| c.near == end.endpoint)

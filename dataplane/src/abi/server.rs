@@ -39,19 +39,27 @@ pub struct Wakeups {
 /// on `current`; which of the two are ready.
 fn wait_readable(listener: &UnixListener, current: Option<&UnixStream>) -> (bool, bool) {
     use rustix::event::{PollFd, PollFlags, poll};
-    let mut fds = vec![PollFd::new(listener, PollFlags::IN)];
-    if let Some(c) = current {
-        fds.push(PollFd::new(c, PollFlags::IN));
-    }
+    // (on the stack: this runs twenty times a second for the process's life)
+    let mut fds = [
+        PollFd::new(listener, PollFlags::IN),
+        PollFd::new(listener, PollFlags::IN),
+    ];
+    let n = match current {
+        Some(c) => {
+            fds[1] = PollFd::new(c, PollFlags::IN);
+            2
+        }
+        None => 1,
+    };
     let timeout = rustix::event::Timespec {
         tv_sec: 0,
         tv_nsec: 50_000_000,
     };
-    if poll(&mut fds, Some(&timeout)).is_err() {
+    if poll(&mut fds[..n], Some(&timeout)).is_err() {
         return (false, false);
     }
     let ready = |f: &PollFd| !f.revents().is_empty();
-    (ready(&fds[0]), fds.get(1).is_some_and(ready))
+    (ready(&fds[0]), n == 2 && ready(&fds[1]))
 }
 
 /// The dataplane's handle on its region.
