@@ -582,11 +582,7 @@ impl Hub {
     /// crosses it at once, in every room it serves; and as long as it is
     /// held, what crosses follows the estimate.
     pub(super) fn relay_estimate(&mut self, now: Instant, endpoint: u64, estimate: u64, loss: f64) {
-        let Some(relay) = self
-            .relays
-            .iter_mut()
-            .find(|x| x.ends.iter().any(|e| e.endpoint == endpoint))
-        else {
+        let Some(relay) = self.relay_of_mut(endpoint) else {
             return;
         };
         let rooms = relay.rooms.clone();
@@ -770,6 +766,13 @@ impl Hub {
         }
     }
 
+    /// The relay one of whose ends is `endpoint`.
+    fn relay_of_mut(&mut self, endpoint: u64) -> Option<&mut Relay> {
+        self.relays
+            .iter_mut()
+            .find(|x| x.ends.iter().any(|e| e.endpoint == endpoint))
+    }
+
     fn relay_end_mut(&mut self, endpoint: u64) -> Option<&mut RelayEnd> {
         self.relays
             .iter_mut()
@@ -857,11 +860,7 @@ impl Hub {
             .values()
             .flat_map(|r| r.copies.iter().cloned())
             .collect();
-        let Some(relay) = self
-            .relays
-            .iter_mut()
-            .find(|x| x.ends.iter().any(|e| e.endpoint == endpoint))
-        else {
+        let Some(relay) = self.relay_of_mut(endpoint) else {
             return;
         };
         let mut closes = Vec::new();
