@@ -22,7 +22,8 @@
 # the ramp finds the server's knee before the generator's: e.g. 50; empty,
 # the default, for none), BASELINE (1, the default: also ramp
 # switchyard-plainfwd, a plain UDP forwarder of the same traffic through
-# Switchyard's packet I/O without any SFU work — the baseline row; 0: not).
+# Switchyard's packet I/O without any SFU work — the baseline row; 0: not),
+# FAMILY (4, the default: the veth and servers on IPv4; 6: on IPv6 only).
 set -euo pipefail
 
 ROOMS=${ROOMS:-2}
@@ -36,6 +37,7 @@ ONLY=${ONLY:-}
 IOS=${IOS:-auto}
 SERVER_QUOTA=${SERVER_QUOTA:-}
 BASELINE=${BASELINE:-1}
+FAMILY=${FAMILY:-4}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$ROOT/target/compare/$(date -u +%Y%m%dT%H%M%SZ)}
 REL=${BIN_DIR:-$ROOT/target/release}
@@ -64,12 +66,20 @@ if [ -z "${BIN_DIR:-}" ]; then
 fi
 mkdir -p "$OUT"
 
-# A namespace with one veth to this one: the servers listen on $NS_IP.
+# A namespace with one veth to this one: the servers listen on $NS_IP
+# ($NS_AT:port names a port there).
 NS=sycmp$$
 HOST_IF=sycmp$$h
 NS_IF=sycmp$$n
-HOST_IP=10.213.$(( $$ % 250 )).1
-NS_IP=10.213.$(( $$ % 250 )).2
+case $FAMILY in
+4)
+    HOST_IP=10.213.$(( $$ % 250 )).1 NS_IP=10.213.$(( $$ % 250 )).2 PREFIX=24 NS_AT=$NS_IP ;;
+6)
+    net=fd00:213:$(printf %x $(( $$ % 65536 )))
+    HOST_IP=$net::1 NS_IP=$net::2 PREFIX=64
+    NS_AT="[$NS_IP]" ;;
+*) die "FAMILY is 4 or 6" ;;
+esac
 server_pid=
 child_pid= # Switchyard's dataplane, stopped with its control plane or after it
 cleanup() {
@@ -82,9 +92,12 @@ trap cleanup EXIT
 ip netns add "$NS"
 ip link add "$HOST_IF" type veth peer name "$NS_IF"
 ip link set "$NS_IF" netns "$NS"
-ip addr add "$HOST_IP/24" dev "$HOST_IF"
+# nodad: an IPv6 address is usable at once, not after duplicate detection
+nodad=()
+[ "$FAMILY" = 4 ] || nodad=(nodad)
+ip addr add "$HOST_IP/$PREFIX" dev "$HOST_IF" "${nodad[@]}"
 ip link set "$HOST_IF" up
-ip netns exec "$NS" ip addr add "$NS_IP/24" dev "$NS_IF"
+ip netns exec "$NS" ip addr add "$NS_IP/$PREFIX" dev "$NS_IF" "${nodad[@]}"
 ip netns exec "$NS" ip link set "$NS_IF" up
 ip netns exec "$NS" ip link set lo up
 
@@ -160,14 +173,25 @@ stop_server() {
     child_pid=
 }
 
+udp_in() { # datagrams the namespace's kernel UDP stack has received (v4 + v6)
+    ip netns exec "$NS" cat /proc/net/snmp /proc/net/snmp6 | awk '
+        /^Udp: InDatagrams/ { getline; n += $2 }
+        /^Udp6InDatagrams/ { n += $2 }
+        END { print n + 0 }'
+}
+
 ramp() { # name target port pids…
     local name=$1 target=$2 port=$3 pids=$4
+    local before
+    before=$(udp_in)
     say "$name: ramp from $ROOMS rooms × $PARTICIPANTS, +$STEP per step, $DURATION s each"
-    taskset -c "$GEN_CPU" "$REL/switchyard-pktgen" --target "$target" --server "$NS_IP:$port" \
+    taskset -c "$GEN_CPU" "$REL/switchyard-pktgen" --target "$target" --server "$NS_AT:$port" \
         --ramp --rooms "$ROOMS" --ramp-step "$STEP" --ramp-steps "$STEPS" \
         --participants "$PARTICIPANTS" --duration "$DURATION" --threads 1 --cores "$GEN_CPU" \
         --server-pid "$pids" --json --svg "$OUT/$name.svg" --csv "$OUT/$name.csv" \
         > "$OUT/$name.json" 2> >(tee "$OUT/$name.progress" | grep --line-buffered '^step' >&2)
+    # what went through the kernel's UDP stack rather than around it (AF_XDP)
+    echo $(( $(udp_in) - before )) > "$OUT/$name.kernel-udp"
 }
 
 run_switchyard() { # io: its packet I/O backend
@@ -178,7 +202,7 @@ run_switchyard() { # io: its packet I/O backend
         [ "$io" != xdp ] || flags+=(--xdp-interface "$NS_IF")
     fi
     in_quota ip netns exec "$NS" taskset -c "$SERVER_CPU" "$REL/switchyard" \
-        --http "$NS_IP:8080" --https off --workers 1 --bind "$NS_IP" --base-port 10000 --open-rooms \
+        --http "$NS_AT:8080" --https off --workers 1 --bind "$NS_IP" --base-port 10000 --open-rooms \
         "${flags[@]}" --state-dir "$OUT/$name-state" --log warn > "$OUT/$name.log" 2>&1 &
     server_pid=$!
     wait_port 8080
@@ -245,7 +269,7 @@ EOF
 
 run_plain() {
     in_quota ip netns exec "$NS" taskset -c "$SERVER_CPU" "$REL/switchyard-plainfwd" \
-        --bind "$NS_IP:10000" > "$OUT/plain.log" 2>&1 &
+        --bind "$NS_AT:10000" > "$OUT/plain.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 50); do
         grep -q forwarding "$OUT/plain.log" 2>/dev/null && break
@@ -287,4 +311,9 @@ done
         "from $ROOMS rooms +$STEP per step, $DURATION s per step"
     echo
     "$REL/switchyard-pktgen" --compare "$(IFS=,; echo "${runs[*]}")"
+    echo
+    echo "datagrams received through the server namespace's kernel UDP stack during each ramp:"
+    for name in "${names[@]}"; do
+        if [ -s "$OUT/$name.kernel-udp" ]; then echo "  $name: $(cat "$OUT/$name.kernel-udp")"; fi
+    done
 } | tee "$OUT/compare.txt"

@@ -142,13 +142,13 @@ fn media(e: impl std::fmt::Display) -> ClientError {
 
 /// The first UDP host candidate in an SDP.
 pub fn candidate(sdp: &str) -> Option<SocketAddr> {
-    candidate_of(sdp, "udp")
+    candidates(sdp, "udp").next()
 }
 
-/// The first host candidate of `protocol` (`udp`, or `tcp`: passive ones
-/// only, those that take connections) in an SDP.
-fn candidate_of(sdp: &str, protocol: &str) -> Option<SocketAddr> {
-    sdp.lines().find_map(|l| {
+/// The host candidates of `protocol` (`udp`, or `tcp`: passive ones only,
+/// those that take connections) in an SDP, IPv4 and IPv6, in its order.
+fn candidates<'a>(sdp: &'a str, protocol: &'a str) -> impl Iterator<Item = SocketAddr> + 'a {
+    sdp.lines().filter_map(move |l| {
         let f: Vec<&str> = l.strip_prefix("a=candidate:")?.split_whitespace().collect();
         if !f.get(2)?.eq_ignore_ascii_case(protocol) {
             return None;
@@ -156,7 +156,8 @@ fn candidate_of(sdp: &str, protocol: &str) -> Option<SocketAddr> {
         if protocol == "tcp" && !l.contains(" tcptype passive") {
             return None;
         }
-        format!("{}:{}", f.get(4)?, f.get(5)?).parse().ok()
+        let ip: std::net::IpAddr = f.get(4)?.parse().ok()?;
+        Some(SocketAddr::new(ip, f.get(5)?.parse().ok()?))
     })
 }
 
@@ -217,12 +218,17 @@ impl Leg {
         let remote = Offer::parse(remote_sdp).map_err(media)?;
         let (mut wire, to) = match path {
             Path::Udp(udp) => {
-                let to =
-                    candidate(remote_sdp).ok_or_else(|| media("no UDP candidate in the SDP"))?;
+                // one of the socket's address family (a dual-stack server
+                // offers both)
+                let family = udp.local_addr().map_err(media)?.is_ipv4();
+                let to = candidates(remote_sdp, "udp")
+                    .find(|c| c.is_ipv4() == family)
+                    .ok_or_else(|| media("no UDP candidate of our address family in the SDP"))?;
                 (Wire::Udp(udp), to)
             }
             Path::Tcp => {
-                let to = candidate_of(remote_sdp, "tcp")
+                let to = candidates(remote_sdp, "tcp")
+                    .next()
                     .ok_or_else(|| media("no passive TCP candidate in the SDP"))?;
                 let wait = deadline.saturating_duration_since(Instant::now());
                 let stream = TcpStream::connect_timeout(&to, wait.max(Duration::from_millis(1)))
@@ -429,6 +435,12 @@ mod tests {
                    a=candidate:1 1 udp 2015363327 192.0.2.2 31914 typ host\r\n";
         assert_eq!(candidate(sdp), Some("192.0.2.2:31914".parse().unwrap()));
         assert_eq!(candidate("a=candidate:1 1 udp 1 nonsense\r\n"), None);
+        // IPv6, written without brackets as SDP has it
+        let v6 = "a=candidate:2 1 udp 1 2001:db8::7 40000 typ host\r\n";
+        assert_eq!(candidate(v6), Some("[2001:db8::7]:40000".parse().unwrap()));
+        let both = format!("{v6}a=candidate:1 1 udp 1 192.0.2.2 9 typ host\r\n");
+        let v4: Vec<_> = candidates(&both, "udp").filter(|c| c.is_ipv4()).collect();
+        assert_eq!(v4, ["192.0.2.2:9".parse().unwrap()]);
     }
 
     #[test]
