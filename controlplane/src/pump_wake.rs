@@ -7,20 +7,27 @@
 
 use rustix::event::{EventfdFlags, eventfd};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use switchyard_dataplane::abi::wakeup;
 
 /// How often a pump without an eventfd looks for work (and one whose
 /// commands wait for room in a ring).
 pub const POLL_EVERY: Duration = Duration::from_millis(1);
-/// Longest a pump sleeps with nothing to do: its timers need no finer step
-/// (DTLS retransmissions are checked every 100 ms, a relay's ICE checks
-/// paced every 50 ms, rooms reallocated each second).
-pub const PUMP_IDLE: Duration = Duration::from_millis(20);
+/// Shortest sleep for a timer: a pump wakes for its transports' timers
+/// (a relay's ICE checks paced every 50 ms, DTLS flights repeated every
+/// 100 ms) no more often than this, and a deadline already past (one its
+/// `handle_timeout` did not move) costs at most a round per this.
+pub const PUMP_STEP: Duration = Duration::from_millis(20);
+/// Longest a pump sleeps with nothing to do and no timer sooner: what has
+/// no deadline of its own (rooms reallocated each second, the state saved
+/// every 250 ms when it changed, sessions that were not resumed) needs no
+/// finer step. Work wakes it at once.
+pub const PUMP_IDLE: Duration = Duration::from_millis(100);
 
 /// How long a pump sleeps before each round: not before its first (which
 /// makes the hub or starts the agent's host), [`POLL_EVERY`] while
-/// commands a full ring held back wait for room, else [`PUMP_IDLE`].
+/// commands a full ring held back wait for room, else until its soonest
+/// timer — no less than [`PUMP_STEP`], no more than [`PUMP_IDLE`].
 #[derive(Debug)]
 pub struct PumpPace {
     first: bool,
@@ -33,13 +40,23 @@ impl Default for PumpPace {
 }
 
 impl PumpPace {
-    /// The sleep before the next round (`None`: none, the first round).
-    pub fn next(&mut self, backlog: bool) -> Option<Duration> {
+    /// The sleep before the next round (`None`: none, the first round);
+    /// `timer`: how long until the soonest timer, if any.
+    pub fn next(&mut self, backlog: bool, timer: Option<Duration>) -> Option<Duration> {
         if std::mem::take(&mut self.first) {
             return None;
         }
-        Some(if backlog { POLL_EVERY } else { PUMP_IDLE })
+        Some(match (backlog, timer) {
+            (true, _) => POLL_EVERY,
+            (false, Some(t)) => t.clamp(PUMP_STEP, PUMP_IDLE),
+            (false, None) => PUMP_IDLE,
+        })
     }
+}
+
+/// How long from `now` until `deadline` (zero if it passed).
+pub fn until(now: Instant, deadline: Option<Instant>) -> Option<Duration> {
+    deadline.map(|d| d.saturating_duration_since(now))
 }
 
 /// An eventfd to sleep on, if one could be made.
@@ -107,7 +124,30 @@ impl Drop for NotifyOnDrop<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
+
+    #[test]
+    fn a_pump_sleeps_until_its_timer_within_bounds() {
+        let mut pace = PumpPace::default();
+        assert_eq!(
+            pace.next(false, None),
+            None,
+            "no sleep before the first round"
+        );
+        assert_eq!(pace.next(false, None), Some(PUMP_IDLE));
+        assert_eq!(pace.next(true, None), Some(POLL_EVERY), "a backlog polls");
+        let ms = Duration::from_millis;
+        assert_eq!(pace.next(false, Some(ms(50))), Some(ms(50)));
+        assert_eq!(
+            pace.next(false, Some(ms(0))),
+            Some(PUMP_STEP),
+            "a past deadline"
+        );
+        assert_eq!(pace.next(false, Some(ms(30_000))), Some(PUMP_IDLE));
+        let now = Instant::now();
+        assert_eq!(until(now, Some(now + ms(7))), Some(ms(7)));
+        assert_eq!(until(now + ms(7), Some(now)), Some(ms(0)));
+        assert_eq!(until(now, None), None);
+    }
 
     #[test]
     fn a_notification_ends_the_wait_and_is_consumed() {

@@ -23,7 +23,7 @@ pub const SAVE_EVERY: Duration = Duration::from_millis(250);
 #[derive(Serialize)]
 struct SavedRef<'a> {
     version: u32,
-    agent: SavedAgentRef,
+    agent: SavedAgentRef<'a>,
     hub: Option<SavedHubRef<'a>>,
 }
 

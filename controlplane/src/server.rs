@@ -19,7 +19,7 @@ use crate::hub::ParsedSdp;
 use crate::hub::{Hub, HubConfig, Out};
 use crate::limits::Limits;
 use crate::limits::{Admission, Refusal};
-use crate::pump_wake::{PumpPace, PumpWake};
+use crate::pump_wake::{PumpPace, PumpWake, until};
 use crate::registry::BridgeRecord;
 use crate::saved_state::SavedState;
 use crate::sdp::Offer;
@@ -392,9 +392,10 @@ impl Signalling {
     /// sessions.
     pub fn pump(self: &Arc<Self>, stop: &AtomicBool) {
         let mut backlog = false;
+        let mut timer = None;
         let mut pace = PumpPace::default();
         while !stop.load(Ordering::Relaxed) {
-            if let Some(max) = pace.next(backlog) {
+            if let Some(max) = pace.next(backlog, timer) {
                 match &self.dataplane {
                     Some(dp) => dp.sleep(max),
                     None => self.wake.wait(max),
@@ -429,6 +430,7 @@ impl Signalling {
                         self.exchange(now, hub, Some((host, client)), &mut outs);
                         host.flush(now, client, Some(hub));
                         backlog = host.backlog();
+                        timer = until(now, host.poll_timeout(now));
                     });
                 }
                 _ => {

@@ -28,7 +28,7 @@ use crate::cluster::wire::{Up, WorkerInfo};
 use crate::config::{BridgeRole, Config, RegistrySource};
 use crate::dtls::Certificate;
 use crate::load::LoadMeter;
-use crate::pump_wake::PumpPace;
+use crate::pump_wake::{PumpPace, until};
 use crate::saved_state::SavedState;
 use crate::supervisor::Dataplane;
 use axum::Router;
@@ -192,12 +192,14 @@ impl Shared {
     }
 
     /// The pump: the agent's inputs and outputs, whenever the dataplane or
-    /// a focus has something for it, and at least every [`PUMP_IDLE`](crate::pump_wake::PUMP_IDLE).
+    /// a focus has something for it, when its transports' timers are due,
+    /// and at least every [`PUMP_IDLE`](crate::pump_wake::PUMP_IDLE).
     fn pump(&self) {
         let mut backlog = false;
+        let mut timer = None;
         let mut pace = PumpPace::default();
         while !self.stop.load(Ordering::Relaxed) {
-            if let Some(max) = pace.next(backlog) {
+            if let Some(max) = pace.next(backlog, timer) {
                 self.dataplane.sleep(max);
             }
             let now = Instant::now();
@@ -222,6 +224,7 @@ impl Shared {
                 }
                 host.flush(now, client, None);
                 backlog = host.backlog();
+                timer = until(now, host.poll_timeout(now));
             });
         }
     }

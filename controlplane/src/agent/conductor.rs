@@ -185,6 +185,14 @@ impl Conductor {
         }
     }
 
+    /// The soonest of the transports' timers.
+    pub fn poll_timeout(&self, now: Instant) -> Option<Instant> {
+        self.slots
+            .values()
+            .filter_map(|s| s.transport.poll_timeout(now))
+            .min()
+    }
+
     /// Addresses learned from checks that passed (bounded by the transports).
     pub fn learned_addresses(&self) -> usize {
         self.by_addr.len()

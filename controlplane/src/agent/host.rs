@@ -21,6 +21,7 @@ use crate::supervisor::Dataplane;
 use std::collections::VecDeque;
 use std::time::Instant;
 use switchyard_dataplane::abi::Client;
+use zeroize::Zeroizing;
 
 /// An agent and what it keeps of its dataplane.
 pub struct AgentHost {
@@ -33,6 +34,9 @@ pub struct AgentHost {
     saver: Saver,
     up: VecDeque<FromAgent>,
     buf: Vec<u8>,
+    /// The certificate as PEM (its key, itself), made once for every save
+    /// rather than at each (the certificate is the agent's for its life).
+    pem: std::cell::OnceCell<(Zeroizing<String>, String)>,
 }
 
 /// Messages to the focus that may wait before the oldest are dropped (a
@@ -55,7 +59,22 @@ impl AgentHost {
             saver: Saver::default(),
             up: VecDeque::new(),
             buf: vec![0u8; 2048],
+            pem: std::cell::OnceCell::new(),
         }
+    }
+
+    /// The agent's certificate as PEM: its private key, itself.
+    pub fn certificate_pem(&self) -> Result<(&str, &str), String> {
+        if self.pem.get().is_none() {
+            let pem = self
+                .agent
+                .certificate()
+                .to_pem()
+                .map_err(|e| e.to_string())?;
+            let _ = self.pem.set(pem);
+        }
+        let (key, cert) = self.pem.get().ok_or("no certificate PEM")?;
+        Ok((key.as_str(), cert.as_str()))
     }
 
     /// Carries on the agent a process before this one saved: its
@@ -164,6 +183,11 @@ impl AgentHost {
         let mut saver = std::mem::take(&mut self.saver);
         saver.tick(now, self, hub, client);
         self.saver = saver;
+    }
+
+    /// When the agent's transports have timers due next.
+    pub fn poll_timeout(&self, now: Instant) -> Option<Instant> {
+        self.agent.poll_timeout(now)
     }
 
     /// Commands wait for room in a ring: flush again soon.

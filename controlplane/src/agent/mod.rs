@@ -265,6 +265,11 @@ impl Agent {
         self.conductor.handle_timeout(now);
     }
 
+    /// When the transports' timers want `handle_timeout` next.
+    pub fn poll_timeout(&self, now: Instant) -> Option<Instant> {
+        self.conductor.poll_timeout(now)
+    }
+
     /// The next thing to do.
     pub fn poll(&mut self) -> Option<AgentOut> {
         self.conductor.poll_action()

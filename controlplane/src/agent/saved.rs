@@ -27,9 +27,9 @@ impl Drop for SavedCommands {
 
 /// The agent as saved (for writing).
 #[derive(Serialize)]
-pub struct SavedAgentRef {
-    key_pem: Zeroizing<String>,
-    cert_pem: String,
+pub struct SavedAgentRef<'a> {
+    key_pem: &'a str,
+    cert_pem: &'a str,
     transports: Vec<TransportState>,
     replica: SavedCommands,
     owners: std::collections::BTreeMap<u64, String>,
@@ -64,12 +64,8 @@ impl SavedAgent {
 
 impl AgentHost {
     /// The state to save.
-    pub fn saved(&self) -> Result<SavedAgentRef, String> {
-        let (key_pem, cert_pem) = self
-            .agent()
-            .certificate()
-            .to_pem()
-            .map_err(|e| e.to_string())?;
+    pub fn saved(&self) -> Result<SavedAgentRef<'_>, String> {
+        let (key_pem, cert_pem) = self.certificate_pem()?;
         Ok(SavedAgentRef {
             key_pem,
             cert_pem,

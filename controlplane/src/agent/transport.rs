@@ -318,6 +318,22 @@ impl Transport {
         self.progress(now, None);
     }
 
+    /// When `handle_timeout` has something to do next: a check to send, a
+    /// DTLS flight to repeat, consent to judge (`None`: nothing timed).
+    pub fn poll_timeout(&self, now: Instant) -> Option<Instant> {
+        if self.failed {
+            return None;
+        }
+        [
+            self.ice.poll_timeout(),
+            self.checker.as_ref().and_then(IceChecker::poll_timeout),
+            self.dtls.as_ref().and_then(|d| d.poll_timeout(now)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
     /// The next output.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.out.pop_front()
