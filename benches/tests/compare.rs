@@ -8,14 +8,44 @@
 mod common;
 
 use std::path::Path;
+use std::process::ExitStatus;
 use std::time::Duration;
-use switchyard_benches::load::Target;
 use switchyard_benches::load::ramp::RampRun;
+use switchyard_benches::load::{Report, Target};
 
 fn ramp(out: &Path, name: &str) -> RampRun {
     let text = std::fs::read_to_string(out.join(format!("{name}.json")))
         .unwrap_or_else(|e| panic!("{name}.json: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}.json: {e}"))
+}
+
+/// Runs compare.sh shortened to one step of one room of three for 5 s,
+/// the servers on CPU 0 and the generator on CPU 1 (if there is one), with
+/// `env` added; its exit status and table.
+fn one_room_of_three(out: &Path, env: &[(&str, &str)], bound: Duration) -> (ExitStatus, String) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut all = vec![
+        ("ROOMS", "1"),
+        ("STEP", "1"),
+        ("STEPS", "1"),
+        ("PARTICIPANTS", "3"),
+        ("DURATION", "5"),
+        ("SERVER_CPU", "0"),
+        ("GEN_CPU", if cpus > 1 { "1" } else { "0" }),
+    ];
+    all.extend_from_slice(env);
+    common::run_script("compare.sh", out, &all, bound)
+}
+
+/// The step of a room of three, by `name`: every client joined, each of 3
+/// heard audio and the top video layer of the 2 others, nothing was lost.
+fn assert_room_of_three_got_everything(r: &Report, name: &str) {
+    assert!(r.failed.is_empty(), "{name}: {:?}", r.failed);
+    assert_eq!(r.clients, 3, "{name}");
+    assert_eq!(r.streams_expected, 12, "{name}");
+    assert_eq!(r.streams_missing, 0, "{name}: {}", r.table());
+    assert_eq!(r.lost, 0, "{name}: {}", r.table());
+    assert!(r.received_pps > 1000.0, "{name}: {}", r.table());
 }
 
 /// What compare.sh counted through the server namespace's UDP stack in the
@@ -32,22 +62,8 @@ fn kernel_udp(out: &Path, name: &str) -> u64 {
 fn switchyard_and_janus_side_by_side() {
     let out = std::env::temp_dir().join(format!("swyd-compare-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     // bounded: two servers, one short step each
-    let (status, table) = common::run_script(
-        "compare.sh",
-        &out,
-        &[
-            ("ROOMS", "1"),
-            ("STEP", "1"),
-            ("STEPS", "1"),
-            ("PARTICIPANTS", "3"),
-            ("DURATION", "5"),
-            ("SERVER_CPU", "0"),
-            ("GEN_CPU", if cpus > 1 { "1" } else { "0" }),
-        ],
-        Duration::from_secs(240),
-    );
+    let (status, table) = one_room_of_three(&out, &[], Duration::from_secs(240));
     eprintln!("{table}");
     assert!(status.success(), "compare.sh failed: {status}");
     for (name, target) in [("switchyard", Target::Switchyard), ("janus", Target::Janus)] {
@@ -55,13 +71,7 @@ fn switchyard_and_janus_side_by_side() {
         assert_eq!(run.target, target);
         assert_eq!(run.steps.len(), 1, "{name}");
         let r = &run.steps[0].report;
-        assert!(r.failed.is_empty(), "{name}: {:?}", r.failed);
-        assert_eq!(r.clients, 3, "{name}");
-        // each of 3 hears audio and the top video layer of the 2 others
-        assert_eq!(r.streams_expected, 12, "{name}");
-        assert_eq!(r.streams_missing, 0, "{name}: {}", r.table());
-        assert_eq!(r.lost, 0, "{name}: {}", r.table());
-        assert!(r.received_pps > 1000.0, "{name}: {}", r.table());
+        assert_room_of_three_got_everything(r, name);
         let ns = r.cpu_ns_per_packet.expect("server CPU measured");
         assert!(ns > 0.0, "{name}: {}", r.table());
         assert!(
@@ -99,35 +109,20 @@ fn a_generator_room_over_af_xdp_on_ipv4_and_ipv6() {
         let out =
             std::env::temp_dir().join(format!("swyd-compare-xdp{family}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let (status, table) = common::run_script(
-            "compare.sh",
+        let (status, table) = one_room_of_three(
             &out,
             &[
                 ("IOS", "xdp"),
                 ("ONLY", "switchyard"),
                 ("BASELINE", "0"),
                 ("FAMILY", family),
-                ("ROOMS", "1"),
-                ("STEP", "1"),
-                ("STEPS", "1"),
-                ("PARTICIPANTS", "3"),
-                ("DURATION", "5"),
-                ("SERVER_CPU", "0"),
-                ("GEN_CPU", if cpus > 1 { "1" } else { "0" }),
             ],
             Duration::from_secs(120),
         );
         eprintln!("IPv{family}:\n{table}");
         assert!(status.success(), "IPv{family}: compare.sh failed: {status}");
         let run = ramp(&out, "switchyard-xdp");
-        let r = &run.steps[0].report;
-        assert!(r.failed.is_empty(), "IPv{family}: {:?}", r.failed);
-        assert_eq!(r.clients, 3, "IPv{family}");
-        assert_eq!(r.streams_expected, 12, "IPv{family}");
-        assert_eq!(r.streams_missing, 0, "IPv{family}: {}", r.table());
-        assert_eq!(r.lost, 0, "IPv{family}: {}", r.table());
-        assert!(r.received_pps > 1000.0, "IPv{family}: {}", r.table());
+        assert_room_of_three_got_everything(&run.steps[0].report, &format!("IPv{family}"));
         let through_kernel = kernel_udp(&out, "switchyard-xdp");
         eprintln!("IPv{family}: {through_kernel} datagrams through the kernel's UDP stack");
         assert!(
